@@ -1,0 +1,1 @@
+/* api.c: placeholder, being written. */

@@ -1,0 +1,108 @@
+/* config.h: the node's configuration: one JSON document, validated, with defaults applied.
+ *
+ * Loading never half-succeeds: either a complete md_config comes back, or an error message
+ * naming the exact field (for example "services[2].interval_ms: must be a positive integer")
+ * and nothing else changes. Callers exit 2 on any load error. */
+#ifndef MD_CONFIG_H
+#define MD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MD_CONFIG_ERR_LEN 512
+
+/* Defaults from the seed document. */
+#define MD_DEFAULT_INTERVAL_MS 10000
+#define MD_DEFAULT_TIMEOUT_MS 5000
+#define MD_DEFAULT_FAILURES_BEFORE_DOWN 2
+#define MD_DEFAULT_SUCCESSES_BEFORE_UP 1
+#define MD_DEFAULT_SLOW_MS 3000
+#define MD_DEFAULT_PREWARM_INTERVAL_MS 30000
+#define MD_DEFAULT_STATUS_PRINT_INTERVAL_MS 60000
+#define MD_DEFAULT_CERT_WARN_DAYS 14
+#define MD_DEFAULT_TREND_WINDOW 10
+#define MD_DEFAULT_TREND_HORIZON_MS 60000
+#define MD_DEFAULT_API_LISTEN "127.0.0.1:8700"
+
+typedef enum { MD_CHECK_HTTP = 0, MD_CHECK_TCP } md_check_kind;
+
+typedef struct {
+    char *name;  /* owned by the config */
+    char *value; /* owned by the config; may hold a secret */
+} md_header;
+
+/* Everything about one watched service. Every string is owned by the md_config. */
+typedef struct {
+    char *name;
+    md_check_kind kind;
+    /* HTTP(S) checks (kind == MD_CHECK_HTTP) */
+    char *url;
+    char *method;          /* default "GET" */
+    int expect_status;     /* 0: any 2xx; otherwise exactly this status */
+    char *expect_body;     /* NULL: body not checked; else a substring the body must contain */
+    md_header *headers;
+    size_t n_headers;
+    bool tls_verify;       /* default true */
+    char *ca_file;         /* NULL: system CA store */
+    bool keepalive;        /* default true: reuse connections between checks */
+    /* TCP checks (kind == MD_CHECK_TCP): "host:port" split in two */
+    char *tcp_host;
+    int tcp_port;
+    /* thresholds */
+    int64_t interval_ms;
+    int64_t timeout_ms;    /* always < interval_ms */
+    int64_t slow_ms;
+    int failures_before_down;
+    int successes_before_up;
+    int cert_warn_days;
+    int trend_window;       /* samples in the least-squares window, >= 3 */
+    int64_t trend_horizon_ms; /* warn when the trend crosses slow_ms within this; 0 disables */
+    double ewma_alpha;      /* (0,1], default 0.3 */
+    /* pre-warming */
+    bool prewarm;           /* default false */
+    char *prewarm_url;      /* defaults to url when prewarm is true; NULL when prewarm is false */
+    int64_t prewarm_interval_ms;
+} md_service_config;
+
+typedef enum { MD_LOGFMT_TEXT = 0, MD_LOGFMT_JSON } md_log_format;
+
+typedef struct md_config {
+    char *node_id;        /* node.id, default: the host name */
+    char *node_region;    /* node.region, default "local" */
+    char *api_listen;     /* api.listen as given, default MD_DEFAULT_API_LISTEN */
+    char *api_host;       /* parsed from api_listen */
+    int api_port;
+    int log_level;        /* log.level: 0 debug, 1 info, 2 warn, 3 error; default 1 */
+    md_log_format log_format; /* log.format: "text" (default) or "json" */
+    int64_t status_print_interval_ms; /* 0 disables the periodic status block */
+    md_service_config *services;
+    size_t n_services;
+    char *origin;         /* the file path, or "MEDIC_CONFIG" */
+    /* Private to config.c: the strings substituted from ${VAR}, used to mask secrets. */
+    char **secrets;
+    size_t n_secrets;
+} md_config;
+
+/* md_config_parse parses JSON text. origin names the source in messages (a path or
+ * "MEDIC_CONFIG"). On success *out is a new config the caller frees with md_config_free.
+ * Returns 0, or -EINVAL with err filled ("services[2].interval_ms: must be a positive integer"). */
+int md_config_parse(const char *json, size_t len, const char *origin, md_config **out,
+                    char *err, size_t errlen);
+
+/* md_config_load reads path, or the environment variable MEDIC_CONFIG when path is NULL.
+ * Returns 0, or a negative error with err filled (unreadable file, no MEDIC_CONFIG, bad JSON...). */
+int md_config_load(const char *path, md_config **out, char *err, size_t errlen);
+
+/* md_config_free frees cfg and everything it owns. NULL is fine. */
+void md_config_free(md_config *cfg);
+
+/* md_config_to_json renders the effective config (defaults applied). With mask_secrets, every
+ * value that came from ${VAR} and every sensitive header value is shown as "***".
+ * Returns a malloc'd string the caller frees, or NULL on allocation failure. */
+char *md_config_to_json(const md_config *cfg, bool mask_secrets);
+
+/* md_config_mask copies s into out (size outlen) with every secret of cfg replaced by "***". */
+void md_config_mask(const md_config *cfg, const char *s, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,1 @@
+/* curl_loop.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* dashboard.c: placeholder, being written. */

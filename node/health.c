@@ -1,0 +1,1 @@
+/* health.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* monitor.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* render_metrics.c: placeholder, being written. */

@@ -1,0 +1,91 @@
+/* snapshot.h: an immutable, refcounted picture of the node that the loop publishes for readers.
+ *
+ * The API handlers and renderers read only snapshots, never live loop state: the monitor builds a
+ * fresh md_snapshot when something changed and publishes it; readers take a reference, render,
+ * and drop it. A published snapshot is never modified. */
+#ifndef MD_SNAPSHOT_H
+#define MD_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "types.h"
+
+/* Upper bounds (seconds) of the check-duration histogram buckets; +Inf is implied. */
+#define MD_DURATION_BUCKETS 12
+extern const double md_duration_bucket_le[MD_DURATION_BUCKETS];
+
+typedef struct {
+    const char *name;          /* owned by the snapshot */
+    const char *kind;          /* "http" or "tcp" (static) */
+    const char *target;        /* URL or host:port with secrets masked; owned by the snapshot */
+    md_state state;
+    int64_t state_since_ms;    /* wall ms */
+    char state_cause[128];     /* why it is in this state (last change's cause) */
+    int consecutive_failures;
+    int consecutive_successes;
+    uint64_t checks_total;
+    uint64_t checks_ok;
+    double uptime_pct;         /* since start */
+    double uptime_hour_pct;    /* over the last hour */
+    int64_t last_check_ms;     /* wall ms, 0 = never */
+    int64_t last_success_ms;   /* wall ms, 0 = never */
+    double last_latency_ms;
+    double avg_latency_ms;
+    double ewma_latency_ms;
+    double trend_slope_ms_per_s;
+    bool trend_warning;
+    int64_t trend_eta_ms;
+    md_err_class last_err;
+    int last_http_status;
+    int64_t interval_ms;
+    int64_t timeout_ms;
+    int64_t slow_ms;
+    int64_t cert_expiry_ms;    /* wall ms, 0 = unknown / not HTTPS */
+    bool cert_warning;         /* expiry is within cert_warn_days */
+    uint64_t results[MD_ERR_COUNT];   /* checks by result class (MD_ERR_NONE = ok) */
+    uint64_t duration_bucket[MD_DURATION_BUCKETS]; /* cumulative counts, le each bound */
+    uint64_t duration_count;
+    double duration_sum_s;
+    uint64_t prewarm_total;
+    uint64_t prewarm_failed;
+    size_t n_history;
+    md_check_result *history;  /* newest first; owned by the snapshot */
+} md_snap_service;
+
+typedef struct md_snapshot {
+    int refs;                  /* touched only through md_snapshot_ref/unref */
+    int64_t built_ms;          /* wall ms */
+    const char *node_id;       /* owned */
+    const char *node_region;   /* owned */
+    const char *version;       /* static */
+    int64_t started_ms;        /* wall ms */
+    int pid;
+    size_t n_services;
+    md_snap_service *services; /* owned, in config order */
+} md_snapshot;
+
+/* md_snapshot_alloc returns a zeroed snapshot with room for n services and refs = 1. */
+md_snapshot *md_snapshot_alloc(size_t n_services);
+
+/* md_snapshot_strdup copies s into memory the snapshot owns (freed with it). NULL gives NULL. */
+const char *md_snapshot_strdup(md_snapshot *s, const char *str);
+
+/* md_snapshot_find returns the service named name, or NULL. */
+const md_snap_service *md_snapshot_find(const md_snapshot *s, const char *name);
+
+md_snapshot *md_snapshot_ref(md_snapshot *s);
+void md_snapshot_unref(md_snapshot *s);
+
+/* A holder of "the current snapshot": publish swaps it, get takes a reference. Both are safe
+ * from any thread (a mutex guards the pointer swap), so a server thread could read it too. */
+typedef struct md_snap_holder md_snap_holder;
+md_snap_holder *md_snap_holder_new(void);
+/* md_snap_holder_publish takes over the caller's reference to s. */
+void md_snap_holder_publish(md_snap_holder *h, md_snapshot *s);
+/* md_snap_holder_get returns a new reference (release with md_snapshot_unref), or NULL if none yet. */
+md_snapshot *md_snap_holder_get(md_snap_holder *h);
+void md_snap_holder_free(md_snap_holder *h);
+
+#endif

@@ -1,0 +1,1 @@
+/* status_cmd.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* trend.c: placeholder, being written. */

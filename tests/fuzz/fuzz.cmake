@@ -1,0 +1,1 @@
+# fuzz.cmake: placeholder
