@@ -24,6 +24,7 @@
 #define MD_DEFAULT_TREND_WINDOW 10
 #define MD_DEFAULT_TREND_HORIZON_MS 60000
 #define MD_DEFAULT_API_LISTEN "127.0.0.1:8700"
+#define MD_DEFAULT_EWMA_ALPHA 0.3
 
 typedef enum { MD_CHECK_HTTP = 0, MD_CHECK_TCP } md_check_kind;
 
@@ -86,21 +87,30 @@ typedef struct md_config {
 
 /* md_config_parse parses JSON text. origin names the source in messages (a path or
  * "MEDIC_CONFIG"). On success *out is a new config the caller frees with md_config_free.
- * Returns 0, or -EINVAL with err filled ("services[2].interval_ms: must be a positive integer"). */
+ * Returns 0, or -EINVAL with err filled, or -ENOMEM. Every message starts with the origin, then
+ * the field path when there is one ("config.json: services[2].interval_ms: must be a positive
+ * integer", "config.json: malformed JSON at byte 123 (line 5, column 9)"), and has every secret
+ * masked, so callers print it as it is. On error *out is untouched. */
 int md_config_parse(const char *json, size_t len, const char *origin, md_config **out,
                     char *err, size_t errlen);
 
 /* md_config_load reads path, or the environment variable MEDIC_CONFIG when path is NULL.
- * Returns 0, or a negative error with err filled (unreadable file, no MEDIC_CONFIG, bad JSON...). */
+ * Returns 0, or a negative error with err filled (unreadable file: -errno, e.g. -ENOENT, with
+ * "PATH: cannot read: strerror"; MEDIC_CONFIG unset: -ENOENT; anything md_config_parse returns). */
 int md_config_load(const char *path, md_config **out, char *err, size_t errlen);
 
 /* md_config_free frees cfg and everything it owns. NULL is fine. */
 void md_config_free(md_config *cfg);
 
 /* md_config_to_json renders the effective config (defaults applied). With mask_secrets, every
- * value that came from ${VAR} and every sensitive header value is shown as "***".
- * Returns a malloc'd string the caller frees, or NULL on allocation failure. */
+ * value that came from ${VAR}, every sensitive header value (md_config_header_is_sensitive) and
+ * every password in a URL's userinfo is shown as "***". Unmasked output parses back to the same
+ * config. Returns a malloc'd string the caller frees with free(), or NULL on allocation failure. */
 char *md_config_to_json(const md_config *cfg, bool mask_secrets);
+
+/* md_config_header_is_sensitive says whether a header's value must never be shown: its name
+ * contains (in any case) "auth", "cookie", "token", "secret", "key" or "passw". */
+bool md_config_header_is_sensitive(const char *name);
 
 /* md_config_mask copies s into out (size outlen) with every secret of cfg replaced by "***". */
 void md_config_mask(const md_config *cfg, const char *s, char *out, size_t outlen);

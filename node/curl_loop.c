@@ -1,1 +1,319 @@
-/* curl_loop.c: placeholder, being written. */
+/* curl_loop.c: drives one libcurl multi handle from a libuv loop. curl tells us which sockets to
+ * watch (CURLMOPT_SOCKETFUNCTION -> one uv_poll_t per socket) and when to wake it
+ * (CURLMOPT_TIMERFUNCTION -> one uv_timer_t); we feed readiness back with
+ * curl_multi_socket_action and report finished transfers from curl_multi_info_read. */
+#include "curl_loop.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+/* Idle objects kept for reuse, so a steady check rate costs no malloc here. */
+#define POOL_KEEP_MAX 1024
+#define MAX_IDLE_CONNS 1024
+
+/* One socket curl asked us to watch. Freed (or pooled) only in its uv close callback. */
+typedef struct sock_ctx {
+    uv_poll_t poll;
+    md_curl_loop *cl;
+    curl_socket_t fd;
+    int events;             /* UV_READABLE | UV_WRITABLE that curl wants */
+    bool closing;
+    struct sock_ctx *prev, *next; /* live list, or the free list (next only) */
+} sock_ctx;
+
+/* One running transfer: the callback to call when it finishes. Stored as the easy handle's
+ * CURLOPT_PRIVATE while it is in the multi. */
+typedef struct xfer {
+    CURL *easy;
+    md_curl_done_cb cb;
+    void *ctx;
+    struct xfer *prev, *next; /* running list, or the free list (next only) */
+} xfer;
+
+struct md_curl_loop {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    bool closing;
+    int open_handles;       /* uv handles not yet through their close callback */
+    sock_ctx *socks;        /* live sockets */
+    sock_ctx *free_socks;
+    int n_free_socks;
+    xfer *running;
+    xfer *free_xfers;
+    int n_free_xfers;
+};
+
+static void maybe_free(md_curl_loop *cl)
+{
+    if (!cl->closing || cl->open_handles > 0)
+        return;
+    while (cl->free_socks) {
+        sock_ctx *s = cl->free_socks;
+        cl->free_socks = s->next;
+        free(s);
+    }
+    while (cl->free_xfers) {
+        xfer *x = cl->free_xfers;
+        cl->free_xfers = x->next;
+        free(x);
+    }
+    free(cl);
+}
+
+static void on_sock_closed(uv_handle_t *h)
+{
+    sock_ctx *s = h->data;
+    md_curl_loop *cl = s->cl;
+    cl->open_handles--;
+    if (!cl->closing && cl->n_free_socks < POOL_KEEP_MAX) {
+        s->next = cl->free_socks;
+        cl->free_socks = s;
+        cl->n_free_socks++;
+    } else {
+        free(s);
+    }
+    maybe_free(cl);
+}
+
+static void sock_close(md_curl_loop *cl, sock_ctx *s)
+{
+    assert(!s->closing);
+    s->closing = true;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        cl->socks = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    /* uv_close stops the poll at once, so curl may reuse the fd number right away. */
+    uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+}
+
+static void xfer_release(md_curl_loop *cl, xfer *x)
+{
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        cl->running = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    if (cl->n_free_xfers < POOL_KEEP_MAX) {
+        x->next = cl->free_xfers;
+        cl->free_xfers = x;
+        cl->n_free_xfers++;
+    } else {
+        free(x);
+    }
+}
+
+/* Reports every finished transfer. A callback may add, cancel or close; we re-check after each. */
+static void dispatch_done(md_curl_loop *cl)
+{
+    CURLMsg *msg;
+    int left;
+    while (!cl->closing && (msg = curl_multi_info_read(cl->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = msg->easy_handle;
+        CURLcode res = msg->data.result;
+        xfer *x = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+        assert(x && x->easy == easy);
+        md_curl_done_cb cb = x->cb;
+        void *ctx = x->ctx;
+        curl_multi_remove_handle(cl->multi, easy); /* msg is invalid from here on */
+        curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+        xfer_release(cl, x);
+        cb(easy, res, ctx);
+    }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    sock_ctx *s = h->data;
+    md_curl_loop *cl = s->cl;
+    int flags = 0;
+    bool stopped_by_error = status < 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    int running;
+    curl_multi_socket_action(cl->multi, s->fd, flags, &running);
+    /* libuv stops a poll on POLLERR; if curl still wants this socket, watch it again, else a
+     * transfer that keeps the socket would wait for its timeout. s is valid until its close cb. */
+    if (stopped_by_error && !s->closing && !cl->closing && s->events)
+        uv_poll_start(&s->poll, s->events, on_poll);
+    dispatch_done(cl);
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    md_curl_loop *cl = userp;
+    sock_ctx *s = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (s && !s->closing)
+            sock_close(cl, s);
+        return 0;
+    }
+    if (cl->closing)
+        return 0;
+    if (!s) {
+        s = cl->free_socks;
+        if (s) {
+            cl->free_socks = s->next;
+            cl->n_free_socks--;
+        } else if (!(s = malloc(sizeof(*s)))) {
+            return -1; /* curl fails the transfer */
+        }
+        if (uv_poll_init_socket(cl->loop, &s->poll, fd) != 0) {
+            free(s);
+            return -1;
+        }
+        s->poll.data = s;
+        s->cl = cl;
+        s->fd = fd;
+        s->closing = false;
+        s->prev = NULL;
+        s->next = cl->socks;
+        if (cl->socks)
+            cl->socks->prev = s;
+        cl->socks = s;
+        cl->open_handles++;
+        curl_multi_assign(cl->multi, fd, s);
+    }
+    int ev = 0;
+    if (what & CURL_POLL_IN)
+        ev |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        ev |= UV_WRITABLE;
+    s->events = ev;
+    if (ev)
+        uv_poll_start(&s->poll, ev, on_poll);
+    else
+        uv_poll_stop(&s->poll);
+    return 0;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    md_curl_loop *cl = t->data;
+    int running;
+    curl_multi_socket_action(cl->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    dispatch_done(cl);
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    md_curl_loop *cl = userp;
+    if (cl->closing)
+        return 0;
+    /* curl forbids calling socket_action from here, so even "now" goes through the loop. */
+    if (timeout_ms < 0)
+        uv_timer_stop(&cl->timer);
+    else
+        uv_timer_start(&cl->timer, on_timer, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+md_curl_loop *md_curl_loop_new(uv_loop_t *loop)
+{
+    assert(loop);
+    md_curl_loop *cl = calloc(1, sizeof(*cl));
+    if (!cl)
+        return NULL;
+    cl->loop = loop;
+    cl->multi = curl_multi_init();
+    if (!cl->multi) {
+        free(cl);
+        return NULL;
+    }
+    uv_timer_init(loop, &cl->timer);
+    cl->timer.data = cl;
+    cl->open_handles = 1;
+    curl_multi_setopt(cl->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(cl->multi, CURLMOPT_SOCKETDATA, cl);
+    curl_multi_setopt(cl->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(cl->multi, CURLMOPT_TIMERDATA, cl);
+    /* Idle connections kept for reuse: the default (4x running transfers) drops keep-alive
+     * connections when many services share a host and run one by one. */
+    curl_multi_setopt(cl->multi, CURLMOPT_MAXCONNECTS, (long)MAX_IDLE_CONNS);
+    return cl;
+}
+
+CURLM *md_curl_loop_multi(md_curl_loop *cl)
+{
+    assert(cl && !cl->closing);
+    return cl->multi;
+}
+
+int md_curl_loop_add(md_curl_loop *cl, CURL *easy, md_curl_done_cb cb, void *ctx)
+{
+    assert(cl && !cl->closing && easy && cb);
+    xfer *x = cl->free_xfers;
+    if (x) {
+        cl->free_xfers = x->next;
+        cl->n_free_xfers--;
+    } else if (!(x = malloc(sizeof(*x)))) {
+        return -ENOMEM;
+    }
+    x->easy = easy;
+    x->cb = cb;
+    x->ctx = ctx;
+    x->prev = NULL;
+    x->next = cl->running;
+    if (cl->running)
+        cl->running->prev = x;
+    cl->running = x;
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
+    if (curl_multi_add_handle(cl->multi, easy) != CURLM_OK) {
+        curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+        xfer_release(cl, x);
+        return -EIO;
+    }
+    return 0;
+}
+
+void md_curl_loop_cancel(md_curl_loop *cl, CURL *easy)
+{
+    assert(cl && easy);
+    xfer *x = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+    if (!x || x->easy != easy)
+        return; /* not running here */
+    curl_multi_remove_handle(cl->multi, easy);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+    xfer_release(cl, x);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    md_curl_loop *cl = h->data;
+    cl->open_handles--;
+    maybe_free(cl);
+}
+
+void md_curl_loop_close(md_curl_loop *cl)
+{
+    if (!cl)
+        return;
+    assert(!cl->closing);
+    while (cl->running) {
+        CURL *easy = cl->running->easy;
+        md_curl_loop_cancel(cl, easy);
+    }
+    /* Cleanup closes cached connections; curl may report their sockets as removed. */
+    curl_multi_cleanup(cl->multi);
+    cl->multi = NULL;
+    cl->closing = true;
+    while (cl->socks)
+        sock_close(cl, cl->socks);
+    uv_close((uv_handle_t *)&cl->timer, on_timer_closed);
+}

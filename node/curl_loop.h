@@ -19,14 +19,18 @@ md_curl_loop *md_curl_loop_new(uv_loop_t *loop);
 CURLM *md_curl_loop_multi(md_curl_loop *cl);
 
 /* md_curl_loop_add starts a transfer. On success the transfer belongs to cl until cb runs.
- * Returns 0 or -EIO when curl refuses the handle (the caller keeps it then). */
+ * cl uses the easy handle's CURLOPT_PRIVATE while it runs; callers must not set it.
+ * Returns 0, -ENOMEM, or -EIO when curl refuses the handle (the caller keeps it then). */
 int md_curl_loop_add(md_curl_loop *cl, CURL *easy, md_curl_done_cb cb, void *ctx);
 
-/* md_curl_loop_cancel removes a running transfer without calling its callback. */
+/* md_curl_loop_cancel removes a running transfer without calling its callback; the caller owns
+ * the easy handle again. A handle that is not running here is ignored. */
 void md_curl_loop_cancel(md_curl_loop *cl, CURL *easy);
 
 /* md_curl_loop_close cancels every transfer (no callbacks), closes the uv handles and frees cl
- * once they are closed; keep running the loop until it has no more handles. */
+ * once they are closed; keep running the loop until it has no more handles. Free the users of
+ * cl (md_prober_free) first: they must not touch cl afterwards. May be called from a done
+ * callback. */
 void md_curl_loop_close(md_curl_loop *cl);
 
 #endif

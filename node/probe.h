@@ -36,6 +36,20 @@ typedef struct {
     int64_t cert_expiry_ms;   /* wall ms of the leaf certificate's notAfter; 0 if not learned */
 } md_probe_extra;
 
+/* How a check's outcome maps to md_err_class (md_probe_classify has the curl part):
+ *   dns      CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY
+ *   timeout  CURLE_OPERATION_TIMEDOUT (whole check or its connect took over timeout_ms)
+ *   tls      CURLE_SSL_* (handshake, cipher, CA/cert/CRL files, pinning, cert status, engine),
+ *            CURLE_PEER_FAILED_VERIFICATION, CURLE_USE_SSL_FAILED
+ *   body     CURLE_PARTIAL_FILE (server closed mid-response); or a complete answer whose
+ *            first 64 KiB lack expect_body
+ *   status   a complete answer whose status is not expect_status (or not 2xx when it is 0)
+ *   connect  everything else: CURLE_COULDNT_CONNECT, CURLE_GOT_NOTHING, CURLE_SEND_ERROR,
+ *            CURLE_RECV_ERROR, CURLE_WEIRD_SERVER_REPLY, out of memory, ...
+ * TCP checks only connect (and close at once), so they end in none, dns, timeout or connect.
+ * latency_us is curl's total time (to the answer, or to the failure); at_ms is the wall clock
+ * when the check finished. http_status is the last status seen, also on failures after one. */
+
 /* Called on the loop thread exactly once per started probe (never for a cancelled one). */
 typedef void (*md_probe_cb)(void *ctx, const md_check_result *result, const md_probe_extra *extra);
 
@@ -44,14 +58,31 @@ struct md_curl_loop;
 md_prober *md_prober_new(uv_loop_t *loop, struct md_curl_loop *cl);
 
 /* md_probe_start starts one check; cb(ctx, ...) reports it. *handle_out (may be NULL) receives
- * an id usable with md_probe_cancel. Returns 0, or a negative error (-ENOMEM, -EINVAL). */
+ * an id usable with md_probe_cancel until cb runs: the prober reuses it afterwards, so forget it
+ * in cb. Never calls cb before returning. When max_inflight checks run, the check waits its turn
+ * (its timeout starts when it runs). May be called from a probe callback.
+ * Returns 0, or a negative error (-ENOMEM, -EINVAL: bad kind, no URL/host, timeout_ms <= 0). */
 int md_probe_start(md_prober *p, const md_probe_request *req, md_probe_cb cb, void *ctx,
                    void **handle_out);
 
-/* md_probe_cancel stops a running check; its callback will not run. */
+/* md_probe_cancel stops a running or waiting check; its callback will not run. */
 void md_probe_cancel(md_prober *p, void *handle);
 
-/* md_prober_free cancels everything still running and frees the prober (not the curl loop). */
+/* md_prober_free cancels everything still running and frees the prober (not the curl loop).
+ * Call it before md_curl_loop_close. May be called from a probe callback. */
 void md_prober_free(md_prober *p);
+
+/* md_prober_set_max_inflight bounds the checks running at once (default MD_PROBE_MAX_INFLIGHT),
+ * which bounds the pooled curl handles and the connections a burst of checks opens. n >= 1. */
+#define MD_PROBE_MAX_INFLIGHT 1024
+void md_prober_set_max_inflight(md_prober *p, int n);
+
+/* md_probe_classify maps a CURLcode (as int, so callers need not include curl.h) to its class
+ * per the table above; CURLE_OK gives MD_ERR_NONE. Pure. */
+md_err_class md_probe_classify(int curl_code);
+
+/* md_probe_parse_cert_time parses curl's certificate date ("Jan  1 00:00:00 2027 GMT", or
+ * "2027-01-01 00:00:00 GMT") into wall ms. Returns 0, or -EINVAL on anything else. Pure. */
+int md_probe_parse_cert_time(const char *s, int64_t *ms_out);
 
 #endif

@@ -1,1 +1,241 @@
-/* render_json.c: placeholder, being written. */
+/* render_json.c: the API's JSON documents (/v1/health, /v1/status, /v1/services/{name}, errors),
+ * built with cJSON from a snapshot only, so they can be rendered on any thread.
+ *
+ * Every wall time appears twice: as an RFC 3339 UTC string with milliseconds for people and as
+ * an integer "_ms" field for programs; a time of 0 ("never") renders as null in both. */
+#include "render.h"
+
+#include <assert.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
+
+/* The RFC 3339 form of wall ms, e.g. "2026-11-29T11:27:29.123Z"; out must hold 80 bytes (years beyond 9999 still fit).
+ * Local rather than log.c's so the renderers depend on nothing but the snapshot. */
+static void format_time_ms(int64_t wall_ms, char out[80])
+{
+    int64_t sec = wall_ms / 1000, ms = wall_ms % 1000;
+    if (ms < 0) { /* floor, so times before 1970 still read correctly */
+        ms += 1000;
+        sec -= 1;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL) {
+        snprintf(out, 80, "invalid");
+        return;
+    }
+    snprintf(out, 80, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
+}
+
+/* Each add_* returns false on OOM; callers chain them with && and give up on the document. */
+static bool add(cJSON *obj, const char *key, cJSON *item)
+{
+    if (item == NULL) {
+        return false;
+    }
+    cJSON_AddItemToObject(obj, key, item);
+    return true;
+}
+
+static bool add_str(cJSON *obj, const char *key, const char *val)
+{
+    return add(obj, key, val ? cJSON_CreateString(val) : cJSON_CreateNull());
+}
+
+static bool add_num(cJSON *obj, const char *key, double val)
+{
+    return add(obj, key, cJSON_CreateNumber(val));
+}
+
+/* Three decimals are plenty for milliseconds and percentages and keep the text short. */
+static bool add_round(cJSON *obj, const char *key, double val)
+{
+    return add_num(obj, key, isfinite(val) ? round(val * 1000.0) / 1000.0 : val);
+}
+
+static bool add_bool(cJSON *obj, const char *key, bool val)
+{
+    return add(obj, key, cJSON_CreateBool(val));
+}
+
+/* key (string) and key_ms (integer), both null when ms is 0. */
+static bool add_time(cJSON *obj, const char *key, const char *key_ms, int64_t ms)
+{
+    if (ms == 0) {
+        return add(obj, key, cJSON_CreateNull()) && add(obj, key_ms, cJSON_CreateNull());
+    }
+    char buf[80];
+    format_time_ms(ms, buf);
+    return add_str(obj, key, buf) && add_num(obj, key_ms, (double)ms);
+}
+
+static char *finish(cJSON *root, bool ok)
+{
+    char *out = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    return out;
+}
+
+static cJSON *node_json(const md_snapshot *s, int64_t now_ms)
+{
+    cJSON *n = cJSON_CreateObject();
+    int64_t up_ms = now_ms > s->started_ms ? now_ms - s->started_ms : 0;
+    bool ok = n && add_str(n, "id", s->node_id) && add_str(n, "region", s->node_region) &&
+              add_str(n, "version", s->version) && add_num(n, "pid", s->pid) &&
+              add_time(n, "started_at", "started_at_ms", s->started_ms) &&
+              add_num(n, "uptime_s", (double)(up_ms / 1000));
+    if (!ok) {
+        cJSON_Delete(n);
+        return NULL;
+    }
+    return n;
+}
+
+/* generated_at, generated_at_ms and node: the head of /v1/status and /v1/services/{name}. */
+static bool add_head(cJSON *root, const md_snapshot *s, int64_t now_ms)
+{
+    return add_time(root, "generated_at", "generated_at_ms", now_ms) &&
+           add(root, "node", node_json(s, now_ms));
+}
+
+/* Sub-objects are attached to o as soon as they exist, so deleting o frees everything on OOM. */
+static bool add_service_fields(cJSON *o, const md_snap_service *v)
+{
+    bool ok = add_str(o, "name", v->name) && add_str(o, "kind", v->kind) &&
+              add_str(o, "target", v->target) && add_str(o, "state", md_state_name(v->state)) &&
+              add_time(o, "state_since", "state_since_ms", v->state_since_ms) &&
+              add_str(o, "cause", v->state_cause) &&
+              add_num(o, "consecutive_failures", v->consecutive_failures) &&
+              add_num(o, "consecutive_successes", v->consecutive_successes);
+    cJSON *checks = ok ? cJSON_AddObjectToObject(o, "checks") : NULL;
+    ok = checks && add_num(checks, "ok", (double)v->checks_ok) &&
+         add_num(checks, "total", (double)v->checks_total) &&
+         add_round(o, "uptime_pct", v->uptime_pct) &&
+         add_round(o, "uptime_hour_pct", v->uptime_hour_pct) &&
+         add_time(o, "last_check", "last_check_ms", v->last_check_ms) &&
+         add_time(o, "last_success", "last_success_ms", v->last_success_ms);
+    cJSON *lat = ok ? cJSON_AddObjectToObject(o, "latency_ms") : NULL;
+    ok = lat && add_round(lat, "last", v->last_latency_ms) &&
+         add_round(lat, "avg", v->avg_latency_ms) && add_round(lat, "ewma", v->ewma_latency_ms);
+    cJSON *trend = ok ? cJSON_AddObjectToObject(o, "trend") : NULL;
+    ok = trend && add_round(trend, "slope_ms_per_s", v->trend_slope_ms_per_s) &&
+         add_bool(trend, "warning", v->trend_warning) &&
+         add(trend, "eta_ms", v->trend_warning ? cJSON_CreateNumber((double)v->trend_eta_ms)
+                                               : cJSON_CreateNull()) &&
+         add_str(o, "last_error", v->last_err == MD_ERR_NONE ? NULL : md_err_name(v->last_err)) &&
+         add(o, "last_http_status", v->last_http_status ? cJSON_CreateNumber(v->last_http_status)
+                                                        : cJSON_CreateNull());
+    if (ok && v->cert_expiry_ms == 0) {
+        ok = add(o, "cert", cJSON_CreateNull());
+    } else if (ok) {
+        cJSON *cert = cJSON_AddObjectToObject(o, "cert");
+        ok = cert && add_time(cert, "expires_at", "expires_at_ms", v->cert_expiry_ms) &&
+             add_bool(cert, "warning", v->cert_warning);
+    }
+    ok = ok && add_num(o, "interval_ms", (double)v->interval_ms) &&
+         add_num(o, "timeout_ms", (double)v->timeout_ms) && add_num(o, "slow_ms", (double)v->slow_ms);
+    cJSON *prewarm = ok ? cJSON_AddObjectToObject(o, "prewarm") : NULL;
+    return prewarm && add_num(prewarm, "total", (double)v->prewarm_total) &&
+           add_num(prewarm, "failed", (double)v->prewarm_failed);
+}
+
+static cJSON *service_json(const md_snap_service *v)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o != NULL && !add_service_fields(o, v)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+char *md_render_health_json(const md_snapshot *s, int64_t now_ms)
+{
+    assert(s != NULL);
+    size_t count[MD_STATE_COUNT] = { 0 };
+    for (size_t i = 0; i < s->n_services; i++) {
+        md_state st = s->services[i].state;
+        count[st < MD_STATE_COUNT ? st : MD_STATE_UNKNOWN]++;
+    }
+    cJSON *root = cJSON_CreateObject();
+    bool ok = root && add_str(root, "status", "ok") && add(root, "node", node_json(s, now_ms));
+    cJSON *sv = ok ? cJSON_AddObjectToObject(root, "services") : NULL;
+    ok = sv && add_num(sv, "total", (double)s->n_services) &&
+         add_num(sv, "up", (double)count[MD_STATE_UP]) &&
+         add_num(sv, "degraded", (double)count[MD_STATE_DEGRADED]) &&
+         add_num(sv, "down", (double)count[MD_STATE_DOWN]) &&
+         add_num(sv, "unknown", (double)count[MD_STATE_UNKNOWN]);
+    return finish(root, ok);
+}
+
+char *md_render_status_json(const md_snapshot *s, int64_t now_ms)
+{
+    assert(s != NULL);
+    cJSON *root = cJSON_CreateObject();
+    bool ok = root && add_head(root, s, now_ms);
+    cJSON *arr = ok ? cJSON_AddArrayToObject(root, "services") : NULL;
+    ok = arr != NULL;
+    for (size_t i = 0; ok && i < s->n_services; i++) {
+        cJSON *svc = service_json(&s->services[i]);
+        ok = svc != NULL;
+        if (ok) {
+            cJSON_AddItemToArray(arr, svc);
+        }
+    }
+    return finish(root, ok);
+}
+
+static cJSON *history_json(const md_snap_service *v)
+{
+    md_check_result res[MD_HISTORY_LEN];
+    size_t n = md_history_get(&v->history, res, MD_HISTORY_LEN);
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        bool ok = e && add_time(e, "at", "at_ms", res[i].at_ms) &&
+                  add_round(e, "latency_ms", res[i].latency_us / 1000.0) &&
+                  add_str(e, "result", res[i].err == MD_ERR_NONE ? "ok" : md_err_name(res[i].err));
+        if (!ok) {
+            cJSON_Delete(e);
+            cJSON_Delete(arr);
+            return NULL;
+        }
+        cJSON_AddItemToArray(arr, e);
+    }
+    return arr;
+}
+
+char *md_render_service_json(const md_snapshot *s, const char *name, int64_t now_ms)
+{
+    assert(s != NULL && name != NULL);
+    const md_snap_service *v = md_snapshot_find(s, name);
+    if (v == NULL) {
+        return NULL;
+    }
+    cJSON *root = cJSON_CreateObject();
+    cJSON *svc = service_json(v);
+    if (root == NULL || svc == NULL) {
+        cJSON_Delete(root);
+        cJSON_Delete(svc);
+        return NULL;
+    }
+    if (!add(svc, "history", history_json(v)) || !add_head(root, s, now_ms)) {
+        cJSON_Delete(svc);
+        return finish(root, false);
+    }
+    return finish(root, add(root, "service", svc));
+}
+
+char *md_render_error_json(int code, const char *message)
+{
+    cJSON *root = cJSON_CreateObject(), *err = cJSON_CreateObject();
+    bool ok = root && err && add_num(err, "code", code) && add_str(err, "message", message);
+    if (!ok) {
+        cJSON_Delete(err);
+        return finish(root, false);
+    }
+    return finish(root, add(root, "error", err));
+}

@@ -1,1 +1,173 @@
-/* snapshot.c: placeholder, being written. */
+/* snapshot.c: refcounted immutable snapshots and the holder that publishes the current one.
+ *
+ * The loop thread publishes; readers (the API on the loop, or any other thread) take a reference
+ * and render from it. References are counted atomically, so the last unref may happen on any
+ * thread; the holder's mutex only guards the pointer swap. */
+#include "snapshot.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+const double md_duration_bucket_le[MD_DURATION_BUCKETS] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+};
+
+/* One string copied by md_snapshot_strdup; the list is freed with the snapshot. */
+typedef struct str_node {
+    struct str_node *next;
+    char s[];
+} str_node;
+
+/* The public struct is the first member, so a md_snapshot pointer converts back to this. */
+typedef struct {
+    md_snapshot pub;
+    str_node *strings;
+} snapshot_priv;
+
+struct md_snap_holder {
+    pthread_mutex_t mu;
+    md_snapshot *cur;         /* one reference owned by the holder, or NULL */
+    md_snap_refresh_fn refresh; /* optional; called by get before it takes the pointer */
+    void *refresh_ctx;
+};
+
+md_snapshot *md_snapshot_alloc(size_t n_services)
+{
+    snapshot_priv *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return NULL;
+    }
+    if (n_services > 0) {
+        p->pub.services = calloc(n_services, sizeof(*p->pub.services));
+        if (p->pub.services == NULL) {
+            free(p);
+            return NULL;
+        }
+    }
+    p->pub.n_services = n_services;
+    p->pub.refs = 1;
+    return &p->pub;
+}
+
+const char *md_snapshot_strdup(md_snapshot *s, const char *str)
+{
+    assert(s != NULL);
+    if (str == NULL) {
+        return NULL;
+    }
+    snapshot_priv *p = (snapshot_priv *)s;
+    size_t n = strlen(str);
+    str_node *node = malloc(sizeof(*node) + n + 1);
+    if (node == NULL) {
+        return NULL;
+    }
+    memcpy(node->s, str, n + 1);
+    node->next = p->strings;
+    p->strings = node;
+    return node->s;
+}
+
+const md_snap_service *md_snapshot_find(const md_snapshot *s, const char *name)
+{
+    assert(s != NULL && name != NULL);
+    for (size_t i = 0; i < s->n_services; i++) {
+        if (s->services[i].name != NULL && strcmp(s->services[i].name, name) == 0) {
+            return &s->services[i];
+        }
+    }
+    return NULL;
+}
+
+md_snapshot *md_snapshot_ref(md_snapshot *s)
+{
+    assert(s != NULL);
+    int before = __atomic_fetch_add(&s->refs, 1, __ATOMIC_RELAXED);
+    assert(before > 0);
+    (void)before;
+    return s;
+}
+
+static void snapshot_free(md_snapshot *s)
+{
+    snapshot_priv *p = (snapshot_priv *)s;
+    free(s->services);
+    while (p->strings != NULL) {
+        str_node *next = p->strings->next;
+        free(p->strings);
+        p->strings = next;
+    }
+    free(p);
+}
+
+void md_snapshot_unref(md_snapshot *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    /* acq_rel: the thread that frees must see every other thread's reads as finished. */
+    int after = __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+    assert(after >= 0);
+    if (after == 0) {
+        snapshot_free(s);
+    }
+}
+
+md_snap_holder *md_snap_holder_new(void)
+{
+    md_snap_holder *h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        return NULL;
+    }
+    if (pthread_mutex_init(&h->mu, NULL) != 0) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void md_snap_holder_publish(md_snap_holder *h, md_snapshot *s)
+{
+    assert(h != NULL);
+    pthread_mutex_lock(&h->mu);
+    md_snapshot *old = h->cur;
+    h->cur = s;
+    pthread_mutex_unlock(&h->mu);
+    md_snapshot_unref(old); /* outside the lock: freeing may take a while */
+}
+
+md_snapshot *md_snap_holder_get(md_snap_holder *h)
+{
+    assert(h != NULL);
+    pthread_mutex_lock(&h->mu);
+    md_snap_refresh_fn fn = h->refresh;
+    void *ctx = h->refresh_ctx;
+    pthread_mutex_unlock(&h->mu);
+    if (fn != NULL) {
+        fn(ctx); /* unlocked: the hook publishes, which takes the lock itself */
+    }
+    pthread_mutex_lock(&h->mu);
+    md_snapshot *s = h->cur ? md_snapshot_ref(h->cur) : NULL;
+    pthread_mutex_unlock(&h->mu);
+    return s;
+}
+
+void md_snap_holder_set_refresh(md_snap_holder *h, md_snap_refresh_fn fn, void *ctx)
+{
+    assert(h != NULL);
+    pthread_mutex_lock(&h->mu);
+    h->refresh = fn;
+    h->refresh_ctx = ctx;
+    pthread_mutex_unlock(&h->mu);
+}
+
+void md_snap_holder_free(md_snap_holder *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    md_snapshot_unref(h->cur);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "history.h"
 #include "types.h"
 
 /* Upper bounds (seconds) of the check-duration histogram buckets; +Inf is implied. */
@@ -50,8 +51,7 @@ typedef struct {
     double duration_sum_s;
     uint64_t prewarm_total;
     uint64_t prewarm_failed;
-    size_t n_history;
-    md_check_result *history;  /* newest first; owned by the snapshot */
+    md_history history;        /* packed copy of the last results; read with md_history_get */
 } md_snap_service;
 
 typedef struct md_snapshot {
@@ -87,5 +87,11 @@ void md_snap_holder_publish(md_snap_holder *h, md_snapshot *s);
 /* md_snap_holder_get returns a new reference (release with md_snapshot_unref), or NULL if none yet. */
 md_snapshot *md_snap_holder_get(md_snap_holder *h);
 void md_snap_holder_free(md_snap_holder *h);
+
+/* md_snap_holder_set_refresh installs a hook that md_snap_holder_get calls first, on the
+ * caller's thread, so a producer on the loop can build snapshots lazily (only when someone
+ * reads and something changed). Only loop-thread readers may be used with a refresh hook. */
+typedef void (*md_snap_refresh_fn)(void *ctx);
+void md_snap_holder_set_refresh(md_snap_holder *h, md_snap_refresh_fn fn, void *ctx);
 
 #endif

@@ -1,1 +1,114 @@
-/* status_cmd.c: placeholder, being written. */
+/* status_cmd.c: the `medic status` client: one blocking GET, then a table of services. */
+#include "status_cmd.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fetch.h"
+
+static const char *str_of(const cJSON *o, const char *key, const char *dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+static double num_of(const cJSON *o, const char *key, double dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+static const char *color_of(const char *state)
+{
+    if (strcmp(state, "UP") == 0)
+        return "\033[32m";
+    if (strcmp(state, "DEGRADED") == 0)
+        return "\033[33m";
+    if (strcmp(state, "DOWN") == 0)
+        return "\033[31m";
+    return "\033[2m";
+}
+
+/* "2026-11-29T11:27:29.123Z" -> "11:27:29"; anything else is shown as given. */
+static const char *short_time(const char *iso, char *buf, size_t len)
+{
+    if (!iso)
+        return "never";
+    const char *t = strchr(iso, 'T');
+    if (!t || strlen(t) < 9)
+        return iso;
+    snprintf(buf, len, "%.8s", t + 1);
+    return buf;
+}
+
+int md_status_render_table(const char *json, FILE *out, bool color)
+{
+    cJSON *doc = cJSON_Parse(json);
+    const cJSON *services = cJSON_GetObjectItemCaseSensitive(doc, "services");
+    const cJSON *node = cJSON_GetObjectItemCaseSensitive(doc, "node");
+    if (!cJSON_IsArray(services) || !cJSON_IsObject(node)) {
+        cJSON_Delete(doc);
+        return -EINVAL;
+    }
+    fprintf(out, "node %s (%s)  version %s  up %.0fs\n\n", str_of(node, "id", "?"), str_of(node, "region", "?"),
+            str_of(node, "version", "?"), num_of(node, "uptime_s", 0));
+    fprintf(out, "%-24s %-9s %8s %8s %9s %15s %-9s  %s\n", "SERVICE", "STATE", "UPTIME", "HOUR", "RESP(ms)",
+            "CHECKS", "LAST OK", "CAUSE");
+    const cJSON *s;
+    cJSON_ArrayForEach(s, services)
+    {
+        const char *state = str_of(s, "state", "UNKNOWN");
+        const cJSON *checks = cJSON_GetObjectItemCaseSensitive(s, "checks");
+        const cJSON *lat = cJSON_GetObjectItemCaseSensitive(s, "latency_ms");
+        char okt[40], tbuf[16];
+        snprintf(okt, sizeof okt, "%.0f/%.0f", num_of(checks, "ok", 0), num_of(checks, "total", 0));
+        fprintf(out, "%-24.24s %s%-9s%s %7.2f%% %7.2f%% %9.1f %15s %-9s  %s\n", str_of(s, "name", "?"),
+                color ? color_of(state) : "", state, color ? "\033[0m" : "", num_of(s, "uptime_pct", 0),
+                num_of(s, "uptime_hour_pct", 0), num_of(lat, "last", 0), okt,
+                short_time(str_of(s, "last_success", NULL), tbuf, sizeof tbuf), str_of(s, "cause", ""));
+    }
+    cJSON_Delete(doc);
+    return 0;
+}
+
+int md_status_cmd(const char *node_url, bool json, FILE *out)
+{
+    char url[1024];
+    size_t ul = strlen(node_url);
+    while (ul > 0 && node_url[ul - 1] == '/')
+        ul--;
+    if (ul == 0 || ul > 900) {
+        fprintf(stderr, "medic status: --node must be a URL like http://127.0.0.1:8700\n");
+        return 2;
+    }
+    snprintf(url, sizeof url, "%.*s/v1/status", (int)ul, node_url);
+
+    char err[256];
+    char *body = NULL;
+    long code = 0;
+    if (md_fetch("GET", url, 10000, &code, &body, err, sizeof err) < 0) {
+        fprintf(stderr, "medic status: cannot reach %s: %s\n", url, err);
+        return 1;
+    }
+    if (code != 200) {
+        fprintf(stderr, "medic status: %s answered HTTP %ld: %s\n", url, code, body);
+        free(body);
+        return 1;
+    }
+    int exit_code = 0;
+    if (json) {
+        cJSON *doc = cJSON_Parse(body);
+        char *pretty = doc ? cJSON_Print(doc) : NULL;
+        fprintf(out, "%s\n", pretty ? pretty : body);
+        free(pretty);
+        cJSON_Delete(doc);
+    } else if (md_status_render_table(body, out, isatty(fileno(out))) < 0) {
+        fprintf(stderr, "medic status: %s did not answer with a status document\n", url);
+        exit_code = 1;
+    }
+    free(body);
+    return exit_code;
+}

@@ -1,1 +1,234 @@
-/* harness.c: placeholder, being written. */
+/* harness.c: process fixtures and HTTP helpers for the integration tests. */
+#include "harness.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fetch.h"
+
+int64_t it_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void it_sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+void it_skip(const char *why)
+{
+    printf("SKIPPED: %s\n", why);
+    fflush(stdout);
+    exit(77);
+}
+
+char *it_get(int port, const char *path, long *code)
+{
+    char url[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    char *body = NULL;
+    long c = 0;
+    if (md_fetch("GET", url, 5000, &c, &body, NULL, 0) < 0)
+        return NULL;
+    if (code)
+        *code = c;
+    return body;
+}
+
+cJSON *it_get_json(int port, const char *path, long *code)
+{
+    char *body = it_get(port, path, code);
+    if (!body)
+        return NULL;
+    cJSON *doc = cJSON_Parse(body);
+    free(body);
+    return doc;
+}
+
+int it_flaky_start(it_flaky *f)
+{
+    memset(f, 0, sizeof *f);
+    char *argv[] = { FLAKY_BIN, "--port", "0", "--control-port", "0", NULL };
+    if (md_proc_spawn(argv, true, NULL, NULL, &f->proc) < 0)
+        return -1;
+    char line[256];
+    if (md_proc_read_line(&f->proc, line, sizeof line, 10000) < 0 ||
+        sscanf(line, "ready port=%d control=%d", &f->port, &f->control_port) != 2) {
+        md_proc_stop(&f->proc, SIGKILL, 1000, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int64_t it_flaky_mode(it_flaky *f, const char *mode)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/mode/%s", f->control_port, mode);
+    char *body = NULL;
+    long code = 0;
+    if (md_fetch("POST", url, 5000, &code, &body, NULL, 0) < 0)
+        return -1;
+    int64_t at = -1;
+    cJSON *doc = cJSON_Parse(body);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "changed_at_ms");
+    if (code == 200 && cJSON_IsNumber(t))
+        at = (int64_t)t->valuedouble;
+    cJSON_Delete(doc);
+    free(body);
+    return at;
+}
+
+long it_flaky_path_count(it_flaky *f, const char *path)
+{
+    cJSON *doc = it_get_json(f->control_port, "/stats", NULL);
+    const cJSON *paths = cJSON_GetObjectItemCaseSensitive(doc, "paths");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(paths, path);
+    long v = cJSON_IsNumber(n) ? (long)n->valuedouble : (doc ? 0 : -1);
+    cJSON_Delete(doc);
+    return v;
+}
+
+void it_flaky_stop(it_flaky *f)
+{
+    md_proc_stop(&f->proc, SIGTERM, 3000, NULL);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return strdup("");
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *buf = malloc((size_t)len + 1);
+    size_t got = buf ? fread(buf, 1, (size_t)len, fp) : 0;
+    if (buf)
+        buf[got] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+char *it_node_log(const it_node *n) { return read_file(n->log_path); }
+char *it_node_stdout(const it_node *n) { return read_file(n->out_path); }
+
+static int write_config(it_node *n, const char *json)
+{
+    FILE *fp = fopen(n->cfg_path, "w");
+    if (!fp)
+        return -1;
+    char port[16];
+    snprintf(port, sizeof port, "%d", n->api_port);
+    for (const char *p = json; *p;) {
+        if (strncmp(p, "@API@", 5) == 0) {
+            fputs(port, fp);
+            p += 5;
+        } else {
+            fputc(*p++, fp);
+        }
+    }
+    return fclose(fp);
+}
+
+int it_node_start(it_node *n, const char *config_json, const char *const *extra_args)
+{
+    memset(n, 0, sizeof *n);
+    n->proc.out_fd = -1;
+    snprintf(n->dir, sizeof n->dir, "/tmp/medic-it-XXXXXX");
+    if (!mkdtemp(n->dir))
+        return -1;
+    snprintf(n->cfg_path, sizeof n->cfg_path, "%s/medic.json", n->dir);
+    snprintf(n->log_path, sizeof n->log_path, "%s/node.log", n->dir);
+    snprintf(n->out_path, sizeof n->out_path, "%s/node.out", n->dir);
+    n->api_port = md_free_port();
+    if (n->api_port < 0 || write_config(n, config_json) < 0)
+        return -1;
+    char *argv[16] = { MEDIC_BIN, "node", "--config", n->cfg_path };
+    int argc = 4;
+    for (int i = 0; extra_args && extra_args[i] && argc < 15; i++)
+        argv[argc++] = (char *)extra_args[i];
+    argv[argc] = NULL;
+    int rc = md_proc_spawn(argv, false, n->out_path, n->log_path, &n->proc);
+    if (rc < 0)
+        return -1;
+    int64_t deadline = it_wall_ms() + 10000;
+    while (it_wall_ms() < deadline) {
+        long code = 0;
+        char *body = it_get(n->api_port, "/v1/health", &code);
+        free(body);
+        if (body && code == 200)
+            return 0;
+        if (!md_proc_alive(&n->proc, NULL))
+            break;
+        it_sleep_ms(20);
+    }
+    char *log = it_node_log(n);
+    fprintf(stderr, "node did not come up; its log:\n%s\n", log);
+    free(log);
+    it_node_stop(n, SIGKILL, 1000, NULL, NULL);
+    return -1;
+}
+
+int it_node_stop(it_node *n, int sig, int timeout_ms, int *status, int64_t *elapsed_ms)
+{
+    int64_t t0 = it_wall_ms();
+    int rc = md_proc_stop(&n->proc, sig, timeout_ms, status);
+    if (elapsed_ms)
+        *elapsed_ms = it_wall_ms() - t0;
+    unlink(n->cfg_path);
+    unlink(n->log_path);
+    unlink(n->out_path);
+    rmdir(n->dir);
+    return rc;
+}
+
+int64_t it_wait_state(it_node *n, const char *svc, const char *want, int timeout_ms)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v1/services/%s", svc);
+    int64_t deadline = it_wall_ms() + timeout_ms;
+    while (it_wall_ms() < deadline) {
+        cJSON *doc = it_get_json(n->api_port, path, NULL);
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(doc, "service");
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(s, "state");
+        const cJSON *since = cJSON_GetObjectItemCaseSensitive(s, "state_since_ms");
+        int64_t r = -1;
+        if (cJSON_IsString(st) && strcmp(st->valuestring, want) == 0 && cJSON_IsNumber(since))
+            r = (int64_t)since->valuedouble;
+        cJSON_Delete(doc);
+        if (r >= 0)
+            return r;
+        it_sleep_ms(10);
+    }
+    return -1;
+}
+
+double it_service_number(it_node *n, const char *svc, const char *dotted)
+{
+    cJSON *doc = it_get_json(n->api_port, "/v1/status", NULL);
+    const cJSON *services = cJSON_GetObjectItemCaseSensitive(doc, "services");
+    const cJSON *s = NULL, *it;
+    cJSON_ArrayForEach(it, services)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
+        if (cJSON_IsString(name) && strcmp(name->valuestring, svc) == 0)
+            s = it;
+    }
+    char key[128];
+    snprintf(key, sizeof key, "%s", dotted);
+    const cJSON *cur = s;
+    for (char *save = NULL, *part = strtok_r(key, ".", &save); part && cur; part = strtok_r(NULL, ".", &save))
+        cur = cJSON_GetObjectItemCaseSensitive(cur, part);
+    double v = cJSON_IsNumber(cur) ? cur->valuedouble : -1;
+    cJSON_Delete(doc);
+    return v;
+}

@@ -1,1 +1,863 @@
-/* placeholder */ int main(void){return 77;}
+/* test_probe.c: the probe engine and its curl loop against real sockets on 127.0.0.1: a tiny
+ * HTTP responder on the same uv loop (canned answers per test), closed ports, an unresolvable
+ * name, and an `openssl s_server` child for HTTPS when the openssl CLI exists. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "clock.h"
+#include "curl_loop.h"
+#include "probe.h"
+
+extern char **environ;
+
+/* ---- the responder: a canned HTTP/1.1 server on the test's loop ---- */
+
+typedef enum { ANS_OK, ANS_500, ANS_204, ANS_SLOW, ANS_NEVER, ANS_PARTIAL } ans_mode;
+
+static const char RESP_OK[] = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world";
+static const char RESP_OK_HEAD[] = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n";
+static const char RESP_500[] = "HTTP/1.1 500 Oops\r\nContent-Length: 4\r\n\r\noops";
+static const char RESP_204[] = "HTTP/1.1 204 No Content\r\n\r\n";
+static const char RESP_PARTIAL[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello";
+
+typedef struct responder {
+    uv_tcp_t server;
+    uv_loop_t *loop;
+    int port;
+    ans_mode mode;
+    int slow_ms;
+    int accepts, requests, eofs, open_conns;
+    char last_head[1024];   /* the last request's head, for header assertions */
+    struct conn *conns;
+} responder;
+
+typedef struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    responder *r;
+    char buf[4096];
+    size_t len;
+    int closed_handles;
+    bool closing;
+    bool head;
+    struct conn *next;
+} conn;
+
+static void conn_freed(uv_handle_t *h)
+{
+    conn *c = h->data;
+    if (++c->closed_handles < 2)
+        return;
+    responder *r = c->r;
+    for (conn **pp = &r->conns; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    r->open_conns--;
+    free(c);
+}
+
+static void conn_close(conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    uv_close((uv_handle_t *)&c->tcp, conn_freed);
+    uv_close((uv_handle_t *)&c->timer, conn_freed);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    conn *c = w->data;
+    (void)status;
+    if (c->r->mode == ANS_PARTIAL)
+        conn_close(c); /* server gives up mid-body */
+    free(w);
+}
+
+static void send_answer(conn *c)
+{
+    const char *s;
+    switch (c->r->mode) {
+    case ANS_500: s = RESP_500; break;
+    case ANS_204: s = RESP_204; break;
+    case ANS_PARTIAL: s = RESP_PARTIAL; break;
+    default: s = c->head ? RESP_OK_HEAD : RESP_OK; break;
+    }
+    uv_write_t *w = malloc(sizeof(*w));
+    assert_non_null(w);
+    w->data = c;
+    uv_buf_t b = uv_buf_init((char *)s, (unsigned)strlen(s));
+    assert_int_equal(uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, on_written), 0);
+}
+
+static void on_slow(uv_timer_t *t)
+{
+    send_answer(t->data);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    (void)hint;
+    conn *c = h->data;
+    *b = uv_buf_init(c->buf + c->len, (unsigned)(sizeof(c->buf) - c->len));
+}
+
+/* Answers every complete request head in the buffer (requests here have no body). */
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    (void)b;
+    conn *c = s->data;
+    if (n < 0) {
+        c->r->eofs++;
+        conn_close(c);
+        return;
+    }
+    c->len += (size_t)n;
+    char *end;
+    while (!c->closing && (end = memmem(c->buf, c->len, "\r\n\r\n", 4)) != NULL) {
+        size_t head_len = (size_t)(end + 4 - c->buf);
+        responder *r = c->r;
+        size_t keep = head_len < sizeof(r->last_head) ? head_len : sizeof(r->last_head) - 1;
+        memcpy(r->last_head, c->buf, keep);
+        r->last_head[keep] = '\0';
+        r->requests++;
+        c->head = strncmp(c->buf, "HEAD ", 5) == 0;
+        memmove(c->buf, c->buf + head_len, c->len - head_len);
+        c->len -= head_len;
+        if (r->mode == ANS_NEVER)
+            continue;
+        if (r->mode == ANS_SLOW)
+            uv_timer_start(&c->timer, on_slow, (uint64_t)r->slow_ms, 0);
+        else
+            send_answer(c);
+    }
+    if (c->len == sizeof(c->buf))
+        conn_close(c); /* a request head this large is not ours */
+}
+
+static void on_accept(uv_stream_t *server, int status)
+{
+    assert_int_equal(status, 0);
+    responder *r = server->data;
+    conn *c = calloc(1, sizeof(*c));
+    assert_non_null(c);
+    c->r = r;
+    uv_tcp_init(r->loop, &c->tcp);
+    uv_timer_init(r->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->next = r->conns;
+    r->conns = c;
+    r->open_conns++;
+    assert_int_equal(uv_accept(server, (uv_stream_t *)&c->tcp), 0);
+    r->accepts++;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static void responder_start(responder *r, uv_loop_t *loop, ans_mode mode)
+{
+    memset(r, 0, sizeof(*r));
+    r->loop = loop;
+    r->mode = mode;
+    struct sockaddr_in a;
+    uv_ip4_addr("127.0.0.1", 0, &a);
+    uv_tcp_init(loop, &r->server);
+    r->server.data = r;
+    assert_int_equal(uv_tcp_bind(&r->server, (const struct sockaddr *)&a, 0), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&r->server, 512, on_accept), 0);
+    int len = sizeof(a);
+    uv_tcp_getsockname(&r->server, (struct sockaddr *)&a, &len);
+    r->port = ntohs(a.sin_port);
+}
+
+static void responder_stop(responder *r)
+{
+    if (!r->loop)
+        return;
+    while (r->conns) {
+        conn *c = r->conns;
+        conn_close(c);
+        r->conns = c->next; /* conn_freed unlinks nothing once it is off the list */
+        c->next = NULL;
+    }
+    uv_close((uv_handle_t *)&r->server, NULL);
+    r->loop = NULL;
+}
+
+/* ---- fixture ---- */
+
+typedef struct {
+    uv_loop_t loop;
+    md_curl_loop *cl;
+    md_prober *p;
+    responder resp;
+    char url[128];
+    pid_t server_pid;
+    char tmpdir[64];
+} fixture;
+
+typedef struct {
+    int calls;
+    md_check_result r;
+    md_probe_extra x;
+    uint64_t done_ns;
+} got;
+
+static void on_result(void *ctx, const md_check_result *r, const md_probe_extra *x)
+{
+    got *g = ctx;
+    g->calls++;
+    g->r = *r;
+    g->x = *x;
+    g->done_ns = uv_hrtime();
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Runs the loop until *counter >= target or limit_ms passes; returns whether it got there. */
+static bool run_until(fixture *f, const int *counter, int target, int limit_ms)
+{
+    uv_timer_t tick;
+    uv_timer_init(&f->loop, &tick);
+    uv_timer_start(&tick, on_tick, 10, 10); /* so UV_RUN_ONCE returns to check the bound */
+    uint64_t end = uv_hrtime() + (uint64_t)limit_ms * 1000000u;
+    while (*counter < target && uv_hrtime() < end)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    return *counter >= target;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    f->cl = md_curl_loop_new(&f->loop);
+    assert_non_null(f->cl);
+    f->p = md_prober_new(&f->loop, f->cl);
+    assert_non_null(f->p);
+    *state = f;
+    return 0;
+}
+
+static void stop_server_child(fixture *f)
+{
+    if (f->server_pid > 0) {
+        kill(f->server_pid, SIGTERM);
+        waitpid(f->server_pid, NULL, 0);
+        f->server_pid = 0;
+    }
+    if (f->tmpdir[0]) {
+        char path[128];
+        snprintf(path, sizeof(path), "%s/c.pem", f->tmpdir);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/k.pem", f->tmpdir);
+        unlink(path);
+        rmdir(f->tmpdir);
+        f->tmpdir[0] = '\0';
+    }
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    md_prober_free(f->p);
+    md_curl_loop_close(f->cl);
+    responder_stop(&f->resp);
+    for (int i = 0; i < 1000 && uv_loop_alive(&f->loop); i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    stop_server_child(f);
+    free(f);
+    return 0;
+}
+
+static md_probe_request http_req(const char *url)
+{
+    md_probe_request q = {0};
+    q.kind = MD_CHECK_HTTP;
+    q.url = url;
+    q.keepalive = true;
+    q.tls_verify = true;
+    q.timeout_ms = 2000;
+    return q;
+}
+
+static void serve(fixture *f, ans_mode mode)
+{
+    responder_start(&f->resp, &f->loop, mode);
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d/health", f->resp.port);
+}
+
+/* Runs one check to its end and returns what it reported. */
+static got probe_once(fixture *f, const md_probe_request *q, int limit_ms)
+{
+    got g = {0};
+    assert_int_equal(md_probe_start(f->p, q, on_result, &g, NULL), 0);
+    assert_int_equal(g.calls, 0); /* never synchronously */
+    assert_true(run_until(f, &g.calls, 1, limit_ms));
+    assert_int_equal(g.calls, 1);
+    return g;
+}
+
+/* A port nobody listens on: bound once, then released. */
+static int closed_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(s >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    getsockname(s, (struct sockaddr *)&a, &len);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+/* ---- pure parts ---- */
+
+static void test_classify(void **state)
+{
+    (void)state;
+    assert_int_equal(md_probe_classify(CURLE_OK), MD_ERR_NONE);
+    assert_int_equal(md_probe_classify(CURLE_COULDNT_RESOLVE_HOST), MD_ERR_DNS);
+    assert_int_equal(md_probe_classify(CURLE_COULDNT_RESOLVE_PROXY), MD_ERR_DNS);
+    assert_int_equal(md_probe_classify(CURLE_COULDNT_CONNECT), MD_ERR_CONNECT);
+    assert_int_equal(md_probe_classify(CURLE_GOT_NOTHING), MD_ERR_CONNECT);
+    assert_int_equal(md_probe_classify(CURLE_SEND_ERROR), MD_ERR_CONNECT);
+    assert_int_equal(md_probe_classify(CURLE_RECV_ERROR), MD_ERR_CONNECT);
+    assert_int_equal(md_probe_classify(CURLE_OPERATION_TIMEDOUT), MD_ERR_TIMEOUT);
+    assert_int_equal(md_probe_classify(CURLE_SSL_CONNECT_ERROR), MD_ERR_TLS);
+    assert_int_equal(md_probe_classify(CURLE_PEER_FAILED_VERIFICATION), MD_ERR_TLS);
+    assert_int_equal(md_probe_classify(CURLE_SSL_CACERT_BADFILE), MD_ERR_TLS);
+    assert_int_equal(md_probe_classify(CURLE_PARTIAL_FILE), MD_ERR_BODY);
+}
+
+static void test_parse_cert_time(void **state)
+{
+    (void)state;
+    int64_t ms = 0;
+    assert_int_equal(md_probe_parse_cert_time("Jan  1 00:00:00 2027 GMT", &ms), 0);
+    assert_int_equal(ms, 1798761600000LL);
+    assert_int_equal(md_probe_parse_cert_time("Dec 31 23:59:59 2026 GMT", &ms), 0);
+    assert_int_equal(ms, 1798761599000LL);
+    assert_int_equal(md_probe_parse_cert_time("Mar 15 12:30:00.5 2030 GMT", &ms), 0);
+    assert_int_equal(ms, 1899808200000LL);
+    assert_int_equal(md_probe_parse_cert_time("2027-01-01 00:00:00 GMT", &ms), 0);
+    assert_int_equal(ms, 1798761600000LL);
+    assert_int_equal(md_probe_parse_cert_time("Foo  1 00:00:00 2027 GMT", &ms), -EINVAL);
+    assert_int_equal(md_probe_parse_cert_time("Jan  1 00:00:00 2027", &ms), -EINVAL);
+    assert_int_equal(md_probe_parse_cert_time("Jan 41 00:00:00 2027 GMT", &ms), -EINVAL);
+    assert_int_equal(md_probe_parse_cert_time("", &ms), -EINVAL);
+}
+
+static void test_bad_requests(void **state)
+{
+    fixture *f = *state;
+    got g = {0};
+    md_probe_request q = http_req(NULL);
+    assert_int_equal(md_probe_start(f->p, &q, on_result, &g, NULL), -EINVAL);
+    q = http_req("http://127.0.0.1:1/");
+    q.timeout_ms = 0;
+    assert_int_equal(md_probe_start(f->p, &q, on_result, &g, NULL), -EINVAL);
+    q = (md_probe_request){.kind = MD_CHECK_TCP, .tcp_host = "127.0.0.1", .tcp_port = 0,
+                           .timeout_ms = 100};
+    assert_int_equal(md_probe_start(f->p, &q, on_result, &g, NULL), -EINVAL);
+    assert_int_equal(g.calls, 0);
+}
+
+/* ---- HTTP outcomes ---- */
+
+static void test_http_ok(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_OK);
+    md_probe_request q = http_req(f->url);
+    int64_t before = md_wall_ms();
+    got g = probe_once(f, &q, 3000);
+    int64_t after = md_wall_ms();
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+    assert_int_equal(g.r.http_status, 200);
+    assert_true(g.r.latency_us > 0);
+    assert_true(g.r.at_ms >= before && g.r.at_ms <= after);
+    assert_int_equal(g.x.cert_expiry_ms, 0);
+    assert_non_null(strstr(f->resp.last_head, "GET /health HTTP/1.1\r\n"));
+    assert_non_null(strstr(f->resp.last_head, "User-Agent: medic/" MD_VERSION "\r\n"));
+}
+
+static void test_http_500_is_status(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_500);
+    md_probe_request q = http_req(f->url);
+    got g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_STATUS);
+    assert_int_equal(g.r.http_status, 500);
+    q.expect_status = 500; /* exactly what was asked for */
+    g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+}
+
+static void test_expect_status(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_OK);
+    md_probe_request q = http_req(f->url);
+    q.expect_status = 201;
+    got g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_STATUS);
+    assert_int_equal(g.r.http_status, 200);
+    f->resp.mode = ANS_204;
+    q.expect_status = 204;
+    g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+    assert_int_equal(g.r.http_status, 204);
+    q.expect_status = 200;
+    g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_STATUS);
+}
+
+static void test_expect_body(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_OK);
+    md_probe_request q = http_req(f->url);
+    q.expect_body = "world";
+    got g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+    q.expect_body = "absent";
+    g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_BODY);
+    assert_int_equal(g.r.http_status, 200);
+    q.expect_body = "hello world!"; /* longer than the body */
+    g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_BODY);
+}
+
+static void test_partial_body(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_PARTIAL);
+    md_probe_request q = http_req(f->url);
+    got g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_BODY);
+    assert_int_equal(g.r.http_status, 200);
+}
+
+static void test_method_and_headers(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_OK);
+    md_header h[2] = {{"X-Probe", "yes"}, {"X-Empty", ""}};
+    md_probe_request q = http_req(f->url);
+    q.method = "HEAD";
+    q.headers = h;
+    q.n_headers = 2;
+    got g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+    assert_non_null(strstr(f->resp.last_head, "HEAD /health HTTP/1.1\r\n"));
+    assert_non_null(strstr(f->resp.last_head, "\r\nX-Probe: yes\r\n"));
+    assert_non_null(strstr(f->resp.last_head, "\r\nX-Empty:"));
+    q.method = "OPTIONS";
+    q.n_headers = 0;
+    g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+    assert_non_null(strstr(f->resp.last_head, "OPTIONS /health HTTP/1.1\r\n"));
+    assert_null(strstr(f->resp.last_head, "X-Probe")); /* a reused handle forgets headers */
+    assert_int_equal(f->resp.accepts, 1);
+}
+
+static void test_timeout(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_NEVER);
+    md_probe_request q = http_req(f->url);
+    q.timeout_ms = 300;
+    uint64_t t0 = uv_hrtime();
+    got g = probe_once(f, &q, 3000);
+    int64_t took_ms = (int64_t)((g.done_ns - t0) / 1000000);
+    assert_int_equal(g.r.err, MD_ERR_TIMEOUT);
+    assert_true(took_ms >= 290);
+    assert_true(took_ms < 300 + 500);
+    assert_true(g.r.latency_us >= 290000);
+    /* slow but in time: succeeds, and the latency shows the wait */
+    f->resp.mode = ANS_SLOW;
+    f->resp.slow_ms = 100;
+    g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+    assert_true(g.r.latency_us >= 95000);
+    f->resp.slow_ms = 600;
+    g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_TIMEOUT);
+}
+
+static void test_connect_refused(void **state)
+{
+    fixture *f = *state;
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", closed_port());
+    md_probe_request q = http_req(url);
+    got g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_CONNECT);
+    assert_int_equal(g.r.http_status, 0);
+    assert_true(g.r.latency_us > 0);
+}
+
+static void test_dns_failure(void **state)
+{
+    fixture *f = *state;
+    /* A 70-byte label under .invalid (RFC 6761): the resolver refuses to encode it, so the
+     * lookup fails without sending a query (a plain "x.invalid" would go to the nameserver). */
+    char url[160];
+    snprintf(url, sizeof(url), "http://%070d.invalid/", 0);
+    md_probe_request q = http_req(url);
+    got g = probe_once(f, &q, 5000);
+    assert_int_equal(g.r.err, MD_ERR_DNS);
+}
+
+/* ---- TCP checks ---- */
+
+static void test_tcp(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_NEVER);
+    md_probe_request q = {.kind = MD_CHECK_TCP, .tcp_host = "127.0.0.1",
+                          .tcp_port = f->resp.port, .timeout_ms = 1000};
+    got g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+    assert_int_equal(g.r.http_status, 0);
+    assert_true(g.r.latency_us > 0);
+    assert_true(run_until(f, &f->resp.eofs, 1, 2000)); /* it closed the connection */
+    assert_int_equal(f->resp.accepts, 1);
+    assert_int_equal(f->resp.requests, 0); /* and sent nothing */
+    g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+    assert_true(run_until(f, &f->resp.eofs, 2, 2000));
+    assert_int_equal(f->resp.accepts, 2); /* never a parked connection */
+
+    q.tcp_port = closed_port();
+    g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_CONNECT);
+}
+
+/* ---- connections ---- */
+
+static void test_keepalive_reuses(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_OK);
+    md_probe_request q = http_req(f->url);
+    for (int i = 0; i < 5; i++) {
+        got g = probe_once(f, &q, 3000);
+        assert_int_equal(g.r.err, MD_ERR_NONE);
+    }
+    assert_int_equal(f->resp.requests, 5);
+    assert_int_equal(f->resp.accepts, 1);
+
+    q.keepalive = false;
+    for (int i = 0; i < 5; i++) {
+        got g = probe_once(f, &q, 3000);
+        assert_int_equal(g.r.err, MD_ERR_NONE);
+    }
+    assert_int_equal(f->resp.requests, 10);
+    assert_int_equal(f->resp.accepts, 6);
+    assert_true(run_until(f, &f->resp.eofs, 5, 2000)); /* each closed after its check */
+}
+
+#define MANY 200
+
+static void test_many_concurrent(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_OK);
+    md_probe_request q = http_req(f->url);
+    q.expect_body = "hello";
+    static got g[MANY];
+    memset(g, 0, sizeof(g));
+    int done = 0;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < MANY; i++)
+            assert_int_equal(md_probe_start(f->p, &q, on_result, &g[i], NULL), 0);
+        int target = (round + 1) * MANY;
+        for (int spins = 0; spins < 1000 && done < target; spins++) {
+            run_until(f, &(int){0}, 1, 10);
+            done = 0;
+            for (int i = 0; i < MANY; i++)
+                done += g[i].calls;
+        }
+        assert_int_equal(done, target);
+    }
+    for (int i = 0; i < MANY; i++) {
+        assert_int_equal(g[i].calls, 2);
+        assert_int_equal(g[i].r.err, MD_ERR_NONE);
+    }
+    /* the second round found the first round's connections in the cache */
+    assert_true(f->resp.accepts <= MANY);
+    assert_int_equal(f->resp.requests, 2 * MANY);
+}
+
+static void test_max_inflight(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_SLOW);
+    f->resp.slow_ms = 20;
+    md_prober_set_max_inflight(f->p, 8);
+    md_probe_request q = http_req(f->url);
+    static got g[64];
+    memset(g, 0, sizeof(g));
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(md_probe_start(f->p, &q, on_result, &g[i], NULL), 0);
+    int done = 0;
+    for (int spins = 0; spins < 500 && done < 64; spins++) {
+        run_until(f, &(int){0}, 1, 10);
+        assert_true(f->resp.open_conns <= 8);
+        done = 0;
+        for (int i = 0; i < 64; i++)
+            done += g[i].calls;
+    }
+    assert_int_equal(done, 64);
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(g[i].r.err, MD_ERR_NONE);
+    assert_true(f->resp.accepts <= 8);
+}
+
+static void test_cancel(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_NEVER);
+    md_prober_set_max_inflight(f->p, 1);
+    md_probe_request q = http_req(f->url);
+    q.timeout_ms = 200;
+    got a = {0}, b = {0}, c = {0};
+    void *ha = NULL, *hb = NULL;
+    assert_int_equal(md_probe_start(f->p, &q, on_result, &a, &ha), 0);
+    assert_int_equal(md_probe_start(f->p, &q, on_result, &b, &hb), 0); /* waits for a slot */
+    assert_int_equal(md_probe_start(f->p, &q, on_result, &c, NULL), 0);
+    assert_non_null(ha);
+    assert_non_null(hb);
+    assert_true(run_until(f, &f->resp.requests, 1, 2000)); /* a is on the wire */
+    md_probe_cancel(f->p, hb);
+    md_probe_cancel(f->p, ha); /* c takes the slot */
+    assert_true(run_until(f, &c.calls, 1, 2000));
+    run_until(f, &(int){0}, 1, 400); /* past a's and b's timeouts */
+    assert_int_equal(a.calls, 0);
+    assert_int_equal(b.calls, 0);
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(c.r.err, MD_ERR_TIMEOUT);
+}
+
+typedef struct {
+    fixture *f;
+    int calls;
+} freer;
+
+static void free_in_callback(void *ctx, const md_check_result *r, const md_probe_extra *x)
+{
+    (void)r;
+    (void)x;
+    freer *fr = ctx;
+    fr->calls++;
+    if (fr->f->p) {
+        md_prober_free(fr->f->p); /* the others still running must stay silent */
+        fr->f->p = NULL;
+    }
+}
+
+static void test_free_while_running(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_OK);
+    md_probe_request q = http_req(f->url);
+    freer fr = {f, 0};
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(md_probe_start(f->p, &q, free_in_callback, &fr, NULL), 0);
+    assert_true(run_until(f, &fr.calls, 1, 3000));
+    run_until(f, &(int){0}, 1, 100);
+    assert_int_equal(fr.calls, 1);
+    /* and a curl loop closed with transfers on the wire cleans up after itself */
+    f->p = md_prober_new(&f->loop, f->cl);
+    f->resp.mode = ANS_NEVER;
+    got g = {0};
+    int before = f->resp.requests;
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(md_probe_start(f->p, &q, on_result, &g, NULL), 0);
+    assert_true(run_until(f, &f->resp.requests, before + 5, 2000));
+    assert_int_equal(g.calls, 0); /* teardown frees them mid-flight */
+}
+
+static void raw_done(CURL *easy, CURLcode rc, void *ctx)
+{
+    (void)easy;
+    (void)rc;
+    (*(int *)ctx)++;
+}
+
+static void test_curl_loop_close_running(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_NEVER);
+    md_prober_free(f->p);
+    f->p = NULL;
+    CURL *e = curl_easy_init();
+    assert_non_null(e);
+    curl_easy_setopt(e, CURLOPT_URL, f->url);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 200L);
+    int calls = 0;
+    assert_int_equal(md_curl_loop_add(f->cl, e, raw_done, &calls), 0);
+    assert_true(run_until(f, &f->resp.requests, 1, 2000));
+    md_curl_loop_close(f->cl); /* no callback, every uv handle closed, memory freed */
+    f->cl = NULL;
+    run_until(f, &(int){0}, 1, 400);
+    assert_int_equal(calls, 0);
+    curl_easy_cleanup(e);
+}
+
+/* ---- HTTPS against openssl s_server ---- */
+
+static bool have_openssl(void)
+{
+    return system("openssl version >/dev/null 2>&1") == 0;
+}
+
+static bool wait_port(int port, int limit_ms)
+{
+    for (int waited = 0; waited < limit_ms; waited += 50) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int rc = connect(s, (struct sockaddr *)&a, sizeof(a));
+        close(s);
+        if (rc == 0)
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+/* Makes a 10-day self-signed cert for 127.0.0.1 and serves it; returns the port, or 0. */
+static int start_tls_server(fixture *f)
+{
+    snprintf(f->tmpdir, sizeof(f->tmpdir), "/tmp/medic_probe_XXXXXX");
+    assert_non_null(mkdtemp(f->tmpdir));
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 10 -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1 -keyout %s/k.pem -out %s/c.pem "
+             ">/dev/null 2>&1",
+             f->tmpdir, f->tmpdir);
+    if (system(cmd) != 0)
+        return 0;
+    int port = closed_port();
+    char accept[32], cert[96], key[96];
+    snprintf(accept, sizeof(accept), "127.0.0.1:%d", port);
+    snprintf(cert, sizeof(cert), "%s/c.pem", f->tmpdir);
+    snprintf(key, sizeof(key), "%s/k.pem", f->tmpdir);
+    char *argv[] = {"openssl", "s_server", "-accept", accept, "-cert", cert, "-key", key,
+                    "-www", "-quiet", NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    int rc = posix_spawnp(&f->server_pid, "openssl", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        f->server_pid = 0;
+        return 0;
+    }
+    return wait_port(port, 5000) ? port : 0;
+}
+
+static void test_https_cert_expiry(void **state)
+{
+    fixture *f = *state;
+    if (!have_openssl()) {
+        print_message("skipped: no openssl CLI to make a certificate and serve TLS\n");
+        skip();
+    }
+    int port = start_tls_server(f);
+    assert_true(port > 0);
+    char url[64], ca[96];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/", port);
+    snprintf(ca, sizeof(ca), "%s/c.pem", f->tmpdir);
+    md_probe_request q = http_req(url);
+    q.ca_file = ca;
+    q.want_cert = true;
+    q.timeout_ms = 5000;
+    got g = probe_once(f, &q, 8000);
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+    assert_int_equal(g.r.http_status, 200);
+    int64_t want = md_wall_ms() + 10LL * 24 * 3600 * 1000;
+    int64_t day = 24LL * 3600 * 1000;
+    assert_true(g.x.cert_expiry_ms > want - day && g.x.cert_expiry_ms < want + day);
+
+    q.want_cert = false; /* not asked: not reported, even after a handshake */
+    g = probe_once(f, &q, 8000);
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+    assert_int_equal(g.x.cert_expiry_ms, 0);
+
+    q.ca_file = NULL; /* the system store does not know this cert */
+    g = probe_once(f, &q, 8000);
+    assert_int_equal(g.r.err, MD_ERR_TLS);
+
+    q.tls_verify = false; /* unless told not to care */
+    q.want_cert = true;
+    g = probe_once(f, &q, 8000);
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+    assert_true(g.x.cert_expiry_ms > want - day);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_parse_cert_time),
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_bad_requests),
+        T(test_http_ok),
+        T(test_http_500_is_status),
+        T(test_expect_status),
+        T(test_expect_body),
+        T(test_partial_body),
+        T(test_method_and_headers),
+        T(test_timeout),
+        T(test_connect_refused),
+        T(test_dns_failure),
+        T(test_tcp),
+        T(test_keepalive_reuses),
+        T(test_many_concurrent),
+        T(test_max_inflight),
+        T(test_cancel),
+        T(test_free_while_running),
+        T(test_curl_loop_close_running),
+        T(test_https_cert_expiry),
+#undef T
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
+

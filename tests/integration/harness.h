@@ -1,0 +1,66 @@
+/* harness.h: integration-test fixtures: real flaky_service and medic node processes on loopback,
+ * their APIs, and bounded waits. Every process a fixture starts, its stop function stops (and the
+ * child is SIGKILLed if the test process dies first). */
+#ifndef MD_HARNESS_H
+#define MD_HARNESS_H
+
+#include <cjson/cJSON.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proc.h"
+
+typedef struct {
+    md_proc proc;
+    int port;          /* the service port */
+    int control_port;
+} it_flaky;
+
+typedef struct {
+    md_proc proc;
+    int api_port;
+    char dir[64];
+    char cfg_path[PATH_MAX];
+    char log_path[PATH_MAX];
+    char out_path[PATH_MAX];
+} it_node;
+
+/* it_flaky_start starts flaky_service on free ports in mode healthy. Returns 0 or -1. */
+int it_flaky_start(it_flaky *f);
+/* it_flaky_mode switches the mode ("down", "slow?ms=300", ...); returns the wall ms at which the
+ * service changed, or -1. */
+int64_t it_flaky_mode(it_flaky *f, const char *mode);
+/* it_flaky_path_count returns how many requests the service got for path, or -1. */
+long it_flaky_path_count(it_flaky *f, const char *path);
+void it_flaky_stop(it_flaky *f);
+
+/* it_node_start writes config_json (with the literal "@API@" replaced by a free port) to a temp
+ * dir, starts `medic node --config` with extra args (NULL-terminated, may be NULL), stderr to a
+ * log file and stdout to another, and waits up to 10 s for /v1/health to answer. Returns 0 or -1. */
+int it_node_start(it_node *n, const char *config_json, const char *const *extra_args);
+/* it_node_stop sends sig and waits up to timeout_ms. Returns 0 when the node exited by itself,
+ * 1 when it had to be killed. *status gets the wait status, *elapsed_ms how long it took. */
+int it_node_stop(it_node *n, int sig, int timeout_ms, int *status, int64_t *elapsed_ms);
+/* it_node_log returns the node's stderr so far (malloc'd), for assertions and failure output. */
+char *it_node_log(const it_node *n);
+char *it_node_stdout(const it_node *n);
+
+/* it_get GETs http://127.0.0.1:port + path; returns the body (malloc'd) and *code, or NULL. */
+char *it_get(int port, const char *path, long *code);
+/* it_get_json GETs and parses; NULL unless the answer parsed as JSON. */
+cJSON *it_get_json(int port, const char *path, long *code);
+
+/* it_wait_state polls /v1/services/{svc} until its state is want, for at most timeout_ms.
+ * Returns the service's state_since_ms, or -1 on timeout. */
+int64_t it_wait_state(it_node *n, const char *svc, const char *want, int timeout_ms);
+/* it_service_field returns a number from /v1/status's entry for svc (dotted path like
+ * "checks.total"), or -1 when absent. */
+double it_service_number(it_node *n, const char *svc, const char *dotted);
+
+int64_t it_wall_ms(void);
+void it_sleep_ms(long ms);
+/* it_skip prints why and exits 77 (ctest counts it as skipped). */
+void it_skip(const char *why);
+
+#endif
