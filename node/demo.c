@@ -190,7 +190,7 @@ static int act(demo *d, const char *mode, const char *what_fault, const char *wa
         return -1;
     }
     char note[400];
-    snprintf(note, sizeof note, "(bound %ld ms) %s", bound_ms, cause);
+    snprintf(note, sizeof note, "(worst case %ld ms) %s", bound_ms, cause);
     line_out(what_seen, seen, seen - t0, note);
     return 0;
 }
@@ -221,14 +221,18 @@ static int run(demo *d, const char *bindir)
     }
     printf("Timeline                             wall clock    since fault\n");
     line_out("node sees demo-api UP", up, -1, cause);
-    long detect = (DEMO_FAILURES - 1) * DEMO_INTERVAL_MS + DEMO_TIMEOUT_MS + DEMO_INTERVAL_MS;
+    /* Worst cases: a fault lands just after a check started, so the first failing check starts up
+     * to one interval later; each later failure takes another interval; a hang costs the timeout. */
+    long detect = DEMO_FAILURES * DEMO_INTERVAL_MS + DEMO_TIMEOUT_MS;
+    long recover = DEMO_INTERVAL_MS + DEMO_TIMEOUT_MS;
+    long slow = DEMO_INTERVAL_MS + 250 + 50;
+    printf("(bounds are worst cases: a fault can land just after a check; each step is one check)\n");
     if (act(d, "down", "FAULT: service stops listening", "DOWN", "node: DOWN", detect) < 0 ||
-        act(d, "healthy", "FIX: service listens again", "UP", "node: back UP", DEMO_INTERVAL_MS + 250) < 0 ||
-        act(d, "slow?ms=250", "FAULT: answers take 250 ms", "DEGRADED", "node: DEGRADED (slow)",
-            DEMO_INTERVAL_MS + 250) < 0 ||
-        act(d, "healthy", "FIX: answers are fast again", "UP", "node: back UP", DEMO_INTERVAL_MS + 250) < 0 ||
+        act(d, "healthy", "FIX: service listens again", "UP", "node: back UP", recover) < 0 ||
+        act(d, "slow?ms=250", "FAULT: answers take 250 ms", "DEGRADED", "node: DEGRADED (slow)", slow) < 0 ||
+        act(d, "healthy", "FIX: answers are fast again", "UP", "node: back UP", recover) < 0 ||
         act(d, "hang", "FAULT: service hangs (no answer)", "DOWN", "node: DOWN", detect) < 0 ||
-        act(d, "healthy", "FIX: service answers again", "UP", "node: back UP", DEMO_INTERVAL_MS + 250) < 0)
+        act(d, "healthy", "FIX: service answers again", "UP", "node: back UP", recover) < 0)
         return -1;
     return 0;
 }

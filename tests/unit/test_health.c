@@ -54,7 +54,8 @@ static void test_init(void **state)
     assert_float_equal(md_health_avg_latency_ms(&h), 0.0, 0);
 }
 
-/* Each row: thresholds, a string of events (s = 100 ms success, l = 3500 ms success, f = failure)
+/* Each row: thresholds, a string of events (s = 100 ms success, l = 3500 ms success, e = 3000 ms
+ * success, f = failure)
  * and the state after each event (? UNKNOWN, U UP, G DEGRADED, D DOWN). A change must be
  * reported exactly when the state differs from the one before. */
 static void test_transition_table(void **state)
@@ -81,6 +82,7 @@ static void test_transition_table(void **state)
         {2, 1, "sfsfs", "UUUUU"},             /* failures separated by successes never add up */
         {2, 1, "lff", "GGD"},
         {3, 2, "sfffffsfs", "UUUDDDDDD"},     /* a failure resets the successes counted */
+        {2, 1, "sele", "UUGU"},               /* e: exactly slow_ms is not slow */
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         md_health h;
@@ -94,7 +96,7 @@ static void test_transition_table(void **state)
             memset(&c, 0xab, sizeof c);
             char ev = rows[i].events[k];
             bool changed = ev == 'f' ? fail_at(&h, at, MD_ERR_CONNECT, 0, &c)
-                                     : ok_at(&h, at, ev == 'l' ? 3500 : 100, &c);
+                                     : ok_at(&h, at, ev == 'l' ? 3500 : ev == 'e' ? 3000 : 100, &c);
             md_state want = (md_state)(strchr("?UGD", rows[i].states[k]) - "?UGD");
             if (h.state != want || changed != (want != prev))
                 fail_msg("row %zu (%s) event %zu: state %s changed %d, want %s", i, rows[i].events, k,
@@ -381,6 +383,37 @@ static void test_uptime_hour_exact_wrap(void **state)
     assert_float_equal(md_health_uptime_hour_pct(&h, T0 + MIN_MS * 61 + 1), 200.0 / 3, 1e-9);
 }
 
+/* A result that arrives late (against the contract, but clocks and callbacks do that) counts in
+ * its own minute while that minute is still in the ring, and is left out of the hour otherwise. */
+static void test_uptime_hour_late_result(void **state)
+{
+    (void)state;
+    md_health h;
+    md_health_params p = params(2, 1, 60000);
+    md_health_init(&h, &p, T0);
+    ok_at(&h, T0 + 10 * MIN_MS, 100, NULL);
+    fail_at(&h, T0 + 8 * MIN_MS, MD_ERR_CONNECT, 0, NULL);
+    assert_float_equal(md_health_uptime_hour_pct(&h, T0 + 8 * MIN_MS), 0.0, 1e-9);
+    assert_float_equal(md_health_uptime_hour_pct(&h, T0 + 10 * MIN_MS), 50.0, 1e-9);
+    fail_at(&h, T0 - 120 * MIN_MS, MD_ERR_CONNECT, 0, NULL); /* two hours late */
+    assert_float_equal(md_health_uptime_hour_pct(&h, T0 + 10 * MIN_MS), 50.0, 1e-9);
+    assert_int_equal(h.checks_total, 3);
+}
+
+/* Minutes are floored, so times before the epoch (tests, broken clocks) keep one-minute buckets:
+ * -30 s and +30 s are different minutes. */
+static void test_uptime_hour_negative_times(void **state)
+{
+    (void)state;
+    md_health h;
+    md_health_params p = params(2, 1, 60000);
+    md_health_init(&h, &p, -90000);
+    fail_at(&h, -30000, MD_ERR_CONNECT, 0, NULL);
+    ok_at(&h, 30000, 100, NULL);
+    assert_float_equal(md_health_uptime_hour_pct(&h, -1), 0.0, 1e-9);
+    assert_float_equal(md_health_uptime_hour_pct(&h, 0), 50.0, 1e-9);
+}
+
 /* The struct is embedded once per service; keep it in budget (2 KiB per service in all). */
 static void test_size_budget(void **state)
 {
@@ -403,6 +436,8 @@ int main(void)
         cmocka_unit_test(test_uptime_hour_skipped_minutes_cleared),
         cmocka_unit_test(test_uptime_hour_multi_hour_gap),
         cmocka_unit_test(test_uptime_hour_exact_wrap),
+        cmocka_unit_test(test_uptime_hour_late_result),
+        cmocka_unit_test(test_uptime_hour_negative_times),
         cmocka_unit_test(test_size_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

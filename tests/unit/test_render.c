@@ -9,6 +9,10 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <strings.h>
+#include <sys/wait.h>
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
@@ -497,7 +501,480 @@ static void test_metrics_promtool(void **state)
     assert_int_not_equal(promtool_check("bad metric{\n", &lines), 0);
 }
 
-#include "test_render_api.inc"
+/* ---- the API server end to end ---- */
+
+typedef struct {
+    uv_loop_t loop;
+    uv_async_t stop;
+    md_api *api;
+    md_snap_holder *holder;
+    pthread_t th;
+    int port;
+    char base[64]; /* http://127.0.0.1:PORT */
+} server;
+
+static void on_stop(uv_async_t *a)
+{
+    server *sv = a->data;
+    md_api_close(sv->api);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *loop_main(void *arg)
+{
+    server *sv = arg;
+    uv_run(&sv->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+/* server_start runs md_api on host, port 0, on a private loop in a new thread. */
+static int server_start(server *sv, const char *host)
+{
+    memset(sv, 0, sizeof *sv);
+    assert_int_equal(uv_loop_init(&sv->loop), 0);
+    sv->holder = md_snap_holder_new();
+    assert_non_null(sv->holder);
+    char err[256] = "";
+    int rc = md_api_start(&sv->loop, host, 0, sv->holder, &sv->api, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "md_api_start(%s): %s\n", host, err);
+        uv_run(&sv->loop, UV_RUN_DEFAULT); /* lets the failed listener close */
+        assert_int_equal(uv_loop_close(&sv->loop), 0);
+        md_snap_holder_free(sv->holder);
+        return rc;
+    }
+    sv->port = md_api_bound_port(sv->api);
+    assert_true(sv->port > 0);
+    snprintf(sv->base, sizeof sv->base, strchr(host, ':') ? "http://[::1]:%d" : "http://127.0.0.1:%d",
+             sv->port);
+    assert_int_equal(uv_async_init(&sv->loop, &sv->stop, on_stop), 0);
+    sv->stop.data = sv;
+    assert_int_equal(pthread_create(&sv->th, NULL, loop_main, sv), 0);
+    return 0;
+}
+
+/* server_stop closes the API from its loop thread and requires the loop to end with nothing open. */
+static void server_stop(server *sv)
+{
+    uv_async_send(&sv->stop);
+    assert_int_equal(pthread_join(sv->th, NULL), 0);
+    assert_int_equal(uv_loop_close(&sv->loop), 0);
+    md_snap_holder_free(sv->holder);
+}
+
+typedef struct {
+    long status;
+    char *body; /* NUL-terminated; owned by the resp */
+    size_t len;
+    char ctype[128];
+    char allow[64];
+    curl_off_t clen;
+} resp;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    resp *r = ud;
+    char *nb = realloc(r->body, r->len + sz * n + 1);
+    assert_non_null(nb);
+    memcpy(nb + r->len, p, sz * n);
+    r->body = nb;
+    r->len += sz * n;
+    r->body[r->len] = '\0';
+    return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    resp *r = ud;
+    if (sz * n > 7 && strncasecmp(p, "Allow: ", 7) == 0) {
+        snprintf(r->allow, sizeof r->allow, "%.*s", (int)strcspn(p + 7, "\r\n"), p + 7);
+    }
+    return sz * n;
+}
+
+static resp http(const server *sv, const char *method, const char *path_)
+{
+    resp r = { 0 };
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", sv->base, path_);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        fail_msg("%s %s: %s", method, url, curl_easy_strerror(rc));
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    char *ct = NULL;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    snprintf(r.ctype, sizeof r.ctype, "%s", ct ? ct : "");
+    curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &r.clen);
+    curl_easy_cleanup(c);
+    if (r.body == NULL) {
+        r.body = calloc(1, 1);
+    }
+    return r;
+}
+
+/* expect_json asserts status and a JSON body; returns the parsed body (caller deletes). */
+static cJSON *expect_json(const server *sv, const char *method, const char *path_, long status)
+{
+    resp r = http(sv, method, path_);
+    if (r.status != status) {
+        fail_msg("%s %s: status %ld, want %ld; body %s", method, path_, r.status, status, r.body);
+    }
+    assert_string_equal(r.ctype, "application/json");
+    cJSON *j = cJSON_Parse(r.body);
+    if (j == NULL) {
+        fail_msg("%s %s: not JSON: %s", method, path_, r.body);
+    }
+    free(r.body);
+    return j;
+}
+
+static void expect_error(const server *sv, const char *method, const char *path_, long status,
+                         const char *message)
+{
+    cJSON *j = expect_json(sv, method, path_, status);
+    assert_int_equal(num(j, "error.code"), status);
+    if (message) {
+        assert_string_equal(str(j, "error.message"), message);
+    }
+    cJSON_Delete(j);
+}
+
+static void test_api_routes(void **state)
+{
+    (void)state;
+    server sv;
+    assert_int_equal(server_start(&sv, "127.0.0.1"), 0);
+
+    /* before the first snapshot: health says starting, the rest 503 */
+    cJSON *j = expect_json(&sv, "GET", "/v1/health", 503);
+    assert_string_equal(str(j, "status"), "starting");
+    cJSON_Delete(j);
+    expect_error(&sv, "GET", "/v1/status", 503, NULL);
+    expect_error(&sv, "GET", "/metrics", 503, NULL);
+    expect_error(&sv, "GET", "/v1/services/api", 503, NULL);
+
+    md_snap_holder_publish(sv.holder, make_snapshot());
+    j = expect_json(&sv, "GET", "/v1/health", 200);
+    assert_string_equal(str(j, "status"), "ok");
+    assert_string_equal(str(j, "node.id"), "node-a");
+    assert_int_equal(num(j, "services.down"), 1);
+    cJSON_Delete(j);
+    j = expect_json(&sv, "GET", "/v1/status?verbose=1", 200);
+    assert_int_equal(cJSON_GetArraySize(path(j, "services")), 4);
+    cJSON_Delete(j);
+    j = expect_json(&sv, "GET", "/v1/services/api", 200);
+    assert_int_equal(cJSON_GetArraySize(path(j, "service.history")), 3);
+    cJSON_Delete(j);
+    j = expect_json(&sv, "GET", "/v1/services/" ODD_NAME_URL, 200);
+    assert_string_equal(str(j, "service.name"), ODD_NAME);
+    cJSON_Delete(j);
+
+    expect_error(&sv, "GET", "/v1/services/nope", 404, "no such service: nope");
+    expect_error(&sv, "GET", "/v1/services/", 404, "no such service: ");
+    expect_error(&sv, "GET", "/v1/services/a%zz", 400, NULL);
+    expect_error(&sv, "GET", "/v1/services/a%00", 400, NULL);
+    expect_error(&sv, "GET", "/v1/services", 404, "no such endpoint: /v1/services");
+    expect_error(&sv, "GET", "/v1/statusx", 404, NULL);
+    resp r = http(&sv, "GET", "/x");
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.body, "{\"error\":{\"code\":404,\"message\":\"no such endpoint: /x\"}}");
+    free(r.body);
+
+    r = http(&sv, "POST", "/v1/status");
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.allow, "GET, HEAD");
+    free(r.body);
+    r = http(&sv, "DELETE", "/v1/services/api");
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.allow, "GET, HEAD");
+    free(r.body);
+    expect_error(&sv, "POST", "/nope", 404, NULL); /* unknown path wins over method */
+
+    resp g = http(&sv, "GET", "/metrics");
+    assert_int_equal(g.status, 200);
+    assert_string_equal(g.ctype, "text/plain; version=0.0.4; charset=utf-8");
+    assert_non_null(strstr(g.body, "medic_node_info{node=\"node-a\""));
+    resp h = http(&sv, "HEAD", "/metrics");
+    assert_int_equal(h.status, 200);
+    assert_string_equal(h.ctype, "text/plain; version=0.0.4; charset=utf-8");
+    assert_int_equal(h.len, 0);
+    assert_int_equal(h.clen, (curl_off_t)g.len);
+    free(g.body);
+    free(h.body);
+    h = http(&sv, "HEAD", "/v1/health");
+    assert_int_equal(h.status, 200);
+    assert_int_equal(h.len, 0);
+    assert_true(h.clen > 0);
+    free(h.body);
+    h = http(&sv, "HEAD", "/x");
+    assert_int_equal(h.status, 404);
+    assert_int_equal(h.len, 0);
+    free(h.body);
+
+    /* readers always see the latest publication */
+    md_snapshot *s2 = make_snapshot();
+    s2->node_id = md_snapshot_strdup(s2, "node-b");
+    md_snap_holder_publish(sv.holder, s2);
+    j = expect_json(&sv, "GET", "/v1/health", 200);
+    assert_string_equal(str(j, "node.id"), "node-b");
+    cJSON_Delete(j);
+    server_stop(&sv);
+}
+
+/* ---- raw sockets, for what curl will not send ---- */
+
+static int raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = { .tv_sec = 8 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        fail_msg("connect: %s", strerror(errno));
+    }
+    return fd;
+}
+
+/* read_all reads until the server closes (or 8 s pass); returns a malloc'd string. */
+static char *read_all(int fd)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    assert_non_null(out);
+    for (;;) {
+        ssize_t n = recv(fd, out + len, cap - len - 1, 0);
+        if (n <= 0) {
+            break;
+        }
+        len += (size_t)n;
+        assert_true(len < cap - 1);
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* exchange sends req (len bytes), optionally half-closes, and returns everything the server sent. */
+static char *exchange(int port, const char *req, size_t len, bool shut_wr)
+{
+    int fd = raw_connect(port);
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, req + off, len - off, 0);
+        if (n <= 0) {
+            break; /* the server may answer and stop reading before all of an oversized head */
+        }
+        off += (size_t)n;
+    }
+    if (shut_wr) {
+        shutdown(fd, SHUT_WR);
+    }
+    char *out = read_all(fd);
+    close(fd);
+    return out;
+}
+
+static void expect_raw(int port, const char *req, size_t len, const char *status_line)
+{
+    char *out = exchange(port, req, len, false);
+    if (strncmp(out, status_line, strlen(status_line)) != 0) {
+        fail_msg("want %s, got: %.200s", status_line, out);
+    }
+    assert_non_null(strstr(out, "\r\nConnection: close\r\n"));
+    assert_int_equal(count(out, "HTTP/1.1 "), 1);
+    free(out);
+}
+
+static void test_api_bad_requests(void **state)
+{
+    (void)state;
+    server sv;
+    assert_int_equal(server_start(&sv, "127.0.0.1"), 0);
+    md_snap_holder_publish(sv.holder, make_snapshot());
+    int p = sv.port;
+#define RAW(req, want) expect_raw(p, req, sizeof(req) - 1, want)
+    RAW("GARBAGE\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n");
+    RAW("GET /\x01 HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");
+    RAW("GET /v1/health HTTP/2.0\r\n\r\n", "HTTP/1.1 505 ");
+    RAW("POST /v1/health HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "HTTP/1.1 501 ");
+    RAW("POST /v1/health HTTP/1.1\r\nContent-Length: 100000\r\n\r\n", "HTTP/1.1 413 ");
+    RAW("POST /v1/health HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789", "HTTP/1.1 405 ");
+    RAW("GET /v1/health HTTP/1.0\n\n", "HTTP/1.1 200 OK\r\n");
+    /* a pipelined second request gets no answer: one request per connection */
+    RAW("GET /v1/health HTTP/1.1\r\n\r\nGET /v1/status HTTP/1.1\r\n\r\n", "HTTP/1.1 200 ");
+#undef RAW
+    /* an oversized head: 431 after 8 KiB, however much more the client sends */
+    size_t big = 64 * 1024;
+    char *huge = malloc(big);
+    assert_non_null(huge);
+    memset(huge, 'a', big);
+    memcpy(huge, "GET / HTTP/1.1\r\nX: ", 19);
+    expect_raw(p, huge, big, "HTTP/1.1 431 ");
+    free(huge);
+
+    /* a client that half-closes after its request still gets the whole answer */
+    const char req[] = "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n";
+    char *out = exchange(p, req, sizeof req - 1, true);
+    assert_int_equal(strncmp(out, "HTTP/1.1 200 ", 13), 0);
+    cJSON *j = cJSON_Parse(strstr(out, "\r\n\r\n") + 4);
+    assert_non_null(j);
+    cJSON_Delete(j);
+    free(out);
+
+    /* a head that trickles in a byte at a time */
+    int fd = raw_connect(p);
+    for (size_t i = 0; i < sizeof req - 1; i++) {
+        assert_int_equal(send(fd, req + i, 1, 0), 1);
+        usleep(2000);
+    }
+    out = read_all(fd);
+    close(fd);
+    assert_int_equal(strncmp(out, "HTTP/1.1 200 ", 13), 0);
+    free(out);
+
+    /* after all that, the server still answers */
+    j = expect_json(&sv, "GET", "/v1/health", 200);
+    cJSON_Delete(j);
+    server_stop(&sv);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* closed_within: true when the peer closed fd (EOF or reset) within ms. */
+static bool closed_within(int fd, int ms)
+{
+    struct pollfd pf = { .fd = fd, .events = POLLIN };
+    if (poll(&pf, 1, ms) != 1) {
+        return false;
+    }
+    char b[256];
+    ssize_t n = recv(fd, b, sizeof b, MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+#define LIMIT 256
+
+static void test_api_limits(void **state)
+{
+    (void)state;
+    server sv;
+    assert_int_equal(server_start(&sv, "127.0.0.1"), 0);
+    md_snap_holder_publish(sv.holder, make_snapshot());
+    static int fds[LIMIT];
+    double t0 = mono_s();
+    for (int i = 0; i < LIMIT; i++) {
+        fds[i] = raw_connect(sv.port);
+    }
+    const char partial[] = "GET /v1/health HTTP/1.1\r\n";
+    assert_int_equal(send(fds[0], partial, sizeof partial - 1, 0), (ssize_t)(sizeof partial - 1));
+    usleep(300 * 1000); /* every connect above has returned, so the server accepts them in order */
+
+    /* connection 257 is closed at once; the first 256 stay open */
+    int extra = raw_connect(sv.port);
+    assert_true(closed_within(extra, 2000));
+    close(extra);
+    char b[16];
+    assert_int_equal(recv(fds[LIMIT - 1], b, sizeof b, MSG_DONTWAIT), -1);
+    assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+
+    /* 5 s after accept: the partial head gets 408, the silent ones are just closed */
+    char *out = read_all(fds[0]);
+    double waited = mono_s() - t0;
+    if (strncmp(out, "HTTP/1.1 408 ", 13) != 0) {
+        fail_msg("want 408 for a partial head, got: %.100s", out);
+    }
+    assert_true(waited > 4.5 && waited < 7.5);
+    free(out);
+    for (int i = 1; i < LIMIT; i++) {
+        if (!closed_within(fds[i], 3000)) {
+            fail_msg("idle connection %d still open after the timeout", i);
+        }
+        close(fds[i]);
+    }
+    close(fds[0]);
+
+    /* the node is not stuck: new connections are served */
+    cJSON *j = expect_json(&sv, "GET", "/v1/health", 200);
+    cJSON_Delete(j);
+
+    /* closing the API with connections open ends the loop at once, without waiting for timers */
+    int idle[3];
+    for (int i = 0; i < 3; i++) {
+        idle[i] = raw_connect(sv.port);
+    }
+    usleep(100 * 1000);
+    double t1 = mono_s();
+    server_stop(&sv);
+    assert_true(mono_s() - t1 < 1.0);
+    for (int i = 0; i < 3; i++) {
+        assert_true(closed_within(idle[i], 1000));
+        close(idle[i]);
+    }
+}
+
+static void test_api_start_errors(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    md_snap_holder *h = md_snap_holder_new();
+    md_api *api = NULL;
+    char err[256] = "";
+    assert_int_equal(md_api_start(&loop, "localhost", 0, h, &api, err, sizeof err), UV_EINVAL);
+    assert_non_null(strstr(err, "localhost"));
+    assert_int_equal(md_api_start(&loop, "127.0.0.1", 70000, h, &api, err, sizeof err), UV_EINVAL);
+    assert_int_equal(md_api_start(&loop, "1.2.3", 0, h, &api, err, sizeof err), UV_EINVAL);
+
+    /* a port someone else holds */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    err[0] = '\0';
+    int rc = md_api_start(&loop, "127.0.0.1", ntohs(a.sin_port), h, &api, err, sizeof err);
+    assert_int_equal(rc, UV_EADDRINUSE);
+    assert_non_null(strstr(err, "cannot listen on 127.0.0.1:"));
+    close(fd);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* frees the half-made api */
+    assert_int_equal(uv_loop_close(&loop), 0);
+    md_snap_holder_free(h);
+
+    /* IPv6, when this host has it */
+    server sv;
+    if (server_start(&sv, "[::1]") != 0) {
+        fprintf(stderr, "note: no IPv6 loopback here; IPv6 listening not tested\n");
+        return;
+    }
+    cJSON *j = expect_json(&sv, "GET", "/v1/health", 503);
+    assert_string_equal(str(j, "status"), "starting");
+    cJSON_Delete(j);
+    server_stop(&sv);
+}
 
 int main(void)
 {
