@@ -199,6 +199,7 @@ static int expand(parser *p, const char *path, const char *s, char **out)
 
 /* ---- typed getters: each checks the JSON type and range, and names path on error ---- */
 
+/* get_string: *out is the expanded string, malloc'd for the caller. */
 static int get_string(parser *p, const char *path, const cJSON *it, char **out)
 {
     if (!cJSON_IsString(it) || !it->valuestring)

@@ -336,8 +336,9 @@ static void judge(const check *c, CURLcode rc, md_check_result *r, md_probe_extr
                                               : status >= 200 && status <= 299;
         if (!ok_status)
             r->err = MD_ERR_STATUS;
-        else if (c->req.expect_body &&
-                 !memmem(c->body, c->body_len, c->req.expect_body, strlen(c->req.expect_body)))
+        else if (c->req.expect_body && c->req.expect_body[0] &&
+                 (c->body_len == 0 || !memmem(c->body, c->body_len, c->req.expect_body,
+                                              strlen(c->req.expect_body))))
             r->err = MD_ERR_BODY;
     }
     x->cert_expiry_ms = c->req.want_cert ? cert_expiry(e) : 0;
@@ -444,8 +445,18 @@ static int validate(const md_probe_request *req)
 {
     if (!req || req->timeout_ms <= 0 || req->timeout_ms > INT32_MAX)
         return -EINVAL;
-    if (req->kind == MD_CHECK_HTTP)
-        return req->url && req->url[0] ? 0 : -EINVAL;
+    if (req->kind == MD_CHECK_HTTP) {
+        if (!req->url || !req->url[0] || (req->n_headers && !req->headers))
+            return -EINVAL;
+        for (size_t i = 0; i < req->n_headers; i++) {
+            const md_header *h = &req->headers[i];
+            /* a CR or LF would let a header smuggle more lines into the request */
+            if (!h->name || !h->name[0] || strpbrk(h->name, "\r\n:;") ||
+                (h->value && strpbrk(h->value, "\r\n")))
+                return -EINVAL;
+        }
+        return 0;
+    }
     if (req->kind == MD_CHECK_TCP)
         return req->tcp_host && req->tcp_host[0] && strlen(req->tcp_host) < 256 &&
                        req->tcp_port > 0 && req->tcp_port < 65536

