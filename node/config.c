@@ -1,6 +1,9 @@
 /* config.c: the node's configuration loader. Reads one JSON document, substitutes ${VAR} from the
  * environment, validates every field (errors name the exact path), applies defaults, and renders
  * the effective config with secrets masked for `medic check-config`. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memrchr, strcasestr: the build defines it, a bare compile may not */
+#endif
 #include "config.h"
 
 #include <assert.h>
@@ -20,8 +23,8 @@
 
 /* Bounds on size and counts keep every loop here short (the duplicate checks are quadratic),
  * whatever the input holds. */
-#define MAX_FILE_BYTES (1024 * 1024)
-#define MAX_SERVICES 10000
+#define MAX_FILE_BYTES (16 * 1024 * 1024)
+#define MAX_SERVICES 100000
 #define MAX_HEADERS 64
 #define MAX_VAR_NAME 128
 /* One day: every duration is bounded so that arithmetic on them cannot overflow downstream. */
@@ -879,7 +882,7 @@ int md_config_load(const char *path, md_config **out, char *err, size_t errlen)
     if (rc) {
         if (err && errlen)
             snprintf(err, errlen, "%s: cannot read: %s", path,
-                     rc == -EFBIG ? "larger than 1 MiB" : strerror(-rc));
+                     rc == -EFBIG ? "larger than 16 MiB" : strerror(-rc));
         return rc;
     }
     rc = md_config_parse(text, len, path, out, err, errlen);

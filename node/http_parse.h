@@ -29,7 +29,9 @@ typedef struct {
 /* md_http_parse_request parses buf[0..len).
  * Returns 1 when a complete head was parsed into *req, 0 when more bytes are needed (and len is
  * still below MD_HTTP_MAX_HEAD), or a negative error: -400 malformed, -431 head too large or too
- * many headers, -505 unsupported version, -501 chunked bodies. */
+ * many headers, -505 unsupported version, -501 chunked bodies (any Transfer-Encoding).
+ * Lines end with CRLF or a lone LF. An error is reported as soon as the offending line is complete;
+ * bytes after the head (a body, pipelined requests) are never looked at, nor buf[len] and beyond. */
 int md_http_parse_request(const char *buf, size_t len, md_http_request *req);
 
 /* md_http_header_get finds a header by case-insensitive name; returns NULL if absent. */

@@ -7,7 +7,8 @@
 
 #include "snapshot.h"
 
-/* GET /v1/health: {"status":"ok","node":{...},"uptime_s":...}. now_ms is wall ms. */
+/* GET /v1/health: {"status":"ok","node":{...,"uptime_s":N},"services":{"total":N,"up":N,...}}.
+ * now_ms is wall ms. The exact shapes of every document are in docs/api.md. */
 char *md_render_health_json(const md_snapshot *s, int64_t now_ms);
 /* GET /v1/status: the node and every service (no per-check history). */
 char *md_render_status_json(const md_snapshot *s, int64_t now_ms);

@@ -20,7 +20,7 @@ static int parse_n(const char *s, size_t n, md_http_request *req)
     memcpy(copy, s, n);
     int rc = md_http_parse_request(copy, n, req);
     free(copy);
-    return rc; /* req points into freed memory now: callers that inspect it use parse_keep */
+    return rc; /* req's spans point into freed memory now: callers read only its counts */
 }
 
 static int parse(const char *s)
