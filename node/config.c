@@ -757,19 +757,24 @@ static int parse_log(parser *p, const cJSON *lg)
 
 static int parse_root(parser *p, const cJSON *root)
 {
-    static const char *const keys[] = {"node", "api", "log", "status_print_interval_ms", "defaults",
-                                       "services"};
+    static const char *const keys[] = {"node", "api", "log", "status_print_interval_ms",
+                                       "max_concurrent_checks", "defaults", "services"};
     const cJSON *spi = get(root, "status_print_interval_ms");
+    const cJSON *mcc = get(root, "max_concurrent_checks");
     int rc;
     if (!cJSON_IsObject(root))
         return fail(p, NULL, "the document must be a JSON object");
-    if ((rc = check_keys(p, "", root, keys, 6)) || (rc = parse_node(p, get(root, "node"))) ||
+    if ((rc = check_keys(p, "", root, keys, 7)) || (rc = parse_node(p, get(root, "node"))) ||
         (rc = parse_api(p, get(root, "api"))) || (rc = parse_log(p, get(root, "log"))))
         return rc;
     p->cfg->status_print_interval_ms = MD_DEFAULT_STATUS_PRINT_INTERVAL_MS;
     if (spi && (rc = get_int(p, "status_print_interval_ms", spi, 0, MAX_MS,
                              &p->cfg->status_print_interval_ms)))
         return rc;
+    int64_t max_checks = MD_DEFAULT_MAX_CONCURRENT_CHECKS;
+    if (mcc && (rc = get_int(p, "max_concurrent_checks", mcc, 1, 65536, &max_checks)))
+        return rc;
+    p->cfg->max_concurrent_checks = (int)max_checks;
     return parse_services(p, get(root, "defaults"), get(root, "services"));
 }
 
@@ -1083,6 +1088,7 @@ char *md_config_to_json(const md_config *cfg, bool mask_secrets)
     put_str(&e, o, "level", log_levels[cfg->log_level & 3]);
     put_str(&e, o, "format", log_formats[cfg->log_format == MD_LOGFMT_JSON]);
     put_num(&e, root, "status_print_interval_ms", (double)cfg->status_print_interval_ms);
+    put_num(&e, root, "max_concurrent_checks", (double)cfg->max_concurrent_checks);
     o = cJSON_AddArrayToObject(root, "services");
     for (size_t i = 0; i < cfg->n_services; i++) {
         cJSON *s = service_json(&e, &cfg->services[i]);

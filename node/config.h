@@ -24,6 +24,7 @@
 #define MD_DEFAULT_TREND_WINDOW 10
 #define MD_DEFAULT_TREND_HORIZON_MS 60000
 #define MD_DEFAULT_API_LISTEN "127.0.0.1:8700"
+#define MD_DEFAULT_MAX_CONCURRENT_CHECKS 1024
 #define MD_DEFAULT_EWMA_ALPHA 0.3
 
 typedef enum { MD_CHECK_HTTP = 0, MD_CHECK_TCP } md_check_kind;
@@ -77,6 +78,7 @@ typedef struct md_config {
     int log_level;        /* log.level: 0 debug, 1 info, 2 warn, 3 error; default 1 */
     md_log_format log_format; /* log.format: "text" (default) or "json" */
     int64_t status_print_interval_ms; /* 0 disables the periodic status block */
+    int max_concurrent_checks; /* checks and pre-warms in flight at once; later ones wait their turn */
     md_service_config *services;
     size_t n_services;
     char *origin;         /* the file path, or "MEDIC_CONFIG" */

@@ -408,6 +408,8 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_s
     m->heap_cap = 2 * (m->n ? m->n : 1);
     m->heap = calloc(m->heap_cap, sizeof *m->heap);
     m->prober = md_prober_new(loop, cl);
+    if (m->prober)
+        md_prober_set_max_inflight(m->prober, cfg->max_concurrent_checks);
     if (!m->svc || !m->heap || !m->prober) {
         if (m->prober)
             md_prober_free(m->prober);

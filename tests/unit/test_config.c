@@ -74,6 +74,7 @@ static void test_defaults_from_seed(void **state)
     assert_int_equal(cfg->log_level, 1);
     assert_int_equal(cfg->log_format, MD_LOGFMT_TEXT);
     assert_int_equal(cfg->status_print_interval_ms, MD_DEFAULT_STATUS_PRINT_INTERVAL_MS);
+    assert_int_equal(cfg->max_concurrent_checks, MD_DEFAULT_MAX_CONCURRENT_CHECKS);
     assert_string_equal(cfg->origin, "t.json");
     assert_int_equal(cfg->n_secrets, 0);
     assert_int_equal(cfg->n_services, 1);
@@ -495,6 +496,11 @@ static void test_out_of_range(void **state)
     expect_err(svc1("'interval_ms':86400001"), "t.json: services[0].interval_ms: must be an integer from 1 to 86400000");
     expect_err(svc1("'method':'get'"), "t.json: services[0].method: must be one of GET, HEAD, POST, PUT, OPTIONS");
     expect_err(svc1("'method':'PATCH'"), "t.json: services[0].method: must be one of GET, HEAD, POST, PUT, OPTIONS");
+    expect_err("{'max_concurrent_checks':70000,'services':[{'name':'a','tcp':'h:1'}]}",
+               "t.json: max_concurrent_checks: must be an integer from 1 to 65536");
+    md_config *cfg = parse_ok("{'max_concurrent_checks':7,'services':[{'name':'a','tcp':'h:1'}]}");
+    assert_int_equal(cfg->max_concurrent_checks, 7);
+    md_config_free(cfg);
 }
 
 static void test_timeout_not_below_interval(void **state)
