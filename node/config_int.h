@@ -1,0 +1,57 @@
+/* config_int.h: the config loader's private helpers, shared by its files (config*.c) only. */
+#ifndef MD_CONFIG_INT_H
+#define MD_CONFIG_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+
+/* One day: every duration is bounded so that arithmetic on them cannot overflow downstream. */
+#define MAX_MS 86400000
+#define PATH_LEN 320
+#define NAME_RULE "must be 1-64 characters of A-Z a-z 0-9 . _ -"
+#define MAX_VAR_NAME 128
+
+typedef struct {
+    md_config *cfg; /* being built; the secrets found so far mask error messages */
+    const char *origin;
+    char *err;
+    size_t errlen;
+} md__cfg_parser;
+
+typedef struct {
+    char *s; /* malloc'd, NUL-terminated once anything was put */
+    size_t n, cap;
+} md__cfg_sbuf;
+
+bool md__cfg_is_alnum(char c);
+int md__cfg_sb_put(md__cfg_sbuf *b, const char *s, size_t n);
+__attribute__((format(printf, 3, 4)))
+int md__cfg_fail(md__cfg_parser *p, const char *path, const char *fmt, ...);
+int md__cfg_oom(md__cfg_parser *p);
+const char *md__cfg_join(char *buf, size_t n, const char *parent, const char *key);
+const cJSON *md__cfg_get(const cJSON *obj, const char *key);
+int md__cfg_add_secret(md_config *cfg, const char *v);
+bool md__cfg_var_name_ok(const char *s, size_t n);
+int md__cfg_expand(md__cfg_parser *p, const char *path, const char *s, char **out);
+int md__cfg_get_string(md__cfg_parser *p, const char *path, const cJSON *it, char **out);
+int md__cfg_get_bool(md__cfg_parser *p, const char *path, const cJSON *it, bool *out);
+int md__cfg_get_int(md__cfg_parser *p, const char *path, const cJSON *it, int64_t min, int64_t max,
+                   int64_t *out);
+int md__cfg_pick(md__cfg_parser *p, const char *path, const cJSON *it, const char *const *words, size_t n,
+                const char *list, int *out);
+int md__cfg_check_keys(md__cfg_parser *p, const char *path, const cJSON *obj, const char *const *keys, size_t n);
+bool md__cfg_name_ok(const char *s);
+int md__cfg_split_hostport(const char *s, int min_port, char **host, int *port);
+const char *md__cfg_authority(const char *url, size_t *len);
+int md__cfg_check_url(md__cfg_parser *p, const char *path, const char *u);
+int md__cfg_want_object(md__cfg_parser *p, const char *path, const cJSON *it);
+
+extern const char *const md__cfg_log_levels[4];
+extern const char *const md__cfg_log_formats[2];
+
+#endif

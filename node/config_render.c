@@ -1,0 +1,192 @@
+/* config_render.c: secret masking and the effective config as JSON (`medic check-config`). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strcasestr */
+#endif
+#include "config.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "config_int.h"
+
+/* ---- masking and rendering ---- */
+
+static size_t secret_at(const md_config *cfg, const char *s)
+{
+    for (size_t i = 0; cfg && i < cfg->n_secrets; i++) {
+        size_t n = strlen(cfg->secrets[i]);
+        if (strncmp(s, cfg->secrets[i], n) == 0)
+            return n;
+    }
+    return 0;
+}
+
+void md_config_mask(const md_config *cfg, const char *s, char *out, size_t outlen)
+{
+    size_t n = 0;
+    assert(s && (out || outlen == 0));
+    if (outlen == 0)
+        return;
+    while (*s) {
+        size_t m = secret_at(cfg, s);
+        const char *piece = m ? "***" : s;
+        size_t plen = m ? 3 : 1;
+        /* Stop rather than cut a piece: a cut never shows secret bytes, but stars are clearer. */
+        if (n + plen >= outlen)
+            break;
+        memcpy(out + n, piece, plen);
+        n += plen;
+        s += m ? m : 1;
+    }
+    out[n] = '\0';
+}
+
+bool md_config_header_is_sensitive(const char *name)
+{
+    static const char *const words[] = {"auth", "cookie", "token", "secret", "key", "passw"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcasestr(name, words[i]))
+            return true;
+    return false;
+}
+
+typedef struct {
+    const md_config *cfg;
+    bool mask;
+    bool ok; /* false once any allocation failed */
+} emitter;
+
+static void put_str(emitter *e, cJSON *obj, const char *key, const char *v)
+{
+    char *m = NULL;
+    if (e->mask) {
+        size_t n = 3 * strlen(v) + 1; /* every byte could be a one-byte secret */
+        if (!(m = malloc(n))) {
+            e->ok = false;
+            return;
+        }
+        md_config_mask(e->cfg, v, m, n);
+        v = m;
+    }
+    if (!cJSON_AddStringToObject(obj, key, v))
+        e->ok = false;
+    free(m);
+}
+
+/* put_url shows a password in the URL's userinfo (https://user:pass@host) as *** when masking. */
+static void put_url(emitter *e, cJSON *obj, const char *key, const char *url)
+{
+    size_t alen = 0;
+    const char *a = e->mask ? md__cfg_authority(url, &alen) : NULL;
+    const char *at = a ? memrchr(a, '@', alen) : NULL;
+    const char *colon = at ? memchr(a, ':', (size_t)(at - a)) : NULL;
+    if (!colon) {
+        put_str(e, obj, key, url);
+        return;
+    }
+    md__cfg_sbuf b = {0};
+    if (md__cfg_sb_put(&b, url, (size_t)(colon + 1 - url)) || md__cfg_sb_put(&b, "***", 3) || md__cfg_sb_put(&b, at, strlen(at)))
+        e->ok = false;
+    else
+        put_str(e, obj, key, b.s);
+    free(b.s);
+}
+
+static void put_num(emitter *e, cJSON *obj, const char *key, double v)
+{
+    if (!cJSON_AddNumberToObject(obj, key, v))
+        e->ok = false;
+}
+
+static void put_bool(emitter *e, cJSON *obj, const char *key, bool v)
+{
+    if (!cJSON_AddBoolToObject(obj, key, v))
+        e->ok = false;
+}
+
+static void http_json(emitter *e, cJSON *o, const md_service_config *s)
+{
+    put_url(e, o, "url", s->url);
+    put_str(e, o, "method", s->method);
+    if (s->expect_status)
+        put_num(e, o, "expect_status", s->expect_status);
+    if (s->expect_body)
+        put_str(e, o, "expect_body", s->expect_body);
+    if (s->n_headers) {
+        cJSON *h = cJSON_AddObjectToObject(o, "headers");
+        for (size_t i = 0; i < s->n_headers; i++) {
+            bool hide = e->mask && md_config_header_is_sensitive(s->headers[i].name);
+            put_str(e, h, s->headers[i].name, hide ? "***" : s->headers[i].value);
+        }
+    }
+}
+
+static cJSON *service_json(emitter *e, const md_service_config *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    put_str(e, o, "name", s->name);
+    if (s->kind == MD_CHECK_HTTP) {
+        http_json(e, o, s);
+    } else {
+        char hp[300];
+        snprintf(hp, sizeof hp, strchr(s->tcp_host, ':') ? "[%s]:%d" : "%s:%d", s->tcp_host, s->tcp_port);
+        put_str(e, o, "tcp", hp);
+    }
+    put_bool(e, o, "tls_verify", s->tls_verify);
+    if (s->ca_file)
+        put_str(e, o, "ca_file", s->ca_file);
+    put_bool(e, o, "keepalive", s->keepalive);
+    put_num(e, o, "interval_ms", (double)s->interval_ms);
+    put_num(e, o, "timeout_ms", (double)s->timeout_ms);
+    put_num(e, o, "slow_ms", (double)s->slow_ms);
+    put_num(e, o, "failures_before_down", s->failures_before_down);
+    put_num(e, o, "successes_before_up", s->successes_before_up);
+    put_num(e, o, "cert_warn_days", s->cert_warn_days);
+    put_num(e, o, "trend_window", s->trend_window);
+    put_num(e, o, "trend_horizon_ms", (double)s->trend_horizon_ms);
+    put_num(e, o, "ewma_alpha", s->ewma_alpha);
+    put_bool(e, o, "prewarm", s->prewarm);
+    if (s->prewarm_url)
+        put_url(e, o, "prewarm_url", s->prewarm_url);
+    put_num(e, o, "prewarm_interval_ms", (double)s->prewarm_interval_ms);
+    return o;
+}
+
+char *md_config_to_json(const md_config *cfg, bool mask_secrets)
+{
+    assert(cfg);
+    emitter e = {cfg, mask_secrets, true};
+    cJSON *root = cJSON_CreateObject(), *o;
+    if (!root)
+        return NULL;
+    o = cJSON_AddObjectToObject(root, "node");
+    put_str(&e, o, "id", cfg->node_id);
+    put_str(&e, o, "region", cfg->node_region);
+    o = cJSON_AddObjectToObject(root, "api");
+    put_str(&e, o, "listen", cfg->api_listen);
+    o = cJSON_AddObjectToObject(root, "log");
+    put_str(&e, o, "level", md__cfg_log_levels[cfg->log_level & 3]);
+    put_str(&e, o, "format", md__cfg_log_formats[cfg->log_format == MD_LOGFMT_JSON]);
+    put_num(&e, root, "status_print_interval_ms", (double)cfg->status_print_interval_ms);
+    put_num(&e, root, "max_concurrent_checks", (double)cfg->max_concurrent_checks);
+    o = cJSON_AddArrayToObject(root, "services");
+    for (size_t i = 0; i < cfg->n_services; i++) {
+        cJSON *s = service_json(&e, &cfg->services[i]);
+        if (!s || !cJSON_AddItemToArray(o, s)) {
+            cJSON_Delete(s);
+            e.ok = false;
+        }
+    }
+    /* cJSON_Print allocates with malloc (default hooks), so the caller frees with free(). */
+    char *out = e.ok ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    return out;
+}
+
