@@ -66,6 +66,7 @@ static const field fields[] = {
     {"ewma_alpha", F_ALPHA, true, OFF(ewma_alpha), 0, 0},
     {"prewarm", F_BOOL, true, OFF(prewarm), 0, 0},
     {"prewarm_interval_ms", F_I64, true, OFF(prewarm_interval_ms), 1, MAX_MS},
+    {"quorum", F_INT, true, OFF(quorum), 1, MD_CLUSTER_MAX_NODES},
 };
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 
@@ -434,13 +435,13 @@ static int parse_log(md__cfg_parser *p, const cJSON *lg)
 static int parse_root(md__cfg_parser *p, const cJSON *root)
 {
     static const char *const keys[] = {"node", "api", "log", "status_print_interval_ms",
-                                       "max_concurrent_checks", "defaults", "services"};
+                                       "max_concurrent_checks", "cluster", "defaults", "services"};
     const cJSON *spi = md__cfg_get(root, "status_print_interval_ms");
     const cJSON *mcc = md__cfg_get(root, "max_concurrent_checks");
     int rc;
     if (!cJSON_IsObject(root))
         return md__cfg_fail(p, NULL, "the document must be a JSON object");
-    if ((rc = md__cfg_check_keys(p, "", root, keys, 7)) || (rc = parse_node(p, md__cfg_get(root, "node"))) ||
+    if ((rc = md__cfg_check_keys(p, "", root, keys, 8)) || (rc = parse_node(p, md__cfg_get(root, "node"))) ||
         (rc = parse_api(p, md__cfg_get(root, "api"))) || (rc = parse_log(p, md__cfg_get(root, "log"))))
         return rc;
     p->cfg->status_print_interval_ms = MD_DEFAULT_STATUS_PRINT_INTERVAL_MS;
@@ -451,7 +452,10 @@ static int parse_root(md__cfg_parser *p, const cJSON *root)
     if (mcc && (rc = md__cfg_get_int(p, "max_concurrent_checks", mcc, 1, 65536, &max_checks)))
         return rc;
     p->cfg->max_concurrent_checks = (int)max_checks;
-    return parse_services(p, md__cfg_get(root, "defaults"), md__cfg_get(root, "services"));
+    if ((rc = md__cfg_parse_cluster(p, md__cfg_get(root, "cluster"))) ||
+        (rc = parse_services(p, md__cfg_get(root, "defaults"), md__cfg_get(root, "services"))))
+        return rc;
+    return md__cfg_check_cluster_services(p);
 }
 
 static int fail_json(md__cfg_parser *p, const char *text, size_t off)
@@ -595,6 +599,7 @@ void md_config_free(md_config *cfg)
     free(cfg->node_region);
     free(cfg->api_listen);
     free(cfg->api_host);
+    md__cfg_free_cluster(&cfg->cluster);
     for (size_t i = 0; i < cfg->n_services; i++)
         free_service(&cfg->services[i]);
     free(cfg->services);

@@ -65,7 +65,41 @@ typedef struct {
     bool prewarm;           /* default false */
     char *prewarm_url;      /* defaults to url when prewarm is true; NULL when prewarm is false */
     int64_t prewarm_interval_ms;
+    /* cluster */
+    int quorum;             /* nodes that must agree for a cluster verdict; resolved, never 0 */
 } md_service_config;
+
+#define MD_DEFAULT_GOSSIP_INTERVAL_MS 1000
+#define MD_DEFAULT_MAX_MESSAGE_BYTES (1024 * 1024)
+#define MD_CLUSTER_MAX_NODES 16
+#define MD_CLUSTER_MIN_SECRET 16
+
+/* Another node of the cluster. Strings are owned by the md_config. */
+typedef struct {
+    char *id;
+    char *address;   /* "tcp://host:port" or "tls+tcp://host:port" */
+    char *region;    /* default "unknown" */
+} md_peer_config;
+
+/* The cluster section. Without one, the node is a cluster of one: its own view is the verdict. */
+typedef struct {
+    bool enabled;
+    char *name;
+    char *secret;           /* NULL when not set (refused at start unless --insecure-dev) */
+    char *listen;           /* our cluster address */
+    md_peer_config *peers;  /* every other node (self excluded even if listed) */
+    size_t n_peers;
+    int n_nodes;            /* peers + self */
+    int quorum;             /* default for services: a majority of n_nodes */
+    bool allow_two_nodes;
+    int64_t gossip_interval_ms;
+    int64_t peer_suspect_ms;
+    int64_t peer_dead_ms;
+    int64_t max_message_bytes;
+    char *tls_cert_file;    /* all three or none */
+    char *tls_key_file;
+    char *tls_ca_file;
+} md_cluster_config;
 
 typedef enum { MD_LOGFMT_TEXT = 0, MD_LOGFMT_JSON } md_log_format;
 
@@ -79,6 +113,7 @@ typedef struct md_config {
     md_log_format log_format; /* log.format: "text" (default) or "json" */
     int64_t status_print_interval_ms; /* 0 disables the periodic status block */
     int max_concurrent_checks; /* checks and pre-warms in flight at once; later ones wait their turn */
+    md_cluster_config cluster;
     md_service_config *services;
     size_t n_services;
     char *origin;         /* the file path, or "MEDIC_CONFIG" */

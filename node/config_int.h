@@ -51,6 +51,12 @@ const char *md__cfg_authority(const char *url, size_t *len);
 int md__cfg_check_url(md__cfg_parser *p, const char *path, const char *u);
 int md__cfg_want_object(md__cfg_parser *p, const char *path, const cJSON *it);
 
+/* config_cluster.c: the "cluster" section (absent: a cluster of one), then the rules that tie
+ * services to it (quorum within the cluster size, gossip no slower than any check). */
+int md__cfg_parse_cluster(md__cfg_parser *p, const cJSON *cl);
+int md__cfg_check_cluster_services(md__cfg_parser *p);
+void md__cfg_free_cluster(md_cluster_config *c);
+
 extern const char *const md__cfg_log_levels[4];
 extern const char *const md__cfg_log_formats[2];
 

@@ -156,7 +156,47 @@ static cJSON *service_json(emitter *e, const md_service_config *s)
     if (s->prewarm_url)
         put_url(e, o, "prewarm_url", s->prewarm_url);
     put_num(e, o, "prewarm_interval_ms", (double)s->prewarm_interval_ms);
+    put_num(e, o, "quorum", s->quorum);
     return o;
+}
+
+static void cluster_json(emitter *e, cJSON *root, const md_cluster_config *c)
+{
+    if (!c->enabled)
+        return;
+    cJSON *o = cJSON_AddObjectToObject(root, "cluster");
+    if (!o) {
+        e->ok = false;
+        return;
+    }
+    put_str(e, o, "name", c->name);
+    if (c->secret)
+        put_str(e, o, "secret", c->secret); /* always a registered secret: masked */
+    put_str(e, o, "listen", c->listen);
+    cJSON *peers = cJSON_AddArrayToObject(o, "peers");
+    for (size_t i = 0; peers && i < c->n_peers; i++) {
+        cJSON *p = cJSON_CreateObject();
+        if (!p || !cJSON_AddItemToArray(peers, p)) {
+            cJSON_Delete(p);
+            e->ok = false;
+            continue;
+        }
+        put_str(e, p, "id", c->peers[i].id);
+        put_str(e, p, "address", c->peers[i].address);
+        put_str(e, p, "region", c->peers[i].region);
+    }
+    put_num(e, o, "quorum", c->quorum);
+    put_bool(e, o, "allow_two_nodes", c->allow_two_nodes);
+    put_num(e, o, "gossip_interval_ms", (double)c->gossip_interval_ms);
+    put_num(e, o, "peer_suspect_ms", (double)c->peer_suspect_ms);
+    put_num(e, o, "peer_dead_ms", (double)c->peer_dead_ms);
+    put_num(e, o, "max_message_bytes", (double)c->max_message_bytes);
+    if (c->tls_cert_file) {
+        cJSON *t = cJSON_AddObjectToObject(o, "tls");
+        put_str(e, t, "cert_file", c->tls_cert_file);
+        put_str(e, t, "key_file", c->tls_key_file);
+        put_str(e, t, "ca_file", c->tls_ca_file);
+    }
 }
 
 char *md_config_to_json(const md_config *cfg, bool mask_secrets)
@@ -176,6 +216,7 @@ char *md_config_to_json(const md_config *cfg, bool mask_secrets)
     put_str(&e, o, "format", md__cfg_log_formats[cfg->log_format == MD_LOGFMT_JSON]);
     put_num(&e, root, "status_print_interval_ms", (double)cfg->status_print_interval_ms);
     put_num(&e, root, "max_concurrent_checks", (double)cfg->max_concurrent_checks);
+    cluster_json(&e, root, &cfg->cluster);
     o = cJSON_AddArrayToObject(root, "services");
     for (size_t i = 0; i < cfg->n_services; i++) {
         cJSON *s = service_json(&e, &cfg->services[i]);
