@@ -219,7 +219,7 @@ static int percent_decode(const char *src, size_t n, char *out)
     return 0;
 }
 
-typedef enum { EP_NONE, EP_HEALTH, EP_STATUS, EP_SERVICE, EP_METRICS } endpoint;
+typedef enum { EP_NONE, EP_HEALTH, EP_STATUS, EP_SERVICE, EP_METRICS, EP_CLUSTER } endpoint;
 
 #define SERVICES_PREFIX "/v1/services/"
 
@@ -234,6 +234,7 @@ static endpoint route_of(const md_http_request *req)
     if (path_is(req, "/v1/health")) return EP_HEALTH;
     if (path_is(req, "/v1/status")) return EP_STATUS;
     if (path_is(req, "/metrics")) return EP_METRICS;
+    if (path_is(req, "/v1/cluster")) return EP_CLUSTER;
     if (req->path_len >= pl && memcmp(req->path, SERVICES_PREFIX, pl) == 0) return EP_SERVICE;
     return EP_NONE;
 }
@@ -303,9 +304,10 @@ static void serve(conn *c, const md_http_request *req)
         return;
     }
     int64_t now_ms = md_wall_ms();
-    char *body = ep == EP_HEALTH   ? md_render_health_json(s, now_ms)
-                 : ep == EP_STATUS ? md_render_status_json(s, now_ms)
-                                   : md_render_metrics(s, now_ms);
+    char *body = ep == EP_HEALTH    ? md_render_health_json(s, now_ms)
+                 : ep == EP_STATUS  ? md_render_status_json(s, now_ms)
+                 : ep == EP_CLUSTER ? md_render_cluster_json(s, now_ms)
+                                    : md_render_metrics(s, now_ms);
     md_snapshot_unref(s);
     if (body == NULL) {
         respond_error(c, 500, "out of memory", is_head, NULL);

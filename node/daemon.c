@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "api.h"
+#include "cluster.h"
 #include "curl_loop.h"
 #include "log.h"
 #include "monitor.h"
@@ -21,7 +22,9 @@
 typedef struct {
     uv_loop_t loop;
     const md_config *cfg;
+    bool insecure_dev;
     md_curl_loop *cl;
+    md_cluster *cluster;
     md_snap_holder *holder;
     md_monitor *monitor;
     md_api *api;
@@ -48,12 +51,23 @@ static void on_guard(uv_timer_t *t)
     _exit(1);
 }
 
+static void close_rest(daemon_ctx *d)
+{
+    if (d->cl) {
+        md_curl_loop_close(d->cl);
+        d->cl = NULL;
+    }
+    if (d->cluster) {
+        md_cluster_close(d->cluster, NULL, NULL);
+        d->cluster = NULL;
+    }
+}
+
 static void on_monitor_closed(void *arg)
 {
-    daemon_ctx *d = arg;
-    /* The prober is gone, so no transfer is left on the multi handle. */
-    md_curl_loop_close(d->cl);
-    d->cl = NULL;
+    /* The prober is gone, so no transfer is left on the multi handle, and nothing reports to
+     * the cluster any more. */
+    close_rest(arg);
 }
 
 static void stop(daemon_ctx *d, const char *why)
@@ -73,9 +87,8 @@ static void stop(daemon_ctx *d, const char *why)
     if (d->monitor) {
         md_monitor_close(d->monitor, on_monitor_closed, d);
         d->monitor = NULL;
-    } else if (d->cl) {
-        md_curl_loop_close(d->cl);
-        d->cl = NULL;
+    } else {
+        close_rest(d);
     }
 }
 
@@ -93,14 +106,26 @@ static int start(daemon_ctx *d)
         md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", "out of memory"));
         return -1;
     }
-    if (md_monitor_new(&d->loop, d->cfg, d->cl, d->holder, &d->monitor) < 0) {
+    int rc = md_cluster_new(&d->loop, d->cfg, d->insecure_dev, &d->cluster, err, sizeof err);
+    if (rc < 0) {
+        md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", err));
+        return -1;
+    }
+    if (md_monitor_new(&d->loop, d->cfg, d->cl, d->cluster, d->holder, &d->monitor) < 0) {
         md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", "out of memory"));
         return -1;
     }
-    int rc = md_api_start(&d->loop, d->cfg->api_host, d->cfg->api_port, d->holder, &d->api, err, sizeof err);
+    md_cluster_set_on_change(d->cluster, md_monitor_touch, d->monitor);
+    rc = md_api_start(&d->loop, d->cfg->api_host, d->cfg->api_port, d->holder, &d->api, err, sizeof err);
     if (rc < 0) {
         md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", err[0] ? err : uv_strerror(rc)),
                MD_S("api_listen", d->cfg->api_listen));
+        return -1;
+    }
+    rc = md_cluster_start(d->cluster, err, sizeof err);
+    if (rc < 0) {
+        md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", err[0] ? err : uv_strerror(rc)),
+               MD_S("cluster_listen", d->cfg->cluster.listen ? d->cfg->cluster.listen : "-"));
         return -1;
     }
     rc = md_monitor_start(d->monitor);
@@ -114,11 +139,12 @@ static int start(daemon_ctx *d)
     return 0;
 }
 
-int md_daemon_run(const md_config *cfg)
+int md_daemon_run(const md_config *cfg, bool insecure_dev)
 {
     daemon_ctx d;
     memset(&d, 0, sizeof d);
     d.cfg = cfg;
+    d.insecure_dev = insecure_dev;
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     if (uv_loop_init(&d.loop) < 0)

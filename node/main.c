@@ -16,8 +16,9 @@ static const char usage[] =
     "medic " MD_VERSION ": a self-healing service monitor\n"
     "\n"
     "usage:\n"
-    "  medic node [--config FILE] [--log-format text|json] [--log-level LEVEL]\n"
-    "      run a monitor node; without --config the config is read from $MEDIC_CONFIG\n"
+    "  medic node [--config FILE] [--log-format text|json] [--log-level LEVEL] [--insecure-dev]\n"
+    "      run a monitor node; without --config the config is read from $MEDIC_CONFIG;\n"
+    "      --insecure-dev lets a cluster run without cluster.secret (local demos only)\n"
     "  medic status [--node URL] [--json]\n"
     "      show what a node sees (default URL $MEDIC_NODE or http://127.0.0.1:8700)\n"
     "  medic check-config [FILE]\n"
@@ -41,8 +42,11 @@ static int load_config(const char *path, md_config **cfg)
 static int cmd_node(int argc, char **argv)
 {
     const char *path = NULL, *fmt = NULL, *level = NULL;
+    bool insecure_dev = false;
     for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+        if (strcmp(argv[i], "--insecure-dev") == 0)
+            insecure_dev = true;
+        else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             path = argv[++i];
         else if (strcmp(argv[i], "--log-format") == 0 && i + 1 < argc)
             fmt = argv[++i];
@@ -64,12 +68,18 @@ static int cmd_node(int argc, char **argv)
     md_config *cfg = NULL;
     if (load_config(path, &cfg) < 0)
         return EXIT_USAGE;
+    if (cfg->cluster.enabled && !cfg->cluster.secret && !insecure_dev) {
+        fprintf(stderr, "medic: config error: %s: cluster.secret: is required (every node of the cluster shares it; "
+                        "for a local demo only, run with --insecure-dev)\n", cfg->origin);
+        md_config_free(cfg);
+        return EXIT_USAGE;
+    }
     if (fmt)
         cfg->log_format = strcmp(fmt, "json") == 0 ? MD_LOGFMT_JSON : MD_LOGFMT_TEXT;
     if (level)
         cfg->log_level = md_log_level_parse(level);
     md_log_setup(cfg->log_format == MD_LOGFMT_JSON, (md_log_level)cfg->log_level, stderr);
-    int rc = md_daemon_run(cfg);
+    int rc = md_daemon_run(cfg, insecure_dev);
     md_config_free(cfg);
     return rc;
 }

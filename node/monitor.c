@@ -51,6 +51,7 @@ struct md_monitor {
     uv_loop_t *loop;
     const md_config *cfg;
     md_curl_loop *cl;
+    md_cluster *cluster;
     md_prober *prober;
     md_snap_holder *holder;
     uv_timer_t tick;
@@ -168,7 +169,9 @@ static void on_check_done(void *ctx, const md_check_result *r, const md_probe_ex
         note_cert(s, x->cert_expiry_ms, r->at_ms);
 
     md_health_change ch;
-    if (md_health_observe(&s->health, r, &ch)) {
+    bool moved = md_health_observe(&s->health, r, &ch);
+    md_cluster_own(m->cluster, (size_t)(s - m->svc), &s->health);
+    if (moved) {
         snprintf(s->cause, sizeof s->cause, "%s", ch.cause);
         md_log(change_level(ch.to), "state_change", MD_S("service", s->cfg->name),
                MD_S("from", md_state_name(ch.from)), MD_S("to", md_state_name(ch.to)),
@@ -361,6 +364,10 @@ static md_snapshot *build_snapshot(md_monitor *m)
     snap->pid = (int)getpid();
     for (size_t i = 0; i < m->n; i++)
         fill_snap_service(m, snap, &snap->services[i], &m->svc[i], now_ms);
+    if (md_cluster_fill_snapshot(m->cluster, snap) < 0) {
+        md_snapshot_unref(snap);
+        return NULL;
+    }
     return snap;
 }
 
@@ -391,8 +398,13 @@ static void on_status_timer(uv_timer_t *t)
 
 /* ---- lifecycle ---- */
 
-int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_snap_holder *holder,
-                   md_monitor **out)
+void md_monitor_touch(void *m)
+{
+    ((md_monitor *)m)->dirty = true;
+}
+
+int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_cluster *cluster,
+                   md_snap_holder *holder, md_monitor **out)
 {
     md_monitor *m = calloc(1, sizeof *m);
     if (!m)
@@ -400,6 +412,7 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_s
     m->loop = loop;
     m->cfg = cfg;
     m->cl = cl;
+    m->cluster = cluster;
     m->holder = holder;
     m->n = cfg->n_services;
     m->started_ms = md_wall_ms();

@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "curl_loop.h"
 #include "snapshot.h"
@@ -15,11 +16,15 @@
 typedef struct md_monitor md_monitor;
 
 /* md_monitor_new prepares a monitor for cfg (borrowed: must outlive the monitor) on loop,
- * probing through cl (borrowed) and building snapshots into holder (borrowed), lazily: a new
- * snapshot is built when a reader asks and something changed, at most every 100 ms.
- * Returns 0 or -ENOMEM. */
-int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_snap_holder *holder,
-                   md_monitor **out);
+ * probing through cl (borrowed), reporting each check to cluster (borrowed), and building
+ * snapshots into holder (borrowed), lazily: a new snapshot is built when a reader asks and
+ * something changed, at most every 100 ms. Returns 0 or -ENOMEM. */
+int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_cluster *cluster,
+                   md_snap_holder *holder, md_monitor **out);
+
+/* md_monitor_touch marks what readers see as changed (m is a md_monitor; the signature fits
+ * md_cluster_set_on_change). */
+void md_monitor_touch(void *m);
 
 /* md_monitor_start schedules the first check of every service (jittered within its interval,
  * capped at 10 s, so a large config does not burst at start). Returns 0 or a negative uv error. */

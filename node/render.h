@@ -15,6 +15,9 @@ char *md_render_status_json(const md_snapshot *s, int64_t now_ms);
 /* GET /v1/services/{name}: one service with its last results; NULL also when name is unknown
  * (check md_snapshot_find first). */
 char *md_render_service_json(const md_snapshot *s, const char *name, int64_t now_ms);
+/* GET /v1/cluster: membership alone: {"generated_at",...,"node":{...},"cluster":{"name","quorum",
+ * "self","nodes":[...],"dropped":{reason: count}}}. */
+char *md_render_cluster_json(const md_snapshot *s, int64_t now_ms);
 /* GET /metrics: Prometheus text exposition format 0.0.4. */
 char *md_render_metrics(const md_snapshot *s, int64_t now_ms);
 /* {"error":{"code":404,"message":"..."}} */

@@ -142,10 +142,73 @@ static bool add_service_fields(cJSON *o, const md_snap_service *v)
            add_num(prewarm, "failed", (double)v->prewarm_failed);
 }
 
-static cJSON *service_json(const md_snap_service *v)
+/* The cluster's view of one service: its verdict and every node's latest observation. */
+static bool add_cluster_fields(cJSON *o, const md_snapshot *s, const md_snap_service *v)
+{
+    cJSON *vd = cJSON_AddObjectToObject(o, "verdict");
+    bool ok = vd && add_str(vd, "state", md_verdict_name(v->verdict)) &&
+              add_time(vd, "since", "since_ms", v->verdict_since_ms) && add_num(vd, "up", v->votes_up) &&
+              add_num(vd, "down", v->votes_down) && add_num(vd, "quorum", v->quorum);
+    cJSON *obs = ok ? cJSON_AddObjectToObject(o, "observations") : NULL;
+    ok = obs != NULL;
+    for (size_t i = 0; ok && v->obs && i < s->n_nodes; i++) {
+        const md_snap_obs *b = &v->obs[i];
+        if (!b->present) {
+            ok = add(obs, s->nodes[i].id, cJSON_CreateNull());
+            continue;
+        }
+        cJSON *e = cJSON_AddObjectToObject(obs, s->nodes[i].id);
+        ok = e && add_str(e, "state", md_state_name(b->state)) && add_str(e, "vote", md_vote_name(b->vote)) &&
+             add_num(e, "age_ms", (double)b->age_ms) && add_num(e, "consecutive_failures", b->consecutive_failures) &&
+             add_round(e, "latency_ms", b->latency_ms) &&
+             add_str(e, "last_error", b->err == MD_ERR_NONE ? NULL : md_err_name(b->err)) &&
+             add_time(e, "observed_at", "observed_at_ms", b->observed_at_ms);
+    }
+    return ok;
+}
+
+static cJSON *cluster_json(const md_snapshot *s, int64_t now_ms)
+{
+    cJSON *c = cJSON_CreateObject();
+    bool ok = c && add_str(c, "name", s->cluster_name) && add_num(c, "quorum", s->cluster_quorum) &&
+              add_str(c, "self", s->node_id);
+    cJSON *nodes = ok ? cJSON_AddArrayToObject(c, "nodes") : NULL;
+    ok = nodes != NULL;
+    for (size_t i = 0; ok && i < s->n_nodes; i++) {
+        const md_snap_node *n = &s->nodes[i];
+        cJSON *e = cJSON_CreateObject();
+        ok = e && cJSON_AddItemToArray(nodes, e);
+        if (!ok) {
+            cJSON_Delete(e);
+            break;
+        }
+        ok = add_str(e, "id", n->id) && add_str(e, "region", n->region) && add_str(e, "liveness", n->liveness) &&
+             add_bool(e, "self", n->is_self) && add_bool(e, "isolated", n->isolated) &&
+             add_bool(e, "connected", n->is_self || n->connected) &&
+             add_time(e, "last_seen", "last_seen_ms", n->is_self ? now_ms : n->last_seen_ms) &&
+             add(e, "last_seen_ago_ms", n->is_self ? cJSON_CreateNumber(0)
+                                        : n->last_seen_ms ? cJSON_CreateNumber((double)(now_ms - n->last_seen_ms))
+                                                          : cJSON_CreateNull()) &&
+             add(e, "rtt_ms", n->rtt_us >= 0 ? cJSON_CreateNumber(n->rtt_us / 1000.0) : cJSON_CreateNull());
+        cJSON *m = ok ? cJSON_AddObjectToObject(e, "messages") : NULL;
+        ok = m && add_num(m, "in", (double)n->msgs_in) && add_num(m, "out", (double)n->msgs_out) &&
+             add_num(m, "bytes_in", (double)n->bytes_in) && add_num(m, "bytes_out", (double)n->bytes_out);
+    }
+    cJSON *d = ok ? cJSON_AddObjectToObject(c, "dropped") : NULL;
+    ok = d != NULL;
+    for (int i = 0; ok && s->drop_reason_names && i < MD_SNAP_DROP_REASONS; i++)
+        ok = add_num(d, s->drop_reason_names[i], (double)s->drops[i]);
+    if (!ok) {
+        cJSON_Delete(c);
+        return NULL;
+    }
+    return c;
+}
+
+static cJSON *service_json(const md_snapshot *s, const md_snap_service *v)
 {
     cJSON *o = cJSON_CreateObject();
-    if (o != NULL && !add_service_fields(o, v)) {
+    if (o != NULL && (!add_service_fields(o, v) || !add_cluster_fields(o, s, v))) {
         cJSON_Delete(o);
         return NULL;
     }
@@ -175,11 +238,11 @@ char *md_render_status_json(const md_snapshot *s, int64_t now_ms)
 {
     assert(s != NULL);
     cJSON *root = cJSON_CreateObject();
-    bool ok = root && add_head(root, s, now_ms);
+    bool ok = root && add_head(root, s, now_ms) && add(root, "cluster", cluster_json(s, now_ms));
     cJSON *arr = ok ? cJSON_AddArrayToObject(root, "services") : NULL;
     ok = arr != NULL;
     for (size_t i = 0; ok && i < s->n_services; i++) {
-        cJSON *svc = service_json(&s->services[i]);
+        cJSON *svc = service_json(s, &s->services[i]);
         ok = svc != NULL;
         if (ok) {
             cJSON_AddItemToArray(arr, svc);
@@ -216,7 +279,7 @@ char *md_render_service_json(const md_snapshot *s, const char *name, int64_t now
         return NULL;
     }
     cJSON *root = cJSON_CreateObject();
-    cJSON *svc = service_json(v);
+    cJSON *svc = service_json(s, v);
     if (root == NULL || svc == NULL) {
         cJSON_Delete(root);
         cJSON_Delete(svc);
@@ -227,6 +290,14 @@ char *md_render_service_json(const md_snapshot *s, const char *name, int64_t now
         return finish(root, false);
     }
     return finish(root, add(root, "service", svc));
+}
+
+char *md_render_cluster_json(const md_snapshot *s, int64_t now_ms)
+{
+    assert(s != NULL);
+    cJSON *root = cJSON_CreateObject();
+    bool ok = root && add_head(root, s, now_ms) && add(root, "cluster", cluster_json(s, now_ms));
+    return finish(root, ok);
 }
 
 char *md_render_error_json(int code, const char *message)

@@ -210,6 +210,41 @@ static void warning_families(buf *b, const md_snapshot *s)
     }
 }
 
+static void cluster_families(buf *b, const md_snapshot *s)
+{
+    family(b, "medic_service_verdict", "gauge", "1 for the cluster verdict of the service, 0 for the others.");
+    for (size_t i = 0; i < s->n_services; i++) {
+        for (int v = 0; v < MD_VERDICT_COUNT; v++) {
+            sample_u(b, "medic_service_verdict", &s->services[i], "verdict", md_verdict_name((md_verdict)v),
+                     s->services[i].verdict == (md_verdict)v);
+        }
+    }
+    family(b, "medic_peer_up", "gauge", "1 when the peer is alive (heard from recently), else 0.");
+    for (size_t i = 1; i < s->n_nodes; i++) {
+        puts_(b, "medic_peer_up{peer=");
+        put_label_value(b, s->nodes[i].id);
+        putf(b, "} %d\n", strcmp(s->nodes[i].liveness, "alive") == 0);
+    }
+    family(b, "medic_peer_rtt_seconds", "gauge", "Last measured round trip to the peer.");
+    for (size_t i = 1; i < s->n_nodes; i++) {
+        if (s->nodes[i].rtt_us < 0)
+            continue;
+        puts_(b, "medic_peer_rtt_seconds{peer=");
+        put_label_value(b, s->nodes[i].id);
+        puts_(b, "} ");
+        put_double(b, s->nodes[i].rtt_us / 1e6);
+        puts_(b, "\n");
+    }
+    family(b, "medic_node_isolated", "gauge", "1 when this node reaches no peer and every check fails.");
+    putf(b, "medic_node_isolated %d\n", s->n_nodes > 0 && s->nodes[0].isolated);
+    family(b, "medic_cluster_messages_dropped_total", "counter", "Cluster messages dropped, by reason.");
+    for (int r = 0; s->drop_reason_names && r < MD_SNAP_DROP_REASONS; r++) {
+        puts_(b, "medic_cluster_messages_dropped_total{reason=");
+        put_label_value(b, s->drop_reason_names[r]);
+        putf(b, "} %" PRIu64 "\n", s->drops[r]);
+    }
+}
+
 char *md_render_metrics(const md_snapshot *s, int64_t now_ms)
 {
     assert(s != NULL);
@@ -220,6 +255,7 @@ char *md_render_metrics(const md_snapshot *s, int64_t now_ms)
     histogram_family(&b, s);
     counter_families(&b, s);
     warning_families(&b, s);
+    cluster_families(&b, s);
     if (b.oom || b.p == NULL) {
         free(b.p);
         return NULL;

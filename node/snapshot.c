@@ -7,6 +7,7 @@
 
 #include <assert.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,10 +15,14 @@ const double md_duration_bucket_le[MD_DURATION_BUCKETS] = {
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 };
 
-/* One string copied by md_snapshot_strdup; the list is freed with the snapshot. */
+/* One string copied by md_snapshot_strdup, or a block from md_snapshot_calloc; the list is freed
+ * with the snapshot. The union keeps blocks aligned for any type. */
 typedef struct str_node {
     struct str_node *next;
-    char s[];
+    union {
+        char s[1];
+        max_align_t align;
+    } u;
 } str_node;
 
 /* The public struct is the first member, so a md_snapshot pointer converts back to this. */
@@ -57,16 +62,26 @@ const char *md_snapshot_strdup(md_snapshot *s, const char *str)
     if (str == NULL) {
         return NULL;
     }
-    snapshot_priv *p = (snapshot_priv *)s;
     size_t n = strlen(str);
-    str_node *node = malloc(sizeof(*node) + n + 1);
+    char *copy = md_snapshot_calloc(s, n + 1);
+    if (copy == NULL) {
+        return NULL;
+    }
+    memcpy(copy, str, n + 1);
+    return copy;
+}
+
+void *md_snapshot_calloc(md_snapshot *s, size_t bytes)
+{
+    assert(s != NULL);
+    snapshot_priv *p = (snapshot_priv *)s;
+    str_node *node = calloc(1, sizeof(*node) + bytes);
     if (node == NULL) {
         return NULL;
     }
-    memcpy(node->s, str, n + 1);
     node->next = p->strings;
     p->strings = node;
-    return node->s;
+    return node->u.s;
 }
 
 const md_snap_service *md_snapshot_find(const md_snapshot *s, const char *name)

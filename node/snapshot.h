@@ -12,6 +12,7 @@
 
 #include "history.h"
 #include "types.h"
+#include "verdict.h"
 
 /* Upper bounds (seconds) of the check-duration histogram buckets; +Inf is implied. */
 #define MD_DURATION_BUCKETS 12
@@ -52,7 +53,42 @@ typedef struct {
     uint64_t prewarm_total;
     uint64_t prewarm_failed;
     md_history history;        /* packed copy of the last results; read with md_history_get */
+    /* The cluster's view (a cluster of one without a cluster section). */
+    md_verdict verdict;
+    int64_t verdict_since_ms;  /* wall ms of the last verdict change */
+    int votes_up;
+    int votes_down;
+    int quorum;
+    struct md_snap_obs *obs;   /* one per node, in md_snapshot.nodes order; owned by the snapshot */
 } md_snap_service;
+
+/* One node's latest observation of one service, as held by the node that built the snapshot. */
+typedef struct md_snap_obs {
+    bool present;
+    md_state state;
+    md_vote vote;              /* how it counted in the verdict */
+    int consecutive_failures;
+    double latency_ms;
+    md_err_class err;
+    int http_status;
+    int64_t age_ms;            /* by this node's clock: now - when last known current; -1 if absent */
+    int64_t observed_at_ms;    /* the observer's wall clock, as it reported it */
+} md_snap_obs;
+
+#define MD_SNAP_DROP_REASONS 8
+
+/* A node of the cluster; nodes[0] is the node that built the snapshot. */
+typedef struct {
+    const char *id;            /* owned by the snapshot */
+    const char *region;        /* owned by the snapshot */
+    const char *liveness;      /* "self", "alive", "suspect", "dead", "unknown" (static) */
+    bool is_self;
+    bool isolated;
+    bool connected;            /* we hold a connection to it */
+    int64_t last_seen_ms;      /* wall ms of its last message (approximate: local clock), 0 = never */
+    int64_t rtt_us;            /* -1 unknown */
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+} md_snap_node;
 
 typedef struct md_snapshot {
     int refs;                  /* touched only through md_snapshot_ref/unref */
@@ -64,6 +100,13 @@ typedef struct md_snapshot {
     int pid;
     size_t n_services;
     md_snap_service *services; /* owned, in config order */
+    /* cluster */
+    const char *cluster_name;  /* NULL without a cluster section */
+    int cluster_quorum;
+    size_t n_nodes;
+    md_snap_node *nodes;       /* owned; nodes[0] is self */
+    uint64_t drops[MD_SNAP_DROP_REASONS]; /* cluster messages dropped, by reason */
+    const char *const *drop_reason_names; /* static, MD_SNAP_DROP_REASONS names */
 } md_snapshot;
 
 /* md_snapshot_alloc returns a zeroed snapshot with room for n services and refs = 1. */
@@ -71,6 +114,9 @@ md_snapshot *md_snapshot_alloc(size_t n_services);
 
 /* md_snapshot_strdup copies s into memory the snapshot owns (freed with it). NULL gives NULL. */
 const char *md_snapshot_strdup(md_snapshot *s, const char *str);
+
+/* md_snapshot_calloc returns zeroed memory the snapshot owns (freed with it), or NULL. */
+void *md_snapshot_calloc(md_snapshot *s, size_t bytes);
 
 /* md_snapshot_find returns the service named name, or NULL. */
 const md_snap_service *md_snapshot_find(const md_snapshot *s, const char *name);

@@ -44,6 +44,74 @@ static const char *short_time(const char *iso, char *buf, size_t len)
     return buf;
 }
 
+static const char *verdict_color(const char *v)
+{
+    if (strcmp(v, "UP") == 0)
+        return "\033[32m";
+    if (strcmp(v, "DOWN") == 0)
+        return "\033[31m";
+    if (strcmp(v, "SPLIT") == 0)
+        return "\033[33m";
+    return "\033[2m";
+}
+
+/* One cell of the cluster table: a node's observation, "DOWN 0.4s" or "stale UP 12s" or "-". */
+static void obs_cell(const cJSON *o, char *buf, size_t len)
+{
+    if (!cJSON_IsObject(o)) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    const char *state = str_of(o, "state", "?"), *vote = str_of(o, "vote", "?");
+    double age = num_of(o, "age_ms", 0) / 1000.0;
+    bool counted = strcmp(vote, "up") == 0 || strcmp(vote, "down") == 0;
+    snprintf(buf, len, "%s%s %.1fs", counted ? "" : "(", state, age);
+    if (!counted)
+        snprintf(buf + strlen(buf), len - strlen(buf), " %s)", vote);
+}
+
+/* The cluster table: nodes first, then services as rows and nodes as columns. */
+static void render_cluster(const cJSON *cluster, const cJSON *services, FILE *out, bool color)
+{
+    const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(cluster, "nodes"), *n;
+    fprintf(out, "cluster %s  quorum %.0f\n\n", str_of(cluster, "name", "?"), num_of(cluster, "quorum", 0));
+    fprintf(out, "%-16s %-12s %-8s %-9s %10s %9s\n", "NODE", "REGION", "STATE", "ISOLATED", "LAST SEEN", "RTT(ms)");
+    cJSON_ArrayForEach(n, nodes)
+    {
+        const cJSON *ago = cJSON_GetObjectItemCaseSensitive(n, "last_seen_ago_ms");
+        const cJSON *rtt = cJSON_GetObjectItemCaseSensitive(n, "rtt_ms");
+        char seen[32] = "never", rt[32] = "-";
+        if (cJSON_IsNumber(ago))
+            snprintf(seen, sizeof seen, "%.1fs ago", ago->valuedouble / 1000.0);
+        if (cJSON_IsNumber(rtt))
+            snprintf(rt, sizeof rt, "%.2f", rtt->valuedouble);
+        fprintf(out, "%-16.16s %-12.12s %-8s %-9s %10s %9s\n", str_of(n, "id", "?"), str_of(n, "region", "?"),
+                str_of(n, "liveness", "?"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "isolated")) ? "yes" : "no",
+                seen, rt);
+    }
+    fprintf(out, "\n%-24s %-8s", "SERVICE", "VERDICT");
+    cJSON_ArrayForEach(n, nodes)
+    fprintf(out, " %-22.22s", str_of(n, "id", "?"));
+    fprintf(out, "\n");
+    const cJSON *s;
+    cJSON_ArrayForEach(s, services)
+    {
+        const cJSON *vd = cJSON_GetObjectItemCaseSensitive(s, "verdict");
+        const cJSON *obs = cJSON_GetObjectItemCaseSensitive(s, "observations");
+        const char *v = str_of(vd, "state", "UNKNOWN");
+        fprintf(out, "%-24.24s %s%-8s%s", str_of(s, "name", "?"), color ? verdict_color(v) : "", v,
+                color ? "\033[0m" : "");
+        cJSON_ArrayForEach(n, nodes)
+        {
+            char cell[64];
+            obs_cell(cJSON_GetObjectItemCaseSensitive(obs, str_of(n, "id", "")), cell, sizeof cell);
+            fprintf(out, " %-22.22s", cell);
+        }
+        fprintf(out, "\n");
+    }
+    fprintf(out, "\n(a cell is each node's own view and its age; in parentheses when it does not count)\n");
+}
+
 int md_status_render_table(const char *json, FILE *out, bool color)
 {
     cJSON *doc = cJSON_Parse(json);
@@ -55,6 +123,12 @@ int md_status_render_table(const char *json, FILE *out, bool color)
     }
     fprintf(out, "node %s (%s)  version %s  up %.0fs\n\n", str_of(node, "id", "?"), str_of(node, "region", "?"),
             str_of(node, "version", "?"), num_of(node, "uptime_s", 0));
+    const cJSON *cluster = cJSON_GetObjectItemCaseSensitive(doc, "cluster");
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(cluster, "name"))) {
+        render_cluster(cluster, services, out, color);
+        cJSON_Delete(doc);
+        return 0;
+    }
     fprintf(out, "%-24s %-9s %8s %8s %9s %15s %-9s  %s\n", "SERVICE", "STATE", "UPTIME", "HOUR", "RESP(ms)",
             "CHECKS", "LAST OK", "CAUSE");
     const cJSON *s;

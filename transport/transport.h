@@ -62,7 +62,7 @@ typedef struct {
     size_t n_peers;
     const uint8_t *secret;         /* the HMAC key; required, at least 16 bytes */
     size_t secret_len;
-    size_t max_message_bytes;      /* 0: TP_DEFAULT_MAX_MESSAGE_BYTES */
+    size_t max_message_bytes;      /* whole envelope on the wire; 0: TP_DEFAULT_MAX_MESSAGE_BYTES, else >= 4096 */
     int64_t gossip_interval_ms;    /* digest and ping period, > 0 */
     int64_t peer_suspect_ms;       /* > gossip_interval_ms */
     int64_t peer_dead_ms;          /* > peer_suspect_ms */
@@ -74,7 +74,7 @@ typedef struct {
     const char *tls_ca_file;
     /* This process's epoch: strictly greater than any earlier run of this node (the caller
      * uses the wall clock at start, or a persisted counter). Peers reset their replay window
-     * and forget our gossip items when it grows. */
+     * and forget our gossip items when it grows. Must be > 0. */
     uint64_t epoch;
 } tp_config;
 
@@ -92,6 +92,8 @@ typedef struct {
     void (*on_gossip_vouch)(void *ctx, const char *owner_id);
     /* owner restarted (new epoch): forget its items; it re-sends the ones it still has. */
     void (*on_gossip_reset)(void *ctx, const char *owner_id);
+    /* owner no longer publishes key (learnt from its complete item set after a digest mismatch). */
+    void (*on_gossip_removed)(void *ctx, const char *owner_id, const char *key);
     /* A message was dropped. peer_hint is the claimed sender id (untrusted, may be "?"),
      * detail a short description. The transport counts every drop; the callee decides what to
      * log (the node logs at most once per peer per minute). */
@@ -103,7 +105,9 @@ typedef struct {
     const char *id;          /* valid until tp_close */
     const char *address;
     tp_peer_state state;
-    bool connected;          /* our dialer has a live connection to it */
+    bool connected;          /* our dialer had an established connection (an nng pipe) at the last check:
+                              * checked every gossip interval and before a send to a peer believed
+                              * disconnected (at most every 20 ms); sends to it are dropped while false */
     int64_t last_seen_ms;    /* monotonic ms (uv_now) of its last authenticated message; 0 = never */
     int64_t rtt_us;          /* last ping round trip; -1 = unknown */
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
@@ -119,19 +123,21 @@ int tp_new(uv_loop_t *loop, const tp_config *cfg, const tp_callbacks *cb, tp **o
 int tp_start(tp *t, char *err, size_t errlen);
 
 /* tp_send queues one message of an application type (>= TP_TYPE_APP) to a peer. The body is
- * copied. Returns 0, -ENOENT (no such peer), -EMSGSIZE (over max_message_bytes), or -EAGAIN
- * (not connected or queue full: dropped and counted as TP_DROP_SEND_QUEUE). */
+ * copied. Returns 0, -ENOENT (no such peer), -EMSGSIZE (envelope over max_message_bytes), -EINVAL
+ * (type below TP_TYPE_APP), or -EAGAIN (not connected or queue full: dropped and counted as
+ * TP_DROP_SEND_QUEUE). */
 int tp_send(tp *t, const char *peer_id, uint8_t type, const void *body, size_t len);
 
-/* tp_broadcast sends to every peer; returns how many accepted it. */
+/* tp_broadcast sends to every peer; returns how many accepted it, or -EINVAL / -EMSGSIZE. */
 int tp_broadcast(tp *t, uint8_t type, const void *body, size_t len);
 
 /* tp_gossip_set publishes our own item key (1..TP_MAX_KEY_LEN bytes) with a new value; its
  * version grows and it is pushed to every peer at once. Equal values are not re-sent.
- * Returns 0, -EINVAL or -ENOMEM. */
+ * Returns 0, -EINVAL, -ENOMEM, or -EMSGSIZE (one item must fit in max_message_bytes / 2). */
 int tp_gossip_set(tp *t, const char *key, const void *val, size_t len);
 
-/* tp_gossip_remove stops publishing our item key (peers drop it at the next digest repair). */
+/* tp_gossip_remove stops publishing our item key (peers drop it at the next digest repair and
+ * call on_gossip_removed). Returns 0, -EINVAL or -ENOENT. */
 int tp_gossip_remove(tp *t, const char *key);
 
 size_t tp_peer_count(const tp *t);

@@ -14,8 +14,10 @@
  * chunk read in either direction gets a release time: arrival + the current delay + a uniform
  * jitter in [0, J] ms (from --seed; default from the clock, shown in /stats), and, with a rate
  * cap, the chunk's serialization time on a link of K kbit/s shared by all connections of that
- * direction. A chunk is never released before the previous chunk of its direction, so bytes
- * are never reordered. Held chunks sit in a per-direction queue driven by one uv_timer; the loop
+ * direction (in pieces of at most 1448 bytes, like packets). A chunk is never released before
+ * the previous chunk of its direction, so bytes are never reordered (on a busy stream the
+ * delay therefore tends towards D + J). Release is never early; it is late by about 1 ms, as
+ * libuv timers count whole milliseconds. Held chunks sit in a per-direction queue driven by one uv_timer; the loop
  * never blocks. Above 4 MiB held or being written in a direction, the relay stops reading that
  * direction's source until it drains to 2 MiB (backpressure). A FIN is forwarded (as a
  * shutdown) after the bytes before it; a reset or a write error closes both sides with RST.
@@ -38,7 +40,8 @@
  *      "delay_ms":D,"jitter_ms":J,"rate_kbps":K,"mode":"pass|cut|refuse","seed":S}
  *     bytes_up/bytes_down count bytes written to upstream/client; active counts open links.
  * Bad request, unknown or out-of-range parameter: 400 {"error":"..."}; unknown path 404;
- * methods other than GET and POST 405; a request head over 8 KiB 400.
+ * methods other than GET and POST 405; a request head over 8 KiB 400; a control connection
+ * without a complete request head after 10 s is closed.
  */
 #include <assert.h>
 #include <errno.h>
@@ -51,9 +54,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
-enum { READ_CAP = 65536, CTL_CAP = 8192, LINGER_MS = 1000, MAX_IOV = 256 };
+enum { READ_CAP = 65536, CTL_CAP = 8192, LINGER_MS = 1000, CTL_IDLE_MS = 10000, MAX_IOV = 256,
+       RATE_PIECE = 1448 };
 #define MAX_MS UINT64_C(3600000)
 #define MAX_KBPS UINT64_C(10000000)
 #define HIGH_WATER ((size_t)4 << 20) /* per direction and connection */
@@ -111,7 +116,7 @@ typedef struct ctl {
   char in[CTL_CAP];
   size_t len;
   char *out; /* the answer; owned here, freed with the ctl */
-  bool answered, closed;
+  bool answered, written, peer_eof, closed;
   int open_handles;
 } ctl;
 
@@ -345,9 +350,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
     conn_close(c, true);
   } else if (S.mode == MODE_CUT) {
     S.bytes_dropped += (uint64_t)nread;
-  } else if (hold(f, b->base, (size_t)nread) != 0) {
-    conn_close(c, true);
   } else {
+    /* under a rate cap, packet-sized pieces keep a big read from being store-and-forwarded */
+    size_t n = (size_t)nread, piece = S.rate_kbps ? RATE_PIECE : n;
+    for (size_t off = 0; off < n; off += piece) {
+      if (hold(f, b->base + off, n - off < piece ? n - off : piece) != 0) {
+        conn_close(c, true);
+        return;
+      }
+    }
     update_reading(f);
   }
 }
@@ -423,4 +434,361 @@ static void on_relay_connection(uv_stream_t *server, int status) {
   uv_tcp_nodelay(&c->client, 1);
   update_reading(&c->f[0]);
   if (S.mode == MODE_PASS) start_connect(c);
+}
+
+/* ---- modes ---- */
+
+static int relay_listen(void) {
+  uv_tcp_t *t = malloc(sizeof *t);
+  if (!t) return -ENOMEM;
+  uv_tcp_init(&S.loop, t);
+  int e = uv_tcp_bind(t, (const struct sockaddr *)&S.listen_addr, 0);
+  if (e == 0) e = uv_listen((uv_stream_t *)t, SOMAXCONN, on_relay_connection);
+  if (e != 0) {
+    uv_close((uv_handle_t *)t, free_handle);
+    return e;
+  }
+  S.listener = t;
+  return 0;
+}
+
+static void relay_unlisten(void) {
+  if (!S.listener) return;
+  uv_close((uv_handle_t *)S.listener, free_handle); /* the fd closes now: a relisten may bind */
+  S.listener = NULL;
+}
+
+static void close_all(bool rst) {
+  while (S.conns) conn_close(S.conns, rst);
+}
+
+static int set_mode(relay_mode m) {
+  if (m == MODE_REFUSE) {
+    S.mode = m;
+    relay_unlisten();
+    close_all(false);
+    return 0;
+  }
+  if (!S.listener) {
+    int e = relay_listen();
+    if (e != 0) return e;
+  }
+  S.mode = m;
+  conn *next;
+  for (conn *c = S.conns; c; c = next) {
+    next = c->next; /* the actions below may close c, never another conn */
+    if (m == MODE_PASS) start_connect(c);
+    for (int i = 0; i < 2 && !c->closing; i++) {
+      if (m == MODE_CUT) drop_queue(&c->f[i]);
+      update_reading(&c->f[i]);
+      settle(&c->f[i]);
+    }
+  }
+  return 0;
+}
+
+/* ---- control port ---- */
+
+static void on_ctl_closed(uv_handle_t *h) {
+  ctl *k = h->data;
+  if (--k->open_handles > 0) return;
+  free(k->out);
+  free(k);
+}
+
+static void ctl_close(ctl *k) {
+  if (k->closed) return;
+  k->closed = true;
+  if (k->prev) k->prev->next = k->next;
+  else S.ctls = k->next;
+  if (k->next) k->next->prev = k->prev;
+  uv_close((uv_handle_t *)&k->linger, on_ctl_closed);
+  uv_close((uv_handle_t *)&k->tcp, on_ctl_closed);
+}
+
+static void on_linger(uv_timer_t *t) { ctl_close(t->data); }
+
+static void on_ctl_shutdown(uv_shutdown_t *sh, int status) {
+  if (status < 0) ctl_close(sh->data); /* else wait for the peer's FIN or the linger timer */
+}
+
+static void on_ctl_write(uv_write_t *w, int status) {
+  ctl *k = w->data;
+  if (k->closed) return;
+  k->written = true;
+  k->sh.data = k;
+  if (status < 0 || k->peer_eof || uv_shutdown(&k->sh, (uv_stream_t *)&k->tcp, on_ctl_shutdown) != 0) ctl_close(k);
+}
+
+static void ctl_reply(ctl *k, int code, const char *body) {
+  const char *reason = code == 200   ? "OK"
+                       : code == 400 ? "Bad Request"
+                       : code == 404 ? "Not Found"
+                       : code == 405 ? "Method Not Allowed"
+                                     : "Internal Server Error";
+  size_t cap = strlen(body) + 160;
+  k->answered = true;
+  k->out = malloc(cap);
+  if (!k->out) {
+    ctl_close(k);
+    return;
+  }
+  int n = snprintf(k->out, cap, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", code, reason, strlen(body), body);
+  assert(n > 0 && (size_t)n < cap);
+  uv_buf_t b = uv_buf_init(k->out, (unsigned)n);
+  k->wr.data = k;
+  if (uv_write(&k->wr, (uv_stream_t *)&k->tcp, &b, 1, on_ctl_write) != 0) {
+    ctl_close(k);
+    return;
+  }
+  uv_timer_start(&k->linger, on_linger, LINGER_MS, 0); /* bounds a peer that never closes */
+}
+
+static void ctl_error(ctl *k, int code, const char *msg) {
+  char body[256]; /* msg is one of this file's literals: nothing to escape */
+  snprintf(body, sizeof body, "{\"error\":\"%s\"}", msg);
+  ctl_reply(k, code, body);
+}
+
+static int parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out) {
+  uint64_t v = 0;
+  if (n == 0 || n > 19) return -EINVAL;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -EINVAL;
+    v = v * 10 + (uint64_t)(s[i] - '0');
+  }
+  if (v > max) return -ERANGE;
+  *out = v;
+  return 0;
+}
+
+typedef struct {
+  const char *name;
+  uint64_t max, val;
+  bool set;
+} param;
+
+/* parse_query: fills ps from "a=1&b=2"; every key must be one of ps, each at most once. */
+static int parse_query(const char *q, param *ps, int n) {
+  while (*q) {
+    const char *amp = strchr(q, '&'), *end = amp ? amp : q + strlen(q);
+    const char *eq = memchr(q, '=', (size_t)(end - q));
+    if (!eq) return -EINVAL;
+    int i = 0;
+    while (i < n && !((size_t)(eq - q) == strlen(ps[i].name) && memcmp(q, ps[i].name, (size_t)(eq - q)) == 0)) i++;
+    if (i == n || ps[i].set) return -EINVAL;
+    if (parse_u64(eq + 1, (size_t)(end - eq - 1), ps[i].max, &ps[i].val) != 0) return -ERANGE;
+    ps[i].set = true;
+    q = amp ? amp + 1 : end;
+  }
+  return 0;
+}
+
+static void stats_json(char *b, size_t cap) {
+  snprintf(b, cap,
+           "{\"connections_total\":%" PRIu64 ",\"active\":%" PRIu64 ",\"bytes_up\":%" PRIu64
+           ",\"bytes_down\":%" PRIu64 ",\"bytes_dropped\":%" PRIu64 ",\"delay_ms\":%" PRIu64
+           ",\"jitter_ms\":%" PRIu64 ",\"rate_kbps\":%" PRIu64 ",\"mode\":\"%s\",\"seed\":%" PRIu64 "}",
+           S.connections_total, S.active, S.bytes[0], S.bytes[1], S.bytes_dropped, S.delay_ms,
+           S.jitter_ms, S.rate_kbps, mode_names[S.mode], S.seed);
+}
+
+/* ctl_route: performs one control request; path and query are NUL-terminated views of k->in. */
+static void ctl_route(ctl *k, const char *path, const char *query) {
+  param ps[2] = {{"ms", MAX_MS}, {"jitter", MAX_MS}};
+  int e = 0;
+  if (strcmp(path, "/delay") == 0) {
+    if (parse_query(query, ps, 2) != 0) return ctl_error(k, 400, "bad parameter: want ms=0..3600000, jitter=0..3600000");
+    if (ps[0].set) S.delay_ms = ps[0].val;
+    if (ps[1].set) S.jitter_ms = ps[1].val;
+  } else if (strcmp(path, "/rate") == 0) {
+    ps[0] = (param){"kbps", MAX_KBPS};
+    if (parse_query(query, ps, 1) != 0 || !ps[0].set) return ctl_error(k, 400, "bad parameter: want kbps=0..10000000");
+    S.rate_kbps = ps[0].val;
+  } else {
+    static const char *const plain[] = {"/stats", "/cut", "/refuse", "/restore", "/reset"};
+    size_t i = 0;
+    while (i < 5 && strcmp(path, plain[i]) != 0) i++;
+    if (i == 5) return ctl_error(k, 404, "unknown path");
+    if (*query) return ctl_error(k, 400, "this path takes no parameters");
+    if (i == 1) e = set_mode(MODE_CUT);
+    else if (i == 2) e = set_mode(MODE_REFUSE);
+    else if (i == 3) e = set_mode(MODE_PASS);
+    else if (i == 4) close_all(true);
+  }
+  if (e != 0) return ctl_error(k, 500, "cannot listen again on the relay port");
+  char body[512];
+  stats_json(body, sizeof body);
+  ctl_reply(k, 200, body);
+}
+
+/* ctl_request: the head is complete in k->in[0..len); only the request line matters. */
+static void ctl_request(ctl *k) {
+  char *eol = memmem(k->in, k->len, "\r\n", 2);
+  assert(eol);
+  *eol = '\0';
+  char *method = k->in, *target = strchr(method, ' ');
+  char *version = target ? strchr(target + 1, ' ') : NULL;
+  if (!version || strncmp(version + 1, "HTTP/1.", 7) != 0) return ctl_error(k, 400, "bad request line");
+  *target++ = '\0';
+  *version = '\0';
+  if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) return ctl_error(k, 405, "use GET or POST");
+  char *q = strchr(target, '?');
+  if (q) *q++ = '\0';
+  ctl_route(k, target, q ? q : "");
+}
+
+static void on_ctl_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
+  ctl *k = h->data;
+  (void)hint;
+  if (k->answered) k->len = 0; /* after the answer, input is read and dropped */
+  *b = uv_buf_init(k->in + k->len, (unsigned)(CTL_CAP - k->len));
+}
+
+static void on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
+  ctl *k = s->data;
+  (void)b;
+  if (nread == 0 || k->closed) return;
+  if (nread < 0) {
+    /* a half-closed peer may still wait for the answer: close once it is written */
+    if (nread == UV_EOF && k->answered && !k->written) k->peer_eof = true;
+    else ctl_close(k);
+    return;
+  }
+  if (k->answered) return;
+  k->len += (size_t)nread;
+  if (memmem(k->in, k->len, "\r\n\r\n", 4)) ctl_request(k);
+  else if (k->len == CTL_CAP) ctl_error(k, 400, "request head too large");
+}
+
+static void on_ctl_connection(uv_stream_t *server, int status) {
+  if (status < 0) return;
+  ctl *k = calloc(1, sizeof *k);
+  if (!k) return;
+  uv_tcp_init(&S.loop, &k->tcp);
+  uv_timer_init(&S.loop, &k->linger);
+  k->tcp.data = k->linger.data = k;
+  k->open_handles = 2;
+  k->next = S.ctls;
+  if (S.ctls) S.ctls->prev = k;
+  S.ctls = k;
+  if (uv_accept(server, (uv_stream_t *)&k->tcp) != 0 ||
+      uv_read_start((uv_stream_t *)&k->tcp, on_ctl_alloc, on_ctl_read) != 0) {
+    ctl_close(k);
+    return;
+  }
+  uv_timer_start(&k->linger, on_linger, CTL_IDLE_MS, 0); /* a silent client cannot pin memory */
+}
+
+/* ---- startup and shutdown ---- */
+
+static void on_signal(uv_signal_t *sig, int signum) {
+  (void)sig;
+  (void)signum;
+  uv_close((uv_handle_t *)&S.sigterm, NULL);
+  uv_close((uv_handle_t *)&S.sigint, NULL);
+  uv_close((uv_handle_t *)&S.control, NULL);
+  relay_unlisten();
+  close_all(false);
+  while (S.ctls) ctl_close(S.ctls);
+}
+
+/* parse_hostport: "127.0.0.1:80", "[::1]:80" or "localhost:80" (resolved once, at startup). */
+static int parse_hostport(const char *s, bool port0_ok, struct sockaddr_storage *out) {
+  char host[256];
+  const char *colon = strrchr(s, ':');
+  uint64_t port;
+  if (!colon || colon == s || (size_t)(colon - s) >= sizeof host) return -EINVAL;
+  if (parse_u64(colon + 1, strlen(colon + 1), 65535, &port) != 0 || (port == 0 && !port0_ok)) return -EINVAL;
+  size_t hl = (size_t)(colon - s);
+  memcpy(host, s, hl);
+  host[hl] = '\0';
+  char *h = host;
+  if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+    host[hl - 1] = '\0';
+    h++;
+  }
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+  if (getaddrinfo(h, NULL, &hints, &res) != 0) return -EINVAL;
+  memset(out, 0, sizeof *out);
+  memcpy(out, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  if (out->ss_family == AF_INET6) ((struct sockaddr_in6 *)out)->sin6_port = htons((uint16_t)port);
+  else ((struct sockaddr_in *)out)->sin_port = htons((uint16_t)port);
+  return 0;
+}
+
+static int set_port(uv_tcp_t *t, struct sockaddr_storage *ss) {
+  int len = sizeof *ss;
+  if (uv_tcp_getsockname(t, (struct sockaddr *)ss, &len) != 0) return -1;
+  if (ss->ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)ss)->sin6_port);
+  return ntohs(((struct sockaddr_in *)ss)->sin_port);
+}
+
+static int usage(const char *msg) {
+  fprintf(stderr, "relay: %s\nusage: relay --listen HOST:PORT --to HOST:PORT --control-port C "
+                  "[--delay-ms D] [--jitter-ms J] [--rate-kbps K] [--seed S]\n", msg);
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  const char *listen = NULL, *to = NULL;
+  uint64_t cport = UINT64_MAX;
+  bool seeded = false;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+    size_t vl = strlen(v);
+    if (strcmp(a, "--help") == 0) {
+      usage("help");
+      return 0;
+    }
+    if (i + 1 >= argc) return usage("missing value for an option");
+    if (strcmp(a, "--listen") == 0) listen = v;
+    else if (strcmp(a, "--to") == 0) to = v;
+    else if (strcmp(a, "--control-port") == 0) {
+      if (parse_u64(v, vl, 65535, &cport) != 0) return usage("bad --control-port");
+    } else if (strcmp(a, "--delay-ms") == 0) {
+      if (parse_u64(v, vl, MAX_MS, &S.delay_ms) != 0) return usage("bad --delay-ms");
+    } else if (strcmp(a, "--jitter-ms") == 0) {
+      if (parse_u64(v, vl, MAX_MS, &S.jitter_ms) != 0) return usage("bad --jitter-ms");
+    } else if (strcmp(a, "--rate-kbps") == 0) {
+      if (parse_u64(v, vl, MAX_KBPS, &S.rate_kbps) != 0) return usage("bad --rate-kbps");
+    } else if (strcmp(a, "--seed") == 0) {
+      if (parse_u64(v, vl, UINT64_MAX, &S.seed) != 0) return usage("bad --seed");
+      seeded = true;
+    } else return usage("unknown option");
+    i++;
+  }
+  if (!listen || !to || cport == UINT64_MAX) return usage("--listen, --to and --control-port are required");
+  if (parse_hostport(listen, true, &S.listen_addr) != 0) return usage("bad --listen");
+  if (parse_hostport(to, false, &S.to_addr) != 0) return usage("bad --to");
+  S.control_addr = S.listen_addr;
+  if (S.control_addr.ss_family == AF_INET6) ((struct sockaddr_in6 *)&S.control_addr)->sin6_port = htons((uint16_t)cport);
+  else ((struct sockaddr_in *)&S.control_addr)->sin_port = htons((uint16_t)cport);
+  if (!seeded) S.seed = ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16)) & 0xffffffffu;
+  S.rng = S.seed ^ UINT64_C(0x9E3779B97F4A7C15);
+  if (S.rng == 0) S.rng = 1;
+  signal(SIGPIPE, SIG_IGN);
+  if (uv_loop_init(&S.loop) != 0) return 1;
+  uv_tcp_init(&S.loop, &S.control);
+  int e = relay_listen();
+  if (e == 0) e = uv_tcp_bind(&S.control, (const struct sockaddr *)&S.control_addr, 0);
+  if (e == 0) e = uv_listen((uv_stream_t *)&S.control, SOMAXCONN, on_ctl_connection);
+  if (e != 0) {
+    fprintf(stderr, "relay: listen: %s\n", uv_strerror(e));
+    return 1; /* exiting at once: the loop's resources go with the process */
+  }
+  int lport = set_port(S.listener, &S.listen_addr); /* a relisten after /refuse reuses it */
+  int ctlport = set_port(&S.control, &S.control_addr);
+  uv_signal_init(&S.loop, &S.sigterm);
+  uv_signal_init(&S.loop, &S.sigint);
+  uv_signal_start(&S.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&S.sigint, on_signal, SIGINT);
+  printf("ready listen=%d control=%d\n", lport, ctlport);
+  fflush(stdout);
+  uv_run(&S.loop, UV_RUN_DEFAULT);
+  e = uv_loop_close(&S.loop);
+  assert(e == 0);
+  return e == 0 ? 0 : 1;
 }

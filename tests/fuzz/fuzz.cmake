@@ -61,3 +61,7 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_config.c)
     SOURCES tests/fuzz/fuzz_config.c node/config.c node/config_util.c node/config_render.c node/config_cluster.c node/verdict.c node/types.c
     LIBS -lcjson)
 endif()
+
+# Gossip values from peers: observations and node facts.
+md_fuzz_target(NAME obs_codec
+  SOURCES tests/fuzz/fuzz_obs_codec.c node/obs_codec.c node/types.c)

@@ -1,0 +1,361 @@
+/* net.c: nng sockets driven from the libuv loop. One pull0 socket listens on cfg->listen and
+ * receives from every peer; one push0 socket per peer dials it and sends only to it. The loop
+ * polls the pull socket's NNG_OPT_RECVFD and drains it without blocking; sends never block. nng's
+ * own threads never call into tp: there are no pipe callbacks, and whether a peer is connected
+ * is read from nng's pipe statistics on the loop thread. */
+#include "tp_int.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/protocol/pipeline0/pull.h>
+#include <nng/protocol/pipeline0/push.h>
+
+#include <stdarg.h>
+
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err != NULL && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+}
+
+static int errno_of(int nng_rv)
+{
+    switch (nng_rv) {
+    case NNG_ENOMEM: return -ENOMEM;
+    case NNG_EADDRINUSE: return -EADDRINUSE;
+    case NNG_EADDRINVAL: return -EINVAL;
+    case NNG_EINVAL: return -EINVAL;
+    case NNG_ENOTSUP: return -ENOTSUP;
+    case NNG_ENOENT: return -ENOENT;
+    case NNG_EPERM: return -EACCES;
+    case NNG_ECRYPTO: return -EPROTO;
+    case NNG_EAGAIN: return -EAGAIN;
+    default: return -EIO;
+    }
+}
+
+static bool is_tls(const char *addr) { return strncmp(addr, "tls+tcp://", 10) == 0; }
+
+/* read_pem reads a whole PEM file into a NUL-terminated heap string (caller frees). Startup only. */
+static int read_pem(const char *path, char **out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -ENOENT;
+    }
+    size_t cap = 64 * 1024, len = 0;
+    char *buf = malloc(cap + 1);
+    if (buf != NULL) {
+        len = fread(buf, 1, cap, f);
+    }
+    bool too_big = buf != NULL && len == cap && fgetc(f) != EOF;
+    fclose(f);
+    if (buf == NULL || too_big) {
+        free(buf);
+        set_err(err, errlen, "%s: %s", path, buf == NULL ? "out of memory" : "over 64 KiB");
+        return buf == NULL ? -ENOMEM : -EFBIG;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    return 0;
+}
+
+/* server_name copies the host of "tls+tcp://host:port" (brackets stripped) into out. */
+static void server_name(const char *addr, char *out, size_t outlen)
+{
+    const char *h = addr + 10;
+    const char *end = strrchr(h, ':');
+    if (end == NULL) {
+        end = h + strlen(h);
+    }
+    if (*h == '[' && end > h && end[-1] == ']') {
+        h++;
+        end--;
+    }
+    size_t n = (size_t)(end - h) < outlen - 1 ? (size_t)(end - h) : outlen - 1;
+    memcpy(out, h, n);
+    out[n] = '\0';
+}
+
+/* tls_make builds a mutual-TLS config: our certificate and key, the CA, verification required. */
+static int tls_make(nng_tls_mode mode, const char *name, const char *cert, const char *key, const char *ca_file,
+                    nng_tls_config **out, char *err, size_t errlen)
+{
+    nng_tls_config *c;
+    int rv = nng_tls_config_alloc(&c, mode);
+    if (rv != 0) {
+        set_err(err, errlen, "tls: %s", nng_strerror(rv));
+        return errno_of(rv);
+    }
+    const char *what = "tls_cert_file/tls_key_file";
+    if ((rv = nng_tls_config_own_cert(c, cert, key, NULL)) == 0) {
+        what = "tls_ca_file";
+        if ((rv = nng_tls_config_ca_file(c, ca_file)) == 0) {
+            what = "tls auth mode";
+            if ((rv = nng_tls_config_auth_mode(c, NNG_TLS_AUTH_MODE_REQUIRED)) == 0 && name != NULL) {
+                what = "tls server name";
+                rv = nng_tls_config_server_name(c, name);
+            }
+        }
+    }
+    if (rv != 0) {
+        set_err(err, errlen, "%s: %s", what, nng_strerror(rv));
+        nng_tls_config_free(c);
+        return errno_of(rv) == -EIO ? -EINVAL : errno_of(rv);
+    }
+    *out = c;
+    return 0;
+}
+
+static int open_listener(tp *t, const char *cert, const char *key, const char *ca, char *err, size_t errlen)
+{
+    int rv = nng_pull0_open(&t->pull);
+    if (rv != 0) {
+        set_err(err, errlen, "listen: %s", nng_strerror(rv));
+        return errno_of(rv);
+    }
+    t->pull_open = true;
+    /* nng drops (and disconnects) far larger frames itself; we count those a little over. */
+    nng_socket_set_size(t->pull, NNG_OPT_RECVMAXSZ, t->max_bytes + TP__RECV_SLACK);
+    if ((rv = nng_listener_create(&t->listener, t->pull, t->listen)) != 0) {
+        set_err(err, errlen, "listen: %s: %s", t->listen, nng_strerror(rv));
+        return -EINVAL;
+    }
+    if (is_tls(t->listen)) {
+        int rc = tls_make(NNG_TLS_MODE_SERVER, NULL, cert, key, ca, &t->tls_server, err, errlen);
+        if (rc != 0) {
+            return rc;
+        }
+        if ((rv = nng_listener_set_ptr(t->listener, NNG_OPT_TLS_CONFIG, t->tls_server)) != 0) {
+            set_err(err, errlen, "listen: %s: tls: %s", t->listen, nng_strerror(rv));
+            return errno_of(rv);
+        }
+    }
+    return 0;
+}
+
+static int open_dialer(tp *t, tp__peer *p, const char *cert, const char *key, const char *ca, char *err,
+                       size_t errlen)
+{
+    int rv = nng_push0_open(&p->push);
+    if (rv != 0) {
+        set_err(err, errlen, "peer %s: %s", p->id, nng_strerror(rv));
+        return errno_of(rv);
+    }
+    p->push_open = true;
+    nng_socket_set_int(p->push, NNG_OPT_SENDBUF, TP__SEND_BUF);
+    nng_socket_set_size(p->push, NNG_OPT_RECVMAXSZ, 1024); /* a push socket never expects data */
+    if ((rv = nng_dialer_create(&p->dialer, p->push, p->address)) != 0) {
+        set_err(err, errlen, "peers[%s].address: %s: %s", p->id, p->address, nng_strerror(rv));
+        return -EINVAL;
+    }
+    nng_dialer_set_ms(p->dialer, NNG_OPT_RECONNMINT, (nng_duration)t->redial_min_ms);
+    nng_dialer_set_ms(p->dialer, NNG_OPT_RECONNMAXT, (nng_duration)t->redial_max_ms);
+    if (is_tls(p->address)) {
+        char name[256];
+        server_name(p->address, name, sizeof name);
+        int rc = tls_make(NNG_TLS_MODE_CLIENT, name, cert, key, ca, &p->tls, err, errlen);
+        if (rc != 0) {
+            return rc;
+        }
+        if ((rv = nng_dialer_set_ptr(p->dialer, NNG_OPT_TLS_CONFIG, p->tls)) != 0) {
+            set_err(err, errlen, "peer %s: tls: %s", p->id, nng_strerror(rv));
+            return errno_of(rv);
+        }
+    }
+    return 0;
+}
+
+int tp__net_open(tp *t, const tp_config *cfg, char *err, size_t errlen)
+{
+    bool tls = is_tls(t->listen);
+    for (size_t i = 0; i < t->n_peers; i++) {
+        tls = tls || is_tls(t->peers[i].address);
+    }
+    int files = (cfg->tls_cert_file != NULL) + (cfg->tls_key_file != NULL) + (cfg->tls_ca_file != NULL);
+    if (files != 0 && files != 3) {
+        set_err(err, errlen, "tls_cert_file, tls_key_file, tls_ca_file: give all three or none");
+        return -EINVAL;
+    }
+    if (tls && files != 3) {
+        set_err(err, errlen, "tls+tcp:// needs tls_cert_file, tls_key_file and tls_ca_file");
+        return -EINVAL;
+    }
+    char *cert = NULL, *key = NULL;
+    int rc = 0;
+    if (tls && ((rc = read_pem(cfg->tls_cert_file, &cert, err, errlen)) != 0 ||
+                (rc = read_pem(cfg->tls_key_file, &key, err, errlen)) != 0)) {
+        goto out;
+    }
+    if ((rc = open_listener(t, cert, key, cfg->tls_ca_file, err, errlen)) != 0) {
+        goto out;
+    }
+    for (size_t i = 0; i < t->n_peers && rc == 0; i++) {
+        rc = open_dialer(t, &t->peers[i], cert, key, cfg->tls_ca_file, err, errlen);
+    }
+out:
+    if (key != NULL) {
+        explicit_bzero(key, strlen(key)); /* the private key stays in nng's copy only */
+    }
+    free(key);
+    free(cert);
+    return rc;
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    tp *t = h->data;
+    (void)events;
+    if (status < 0) {
+        return; /* nng's notification fd does not fail; if it did, the next wakeup retries */
+    }
+    for (int i = 0; i < TP__DRAIN_MAX && !t->closing; i++) {
+        nng_msg *m;
+        if (nng_recvmsg(t->pull, &m, NNG_FLAG_NONBLOCK) != 0) {
+            break; /* NNG_EAGAIN: drained */
+        }
+        tp__rx(t, nng_msg_body(m), nng_msg_len(m));
+        nng_msg_free(m);
+    }
+}
+
+int tp__net_start(tp *t, char *err, size_t errlen)
+{
+    int rv = nng_listener_start(t->listener, 0);
+    if (rv != 0) {
+        set_err(err, errlen, "listen: %s: %s", t->listen, nng_strerror(rv));
+        return errno_of(rv);
+    }
+    int fd;
+    if ((rv = nng_socket_get_int(t->pull, NNG_OPT_RECVFD, &fd)) != 0) {
+        set_err(err, errlen, "listen: recv fd: %s", nng_strerror(rv));
+        return errno_of(rv);
+    }
+    int uv_rc = uv_poll_init(t->loop, &t->rx_poll, fd);
+    if (uv_rc != 0) {
+        set_err(err, errlen, "listen: poll: %s", uv_strerror(uv_rc));
+        return uv_rc;
+    }
+    t->rx_poll.data = t;
+    t->rx_poll_init = true;
+    if ((uv_rc = uv_poll_start(&t->rx_poll, UV_READABLE, on_readable)) != 0) {
+        set_err(err, errlen, "listen: poll: %s", uv_strerror(uv_rc));
+        return uv_rc;
+    }
+    for (size_t i = 0; i < t->n_peers; i++) {
+        /* Non-blocking: a peer that is down now is redialled in the background with backoff. */
+        if ((rv = nng_dialer_start(t->peers[i].dialer, NNG_FLAG_NONBLOCK)) != 0) {
+            set_err(err, errlen, "peer %s: dial: %s", t->peers[i].id, nng_strerror(rv));
+            return errno_of(rv);
+        }
+    }
+    return 0;
+}
+
+void tp__net_refresh(tp *t)
+{
+    t->conn_checked_ms = uv_now(t->loop);
+    nng_stat *all = NULL;
+    if (nng_stats_get(&all) != 0) {
+        all = NULL;
+    }
+    for (size_t i = 0; i < t->n_peers; i++) {
+        tp__peer *p = &t->peers[i];
+        nng_stat *s = all ? nng_stat_find_socket(all, p->push) : NULL;
+        nng_stat *pipes = s ? nng_stat_find(s, "pipes") : NULL;
+        /* Without statistics we cannot tell; then sends are queued and nng delivers them later. */
+        p->connected = t->started && (pipes == NULL || nng_stat_value(pipes) > 0);
+    }
+    if (all != NULL) {
+        nng_stats_free(all);
+    }
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int tp__net_send(tp *t, tp__peer *p, uint8_t type, const void *body, size_t len, bool count_unconnected)
+{
+    assert(!t->closing);
+    if (!p->connected && uv_now(t->loop) - t->conn_checked_ms >= TP__CONN_RECHECK_MS) {
+        tp__net_refresh(t);
+    }
+    if (!p->connected) {
+        if (count_unconnected) {
+            tp__drop(t, p->id, TP_DROP_SEND_QUEUE, "peer not connected");
+        }
+        return -EAGAIN;
+    }
+    tp__env e = {.version = TP_PROTOCOL_VERSION,
+                 .type = type,
+                 .cluster = (const uint8_t *)t->cluster,
+                 .cluster_len = strlen(t->cluster),
+                 .sender = (const uint8_t *)t->self_id,
+                 .sender_len = strlen(t->self_id),
+                 .dest = (const uint8_t *)p->id,
+                 .dest_len = p->id_len,
+                 .epoch = t->epoch,
+                 .seq = p->seq_out + 1,
+                 .sent_at_ms = wall_ms(),
+                 .body = body,
+                 .body_len = len};
+    size_t n = tp__env_size(&e);
+    if (n > t->max_bytes) {
+        return -EMSGSIZE;
+    }
+    nng_msg *m;
+    if (nng_msg_alloc(&m, n) != 0) {
+        return -ENOMEM;
+    }
+    int rc = tp__env_seal(&e, &t->mac, nng_msg_body(m), n);
+    assert(rc == 0);
+    (void)rc;
+    p->seq_out++;
+    /* A send that succeeds takes the message; one that fails leaves it with us. */
+    if (nng_sendmsg(p->push, m, NNG_FLAG_NONBLOCK) != 0) {
+        nng_msg_free(m);
+        tp__drop(t, p->id, TP_DROP_SEND_QUEUE, "send queue full");
+        return -EAGAIN;
+    }
+    p->msgs_out++;
+    p->bytes_out += n;
+    return 0;
+}
+
+void tp__net_close(tp *t)
+{
+    /* The poll handle is already closed (uv_close removed the fd from epoll at once). */
+    for (size_t i = 0; i < t->n_peers; i++) {
+        tp__peer *p = &t->peers[i];
+        if (p->push_open) {
+            nng_close(p->push);
+            p->push_open = false;
+        }
+        if (p->tls != NULL) {
+            nng_tls_config_free(p->tls);
+            p->tls = NULL;
+        }
+    }
+    if (t->pull_open) {
+        nng_close(t->pull);
+        t->pull_open = false;
+    }
+    if (t->tls_server != NULL) {
+        nng_tls_config_free(t->tls_server);
+        t->tls_server = NULL;
+    }
+}
