@@ -1,5 +1,5 @@
 /* files.c: the store's small files: meta (whose directory this is), hardstate (term, vote,
- * commit) and snapshot. Each is replaced only atomically (raft__atomic_write), so a crash leaves
+ * commit) and snapshot. Each is replaced only atomically (raft__st_atomic_write), so a crash leaves
  * either the old or the new one; a bad checksum therefore means damage, never a torn write. */
 #include "storage_int.h"
 
@@ -87,13 +87,13 @@ int raft__meta_check(raft_storage *s, const char *cluster, const char *node_id, 
                      char *err, size_t errlen)
 {
     char path[PATH_MAX];
-    if (raft__path(s, "meta", path) < 0) {
+    if (raft__st_path(s, "meta", path) < 0) {
         snprintf(err, errlen, "data dir %s: path too long", s->dir);
         return -ENAMETOOLONG;
     }
     uint8_t *buf;
     size_t len;
-    int rc = raft__read_file(path, &buf, &len);
+    int rc = raft__st_read_file(path, &buf, &len);
     if (rc == -ENOENT) {
         if (!fresh) {
             snprintf(err, errlen, "data dir %s holds raft files but no meta file; "
@@ -102,7 +102,7 @@ int raft__meta_check(raft_storage *s, const char *cluster, const char *node_id, 
         }
         char text[2 * RAFT_STORAGE_MAX_NAME + 64];
         int n = snprintf(text, sizeof text, META_MAGIC "cluster %s\nnode %s\n", cluster, node_id);
-        rc = raft__atomic_write(s, "write meta", "meta", text, (size_t)n, NULL, 0);
+        rc = raft__st_atomic_write(s, "write meta", "meta", text, (size_t)n, NULL, 0);
         if (rc < 0) {
             snprintf(err, errlen, "%s", s->errmsg);
         }
@@ -139,9 +139,9 @@ int raft__load_hard_state(raft_storage *s, char *err, size_t errlen)
     char path[PATH_MAX];
     uint8_t *buf = NULL;
     size_t len = 0;
-    int rc = raft__path(s, "hardstate", path);
+    int rc = raft__st_path(s, "hardstate", path);
     if (rc == 0) {
-        rc = raft__read_file(path, &buf, &len);
+        rc = raft__st_read_file(path, &buf, &len);
     }
     if (rc == -ENOENT) {
         memset(&s->hs, 0, sizeof s->hs);
@@ -171,9 +171,9 @@ int raft__load_snapshot(raft_storage *s, uint64_t *index, uint64_t *term, uint8_
         *data = NULL;
         *dlen = 0;
     }
-    int rc = raft__path(s, "snapshot", path);
+    int rc = raft__st_path(s, "snapshot", path);
     if (rc == 0) {
-        rc = raft__read_file(path, &buf, &len);
+        rc = raft__st_read_file(path, &buf, &len);
     }
     *index = *term = 0;
     if (rc == -ENOENT) {

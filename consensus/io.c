@@ -88,7 +88,7 @@ const raft_storage_io *raft_storage_io_posix(void)
     return &posix_io;
 }
 
-int raft__fail(raft_storage *s, int err, const char *fmt, ...)
+int raft__st_fail(raft_storage *s, int err, const char *fmt, ...)
 {
     assert(err < 0);
     if (s->failed == 0) {
@@ -104,13 +104,13 @@ int raft__fail(raft_storage *s, int err, const char *fmt, ...)
     return err;
 }
 
-int raft__path(const raft_storage *s, const char *name, char *out)
+int raft__st_path(const raft_storage *s, const char *name, char *out)
 {
     int n = snprintf(out, PATH_MAX, "%s/%s", s->dir, name);
     return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
 }
 
-int raft__write_all(raft_storage *s, int fd, const void *buf, size_t len)
+int raft__st_write_all(raft_storage *s, int fd, const void *buf, size_t len)
 {
     const uint8_t *p = buf;
     while (len > 0) {
@@ -127,7 +127,7 @@ int raft__write_all(raft_storage *s, int fd, const void *buf, size_t len)
     return 0;
 }
 
-int raft__read_file(const char *path, uint8_t **out, size_t *len)
+int raft__st_read_file(const char *path, uint8_t **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
@@ -177,42 +177,42 @@ int raft__read_file(const char *path, uint8_t **out, size_t *len)
 
 /* Every step can fail; the old file stays in place until the rename, which is atomic. The
  * directory fsync makes the rename itself durable. */
-int raft__atomic_write(raft_storage *s, const char *what, const char *name, const void *a,
+int raft__st_atomic_write(raft_storage *s, const char *what, const char *name, const void *a,
                        size_t alen, const void *b, size_t blen)
 {
     char tmp[PATH_MAX], dst[PATH_MAX], tname[64];
     snprintf(tname, sizeof tname, "%s.tmp", name);
-    if (raft__path(s, tname, tmp) < 0 || raft__path(s, name, dst) < 0) {
-        return raft__fail(s, -ENAMETOOLONG, "%s: path too long", what);
+    if (raft__st_path(s, tname, tmp) < 0 || raft__st_path(s, name, dst) < 0) {
+        return raft__st_fail(s, -ENAMETOOLONG, "%s: path too long", what);
     }
     int fd = s->io.open(s->io.ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) {
-        return raft__fail(s, fd, "%s: create %s", what, tname);
+        return raft__st_fail(s, fd, "%s: create %s", what, tname);
     }
-    int rc = raft__write_all(s, fd, a, alen);
+    int rc = raft__st_write_all(s, fd, a, alen);
     if (rc == 0 && blen > 0) {
-        rc = raft__write_all(s, fd, b, blen);
+        rc = raft__st_write_all(s, fd, b, blen);
     }
     if (rc < 0) {
         s->io.close(s->io.ctx, fd);
-        return raft__fail(s, rc, "%s: write %s", what, tname);
+        return raft__st_fail(s, rc, "%s: write %s", what, tname);
     }
     rc = s->io.fsync(s->io.ctx, fd);
     if (rc < 0) {
         s->io.close(s->io.ctx, fd);
-        return raft__fail(s, rc, "%s: fsync %s", what, tname);
+        return raft__st_fail(s, rc, "%s: fsync %s", what, tname);
     }
     rc = s->io.close(s->io.ctx, fd);
     if (rc < 0) {
-        return raft__fail(s, rc, "%s: close %s", what, tname);
+        return raft__st_fail(s, rc, "%s: close %s", what, tname);
     }
     rc = s->io.rename(s->io.ctx, tmp, dst);
     if (rc < 0) {
-        return raft__fail(s, rc, "%s: rename %s to %s", what, tname, name);
+        return raft__st_fail(s, rc, "%s: rename %s to %s", what, tname, name);
     }
     rc = s->io.fsync(s->io.ctx, s->dirfd);
     if (rc < 0) {
-        return raft__fail(s, rc, "%s: fsync of the directory", what);
+        return raft__st_fail(s, rc, "%s: fsync of the directory", what);
     }
     return 0;
 }

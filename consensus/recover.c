@@ -57,7 +57,7 @@ int raft__dir_prepare(raft_storage *s, bool *fresh, char *err, size_t errlen)
         char path[PATH_MAX];
         if (has_suffix(de->d_name, ".tmp")) {
             /* An atomic replacement that never reached its rename: the old file is intact. */
-            if (raft__path(s, de->d_name, path) == 0 && (rc = s->io.unlink(s->io.ctx, path)) < 0) {
+            if (raft__st_path(s, de->d_name, path) == 0 && (rc = s->io.unlink(s->io.ctx, path)) < 0) {
                 snprintf(err, errlen, "data dir %s: cannot remove %s: %s", s->dir, de->d_name,
                          strerror(-rc));
                 break;
@@ -129,21 +129,21 @@ static int cut_tail(raft_storage *s, const char *name, const char *path, size_t 
     if (keep == 0) {
         int rc = s->io.unlink(s->io.ctx, path);
         *dir = true;
-        return rc < 0 ? raft__fail(s, rc, "recovery: unlink %s", name) : 0;
+        return rc < 0 ? raft__st_fail(s, rc, "recovery: unlink %s", name) : 0;
     }
     int fd = s->io.open(s->io.ctx, path, O_WRONLY, 0);
     if (fd < 0) {
-        return raft__fail(s, fd, "recovery: open %s", name);
+        return raft__st_fail(s, fd, "recovery: open %s", name);
     }
     int rc = s->io.ftruncate(s->io.ctx, fd, (off_t)keep);
     if (rc < 0) {
-        raft__fail(s, rc, "recovery: truncate %s at offset %zu", name, keep);
+        raft__st_fail(s, rc, "recovery: truncate %s at offset %zu", name, keep);
     } else if ((rc = s->io.fdatasync(s->io.ctx, fd)) < 0) {
-        raft__fail(s, rc, "recovery: fdatasync %s", name);
+        raft__st_fail(s, rc, "recovery: fdatasync %s", name);
     }
     int crc = s->io.close(s->io.ctx, fd);
     if (rc == 0 && crc < 0) {
-        rc = raft__fail(s, crc, "recovery: close %s", name);
+        rc = raft__st_fail(s, crc, "recovery: close %s", name);
     }
     return rc;
 }
@@ -154,7 +154,7 @@ static int recover_one(raft_storage *s, uint64_t first, bool last, bool *dir, ch
 {
     char name[RAFT__SEG_NAME], path[PATH_MAX];
     raft__seg_name(first, name);
-    if (raft__path(s, name, path) < 0) {
+    if (raft__st_path(s, name, path) < 0) {
         snprintf(err, errlen, "data dir %s: path too long", s->dir);
         return -ENAMETOOLONG;
     }
@@ -168,7 +168,7 @@ static int recover_one(raft_storage *s, uint64_t first, bool last, bool *dir, ch
     size_t len;
     raft__seg g = {.first = first};
     raft__scan r;
-    int rc = raft__read_file(path, &buf, &len);
+    int rc = raft__st_read_file(path, &buf, &len);
     if (rc == 0) {
         rc = raft__seg_scan(buf, len, first, record_offset, &g, &r);
     }
@@ -237,8 +237,8 @@ int raft__segs_recover(raft_storage *s, char *err, size_t errlen)
     for (; k + 1 < n && firsts[k + 1] <= s->snap_index + 1; k++) {
         char name[RAFT__SEG_NAME], path[PATH_MAX];
         raft__seg_name(firsts[k], name);
-        if (raft__path(s, name, path) < 0 || (rc = s->io.unlink(s->io.ctx, path)) < 0) {
-            rc = raft__fail(s, rc < 0 ? rc : -ENAMETOOLONG, "recovery: unlink covered %s", name);
+        if (raft__st_path(s, name, path) < 0 || (rc = s->io.unlink(s->io.ctx, path)) < 0) {
+            rc = raft__st_fail(s, rc < 0 ? rc : -ENAMETOOLONG, "recovery: unlink covered %s", name);
             snprintf(err, errlen, "%s", s->errmsg);
             free(firsts);
             return rc;
@@ -259,7 +259,7 @@ int raft__segs_recover(raft_storage *s, char *err, size_t errlen)
         rc = raft__segs_compact(s);
     }
     if (rc == 0 && dir && (rc = s->io.fsync(s->io.ctx, s->dirfd)) < 0) {
-        raft__fail(s, rc, "recovery: fsync of the directory");
+        raft__st_fail(s, rc, "recovery: fsync of the directory");
     }
     if (rc == 0) {
         rc = raft__segs_open_last(s);
@@ -316,13 +316,13 @@ int raft__segs_read(raft_storage *s, raft_storage_state *st)
         const raft__seg *g = &s->segs[i];
         char name[RAFT__SEG_NAME], path[PATH_MAX];
         raft__seg_name(g->first, name);
-        if (raft__path(s, name, path) < 0) {
+        if (raft__st_path(s, name, path) < 0) {
             return -ENAMETOOLONG;
         }
         uint8_t *buf;
         size_t len;
         raft__scan r;
-        int rc = raft__read_file(path, &buf, &len);
+        int rc = raft__st_read_file(path, &buf, &len);
         if (rc == 0 && len < g->size) {
             rc = -EBADMSG;
         }

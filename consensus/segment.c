@@ -75,12 +75,12 @@ int raft__segs_open_last(raft_storage *s)
     }
     char name[RAFT__SEG_NAME], path[PATH_MAX];
     raft__seg_name(s->segs[s->nsegs - 1].first, name);
-    if (raft__path(s, name, path) < 0) {
-        return raft__fail(s, -ENAMETOOLONG, "open %s: path too long", name);
+    if (raft__st_path(s, name, path) < 0) {
+        return raft__st_fail(s, -ENAMETOOLONG, "open %s: path too long", name);
     }
     int fd = s->io.open(s->io.ctx, path, O_WRONLY | O_APPEND, 0);
     if (fd < 0) {
-        return raft__fail(s, fd, "open %s for appending", name);
+        return raft__st_fail(s, fd, "open %s for appending", name);
     }
     s->segfd = fd;
     return 0;
@@ -94,7 +94,7 @@ static int close_last(raft_storage *s)
     int fd = s->segfd;
     s->segfd = -1;
     int rc = s->io.close(s->io.ctx, fd);
-    return rc < 0 ? raft__fail(s, rc, "close the last segment") : 0;
+    return rc < 0 ? raft__st_fail(s, rc, "close the last segment") : 0;
 }
 
 /* Starts segment first: created empty, then made durable in the directory, so a crash leaves at
@@ -107,17 +107,17 @@ static int new_segment(raft_storage *s, uint64_t first)
     if (rc < 0) {
         return rc;
     }
-    if (raft__path(s, name, path) < 0) {
-        return raft__fail(s, -ENAMETOOLONG, "create %s: path too long", name);
+    if (raft__st_path(s, name, path) < 0) {
+        return raft__st_fail(s, -ENAMETOOLONG, "create %s: path too long", name);
     }
     int fd = s->io.open(s->io.ctx, path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0600);
     if (fd < 0) {
-        return raft__fail(s, fd, "create %s", name);
+        return raft__st_fail(s, fd, "create %s", name);
     }
     s->segfd = fd;
     s->segs[s->nsegs++] = (raft__seg){.first = first};
     rc = s->io.fsync(s->io.ctx, s->dirfd);
-    return rc < 0 ? raft__fail(s, rc, "fsync of the directory after creating %s", name) : 0;
+    return rc < 0 ? raft__st_fail(s, rc, "fsync of the directory after creating %s", name) : 0;
 }
 
 /* Checks the batch and encodes it into s->buf; nothing on disk changes. */
@@ -192,14 +192,14 @@ int raft__segs_append(raft_storage *s, const raft_entry *e, size_t n)
     }
     char name[RAFT__SEG_NAME];
     raft__seg_name(g->first, name);
-    rc = raft__write_all(s, s->segfd, s->buf, total);
+    rc = raft__st_write_all(s, s->segfd, s->buf, total);
     if (rc < 0) {
-        return raft__fail(s, rc, "append %zu entries at index %" PRIu64 ": write %s", n,
+        return raft__st_fail(s, rc, "append %zu entries at index %" PRIu64 ": write %s", n,
                           e[0].index, name);
     }
     rc = s->io.fdatasync(s->io.ctx, s->segfd);
     if (rc < 0) {
-        return raft__fail(s, rc, "append %zu entries at index %" PRIu64 ": fdatasync %s", n,
+        return raft__st_fail(s, rc, "append %zu entries at index %" PRIu64 ": fdatasync %s", n,
                           e[0].index, name);
     }
     uint64_t off = g->size;
@@ -222,12 +222,12 @@ static int drop_last(raft_storage *s, const char *what)
     if (rc < 0) {
         return rc;
     }
-    if (raft__path(s, name, path) < 0) {
-        return raft__fail(s, -ENAMETOOLONG, "%s: path too long", what);
+    if (raft__st_path(s, name, path) < 0) {
+        return raft__st_fail(s, -ENAMETOOLONG, "%s: path too long", what);
     }
     rc = s->io.unlink(s->io.ctx, path);
     if (rc < 0) {
-        return raft__fail(s, rc, "%s: unlink %s", what, name);
+        return raft__st_fail(s, rc, "%s: unlink %s", what, name);
     }
     free(g->off);
     s->nsegs--;
@@ -245,12 +245,12 @@ static int cut_last(raft_storage *s, uint64_t index)
     uint64_t cut = g->off[keep];
     char name[RAFT__SEG_NAME], path[PATH_MAX];
     raft__seg_name(g->first, name);
-    if (raft__path(s, name, path) < 0) {
-        return raft__fail(s, -ENAMETOOLONG, "truncate: path too long");
+    if (raft__st_path(s, name, path) < 0) {
+        return raft__st_fail(s, -ENAMETOOLONG, "truncate: path too long");
     }
     uint8_t *buf;
     size_t len;
-    int rc = raft__read_file(path, &buf, &len);
+    int rc = raft__st_read_file(path, &buf, &len);
     raft_entry e;
     uint8_t fl;
     size_t sz;
@@ -261,22 +261,22 @@ static int cut_last(raft_storage *s, uint64_t index)
     }
     if (rc < 0) {
         free(buf);
-        return raft__fail(s, rc, "truncate at index %" PRIu64 ": read %s", index, name);
+        return raft__st_fail(s, rc, "truncate at index %" PRIu64 ": read %s", index, name);
     }
     if (fl & RAFT__REC_BATCH_END) {
         free(buf);
         rc = raft__segs_open_last(s);
         if (rc == 0 && (rc = s->io.ftruncate(s->io.ctx, s->segfd, (off_t)cut)) < 0) {
-            return raft__fail(s, rc, "truncate %s at offset %" PRIu64, name, cut);
+            return raft__st_fail(s, rc, "truncate %s at offset %" PRIu64, name, cut);
         }
         if (rc == 0 && (rc = s->io.fdatasync(s->io.ctx, s->segfd)) < 0) {
-            return raft__fail(s, rc, "truncate: fdatasync %s", name);
+            return raft__st_fail(s, rc, "truncate: fdatasync %s", name);
         }
     } else {
         raft__rec_set_flags(buf + g->off[keep - 1], fl | RAFT__REC_BATCH_END);
         rc = close_last(s);
         if (rc == 0) {
-            rc = raft__atomic_write(s, "truncate", name, buf, (size_t)cut, NULL, 0);
+            rc = raft__st_atomic_write(s, "truncate", name, buf, (size_t)cut, NULL, 0);
         }
         free(buf);
         if (rc == 0) {
@@ -308,7 +308,7 @@ int raft__segs_truncate(raft_storage *s, uint64_t index)
     if (dropped) {
         int rc = s->io.fsync(s->io.ctx, s->dirfd);
         if (rc < 0) {
-            return raft__fail(s, rc, "truncate: fsync of the directory");
+            return raft__st_fail(s, rc, "truncate: fsync of the directory");
         }
     }
     if (s->nsegs > 0 && index <= raft__segs_last(s)) {
@@ -341,13 +341,13 @@ int raft__segs_compact(raft_storage *s)
     for (; done < k; done++) {
         char name[RAFT__SEG_NAME], path[PATH_MAX];
         raft__seg_name(s->segs[done].first, name);
-        if (raft__path(s, name, path) < 0) {
-            rc = raft__fail(s, -ENAMETOOLONG, "compact: path too long");
+        if (raft__st_path(s, name, path) < 0) {
+            rc = raft__st_fail(s, -ENAMETOOLONG, "compact: path too long");
             break;
         }
         rc = s->io.unlink(s->io.ctx, path);
         if (rc < 0) {
-            rc = raft__fail(s, rc, "compact: unlink %s", name);
+            rc = raft__st_fail(s, rc, "compact: unlink %s", name);
             break;
         }
         free(s->segs[done].off);

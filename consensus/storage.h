@@ -125,6 +125,11 @@ int raft_storage_failed(const raft_storage *s);
  * Owned by s, valid until the next call on s. */
 const char *raft_storage_errmsg(const raft_storage *s);
 
+/* raft_storage_recovery_note says what recovery at open repaired, e.g. "cut 37 bytes (0 whole
+ * records, then short record) from the end of seg-... at offset 4096", or "" if nothing; for the
+ * node's log. Owned by s. */
+const char *raft_storage_recovery_note(const raft_storage *s);
+
 /* raft_storage_last_index returns the index of the last entry, or the snapshot index when the
  * log after it is empty (0 for a new store). */
 uint64_t raft_storage_last_index(const raft_storage *s);

@@ -139,18 +139,18 @@ struct raft_storage {
     char note[256];         /* what recovery repaired, for raft_storage_load's caller */
 };
 
-/* raft__fail puts s in the failed state (keeping the first error) and returns err (< 0). */
-int raft__fail(raft_storage *s, int err, const char *fmt, ...)
+/* raft__st_fail puts s in the failed state (keeping the first error) and returns err (< 0). */
+int raft__st_fail(raft_storage *s, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* raft__path writes dir/name to out (PATH_MAX bytes): 0 or -ENAMETOOLONG. */
-int raft__path(const raft_storage *s, const char *name, char *out);
-/* raft__write_all writes all len bytes through io: 0, or the error (-EIO if no progress). */
-int raft__write_all(raft_storage *s, int fd, const void *buf, size_t len);
-/* raft__read_file reads a whole file (caller frees *out; NULL for an empty file): 0 or -errno. */
-int raft__read_file(const char *path, uint8_t **out, size_t *len);
-/* raft__atomic_write replaces dir/name with a followed by b (b may be NULL): temp file, write,
+/* raft__st_path writes dir/name to out (PATH_MAX bytes): 0 or -ENAMETOOLONG. */
+int raft__st_path(const raft_storage *s, const char *name, char *out);
+/* raft__st_write_all writes all len bytes through io: 0, or the error (-EIO if no progress). */
+int raft__st_write_all(raft_storage *s, int fd, const void *buf, size_t len);
+/* raft__st_read_file reads a whole file (caller frees *out; NULL for an empty file): 0 or -errno. */
+int raft__st_read_file(const char *path, uint8_t **out, size_t *len);
+/* raft__st_atomic_write replaces dir/name with a followed by b (b may be NULL): temp file, write,
  * fsync, close, rename, fsync dir. Fails the store on any error; what names the operation. */
-int raft__atomic_write(raft_storage *s, const char *what, const char *name, const void *a,
+int raft__st_atomic_write(raft_storage *s, const char *what, const char *name, const void *a,
                        size_t alen, const void *b, size_t blen);
 /* raft__meta_check writes meta on first use or compares it: 0, -EPERM, -EBADMSG or -errno. */
 int raft__meta_check(raft_storage *s, const char *cluster, const char *node_id, bool fresh,

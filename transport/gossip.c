@@ -1,6 +1,7 @@
 /* gossip.c: dissemination of versioned items. Each node publishes only its own items; a change
  * is pushed to every peer at once, and every gossip interval a DIGEST (count and xor-hash of our
- * items) lets each peer check what it holds of ours. A mismatch makes the peer PULL our whole set,
+ * items) lets each peer check what it holds of ours. Changes made in one loop turn are pushed
+ * together. A mismatch makes the peer PULL our whole set,
  * which we send as a chunked "complete set" so it can also drop what we removed. */
 #include "tp_int.h"
 
@@ -29,51 +30,84 @@ void tp__gossip_reset_peer(tp *t, tp__peer *p, bool notify)
 /* chunk_limit: the body size an ITEMS message aims to stay under. */
 static size_t chunk_limit(const tp *t) { return t->max_bytes / 2; }
 
-/* send_all sends our whole item set to p as one complete set of chunks. */
-static int send_all(tp *t, tp__peer *p)
+/* next_chunk finds the end of the chunk that starts at our item i: the selected items (all, or
+ * those with a push pending) that fit under chunk_limit, at least one. *count gets how many. */
+static size_t next_chunk(const tp *t, size_t i, bool pending_only, uint32_t *count)
 {
-    size_t limit = chunk_limit(t), cur = TP__ITEMS_HDR_LEN;
-    uint32_t n_chunks = 1;
-    for (size_t i = 0; i < t->own.n; i++) {
-        size_t w = tp__item_wire_len(t->own.v[i].klen, t->own.v[i].vlen);
-        if (cur + w > limit && cur > TP__ITEMS_HDR_LEN) {
-            n_chunks++;
-            cur = TP__ITEMS_HDR_LEN;
+    size_t cur = TP__ITEMS_HDR_LEN;
+    *count = 0;
+    for (; i < t->own.n; i++) {
+        const tp__item *it = &t->own.v[i];
+        if (pending_only && it->mark == 0) {
+            continue;
+        }
+        size_t w = tp__item_wire_len(it->klen, it->vlen);
+        if (cur + w > chunk_limit(t) && *count > 0) {
+            break;
         }
         cur += w;
+        (*count)++;
     }
-    if (++t->sync_next == 0) {
-        t->sync_next = 1;
+    return i;
+}
+
+/* send_items sends our items (all, or those with a push pending) to one peer or to every peer
+ * (to == NULL). A complete set is numbered so the receiver knows when it has all of it. */
+static void send_items(tp *t, tp__peer *to, bool pending_only, bool complete)
+{
+    tp__items_hdr h = {.complete = complete, .n_chunks = 1};
+    uint32_t count;
+    if (complete) {
+        h.n_chunks = 0;
+        for (size_t i = 0; h.n_chunks == 0 || i < t->own.n; h.n_chunks++) {
+            i = next_chunk(t, i, false, &count);
+        }
+        if (++t->sync_next == 0) {
+            t->sync_next = 1;
+        }
+        h.sync_id = t->sync_next;
     }
-    tp__items_hdr h = {.complete = true, .sync_id = t->sync_next, .n_chunks = n_chunks};
     size_t i = 0;
-    int rc = 0;
-    for (uint32_t c = 0; c < n_chunks && rc == 0 && !t->closing; c++) {
+    for (uint32_t c = 0; (c == 0 || i < t->own.n) && !t->closing; c++) {
         size_t first = i;
-        cur = TP__ITEMS_HDR_LEN;
-        while (i < t->own.n) {
-            size_t w = tp__item_wire_len(t->own.v[i].klen, t->own.v[i].vlen);
-            if (cur + w > limit && cur > TP__ITEMS_HDR_LEN) {
-                break;
-            }
-            cur += w;
-            i++;
+        i = next_chunk(t, first, pending_only, &count);
+        if (count == 0 && !complete) {
+            break;
         }
         tp__wr w;
         tp__wr_init(&w, t->max_bytes);
-        h.chunk = c;
-        h.count = (uint32_t)(i - first);
+        h.chunk = complete ? c : 0;
+        h.count = count;
         tp__items_encode_hdr(&w, &h);
         for (size_t k = first; k < i; k++) {
             const tp__item *it = &t->own.v[k];
-            tp__items_encode_item(&w, it->key, it->klen, it->version, it->val, it->vlen);
+            if (!pending_only || it->mark != 0) {
+                tp__items_encode_item(&w, it->key, it->klen, it->version, it->val, it->vlen);
+            }
         }
-        rc = w.bad ? -ENOMEM : tp__net_send(t, p, TP__ITEMS, w.p, w.len, false);
+        for (size_t p = 0; !w.bad && p < t->n_peers && !t->closing; p++) {
+            if (to == NULL || to == &t->peers[p]) {
+                tp__net_send(t, &t->peers[p], TP__ITEMS, w.p, w.len, false);
+            }
+        }
         tp__wr_free(&w);
     }
-    assert(rc != 0 || t->closing || i == t->own.n);
-    return rc;
 }
+
+void tp__gossip_flush(tp *t)
+{
+    if (t->n_pending == 0) {
+        return;
+    }
+    uv_idle_stop(&t->flush);
+    send_items(t, NULL, true, false);
+    for (size_t i = 0; i < t->own.n; i++) {
+        t->own.v[i].mark = 0;
+    }
+    t->n_pending = 0;
+}
+
+static void on_flush(uv_idle_t *h) { tp__gossip_flush(h->data); }
 
 int tp__gossip_on_digest(tp *t, tp__peer *p, const uint8_t *body, size_t len)
 {
@@ -97,7 +131,8 @@ int tp__gossip_on_pull(tp *t, tp__peer *p, const uint8_t *body, size_t len)
     if (tp__pull_decode(body, len) != 0) {
         return -EBADMSG;
     }
-    send_all(t, p);
+    tp__gossip_flush(t); /* pushes first, so none arrives after the complete set */
+    send_items(t, p, false, true);
     return 0;
 }
 
@@ -169,29 +204,25 @@ int tp_gossip_set(tp *t, const char *key, const void *val, size_t len)
     }
     size_t pos;
     const tp__item *cur = tp__kv_find(&t->own, key, klen, &pos);
+    bool was_pending = cur != NULL && cur->mark != 0;
     if (cur != NULL && cur->vlen == len && (len == 0 || memcmp(cur->val, val, len) == 0)) {
         return 0;
     }
     /* One counter for all our items: a key removed and set again still gets a newer version. */
     uint64_t version = t->own_version + 1;
-    int rc = tp__kv_set(&t->own, key, klen, version, val, len, 0);
+    int rc = tp__kv_set(&t->own, key, klen, version, val, len, 1);
     if (rc != 0) {
         return rc;
     }
     t->own_version = version;
-    tp__wr w;
-    tp__wr_init(&w, chunk_limit(t));
-    tp__items_hdr h = {.n_chunks = 1, .count = 1};
-    tp__items_encode_hdr(&w, &h);
-    tp__items_encode_item(&w, key, klen, version, val, len);
-    if (w.bad) {
-        tp__wr_free(&w);
-        return 0; /* stored; the digest repairs what this push would have carried */
+    if (!was_pending) {
+        t->n_pending++;
     }
-    for (size_t i = 0; i < t->n_peers && !t->closing; i++) {
-        tp__net_send(t, &t->peers[i], TP__ITEMS, w.p, w.len, false);
+    /* The push goes out once this loop turn's callbacks are done (an idle handle keeps the loop
+     * from blocking until then), so a burst of changes travels as one ITEMS message. */
+    if (t->started) {
+        uv_idle_start(&t->flush, on_flush);
     }
-    tp__wr_free(&w);
     return 0;
 }
 
@@ -203,6 +234,9 @@ int tp_gossip_remove(tp *t, const char *key)
     size_t pos;
     if (tp__kv_find(&t->own, key, strlen(key), &pos) == NULL) {
         return -ENOENT;
+    }
+    if (t->own.v[pos].mark != 0) {
+        t->n_pending--;
     }
     tp__kv_remove_at(&t->own, pos);
     return 0;

@@ -16,12 +16,12 @@
  * cap, the chunk's serialization time on a link of K kbit/s shared by all connections of that
  * direction (in pieces of at most 1448 bytes, like packets). A chunk is never released before
  * the previous chunk of its direction, so bytes are never reordered (on a busy stream the
- * delay therefore tends towards D + J). Release is never early; it is late by about 1 ms, as
- * libuv timers count whole milliseconds. Held chunks sit in a per-direction queue driven by one uv_timer; the loop
- * never blocks. Above 4 MiB held or being written in a direction, the relay stops reading that
- * direction's source until it drains to 2 MiB (backpressure). A FIN is forwarded (as a
- * shutdown) after the bytes before it; a reset or a write error closes both sides with RST.
- * An upstream connect failure closes the client with RST.
+ * delay therefore tends towards D + J). Release is never early; it is late by about 1.3 ms, as
+ * libuv timers count whole milliseconds. Held chunks sit in a per-direction queue driven by one
+ * uv_timer; the loop never blocks. Above 4 MiB held or being written in a direction, the relay
+ * stops reading that direction's source until it drains to 2 MiB (backpressure). A FIN is
+ * forwarded (as a shutdown) after the bytes before it; a reset or a write error closes both
+ * sides with RST. An upstream connect failure closes the client with RST.
  *
  * Control port (HTTP, GET or POST, always Connection: close, JSON answers):
  *   /delay?ms=D&jitter=J  set the one-way delay and/or jitter (each optional, 0..3600000 ms);
@@ -260,6 +260,7 @@ static void arm(flow *f, uint64_t now) {
     return;
   }
   assert(f->head->release_us > now);
+  (void)now; /* only the assert reads it */
   uv_update_time(&S.loop);
   uint64_t due_ms = (f->head->release_us + 999) / 1000, loop_ms = uv_now(&S.loop);
   uv_timer_start(&f->timer, on_timer, due_ms > loop_ms ? due_ms - loop_ms : 1, 0);
@@ -517,7 +518,8 @@ static void on_ctl_write(uv_write_t *w, int status) {
   if (k->closed) return;
   k->written = true;
   k->sh.data = k;
-  if (status < 0 || k->peer_eof || uv_shutdown(&k->sh, (uv_stream_t *)&k->tcp, on_ctl_shutdown) != 0) ctl_close(k);
+  if (status < 0 || k->peer_eof || uv_shutdown(&k->sh, (uv_stream_t *)&k->tcp, on_ctl_shutdown) != 0)
+    ctl_close(k);
 }
 
 static void ctl_reply(ctl *k, int code, const char *body) {
@@ -576,7 +578,8 @@ static int parse_query(const char *q, param *ps, int n) {
     const char *eq = memchr(q, '=', (size_t)(end - q));
     if (!eq) return -EINVAL;
     int i = 0;
-    while (i < n && !((size_t)(eq - q) == strlen(ps[i].name) && memcmp(q, ps[i].name, (size_t)(eq - q)) == 0)) i++;
+    size_t klen = (size_t)(eq - q);
+    while (i < n && !(klen == strlen(ps[i].name) && memcmp(q, ps[i].name, klen) == 0)) i++;
     if (i == n || ps[i].set) return -EINVAL;
     if (parse_u64(eq + 1, (size_t)(end - eq - 1), ps[i].max, &ps[i].val) != 0) return -ERANGE;
     ps[i].set = true;
@@ -594,33 +597,36 @@ static void stats_json(char *b, size_t cap) {
            S.jitter_ms, S.rate_kbps, mode_names[S.mode], S.seed);
 }
 
-/* ctl_route: performs one control request; path and query are NUL-terminated views of k->in. */
-static void ctl_route(ctl *k, const char *path, const char *query) {
+/* ctl_route: performs one control request; returns the HTTP status, with *err set unless 200. */
+static int ctl_route(const char *path, const char *query, const char **err) {
   param ps[2] = {{"ms", MAX_MS}, {"jitter", MAX_MS}};
-  int e = 0;
   if (strcmp(path, "/delay") == 0) {
-    if (parse_query(query, ps, 2) != 0) return ctl_error(k, 400, "bad parameter: want ms=0..3600000, jitter=0..3600000");
+    *err = "bad parameter: want ms=0..3600000, jitter=0..3600000";
+    if (parse_query(query, ps, 2) != 0) return 400;
     if (ps[0].set) S.delay_ms = ps[0].val;
     if (ps[1].set) S.jitter_ms = ps[1].val;
-  } else if (strcmp(path, "/rate") == 0) {
-    ps[0] = (param){"kbps", MAX_KBPS};
-    if (parse_query(query, ps, 1) != 0 || !ps[0].set) return ctl_error(k, 400, "bad parameter: want kbps=0..10000000");
-    S.rate_kbps = ps[0].val;
-  } else {
-    static const char *const plain[] = {"/stats", "/cut", "/refuse", "/restore", "/reset"};
-    size_t i = 0;
-    while (i < 5 && strcmp(path, plain[i]) != 0) i++;
-    if (i == 5) return ctl_error(k, 404, "unknown path");
-    if (*query) return ctl_error(k, 400, "this path takes no parameters");
-    if (i == 1) e = set_mode(MODE_CUT);
-    else if (i == 2) e = set_mode(MODE_REFUSE);
-    else if (i == 3) e = set_mode(MODE_PASS);
-    else if (i == 4) close_all(true);
+    return 200;
   }
-  if (e != 0) return ctl_error(k, 500, "cannot listen again on the relay port");
-  char body[512];
-  stats_json(body, sizeof body);
-  ctl_reply(k, 200, body);
+  if (strcmp(path, "/rate") == 0) {
+    ps[0] = (param){"kbps", MAX_KBPS};
+    *err = "bad parameter: want kbps=0..10000000";
+    if (parse_query(query, ps, 1) != 0 || !ps[0].set) return 400;
+    S.rate_kbps = ps[0].val;
+    return 200;
+  }
+  static const char *const plain[] = {"/stats", "/cut", "/refuse", "/restore", "/reset"};
+  size_t i = 0;
+  while (i < 5 && strcmp(path, plain[i]) != 0) i++;
+  *err = i == 5 ? "unknown path" : "this path takes no parameters";
+  if (i == 5) return 404;
+  if (*query) return 400;
+  int e = 0;
+  if (i == 1) e = set_mode(MODE_CUT);
+  else if (i == 2) e = set_mode(MODE_REFUSE);
+  else if (i == 3) e = set_mode(MODE_PASS);
+  else if (i == 4) close_all(true);
+  *err = "cannot listen again on the relay port";
+  return e == 0 ? 200 : 500;
 }
 
 /* ctl_request: the head is complete in k->in[0..len); only the request line matters. */
@@ -630,13 +636,24 @@ static void ctl_request(ctl *k) {
   *eol = '\0';
   char *method = k->in, *target = strchr(method, ' ');
   char *version = target ? strchr(target + 1, ' ') : NULL;
-  if (!version || strncmp(version + 1, "HTTP/1.", 7) != 0) return ctl_error(k, 400, "bad request line");
-  *target++ = '\0';
-  *version = '\0';
-  if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) return ctl_error(k, 405, "use GET or POST");
-  char *q = strchr(target, '?');
-  if (q) *q++ = '\0';
-  ctl_route(k, target, q ? q : "");
+  const char *err = "bad request line";
+  int code = 400;
+  if (version && strncmp(version + 1, "HTTP/1.", 7) == 0) {
+    *target++ = '\0';
+    *version = '\0';
+    char *q = strchr(target, '?');
+    if (q) *q++ = '\0';
+    code = 405;
+    err = "use GET or POST";
+    if (strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0) code = ctl_route(target, q ? q : "", &err);
+  }
+  if (code != 200) {
+    ctl_error(k, code, err);
+    return;
+  }
+  char body[512];
+  stats_json(body, sizeof body);
+  ctl_reply(k, 200, body);
 }
 
 static void on_ctl_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
@@ -694,6 +711,11 @@ static void on_signal(uv_signal_t *sig, int signum) {
   while (S.ctls) ctl_close(S.ctls);
 }
 
+static void set_sa_port(struct sockaddr_storage *ss, int port) {
+  if (ss->ss_family == AF_INET6) ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+  else ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+}
+
 /* parse_hostport: "127.0.0.1:80", "[::1]:80" or "localhost:80" (resolved once, at startup). */
 static int parse_hostport(const char *s, bool port0_ok, struct sockaddr_storage *out) {
   char host[256];
@@ -714,12 +736,12 @@ static int parse_hostport(const char *s, bool port0_ok, struct sockaddr_storage 
   memset(out, 0, sizeof *out);
   memcpy(out, res->ai_addr, res->ai_addrlen);
   freeaddrinfo(res);
-  if (out->ss_family == AF_INET6) ((struct sockaddr_in6 *)out)->sin6_port = htons((uint16_t)port);
-  else ((struct sockaddr_in *)out)->sin_port = htons((uint16_t)port);
+  set_sa_port(out, (int)port);
   return 0;
 }
 
-static int set_port(uv_tcp_t *t, struct sockaddr_storage *ss) {
+/* bound_port: reads back the real port into ss (port 0 picked one) and returns it. */
+static int bound_port(uv_tcp_t *t, struct sockaddr_storage *ss) {
   int len = sizeof *ss;
   if (uv_tcp_getsockname(t, (struct sockaddr *)ss, &len) != 0) return -1;
   if (ss->ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)ss)->sin6_port);
@@ -764,8 +786,7 @@ int main(int argc, char **argv) {
   if (parse_hostport(listen, true, &S.listen_addr) != 0) return usage("bad --listen");
   if (parse_hostport(to, false, &S.to_addr) != 0) return usage("bad --to");
   S.control_addr = S.listen_addr;
-  if (S.control_addr.ss_family == AF_INET6) ((struct sockaddr_in6 *)&S.control_addr)->sin6_port = htons((uint16_t)cport);
-  else ((struct sockaddr_in *)&S.control_addr)->sin_port = htons((uint16_t)cport);
+  set_sa_port(&S.control_addr, (int)cport);
   if (!seeded) S.seed = ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16)) & 0xffffffffu;
   S.rng = S.seed ^ UINT64_C(0x9E3779B97F4A7C15);
   if (S.rng == 0) S.rng = 1;
@@ -779,8 +800,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "relay: listen: %s\n", uv_strerror(e));
     return 1; /* exiting at once: the loop's resources go with the process */
   }
-  int lport = set_port(S.listener, &S.listen_addr); /* a relisten after /refuse reuses it */
-  int ctlport = set_port(&S.control, &S.control_addr);
+  int lport = bound_port(S.listener, &S.listen_addr); /* a relisten after /refuse reuses it */
+  int ctlport = bound_port(&S.control, &S.control_addr);
   uv_signal_init(&S.loop, &S.sigterm);
   uv_signal_init(&S.loop, &S.sigint);
   uv_signal_start(&S.sigterm, on_signal, SIGTERM);

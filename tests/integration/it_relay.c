@@ -86,7 +86,10 @@ static void echo_io(echo_conn *c, short rev) {
     ssize_t r = read(c->fd, c->buf + c->len, ECHO_BUF - c->len);
     if (r > 0) c->len += (size_t)r;
     else if (r == 0) c->eof = true;
-    else if (errno != EAGAIN) return echo_drop(c);
+    else if (errno != EAGAIN) {
+      echo_drop(c);
+      return;
+    }
   }
   if (c->len > 0) {
     ssize_t w = write(c->fd, c->buf, c->len);
@@ -94,7 +97,8 @@ static void echo_io(echo_conn *c, short rev) {
       memmove(c->buf, c->buf + w, c->len - (size_t)w);
       c->len -= (size_t)w;
     } else if (w < 0 && errno != EAGAIN) {
-      return echo_drop(c);
+      echo_drop(c);
+      return;
     }
   }
   if (c->eof && c->len == 0) echo_drop(c); /* echo the half-close as a close */
@@ -108,7 +112,8 @@ static void *echo_main(void *arg) {
     for (int i = 0; i < MAX_ECHO; i++) {
       echo_conn *c = &e->c[i];
       if (c->fd < 0) continue;
-      p[n] = (struct pollfd){c->fd, (short)((!c->eof && c->len < ECHO_BUF ? POLLIN : 0) | (c->len ? POLLOUT : 0))};
+      short ev = (short)((!c->eof && c->len < ECHO_BUF ? POLLIN : 0) | (c->len ? POLLOUT : 0));
+      p[n] = (struct pollfd){c->fd, ev};
       map[n++] = i;
     }
     if (poll(p, (nfds_t)n, 1000) < 0 && errno != EINTR) break;
