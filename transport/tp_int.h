@@ -184,7 +184,8 @@ typedef struct {
     uint64_t version;
     uint8_t *val; /* owned; NULL when vlen is 0 */
     size_t vlen;
-    uint32_t mark; /* complete-set generation that last confirmed it */
+    uint32_t mark; /* a peer's item: complete-set generation that last confirmed it;
+                    * one of our own: 1 while its push is pending */
 } tp__item;
 
 /* Sorted by key. hash is the xor of tp__item_hash over all items, kept up to date. */
@@ -257,11 +258,13 @@ struct tp {
     uv_poll_t rx_poll;
     bool rx_poll_init;
     uv_timer_t tick;
+    uv_idle_t flush; /* runs once after a loop turn that changed our items */
     uint64_t conn_checked_ms;
 
     tp__kv own;
     uint64_t own_version; /* last version given to one of our items in this epoch */
     uint32_t sync_next;
+    size_t n_pending; /* own items changed since the last push */
 
     uint64_t drops[TP_DROP_COUNT];
     bool started;
@@ -294,6 +297,8 @@ int tp__peer_on_pong(tp *t, tp__peer *p, const uint8_t *body, size_t len);
 
 /* gossip.c */
 void tp__gossip_send_digest(tp *t, tp__peer *p);
+/* tp__gossip_flush pushes our changed items to every peer now. */
+void tp__gossip_flush(tp *t);
 void tp__gossip_reset_peer(tp *t, tp__peer *p, bool notify);
 int tp__gossip_on_digest(tp *t, tp__peer *p, const uint8_t *body, size_t len);
 int tp__gossip_on_pull(tp *t, tp__peer *p, const uint8_t *body, size_t len);

@@ -153,6 +153,8 @@ int tp_new(uv_loop_t *loop, const tp_config *cfg, const tp_callbacks *cb, tp **o
     }
     uv_timer_init(loop, &t->tick); /* last: from here on only tp_close may free t */
     t->tick.data = t;
+    uv_idle_init(loop, &t->flush);
+    t->flush.data = t;
     *out = t;
     return 0;
 }
@@ -320,10 +322,11 @@ void tp_close(tp *t, void (*done)(void *arg), void *arg)
     t->closing = true;
     t->done = done;
     t->done_arg = arg;
-    /* The timer always exists (tp_new ends with it), so there is always a close callback and
-     * done never runs inside tp_close. */
-    t->pending_close = 1;
+    /* The timer and idle handles always exist (tp_new ends with them), so done never runs
+     * inside tp_close. */
+    t->pending_close = 2;
     uv_close((uv_handle_t *)&t->tick, on_closed);
+    uv_close((uv_handle_t *)&t->flush, on_closed);
     if (t->rx_poll_init) {
         t->pending_close++;
         uv_close((uv_handle_t *)&t->rx_poll, on_closed);
