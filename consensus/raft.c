@@ -26,6 +26,13 @@ uint64_t raft__random(raft *r)
     return z ^ (z >> 31);
 }
 
+/* A node that never left term 0 answers with term 0; requests always carry a term >= 1. */
+bool raft__msg_is_response(uint8_t type)
+{
+    return type == RAFT_MSG_APPEND_RESP || type == RAFT_MSG_HEARTBEAT_RESP || type == RAFT_MSG_PRE_VOTE_RESP ||
+           type == RAFT_MSG_VOTE_RESP;
+}
+
 int raft__quorum(const raft *r)
 {
     return (int)r->n / 2 + 1;
@@ -42,6 +49,7 @@ void raft__check(const raft *r)
     assert(raft__last_term(&r->log) <= r->term);
     assert(r->unsent_from <= raft__last_index(&r->log) + 1);
     assert(r->stable < r->unsent_from);
+    assert(r->snap_unsent || (r->outstanding && r->batch.snapshot.present) || r->stable >= r->applied);
     assert(r->role != RAFT_LEADER || r->leader == r->id);
     assert(r->role != RAFT_CANDIDATE || r->vote == r->id);
     assert(r->transfer_to == 0 || r->role == RAFT_LEADER);
@@ -239,14 +247,14 @@ static int validate_msg(raft *r, const raft_message *m)
     if (m->to != r->id || m->from < 1 || m->from > r->n || m->from == r->id) {
         return raft__error(r, -EINVAL, "message %u->%u does not fit node %u of %u", m->from, m->to, r->id, r->n);
     }
-    if (m->term == 0 || m->reject > RAFT_REJECT_STALE || m->transfer > 1) {
+    if ((m->term == 0 && !raft__msg_is_response(m->type)) || m->reject > RAFT_REJECT_STALE || m->transfer > 1) {
         return raft__error(r, -EINVAL, "message with term 0 or bad flags");
     }
     if (m->type != RAFT_MSG_APPEND && m->n_entries != 0) {
         return raft__error(r, -EINVAL, "entries in a %s", raft_msg_type_name(m->type));
     }
     if (m->type == RAFT_MSG_APPEND) {
-        if (m->log_term > m->term || (m->n_entries > 0 && m->entries == NULL) ||
+        if (m->log_term > m->term || (m->index == 0) != (m->log_term == 0) || (m->n_entries > 0 && m->entries == NULL) ||
             m->n_entries > RAFT_MAX_MSG_ENTRIES || m->index > UINT64_MAX - RAFT_MAX_MSG_ENTRIES) {
             return raft__error(r, -EINVAL, "append header inconsistent");
         }

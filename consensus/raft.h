@@ -191,8 +191,9 @@ int raft_compact(raft *r, uint64_t index, uint64_t term, const void *data, size_
 
 /* raft_has_ready: whether raft_ready would return work (false while a batch is outstanding). */
 bool raft_has_ready(const raft *r);
-/* raft_ready fills *u with the next batch; precondition: no batch outstanding. */
-void raft_ready(raft *r, raft_update *u);
+/* raft_ready fills *u with the next batch; precondition: no batch outstanding. Returns 0, or
+ * -ENOMEM with nothing handed out (try again later). */
+int raft_ready(raft *r, raft_update *u);
 /* raft_advance: every step of the batch u is done (persisted, sent, applied). */
 void raft_advance(raft *r, raft_update *u);
 

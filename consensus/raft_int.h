@@ -3,6 +3,10 @@
 #ifndef RAFT_INT_H
 #define RAFT_INT_H
 
+/* The core's asserts are its invariants: they stay on in release builds. Every core file
+ * includes this header first, before anything that could pull in <assert.h>. */
+#undef NDEBUG
+
 #include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -31,6 +35,7 @@ typedef struct {
     uint32_t in_start, in_count;
     uint64_t last_resp_ms;     /* last reply in this term (check-quorum counts replies, not sends) */
     uint64_t ack_sent_ms;      /* latest round (by our send time) it acknowledged in this term */
+    uint64_t ack_recv_ms;      /* when that acknowledgement arrived (diagnostics only) */
     bool acked;                /* ack_sent_ms is meaningful */
 } raft_progress;
 
@@ -107,6 +112,7 @@ struct raft {
 int raft__error(raft *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 uint64_t raft__random(raft *r);
 int raft__quorum(const raft *r);
+bool raft__msg_is_response(uint8_t type);
 void raft__check(const raft *r);   /* asserts the invariants that hold between calls */
 
 /* raft_log.c */

@@ -256,13 +256,13 @@ int raft__segs_recover(raft_storage *s, char *err, size_t errlen)
         return -EBADMSG;
     }
     if (rc == 0) {
-        rc = raft__segs_compact(s);
+        rc = raft__segs_compact(s, "recovery");
     }
     if (rc == 0 && dir && (rc = s->io.fsync(s->io.ctx, s->dirfd)) < 0) {
         raft__st_fail(s, rc, "recovery: fsync of the directory");
     }
     if (rc == 0) {
-        rc = raft__segs_open_last(s);
+        rc = raft__segs_open_last(s, "recovery");
     }
     if (rc < 0 && s->failed) {
         snprintf(err, errlen, "%s", s->errmsg);

@@ -68,7 +68,7 @@ int raft__segs_reserve(raft_storage *s)
     return 0;
 }
 
-int raft__segs_open_last(raft_storage *s)
+int raft__segs_open_last(raft_storage *s, const char *what)
 {
     if (s->segfd >= 0 || s->nsegs == 0) {
         return 0;
@@ -76,17 +76,17 @@ int raft__segs_open_last(raft_storage *s)
     char name[RAFT__SEG_NAME], path[PATH_MAX];
     raft__seg_name(s->segs[s->nsegs - 1].first, name);
     if (raft__st_path(s, name, path) < 0) {
-        return raft__st_fail(s, -ENAMETOOLONG, "open %s: path too long", name);
+        return raft__st_fail(s, -ENAMETOOLONG, "%s: open %s: path too long", what, name);
     }
     int fd = s->io.open(s->io.ctx, path, O_WRONLY | O_APPEND, 0);
     if (fd < 0) {
-        return raft__st_fail(s, fd, "open %s for appending", name);
+        return raft__st_fail(s, fd, "%s: open %s for appending", what, name);
     }
     s->segfd = fd;
     return 0;
 }
 
-static int close_last(raft_storage *s)
+static int close_last(raft_storage *s, const char *what)
 {
     if (s->segfd < 0) {
         return 0;
@@ -94,30 +94,32 @@ static int close_last(raft_storage *s)
     int fd = s->segfd;
     s->segfd = -1;
     int rc = s->io.close(s->io.ctx, fd);
-    return rc < 0 ? raft__st_fail(s, rc, "close the last segment") : 0;
+    return rc < 0 ? raft__st_fail(s, rc, "%s: close the last segment", what) : 0;
 }
 
 /* Starts segment first: created empty, then made durable in the directory, so a crash leaves at
  * worst an empty last segment, which recovery removes. */
-static int new_segment(raft_storage *s, uint64_t first)
+static int new_segment(raft_storage *s, uint64_t first, const char *what)
 {
     char name[RAFT__SEG_NAME], path[PATH_MAX];
     raft__seg_name(first, name);
-    int rc = close_last(s);
+    int rc = close_last(s, what);
     if (rc < 0) {
         return rc;
     }
     if (raft__st_path(s, name, path) < 0) {
-        return raft__st_fail(s, -ENAMETOOLONG, "create %s: path too long", name);
+        return raft__st_fail(s, -ENAMETOOLONG, "%s: create %s: path too long", what, name);
     }
     int fd = s->io.open(s->io.ctx, path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, 0600);
     if (fd < 0) {
-        return raft__st_fail(s, fd, "create %s", name);
+        return raft__st_fail(s, fd, "%s: create %s", what, name);
     }
     s->segfd = fd;
     s->segs[s->nsegs++] = (raft__seg){.first = first};
     rc = s->io.fsync(s->io.ctx, s->dirfd);
-    return rc < 0 ? raft__st_fail(s, rc, "fsync of the directory after creating %s", name) : 0;
+    return rc < 0 ? raft__st_fail(s, rc, "%s: fsync of the directory after creating %s", what,
+                                  name)
+                  : 0;
 }
 
 /* Checks the batch and encodes it into s->buf; nothing on disk changes. */
@@ -176,8 +178,10 @@ int raft__segs_append(raft_storage *s, const raft_entry *e, size_t n)
         free(spare.off);
         return -ENOMEM;
     }
+    char what[64], name[RAFT__SEG_NAME];
+    snprintf(what, sizeof what, "append %zu entries at index %" PRIu64, n, e[0].index);
     if (fresh) {
-        rc = new_segment(s, e[0].index);
+        rc = new_segment(s, e[0].index, what);
         if (rc < 0) {
             free(spare.off);
             return rc;
@@ -186,21 +190,18 @@ int raft__segs_append(raft_storage *s, const raft_entry *e, size_t n)
         g->off = spare.off;
         g->cap = spare.cap;
     }
-    rc = raft__segs_open_last(s);
+    rc = raft__segs_open_last(s, what);
     if (rc < 0) {
         return rc;
     }
-    char name[RAFT__SEG_NAME];
     raft__seg_name(g->first, name);
     rc = raft__st_write_all(s, s->segfd, s->buf, total);
     if (rc < 0) {
-        return raft__st_fail(s, rc, "append %zu entries at index %" PRIu64 ": write %s", n,
-                          e[0].index, name);
+        return raft__st_fail(s, rc, "%s: write %s", what, name);
     }
     rc = s->io.fdatasync(s->io.ctx, s->segfd);
     if (rc < 0) {
-        return raft__st_fail(s, rc, "append %zu entries at index %" PRIu64 ": fdatasync %s", n,
-                          e[0].index, name);
+        return raft__st_fail(s, rc, "%s: fdatasync %s", what, name);
     }
     uint64_t off = g->size;
     for (size_t i = 0; i < n; i++) {
@@ -218,7 +219,7 @@ static int drop_last(raft_storage *s, const char *what)
     char name[RAFT__SEG_NAME], path[PATH_MAX];
     raft__seg *g = &s->segs[s->nsegs - 1];
     raft__seg_name(g->first, name);
-    int rc = close_last(s);
+    int rc = close_last(s, what);
     if (rc < 0) {
         return rc;
     }
@@ -265,7 +266,7 @@ static int cut_last(raft_storage *s, uint64_t index)
     }
     if (fl & RAFT__REC_BATCH_END) {
         free(buf);
-        rc = raft__segs_open_last(s);
+        rc = raft__segs_open_last(s, "truncate");
         if (rc == 0 && (rc = s->io.ftruncate(s->io.ctx, s->segfd, (off_t)cut)) < 0) {
             return raft__st_fail(s, rc, "truncate %s at offset %" PRIu64, name, cut);
         }
@@ -274,13 +275,13 @@ static int cut_last(raft_storage *s, uint64_t index)
         }
     } else {
         raft__rec_set_flags(buf + g->off[keep - 1], fl | RAFT__REC_BATCH_END);
-        rc = close_last(s);
+        rc = close_last(s, "truncate");
         if (rc == 0) {
             rc = raft__st_atomic_write(s, "truncate", name, buf, (size_t)cut, NULL, 0);
         }
         free(buf);
         if (rc == 0) {
-            rc = raft__segs_open_last(s);
+            rc = raft__segs_open_last(s, "truncate");
         }
     }
     if (rc == 0) {
@@ -317,10 +318,10 @@ int raft__segs_truncate(raft_storage *s, uint64_t index)
             return rc;
         }
     }
-    return raft__segs_compact(s);
+    return raft__segs_compact(s, "truncate");
 }
 
-int raft__segs_compact(raft_storage *s)
+int raft__segs_compact(raft_storage *s, const char *what)
 {
     size_t k = 0;
     while (k < s->nsegs && s->segs[k].first + s->segs[k].n - 1 <= s->snap_index) {
@@ -330,7 +331,7 @@ int raft__segs_compact(raft_storage *s)
         return 0;
     }
     if (k == s->nsegs) {
-        int rc = close_last(s);
+        int rc = close_last(s, what);
         if (rc < 0) {
             return rc;
         }
@@ -342,12 +343,12 @@ int raft__segs_compact(raft_storage *s)
         char name[RAFT__SEG_NAME], path[PATH_MAX];
         raft__seg_name(s->segs[done].first, name);
         if (raft__st_path(s, name, path) < 0) {
-            rc = raft__st_fail(s, -ENAMETOOLONG, "compact: path too long");
+            rc = raft__st_fail(s, -ENAMETOOLONG, "%s: path too long", what);
             break;
         }
         rc = s->io.unlink(s->io.ctx, path);
         if (rc < 0) {
-            rc = raft__st_fail(s, rc, "compact: unlink %s", name);
+            rc = raft__st_fail(s, rc, "%s: unlink covered %s", what, name);
             break;
         }
         free(s->segs[done].off);

@@ -270,7 +270,7 @@ int raft_storage_save_snapshot(raft_storage *s, uint64_t index, uint64_t term, c
     }
     s->snap_index = index;
     s->snap_term = term;
-    return raft__segs_compact(s);
+    return raft__segs_compact(s, "save snapshot");
 }
 
 int raft_storage_failed(const raft_storage *s)

@@ -106,7 +106,9 @@ int raft_storage_save_hard_state(raft_storage *s, const raft_hard_state *hs);
 int raft_storage_append(raft_storage *s, const raft_entry *e, size_t n);
 
 /* raft_storage_truncate_from drops every entry with index >= index; durable on return, so new
- * entries appended after it can be acknowledged. A no-op past the last index.
+ * entries appended after it can be acknowledged. A no-op past the last index. If it fails, a
+ * reopen finds the log as it was, as asked, or cut somewhere in between (later segments are
+ * removed first): never a gap, never an entry below index lost.
  * Errors: -EINVAL (index 0), the failed state's error, or a new write error. */
 int raft_storage_truncate_from(raft_storage *s, uint64_t index);
 

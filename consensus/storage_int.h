@@ -174,12 +174,12 @@ uint64_t raft__segs_last(const raft_storage *s);
 int raft__seg_reserve(raft__seg *g, size_t more);
 int raft__segs_reserve(raft_storage *s);
 /* raft__segs_open_last opens the last segment for appending if it is not open. */
-int raft__segs_open_last(raft_storage *s);
+int raft__segs_open_last(raft_storage *s, const char *what);
 /* Run-time operations; each fails the store on a write error. */
 int raft__segs_append(raft_storage *s, const raft_entry *e, size_t n);
 int raft__segs_truncate(raft_storage *s, uint64_t index);
 /* raft__segs_compact deletes the segments whose records all lie at or below s->snap_index. */
-int raft__segs_compact(raft_storage *s);
+int raft__segs_compact(raft_storage *s, const char *what);
 void raft__segs_free(raft_storage *s);
 /* raft__dir_prepare removes leftover temp files and says whether any raft file exists. */
 int raft__dir_prepare(raft_storage *s, bool *fresh, char *err, size_t errlen);

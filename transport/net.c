@@ -262,6 +262,22 @@ int tp__net_start(tp *t, char *err, size_t errlen)
     return 0;
 }
 
+/* socket_pipes returns the "pipes" statistic of socket id, or -1 when it is not there. We walk
+ * the snapshot ourselves: nng 1.5.2's nng_stat_find_socket finds only the first socket. */
+static int64_t socket_pipes(nng_stat *root, int id)
+{
+    for (nng_stat *s = nng_stat_child(root); s != NULL; s = nng_stat_next(s)) {
+        if (strcmp(nng_stat_name(s), "socket") != 0) {
+            continue;
+        }
+        nng_stat *sid = nng_stat_find(s, "id"), *pipes = nng_stat_find(s, "pipes");
+        if (sid != NULL && pipes != NULL && nng_stat_value(sid) == (uint64_t)id) {
+            return (int64_t)nng_stat_value(pipes);
+        }
+    }
+    return -1;
+}
+
 void tp__net_refresh(tp *t)
 {
     t->conn_checked_ms = uv_now(t->loop);
@@ -271,10 +287,9 @@ void tp__net_refresh(tp *t)
     }
     for (size_t i = 0; i < t->n_peers; i++) {
         tp__peer *p = &t->peers[i];
-        nng_stat *s = all ? nng_stat_find_socket(all, p->push) : NULL;
-        nng_stat *pipes = s ? nng_stat_find(s, "pipes") : NULL;
+        int64_t pipes = all != NULL ? socket_pipes(all, nng_socket_id(p->push)) : -1;
         /* Without statistics we cannot tell; then sends are queued and nng delivers them later. */
-        p->connected = t->started && (pipes == NULL || nng_stat_value(pipes) > 0);
+        p->connected = t->started && pipes != 0;
     }
     if (all != NULL) {
         nng_stats_free(all);

@@ -65,3 +65,20 @@ endif()
 # Gossip values from peers: observations and node facts.
 md_fuzz_target(NAME obs_codec
   SOURCES tests/fuzz/fuzz_obs_codec.c node/obs_codec.c node/types.c)
+
+# Cluster messages from the network: the transport's envelope checks and its body decoders.
+md_fuzz_target(NAME tp_envelope
+  SOURCES tests/fuzz/fuzz_tp_envelope.c transport/envelope.c transport/codec.c transport/replay.c
+  LIBS -lmbedcrypto)
+md_fuzz_target(NAME tp_bodies
+  SOURCES tests/fuzz/fuzz_tp_bodies.c transport/codec.c transport/kv.c
+  MAX_LEN 8192)
+
+# Raft storage: segment records, hardstate and snapshot headers as read back from disk. A small
+# decoder: 20 s is plenty.
+set(md_fuzz_seconds_saved ${MD_FUZZ_SECONDS})
+set(MD_FUZZ_SECONDS 20)
+md_fuzz_target(NAME storage_records
+  SOURCES tests/fuzz/fuzz_storage_records.c consensus/record.c consensus/crc32c.c
+          consensus/files.c consensus/io.c)
+set(MD_FUZZ_SECONDS ${md_fuzz_seconds_saved})

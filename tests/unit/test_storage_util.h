@@ -25,14 +25,14 @@
 
 /* ---- temp directories ---- */
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+static inline int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb;
     (void)ftw;
     return flag == FTW_DP ? rmdir(path) : unlink(path);
 }
 
-static void rm_rf(const char *path)
+static inline void rm_rf(const char *path)
 {
     nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -43,7 +43,7 @@ typedef struct {
     char dir[96];
 } tdir;
 
-static int tdir_setup(void **state)
+static inline int tdir_setup(void **state)
 {
     tdir *t = calloc(1, sizeof *t);
     assert_non_null(t);
@@ -54,7 +54,7 @@ static int tdir_setup(void **state)
     return 0;
 }
 
-static int tdir_teardown(void **state)
+static inline int tdir_teardown(void **state)
 {
     tdir *t = *state;
     rm_rf(t->root);
@@ -62,25 +62,25 @@ static int tdir_teardown(void **state)
     return 0;
 }
 
-static void path_in(const char *dir, const char *name, char *out)
+static inline void path_in(const char *dir, const char *name, char *out)
 {
     snprintf(out, PATH_MAX, "%s/%s", dir, name);
 }
 
-static bool file_exists(const char *dir, const char *name)
+static inline bool file_exists(const char *dir, const char *name)
 {
     char p[PATH_MAX];
     path_in(dir, name, p);
     return access(p, F_OK) == 0;
 }
 
-static void seg_file(uint64_t first, char out[64])
+static inline void seg_file(uint64_t first, char out[64])
 {
     snprintf(out, 64, "seg-%020" PRIu64, first);
 }
 
 /* Counts the seg-* files in dir. */
-static int count_segments(const char *dir)
+static inline int count_segments(const char *dir)
 {
     DIR *d = opendir(dir);
     assert_non_null(d);
@@ -94,7 +94,7 @@ static int count_segments(const char *dir)
 }
 
 /* Whole-file read and write, for surgery on segment files. */
-static uint8_t *slurp(const char *dir, const char *name, size_t *len)
+static inline uint8_t *slurp(const char *dir, const char *name, size_t *len)
 {
     char p[PATH_MAX];
     path_in(dir, name, p);
@@ -111,7 +111,7 @@ static uint8_t *slurp(const char *dir, const char *name, size_t *len)
     return b;
 }
 
-static void spit(const char *dir, const char *name, const uint8_t *b, size_t len)
+static inline void spit(const char *dir, const char *name, const uint8_t *b, size_t len)
 {
     char p[PATH_MAX];
     path_in(dir, name, p);
@@ -123,13 +123,13 @@ static void spit(const char *dir, const char *name, const uint8_t *b, size_t len
 
 /* ---- entries with contents derived from (index, salt) ---- */
 
-static uint32_t ent_len(uint64_t index, int salt)
+static inline uint32_t ent_len(uint64_t index, int salt)
 {
     return (uint32_t)((index * 7 + (uint64_t)salt * 3) % 40); /* includes 0-length entries */
 }
 
 /* Fills e with entry index of term; data is malloc'd (free with free_entries). */
-static void make_entry(raft_entry *e, uint64_t index, uint64_t term, int salt)
+static inline void make_entry(raft_entry *e, uint64_t index, uint64_t term, int salt)
 {
     e->index = index;
     e->term = term;
@@ -145,7 +145,7 @@ static void make_entry(raft_entry *e, uint64_t index, uint64_t term, int salt)
     }
 }
 
-static void free_entries(raft_entry *e, size_t n)
+static inline void free_entries(raft_entry *e, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(e[i].data);
@@ -153,7 +153,7 @@ static void free_entries(raft_entry *e, size_t n)
 }
 
 /* Appends [from, to] in one batch, all of term, salt 0. */
-static void append_batch(raft_storage *s, uint64_t from, uint64_t to, uint64_t term, int salt)
+static inline void append_batch(raft_storage *s, uint64_t from, uint64_t to, uint64_t term, int salt)
 {
     size_t n = (size_t)(to - from + 1);
     raft_entry *e = calloc(n, sizeof *e);
@@ -172,7 +172,7 @@ static void append_batch(raft_storage *s, uint64_t from, uint64_t to, uint64_t t
 }
 
 /* Appends [from, to] one entry per batch. */
-static void append_each(raft_storage *s, uint64_t from, uint64_t to, uint64_t term, int salt)
+static inline void append_each(raft_storage *s, uint64_t from, uint64_t to, uint64_t term, int salt)
 {
     for (uint64_t i = from; i <= to; i++) {
         append_batch(s, i, i, term, salt);
@@ -180,7 +180,7 @@ static void append_each(raft_storage *s, uint64_t from, uint64_t to, uint64_t te
 }
 
 /* Checks that st->entries hold exactly [from, to] made with term_of(index) and salt. */
-static void expect_entries(const raft_storage_state *st, uint64_t from, uint64_t to,
+static inline void expect_entries(const raft_storage_state *st, uint64_t from, uint64_t to,
                            uint64_t (*term_of)(uint64_t), int salt)
 {
     assert_int_equal(st->n_entries, to >= from ? to - from + 1 : 0);
@@ -201,7 +201,7 @@ static void expect_entries(const raft_storage_state *st, uint64_t from, uint64_t
     }
 }
 
-static raft_storage *open_ok(const char *dir, const raft_storage_io *io)
+static inline raft_storage *open_ok(const char *dir, const raft_storage_io *io)
 {
     raft_storage *s = NULL;
     char err[256];
@@ -215,14 +215,14 @@ static raft_storage *open_ok(const char *dir, const raft_storage_io *io)
 }
 
 /* Reopens dir with the POSIX io and loads it into *st. */
-static void reload(const char *dir, raft_storage_state *st)
+static inline void reload(const char *dir, raft_storage_state *st)
 {
     raft_storage *s = open_ok(dir, NULL);
     assert_int_equal(raft_storage_load(s, st), 0);
     raft_storage_close(s);
 }
 
-static bool states_equal(const raft_storage_state *a, const raft_storage_state *b)
+static inline bool states_equal(const raft_storage_state *a, const raft_storage_state *b)
 {
     if (memcmp(&a->hs, &b->hs, sizeof a->hs) != 0 || a->snap_index != b->snap_index ||
         a->snap_term != b->snap_term || a->snap_len != b->snap_len ||
@@ -248,13 +248,13 @@ typedef struct {
     int fail_at;     /* the armed call that fails; -1 never */
     int err;         /* its errno (positive) */
     bool crash;      /* after the failure every call fails with EIO and does nothing */
-    bool short_write;/* a failing write first writes half its bytes and returns that count;
-                      * the failure then hits the next call */
+    bool short_write;/* the failing call, if a write, writes half its bytes and returns that
+                      * count instead; the failure (if err) then hits the next call */
     bool failed;     /* the failure happened */
     char trace[512]; /* names of the armed calls, space separated */
 } fault;
 
-static int fault_hit(fault *f, const char *op)
+static inline int fault_hit(fault *f, const char *op)
 {
     if (!f->armed) {
         return 0;
@@ -272,63 +272,63 @@ static int fault_hit(fault *f, const char *op)
     return 0;
 }
 
-static int f_open(void *ctx, const char *path, int flags, mode_t mode)
+static inline int f_open(void *ctx, const char *path, int flags, mode_t mode)
 {
     int rc = fault_hit(ctx, "open");
     return rc < 0 ? rc : raft_storage_io_posix()->open(NULL, path, flags, mode);
 }
 
-static ssize_t f_write(void *ctx, int fd, const void *buf, size_t len)
+static inline ssize_t f_write(void *ctx, int fd, const void *buf, size_t len)
 {
     fault *f = ctx;
     if (f->armed && f->short_write && f->calls == f->fail_at && !f->failed && len > 1) {
+        f->fail_at = f->err ? f->calls + 1 : -1; /* the next call fails, if err is set */
         fault_hit(f, "write(short)");
-        f->fail_at = f->calls; /* the next call fails */
         return raft_storage_io_posix()->write(NULL, fd, buf, len / 2);
     }
     int rc = fault_hit(f, "write");
     return rc < 0 ? rc : raft_storage_io_posix()->write(NULL, fd, buf, len);
 }
 
-static int f_fsync(void *ctx, int fd)
+static inline int f_fsync(void *ctx, int fd)
 {
     int rc = fault_hit(ctx, "fsync");
     return rc < 0 ? rc : raft_storage_io_posix()->fsync(NULL, fd);
 }
 
-static int f_fdatasync(void *ctx, int fd)
+static inline int f_fdatasync(void *ctx, int fd)
 {
     int rc = fault_hit(ctx, "fdatasync");
     return rc < 0 ? rc : raft_storage_io_posix()->fdatasync(NULL, fd);
 }
 
-static int f_ftruncate(void *ctx, int fd, off_t len)
+static inline int f_ftruncate(void *ctx, int fd, off_t len)
 {
     int rc = fault_hit(ctx, "ftruncate");
     return rc < 0 ? rc : raft_storage_io_posix()->ftruncate(NULL, fd, len);
 }
 
-static int f_rename(void *ctx, const char *from, const char *to)
+static inline int f_rename(void *ctx, const char *from, const char *to)
 {
     int rc = fault_hit(ctx, "rename");
     return rc < 0 ? rc : raft_storage_io_posix()->rename(NULL, from, to);
 }
 
-static int f_unlink(void *ctx, const char *path)
+static inline int f_unlink(void *ctx, const char *path)
 {
     int rc = fault_hit(ctx, "unlink");
     return rc < 0 ? rc : raft_storage_io_posix()->unlink(NULL, path);
 }
 
 /* A descriptor is always released, as a real close does even when it reports an error. */
-static int f_close(void *ctx, int fd)
+static inline int f_close(void *ctx, int fd)
 {
     int rc = fault_hit(ctx, "close");
     int rc2 = raft_storage_io_posix()->close(NULL, fd);
     return rc < 0 ? rc : rc2;
 }
 
-static raft_storage_io fault_io(fault *f)
+static inline raft_storage_io fault_io(fault *f)
 {
     memset(f, 0, sizeof *f);
     f->fail_at = -1;

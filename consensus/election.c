@@ -1,0 +1,162 @@
+/* election.c: leader election (Raft 5.2) with pre-vote and leader stickiness.
+ *
+ * "A server remains in follower state as long as it receives valid RPCs from a leader or
+ * candidate. If a follower receives no communication over a period of time called the
+ * election timeout, then it assumes there is no viable leader and begins an election."
+ * Pre-vote (Ongaro's thesis, 9.6) asks first whether a majority would vote at term+1, without
+ * anyone changing term, so a node returning from a partition cannot depose a healthy leader.
+ * Stickiness (thesis 4.2.3) makes voters that heard from a leader within the minimum election
+ * timeout refuse: with the lease (lease.c) it guarantees no new leader while a lease runs. */
+#include "raft_int.h"
+
+static int popcount32(uint32_t x)
+{
+    int n = 0;
+    while (x) {
+        x &= x - 1;
+        n++;
+    }
+    return n;
+}
+
+void raft__reset_election_timer(raft *r)
+{
+    /* Randomized in [T, 2T) from the injected source, so split votes resolve. */
+    r->election_deadline = r->now + r->election_ms + raft__random(r) % r->election_ms;
+}
+
+void raft__become_follower(raft *r, uint64_t term, raft_id leader)
+{
+    assert(term >= r->term);
+    assert(leader <= r->n && leader != r->id);
+    if (term > r->term) {
+        r->term = term;
+        r->vote = 0;
+    }
+    /* Leaving leadership ends the lease at once: role is part of raft_lease_valid. */
+    r->role = RAFT_FOLLOWER;
+    r->leader = leader;
+    r->granted = r->refused = 0;
+    r->lease_off = false;
+    raft__transfer_clear(r);
+    raft__reset_election_timer(r);
+    assert(r->role != RAFT_LEADER);
+}
+
+bool raft__in_lease(const raft *r)
+{
+    if (r->role == RAFT_LEADER) {
+        return true; /* we are the live leader */
+    }
+    if (r->now < r->started_at + r->election_ms) {
+        return true; /* restarted: we forgot when we last heard from a leader */
+    }
+    return r->heard && r->now < r->last_heard_ms + r->election_ms;
+}
+
+/* campaign starts a pre-vote round (pre) or a real election. transfer: forced by TimeoutNow,
+ * voters skip their stickiness check. */
+void raft__campaign(raft *r, bool pre, bool transfer)
+{
+    assert(r->role != RAFT_LEADER);
+    uint64_t term;
+    r->granted = r->refused = 0;
+    r->leader = 0;
+    if (pre) {
+        r->role = RAFT_PRE_CANDIDATE;
+        term = r->term + 1;
+    } else {
+        r->role = RAFT_CANDIDATE;
+        r->term++;
+        r->vote = r->id;
+        term = r->term;
+    }
+    raft__reset_election_timer(r);
+    r->granted |= 1u << r->id;
+    if (popcount32(r->granted) >= raft__quorum(r)) {
+        if (pre) {
+            raft__campaign(r, false, transfer);
+        } else {
+            raft__become_leader(r);
+        }
+        return;
+    }
+    for (raft_id p = 1; p <= r->n; p++) {
+        if (p == r->id) {
+            continue;
+        }
+        raft_message *m = raft__msg_new(r, pre ? RAFT_MSG_PRE_VOTE : RAFT_MSG_VOTE, p);
+        if (m == NULL) {
+            continue;
+        }
+        m->term = term;
+        m->index = raft__last_index(&r->log);
+        m->log_term = raft__last_term(&r->log);
+        m->transfer = transfer;
+    }
+}
+
+/* A (pre-)vote request whose term is not older than ours (raft.c applied the term rules).
+ * "If votedFor is null or candidateId, and candidate's log is at least as up-to-date as
+ * receiver's log, grant vote" (Figure 2), plus stickiness. */
+void raft__handle_vote_req(raft *r, const raft_message *m)
+{
+    bool pre = m->type == RAFT_MSG_PRE_VOTE;
+    bool can = r->vote == m->from || (r->vote == 0 && r->leader == 0) || (pre && m->term > r->term);
+#ifdef RAFT_BUG_DOUBLE_VOTE
+    /* Deliberately broken for the simulator's self-test: a follower votes again in a term. */
+    if (!pre && r->role == RAFT_FOLLOWER && r->leader == 0) {
+        can = true;
+    }
+#endif
+    /* Repeating a vote already given (a duplicated request) changes nothing. */
+    bool sticky = !m->transfer && raft__in_lease(r) && !(!pre && r->vote == m->from);
+    uint64_t last_term = raft__last_term(&r->log);
+    bool up_to_date = m->log_term > last_term ||
+                      (m->log_term == last_term && m->index >= raft__last_index(&r->log));
+    bool grant = can && !sticky && up_to_date;
+    if (grant && !pre) {
+        assert(m->term == r->term && r->role != RAFT_LEADER && r->role != RAFT_CANDIDATE);
+        r->vote = m->from;
+        raft__reset_election_timer(r);
+    }
+    raft_message *o = raft__msg_new(r, pre ? RAFT_MSG_PRE_VOTE_RESP : RAFT_MSG_VOTE_RESP, m->from);
+    if (o == NULL) {
+        return;
+    }
+    /* A pre-vote grant names the term asked about; a refusal names ours, so a stale
+     * candidate learns it. */
+    o->term = (grant && pre) ? m->term : r->term;
+    o->reject = grant ? RAFT_REJECT_NONE : RAFT_REJECT_YES;
+}
+
+void raft__handle_vote_resp(raft *r, const raft_message *m)
+{
+    bool pre = m->type == RAFT_MSG_PRE_VOTE_RESP;
+    if (pre) {
+        if (r->role != RAFT_PRE_CANDIDATE ||
+            m->term != (m->reject == RAFT_REJECT_NONE ? r->term + 1 : r->term)) {
+            return; /* an answer to an earlier round */
+        }
+    } else if (r->role != RAFT_CANDIDATE || m->term != r->term) {
+        return;
+    }
+    uint32_t bit = 1u << m->from;
+    if ((r->granted | r->refused) & bit) {
+        return; /* the first answer counts; duplicates do not */
+    }
+    if (m->reject == RAFT_REJECT_NONE) {
+        r->granted |= bit;
+    } else {
+        r->refused |= bit;
+    }
+    if (popcount32(r->granted) >= raft__quorum(r)) {
+        if (pre) {
+            raft__campaign(r, false, false);
+        } else {
+            raft__become_leader(r);
+        }
+    } else if (popcount32(r->refused) >= raft__quorum(r)) {
+        raft__become_follower(r, r->term, 0);
+    }
+}

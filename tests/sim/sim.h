@@ -1,0 +1,199 @@
+/* sim.h: the deterministic Raft cluster simulator's shared types (tests/sim/).
+ *
+ * One seeded PRNG drives everything: message drops, delays, duplicates and reorders,
+ * partitions, crashes (losing writes not yet durable), restarts, pauses, per-node clock rate
+ * drift, client proposals, compactions and leadership transfers. Virtual time only; the same
+ * seed replays the same run exactly. Invariants are checked after every step (sim_check.c). */
+#ifndef SIM_H
+#define SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft.h"
+
+#define SIM_MAX_NODES RAFT_MAX_NODES
+
+/* The PRNG (splitmix64): every random choice of a run comes from the world's one instance. */
+typedef struct {
+    uint64_t s;
+} sim_rng;
+
+static inline uint64_t sim_rand(sim_rng *g)
+{
+    uint64_t z = (g->s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t sim_below(sim_rng *g, uint64_t n)
+{
+    return n ? sim_rand(g) % n : 0;
+}
+
+/* true with probability pm / 1000 */
+static inline bool sim_chance(sim_rng *g, uint32_t pm)
+{
+    return sim_below(g, 1000) < pm;
+}
+
+typedef enum { EV_DELIVER = 1, EV_TICK, EV_PERSIST, EV_RESUME } sim_ev_type;
+
+typedef struct {
+    uint64_t time;
+    uint64_t seq;       /* ties broken by insertion order: deterministic */
+    uint8_t type;       /* sim_ev_type */
+    uint8_t node;       /* the node it happens at */
+    uint8_t from;       /* EV_DELIVER: sender */
+    uint32_t gen;       /* EV_TICK/EV_PERSIST: the node's generation when scheduled */
+    uint32_t len;
+    uint8_t *buf;       /* EV_DELIVER: the encoded message, owned by the event */
+} sim_event;
+
+typedef struct {
+    sim_event *v;
+    size_t n, cap;
+} sim_heap;
+
+/* The simulated disk: only what the node made durable (batches it advanced past). */
+typedef struct {
+    raft_hard_state hs;
+    bool has_snap;
+    uint64_t snap_index, snap_term;
+    uint8_t *snap_data;
+    uint32_t snap_len;
+    raft_entry *log;    /* entries after the snapshot; each owns its data */
+    size_t n, cap;
+} sim_disk;
+
+typedef struct {
+    raft *r;            /* NULL while crashed */
+    sim_disk disk;
+    raft_update u;      /* the outstanding batch, written but not yet durable */
+    bool staged;
+    uint32_t gen;       /* bumped on crash and on every reschedule of the tick */
+    uint32_t life;      /* bumped on crash: persist events of an earlier life are void */
+    uint64_t tick_at;
+    bool paused;
+    uint64_t pause_until;
+    int64_t ppm;        /* clock rate error, parts per million */
+    uint64_t offset;    /* clock value at virtual time 0 */
+    /* The state machine: a hash chain over every applied entry. */
+    uint64_t sm_index, sm_term, sm_hash;
+    /* Check bookkeeping. */
+    uint64_t checked_commit;
+    raft_role seen_role;
+    uint64_t seen_term;
+} sim_node;
+
+typedef struct {
+    uint64_t term;
+    uint64_t hash;
+    uint64_t in_term;   /* the term of the node that first showed it committed (its leader's) */
+    bool set;
+} sim_committed;
+
+typedef struct {
+    uint64_t index, term;  /* key; index 0 = empty slot */
+    uint64_t data_hash;
+    uint64_t prev_term;
+} sim_entry_rec;
+
+/* Per-seed knobs, all drawn from the seed. */
+typedef struct {
+    uint32_t heartbeat_ms, election_ms, drift_ms;
+    uint32_t max_entries, max_inflight;
+    uint32_t drop_pm, dup_pm, long_pm;     /* per message */
+    uint32_t delay_max_ms, long_max_ms;
+    uint32_t fsync_max_ms;
+    uint32_t action_pm;                     /* chance a step is a fault/client action */
+    uint32_t max_ppm;                       /* clock rate error bound */
+} sim_params;
+
+typedef struct {
+    uint64_t seed;
+    int n;
+    uint64_t steps;         /* safety-phase steps */
+    bool trace;             /* format a line per step into the trace ring */
+    bool trace_print;       /* ... and print it at once */
+
+    sim_params p;
+    sim_rng rng;
+    uint64_t now;           /* virtual ms */
+    uint64_t seq;
+    uint64_t step;
+    bool faults;            /* false in the liveness phase */
+    sim_heap heap;
+    sim_node nodes[SIM_MAX_NODES + 1];
+    bool link[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* link[a][b]: a's messages reach b */
+    uint64_t proposals;
+
+    /* Global truth for the checks. */
+    raft_id *leader_of;     /* by term */
+    size_t n_leader_of;
+    sim_committed *committed; /* by index: the entry committed there */
+    size_t cap_committed;
+    uint64_t global_commit;
+    uint64_t *chain;        /* by index: state machine hash after applying it; 0 unknown */
+    size_t cap_chain;
+    sim_entry_rec *entries; /* open addressing on (index, term) */
+    size_t cap_entries, n_entries;
+
+    /* Result. */
+    bool failed;
+    char why[512];
+    uint64_t fail_step;
+
+    /* Stats. */
+    uint64_t elections, crashes, snapshots_sent, transfers, msgs, leader_changes;
+    uint64_t liveness_ms;
+
+    /* Trace ring. */
+    char **ring;
+    size_t ring_cap, ring_n, ring_head;
+} sim_world;
+
+/* sim_world.c */
+void sim_world_init(sim_world *w, uint64_t seed, int n, uint64_t steps);
+void sim_world_free(sim_world *w);
+uint64_t sim_local_now(const sim_world *w, int i);
+void sim_heap_push(sim_world *w, sim_event ev);
+bool sim_heap_pop(sim_world *w, sim_event *ev);
+void sim_node_start(sim_world *w, int i);
+void sim_node_crash(sim_world *w, int i);
+void sim_node_drive(sim_world *w, int i);
+bool sim_process_event(sim_world *w, const sim_event *ev); /* false: stale, not a step */
+void sim_fail(sim_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sim_trace(sim_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+uint64_t sim_entry_hash(const raft_entry *e);
+
+/* sim_faults.c */
+void sim_action(sim_world *w);
+void sim_end_faults(sim_world *w);
+
+/* sim_check.c */
+void sim_check_ready_entries(sim_world *w, int i, const raft_update *u);
+void sim_check_apply(sim_world *w, int i, uint64_t index, uint64_t term, uint64_t hash_after);
+void sim_check_restore(sim_world *w, int i, uint64_t index, uint64_t hash);
+void sim_check_step(sim_world *w);
+void sim_check_free(sim_world *w);
+bool sim_committed_at(const sim_world *w, uint64_t index, uint64_t *term, uint64_t *hash);
+
+/* sim_run.c */
+typedef struct {
+    bool failed;
+    bool liveness;          /* the failure is a liveness failure */
+    uint64_t fail_step;
+    char why[512];
+    uint64_t steps_done;
+    uint64_t liveness_ms;
+    uint64_t virtual_ms;
+    uint64_t elections;
+} sim_result;
+
+sim_result sim_run(uint64_t seed, int n, uint64_t steps, bool trace, bool trace_print, size_t ring,
+                   void (*dump)(sim_world *w));
+
+#endif

@@ -1,0 +1,265 @@
+/* sim_faults.c: the actions a step can take instead of delivering an event: client
+ * proposals, crashes and restarts, partitions (minority, majority, bridge, one-way), pauses,
+ * compactions and leadership transfers. All choices come from the world's PRNG. */
+#include "sim.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void sim_disk_snapshot(sim_world *w, int i, uint64_t index, uint64_t term, const uint8_t *data, uint32_t len);
+
+static int pick_node(sim_world *w, bool up)
+{
+    int cand[SIM_MAX_NODES];
+    int k = 0;
+    for (int i = 1; i <= w->n; i++) {
+        if ((w->nodes[i].r != NULL) == up) {
+            cand[k++] = i;
+        }
+    }
+    return k ? cand[sim_below(&w->rng, (uint64_t)k)] : 0;
+}
+
+static int find_leader(sim_world *w)
+{
+    int best = 0;
+    for (int i = 1; i <= w->n; i++) {
+        raft *r = w->nodes[i].r;
+        if (r && raft_get_role(r) == RAFT_LEADER &&
+            (best == 0 || raft_get_term(r) > raft_get_term(w->nodes[best].r))) {
+            best = i;
+        }
+    }
+    return best;
+}
+
+static int any_leader(sim_world *w)
+{
+    int cand[SIM_MAX_NODES];
+    int k = 0;
+    for (int i = 1; i <= w->n; i++) {
+        if (w->nodes[i].r && raft_get_role(w->nodes[i].r) == RAFT_LEADER) {
+            cand[k++] = i;
+        }
+    }
+    return k ? cand[sim_below(&w->rng, (uint64_t)k)] : 0;
+}
+
+/* Mostly to a leader, stale ones included: their uncommitted entries are what later
+ * leaders must overwrite correctly. */
+static void propose(sim_world *w)
+{
+    int i = sim_chance(&w->rng, 800) ? any_leader(w) : 0;
+    if (i == 0) {
+        i = pick_node(w, true);
+    }
+    if (i == 0 || w->nodes[i].paused) {
+        return;
+    }
+    uint8_t data[32];
+    uint64_t id = ++w->proposals;
+    memcpy(data, &id, 8);
+    size_t len = 8 + sim_below(&w->rng, 24);
+    for (size_t k = 8; k < len; k++) {
+        data[k] = (uint8_t)sim_rand(&w->rng);
+    }
+    uint64_t index = 0;
+    int rc = raft_propose(w->nodes[i].r, RAFT_ENTRY_NORMAL, data, len, &index);
+    sim_trace(w, "n%d PROPOSE #%lu -> %d (index %lu)", i, (unsigned long)id, rc, (unsigned long)index);
+    sim_node_drive(w, i);
+}
+
+static void heal(sim_world *w)
+{
+    for (int a = 1; a <= w->n; a++) {
+        for (int b = 1; b <= w->n; b++) {
+            w->link[a][b] = true;
+        }
+    }
+}
+
+static void cut_between(sim_world *w, const int *side)
+{
+    for (int a = 1; a <= w->n; a++) {
+        for (int b = 1; b <= w->n; b++) {
+            if (side[a] != side[b] && side[a] != 2 && side[b] != 2) {
+                w->link[a][b] = false;
+            }
+        }
+    }
+}
+
+static void partition(sim_world *w)
+{
+    int side[SIM_MAX_NODES + 1] = {0};
+    char desc[64] = "";
+    heal(w);
+    switch (sim_below(&w->rng, 5)) {
+    case 0: { /* a minority (1 .. (n-1)/2 nodes) is cut off */
+        int k = 1 + (int)sim_below(&w->rng, (uint64_t)(w->n - 1) / 2);
+        for (int c = 0; c < k; c++) {
+            side[1 + sim_below(&w->rng, (uint64_t)w->n)] = 1;
+        }
+        int l = find_leader(w);
+        if (l != 0 && sim_chance(&w->rng, 500)) {
+            side[l] = 1; /* often the leader is the one cut off, with whoever else */
+        }
+        cut_between(w, side);
+        snprintf(desc, sizeof desc, "minority");
+        break;
+    }
+    case 1: /* an arbitrary split, often leaving no majority anywhere connected */
+        for (int i = 1; i <= w->n; i++) {
+            side[i] = (int)sim_below(&w->rng, 2);
+        }
+        cut_between(w, side);
+        snprintf(desc, sizeof desc, "split");
+        break;
+    case 2: { /* a bridge node talks to both halves, which cannot talk to each other */
+        for (int i = 1; i <= w->n; i++) {
+            side[i] = (int)sim_below(&w->rng, 2);
+        }
+        side[1 + sim_below(&w->rng, (uint64_t)w->n)] = 2;
+        cut_between(w, side);
+        snprintf(desc, sizeof desc, "bridge");
+        break;
+    }
+    case 3: { /* one-way links */
+        int k = 1 + (int)sim_below(&w->rng, (uint64_t)w->n);
+        for (int c = 0; c < k; c++) {
+            int a = 1 + (int)sim_below(&w->rng, (uint64_t)w->n);
+            int b = 1 + (int)sim_below(&w->rng, (uint64_t)w->n);
+            w->link[a][b] = false;
+        }
+        snprintf(desc, sizeof desc, "one-way x%d", k);
+        break;
+    }
+    default: { /* one node can only send, or only receive */
+        int x = 1 + (int)sim_below(&w->rng, (uint64_t)w->n);
+        bool out = sim_chance(&w->rng, 500);
+        for (int j = 1; j <= w->n; j++) {
+            if (out) {
+                w->link[x][j] = false;
+            } else {
+                w->link[j][x] = false;
+            }
+        }
+        snprintf(desc, sizeof desc, "n%d %s", x, out ? "mute" : "deaf");
+        break;
+    }
+    }
+    for (int i = 1; i <= w->n; i++) {
+        w->link[i][i] = true;
+    }
+    if (w->trace) {
+        char m[128];
+        int off = 0;
+        for (int a = 1; a <= w->n; a++) {
+            for (int b = 1; b <= w->n; b++) {
+                if (!w->link[a][b] && off < (int)sizeof m - 8) {
+                    off += snprintf(m + off, sizeof m - (size_t)off, " %d>%d", a, b);
+                }
+            }
+        }
+        sim_trace(w, "PARTITION %s: cut%s", desc, m);
+    }
+}
+
+static void pause_node(sim_world *w)
+{
+    int i = pick_node(w, true);
+    if (i == 0 || w->nodes[i].paused) {
+        return;
+    }
+    sim_node *nd = &w->nodes[i];
+    nd->paused = true;
+    nd->pause_until = w->now + 1 + sim_below(&w->rng, 3 * (uint64_t)w->p.election_ms);
+    sim_heap_push(w, (sim_event){.time = nd->pause_until, .type = EV_RESUME, .node = (uint8_t)i});
+    sim_trace(w, "n%d PAUSE until %lu", i, (unsigned long)nd->pause_until);
+}
+
+/* The application saves its state, durably, then lets the core drop the log. */
+static void compact(sim_world *w)
+{
+    int i = pick_node(w, true);
+    if (i == 0) {
+        return;
+    }
+    sim_node *nd = &w->nodes[i];
+    if (nd->sm_index <= raft_snapshot_index(nd->r)) {
+        return;
+    }
+    uint8_t data[64] = {0};
+    memcpy(data, &nd->sm_index, 8);
+    memcpy(data + 8, &nd->sm_term, 8);
+    memcpy(data + 16, &nd->sm_hash, 8);
+    uint32_t len = 24 + (uint32_t)(nd->sm_index % 37);
+    sim_disk_snapshot(w, i, nd->sm_index, nd->sm_term, data, len);
+    int rc = raft_compact(nd->r, nd->sm_index, nd->sm_term, data, len);
+    if (rc != 0) {
+        sim_fail(w, "n%d: raft_compact(%lu) = %d: %s", i, (unsigned long)nd->sm_index, rc, raft_errmsg(nd->r));
+    }
+    sim_trace(w, "n%d COMPACT at %lu", i, (unsigned long)nd->sm_index);
+}
+
+static void transfer(sim_world *w)
+{
+    int i = find_leader(w);
+    if (i == 0 || w->nodes[i].paused) {
+        return;
+    }
+    raft_id target = (raft_id)sim_below(&w->rng, (uint64_t)w->n + 1);
+    int rc = raft_transfer(w->nodes[i].r, target);
+    sim_trace(w, "n%d TRANSFER to n%u -> %d", i, target, rc);
+    w->transfers++;
+    sim_node_drive(w, i);
+}
+
+void sim_action(sim_world *w)
+{
+    uint64_t x = sim_below(&w->rng, 1000);
+    int i;
+    if (x < 450) {
+        propose(w);
+    } else if (x < 510) {
+        /* Leaders are where Raft is delicate: crash them more often than their share. */
+        i = sim_chance(&w->rng, 500) ? find_leader(w) : 0;
+        if (i != 0 || (i = pick_node(w, true)) != 0) {
+            sim_node_crash(w, i);
+        }
+    } else if (x < 610) {
+        if ((i = pick_node(w, false)) != 0) {
+            sim_node_start(w, i);
+        }
+    } else if (x < 670) {
+        partition(w);
+    } else if (x < 750) {
+        heal(w);
+        sim_trace(w, "HEAL");
+    } else if (x < 800) {
+        pause_node(w);
+    } else if (x < 900) {
+        compact(w);
+    } else if (x < 940) {
+        transfer(w);
+    } else {
+        propose(w);
+    }
+}
+
+/* The liveness phase: no more faults of any kind, every node up and running. */
+void sim_end_faults(sim_world *w)
+{
+    w->faults = false;
+    heal(w);
+    sim_trace(w, "FAULTS END: heal, restart and resume every node");
+    for (int i = 1; i <= w->n; i++) {
+        sim_node *nd = &w->nodes[i];
+        if (nd->r == NULL) {
+            sim_node_start(w, i);
+        } else if (nd->paused) {
+            nd->paused = false;
+            sim_node_drive(w, i);
+        }
+    }
+}

@@ -1,0 +1,576 @@
+/* sim_world.c: the simulated cluster: the event queue, the network, each node's clock, disk
+ * and state machine, and the caller's side of the core's contract (ready, persist, send,
+ * apply, advance) with a crash able to strike between "written" and "durable". */
+#include "sim.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL) {
+        fprintf(stderr, "sim: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+void sim_fail(sim_world *w, const char *fmt, ...)
+{
+    if (w->failed) {
+        return; /* the first violation is the one to report */
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->why, sizeof w->why, fmt, ap);
+    va_end(ap);
+    w->failed = true;
+    w->fail_step = w->step;
+    sim_trace(w, "VIOLATION: %s", w->why);
+}
+
+void sim_trace(sim_world *w, const char *fmt, ...)
+{
+    if (!w->trace) {
+        return;
+    }
+    char line[400];
+    int off = snprintf(line, sizeof line, "%7lu %8lums  ", (unsigned long)w->step, (unsigned long)w->now);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + off, sizeof line - (size_t)off, fmt, ap);
+    va_end(ap);
+    if (w->trace_print) {
+        puts(line);
+    }
+    if (w->ring_cap == 0) {
+        return;
+    }
+    size_t slot = (w->ring_head + w->ring_n) % w->ring_cap;
+    if (w->ring_n == w->ring_cap) {
+        slot = w->ring_head;
+        w->ring_head = (w->ring_head + 1) % w->ring_cap;
+    } else {
+        w->ring_n++;
+    }
+    free(w->ring[slot]);
+    w->ring[slot] = strdup(line);
+}
+
+/* ---- the event queue: a binary heap ordered by (time, seq) ---- */
+
+static bool ev_less(const sim_event *a, const sim_event *b)
+{
+    return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+}
+
+void sim_heap_push(sim_world *w, sim_event ev)
+{
+    sim_heap *h = &w->heap;
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 1024;
+        sim_event *v = realloc(h->v, h->cap * sizeof *v);
+        if (v == NULL) {
+            abort();
+        }
+        h->v = v;
+    }
+    ev.seq = w->seq++;
+    size_t i = h->n++;
+    while (i > 0 && ev_less(&ev, &h->v[(i - 1) / 2])) {
+        h->v[i] = h->v[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->v[i] = ev;
+}
+
+bool sim_heap_pop(sim_world *w, sim_event *ev)
+{
+    sim_heap *h = &w->heap;
+    if (h->n == 0) {
+        return false;
+    }
+    *ev = h->v[0];
+    sim_event last = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n) {
+            break;
+        }
+        if (c + 1 < h->n && ev_less(&h->v[c + 1], &h->v[c])) {
+            c++;
+        }
+        if (!ev_less(&h->v[c], &last)) {
+            break;
+        }
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n > 0) {
+        h->v[i] = last;
+    }
+    return true;
+}
+
+/* ---- clocks: each node's monotonic clock runs at its own rate ---- */
+
+static uint64_t local_at(const sim_world *w, int i, uint64_t vt)
+{
+    const sim_node *nd = &w->nodes[i];
+    return nd->offset + vt + (uint64_t)((int64_t)vt * nd->ppm / 1000000);
+}
+
+uint64_t sim_local_now(const sim_world *w, int i)
+{
+    return local_at(w, i, w->now);
+}
+
+/* The first virtual time at which node i's clock reads at least t. */
+static uint64_t virtual_at(const sim_world *w, int i, uint64_t t)
+{
+    if (t <= local_at(w, i, w->now)) {
+        return w->now;
+    }
+    if (t == UINT64_MAX) {
+        return UINT64_MAX;
+    }
+    uint64_t d = t - local_at(w, i, w->now);
+    uint64_t vt = w->now + d * 1000000 / (uint64_t)(1000000 + w->nodes[i].ppm);
+    while (local_at(w, i, vt) < t) {
+        vt++;
+    }
+    while (vt > w->now && local_at(w, i, vt - 1) >= t) {
+        vt--;
+    }
+    return vt;
+}
+
+/* ---- the state machine and the disk ---- */
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+    h *= 0xFF51AFD7ED558CCDull;
+    return h ^ (h >> 33);
+}
+
+uint64_t sim_entry_hash(const raft_entry *e)
+{
+    uint64_t h = mix(0x1234567, e->index);
+    h = mix(h, e->term);
+    h = mix(h, e->type);
+    for (uint32_t i = 0; i < e->len; i++) {
+        h = mix(h, e->data[i]);
+    }
+    return h;
+}
+
+static void disk_free_entries(sim_disk *d, size_t from)
+{
+    for (size_t i = from; i < d->n; i++) {
+        free(d->log[i].data);
+    }
+    if (from < d->n) {
+        d->n = from;
+    }
+}
+
+static uint64_t disk_last(const sim_disk *d)
+{
+    return d->snap_index + d->n;
+}
+
+static void disk_append(sim_disk *d, const raft_entry *e)
+{
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 64;
+        raft_entry *v = realloc(d->log, d->cap * sizeof *v);
+        if (v == NULL) {
+            abort();
+        }
+        d->log = v;
+    }
+    raft_entry c = *e;
+    c.data = NULL;
+    if (e->len) {
+        c.data = xmalloc(e->len);
+        memcpy(c.data, e->data, e->len);
+    }
+    d->log[d->n++] = c;
+}
+
+static void disk_set_snapshot(sim_disk *d, uint64_t index, uint64_t term, const uint8_t *data, uint32_t len)
+{
+    /* Entries the snapshot covers go; later ones stay only if they continue it. */
+    size_t keep_from = 0;
+    if (index >= d->snap_index && index <= disk_last(d) && index > d->snap_index &&
+        d->log[index - d->snap_index - 1].term == term) {
+        keep_from = (size_t)(index - d->snap_index);
+    } else {
+        keep_from = d->n;
+    }
+    for (size_t i = 0; i < keep_from; i++) {
+        free(d->log[i].data);
+    }
+    memmove(d->log, d->log + keep_from, (d->n - keep_from) * sizeof *d->log);
+    d->n -= keep_from;
+    free(d->snap_data);
+    d->snap_data = xmalloc(len);
+    memcpy(d->snap_data, data, len);
+    d->snap_len = len;
+    d->snap_index = index;
+    d->snap_term = term;
+    d->has_snap = true;
+}
+
+void sim_disk_snapshot(sim_world *w, int i, uint64_t index, uint64_t term, const uint8_t *data, uint32_t len);
+void sim_disk_snapshot(sim_world *w, int i, uint64_t index, uint64_t term, const uint8_t *data, uint32_t len)
+{
+    disk_set_snapshot(&w->nodes[i].disk, index, term, data, len);
+}
+
+/* ---- the network ---- */
+
+static void net_send(sim_world *w, int from, const raft_message *m)
+{
+    int to = (int)m->to;
+    w->msgs++;
+    if (!w->link[from][to] || (w->faults && sim_chance(&w->rng, w->p.drop_pm))) {
+        return;
+    }
+    size_t len = raft_msg_encoded_len(m);
+    int copies = 1 + (w->faults && sim_chance(&w->rng, w->p.dup_pm));
+    for (int c = 0; c < copies; c++) {
+        uint8_t *buf = xmalloc(len);
+        if (raft_msg_encode(m, buf, len) != (int)len) {
+            sim_fail(w, "encode of %s failed", raft_msg_type_name(m->type));
+        }
+        uint64_t delay = 1 + sim_below(&w->rng, w->p.delay_max_ms);
+        if (w->faults && sim_chance(&w->rng, w->p.long_pm)) {
+            delay += sim_below(&w->rng, w->p.long_max_ms); /* reorders behind later messages */
+        }
+        sim_heap_push(w, (sim_event){.time = w->now + delay, .type = EV_DELIVER, .node = (uint8_t)to,
+                                     .from = (uint8_t)from, .len = (uint32_t)len, .buf = buf});
+    }
+}
+
+/* ---- node lifecycle ---- */
+
+static void sm_restore(sim_world *w, int i, const uint8_t *data, uint32_t len)
+{
+    sim_node *nd = &w->nodes[i];
+    if (len < 24) {
+        sim_fail(w, "n%d: snapshot of %u bytes is not ours", i, len);
+        return;
+    }
+    memcpy(&nd->sm_index, data, 8);
+    memcpy(&nd->sm_term, data + 8, 8);
+    memcpy(&nd->sm_hash, data + 16, 8);
+    sim_check_restore(w, i, nd->sm_index, nd->sm_hash);
+}
+
+void sim_node_start(sim_world *w, int i)
+{
+    sim_node *nd = &w->nodes[i];
+    if (nd->r != NULL) {
+        return;
+    }
+    raft_config c = {
+        .id = (raft_id)i,
+        .n_nodes = (uint32_t)w->n,
+        .heartbeat_ms = w->p.heartbeat_ms,
+        .election_timeout_ms = w->p.election_ms,
+        .lease_drift_ms = w->p.drift_ms,
+        .max_entries_per_msg = w->p.max_entries,
+        .max_inflight = w->p.max_inflight,
+        .seed = sim_rand(&w->rng),
+        .now_ms = sim_local_now(w, i),
+        .hard_state = nd->disk.hs,
+        .entries = nd->disk.log,
+        .n_entries = nd->disk.n,
+    };
+    if (nd->disk.has_snap) {
+        c.snapshot = (raft_snapshot){.present = true, .index = nd->disk.snap_index, .term = nd->disk.snap_term,
+                                     .len = nd->disk.snap_len, .data = nd->disk.snap_data};
+    }
+    char err[128] = "";
+    int rc = raft_new(&c, &nd->r, err, sizeof err);
+    if (rc != 0) {
+        sim_fail(w, "n%d: raft_new from its disk failed: %d %s", i, rc, err);
+        return;
+    }
+    nd->sm_index = nd->sm_term = nd->sm_hash = 0;
+    if (nd->disk.has_snap) {
+        sm_restore(w, i, nd->disk.snap_data, nd->disk.snap_len);
+    }
+    nd->checked_commit = raft_snapshot_index(nd->r);
+    nd->seen_role = RAFT_FOLLOWER;
+    nd->seen_term = raft_get_term(nd->r);
+    nd->staged = false;
+    nd->tick_at = UINT64_MAX;
+    sim_trace(w, "n%d START term %lu log %lu..%lu commit %lu", i, (unsigned long)raft_get_term(nd->r),
+              (unsigned long)raft_snapshot_index(nd->r), (unsigned long)raft_last_index(nd->r),
+              (unsigned long)raft_get_commit(nd->r));
+    sim_node_drive(w, i);
+}
+
+void sim_node_crash(sim_world *w, int i)
+{
+    sim_node *nd = &w->nodes[i];
+    if (nd->r == NULL) {
+        return;
+    }
+    sim_trace(w, "n%d CRASH (%s term %lu%s)", i, raft_role_name(raft_get_role(nd->r)),
+              (unsigned long)raft_get_term(nd->r), nd->staged ? ", losing an unsynced batch" : "");
+    raft_free(nd->r); /* frees the outstanding batch too: it never reached the disk */
+    nd->r = NULL;
+    nd->staged = false;
+    nd->paused = false;
+    nd->gen++;
+    nd->life++;
+    nd->tick_at = UINT64_MAX;
+    w->crashes++;
+}
+
+static void schedule_tick(sim_world *w, int i)
+{
+    sim_node *nd = &w->nodes[i];
+    uint64_t vt = virtual_at(w, i, raft_next_timeout(nd->r));
+    if (vt == nd->tick_at) {
+        return;
+    }
+    nd->gen++;
+    nd->tick_at = vt;
+    if (vt != UINT64_MAX) {
+        sim_heap_push(w, (sim_event){.time = vt, .type = EV_TICK, .node = (uint8_t)i, .gen = nd->gen});
+    }
+}
+
+void sim_node_drive(sim_world *w, int i)
+{
+    sim_node *nd = &w->nodes[i];
+    if (nd->r == NULL || nd->paused) {
+        return;
+    }
+    if (!nd->staged && raft_has_ready(nd->r)) {
+        if (raft_ready(nd->r, &nd->u) != 0) {
+            sim_fail(w, "n%d: raft_ready failed", i);
+            return;
+        }
+        sim_check_ready_entries(w, i, &nd->u);
+        nd->staged = true;
+        uint64_t at = w->now + sim_below(&w->rng, w->p.fsync_max_ms + 1);
+        sim_heap_push(w, (sim_event){.time = at, .type = EV_PERSIST, .node = (uint8_t)i, .gen = nd->life});
+    }
+    schedule_tick(w, i);
+}
+
+/* The batch is durable: write it to the disk, send, apply, advance. */
+static void persist(sim_world *w, int i)
+{
+    sim_node *nd = &w->nodes[i];
+    raft_update *u = &nd->u;
+    sim_disk *d = &nd->disk;
+    if (u->snapshot.present) {
+        disk_set_snapshot(d, u->snapshot.index, u->snapshot.term, u->snapshot.data, u->snapshot.len);
+        disk_free_entries(d, 0);
+    }
+    if (u->truncate_from) {
+        if (u->truncate_from <= d->snap_index) {
+            sim_fail(w, "n%d: truncation at %lu below the snapshot %lu", i, (unsigned long)u->truncate_from,
+                     (unsigned long)d->snap_index);
+            return;
+        }
+        if (u->truncate_from <= disk_last(d)) {
+            disk_free_entries(d, (size_t)(u->truncate_from - d->snap_index - 1));
+        }
+    }
+    for (size_t k = 0; k < u->n_entries; k++) {
+        if (u->entries[k].index != disk_last(d) + 1) {
+            sim_fail(w, "n%d: batch entry %lu does not follow the disk's last %lu", i,
+                     (unsigned long)u->entries[k].index, (unsigned long)disk_last(d));
+            return;
+        }
+        disk_append(d, &u->entries[k]);
+    }
+    if (u->has_hard_state) {
+        d->hs = u->hard_state;
+    }
+    for (size_t k = 0; k < u->n_msgs; k++) {
+        net_send(w, i, &u->msgs[k]);
+    }
+    if (u->snapshot.present) {
+        sm_restore(w, i, u->snapshot.data, u->snapshot.len);
+    }
+    for (size_t k = 0; k < u->n_committed; k++) {
+        const raft_entry *e = &u->committed[k];
+        if (e->index != nd->sm_index + 1) {
+            sim_fail(w, "n%d: applies %lu after %lu", i, (unsigned long)e->index, (unsigned long)nd->sm_index);
+            return;
+        }
+        nd->sm_hash = mix(nd->sm_hash, sim_entry_hash(e));
+        nd->sm_index = e->index;
+        nd->sm_term = e->term;
+        sim_check_apply(w, i, e->index, e->term, nd->sm_hash);
+    }
+    sim_trace(w, "n%d PERSIST%s%s ents %zu trunc %lu msgs %zu apply %zu (sm %lu)", i,
+              u->has_hard_state ? " hs" : "", u->snapshot.present ? " SNAPSHOT" : "", u->n_entries,
+              (unsigned long)u->truncate_from, u->n_msgs, u->n_committed, (unsigned long)nd->sm_index);
+    raft_advance(nd->r, u);
+    nd->staged = false;
+}
+
+static void trace_msg(sim_world *w, int i, const raft_message *m)
+{
+    sim_trace(w, "n%d <- n%u %s t%lu i%lu lt%lu c%lu n%u rej%u%s", i, m->from, raft_msg_type_name(m->type),
+              (unsigned long)m->term, (unsigned long)m->index, (unsigned long)m->log_term,
+              (unsigned long)m->commit, m->n_entries, m->reject, m->transfer ? " transfer" : "");
+}
+
+static void deliver(sim_world *w, const sim_event *ev)
+{
+    sim_node *nd = &w->nodes[ev->node];
+    if (nd->r == NULL || !w->link[ev->from][ev->node]) {
+        return; /* lost: the receiver is down or the link was cut while it flew */
+    }
+    raft_message m;
+    int rc = raft_msg_decode(ev->buf, ev->len, &m);
+    if (rc != 0) {
+        sim_fail(w, "n%d: decoding a message from n%d failed: %d", ev->node, ev->from, rc);
+        return;
+    }
+    if (w->trace) {
+        trace_msg(w, ev->node, &m);
+    }
+    rc = raft_step(nd->r, &m, sim_local_now(w, ev->node));
+    if (rc != 0) {
+        sim_fail(w, "n%d: raft_step(%s from n%d) = %d: %s", ev->node, raft_msg_type_name(m.type), ev->from, rc,
+                 raft_errmsg(nd->r));
+    }
+    raft_msg_release(&m);
+}
+
+/* Processes one event; false if it was void (a stale timer, a postponed event). */
+bool sim_process_event(sim_world *w, const sim_event *ev)
+{
+    sim_node *nd = &w->nodes[ev->node];
+    switch (ev->type) {
+    case EV_TICK:
+        if (nd->r == NULL || ev->gen != nd->gen || nd->paused) {
+            return false; /* superseded; a paused node is rescheduled when it resumes */
+        }
+        nd->tick_at = UINT64_MAX;
+        raft_tick(nd->r, sim_local_now(w, ev->node));
+        if (w->trace) {
+            sim_trace(w, "n%d TICK %s term %lu", ev->node, raft_role_name(raft_get_role(nd->r)),
+                      (unsigned long)raft_get_term(nd->r));
+        }
+        break;
+    case EV_PERSIST:
+        if (nd->r == NULL || ev->gen != nd->life || !nd->staged) {
+            return false;
+        }
+        if (nd->paused) {
+            sim_event again = *ev;
+            again.time = nd->pause_until;
+            sim_heap_push(w, again);
+            return false;
+        }
+        persist(w, ev->node);
+        break;
+    case EV_DELIVER:
+        if (nd->r != NULL && nd->paused) {
+            sim_event again = *ev; /* the OS buffers it until the process runs again */
+            again.time = nd->pause_until;
+            sim_heap_push(w, again);
+            return false;
+        }
+        deliver(w, ev);
+        free(ev->buf);
+        break;
+    case EV_RESUME:
+        if (nd->r == NULL || !nd->paused || nd->pause_until != ev->time) {
+            return false;
+        }
+        nd->paused = false;
+        sim_trace(w, "n%d RESUME", ev->node);
+        break;
+    default:
+        return false;
+    }
+    if (nd->r != NULL) {
+        sim_node_drive(w, ev->node);
+    }
+    return true;
+}
+
+static void pick_params(sim_world *w)
+{
+    sim_rng *g = &w->rng;
+    sim_params *p = &w->p;
+    p->heartbeat_ms = 20 + (uint32_t)sim_below(g, 40);
+    /* Few heartbeats per election timeout: more elections (the interesting part) per step. */
+    p->election_ms = 3 * p->heartbeat_ms + (uint32_t)sim_below(g, 8 * p->heartbeat_ms);
+    p->max_ppm = (uint32_t)sim_below(g, 5001);             /* up to 0.5% */
+    /* Two clocks differ in rate by at most 2 * max_ppm: over T that is T * 2e-6 * max_ppm ms.
+     * The margin covers it (plus a ms of rounding) and no more, so the lease check is tight. */
+    p->drift_ms = (uint32_t)((uint64_t)p->election_ms * 2 * p->max_ppm / 1000000) + 2;
+    p->max_entries = 1 + (uint32_t)sim_below(g, 8);
+    p->max_inflight = 1 + (uint32_t)sim_below(g, 8);
+    p->drop_pm = (uint32_t)sim_below(g, 150);
+    p->dup_pm = (uint32_t)sim_below(g, 60);
+    p->long_pm = (uint32_t)sim_below(g, 40);
+    p->delay_max_ms = 1 + (uint32_t)sim_below(g, p->heartbeat_ms);
+    p->long_max_ms = 2 * p->election_ms;
+    p->fsync_max_ms = (uint32_t)sim_below(g, 6);
+    p->action_pm = 10 + (uint32_t)sim_below(g, 40);
+}
+
+void sim_world_init(sim_world *w, uint64_t seed, int n, uint64_t steps)
+{
+    memset(w, 0, sizeof *w);
+    w->seed = seed;
+    w->n = n;
+    w->steps = steps;
+    w->rng.s = seed * 0x2545F4914F6CDD1Dull + 0x1234;
+    w->faults = true;
+    w->now = 1;
+    pick_params(w);
+    for (int i = 1; i <= n; i++) {
+        sim_node *nd = &w->nodes[i];
+        int64_t span = 2 * (int64_t)w->p.max_ppm + 1;
+        nd->ppm = (int64_t)sim_below(&w->rng, (uint64_t)span) - (int64_t)w->p.max_ppm;
+        nd->offset = 1000 + sim_below(&w->rng, 1000000);
+        nd->tick_at = UINT64_MAX;
+        for (int j = 1; j <= n; j++) {
+            w->link[i][j] = true;
+        }
+    }
+}
+
+void sim_world_free(sim_world *w)
+{
+    for (int i = 1; i <= w->n; i++) {
+        sim_node *nd = &w->nodes[i];
+        raft_free(nd->r);
+        disk_free_entries(&nd->disk, 0);
+        free(nd->disk.log);
+        free(nd->disk.snap_data);
+    }
+    sim_event ev;
+    while (sim_heap_pop(w, &ev)) {
+        if (ev.type == EV_DELIVER) {
+            free(ev.buf);
+        }
+    }
+    free(w->heap.v);
+    sim_check_free(w);
+    for (size_t k = 0; k < w->ring_cap; k++) {
+        free(w->ring[k]);
+    }
+    free(w->ring);
+}
