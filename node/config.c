@@ -363,11 +363,11 @@ out:
 
 static int parse_node(md__cfg_parser *p, const cJSON *node)
 {
-    static const char *const keys[] = {"id", "region"};
+    static const char *const keys[] = {"id", "region", "data_dir"};
     md_config *cfg = p->cfg;
     const cJSON *id = md__cfg_get(node, "id"), *region = md__cfg_get(node, "region");
     int rc;
-    if ((rc = md__cfg_want_object(p, "node", node)) || (rc = md__cfg_check_keys(p, "node", node, keys, 2)))
+    if ((rc = md__cfg_want_object(p, "node", node)) || (rc = md__cfg_check_keys(p, "node", node, keys, 3)))
         return rc;
     if (id) {
         if ((rc = md__cfg_get_string(p, "node.id", id, &cfg->node_id)))
@@ -388,6 +388,18 @@ static int parse_node(md__cfg_parser *p, const cJSON *node)
             return md__cfg_fail(p, "node.region", NAME_RULE);
     } else if (!(cfg->node_region = strdup("local"))) {
         return md__cfg_oom(p);
+    }
+    const cJSON *dd = md__cfg_get(node, "data_dir");
+    if (dd) {
+        if ((rc = md__cfg_get_string(p, "node.data_dir", dd, &cfg->data_dir)))
+            return rc;
+        if (!cfg->data_dir[0])
+            return md__cfg_fail(p, "node.data_dir", "must not be empty");
+    } else {
+        size_t n = strlen(cfg->node_id) + sizeof "medic-data/";
+        if (!(cfg->data_dir = malloc(n)))
+            return md__cfg_oom(p);
+        snprintf(cfg->data_dir, n, "medic-data/%s", cfg->node_id);
     }
     return 0;
 }
@@ -597,6 +609,7 @@ void md_config_free(md_config *cfg)
         return;
     free(cfg->node_id);
     free(cfg->node_region);
+    free(cfg->data_dir);
     free(cfg->api_listen);
     free(cfg->api_host);
     md__cfg_free_cluster(&cfg->cluster);

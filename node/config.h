@@ -73,6 +73,10 @@ typedef struct {
 #define MD_DEFAULT_MAX_MESSAGE_BYTES (1024 * 1024)
 #define MD_CLUSTER_MAX_NODES 16
 #define MD_CLUSTER_MIN_SECRET 16
+#define MD_LAN_HEARTBEAT_MS 100
+#define MD_LAN_ELECTION_MS 1000
+#define MD_WAN_HEARTBEAT_MS 300
+#define MD_WAN_ELECTION_MS 3000
 
 /* Another node of the cluster. Strings are owned by the md_config. */
 typedef struct {
@@ -96,6 +100,11 @@ typedef struct {
     int64_t peer_suspect_ms;
     int64_t peer_dead_ms;
     int64_t max_message_bytes;
+    /* consensus timing: a profile ("lan": 100/1000 ms, "wan": 300/3000 ms), each overridable */
+    char *timing;           /* "lan" or "wan" */
+    int64_t heartbeat_ms;
+    int64_t election_timeout_ms; /* timeouts are drawn from [this, 2 x this) */
+    int64_t lease_drift_ms;      /* margin for clock drift taken off the leader lease */
     char *tls_cert_file;    /* all three or none */
     char *tls_key_file;
     char *tls_ca_file;
@@ -106,6 +115,7 @@ typedef enum { MD_LOGFMT_TEXT = 0, MD_LOGFMT_JSON } md_log_format;
 typedef struct md_config {
     char *node_id;        /* node.id, default: the host name */
     char *node_region;    /* node.region, default "local" */
+    char *data_dir;       /* node.data_dir, default "medic-data/<node.id>" (cluster mode only) */
     char *api_listen;     /* api.listen as given, default MD_DEFAULT_API_LISTEN */
     char *api_host;       /* parsed from api_listen */
     int api_port;

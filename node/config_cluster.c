@@ -15,7 +15,8 @@
 
 static const char *const cluster_keys[] = { "name", "secret", "listen", "peers", "quorum", "allow_two_nodes",
                                             "gossip_interval_ms", "peer_suspect_ms", "peer_dead_ms",
-                                            "max_message_bytes", "tls" };
+                                            "max_message_bytes", "tls", "timing", "heartbeat_ms",
+                                            "election_timeout_ms", "lease_drift_ms" };
 #define N_CLUSTER_KEYS (sizeof cluster_keys / sizeof cluster_keys[0])
 
 /* A cluster address is tcp://host:port or tls+tcp://host:port; *tls says which. */
@@ -152,6 +153,36 @@ static int parse_timing(md__cfg_parser *p, const cJSON *cl, md_cluster_config *c
     return 0;
 }
 
+/* Consensus timing: a profile, then single overrides. */
+static int parse_consensus_timing(md__cfg_parser *p, const cJSON *cl, md_cluster_config *c)
+{
+    static const char *const profiles[] = { "lan", "wan" };
+    const cJSON *t = md__cfg_get(cl, "timing"), *hb = md__cfg_get(cl, "heartbeat_ms");
+    const cJSON *et = md__cfg_get(cl, "election_timeout_ms"), *ld = md__cfg_get(cl, "lease_drift_ms");
+    int prof = 0, rc;
+    if (t && (rc = md__cfg_pick(p, "cluster.timing", t, profiles, 2, "lan, wan", &prof)))
+        return rc;
+    if (!(c->timing = strdup(profiles[prof])))
+        return md__cfg_oom(p);
+    c->heartbeat_ms = prof == 0 ? MD_LAN_HEARTBEAT_MS : MD_WAN_HEARTBEAT_MS;
+    c->election_timeout_ms = prof == 0 ? MD_LAN_ELECTION_MS : MD_WAN_ELECTION_MS;
+    if (hb && (rc = md__cfg_get_int(p, "cluster.heartbeat_ms", hb, 1, 60000, &c->heartbeat_ms)))
+        return rc;
+    if (et && (rc = md__cfg_get_int(p, "cluster.election_timeout_ms", et, 1, 600000, &c->election_timeout_ms)))
+        return rc;
+    c->lease_drift_ms = c->election_timeout_ms / 10;
+    if (ld && (rc = md__cfg_get_int(p, "cluster.lease_drift_ms", ld, 0, 600000, &c->lease_drift_ms)))
+        return rc;
+    if (c->election_timeout_ms <= 2 * c->heartbeat_ms)
+        return md__cfg_fail(p, "cluster.election_timeout_ms",
+                            "must be more than twice heartbeat_ms (%lld), or one lost heartbeat starts an election",
+                            (long long)c->heartbeat_ms);
+    if (c->lease_drift_ms >= c->election_timeout_ms)
+        return md__cfg_fail(p, "cluster.lease_drift_ms", "must be less than election_timeout_ms (%lld)",
+                            (long long)c->election_timeout_ms);
+    return 0;
+}
+
 static int parse_peers(md__cfg_parser *p, const cJSON *cl, md_cluster_config *c, char **self_address, bool *any_tls)
 {
     const cJSON *peers = md__cfg_get(cl, "peers");
@@ -229,7 +260,8 @@ int md__cfg_parse_cluster(md__cfg_parser *p, const cJSON *cl)
     }
     char *self_address = NULL; /* borrowed from a peer entry until copied below */
     bool any_tls = false, listen_tls = false;
-    if ((rc = parse_timing(p, cl, c)) || (rc = parse_peers(p, cl, c, &self_address, &any_tls)) ||
+    if ((rc = parse_timing(p, cl, c)) || (rc = parse_consensus_timing(p, cl, c)) ||
+        (rc = parse_peers(p, cl, c, &self_address, &any_tls)) ||
         (rc = parse_tls(p, md__cfg_get(cl, "tls"), c))) {
         free(self_address);
         return rc;
@@ -292,6 +324,7 @@ void md__cfg_free_cluster(md_cluster_config *c)
     free(c->name);
     free(c->secret);
     free(c->listen);
+    free(c->timing);
     free(c->tls_cert_file);
     free(c->tls_key_file);
     free(c->tls_ca_file);

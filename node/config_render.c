@@ -191,6 +191,10 @@ static void cluster_json(emitter *e, cJSON *root, const md_cluster_config *c)
     put_num(e, o, "peer_suspect_ms", (double)c->peer_suspect_ms);
     put_num(e, o, "peer_dead_ms", (double)c->peer_dead_ms);
     put_num(e, o, "max_message_bytes", (double)c->max_message_bytes);
+    put_str(e, o, "timing", c->timing);
+    put_num(e, o, "heartbeat_ms", (double)c->heartbeat_ms);
+    put_num(e, o, "election_timeout_ms", (double)c->election_timeout_ms);
+    put_num(e, o, "lease_drift_ms", (double)c->lease_drift_ms);
     if (c->tls_cert_file) {
         cJSON *t = cJSON_AddObjectToObject(o, "tls");
         put_str(e, t, "cert_file", c->tls_cert_file);
@@ -209,6 +213,7 @@ char *md_config_to_json(const md_config *cfg, bool mask_secrets)
     o = cJSON_AddObjectToObject(root, "node");
     put_str(&e, o, "id", cfg->node_id);
     put_str(&e, o, "region", cfg->node_region);
+    put_str(&e, o, "data_dir", cfg->data_dir);
     o = cJSON_AddObjectToObject(root, "api");
     put_str(&e, o, "listen", cfg->api_listen);
     o = cJSON_AddObjectToObject(root, "log");

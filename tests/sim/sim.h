@@ -39,7 +39,7 @@ static inline bool sim_chance(sim_rng *g, uint32_t pm)
     return sim_below(g, 1000) < pm;
 }
 
-typedef enum { EV_DELIVER = 1, EV_TICK, EV_PERSIST, EV_RESUME } sim_ev_type;
+typedef enum { EV_DELIVER = 1, EV_TICK, EV_PERSIST, EV_RESUME, EV_CRASH } sim_ev_type;
 
 typedef struct {
     uint64_t time;
@@ -109,6 +109,7 @@ typedef struct {
     uint32_t delay_max_ms, long_max_ms;
     uint32_t fsync_max_ms;
     uint32_t action_pm;                     /* chance a step is a fault/client action */
+    uint32_t leader_crash_pm;               /* chance a new leader crashes moments later */
     uint32_t max_ppm;                       /* clock rate error bound */
 } sim_params;
 

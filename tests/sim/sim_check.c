@@ -250,6 +250,12 @@ void sim_check_step(sim_world *w)
             sim_trace(w, "n%d LEADER of term %lu (log %lu, commit %lu)", i, (unsigned long)term,
                       (unsigned long)raft_last_index(nd->r), (unsigned long)raft_get_commit(nd->r));
             check_leader_complete(w, i);
+            if (w->faults && sim_chance(&w->rng, w->p.leader_crash_pm)) {
+                /* A leader dying moments into its term, before its no-op spreads, is where
+                 * commitment rules are tested hardest (Raft's Figure 8). */
+                uint64_t at = w->now + sim_below(&w->rng, 3 * (uint64_t)w->p.delay_max_ms + 2);
+                sim_heap_push(w, (sim_event){.time = at, .type = EV_CRASH, .node = (uint8_t)i, .gen = nd->life});
+            }
         }
         nd->seen_role = role;
         nd->seen_term = term;

@@ -492,6 +492,12 @@ bool sim_process_event(sim_world *w, const sim_event *ev)
         deliver(w, ev);
         free(ev->buf);
         break;
+    case EV_CRASH:
+        if (nd->r == NULL || ev->gen != nd->life || !w->faults) {
+            return false;
+        }
+        sim_node_crash(w, ev->node);
+        return true;
     case EV_RESUME:
         if (nd->r == NULL || !nd->paused || nd->pause_until != ev->time) {
             return false;
@@ -528,6 +534,7 @@ static void pick_params(sim_world *w)
     p->long_max_ms = 2 * p->election_ms;
     p->fsync_max_ms = (uint32_t)sim_below(g, 6);
     p->action_pm = 10 + (uint32_t)sim_below(g, 40);
+    p->leader_crash_pm = (uint32_t)sim_below(g, 300);
 }
 
 void sim_world_init(sim_world *w, uint64_t seed, int n, uint64_t steps)

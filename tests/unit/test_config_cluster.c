@@ -196,6 +196,41 @@ static void test_secret_is_always_masked(void **state)
     md_config_free(cfg);
 }
 
+static void test_consensus_timing_and_data_dir(void **state)
+{
+    (void)state;
+    md_config *cfg = ok(doc(THREE, ""));
+    assert_string_equal(cfg->data_dir, "medic-data/n1");
+    assert_string_equal(cfg->cluster.timing, "lan");
+    assert_int_equal(cfg->cluster.heartbeat_ms, 100);
+    assert_int_equal(cfg->cluster.election_timeout_ms, 1000);
+    assert_int_equal(cfg->cluster.lease_drift_ms, 100);
+    md_config_free(cfg);
+    char c[1024];
+    snprintf(c, sizeof c, "%s,'timing':'wan'", THREE);
+    cfg = ok(doc(c, ""));
+    assert_int_equal(cfg->cluster.heartbeat_ms, 300);
+    assert_int_equal(cfg->cluster.election_timeout_ms, 3000);
+    md_config_free(cfg);
+    snprintf(c, sizeof c, "%s,'timing':'wan','heartbeat_ms':200,'lease_drift_ms':50", THREE);
+    cfg = ok(doc(c, ""));
+    assert_int_equal(cfg->cluster.heartbeat_ms, 200);
+    assert_int_equal(cfg->cluster.election_timeout_ms, 3000);
+    assert_int_equal(cfg->cluster.lease_drift_ms, 50);
+    md_config_free(cfg);
+    snprintf(c, sizeof c, "%s,'timing':'fast'", THREE);
+    bad(doc(c, ""), "t.json: cluster.timing: must be one of lan, wan");
+    snprintf(c, sizeof c, "%s,'heartbeat_ms':500", THREE);
+    bad(doc(c, ""), "t.json: cluster.election_timeout_ms: must be more than twice heartbeat_ms (500)");
+    snprintf(c, sizeof c, "%s,'lease_drift_ms':1000", THREE);
+    bad(doc(c, ""), "t.json: cluster.lease_drift_ms: must be less than election_timeout_ms (1000)");
+    const char *json = sq("{'node':{'id':'n1','data_dir':'/var/lib/medic'},'services':[{'name':'a','tcp':'h:1'}]}");
+    char err[MD_CONFIG_ERR_LEN];
+    assert_int_equal(md_config_parse(json, strlen(json), "t.json", &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg->data_dir, "/var/lib/medic");
+    md_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_timing_rules),
         cmocka_unit_test(test_tls_rules),
         cmocka_unit_test(test_secret_is_always_masked),
+        cmocka_unit_test(test_consensus_timing_and_data_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
