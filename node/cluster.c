@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "consensus.h"
 #include "log.h"
 #include "obs_codec.h"
 #include "transport.h"
@@ -47,6 +48,7 @@ struct md_cluster {
     uv_loop_t *loop;
     const md_config *cfg;
     tp *tp;               /* NULL for a cluster of one */
+    md_consensus *cons;   /* NULL for a cluster of one */
     uv_timer_t timer;
     bool timer_open;
     bool closing;
@@ -375,11 +377,23 @@ static void on_drop(void *ctx, const char *peer_hint, tp_drop_reason why, const 
 
 static void on_message(void *ctx, const char *from, uint8_t type, const uint8_t *body, size_t len)
 {
-    (void)ctx;
-    (void)body;
-    (void)len;
-    /* No application messages yet (consensus comes later): say so once in a while. */
+    md_cluster *c = ctx;
+    if (type == MD_MSG_RAFT && c->cons) {
+        md_consensus_receive(c->cons, from, body, len);
+        return;
+    }
     md_log(MD_LOG_DEBUG, "message_ignored", MD_S("peer", from), MD_I("type", type));
+}
+
+static int send_raft(void *ctx, const char *peer_id, uint8_t type, const void *body, size_t len)
+{
+    md_cluster *c = ctx;
+    return c->tp ? tp_send(c->tp, peer_id, type, body, len) : -ENOTCONN;
+}
+
+static void consensus_changed(void *ctx)
+{
+    changed(ctx);
 }
 
 /* ---- lifecycle ---- */
@@ -486,10 +500,15 @@ int md_cluster_new(uv_loop_t *loop, const md_config *cfg, bool insecure_dev, md_
     sort_cfg = NULL;
     if (cfg->cluster.enabled) {
         int rc = new_transport(c, insecure_dev, err, errlen);
+        if (rc == 0 && (rc = md_consensus_new(loop, cfg, send_raft, c, &c->cons, err, errlen)) < 0) {
+            tp_close(c->tp, NULL, NULL);
+            c->tp = NULL;
+        }
         if (rc < 0) {
             free_cluster(c);
             return rc;
         }
+        md_consensus_set_on_change(c->cons, consensus_changed, c);
     }
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
@@ -511,6 +530,7 @@ int md_cluster_start(md_cluster *c, char *err, size_t errlen)
         if (rc < 0)
             return rc;
         publish_info(c);
+        md_consensus_start(c->cons);
     }
     /* Often enough that a stale vote stops counting within half a gossip interval. */
     uint64_t every = (uint64_t)(c->cfg->cluster.gossip_interval_ms / 2);
@@ -580,6 +600,8 @@ int md_cluster_fill_snapshot(const md_cluster *c, md_snapshot *s)
     }
     if (fill_nodes(c, s, now, wall) < 0)
         return -ENOMEM;
+    if (c->cons && md_consensus_fill_snapshot(c->cons, s) < 0)
+        return -ENOMEM;
     assert(s->n_services == c->n_svc);
 
     for (size_t j = 0; j < c->n_svc; j++) {
@@ -641,6 +663,15 @@ static void on_tp_closed(void *arg)
         done(done_arg);
 }
 
+/* Consensus first (a leader hands over while the transport still carries messages), then
+ * the transport. */
+static void on_consensus_closed(void *arg)
+{
+    md_cluster *c = arg;
+    c->cons = NULL;
+    tp_close(c->tp, on_tp_closed, c);
+}
+
 void md_cluster_close(md_cluster *c, void (*done)(void *arg), void *arg)
 {
     assert(!c->closing);
@@ -649,7 +680,9 @@ void md_cluster_close(md_cluster *c, void (*done)(void *arg), void *arg)
     c->done_arg = arg;
     c->on_change = NULL;
     uv_timer_stop(&c->timer);
-    if (c->tp)
+    if (c->cons)
+        md_consensus_close(c->cons, on_consensus_closed, c);
+    else if (c->tp)
         tp_close(c->tp, on_tp_closed, c);
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }

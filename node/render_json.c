@@ -189,10 +189,24 @@ static cJSON *cluster_json(const md_snapshot *s, int64_t now_ms)
              add(e, "last_seen_ago_ms", n->is_self ? cJSON_CreateNumber(0)
                                         : n->last_seen_ms ? cJSON_CreateNumber((double)(now_ms - n->last_seen_ms))
                                                           : cJSON_CreateNull()) &&
-             add(e, "rtt_ms", n->rtt_us >= 0 ? cJSON_CreateNumber(n->rtt_us / 1000.0) : cJSON_CreateNull());
+             add(e, "rtt_ms", n->rtt_us >= 0 ? cJSON_CreateNumber(n->rtt_us / 1000.0) : cJSON_CreateNull()) &&
+             add(e, "match_index", n->match_index >= 0 ? cJSON_CreateNumber((double)n->match_index) : cJSON_CreateNull());
         cJSON *m = ok ? cJSON_AddObjectToObject(e, "messages") : NULL;
         ok = m && add_num(m, "in", (double)n->msgs_in) && add_num(m, "out", (double)n->msgs_out) &&
              add_num(m, "bytes_in", (double)n->bytes_in) && add_num(m, "bytes_out", (double)n->bytes_out);
+    }
+    const md_snap_consensus *k = &s->consensus;
+    if (ok && !k->enabled) {
+        ok = add(c, "consensus", cJSON_CreateNull());
+    } else if (ok) {
+        cJSON *r = cJSON_AddObjectToObject(c, "consensus");
+        ok = r && add_str(r, "role", k->role) && add_num(r, "term", (double)k->term) &&
+             add_str(r, "leader", k->leader_id) && add_num(r, "commit_index", (double)k->commit) &&
+             add_num(r, "applied_index", (double)k->applied) && add_num(r, "last_index", (double)k->last_index) &&
+             add_num(r, "snapshot_index", (double)k->snapshot_index) && add_bool(r, "lease_valid", k->lease_valid) &&
+             add_num(r, "leader_changes", (double)k->leader_changes) && add_str(r, "failed", k->failed) &&
+             add_str(r, "timing", k->timing) && add_num(r, "heartbeat_ms", (double)k->heartbeat_ms) &&
+             add_num(r, "election_timeout_ms", (double)k->election_timeout_ms);
     }
     cJSON *d = ok ? cJSON_AddObjectToObject(c, "dropped") : NULL;
     ok = d != NULL;

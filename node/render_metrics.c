@@ -237,6 +237,21 @@ static void cluster_families(buf *b, const md_snapshot *s)
     }
     family(b, "medic_node_isolated", "gauge", "1 when this node reaches no peer and every check fails.");
     putf(b, "medic_node_isolated %d\n", s->n_nodes > 0 && s->nodes[0].isolated);
+    const md_snap_consensus *k = &s->consensus;
+    if (k->enabled) {
+        family(b, "medic_raft_term", "gauge", "The node's current Raft term.");
+        putf(b, "medic_raft_term %" PRIu64 "\n", k->term);
+        family(b, "medic_raft_leader", "gauge", "1 while this node is the Raft leader.");
+        putf(b, "medic_raft_leader %d\n", strcmp(k->role, "leader") == 0);
+        family(b, "medic_raft_lease_valid", "gauge", "1 while this node leads with a valid lease.");
+        putf(b, "medic_raft_lease_valid %d\n", k->lease_valid);
+        family(b, "medic_raft_commit_index", "gauge", "The highest log index known committed.");
+        putf(b, "medic_raft_commit_index %" PRIu64 "\n", k->commit);
+        family(b, "medic_raft_leader_changes_total", "counter", "Leaders this node has seen since it started.");
+        putf(b, "medic_raft_leader_changes_total %" PRIu64 "\n", k->leader_changes);
+        family(b, "medic_raft_failed", "gauge", "1 when a disk error stopped this node from taking part.");
+        putf(b, "medic_raft_failed %d\n", k->failed != NULL);
+    }
     family(b, "medic_cluster_messages_dropped_total", "counter", "Cluster messages dropped, by reason.");
     for (int r = 0; s->drop_reason_names && r < MD_SNAP_DROP_REASONS; r++) {
         puts_(b, "medic_cluster_messages_dropped_total{reason=");

@@ -88,7 +88,26 @@ typedef struct {
     int64_t last_seen_ms;      /* wall ms of its last message (approximate: local clock), 0 = never */
     int64_t rtt_us;            /* -1 unknown */
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+    int64_t match_index;       /* Raft: how far its log matches the leader's; -1 unless we lead */
 } md_snap_node;
+
+/* The node's Raft, when it runs one (cluster mode). */
+typedef struct {
+    bool enabled;
+    const char *role;          /* "follower", "pre-candidate", "candidate", "leader" (static) */
+    uint64_t term;
+    const char *leader_id;     /* owned by the snapshot; NULL when no leader is known */
+    uint64_t commit;
+    uint64_t applied;
+    uint64_t last_index;
+    uint64_t snapshot_index;
+    bool lease_valid;
+    uint64_t leader_changes;   /* since start */
+    const char *failed;        /* owned; NULL, or why this node stopped taking part (disk error) */
+    const char *timing;        /* owned: "lan" or "wan" */
+    int64_t heartbeat_ms;
+    int64_t election_timeout_ms;
+} md_snap_consensus;
 
 typedef struct md_snapshot {
     int refs;                  /* touched only through md_snapshot_ref/unref */
@@ -106,6 +125,7 @@ typedef struct md_snapshot {
     size_t n_nodes;
     md_snap_node *nodes;       /* owned; nodes[0] is self */
     uint64_t drops[MD_SNAP_DROP_REASONS]; /* cluster messages dropped, by reason */
+    md_snap_consensus consensus;
     const char *const *drop_reason_names; /* static, MD_SNAP_DROP_REASONS names */
 } md_snapshot;
 

@@ -74,20 +74,31 @@ static void obs_cell(const cJSON *o, char *buf, size_t len)
 static void render_cluster(const cJSON *cluster, const cJSON *services, FILE *out, bool color)
 {
     const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(cluster, "nodes"), *n;
-    fprintf(out, "cluster %s  quorum %.0f\n\n", str_of(cluster, "name", "?"), num_of(cluster, "quorum", 0));
-    fprintf(out, "%-16s %-12s %-8s %-9s %10s %9s\n", "NODE", "REGION", "STATE", "ISOLATED", "LAST SEEN", "RTT(ms)");
+    fprintf(out, "cluster %s  quorum %.0f\n", str_of(cluster, "name", "?"), num_of(cluster, "quorum", 0));
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(cluster, "consensus");
+    if (cJSON_IsObject(k)) {
+        fprintf(out, "raft: %s, term %.0f, leader %s, commit %.0f%s%s%s\n", str_of(k, "role", "?"),
+                num_of(k, "term", 0), str_of(k, "leader", "none"), num_of(k, "commit_index", 0),
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(k, "lease_valid")) ? ", lease valid" : "",
+                str_of(k, "failed", NULL) ? ", STOPPED: " : "", str_of(k, "failed", ""));
+    }
+    fprintf(out, "\n%-16s %-12s %-8s %-9s %10s %9s %7s\n", "NODE", "REGION", "STATE", "ISOLATED", "LAST SEEN",
+            "RTT(ms)", "MATCH");
     cJSON_ArrayForEach(n, nodes)
     {
         const cJSON *ago = cJSON_GetObjectItemCaseSensitive(n, "last_seen_ago_ms");
         const cJSON *rtt = cJSON_GetObjectItemCaseSensitive(n, "rtt_ms");
-        char seen[32] = "never", rt[32] = "-";
+        const cJSON *match = cJSON_GetObjectItemCaseSensitive(n, "match_index");
+        char seen[32] = "never", rt[32] = "-", mt[32] = "-";
+        if (cJSON_IsNumber(match))
+            snprintf(mt, sizeof mt, "%.0f", match->valuedouble);
         if (cJSON_IsNumber(ago))
             snprintf(seen, sizeof seen, "%.1fs ago", ago->valuedouble / 1000.0);
         if (cJSON_IsNumber(rtt))
             snprintf(rt, sizeof rt, "%.2f", rtt->valuedouble);
-        fprintf(out, "%-16.16s %-12.12s %-8s %-9s %10s %9s\n", str_of(n, "id", "?"), str_of(n, "region", "?"),
+        fprintf(out, "%-16.16s %-12.12s %-8s %-9s %10s %9s %7s\n", str_of(n, "id", "?"), str_of(n, "region", "?"),
                 str_of(n, "liveness", "?"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "isolated")) ? "yes" : "no",
-                seen, rt);
+                seen, rt, mt);
     }
     fprintf(out, "\n%-24s %-8s", "SERVICE", "VERDICT");
     cJSON_ArrayForEach(n, nodes)

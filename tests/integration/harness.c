@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,9 @@ static int write_config(it_node *n, const char *json)
         if (strncmp(p, "@API@", 5) == 0) {
             fputs(port, fp);
             p += 5;
+        } else if (strncmp(p, "@DIR@", 5) == 0) {
+            fputs(n->dir, fp);
+            p += 5;
         } else {
             fputc(*p++, fp);
         }
@@ -178,17 +182,51 @@ int it_node_start(it_node *n, const char *config_json, const char *const *extra_
     return -1;
 }
 
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void it_rmtree(const char *dir)
+{
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int it_node_stop(it_node *n, int sig, int timeout_ms, int *status, int64_t *elapsed_ms)
 {
     int64_t t0 = it_wall_ms();
     int rc = md_proc_stop(&n->proc, sig, timeout_ms, status);
     if (elapsed_ms)
         *elapsed_ms = it_wall_ms() - t0;
-    unlink(n->cfg_path);
-    unlink(n->log_path);
-    unlink(n->out_path);
-    rmdir(n->dir);
+    if (!n->keep_dir)
+        it_rmtree(n->dir);
     return rc;
+}
+
+int it_node_restart(it_node *n, const char *const *extra_args)
+{
+    char *argv[16] = { MEDIC_BIN, "node", "--config", n->cfg_path };
+    int argc = 4;
+    for (int i = 0; extra_args && extra_args[i] && argc < 15; i++)
+        argv[argc++] = (char *)extra_args[i];
+    argv[argc] = NULL;
+    if (md_proc_spawn(argv, false, n->out_path, n->log_path, &n->proc) < 0)
+        return -1;
+    int64_t deadline = it_wall_ms() + 10000;
+    while (it_wall_ms() < deadline) {
+        long code = 0;
+        char *body = it_get(n->api_port, "/v1/health", &code);
+        free(body);
+        if (body && code == 200)
+            return 0;
+        if (!md_proc_alive(&n->proc, NULL))
+            return -1;
+        it_sleep_ms(20);
+    }
+    return -1;
 }
 
 int64_t it_wait_state(it_node *n, const char *svc, const char *want, int timeout_ms)

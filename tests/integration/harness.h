@@ -24,6 +24,7 @@ typedef struct {
     char cfg_path[PATH_MAX];
     char log_path[PATH_MAX];
     char out_path[PATH_MAX];
+    bool keep_dir;   /* it_node_stop leaves the directory (data_dir) for a restart */
 } it_node;
 
 /* it_flaky_start starts flaky_service on free ports in mode healthy. Returns 0 or -1. */
@@ -35,10 +36,15 @@ int64_t it_flaky_mode(it_flaky *f, const char *mode);
 long it_flaky_path_count(it_flaky *f, const char *path);
 void it_flaky_stop(it_flaky *f);
 
-/* it_node_start writes config_json (with the literal "@API@" replaced by a free port) to a temp
- * dir, starts `medic node --config` with extra args (NULL-terminated, may be NULL), stderr to a
+/* it_node_start writes config_json (with the literal "@API@" replaced by a free port, and
+ * "@DIR@" by the node's own temp dir, for node.data_dir) to that temp dir, starts `medic node --config` with extra args (NULL-terminated, may be NULL), stderr to a
  * log file and stdout to another, and waits up to 10 s for /v1/health to answer. Returns 0 or -1. */
 int it_node_start(it_node *n, const char *config_json, const char *const *extra_args);
+/* it_node_restart starts the node again on the same config and directory (stopped with
+ * keep_dir set) and waits for its API. Returns 0 or -1. */
+int it_node_restart(it_node *n, const char *const *extra_args);
+/* it_rmtree removes dir and everything below it. */
+void it_rmtree(const char *dir);
 /* it_node_stop sends sig and waits up to timeout_ms. Returns 0 when the node exited by itself,
  * 1 when it had to be killed. *status gets the wait status, *elapsed_ms how long it took. */
 int it_node_stop(it_node *n, int sig, int timeout_ms, int *status, int64_t *elapsed_ms);

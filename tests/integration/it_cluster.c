@@ -47,7 +47,7 @@ static void node_config(const fixture *fx, int i, bool unreachable, const char *
         at += (size_t)snprintf(peers + at, sizeof peers - at, "%s{\"id\":\"%s\",\"address\":\"tcp://127.0.0.1:%d\"}",
                                j ? "," : "", ids[j], fx->cluster_port[j]);
     snprintf(out, len,
-             "{\"node\":{\"id\":\"%s\",\"region\":\"r%d\"},\"api\":{\"listen\":\"127.0.0.1:@API@\"},"
+             "{\"node\":{\"id\":\"%s\",\"region\":\"r%d\",\"data_dir\":\"@DIR@/data\"},\"api\":{\"listen\":\"127.0.0.1:@API@\"},"
              "\"status_print_interval_ms\":0,"
              "\"cluster\":{\"name\":\"itc\",\"secret\":\"%s\",\"peers\":[%s],\"gossip_interval_ms\":%d,"
              "\"peer_suspect_ms\":%d,\"peer_dead_ms\":%d},"
