@@ -48,9 +48,11 @@ bool raft__in_lease(const raft *r)
     if (r->role == RAFT_LEADER) {
         return true; /* we are the live leader */
     }
+#ifndef RAFT_BUG_NO_RESTART_REFUSAL
     if (r->now < r->started_at + r->election_ms) {
         return true; /* restarted: we forgot when we last heard from a leader */
     }
+#endif
     return r->heard && r->now < r->last_heard_ms + r->election_ms;
 }
 

@@ -67,6 +67,19 @@ static const field fields[] = {
     {"prewarm", F_BOOL, true, OFF(prewarm), 0, 0},
     {"prewarm_interval_ms", F_I64, true, OFF(prewarm_interval_ms), 1, MAX_MS},
     {"quorum", F_INT, true, OFF(quorum), 1, MD_CLUSTER_MAX_NODES},
+    {"restart_attempts", F_INT, true, OFF(restart_attempts), 0, 100},
+    {"restart_interval_ms", F_I64, true, OFF(restart_interval_ms), 1, MAX_MS},
+    {"redeploy_attempts", F_INT, true, OFF(redeploy_attempts), 0, 100},
+    {"redeploy_timeout_ms", F_I64, true, OFF(redeploy_timeout_ms), 1, MAX_MS},
+    {"rollback_timeout_ms", F_I64, true, OFF(rollback_timeout_ms), 1, MAX_MS},
+    {"verify_after_ms", F_I64, true, OFF(verify_after_ms), 0, MAX_MS},
+    {"reopen_window_ms", F_I64, true, OFF(reopen_window_ms), 0, MAX_MS},
+    {"max_actions_per_hour", F_INT, true, OFF(max_actions_per_hour), 1, 1000},
+    {"known_good_after_ms", F_I64, true, OFF(known_good_after_ms), 1, MAX_MS},
+    {"shadow", F_BOOL, true, OFF(shadow), 0, 0},
+    {"actuator", F_SPECIAL, false, 0, 0, 0},
+    {"railway", F_SPECIAL, false, 0, 0, 0},
+    {"exec", F_SPECIAL, false, 0, 0, 0},
 };
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 
@@ -86,6 +99,16 @@ static void builtin_defaults(md_service_config *s)
     s->ewma_alpha = MD_DEFAULT_EWMA_ALPHA;
     s->prewarm = false;
     s->prewarm_interval_ms = MD_DEFAULT_PREWARM_INTERVAL_MS;
+    s->restart_attempts = MD_DEFAULT_RESTART_ATTEMPTS;
+    s->restart_interval_ms = MD_DEFAULT_RESTART_INTERVAL_MS;
+    s->redeploy_attempts = MD_DEFAULT_REDEPLOY_ATTEMPTS;
+    s->redeploy_timeout_ms = MD_DEFAULT_REDEPLOY_TIMEOUT_MS;
+    s->rollback_timeout_ms = MD_DEFAULT_ROLLBACK_TIMEOUT_MS;
+    s->verify_after_ms = MD_DEFAULT_VERIFY_AFTER_MS;
+    s->reopen_window_ms = MD_DEFAULT_REOPEN_WINDOW_MS;
+    s->max_actions_per_hour = MD_DEFAULT_MAX_ACTIONS_PER_HOUR;
+    s->known_good_after_ms = MD_DEFAULT_KNOWN_GOOD_AFTER_MS;
+    s->exec_timeout_ms = MD_DEFAULT_EXEC_TIMEOUT_MS;
 }
 
 static int set_field(md__cfg_parser *p, const char *path, const field *f, const cJSON *it, md_service_config *sc)
@@ -309,7 +332,7 @@ static int parse_service(md__cfg_parser *p, size_t i, const cJSON *obj, const md
         if (strcmp(p->cfg->services[j].name, sc->name) == 0)
             return md__cfg_fail(p, fp, "\"%s\" is already used by services[%zu]", sc->name, j);
     if ((rc = parse_target(p, path, obj, sc)) || (rc = parse_http_only(p, path, obj, sc)) ||
-        (rc = parse_prewarm(p, path, obj, sc)))
+        (rc = parse_prewarm(p, path, obj, sc)) || (rc = md__cfg_parse_service_remedy(p, path, obj, sc)))
         return rc;
     if (sc->timeout_ms >= sc->interval_ms)
         return md__cfg_fail(p, md__cfg_join(fp, sizeof fp, path, "timeout_ms"), "must be less than interval_ms (%lld)",
@@ -447,13 +470,14 @@ static int parse_log(md__cfg_parser *p, const cJSON *lg)
 static int parse_root(md__cfg_parser *p, const cJSON *root)
 {
     static const char *const keys[] = {"node", "api", "log", "status_print_interval_ms",
-                                       "max_concurrent_checks", "cluster", "defaults", "services"};
+                                       "max_concurrent_checks", "cluster", "remediation", "defaults",
+                                       "services"};
     const cJSON *spi = md__cfg_get(root, "status_print_interval_ms");
     const cJSON *mcc = md__cfg_get(root, "max_concurrent_checks");
     int rc;
     if (!cJSON_IsObject(root))
         return md__cfg_fail(p, NULL, "the document must be a JSON object");
-    if ((rc = md__cfg_check_keys(p, "", root, keys, 8)) || (rc = parse_node(p, md__cfg_get(root, "node"))) ||
+    if ((rc = md__cfg_check_keys(p, "", root, keys, 9)) || (rc = parse_node(p, md__cfg_get(root, "node"))) ||
         (rc = parse_api(p, md__cfg_get(root, "api"))) || (rc = parse_log(p, md__cfg_get(root, "log"))))
         return rc;
     p->cfg->status_print_interval_ms = MD_DEFAULT_STATUS_PRINT_INTERVAL_MS;
@@ -465,9 +489,11 @@ static int parse_root(md__cfg_parser *p, const cJSON *root)
         return rc;
     p->cfg->max_concurrent_checks = (int)max_checks;
     if ((rc = md__cfg_parse_cluster(p, md__cfg_get(root, "cluster"))) ||
-        (rc = parse_services(p, md__cfg_get(root, "defaults"), md__cfg_get(root, "services"))))
+        (rc = md__cfg_parse_remedy(p, md__cfg_get(root, "remediation"))) ||
+        (rc = parse_services(p, md__cfg_get(root, "defaults"), md__cfg_get(root, "services"))) ||
+        (rc = md__cfg_check_cluster_services(p)))
         return rc;
-    return md__cfg_check_cluster_services(p);
+    return md__cfg_check_remedy_services(p);
 }
 
 static int fail_json(md__cfg_parser *p, const char *text, size_t off)
@@ -601,6 +627,7 @@ static void free_service(md_service_config *s)
     free(s->ca_file);
     free(s->tcp_host);
     free(s->prewarm_url);
+    md__cfg_free_service_remedy(s);
 }
 
 void md_config_free(md_config *cfg)
@@ -613,6 +640,7 @@ void md_config_free(md_config *cfg)
     free(cfg->api_listen);
     free(cfg->api_host);
     md__cfg_free_cluster(&cfg->cluster);
+    md__cfg_free_remedy(&cfg->remedy);
     for (size_t i = 0; i < cfg->n_services; i++)
         free_service(&cfg->services[i]);
     free(cfg->services);

@@ -28,6 +28,20 @@
 #define MD_DEFAULT_EWMA_ALPHA 0.3
 
 typedef enum { MD_CHECK_HTTP = 0, MD_CHECK_TCP } md_check_kind;
+typedef enum { MD_ACTUATOR_NONE = 0, MD_ACTUATOR_RAILWAY, MD_ACTUATOR_EXEC } md_actuator_kind;
+
+#define MD_DEFAULT_RESTART_ATTEMPTS 3
+#define MD_DEFAULT_RESTART_INTERVAL_MS 10000
+#define MD_DEFAULT_REDEPLOY_ATTEMPTS 2
+#define MD_DEFAULT_REDEPLOY_TIMEOUT_MS 120000
+#define MD_DEFAULT_ROLLBACK_TIMEOUT_MS 60000
+#define MD_DEFAULT_VERIFY_AFTER_MS 5000
+#define MD_DEFAULT_REOPEN_WINDOW_MS 600000
+#define MD_DEFAULT_MAX_ACTIONS_PER_HOUR 10
+#define MD_DEFAULT_KNOWN_GOOD_AFTER_MS 600000
+#define MD_DEFAULT_EXEC_TIMEOUT_MS 60000
+#define MD_DEFAULT_SPLIT_ALERT_AFTER_MS 60000
+#define MD_DEFAULT_RAILWAY_ENDPOINT "https://backboard.railway.com/graphql/v2"
 
 typedef struct {
     char *name;  /* owned by the config */
@@ -67,6 +81,25 @@ typedef struct {
     int64_t prewarm_interval_ms;
     /* cluster */
     int quorum;             /* nodes that must agree for a cluster verdict; resolved, never 0 */
+    /* remediation: the ladder restart x restart_attempts -> redeploy x redeploy_attempts ->
+     * rollback -> exhausted, with the seed's defaults */
+    int restart_attempts;         /* 3 */
+    int64_t restart_interval_ms;  /* 10000: a restart is judged (and the next one may run) after this */
+    int redeploy_attempts;        /* 2 */
+    int64_t redeploy_timeout_ms;  /* 120000 */
+    int64_t rollback_timeout_ms;  /* 60000 */
+    int64_t verify_after_ms;      /* 5000: grace after an action before success is judged */
+    int64_t reopen_window_ms;     /* 600000: a relapse within this continues the last incident's ladder */
+    int max_actions_per_hour;     /* 10 */
+    int64_t known_good_after_ms;  /* 600000: UP this long on a deployment makes it last-known-good */
+    bool shadow;                  /* judge and record, never act (also remediation.mode "shadow") */
+    md_actuator_kind actuator;    /* none: alert only */
+    char *railway_service_id;     /* actuator railway */
+    char *railway_environment_id;
+    char **exec_restart;          /* actuator exec: NULL-terminated argv lists, each may be NULL */
+    char **exec_redeploy;
+    char **exec_rollback;
+    int64_t exec_timeout_ms;      /* 60000 */
 } md_service_config;
 
 #define MD_DEFAULT_GOSSIP_INTERVAL_MS 1000
@@ -112,6 +145,28 @@ typedef struct {
 
 typedef enum { MD_LOGFMT_TEXT = 0, MD_LOGFMT_JSON } md_log_format;
 
+typedef enum { MD_WEBHOOK_GENERIC = 0, MD_WEBHOOK_SLACK, MD_WEBHOOK_DISCORD } md_webhook_format;
+
+/* Where alerts go. The URL and header values are secrets (Slack puts its key in the path). */
+typedef struct {
+    char *url;
+    md_webhook_format format;
+    md_header *headers;
+    size_t n_headers;
+} md_webhook_config;
+
+/* The "remediation" section: how the leader heals services and tells people. */
+typedef struct {
+    bool shadow;               /* mode "shadow": every service judges and records but never acts */
+    char *admin_token;         /* required by POST /v1/services/{name}/pause|resume|ack; NULL disables them */
+    md_webhook_config *webhooks;
+    size_t n_webhooks;
+    int64_t split_alert_after_ms; /* alert when a verdict stays SPLIT this long */
+    char *railway_endpoint;
+    char *railway_token;       /* NULL: no Railway actuator possible */
+    bool railway_project_token;/* true: Project-Access-Token header; false: Authorization: Bearer */
+} md_remedy_config;
+
 typedef struct md_config {
     char *node_id;        /* node.id, default: the host name */
     char *node_region;    /* node.region, default "local" */
@@ -124,6 +179,7 @@ typedef struct md_config {
     int64_t status_print_interval_ms; /* 0 disables the periodic status block */
     int max_concurrent_checks; /* checks and pre-warms in flight at once; later ones wait their turn */
     md_cluster_config cluster;
+    md_remedy_config remedy;
     md_service_config *services;
     size_t n_services;
     char *origin;         /* the file path, or "MEDIC_CONFIG" */

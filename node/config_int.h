@@ -57,6 +57,13 @@ int md__cfg_parse_cluster(md__cfg_parser *p, const cJSON *cl);
 int md__cfg_check_cluster_services(md__cfg_parser *p);
 void md__cfg_free_cluster(md_cluster_config *c);
 
+/* config_remedy.c: the "remediation" section and each service's actuator. */
+int md__cfg_parse_remedy(md__cfg_parser *p, const cJSON *o);
+int md__cfg_parse_service_remedy(md__cfg_parser *p, const char *path, const cJSON *obj, md_service_config *sc);
+int md__cfg_check_remedy_services(md__cfg_parser *p);
+void md__cfg_free_remedy(md_remedy_config *r);
+void md__cfg_free_service_remedy(md_service_config *s);
+
 extern const char *const md__cfg_log_levels[4];
 extern const char *const md__cfg_log_formats[2];
 

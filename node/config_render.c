@@ -157,7 +157,80 @@ static cJSON *service_json(emitter *e, const md_service_config *s)
         put_url(e, o, "prewarm_url", s->prewarm_url);
     put_num(e, o, "prewarm_interval_ms", (double)s->prewarm_interval_ms);
     put_num(e, o, "quorum", s->quorum);
+    put_num(e, o, "restart_attempts", s->restart_attempts);
+    put_num(e, o, "restart_interval_ms", (double)s->restart_interval_ms);
+    put_num(e, o, "redeploy_attempts", s->redeploy_attempts);
+    put_num(e, o, "redeploy_timeout_ms", (double)s->redeploy_timeout_ms);
+    put_num(e, o, "rollback_timeout_ms", (double)s->rollback_timeout_ms);
+    put_num(e, o, "verify_after_ms", (double)s->verify_after_ms);
+    put_num(e, o, "reopen_window_ms", (double)s->reopen_window_ms);
+    put_num(e, o, "max_actions_per_hour", s->max_actions_per_hour);
+    put_num(e, o, "known_good_after_ms", (double)s->known_good_after_ms);
+    put_bool(e, o, "shadow", s->shadow);
+    static const char *const kinds[] = { "none", "railway", "exec" };
+    put_str(e, o, "actuator", kinds[s->actuator]);
+    if (s->actuator == MD_ACTUATOR_RAILWAY) {
+        cJSON *r = cJSON_AddObjectToObject(o, "railway");
+        put_str(e, r, "service_id", s->railway_service_id);
+        put_str(e, r, "environment_id", s->railway_environment_id);
+    } else if (s->actuator == MD_ACTUATOR_EXEC) {
+        cJSON *x = cJSON_AddObjectToObject(o, "exec");
+        char **lists[3] = { s->exec_restart, s->exec_redeploy, s->exec_rollback };
+        static const char *const names[3] = { "restart", "redeploy", "rollback" };
+        for (int k = 0; x && k < 3; k++) {
+            if (!lists[k])
+                continue;
+            cJSON *a = cJSON_AddArrayToObject(x, names[k]);
+            for (size_t j = 0; a && lists[k][j]; j++) {
+                cJSON *tmp = cJSON_CreateObject();
+                put_str(e, tmp, "v", lists[k][j]); /* masked like any other string */
+                cJSON *v = cJSON_DetachItemFromObject(tmp, "v");
+                cJSON_Delete(tmp);
+                if (!v || !cJSON_AddItemToArray(a, v)) {
+                    cJSON_Delete(v);
+                    e->ok = false;
+                }
+            }
+        }
+        put_num(e, x, "timeout_ms", (double)s->exec_timeout_ms);
+    }
     return o;
+}
+
+static void remedy_json(emitter *e, cJSON *root, const md_remedy_config *r)
+{
+    static const char *const formats[] = { "generic", "slack", "discord" };
+    cJSON *o = cJSON_AddObjectToObject(root, "remediation");
+    if (!o) {
+        e->ok = false;
+        return;
+    }
+    put_str(e, o, "mode", r->shadow ? "shadow" : "act");
+    if (r->admin_token)
+        put_str(e, o, "admin_token", r->admin_token);
+    put_num(e, o, "split_alert_after_ms", (double)r->split_alert_after_ms);
+    cJSON *hooks = cJSON_AddArrayToObject(o, "webhooks");
+    for (size_t i = 0; hooks && i < r->n_webhooks; i++) {
+        cJSON *w = cJSON_CreateObject();
+        if (!w || !cJSON_AddItemToArray(hooks, w)) {
+            cJSON_Delete(w);
+            e->ok = false;
+            continue;
+        }
+        put_str(e, w, "url", r->webhooks[i].url);
+        put_str(e, w, "format", formats[r->webhooks[i].format]);
+        if (r->webhooks[i].n_headers) {
+            cJSON *h = cJSON_AddObjectToObject(w, "headers");
+            for (size_t j = 0; h && j < r->webhooks[i].n_headers; j++)
+                put_str(e, h, r->webhooks[i].headers[j].name, r->webhooks[i].headers[j].value);
+        }
+    }
+    if (r->railway_token) {
+        cJSON *rw = cJSON_AddObjectToObject(o, "railway");
+        put_str(e, rw, "endpoint", r->railway_endpoint);
+        put_str(e, rw, "token", r->railway_token);
+        put_str(e, rw, "token_kind", r->railway_project_token ? "project" : "bearer");
+    }
 }
 
 static void cluster_json(emitter *e, cJSON *root, const md_cluster_config *c)
@@ -222,6 +295,7 @@ char *md_config_to_json(const md_config *cfg, bool mask_secrets)
     put_num(&e, root, "status_print_interval_ms", (double)cfg->status_print_interval_ms);
     put_num(&e, root, "max_concurrent_checks", (double)cfg->max_concurrent_checks);
     cluster_json(&e, root, &cfg->cluster);
+    remedy_json(&e, root, &cfg->remedy);
     o = cJSON_AddArrayToObject(root, "services");
     for (size_t i = 0; i < cfg->n_services; i++) {
         cJSON *s = service_json(&e, &cfg->services[i]);

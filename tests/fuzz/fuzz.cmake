@@ -58,7 +58,7 @@ md_fuzz_target(NAME http_parse
 # The config target is written separately; build it once its source exists.
 if(EXISTS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_config.c)
   md_fuzz_target(NAME config
-    SOURCES tests/fuzz/fuzz_config.c node/config.c node/config_util.c node/config_render.c node/config_cluster.c node/verdict.c node/types.c
+    SOURCES tests/fuzz/fuzz_config.c node/config.c node/config_util.c node/config_render.c node/config_cluster.c node/config_remedy.c node/verdict.c node/types.c
     LIBS -lcjson)
 endif()
 

@@ -110,6 +110,7 @@ typedef struct {
     uint32_t fsync_max_ms;
     uint32_t action_pm;                     /* chance a step is a fault/client action */
     uint32_t leader_crash_pm;               /* chance a new leader crashes moments later */
+    uint32_t commit_crash_pm;               /* chance a leader crashes moments after committing */
     uint32_t max_ppm;                       /* clock rate error bound */
 } sim_params;
 

@@ -179,6 +179,17 @@ static void check_leader_complete(sim_world *w, int i)
     }
 }
 
+/* Reactive faults: a leader dying moments into its term (before its no-op spreads) or right
+ * after it commits (before followers learn it) is where commitment is tested hardest
+ * (Raft's Figure 8). */
+static void crash_soon(sim_world *w, int i, uint32_t pm)
+{
+    if (w->faults && sim_chance(&w->rng, pm)) {
+        uint64_t at = w->now + sim_below(&w->rng, 2 * (uint64_t)w->p.delay_max_ms + 2);
+        sim_heap_push(w, (sim_event){.time = at, .type = EV_CRASH, .node = (uint8_t)i, .gen = w->nodes[i].life});
+    }
+}
+
 static void check_commits(sim_world *w, int i)
 {
     sim_node *nd = &w->nodes[i];
@@ -199,6 +210,9 @@ static void check_commits(sim_world *w, int i)
     }
     if (c > w->global_commit) {
         w->global_commit = c;
+        if (raft_get_role(r) == RAFT_LEADER) {
+            crash_soon(w, i, w->p.commit_crash_pm);
+        }
     }
 }
 
@@ -250,12 +264,7 @@ void sim_check_step(sim_world *w)
             sim_trace(w, "n%d LEADER of term %lu (log %lu, commit %lu)", i, (unsigned long)term,
                       (unsigned long)raft_last_index(nd->r), (unsigned long)raft_get_commit(nd->r));
             check_leader_complete(w, i);
-            if (w->faults && sim_chance(&w->rng, w->p.leader_crash_pm)) {
-                /* A leader dying moments into its term, before its no-op spreads, is where
-                 * commitment rules are tested hardest (Raft's Figure 8). */
-                uint64_t at = w->now + sim_below(&w->rng, 3 * (uint64_t)w->p.delay_max_ms + 2);
-                sim_heap_push(w, (sim_event){.time = at, .type = EV_CRASH, .node = (uint8_t)i, .gen = nd->life});
-            }
+            crash_soon(w, i, w->p.leader_crash_pm);
         }
         nd->seen_role = role;
         nd->seen_term = term;

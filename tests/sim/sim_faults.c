@@ -56,16 +56,19 @@ static void propose(sim_world *w)
     if (i == 0 || w->nodes[i].paused) {
         return;
     }
-    uint8_t data[32];
-    uint64_t id = ++w->proposals;
-    memcpy(data, &id, 8);
-    size_t len = 8 + sim_below(&w->rng, 24);
-    for (size_t k = 8; k < len; k++) {
-        data[k] = (uint8_t)sim_rand(&w->rng);
+    int burst = 1 + (int)sim_below(&w->rng, 4);
+    for (int b = 0; b < burst; b++) {
+        uint8_t data[32];
+        uint64_t id = ++w->proposals;
+        memcpy(data, &id, 8);
+        size_t len = 8 + sim_below(&w->rng, 24);
+        for (size_t k = 8; k < len; k++) {
+            data[k] = (uint8_t)sim_rand(&w->rng);
+        }
+        uint64_t index = 0;
+        int rc = raft_propose(w->nodes[i].r, RAFT_ENTRY_NORMAL, data, len, &index);
+        sim_trace(w, "n%d PROPOSE #%lu -> %d (index %lu)", i, (unsigned long)id, rc, (unsigned long)index);
     }
-    uint64_t index = 0;
-    int rc = raft_propose(w->nodes[i].r, RAFT_ENTRY_NORMAL, data, len, &index);
-    sim_trace(w, "n%d PROPOSE #%lu -> %d (index %lu)", i, (unsigned long)id, rc, (unsigned long)index);
     sim_node_drive(w, i);
 }
 

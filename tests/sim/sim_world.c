@@ -541,8 +541,9 @@ static void pick_params(sim_world *w)
     p->delay_max_ms = 1 + (uint32_t)sim_below(g, p->heartbeat_ms);
     p->long_max_ms = 2 * p->election_ms;
     p->fsync_max_ms = (uint32_t)sim_below(g, 6);
-    p->action_pm = 10 + (uint32_t)sim_below(g, 40);
+    p->action_pm = 20 + (uint32_t)sim_below(g, 60);
     p->leader_crash_pm = (uint32_t)sim_below(g, 300);
+    p->commit_crash_pm = (uint32_t)sim_below(g, 100);
 }
 
 void sim_world_init(sim_world *w, uint64_t seed, int n, uint64_t steps)
