@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "clock.h"
 #include "http_parse.h"
@@ -54,6 +55,9 @@ struct md_api {
     bool closing;
     bool listener_closed;
     int port;
+    char *admin_token;          /* NULL: operator actions disabled */
+    md_api_action_fn action_fn;
+    void *action_ctx;
 };
 
 static void on_timer(uv_timer_t *t);
@@ -61,6 +65,7 @@ static void on_timer(uv_timer_t *t);
 static void maybe_free_api(md_api *api)
 {
     if (api->closing && api->listener_closed && api->n_conns == 0) {
+        free(api->admin_token);
         free(api);
     }
 }
@@ -266,6 +271,97 @@ static void serve_service(conn *c, const md_http_request *req, const md_snapshot
     free(body);
 }
 
+/* Constant time in the length of the expected token, so the comparison leaks nothing useful. */
+static bool token_matches(const char *want, const char *got, size_t got_len)
+{
+    size_t n = strlen(want);
+    unsigned diff = (unsigned)(n ^ got_len);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)want[i] ^ (unsigned char)(i < got_len ? got[i] : 0);
+    return diff == 0;
+}
+
+/* Copies the query parameter key of req (percent-decoded) into out; "" if absent or bad. */
+static void query_param(const md_http_request *req, const char *key, char *out, size_t outlen)
+{
+    size_t kl = strlen(key);
+    out[0] = '\0';
+    const char *q = req->query, *end = req->query + req->query_len;
+    while (q && q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - q) > kl && memcmp(q, key, kl) == 0 && q[kl] == '=') {
+            char raw[MD_HTTP_MAX_HEAD + 1];
+            size_t rl = (size_t)(stop - q) - kl - 1;
+            char dec[MD_HTTP_MAX_HEAD + 1];
+            memcpy(raw, q + kl + 1, rl);
+            for (size_t i = 0; i < rl; i++)
+                if (raw[i] == '+')
+                    raw[i] = ' ';
+            if (percent_decode(raw, rl, dec) == 0)
+                snprintf(out, outlen, "%s", dec);
+            return;
+        }
+        q = amp ? amp + 1 : end;
+    }
+}
+
+/* POST /v1/services/{name}/{pause|resume|ack}: returns true when the request was one. */
+static bool serve_action(conn *c, const md_http_request *req)
+{
+    size_t pl = strlen(SERVICES_PREFIX);
+    if (req->path_len <= pl || memcmp(req->path, SERVICES_PREFIX, pl) != 0)
+        return false;
+    const char *rest = req->path + pl, *slash = memchr(rest, '/', req->path_len - pl);
+    if (!slash)
+        return false;
+    size_t name_len = (size_t)(slash - rest), act_len = req->path_len - pl - name_len - 1;
+    static const char *const actions[] = { "pause", "resume", "ack" };
+    const char *action = NULL;
+    for (size_t i = 0; i < 3; i++)
+        if (act_len == strlen(actions[i]) && memcmp(slash + 1, actions[i], act_len) == 0)
+            action = actions[i];
+    if (!action)
+        return false;
+    bool is_post = req->method_len == 4 && memcmp(req->method, "POST", 4) == 0;
+    if (!is_post) {
+        respond_error(c, 405, "use POST", false, "Allow: POST\r\n");
+        return true;
+    }
+    md_api *api = c->api;
+    if (!api->admin_token || !api->action_fn) {
+        respond_error(c, 403, "operator actions are disabled: set remediation.admin_token", false, NULL);
+        return true;
+    }
+    const md_http_header *auth = md_http_header_get(req, "Authorization");
+    if (!auth || auth->value_len < 7 || strncasecmp(auth->value, "Bearer ", 7) != 0 ||
+        !token_matches(api->admin_token, auth->value + 7, auth->value_len - 7)) {
+        respond_error(c, 401, "missing or wrong admin token (Authorization: Bearer ...)", false,
+                      "WWW-Authenticate: Bearer\r\n");
+        return true;
+    }
+    char name[MD_HTTP_MAX_HEAD + 1], reason[256];
+    if (percent_decode(rest, name_len, name) < 0) {
+        respond_error(c, 400, "malformed percent-encoding in service name", false, NULL);
+        return true;
+    }
+    md_snapshot *s = md_snap_holder_get(api->holder);
+    bool known = s && md_snapshot_find(s, name) != NULL;
+    md_snapshot_unref(s);
+    if (!known) {
+        char msg[MD_HTTP_MAX_HEAD + 64];
+        snprintf(msg, sizeof msg, "no such service: %.*s", (int)name_len, rest);
+        respond_error(c, 404, msg, false, NULL);
+        return true;
+    }
+    query_param(req, "reason", reason, sizeof reason);
+    int status = 500;
+    char body[1024] = "{\"error\":{\"code\":500,\"message\":\"no answer\"}}";
+    api->action_fn(api->action_ctx, action, name, reason, &status, body, sizeof body);
+    respond(c, status, CT_JSON, body, strlen(body), false, NULL);
+    return true;
+}
+
 static void serve(conn *c, const md_http_request *req)
 {
     bool is_get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
@@ -274,6 +370,8 @@ static void serve(conn *c, const md_http_request *req)
         respond_error(c, 413, "request body too large", is_head, NULL);
         return;
     }
+    if (serve_action(c, req))
+        return;
     endpoint ep = route_of(req);
     if (ep == EP_NONE) {
         char msg[MD_HTTP_MAX_HEAD + 64];
@@ -456,6 +554,17 @@ static int parse_addr(const char *host, int port, struct sockaddr_storage *ss)
         return 0;
     }
     return uv_ip6_addr(h, port, (struct sockaddr_in6 *)ss) == 0 ? 0 : UV_EINVAL;
+}
+
+int md_api_set_actions(md_api *api, const char *admin_token, md_api_action_fn fn, void *ctx)
+{
+    free(api->admin_token);
+    api->admin_token = NULL;
+    if (admin_token && !(api->admin_token = strdup(admin_token)))
+        return -ENOMEM;
+    api->action_fn = fn;
+    api->action_ctx = ctx;
+    return 0;
 }
 
 int md_api_start(uv_loop_t *loop, const char *host, int port, md_snap_holder *holder,
