@@ -39,7 +39,7 @@ static inline bool sim_chance(sim_rng *g, uint32_t pm)
     return sim_below(g, 1000) < pm;
 }
 
-typedef enum { EV_DELIVER = 1, EV_TICK, EV_PERSIST, EV_RESUME, EV_CRASH } sim_ev_type;
+typedef enum { EV_DELIVER = 1, EV_TICK, EV_PERSIST, EV_RESUME, EV_CRASH, EV_RESTART } sim_ev_type;
 
 typedef struct {
     uint64_t time;

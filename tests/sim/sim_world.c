@@ -216,7 +216,9 @@ static void disk_set_snapshot(sim_disk *d, uint64_t index, uint64_t term, const 
     for (size_t i = 0; i < keep_from; i++) {
         free(d->log[i].data);
     }
-    memmove(d->log, d->log + keep_from, (d->n - keep_from) * sizeof *d->log);
+    if (d->n > keep_from) {
+        memmove(d->log, d->log + keep_from, (d->n - keep_from) * sizeof *d->log);
+    }
     d->n -= keep_from;
     free(d->snap_data);
     d->snap_data = xmalloc(len);
@@ -505,6 +507,12 @@ bool sim_process_event(sim_world *w, const sim_event *ev)
             return false;
         }
         sim_node_crash(w, ev->node);
+        return true;
+    case EV_RESTART:
+        if (nd->r != NULL || ev->gen != nd->life) {
+            return false;
+        }
+        sim_node_start(w, ev->node);
         return true;
     case EV_RESUME:
         if (nd->r == NULL || !nd->paused || nd->pause_until != ev->time) {

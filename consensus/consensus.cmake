@@ -1,0 +1,49 @@
+# consensus.cmake: the pure Raft core (library md_raft: no libuv, curl or nng, no clock, no
+# I/O) and its cmocka unit tests (label "unit"). Included by the top-level CMakeLists.txt.
+# The durable storage lives in consensus/storage.cmake (its own library and tests), which the
+# top-level file includes.
+
+set(MD_RAFT_SOURCES
+  ${CMAKE_SOURCE_DIR}/consensus/raft.c
+  ${CMAKE_SOURCE_DIR}/consensus/raft_log.c
+  ${CMAKE_SOURCE_DIR}/consensus/election.c
+  ${CMAKE_SOURCE_DIR}/consensus/replication.c
+  ${CMAKE_SOURCE_DIR}/consensus/progress.c
+  ${CMAKE_SOURCE_DIR}/consensus/lease.c
+  ${CMAKE_SOURCE_DIR}/consensus/transfer.c
+  ${CMAKE_SOURCE_DIR}/consensus/snapshot.c
+  ${CMAKE_SOURCE_DIR}/consensus/ready.c
+  ${CMAKE_SOURCE_DIR}/consensus/codec.c)
+
+# Asserts are the core's invariants and stay on in every build type (raft_int.h also
+# undefines NDEBUG, for builds that bypass CMake).
+add_library(md_raft STATIC ${MD_RAFT_SOURCES})
+target_include_directories(md_raft PUBLIC ${CMAKE_SOURCE_DIR}/consensus)
+target_compile_options(md_raft PRIVATE -UNDEBUG)
+
+# One cmocka program per concern of the core; each links the shared two-node-or-more fixture.
+function(md_raft_unit_test name)
+  add_executable(${name} tests/unit/${name}.c tests/unit/test_raft_fixture.c)
+  target_include_directories(${name} PRIVATE tests/unit)
+  target_link_libraries(${name} PRIVATE md_raft PkgConfig::CMOCKA)
+  add_test(NAME unit.${name} COMMAND ${name})
+  set_tests_properties(unit.${name} PROPERTIES LABELS unit TIMEOUT 120 SKIP_RETURN_CODE 77)
+endfunction()
+
+foreach(t IN ITEMS
+    test_raft_election
+    test_raft_prevote
+    test_raft_sticky
+    test_raft_checkquorum
+    test_raft_replication
+    test_raft_commit
+    test_raft_transfer
+    test_raft_lease
+    test_raft_snapshot
+    test_raft_ready
+    test_raft_codec)
+  if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/${t}.c)
+    md_raft_unit_test(${t})
+  endif()
+endforeach()
+

@@ -1,0 +1,170 @@
+/* ledger.c: the ledger's lifecycle, its read accessors and the ring of closed incidents.
+ * Applying entries is in ledger_apply.c, snapshots in ledger_snap.c. */
+#include "ledger_int.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int md__ledger_strdup(const char *p, size_t n, const char **out)
+{
+    if (n == 0) {
+        *out = ""; /* a literal, so md__ledger_strfree knows not to free it */
+        return 0;
+    }
+    char *s = malloc(n + 1);
+    if (!s)
+        return -ENOMEM;
+    memcpy(s, p, n);
+    s[n] = '\0';
+    *out = s;
+    return 0;
+}
+
+void md__ledger_strfree(const char *s)
+{
+    /* Every non-empty text was malloc'd by md__ledger_strdup; empty ones are the literal. */
+    if (s && s[0])
+        free((char *)s);
+}
+
+void md__ledger_incident_free(md_ledger_incident *inc)
+{
+    if (!inc)
+        return;
+    md__ledger_strfree(inc->votes);
+    md__ledger_strfree(inc->close_reason);
+    for (size_t i = 0; i < inc->n_steps; i++)
+        md__ledger_strfree(inc->steps[i].detail);
+    for (size_t i = 0; i < inc->n_notes; i++)
+        md__ledger_strfree(inc->notes[i].text);
+    free(inc);
+}
+
+static void service_clear(md_ledger_service *s)
+{
+    const char *name = s->name;
+    md__ledger_strfree(s->pause_reason);
+    md__ledger_incident_free((md_ledger_incident *)s->open);
+    memset(s, 0, sizeof *s);
+    s->name = name;
+    s->pause_reason = "";
+}
+
+void md__ledger_clear(md_ledger *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        service_clear(&l->svc[i]);
+    for (size_t k = 0; k < l->closed_n; k++)
+        md__ledger_incident_free(l->closed[(l->closed_first + k) % MD_LEDGER_MAX_CLOSED]);
+    memset(l->closed, 0, sizeof l->closed);
+    l->closed_first = l->closed_n = 0;
+    l->last_index = 0;
+}
+
+int md__ledger_alloc(const char *const *names, size_t n, md_ledger **out)
+{
+    if (!names || n == 0 || n > MD_LEDGER_MAX_SERVICES)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!names[i] || !md__ledger_name_ok(names[i], strnlen(names[i], MD_LEDGER_NAME_MAX + 1), false))
+            return -EINVAL;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(names[i], names[j]) == 0)
+                return -EINVAL;
+    }
+    md_ledger *l = calloc(1, sizeof *l);
+    if (!l || !(l->svc = calloc(n, sizeof *l->svc))) {
+        free(l);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *name = strdup(names[i]);
+        if (!name) {
+            md_ledger_free(l);
+            return -ENOMEM;
+        }
+        l->svc[i].name = name;
+        l->svc[i].pause_reason = "";
+        l->n = i + 1;
+    }
+    *out = l;
+    return 0;
+}
+
+int md_ledger_new(const char *const *names, size_t n, md_ledger **out)
+{
+    assert(out);
+    return md__ledger_alloc(names, n, out);
+}
+
+void md_ledger_free(md_ledger *l)
+{
+    if (!l)
+        return;
+    md__ledger_clear(l);
+    for (size_t i = 0; i < l->n; i++)
+        free((char *)l->svc[i].name);
+    free(l->svc);
+    free(l);
+}
+
+void md__ledger_push_closed(md_ledger *l, md_ledger_incident *inc)
+{
+    assert(inc && inc->closed != MD_CLOSE_OPEN);
+    if (l->closed_n == MD_LEDGER_MAX_CLOSED) {
+        md__ledger_incident_free(l->closed[l->closed_first]);
+        l->closed[l->closed_first] = NULL;
+        l->closed_first = (l->closed_first + 1) % MD_LEDGER_MAX_CLOSED;
+        l->closed_n--;
+    }
+    l->closed[(l->closed_first + l->closed_n) % MD_LEDGER_MAX_CLOSED] = inc;
+    l->closed_n++;
+}
+
+size_t md_ledger_count(const md_ledger *l)
+{
+    return l->n;
+}
+
+const md_ledger_service *md_ledger_service_at(const md_ledger *l, size_t i)
+{
+    assert(i < l->n);
+    return &l->svc[i];
+}
+
+int md_ledger_find(const md_ledger *l, const char *name, size_t *i)
+{
+    for (size_t k = 0; k < l->n; k++)
+        if (strcmp(l->svc[k].name, name) == 0) {
+            if (i)
+                *i = k;
+            return 0;
+        }
+    return -ENOENT;
+}
+
+size_t md_ledger_closed_count(const md_ledger *l)
+{
+    return l->closed_n;
+}
+
+const md_ledger_incident *md_ledger_closed(const md_ledger *l, size_t k)
+{
+    assert(k < l->closed_n);
+    return l->closed[(l->closed_first + l->closed_n - 1 - k) % MD_LEDGER_MAX_CLOSED];
+}
+
+uint64_t md_ledger_last_index(const md_ledger *l)
+{
+    return l->last_index;
+}
+
+const md_ledger_step *md_ledger_pending(const md_ledger_incident *inc)
+{
+    if (!inc || inc->n_steps == 0)
+        return NULL;
+    const md_ledger_step *last = &inc->steps[inc->n_steps - 1];
+    return last->outcome == MD_OUTCOME_NONE ? last : NULL; /* only the last step can be pending */
+}

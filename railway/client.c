@@ -1,0 +1,286 @@
+/* client.c: the railway client's lifecycle (config, token, the list of running operations),
+ * starting, cancelling and finishing operations, and their timers. Every text leaving here is
+ * scrubbed of the token. The HTTP exchanges are in request.c, the operations in ops.c. */
+#include "rw_op.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef MD_VERSION
+#define MD_VERSION "0"
+#endif
+
+static char *dup_or(const char *s, const char *dflt)
+{
+    return strdup(s && *s ? s : dflt);
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t rw__now(const rw_client *c)
+{
+    return c->cfg.host.now_ms ? c->cfg.host.now_ms(c->cfg.host.ctx) : mono_ms();
+}
+
+uint64_t rw__time_left(const rw_op *op)
+{
+    uint64_t now = rw__now(op->c);
+    return now >= op->deadline ? 0 : op->deadline - now;
+}
+
+void rw__log(const rw_client *c, int level, const char *fmt, ...)
+{
+    if (!c->cfg.host.log)
+        return;
+    char msg[RW_SUMMARY_MAX + 128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    rw__scrub(msg, sizeof msg, c->token);
+    c->cfg.host.log(c->cfg.host.ctx, level, msg);
+}
+
+int rw_client_new(const rw_config *cfg, rw_client **out)
+{
+    *out = NULL;
+    const rw_host *h = &cfg->host;
+    if (!h->start || !h->cancel || !h->timer_start || !h->timer_cancel)
+        return -EINVAL;
+    const char *ep = cfg->endpoint && *cfg->endpoint ? cfg->endpoint : RW_DEFAULT_ENDPOINT;
+    if (strncmp(ep, "https://", 8) != 0 && strncmp(ep, "http://", 7) != 0)
+        return -EINVAL;
+    if (cfg->token_env && strlen(cfg->token_env) >= sizeof((rw_client *)0)->token_env)
+        return -EINVAL;
+    rw_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->cfg = *cfg;
+    c->endpoint = strdup(ep);
+    c->user_agent = dup_or(cfg->user_agent, "medic/" MD_VERSION " railway-client");
+    const char *tok = cfg->token && *cfg->token ? cfg->token : cfg->token_env ? getenv(cfg->token_env) : NULL;
+    if (tok && *tok)
+        c->token = strdup(tok);
+    if (cfg->token_env)
+        snprintf(c->token_env, sizeof c->token_env, "%s", cfg->token_env);
+    c->cfg.endpoint = c->endpoint;
+    c->cfg.user_agent = c->user_agent;
+    c->cfg.token = NULL;
+    c->cfg.token_env = NULL;
+    if (!c->cfg.deadline_ms)
+        c->cfg.deadline_ms = 60000;
+    if (!c->cfg.request_timeout_ms)
+        c->cfg.request_timeout_ms = 15000;
+    if (!c->cfg.backoff_base_ms)
+        c->cfg.backoff_base_ms = 500;
+    if (!c->cfg.backoff_max_ms)
+        c->cfg.backoff_max_ms = 30000;
+    if (!c->cfg.poll_interval_ms)
+        c->cfg.poll_interval_ms = 2000;
+    c->prng = cfg->seed;
+    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
+    if (hl)
+        c->base_headers = curl_slist_append(hl, "Accept: application/json");
+    if (!c->endpoint || !c->user_agent || (tok && *tok && !c->token) || !c->base_headers) {
+        curl_slist_free_all(c->base_headers ? c->base_headers : hl);
+        c->base_headers = NULL;
+        rw_client_free(c);
+        return -ENOMEM;
+    }
+    *out = c;
+    return 0;
+}
+
+/* Stops whatever the op has in flight, unlinks and frees it. No callback. */
+static void op_free(rw_op *op)
+{
+    rw_client *c = op->c;
+    if (op->easy) {
+        c->cfg.host.cancel(c->cfg.host.ctx, op->easy);
+        curl_easy_cleanup(op->easy);
+    }
+    if (op->timer)
+        c->cfg.host.timer_cancel(c->cfg.host.ctx, op->timer);
+    curl_slist_free_all(op->headers);
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        c->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    c->n_ops--;
+    free(op->body);
+    free(op->resp);
+    free(op->avoid);
+    free(op->deps);
+    free(op);
+}
+
+void rw_client_free(rw_client *c)
+{
+    if (!c)
+        return;
+    while (c->ops)
+        op_free(c->ops);
+    if (c->token) {
+        explicit_bzero(c->token, strlen(c->token));
+        free(c->token);
+    }
+    curl_slist_free_all(c->base_headers);
+    free(c->endpoint);
+    free(c->user_agent);
+    free(c);
+}
+
+size_t rw_running(const rw_client *c)
+{
+    return c->n_ops;
+}
+
+int rw_cancel(rw_client *c, uint64_t op_id)
+{
+    for (rw_op *op = c->ops; op; op = op->next) {
+        if (op->id == op_id) {
+            op_free(op);
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+static int copy_id(char dst[RW_ID_MAX], const char *src, bool required)
+{
+    if (!src || !*src)
+        return required ? -EINVAL : 0;
+    if (!rw__valid_id(src))
+        return -EINVAL;
+    snprintf(dst, RW_ID_MAX, "%s", src);
+    return 0;
+}
+
+static int copy_request(rw_op *op, const rw_request *req)
+{
+    bool svc = op->kind != RW_OP_DEPLOYMENT;
+    if (copy_id(op->service_id, req->service_id, svc) || copy_id(op->environment_id, req->environment_id, svc) ||
+        copy_id(op->given_id, req->deployment_id, op->kind == RW_OP_DEPLOYMENT) ||
+        copy_id(op->target, req->rollback_target, false))
+        return -EINVAL;
+    if (req->n_avoid > 0) {
+        if (!req->avoid)
+            return -EINVAL;
+        op->avoid = calloc(req->n_avoid, sizeof *op->avoid);
+        if (!op->avoid)
+            return -ENOMEM;
+        for (size_t i = 0; i < req->n_avoid; i++)
+            if (copy_id(op->avoid[i], req->avoid[i], true))
+                return -EINVAL;
+        op->n_avoid = req->n_avoid;
+    }
+    op->wait = req->wait;
+    op->first = req->first == 0 ? 20 : req->first > RW_LIST_MAX ? RW_LIST_MAX : req->first;
+    return 0;
+}
+
+int rw_start(rw_client *c, rw_op_kind kind, const rw_request *req, rw_done_fn done, void *arg, uint64_t *op_id)
+{
+    if (!c || !req || !done || (unsigned)kind > RW_OP_LIST)
+        return -EINVAL;
+    rw_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return -ENOMEM;
+    op->c = c;
+    op->kind = kind;
+    op->done = done;
+    op->arg = arg;
+    op->next = c->ops;
+    if (c->ops)
+        c->ops->prev = op;
+    c->ops = op;
+    c->n_ops++;
+    int e = copy_request(op, req);
+    if (e == 0 && !(op->deps = calloc(RW_LIST_MAX, sizeof *op->deps)))
+        e = -ENOMEM;
+    if (e) {
+        op_free(op);
+        return e;
+    }
+    op->id = ++c->next_id;
+    op->t0 = rw__now(c);
+    op->deadline = op->t0 + (req->deadline_ms ? req->deadline_ms : c->cfg.deadline_ms);
+    op->res.op = kind;
+    if (op_id)
+        *op_id = op->id;
+    /* The first step runs from a timer so that done never runs inside rw_start. */
+    rw__after(op, 0, rw__op_begin, NULL);
+    return 0;
+}
+
+void rw__finish(rw_op *op, rw_class cls, const char *fmt, ...)
+{
+    rw_client *c = op->c;
+    rw_result *r = &op->res;
+    r->cls = cls;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->summary, sizeof r->summary, fmt, ap);
+    va_end(ap);
+    rw__scrub(r->summary, sizeof r->summary, c->token);
+    r->elapsed_ms = rw__now(c) - op->t0;
+    if (r->status == RW_ST_UNKNOWN)
+        r->status = op->last_status;
+    rw__log(c, cls == RW_OK ? 1 : 2, "railway %s: %s (%s, %u requests, %llu ms)", rw_op_name(op->kind),
+            r->summary, rw_class_name(cls), r->attempts, (unsigned long long)r->elapsed_ms);
+    rw_done_fn done = op->done;
+    void *arg = op->arg;
+    rw_result copy = *r; /* op is freed before done runs, so done may start new operations freely */
+    rw_deployment latest = op->latest;
+    rw_deployment *deps = op->deps;
+    op->deps = NULL;
+    if (copy.latest)
+        copy.latest = &latest;
+    if (copy.deployments)
+        copy.deployments = deps;
+    op_free(op);
+    done(&copy, arg);
+    free(deps);
+}
+
+/* ---- timers ---- */
+
+static void on_timer(void *arg)
+{
+    rw_op *op = arg;
+    op->timer = NULL;
+    rw__op_fn fn = op->timer_fn;
+    op->timer_fn = NULL;
+    fn(op);
+}
+
+static void start_timer(rw_op *op, uint64_t delay_ms, rw__op_fn fn)
+{
+    rw_client *c = op->c;
+    assert(!op->timer && !op->easy);
+    op->timer_fn = fn;
+    op->timer = c->cfg.host.timer_start(c->cfg.host.ctx, delay_ms, on_timer, op);
+    if (!op->timer)
+        rw__finish(op, RW_ERR_INTERNAL, "could not start a timer");
+}
+
+void rw__after(rw_op *op, uint64_t delay_ms, rw__op_fn fn, const char *waiting_for)
+{
+    if (waiting_for && delay_ms >= rw__time_left(op)) {
+        rw__finish(op, RW_ERR_TIMEOUT, "deadline reached while waiting for %s", waiting_for);
+        return;
+    }
+    start_timer(op, delay_ms, fn);
+}

@@ -1,0 +1,89 @@
+/* rw_op.h: one running operation, shared by the request layer (client.c: HTTP exchanges,
+ * retries, timers) and the operations (ops.c: what to ask next). Private to railway/. */
+#ifndef RW_OP_H
+#define RW_OP_H
+
+#include <curl/curl.h>
+
+#include "rw_int.h"
+
+#define RW_CUR_MAX 8 /* current deployments (latest + active) a rollback remembers to skip */
+
+typedef struct rw_op rw_op;
+/* Called with the final answer of an exchange (OK, or an error retries could not cure). The
+ * answer is freed by the caller afterwards. The callee must end with exactly one of rw__send,
+ * rw__after or rw__finish, and must not touch op after that. */
+typedef void (*rw__step_fn)(rw_op *op, const rw__answer *a);
+typedef void (*rw__op_fn)(rw_op *op);
+
+struct rw_client {
+    rw_config cfg;  /* strings below are our copies */
+    char *endpoint;
+    char *user_agent;
+    char *token;    /* NULL when the environment had none; wiped at free */
+    char token_env[64];
+    struct curl_slist *base_headers; /* without the token */
+    uint64_t prng;
+    uint64_t next_id;
+    rw_op *ops;     /* running */
+    size_t n_ops;
+};
+
+struct rw_op {
+    rw_client *c;
+    rw_op *prev, *next;
+    uint64_t id;
+    rw_op_kind kind;
+    rw_done_fn done;
+    void *arg;
+    /* the request, copied */
+    char service_id[RW_ID_MAX], environment_id[RW_ID_MAX], given_id[RW_ID_MAX], target[RW_ID_MAX];
+    char (*avoid)[RW_ID_MAX];
+    size_t n_avoid;
+    bool wait;
+    unsigned first;
+    uint64_t t0, deadline;
+    /* the exchange in flight */
+    rw__doc_id doc;
+    char *body;             /* JSON request body (owned) */
+    rw__step_fn on_answer;
+    rw__op_fn reconcile;    /* for a mutation whose failure leaves it unknown whether it ran */
+    bool ambiguous;         /* the last failure was such a one */
+    unsigned tries;         /* consecutive failed exchanges: the backoff exponent */
+    CURL *easy;
+    struct curl_slist *headers;
+    char *resp;
+    size_t resp_len, resp_cap;
+    bool resp_too_big, has_retry_after;
+    char errbuf[CURL_ERROR_SIZE];
+    void *timer;
+    rw__op_fn timer_fn;
+    /* what the operation learned */
+    rw_result res;
+    rw_deployment latest;
+    bool has_latest;
+    rw_deployment *deps;    /* RW_LIST_MAX entries: activeDeployments or the list */
+    size_t n_deps;
+    char cur[RW_CUR_MAX][RW_ID_MAX]; /* ids running before a rollback */
+    size_t n_cur;
+    char pre_latest[RW_ID_MAX];      /* latestDeployment before a mutation */
+    char source[RW_ID_MAX];          /* the deployment a mutation names */
+    rw_status last_status;
+};
+
+/* client.c */
+uint64_t rw__now(const rw_client *c);
+uint64_t rw__time_left(const rw_op *op);
+void rw__log(const rw_client *c, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* rw__send starts an exchange for doc with vars (taken, even on failure). */
+void rw__send(rw_op *op, rw__doc_id doc, cJSON *vars, rw__step_fn on_answer);
+/* rw__after calls fn(op) after delay_ms (a status poll); finishes op with TIMEOUT when the
+ * deadline comes first. */
+void rw__after(rw_op *op, uint64_t delay_ms, rw__op_fn fn, const char *waiting_for);
+/* rw__finish reports the result (summary from fmt, scrubbed) and frees op. */
+void rw__finish(rw_op *op, rw_class cls, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ops.c */
+void rw__op_begin(rw_op *op);
+
+#endif
