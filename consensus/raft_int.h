@@ -16,6 +16,9 @@
 #include "raft.h"
 
 #define RAFT_MAX_INFLIGHT 256
+/* No log gets near this; a message naming a larger index is refused, so index + 1 and
+ * index + n_entries never overflow. */
+#define RAFT_INDEX_MAX (UINT64_C(1) << 62)
 
 typedef enum {
     RAFT_PR_PROBE = 0,   /* next is a guess: one APPEND at a time until a reply */

@@ -259,7 +259,8 @@ void raft__handle_append_resp(raft *r, const raft_message *m)
     if (raft__maybe_commit(r)) {
         raft__bcast_append(r);
     } else if (was_paused) {
-        raft__send_append(r, m->from, false);
+        /* It may have missed the commit index while we held back: tell it now. */
+        raft__send_append(r, m->from, true);
     }
     while (raft__send_append(r, m->from, false)) {
     }

@@ -88,8 +88,10 @@ typedef struct md_alerts md_alerts;
 typedef enum { MD_ALERT_DELIVERED = 0, MD_ALERT_GAVE_UP, MD_ALERT_DROPPED } md_alert_fate;
 
 /* Called on the loop thread once per (alert, webhook) when its delivery ends: delivered (2xx),
- * gave up (4xx other than 408/429, attempts or deadline exhausted), or dropped (the queue was
- * full and it was the oldest). key is valid during the call only. Must not call md_alerts_close. */
+ * gave up (an answer other than 2xx, 408, 429 or 5xx; attempts or deadline exhausted), or
+ * dropped (the queue was full and it was the oldest). Network errors and 408/429/5xx are
+ * retried. key is valid during the call only. The callback may send alerts; it must not call
+ * md_alerts_close. */
 typedef void (*md_alert_fate_cb)(const char *key, size_t webhook, md_alert_fate fate, void *ctx);
 
 /* Knobs; 0 picks the default in brackets. */
@@ -100,7 +102,7 @@ typedef struct {
     int64_t backoff_max_ms;       /* cap on one delay [60000] */
     int64_t deadline_ms;          /* give up this long after queueing [900000] */
     int64_t request_timeout_ms;   /* one request, connect included [10000] */
-    int64_t retry_after_max_ms;   /* cap on a server's Retry-After [600000] */
+    int64_t retry_after_max_ms;   /* cap on a server's Retry-After (429, 503) [600000] */
     int max_inflight_per_hook;    /* concurrent requests per webhook [4] */
     size_t dedupe_keys;           /* keys remembered for refusal [4096] */
     uint64_t seed;                /* jitter seed [from the clock and pid] */

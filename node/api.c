@@ -224,7 +224,7 @@ static int percent_decode(const char *src, size_t n, char *out)
     return 0;
 }
 
-typedef enum { EP_NONE, EP_HEALTH, EP_STATUS, EP_SERVICE, EP_METRICS, EP_CLUSTER } endpoint;
+typedef enum { EP_NONE, EP_HEALTH, EP_STATUS, EP_SERVICE, EP_METRICS, EP_CLUSTER, EP_INCIDENTS } endpoint;
 
 #define SERVICES_PREFIX "/v1/services/"
 
@@ -240,6 +240,7 @@ static endpoint route_of(const md_http_request *req)
     if (path_is(req, "/v1/status")) return EP_STATUS;
     if (path_is(req, "/metrics")) return EP_METRICS;
     if (path_is(req, "/v1/cluster")) return EP_CLUSTER;
+    if (path_is(req, "/v1/incidents")) return EP_INCIDENTS;
     if (req->path_len >= pl && memcmp(req->path, SERVICES_PREFIX, pl) == 0) return EP_SERVICE;
     return EP_NONE;
 }
@@ -398,6 +399,14 @@ static void serve(conn *c, const md_http_request *req)
     }
     if (ep == EP_SERVICE) {
         serve_service(c, req, s, is_head);
+        md_snapshot_unref(s);
+        return;
+    }
+    if (ep == EP_INCIDENTS) {
+        static const char none[] = "{\"open\":[],\"closed\":[],\"services\":[],\"note\":\"remediation needs a "
+                                   "cluster section\"}";
+        const char *doc = s->incidents_json ? s->incidents_json : none;
+        respond(c, 200, CT_JSON, doc, strlen(doc), is_head, NULL);
         md_snapshot_unref(s);
         return;
     }

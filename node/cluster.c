@@ -66,6 +66,9 @@ struct md_cluster {
     int64_t started_ms;
     void (*on_change)(void *);
     void *on_change_ctx;
+    uint8_t app_type;          /* one application message type besides Raft (remediation) */
+    md_cluster_msg_fn app_fn;
+    void *app_ctx;
     void (*done)(void *);
     void *done_arg;
 };
@@ -382,6 +385,10 @@ static void on_message(void *ctx, const char *from, uint8_t type, const uint8_t 
         md_consensus_receive(c->cons, from, body, len);
         return;
     }
+    if (c->app_fn && type == c->app_type) {
+        c->app_fn(c->app_ctx, from, body, len);
+        return;
+    }
     md_log(MD_LOG_DEBUG, "message_ignored", MD_S("peer", from), MD_I("type", type));
 }
 
@@ -537,6 +544,57 @@ int md_cluster_start(md_cluster *c, char *err, size_t errlen)
     if (every < 10)
         every = 10;
     return uv_timer_start(&c->timer, on_timer, every, every);
+}
+
+/* ---- what remediation reads ---- */
+
+md_verdict md_cluster_verdict(const md_cluster *c, size_t i, int64_t *since_ms)
+{
+    assert(i < c->n_svc);
+    if (since_ms)
+        *since_ms = c->verdicts[i].since_ms;
+    return c->verdicts[i].verdict;
+}
+
+void md_cluster_votes_text(const md_cluster *c, size_t i, char *buf, size_t len, int *down, int *total)
+{
+    md_voter voters[MD_CLUSTER_MAX_NODES];
+    md_vote votes[MD_CLUSTER_MAX_NODES];
+    int64_t now = mono_ms();
+    for (size_t k = 0; k < c->n_nodes; k++)
+        fill_voter(c, k, i, now, &voters[k]);
+    const md_service_config *sc = &c->cfg->services[i];
+    md_verdict_result r = md_verdict_compute(voters, c->n_nodes, sc->quorum, 3 * sc->interval_ms, votes);
+    votes_text(c, votes, buf, len);
+    if (down)
+        *down = r.down;
+    if (total)
+        *total = (int)c->n_nodes;
+}
+
+md_state md_cluster_own_state(const md_cluster *c, size_t i, int64_t *since_ms)
+{
+    const obs_slot *s = slot(c, 0, i);
+    if (since_ms)
+        *since_ms = s->present ? s->obs.state_since_ms : 0;
+    return s->present ? s->obs.state : MD_STATE_UNKNOWN;
+}
+
+struct md_consensus *md_cluster_consensus(md_cluster *c)
+{
+    return c->cons;
+}
+
+int md_cluster_send(md_cluster *c, const char *peer_id, uint8_t type, const void *body, size_t len)
+{
+    return c->tp ? tp_send(c->tp, peer_id, type, body, len) : -ENOTCONN;
+}
+
+void md_cluster_on_message(md_cluster *c, uint8_t type, md_cluster_msg_fn fn, void *ctx)
+{
+    c->app_type = type;
+    c->app_fn = fn;
+    c->app_ctx = ctx;
 }
 
 /* ---- snapshots ---- */

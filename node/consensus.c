@@ -40,6 +40,8 @@ struct md_consensus {
     uint64_t leader_changes;
     void (*on_change)(void *);
     void *on_change_ctx;
+    md_consensus_apply_fn apply;
+    void *apply_ctx;
     void (*done)(void *);
     void *done_arg;
 };
@@ -174,9 +176,13 @@ static void process_ready(md_consensus *c)
         }
         for (size_t i = 0; i < u.n_msgs; i++)
             send_msg(c, &u.msgs[i]);
-        for (size_t i = 0; i < u.n_committed; i++)
-            md_log(MD_LOG_DEBUG, "raft_apply", MD_I("index", u.committed[i].index), MD_I("term", u.committed[i].term),
-                   MD_I("type", u.committed[i].type), MD_I("bytes", u.committed[i].len));
+        for (size_t i = 0; i < u.n_committed; i++) {
+            const raft_entry *e = &u.committed[i];
+            md_log(MD_LOG_DEBUG, "raft_apply", MD_I("index", e->index), MD_I("term", e->term), MD_I("type", e->type),
+                   MD_I("bytes", e->len));
+            if (e->type == RAFT_ENTRY_NORMAL && c->apply)
+                c->apply(c->apply_ctx, e->index, e->data, e->len);
+        }
         raft_advance(c->r, &u);
     }
     note_role(c);
@@ -307,6 +313,37 @@ void md_consensus_set_on_change(md_consensus *c, void (*fn)(void *ctx), void *ct
 {
     c->on_change = fn;
     c->on_change_ctx = ctx;
+}
+
+void md_consensus_set_apply(md_consensus *c, md_consensus_apply_fn fn, void *ctx)
+{
+    c->apply = fn;
+    c->apply_ctx = ctx;
+}
+
+int md_consensus_propose(md_consensus *c, const void *data, size_t len, uint64_t *index)
+{
+    if (c->failed)
+        return -EIO;
+    if (c->stopping || c->closing)
+        return -EBUSY;
+    int rc = raft_propose(c->r, RAFT_ENTRY_NORMAL, data, len, index);
+    if (rc == 0) {
+        process_ready(c);
+        rearm(c);
+    }
+    return rc;
+}
+
+bool md_consensus_is_leader(const md_consensus *c)
+{
+    return !c->failed && raft_get_role(c->r) == RAFT_LEADER;
+}
+
+const char *md_consensus_leader_id(const md_consensus *c)
+{
+    raft_id l = raft_get_leader(c->r);
+    return l ? c->ids[l] : NULL;
 }
 
 int md_consensus_start(md_consensus *c)

@@ -33,6 +33,22 @@ int md_consensus_new(uv_loop_t *loop, const md_config *cfg, md_consensus_send_fn
 /* md_consensus_set_on_change: fn(ctx) runs whenever role, term, leader or commit change. */
 void md_consensus_set_on_change(md_consensus *c, void (*fn)(void *ctx), void *ctx);
 
+/* md_consensus_set_apply: fn(ctx, index, data, len) runs for every committed application entry,
+ * in log order, exactly once per process lifetime (after a restart, again from the start of the
+ * log or the last snapshot). data is borrowed for the call. */
+typedef void (*md_consensus_apply_fn)(void *ctx, uint64_t index, const uint8_t *data, size_t len);
+void md_consensus_set_apply(md_consensus *c, md_consensus_apply_fn fn, void *ctx);
+
+/* md_consensus_propose appends data (copied) to the log if this node leads. *index (may be
+ * NULL) receives its log index. Returns 0, -EPERM (not the leader), -EBUSY (handing over),
+ * -EIO (storage failed) or -EMSGSIZE. Committed entries come back through the apply hook. */
+int md_consensus_propose(md_consensus *c, const void *data, size_t len, uint64_t *index);
+
+/* md_consensus_is_leader: this node leads (its lease may still have to be checked). */
+bool md_consensus_is_leader(const md_consensus *c);
+/* md_consensus_leader_id: the node id of the known leader, or NULL. */
+const char *md_consensus_leader_id(const md_consensus *c);
+
 /* md_consensus_start arms the core's timers. */
 int md_consensus_start(md_consensus *c);
 

@@ -15,6 +15,7 @@
 #include "curl_loop.h"
 #include "log.h"
 #include "monitor.h"
+#include "remedy.h"
 #include "snapshot.h"
 
 #define SHUTDOWN_GUARD_MS 3000
@@ -25,6 +26,7 @@ typedef struct {
     bool insecure_dev;
     md_curl_loop *cl;
     md_cluster *cluster;
+    md_remedy *remedy;
     md_snap_holder *holder;
     md_monitor *monitor;
     md_api *api;
@@ -51,16 +53,28 @@ static void on_guard(uv_timer_t *t)
     _exit(1);
 }
 
-static void close_rest(daemon_ctx *d)
+static void close_transport_and_curl(void *arg)
 {
-    if (d->cl) {
-        md_curl_loop_close(d->cl);
-        d->cl = NULL;
-    }
+    daemon_ctx *d = arg;
+    d->remedy = NULL;
     if (d->cluster) {
         md_cluster_close(d->cluster, NULL, NULL);
         d->cluster = NULL;
     }
+    if (d->cl) {
+        md_curl_loop_close(d->cl);
+        d->cl = NULL;
+    }
+}
+
+/* Remediation first (it cancels its actions and alerts, which use the curl loop and the
+ * consensus), then the cluster (a leader hands over) and the curl loop. */
+static void close_rest(daemon_ctx *d)
+{
+    if (d->remedy)
+        md_remedy_close(d->remedy, close_transport_and_curl, d);
+    else
+        close_transport_and_curl(d);
 }
 
 static void on_monitor_closed(void *arg)
@@ -116,10 +130,21 @@ static int start(daemon_ctx *d)
         return -1;
     }
     md_cluster_set_on_change(d->cluster, md_monitor_touch, d->monitor);
+    rc = md_remedy_new(&d->loop, d->cfg, d->cluster, d->cl, &d->remedy, err, sizeof err);
+    if (rc < 0) {
+        md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", err));
+        return -1;
+    }
+    md_remedy_set_on_change(d->remedy, md_monitor_touch, d->monitor);
+    md_monitor_set_remedy(d->monitor, d->remedy);
     rc = md_api_start(&d->loop, d->cfg->api_host, d->cfg->api_port, d->holder, &d->api, err, sizeof err);
     if (rc < 0) {
         md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", err[0] ? err : uv_strerror(rc)),
                MD_S("api_listen", d->cfg->api_listen));
+        return -1;
+    }
+    if (md_api_set_actions(d->api, d->cfg->remedy.admin_token, md_remedy_action, d->remedy) < 0) {
+        md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", "out of memory"));
         return -1;
     }
     rc = md_cluster_start(d->cluster, err, sizeof err);
@@ -128,7 +153,9 @@ static int start(daemon_ctx *d)
                MD_S("cluster_listen", d->cfg->cluster.listen ? d->cfg->cluster.listen : "-"));
         return -1;
     }
-    rc = md_monitor_start(d->monitor);
+    rc = md_remedy_start(d->remedy);
+    if (rc == 0)
+        rc = md_monitor_start(d->monitor);
     if (rc < 0) {
         md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", uv_strerror(rc)));
         return -1;

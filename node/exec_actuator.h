@@ -56,8 +56,9 @@ typedef struct {
     int64_t duration_ms;    /* from start to exit (monotonic) */
     char summary[160];      /* one line: "exit 0", "exit 3", "killed by signal 9 (SIGKILL)",
                              * "timeout after 10.0 s (SIGTERM)", "cannot start /x: no such file or directory" */
-    char output[MD_EXEC_OUTPUT_MAX + 1]; /* the last bytes of stdout+stderr, NUL-terminated, with
-                             * NUL and control bytes other than \n and \t replaced by '?' */
+    char output[MD_EXEC_OUTPUT_MAX + 1]; /* the last bytes of stdout+stderr, NUL-terminated, as
+                             * valid UTF-8: NUL, control bytes other than \n and \t, and invalid
+                             * sequences are replaced by '?' */
     size_t output_len;
     uint64_t output_total;  /* every byte the child wrote */
 } md_exec_result;

@@ -13,6 +13,7 @@
 #include "health.h"
 #include "log.h"
 #include "probe.h"
+#include "remedy.h"
 
 #define SNAPSHOT_MIN_GAP_US 100000 /* readers see state at most this old */
 #define FIRST_CHECK_JITTER_CAP_MS 10000
@@ -52,6 +53,7 @@ struct md_monitor {
     const md_config *cfg;
     md_curl_loop *cl;
     md_cluster *cluster;
+    struct md_remedy *remedy;
     md_prober *prober;
     md_snap_holder *holder;
     uv_timer_t tick;
@@ -364,7 +366,7 @@ static md_snapshot *build_snapshot(md_monitor *m)
     snap->pid = (int)getpid();
     for (size_t i = 0; i < m->n; i++)
         fill_snap_service(m, snap, &snap->services[i], &m->svc[i], now_ms);
-    if (md_cluster_fill_snapshot(m->cluster, snap) < 0) {
+    if (md_cluster_fill_snapshot(m->cluster, snap) < 0 || (m->remedy && md_remedy_fill_snapshot(m->remedy, snap) < 0)) {
         md_snapshot_unref(snap);
         return NULL;
     }
@@ -397,6 +399,11 @@ static void on_status_timer(uv_timer_t *t)
 }
 
 /* ---- lifecycle ---- */
+
+void md_monitor_set_remedy(md_monitor *m, struct md_remedy *r)
+{
+    m->remedy = r;
+}
 
 void md_monitor_touch(void *m)
 {

@@ -22,6 +22,10 @@ typedef struct md_monitor md_monitor;
 int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_cluster *cluster,
                    md_snap_holder *holder, md_monitor **out);
 
+/* md_monitor_set_remedy: snapshots also carry remediation state from r (borrowed; may be NULL). */
+struct md_remedy;
+void md_monitor_set_remedy(md_monitor *m, struct md_remedy *r);
+
 /* md_monitor_touch marks what readers see as changed (m is a md_monitor; the signature fits
  * md_cluster_set_on_change). */
 void md_monitor_touch(void *m);

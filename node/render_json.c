@@ -138,8 +138,12 @@ static bool add_service_fields(cJSON *o, const md_snap_service *v)
     ok = ok && add_num(o, "interval_ms", (double)v->interval_ms) &&
          add_num(o, "timeout_ms", (double)v->timeout_ms) && add_num(o, "slow_ms", (double)v->slow_ms);
     cJSON *prewarm = ok ? cJSON_AddObjectToObject(o, "prewarm") : NULL;
-    return prewarm && add_num(prewarm, "total", (double)v->prewarm_total) &&
-           add_num(prewarm, "failed", (double)v->prewarm_failed);
+    ok = prewarm && add_num(prewarm, "total", (double)v->prewarm_total) &&
+         add_num(prewarm, "failed", (double)v->prewarm_failed);
+    cJSON *rem = ok ? cJSON_AddObjectToObject(o, "remediation") : NULL;
+    return rem && add_bool(rem, "paused", v->paused) &&
+           add(rem, "incident", v->incident_id ? cJSON_CreateNumber((double)v->incident_id) : cJSON_CreateNull()) &&
+           add_str(rem, "summary", v->remedy);
 }
 
 /* The cluster's view of one service: its verdict and every node's latest observation. */

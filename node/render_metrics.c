@@ -252,6 +252,18 @@ static void cluster_families(buf *b, const md_snapshot *s)
         family(b, "medic_raft_failed", "gauge", "1 when a disk error stopped this node from taking part.");
         putf(b, "medic_raft_failed %d\n", k->failed != NULL);
     }
+    family(b, "medic_service_paused", "gauge", "1 while an operator has paused remediation of the service.");
+    for (size_t i = 0; i < s->n_services; i++)
+        sample_d(b, "medic_service_paused", &s->services[i], s->services[i].paused);
+    family(b, "medic_service_incident_open", "gauge", "1 while the service has an open incident.");
+    for (size_t i = 0; i < s->n_services; i++)
+        sample_d(b, "medic_service_incident_open", &s->services[i], s->services[i].incident_id != 0);
+    family(b, "medic_remediation_actions_started_total", "counter", "Actions this node started as leader.");
+    putf(b, "medic_remediation_actions_started_total %" PRIu64 "\n", s->actions_started);
+    family(b, "medic_alerts_total", "counter", "Webhook deliveries by fate.");
+    putf(b, "medic_alerts_total{fate=\"sent\"} %" PRIu64 "\n", s->alerts_sent);
+    putf(b, "medic_alerts_total{fate=\"failed\"} %" PRIu64 "\n", s->alerts_failed);
+    putf(b, "medic_alerts_total{fate=\"dropped\"} %" PRIu64 "\n", s->alerts_dropped);
     family(b, "medic_cluster_messages_dropped_total", "counter", "Cluster messages dropped, by reason.");
     for (int r = 0; s->drop_reason_names && r < MD_SNAP_DROP_REASONS; r++) {
         puts_(b, "medic_cluster_messages_dropped_total{reason=");

@@ -60,6 +60,10 @@ typedef struct {
     int votes_down;
     int quorum;
     struct md_snap_obs *obs;   /* one per node, in md_snapshot.nodes order; owned by the snapshot */
+    /* Remediation, from the committed ledger. */
+    bool paused;
+    uint64_t incident_id;      /* the open incident, 0 when none */
+    const char *remedy;        /* owned; a short account, e.g. "restart #2 of 3 running", or NULL */
 } md_snap_service;
 
 /* One node's latest observation of one service, as held by the node that built the snapshot. */
@@ -127,6 +131,9 @@ typedef struct md_snapshot {
     uint64_t drops[MD_SNAP_DROP_REASONS]; /* cluster messages dropped, by reason */
     md_snap_consensus consensus;
     const char *const *drop_reason_names; /* static, MD_SNAP_DROP_REASONS names */
+    const char *incidents_json; /* owned: the /v1/incidents document body, or NULL */
+    uint64_t alerts_sent, alerts_failed, alerts_dropped, alerts_queued;
+    uint64_t actions_started;  /* by this node, since start */
 } md_snapshot;
 
 /* md_snapshot_alloc returns a zeroed snapshot with room for n services and refs = 1. */

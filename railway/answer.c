@@ -119,6 +119,11 @@ void rw__classify(rw__answer *a, rw__transport tr, const char *detail, long http
             snprintf(a->summary, sizeof a->summary, "HTTP 429 rate limited, no Retry-After");
         return;
     }
+    if (http >= 300 && http < 400) {
+        a->cls = RW_ERR_BAD_ANSWER; /* a redirect would not carry the POST (railway.app answers 301) */
+        snprintf(a->summary, sizeof a->summary, "HTTP %ld: redirected; is the endpoint backboard.railway.com?", http);
+        return;
+    }
     cJSON *root = json_ctype(ctype) && len > 0 ? cJSON_ParseWithLength(body, len) : NULL;
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
@@ -152,9 +157,7 @@ void rw__classify(rw__answer *a, rw__transport tr, const char *detail, long http
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
     if (http != 200 || !cJSON_IsObject(data)) {
         a->cls = RW_ERR_BAD_ANSWER;
-        snprintf(a->summary, sizeof a->summary, "HTTP %ld, %s", http,
-                 http >= 300 && http < 400 ? "redirected (is the endpoint on backboard.railway.com?)"
-                                           : "answer without a data object");
+        snprintf(a->summary, sizeof a->summary, "HTTP %ld, answer without a data object", http);
         return;
     }
     a->cls = RW_OK;

@@ -353,7 +353,7 @@ int tp__net_send(tp *t, tp__peer *p, uint8_t type, const void *body, size_t len,
 
 void tp__net_close(tp *t)
 {
-    /* The poll handle is already closed (uv_close removed the fd from epoll at once). */
+    /* The poll handle is already closed; this may run on a worker thread (see tp_close). */
     for (size_t i = 0; i < t->n_peers; i++) {
         tp__peer *p = &t->peers[i];
         if (p->push_open) {

@@ -259,6 +259,7 @@ struct tp {
     bool rx_poll_init;
     uv_timer_t tick;
     uv_idle_t flush; /* runs once after a loop turn that changed our items */
+    uv_work_t close_req;
     uint64_t conn_checked_ms;
 
     tp__kv own;

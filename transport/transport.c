@@ -301,6 +301,23 @@ const char *tp_drop_reason_name(tp_drop_reason why)
     return (unsigned)why < TP_DROP_COUNT ? names[why] : "?";
 }
 
+/* close_sockets runs on a libuv worker thread: nng_close waits for nng's own threads to let go
+ * of the socket, which the loop thread must not do (and which nng 1.5.2 may never finish after
+ * failed TLS handshakes; then done is never called, but the loop keeps running). */
+static void close_sockets(uv_work_t *req) { tp__net_close(req->data); }
+
+static void after_close_sockets(uv_work_t *req, int status)
+{
+    tp *t = req->data;
+    (void)status; /* cancelled cannot happen: nothing cancels it */
+    void (*done)(void *) = t->done;
+    void *arg = t->done_arg;
+    free_tp(t);
+    if (done != NULL) {
+        done(arg);
+    }
+}
+
 static void on_closed(uv_handle_t *h)
 {
     tp *t = h->data;
@@ -308,11 +325,11 @@ static void on_closed(uv_handle_t *h)
     if (--t->pending_close > 0) {
         return;
     }
-    void (*done)(void *) = t->done;
-    void *arg = t->done_arg;
-    free_tp(t);
-    if (done != NULL) {
-        done(arg);
+    /* The poll handle is gone, so no loop callback touches the sockets any more. */
+    t->close_req.data = t;
+    if (uv_queue_work(t->loop, &t->close_req, close_sockets, after_close_sockets) != 0) {
+        tp__net_close(t);
+        after_close_sockets(&t->close_req, 0);
     }
 }
 

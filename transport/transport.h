@@ -151,7 +151,10 @@ void tp_drops(const tp *t, uint64_t out[TP_DROP_COUNT]);
 const char *tp_drop_reason_name(tp_drop_reason why);
 const char *tp_peer_state_name(tp_peer_state s);
 
-/* tp_close closes sockets and handles; done(arg) runs once everything is freed. */
+/* tp_close closes sockets and handles; done(arg) runs on the loop once everything is freed. The
+ * nng sockets are closed on a libuv worker thread, since nng_close waits for nng's threads (and
+ * Debian's nng 1.5.2 can wait forever there once TLS handshakes with a peer have failed: then done
+ * never runs, and the caller should not wait for it without a deadline). */
 void tp_close(tp *t, void (*done)(void *arg), void *arg);
 
 #endif

@@ -19,6 +19,7 @@ typedef struct {
     char query[512];
     char authorization[1024];      /* header values, "" when absent */
     char project_token[1024];
+    char user_agent[256];
     const char *body;              /* NUL-terminated; owned by the connection */
     size_t body_len;
 } fr_req;
@@ -107,7 +108,21 @@ void fr_iso_time(int64_t wall_ms, char *buf, size_t len);
 int64_t fr_wall_ms(void);
 cJSON *fr_model_json(void);
 
-/* ---- fake_railway_gql.c ---- */
+/* ---- fake_railway_gql.c: parse and validate ---- */
+typedef struct fr_field {
+    char name[64], alias[64];
+    cJSON *args; /* object: argument name -> value, variables substituted */
+    struct fr_field *sel, *next;
+    bool has_sel;
+} fr_field;
+/* fr_gq_parse parses one operation; NULL with a "Syntax Error: ..." in err. */
+fr_field *fr_gq_parse(const char *s, size_t n, const cJSON *vars, bool *mutation, char *opname, size_t oplen, char *err,
+                      size_t errlen);
+/* fr_gq_validate checks fields, arguments and selections against the schema subset. */
+int fr_gq_validate(const fr_field *root, bool mutation, char *err, size_t len);
+void fr_gq_free(fr_field *f);
+
+/* ---- fake_railway_exec.c: auth and execution ---- */
 typedef struct {
     char token[512];        /* expected token ("" accepts any non-empty one) */
     int token_kind;         /* 0 either header, 1 bearer only, 2 project only */

@@ -158,11 +158,12 @@ static bool try_dispatch(fr_conn *c)
     char *q = strchr(target, '?');
     if (q) {
         *q = '\0';
-        snprintf(r->query, sizeof r->query, "%s", q + 1);
+        snprintf(r->query, sizeof r->query, "%.511s", q + 1);
     }
-    snprintf(r->path, sizeof r->path, "%s", target);
+    snprintf(r->path, sizeof r->path, "%.511s", target);
     header_value(c->in, "Authorization", r->authorization, sizeof r->authorization);
     header_value(c->in, "Project-Access-Token", r->project_token, sizeof r->project_token);
+    header_value(c->in, "User-Agent", r->user_agent, sizeof r->user_agent);
     r->body = c->in + head_len;
     r->body_len = blen;
     c->in[head_len + blen] = '\0';

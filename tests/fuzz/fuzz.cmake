@@ -82,3 +82,22 @@ md_fuzz_target(NAME storage_records
   SOURCES tests/fuzz/fuzz_storage_records.c consensus/record.c consensus/crc32c.c
           consensus/files.c consensus/io.c)
 set(MD_FUZZ_SECONDS ${md_fuzz_seconds_saved})
+
+# The remediation ledger: entries from the Raft log and snapshots from disk or the leader. Small
+# decoders with CRCs (the targets fix the CRC so mutations reach the structure): 20 s each.
+set(md_fuzz_seconds_saved ${MD_FUZZ_SECONDS})
+set(MD_FUZZ_SECONDS 20)
+set(md_ledger_fuzz_sources node/ledger.c node/ledger_apply.c node/ledger_codec.c node/ledger_snap.c)
+md_fuzz_target(NAME ledger_entry
+  SOURCES tests/fuzz/fuzz_ledger_entry.c ${md_ledger_fuzz_sources}
+  MAX_LEN 16384)
+md_fuzz_target(NAME ledger_snapshot
+  SOURCES tests/fuzz/fuzz_ledger_snapshot.c ${md_ledger_fuzz_sources}
+  MAX_LEN 65536)
+set(MD_FUZZ_SECONDS ${md_fuzz_seconds_saved})
+
+# Railway API answers: the classifier, the extractors over the schema's shapes, and scrubbing.
+md_fuzz_target(NAME railway_answer
+  SOURCES tests/fuzz/fuzz_railway_answer.c railway/answer.c railway/util.c
+  LIBS -lcjson
+  MAX_LEN 16384)

@@ -120,15 +120,15 @@ static outcome run_cmd(char *const *argv, int64_t timeout_ms, int64_t grace_ms, 
 static void test_success_captures_output(void **state)
 {
     (void)state;
-    char *argv[] = { "/bin/sh", "-c", "echo hello; echo oops >&2; printf 'bad\\001byte\\n'", NULL };
+    char *argv[] = { "/bin/sh", "-c", "echo hello; echo oops >&2; printf 'bad\\001byte \\377 \\303\\251\\n'", NULL };
     outcome o = run_cmd(argv, 5000, 0, 5000);
     assert_int_equal(o.res.outcome, MD_EXEC_OK);
     assert_int_equal(o.res.exit_status, 0);
     assert_int_equal(o.res.term_signal, 0);
     assert_int_equal(o.res.spawn_error, 0);
-    assert_string_equal(o.res.output, "hello\noops\nbad?byte\n");
+    assert_string_equal(o.res.output, "hello\noops\nbad?byte ? \xc3\xa9\n");
     assert_int_equal(o.res.output_len, strlen(o.res.output));
-    assert_int_equal(o.res.output_total, 20);
+    assert_int_equal(o.res.output_total, 25);
     assert_string_equal(o.res.summary, "exit 0");
     assert_string_equal(md_exec_outcome_name(o.res.outcome), "ok");
     assert_true(o.res.duration_ms >= 0 && o.res.duration_ms < 5000);
@@ -296,6 +296,24 @@ static void test_cancel(void **state)
     assert_false(group_alive(pid)); /* the group (both sleeps) is gone */
 }
 
+/* Cancelling a command that could not start: still no callback, still nothing left open. */
+static void test_cancel_failed_start(void **state)
+{
+    (void)state;
+    char *argv[] = { "/nonexistent/medic-cmd", NULL };
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    outcome o = { 0 };
+    md_exec_request rq = req_of(argv, 1000);
+    md_exec *h = NULL;
+    assert_int_equal(md_exec_start(&loop, &rq, on_done, &o, &h), 0);
+    assert_int_equal(md_exec_pid(h), 0);
+    md_exec_cancel(h);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(o.calls, 0);
+}
+
 /* A command that starts a background process holding the pipe still reports promptly. */
 static void test_background_child_does_not_hold_result(void **state)
 {
@@ -356,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_environment),
         cmocka_unit_test(test_enoent_is_a_failed_result),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_cancel_failed_start),
         cmocka_unit_test(test_background_child_does_not_hold_result),
         cmocka_unit_test(test_invalid_requests),
     };

@@ -439,8 +439,8 @@ static void test_metrics_text(void **state)
             fail_msg("metrics lack %s\n---\n%s", want[i], m);
         }
     }
-    assert_int_equal(count(m, "# TYPE "), 16);
-    assert_int_equal(count(m, "# HELP "), 16);
+    assert_int_equal(count(m, "# TYPE "), 20);
+    assert_int_equal(count(m, "# HELP "), 20);
     assert_int_equal(count(m, "\nmedic_cert_expiry_timestamp_seconds{"), 1); /* known expiry only */
     assert_int_equal(count(m, "\nmedic_checks_total{"), 4 * MD_ERR_COUNT);
     assert_int_equal(count(m, "\nmedic_service_state{"), 4 * MD_STATE_COUNT);

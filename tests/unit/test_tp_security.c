@@ -2,7 +2,9 @@
  * wrong secret is never heard (auth drops on both sides), garbage and oversized frames from a raw
  * nng socket are counted and change nothing, and over tls+tcp:// mutual TLS admits nodes with
  * certificates from the cluster CA and refuses one whose certificate is not (certificates are
- * made with the openssl command; the TLS test is skipped without it). */
+ * made with the openssl command; the TLS tests are skipped without it). The refused-certificate
+ * case runs in a child process: Debian's nng 1.5.2 can hang in nng_close after failed TLS
+ * handshakes, so the parent checks the child's verdict and kills it if its teardown hangs. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -158,36 +163,83 @@ static bool tls_ab_message(tpt_cluster *c, void *arg)
     return c->node[1].messages >= 1;
 }
 
+static bool have_openssl(void)
+{
+    if (sh("command -v openssl >/dev/null 2>&1") != 0) {
+        print_message("skipped: the openssl command is not installed, cannot make certificates\n");
+        return false;
+    }
+    return true;
+}
+
+/* tls_files points node i of c at <dir>/<name>.pem, .key and the cluster CA. */
+static void tls_files(tpt_cluster *c, int i, const char *dir, const char *name)
+{
+    static char files[TPT_MAX_NODES][3][96];
+    snprintf(files[i][0], sizeof files[i][0], "%s/%s.pem", dir, name);
+    snprintf(files[i][1], sizeof files[i][1], "%s/%s.key", dir, name);
+    snprintf(files[i][2], sizeof files[i][2], "%s/ca.pem", dir);
+    c->node[i].cert = files[i][0];
+    c->node[i].key = files[i][1];
+    c->node[i].ca = files[i][2];
+}
+
 static void test_mutual_tls(void **state)
 {
     (void)state;
-    if (sh("command -v openssl >/dev/null 2>&1") != 0) {
-        skip(); /* openssl command not installed: cannot make certificates */
+    if (!have_openssl()) {
+        skip();
     }
     assert_true(make_certs());
-    static char files[3][3][96];
-    const char *names[] = {"a", "b", "c"};
     tpt_cluster c;
-    tpt_init(&c, 3, 50, 200, 500);
+    tpt_init(&c, 2, 50, 200, 500);
     c.scheme = "tls+tcp";
-    for (int i = 0; i < 3; i++) {
-        snprintf(files[i][0], sizeof files[i][0], "%s/%s.pem", tmpdir, names[i]);
-        snprintf(files[i][1], sizeof files[i][1], "%s/%s.key", tmpdir, names[i]);
-        snprintf(files[i][2], sizeof files[i][2], "%s/ca.pem", tmpdir); /* C trusts the real CA ... */
-        c.node[i].cert = files[i][0];
-        c.node[i].key = files[i][1];
-        c.node[i].ca = files[i][2];
-    }
-    for (int i = 0; i < 3; i++) {
-        tpt_start(&c, i, 1); /* ... but its own certificate comes from the rogue CA */
-    }
+    tls_files(&c, 0, tmpdir, "a");
+    tls_files(&c, 1, tmpdir, "b");
+    tpt_start(&c, 0, 1);
+    tpt_start(&c, 1, 1);
     assert_true(tpt_run_until(&c, ab_alive, NULL, 8000));
     assert_true(tpt_peer(&c.node[0], "B").connected);
     assert_int_equal(tp_send(c.node[0].t, "B", TP_TYPE_APP, "over tls", 8), 0);
     assert_true(tpt_run_until(&c, tls_ab_message, NULL, 2000));
     assert_string_equal(c.node[1].last_msg, "over tls");
 
-    tpt_run_for(&c, 500); /* many redials by C, all refused */
+    /* a plain tcp:// dialer cannot talk to the TLS listener */
+    nng_socket raw;
+    assert_int_equal(nng_push0_open(&raw), 0);
+    char url[64];
+    snprintf(url, sizeof url, "tcp://127.0.0.1:%d", c.node[0].port);
+    nng_dial(raw, url, NULL, NNG_FLAG_NONBLOCK);
+    nng_msg *m;
+    assert_int_equal(nng_msg_alloc(&m, 4), 0);
+    if (nng_sendmsg(raw, m, NNG_FLAG_NONBLOCK) != 0) {
+        nng_msg_free(m);
+    }
+    tpt_run_for(&c, 200);
+    nng_close(raw);
+    for (int r = 0; r < TP_DROP_SEND_QUEUE; r++) {
+        assert_int_equal(tpt_drops(&c.node[0], (tp_drop_reason)r), 0);
+    }
+    tpt_fini(&c);
+}
+
+/* rogue_child runs in a child process (see test_tls_rogue_refused): A and B with certificates
+ * from the cluster CA, C with one from another CA of the same name. It prints "RESULT ok" once
+ * the checks pass, then closes everything, which nng 1.5.2 may never finish. */
+static void rogue_scenario(void **state)
+{
+    const char *dir = *state;
+    tpt_cluster c;
+    tpt_init(&c, 3, 50, 200, 500);
+    c.scheme = "tls+tcp";
+    tls_files(&c, 0, dir, "a");
+    tls_files(&c, 1, dir, "b");
+    tls_files(&c, 2, dir, "c"); /* trusts the cluster CA, but its certificate is the rogue's */
+    for (int i = 0; i < 3; i++) {
+        tpt_start(&c, i, 1);
+    }
+    assert_true(tpt_run_until(&c, ab_alive, NULL, 8000));
+    tpt_run_for(&c, 500); /* many redials by C, each refused */
     for (int i = 0; i < 2; i++) {
         assert_int_equal(c.node[i].state_of[2], TP_PEER_UNKNOWN);
         assert_false(tpt_peer(&c.node[i], "C").connected);
@@ -197,7 +249,72 @@ static void test_mutual_tls(void **state)
             assert_int_equal(tpt_drops(&c.node[i], (tp_drop_reason)r), 0); /* refused before any message */
         }
     }
+    printf("RESULT ok\n");
+    fflush(stdout);
     tpt_fini(&c);
+}
+
+static int rogue_child(const char *dir)
+{
+    void *state = (void *)dir;
+    const struct CMUnitTest tests[] = {cmocka_unit_test_prestate(rogue_scenario, state)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
+
+static const char *self_exe;
+
+static void test_tls_rogue_refused(void **state)
+{
+    (void)state;
+    if (!have_openssl()) {
+        skip();
+    }
+    assert_true(make_certs());
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl(self_exe, self_exe, "--tls-rogue-child", tmpdir, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char out[4096] = "";
+    size_t len = 0;
+    bool done = false;
+    for (int waited = 0; waited < 300 && !done; waited++) { /* 30 s at most */
+        struct pollfd p = {.fd = fds[0], .events = POLLIN};
+        if (poll(&p, 1, 100) > 0) {
+            ssize_t n = read(fds[0], out + len, sizeof out - 1 - len);
+            done = n <= 0;
+            len += n > 0 ? (size_t)n : 0;
+            out[len] = '\0';
+        }
+        done = done || strstr(out, "RESULT") != NULL;
+    }
+    close(fds[0]);
+    int status = 0;
+    bool exited = false;
+    for (int waited = 0; waited < 100 && !exited; waited++) { /* 10 s for its teardown */
+        exited = waitpid(pid, &status, WNOHANG) == pid;
+        if (!exited) {
+            usleep(100000);
+        }
+    }
+    if (!exited) {
+        /* Known nng 1.5.2 defect: nng_close can wait forever after failed TLS handshakes. */
+        print_message("note: the child hung closing its sockets (nng 1.5.2); killed\n");
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    } else {
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    if (strstr(out, "RESULT ok") == NULL) {
+        fail_msg("rogue scenario failed:\n%s", out);
+    }
 }
 
 static int remove_certs(void **state)
@@ -205,16 +322,24 @@ static int remove_certs(void **state)
     (void)state;
     if (tmpdir[0] != '\0') {
         sh("rm -rf %s", tmpdir);
+        tmpdir[0] = '\0';
     }
     return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--tls-rogue-child") == 0) {
+        int rc = rogue_child(argv[2]);
+        nng_fini();
+        return rc;
+    }
+    self_exe = argv[0];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wrong_secret),
         cmocka_unit_test(test_garbage_from_raw_socket),
         cmocka_unit_test_teardown(test_mutual_tls, remove_certs),
+        cmocka_unit_test_teardown(test_tls_rogue_refused, remove_certs),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nng_fini();

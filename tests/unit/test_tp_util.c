@@ -184,8 +184,10 @@ void tpt_stop(tpt_cluster *c, int i)
     bool done = false;
     tp_close(n->t, closed, &done);
     n->t = NULL;
-    for (int k = 0; k < 100 && !done; k++) {
-        uv_run(&c->loop, UV_RUN_NOWAIT);
+    /* the sockets close on a worker thread; its completion wakes the loop */
+    uint64_t deadline = uv_hrtime() + 10 * 1000000000ull;
+    while (!done && uv_hrtime() < deadline) {
+        uv_run(&c->loop, UV_RUN_ONCE);
     }
     assert_true(done);
 }

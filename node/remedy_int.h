@@ -1,0 +1,77 @@
+/* remedy_int.h: the remediation driver's private state, shared by remedy*.c only. */
+#ifndef MD_REMEDY_INT_H
+#define MD_REMEDY_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "alerts.h"
+#include "consensus.h"
+#include "escalation.h"
+#include "exec_actuator.h"
+#include "ledger.h"
+#include "railway.h"
+#include "remedy.h"
+
+/* Per service: what this node is doing about it right now (never replicated). */
+typedef struct {
+    struct md_remedy *r;
+    size_t idx;
+    md_escalation_knobs knobs;
+    md_escalation_caps caps;
+    /* an action this node executes */
+    bool in_flight;
+    uint64_t action_id;
+    md_exec *exec;           /* exec actuator, while running */
+    uint64_t rw_op;          /* railway operation id, while running (0: none) */
+    md_step step;
+    uint32_t attempt;
+    uint64_t incident;
+    /* a proposal of ours not applied yet: do not propose again for this service meanwhile */
+    uint64_t proposed_index;
+    int64_t proposed_at_ms;  /* monotonic */
+    int64_t wake_at_ms;      /* wall: escalation asked to be asked again then */
+    uint64_t rate_alerted_incident;
+    int64_t split_alerted_since;
+    int64_t degraded_alerted_since;
+} md_rsvc;
+
+struct md_remedy {
+    uv_loop_t *loop;
+    const md_config *cfg;
+    md_cluster *cluster;
+    md_consensus *cons;      /* NULL: no consensus, so no remediation */
+    md_curl_loop *cl;
+    md_ledger *ledger;
+    md_alerts *alerts;       /* NULL without webhooks */
+    rw_client *rw;           /* NULL without Railway access */
+    uv_timer_t tick;
+    bool tick_open;
+    bool closing;
+    size_t n;
+    md_rsvc *svc;
+    char *incidents_json;    /* rendered from the ledger when it changed */
+    bool incidents_dirty;
+    uint64_t actions_started;
+    void (*on_change)(void *);
+    void *on_change_ctx;
+    void (*done)(void *);
+    void *done_arg;
+};
+
+/* remedy.c */
+void md__remedy_changed(struct md_remedy *r);
+/* md__remedy_submit proposes e (leader) or forwards it to the leader; returns 0 or <0. */
+int md__remedy_submit(struct md_remedy *r, const md_ledger_entry *e, uint64_t *index);
+void md__remedy_alert(struct md_remedy *r, const md_alert *a);
+
+/* remedy_exec.c: runs a committed intent of ours with the service's actuator (or records it
+ * skipped in shadow mode), then submits its result. */
+void md__remedy_execute(struct md_remedy *r, md_rsvc *s, const md_ledger_event *ev);
+void md__remedy_cancel_all(struct md_remedy *r);
+int md__remedy_rw_new(struct md_remedy *r, char *err, size_t errlen);
+
+/* remedy_render.c: the /v1/incidents document. Returns a malloc'd string or NULL. */
+char *md__remedy_incidents_json(const struct md_remedy *r, int64_t now_ms);
+
+#endif
