@@ -250,8 +250,8 @@ static int validate_msg(raft *r, const raft_message *m)
     if ((m->term == 0 && !raft__msg_is_response(m->type)) || m->reject > RAFT_REJECT_STALE || m->transfer > 1) {
         return raft__error(r, -EINVAL, "message with term 0 or bad flags");
     }
-    if (m->index > RAFT_INDEX_MAX) {
-        return raft__error(r, -EINVAL, "index %lu out of range", (unsigned long)m->index);
+    if (m->index > RAFT_INDEX_MAX || m->term > RAFT_INDEX_MAX) {
+        return raft__error(r, -EINVAL, "index or term out of range");
     }
     if (m->type != RAFT_MSG_APPEND && m->n_entries != 0) {
         return raft__error(r, -EINVAL, "entries in a %s", raft_msg_type_name(m->type));

@@ -16,8 +16,8 @@
 #include "raft.h"
 
 #define RAFT_MAX_INFLIGHT 256
-/* No log gets near this; a message naming a larger index is refused, so index + 1 and
- * index + n_entries never overflow. */
+/* No log or term gets near this; a message naming a larger index or term is refused, so
+ * index + 1, index + n_entries and term + 1 never overflow. */
 #define RAFT_INDEX_MAX (UINT64_C(1) << 62)
 
 typedef enum {

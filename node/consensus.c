@@ -434,7 +434,10 @@ void md_consensus_close(md_consensus *c, void (*done)(void *arg), void *arg)
     c->done = done;
     c->done_arg = arg;
     c->on_change = NULL;
-    if (!c->failed && c->n_nodes > 1 && raft_get_role(c->r) == RAFT_LEADER && raft_transfer(c->r, 0) == 0) {
+    /* Hand over only while a majority still answers: with the others gone there is no one to
+     * take over, and waiting would only delay the stop. */
+    if (!c->failed && c->n_nodes > 1 && raft_get_role(c->r) == RAFT_LEADER && raft_lease_valid(c->r, now_ms()) &&
+        raft_transfer(c->r, 0) == 0) {
         md_log(MD_LOG_INFO, "leadership_transfer", MD_S("reason", "stopping"), MD_I("term", raft_get_term(c->r)));
         c->transfer_deadline_ms = now_ms() + TRANSFER_WAIT_MS;
         process_ready(c);

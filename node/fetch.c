@@ -37,6 +37,12 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 int md_fetch(const char *method, const char *url, long timeout_ms, long *status, char **body, char *err,
              size_t errlen)
 {
+    return md_fetch_bearer(method, url, NULL, timeout_ms, status, body, err, errlen);
+}
+
+int md_fetch_bearer(const char *method, const char *url, const char *token, long timeout_ms, long *status, char **body,
+                    char *err, size_t errlen)
+{
     answer a = { 0 };
     CURL *c = curl_easy_init();
     if (!c) {
@@ -54,7 +60,15 @@ int md_fetch(const char *method, const char *url, long timeout_ms, long *status,
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "medic-cli/" MD_VERSION);
+    struct curl_slist *hdrs = NULL;
+    if (token) {
+        char line[1024];
+        snprintf(line, sizeof line, "Authorization: Bearer %s", token);
+        hdrs = curl_slist_append(NULL, line);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    }
     CURLcode rc = curl_easy_perform(c);
+    curl_slist_free_all(hdrs);
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_cleanup(c);

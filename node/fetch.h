@@ -11,4 +11,8 @@
 int md_fetch(const char *method, const char *url, long timeout_ms, long *status, char **body, char *err,
              size_t errlen);
 
+/* md_fetch_bearer is md_fetch with "Authorization: Bearer <token>" (token may be NULL). */
+int md_fetch_bearer(const char *method, const char *url, const char *token, long timeout_ms, long *status, char **body,
+                    char *err, size_t errlen);
+
 #endif

@@ -21,6 +21,9 @@ static const char usage[] =
     "      --insecure-dev lets a cluster run without cluster.secret (local demos only)\n"
     "  medic status [--node URL] [--json]\n"
     "      show what a node sees (default URL $MEDIC_NODE or http://127.0.0.1:8700)\n"
+    "  medic pause|resume|ack SERVICE [--node URL] [--reason TEXT] [--token TOKEN]\n"
+    "      stop or restart remediation of a service, or acknowledge its incident; needs the admin\n"
+    "      token (--token or $MEDIC_ADMIN_TOKEN)\n"
     "  medic check-config [FILE]\n"
     "      validate a config and print it with defaults applied and secrets masked;\n"
     "      exits 2 naming the field when it is wrong\n"
@@ -101,6 +104,30 @@ static int cmd_status(int argc, char **argv)
     return md_status_cmd(node && *node ? node : "http://127.0.0.1:8700", json, stdout);
 }
 
+static int cmd_action(int argc, char **argv)
+{
+    const char *node = getenv("MEDIC_NODE"), *service = NULL, *reason = NULL, *token = getenv("MEDIC_ADMIN_TOKEN");
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--node") == 0 && i + 1 < argc)
+            node = argv[++i];
+        else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc)
+            reason = argv[++i];
+        else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc)
+            token = argv[++i];
+        else if (argv[i][0] != '-' && !service)
+            service = argv[i];
+        else {
+            fprintf(stderr, "medic %s: unknown or incomplete argument '%s'\n\n%s", argv[1], argv[i], usage);
+            return EXIT_USAGE;
+        }
+    }
+    if (!service) {
+        fprintf(stderr, "medic %s: which service?\n\n%s", argv[1], usage);
+        return EXIT_USAGE;
+    }
+    return md_action_cmd(argv[1], node && *node ? node : "http://127.0.0.1:8700", service, reason, token, stdout);
+}
+
 static int cmd_check_config(int argc, char **argv)
 {
     if (argc > 3) {
@@ -134,6 +161,8 @@ int main(int argc, char **argv)
         return cmd_node(argc, argv);
     if (strcmp(cmd, "status") == 0)
         return cmd_status(argc, argv);
+    if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0 || strcmp(cmd, "ack") == 0)
+        return cmd_action(argc, argv);
     if (strcmp(cmd, "check-config") == 0)
         return cmd_check_config(argc, argv);
     if (strcmp(cmd, "demo") == 0)

@@ -121,7 +121,8 @@ int md_proc_stop(md_proc *p, int sig, int timeout_ms, int *status)
 {
     int result = 0;
     if (p->pid > 0) {
-        kill(p->pid, sig);
+        if (sig)
+            kill(p->pid, sig);
         long long deadline = now_ms() + timeout_ms;
         int st = 0;
         for (;;) {

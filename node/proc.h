@@ -26,7 +26,7 @@ int md_proc_spawn(char *const argv[], bool capture_stdout, const char *stdout_pa
  * Returns its length, -ETIMEDOUT, or -EPIPE when the child closed stdout. */
 int md_proc_read_line(md_proc *p, char *line, size_t len, int timeout_ms);
 
-/* md_proc_stop sends sig and waits up to timeout_ms, then SIGKILLs. *status (may be NULL)
+/* md_proc_stop sends sig (0: none, just wait) and waits up to timeout_ms, then SIGKILLs. *status (may be NULL)
  * receives the wait status. Returns 0 when the child exited on its own after sig, 1 when it
  * had to be killed, or a negative errno. Safe on a stopped md_proc. */
 int md_proc_stop(md_proc *p, int sig, int timeout_ms, int *status);

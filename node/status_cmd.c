@@ -2,6 +2,7 @@
 #include "status_cmd.h"
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,4 +197,44 @@ int md_status_cmd(const char *node_url, bool json, FILE *out)
     }
     free(body);
     return exit_code;
+}
+
+int md_action_cmd(const char *action, const char *node_url, const char *service, const char *reason,
+                  const char *token, FILE *out)
+{
+    if (!token || !*token) {
+        fprintf(stderr, "medic %s: the admin token is needed: set MEDIC_ADMIN_TOKEN or pass --token\n", action);
+        return 2;
+    }
+    CURL *esc = curl_easy_init();
+    if (!esc)
+        return 1;
+    char *svc = curl_easy_escape(esc, service, 0);
+    char *why = reason ? curl_easy_escape(esc, reason, 0) : NULL;
+    char url[2048];
+    size_t ul = strlen(node_url);
+    while (ul > 0 && node_url[ul - 1] == '/')
+        ul--;
+    snprintf(url, sizeof url, "%.*s/v1/services/%s/%s%s%s", (int)ul, node_url, svc ? svc : "", action,
+             why ? "?reason=" : "", why ? why : "");
+    curl_free(svc);
+    curl_free(why);
+    curl_easy_cleanup(esc);
+    char err[256], *body = NULL;
+    long code = 0;
+    if (md_fetch_bearer("POST", url, token, 10000, &code, &body, err, sizeof err) < 0) {
+        fprintf(stderr, "medic %s: cannot reach %.*s: %s\n", action, (int)ul, node_url, err);
+        return 1;
+    }
+    int rc = code == 202 || code == 200 ? 0 : 1;
+    cJSON *doc = cJSON_Parse(body);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "error"), "message");
+    if (rc == 0)
+        fprintf(out, "%s %s: accepted (%s)\n", action, service,
+                str_of(doc, "forwarded_to", NULL) ? "forwarded to the leader" : "proposed by the leader");
+    else
+        fprintf(stderr, "medic %s: HTTP %ld: %s\n", action, code, cJSON_IsString(e) ? e->valuestring : body);
+    cJSON_Delete(doc);
+    free(body);
+    return rc;
 }

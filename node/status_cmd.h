@@ -14,4 +14,10 @@ int md_status_cmd(const char *node_url, bool json, FILE *out);
  * when the document is not a status document. */
 int md_status_render_table(const char *json, FILE *out, bool color);
 
+/* md_action_cmd: `medic pause|resume|ack SERVICE --node URL [--reason TEXT]`: POSTs the operator
+ * action with the admin token (token, or $MEDIC_ADMIN_TOKEN). Returns the exit code: 0 accepted,
+ * 1 refused or unreachable, 2 bad arguments. */
+int md_action_cmd(const char *action, const char *node_url, const char *service, const char *reason,
+                  const char *token, FILE *out);
+
 #endif

@@ -15,6 +15,8 @@
 #define MD_VERSION "0"
 #endif
 
+static void on_timer(void *arg);
+
 static char *dup_or(const char *s, const char *dflt)
 {
     return strdup(s && *s ? s : dflt);
@@ -221,7 +223,12 @@ int rw_start(rw_client *c, rw_op_kind kind, const rw_request *req, rw_done_fn do
     if (op_id)
         *op_id = op->id;
     /* The first step runs from a timer so that done never runs inside rw_start. */
-    rw__after(op, 0, rw__op_begin, NULL);
+    op->timer_fn = rw__op_begin;
+    op->timer = c->cfg.host.timer_start(c->cfg.host.ctx, 0, on_timer, op);
+    if (!op->timer) {
+        op_free(op);
+        return -ENOMEM;
+    }
     return 0;
 }
 

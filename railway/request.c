@@ -200,7 +200,8 @@ static void on_done(CURL *easy, CURLcode rc, void *arg)
     } else if (a.cls != RW_OK) {
         give_up(op, &a, a.cls == RW_ERR_AUTH ? "not retried: check the token and its kind" : "not retried");
     } else {
-        op->tries = 0;
+        if (!op->ambiguous)
+            op->tries = 0; /* a reconcile read keeps the backoff growing for the resend */
         op->ambiguous = false;
         op->on_answer(op, &a);
     }

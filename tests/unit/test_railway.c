@@ -463,6 +463,19 @@ static void test_bad_requests_and_cancel(void **state)
     assert_int_equal(g.calls, 0);
 }
 
+static void test_no_timer_no_callback(void **state)
+{
+    (void)state;
+    crank k = {.n = 8}; /* the host cannot start another timer */
+    rw_client *c = crank_client(&k, "t");
+    got g = {0};
+    rw_request ok = {.service_id = "s", .environment_id = "e"};
+    assert_int_equal(rw_start(c, RW_OP_INSTANCE, &ok, on_done, &g, NULL), -ENOMEM);
+    assert_int_equal(g.calls, 0);
+    assert_int_equal(rw_running(c), 0);
+    rw_client_free(c);
+}
+
 static void test_config_checks(void **state)
 {
     (void)state;
@@ -494,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_no_token_is_auth),
         cmocka_unit_test(test_refused_transfer_is_internal),
         cmocka_unit_test(test_bad_requests_and_cancel),
+        cmocka_unit_test(test_no_timer_no_callback),
         cmocka_unit_test(test_config_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -252,6 +252,8 @@ static void rogue_scenario(void **state)
     printf("RESULT ok\n");
     fflush(stdout);
     tpt_fini(&c);
+    printf("CLOSED\n");
+    fflush(stdout);
 }
 
 static int rogue_child(const char *dir)
@@ -276,44 +278,40 @@ static void test_tls_rogue_refused(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         dup2(fds[1], STDOUT_FILENO);
+        dup2(fds[1], STDERR_FILENO);
         close(fds[0]);
         close(fds[1]);
         execl(self_exe, self_exe, "--tls-rogue-child", tmpdir, (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
-    char out[4096] = "";
+    /* read everything the child says until it exits (EOF) or 40 s pass */
+    static char out[16384];
     size_t len = 0;
-    bool done = false;
-    for (int waited = 0; waited < 300 && !done; waited++) { /* 30 s at most */
+    bool eof = false;
+    for (int waited = 0; waited < 400 && !eof; waited++) {
         struct pollfd p = {.fd = fds[0], .events = POLLIN};
         if (poll(&p, 1, 100) > 0) {
             ssize_t n = read(fds[0], out + len, sizeof out - 1 - len);
-            done = n <= 0;
+            eof = n <= 0;
             len += n > 0 ? (size_t)n : 0;
-            out[len] = '\0';
         }
-        done = done || strstr(out, "RESULT") != NULL;
     }
+    out[len] = '\0';
     close(fds[0]);
     int status = 0;
-    bool exited = false;
-    for (int waited = 0; waited < 100 && !exited; waited++) { /* 10 s for its teardown */
-        exited = waitpid(pid, &status, WNOHANG) == pid;
-        if (!exited) {
-            usleep(100000);
-        }
-    }
-    if (!exited) {
-        /* Known nng 1.5.2 defect: nng_close can wait forever after failed TLS handshakes. */
-        print_message("note: the child hung closing its sockets (nng 1.5.2); killed\n");
+    if (!eof) {
         kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    } else {
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
+    waitpid(pid, &status, 0);
     if (strstr(out, "RESULT ok") == NULL) {
         fail_msg("rogue scenario failed:\n%s", out);
+    }
+    if (strstr(out, "CLOSED") == NULL) {
+        /* Known defect of nng 1.5.2: nng_close can wait forever after failed TLS handshakes. */
+        print_message("note: the child's sockets never finished closing (nng 1.5.2); it was stopped\n");
+    } else {
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
 }
 
