@@ -273,7 +273,7 @@ static void on_timer(void *arg)
     fn(op);
 }
 
-static void start_timer(rw_op *op, uint64_t delay_ms, rw__op_fn fn)
+void rw__after(rw_op *op, uint64_t delay_ms, rw__op_fn fn)
 {
     rw_client *c = op->c;
     assert(!op->timer && !op->easy);
@@ -281,13 +281,4 @@ static void start_timer(rw_op *op, uint64_t delay_ms, rw__op_fn fn)
     op->timer = c->cfg.host.timer_start(c->cfg.host.ctx, delay_ms, on_timer, op);
     if (!op->timer)
         rw__finish(op, RW_ERR_INTERNAL, "could not start a timer");
-}
-
-void rw__after(rw_op *op, uint64_t delay_ms, rw__op_fn fn, const char *waiting_for)
-{
-    if (waiting_for && delay_ms >= rw__time_left(op)) {
-        rw__finish(op, RW_ERR_TIMEOUT, "deadline reached while waiting for %s", waiting_for);
-        return;
-    }
-    start_timer(op, delay_ms, fn);
 }

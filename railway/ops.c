@@ -114,7 +114,7 @@ static void poll_later(rw_op *op, rw__op_fn poll)
                    watched(op)[0] ? watched(op) : "the new deployment", rw_status_name(op->last_status));
         return;
     }
-    rw__after(op, iv, poll, NULL);
+    rw__after(op, iv, poll);
 }
 
 /* The watched deployment reached status s: finish when it settled, else poll again. */

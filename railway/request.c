@@ -160,7 +160,7 @@ static void retry_later(rw_op *op, const rw__answer *a)
     op->ambiguous = rw__docs[op->doc].write && !a->not_executed;
     rw__log(c, 1, "railway %s: %s; attempt %u, retrying in %llu ms%s", rw_op_name(op->kind), a->summary,
             op->res.attempts, (unsigned long long)delay, op->ambiguous ? " after checking whether it ran" : "");
-    rw__after(op, delay, op->ambiguous && op->reconcile ? op->reconcile : attempt, NULL);
+    rw__after(op, delay, op->ambiguous && op->reconcile ? op->reconcile : attempt);
 }
 
 static void on_done(CURL *easy, CURLcode rc, void *arg)

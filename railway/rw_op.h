@@ -77,9 +77,9 @@ uint64_t rw__time_left(const rw_op *op);
 void rw__log(const rw_client *c, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* rw__send starts an exchange for doc with vars (taken, even on failure). */
 void rw__send(rw_op *op, rw__doc_id doc, cJSON *vars, rw__step_fn on_answer);
-/* rw__after calls fn(op) after delay_ms (a status poll); finishes op with TIMEOUT when the
- * deadline comes first. */
-void rw__after(rw_op *op, uint64_t delay_ms, rw__op_fn fn, const char *waiting_for);
+/* rw__after calls fn(op) after delay_ms (a backoff or a status poll); the caller checks the
+ * deadline first. */
+void rw__after(rw_op *op, uint64_t delay_ms, rw__op_fn fn);
 /* rw__finish reports the result (summary from fmt, scrubbed) and frees op. */
 void rw__finish(rw_op *op, rw_class cls, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

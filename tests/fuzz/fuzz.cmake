@@ -101,3 +101,13 @@ md_fuzz_target(NAME railway_answer
   SOURCES tests/fuzz/fuzz_railway_answer.c railway/answer.c railway/util.c
   LIBS -lcjson
   MAX_LEN 16384)
+
+# Raft messages from peers: the decoder, and the core stepping whatever decodes (in every role),
+# which must refuse bad input with an error, never an assert. A small decoder: 20 s.
+set(md_fuzz_seconds_saved ${MD_FUZZ_SECONDS})
+set(MD_FUZZ_SECONDS 20)
+md_fuzz_target(NAME raft_codec
+  SOURCES tests/fuzz/fuzz_raft_codec.c consensus/raft.c consensus/raft_log.c consensus/election.c
+          consensus/replication.c consensus/progress.c consensus/lease.c consensus/transfer.c
+          consensus/snapshot.c consensus/ready.c consensus/codec.c)
+set(MD_FUZZ_SECONDS ${md_fuzz_seconds_saved})
