@@ -201,6 +201,7 @@ static void on_tick(uv_timer_t *t)
     for (size_t i = 0; i < r->n; i++) {
         decide(r, &r->svc[i], now);
         watch_alerts(r, &r->svc[i], now);
+        md__remedy_track_known_good(r, &r->svc[i], now);
     }
 }
 

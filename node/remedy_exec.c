@@ -156,6 +156,48 @@ void md__remedy_execute(md_remedy *r, md_rsvc *s, const md_ledger_event *ev)
            MD_S("actuator", c->actuator == MD_ACTUATOR_EXEC ? "exec" : "railway"));
 }
 
+/* ---- last-known-good ---- */
+
+static void on_instance(const rw_result *res, void *arg)
+{
+    md_rsvc *s = arg;
+    md_remedy *r = s->r;
+    s->kg_op = 0;
+    const md_ledger_service *ls = md_ledger_service_at(r->ledger, s->idx);
+    const char *running = NULL;
+    for (size_t k = 0; res->cls == RW_OK && k < res->n_deployments; k++)
+        if (res->deployments[k].status == RW_ST_SUCCESS)
+            running = res->deployments[k].id;
+    if (!running || strcmp(running, ls->known_good) == 0 || !md_consensus_is_leader(r->cons))
+        return;
+    md_ledger_entry e;
+    memset(&e, 0, sizeof e);
+    e.type = MD_LEDGER_KNOWN_GOOD;
+    snprintf(e.service, sizeof e.service, "%s", r->cfg->services[s->idx].name);
+    e.at_ms = md_wall_ms();
+    snprintf(e.actor, sizeof e.actor, "%s", r->cfg->node_id);
+    snprintf(e.u.known_good.deployment, sizeof e.u.known_good.deployment, "%s", running);
+    md__remedy_submit(r, &e, NULL);
+}
+
+void md__remedy_track_known_good(md_remedy *r, md_rsvc *s, int64_t now_wall)
+{
+    const md_service_config *c = &r->cfg->services[s->idx];
+    if (c->actuator != MD_ACTUATOR_RAILWAY || !r->rw || s->kg_op || s->in_flight)
+        return;
+    int64_t since = 0;
+    if (md_cluster_verdict(r->cluster, s->idx, &since) != MD_VERDICT_UP || now_wall - since < c->known_good_after_ms)
+        return;
+    const md_ledger_service *ls = md_ledger_service_at(r->ledger, s->idx);
+    if (ls->open || (s->kg_checked_ms && now_wall - s->kg_checked_ms < c->known_good_after_ms))
+        return;
+    s->kg_checked_ms = now_wall;
+    rw_request req = { .service_id = c->railway_service_id, .environment_id = c->railway_environment_id,
+                       .deadline_ms = 30000 };
+    if (rw_start(r->rw, RW_OP_INSTANCE, &req, on_instance, s, &s->kg_op) < 0)
+        s->kg_op = 0;
+}
+
 void md__remedy_cancel_all(md_remedy *r)
 {
     for (size_t i = 0; i < r->n; i++) {
@@ -164,6 +206,9 @@ void md__remedy_cancel_all(md_remedy *r)
             md_exec_cancel(s->exec);
         if (s->rw_op && r->rw)
             rw_cancel(r->rw, s->rw_op);
+        if (s->kg_op && r->rw)
+            rw_cancel(r->rw, s->kg_op);
+        s->kg_op = 0;
         s->exec = NULL;
         s->rw_op = 0;
         s->in_flight = false;

@@ -34,6 +34,8 @@ typedef struct {
     uint64_t rate_alerted_incident;
     int64_t split_alerted_since;
     int64_t degraded_alerted_since;
+    int64_t kg_checked_ms;   /* wall: last look for the running deployment (known-good tracking) */
+    uint64_t kg_op;          /* railway lookup in progress */
 } md_rsvc;
 
 struct md_remedy {
@@ -70,6 +72,9 @@ void md__remedy_alert(struct md_remedy *r, const md_alert *a);
 void md__remedy_execute(struct md_remedy *r, md_rsvc *s, const md_ledger_event *ev);
 void md__remedy_cancel_all(struct md_remedy *r);
 int md__remedy_rw_new(struct md_remedy *r, char *err, size_t errlen);
+/* md__remedy_track_known_good: on the leader, a Railway service UP for known_good_after_ms gets
+ * its running deployment recorded in the ledger as last-known-good. */
+void md__remedy_track_known_good(struct md_remedy *r, md_rsvc *s, int64_t now_wall);
 
 /* remedy_render.c: the /v1/incidents document. Returns a malloc'd string or NULL. */
 char *md__remedy_incidents_json(const struct md_remedy *r, int64_t now_ms);
