@@ -1,8 +1,9 @@
 # bench/report.awk: turns probe_throughput's per-run records into the markdown tables of RESULTS.md.
 #
-# Input: tab-separated lines "what n mode iv secs checks ok cpu_s hwm_kib" where what is medic,
-# base (a 1-service node, for its memory), ceiling (curl_ceiling) or blackbox; n is services (or
-# concurrency for the references); mode is ka or fresh; "-" marks a missing field.
+# Input: tab-separated lines "what n mode iv secs checks ok cpu_s hwm_kib hwm_scraped_kib" where
+# what is medic, base (a 1-service node, for its memory), ceiling (curl_ceiling) or blackbox; n is
+# services (or concurrency for the references); mode is ka or fresh; hwm is VmHWM before any
+# /metrics fetch, hwm_scraped after one; "-" marks a missing field.
 # Output: the summary table, the targets, and every medic interval, all as medians of the runs.
 BEGIN { FS = "\t" }
 {
@@ -14,6 +15,7 @@ BEGIN { FS = "\t" }
     okpct[g, k] = $6 > 0 ? 100 * $7 / $6 : 0
     cpu1k[g, k] = $7 > 0 ? 1000 * $8 / $7 : "-"
     hwm[g, k] = $9
+    hwms[g, k] = $10
 }
 
 # med(arr, g): the median of arr[g, 1..cnt[g]], skipping "-"; "-" when nothing is left.
@@ -34,18 +36,18 @@ function find(what, mode,    i, p) {
     return ""
 }
 # row: one table line for group g; ceil is the ceiling group of the same mode ("" for none).
-function row(label, g, ceil, n, base,    c, pc, r, h, b, rs) {
+function row(label, g, ceil, n, base,    c, pc, r, h, b, rs, hs) {
     c = med(cpu1k, g); pc = div(1000, c)
-    h = med(hwm, g); b = base == "" ? "-" : med(hwm, base)
+    h = med(hwm, g); b = base == "" ? "-" : med(hwm, base); hs = med(hwms, g)
     rs = (h == "-" || b == "-" || n == "") ? "-" : (h - b) * 1024 / n
     r = ceil == "" ? "-" : div(med(okcps, g), med(okcps, ceil))
-    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", label, f(med(cps, g), "%.0f"),
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", label, f(med(cps, g), "%.0f"),
         f(med(okcps, g), "%.0f"), f(med(okpct, g), "%.1f"), f(r, "%.2f"), f(c, "%.4f"), f(pc, "%.0f"),
-        f(div(pc, bbpc), "%.1fx"), f(h, "%.0f"), f(rs, "%.0f"), f(div(rs, 2048), "%.2f")
+        f(div(pc, bbpc), "%.1fx"), f(h, "%.0f"), f(rs, "%.0f"), f(div(rs, 2048), "%.2f"), f(hs, "%.0f")
 }
 function header() {
-    print "| what | checks/s | ok checks/s | ok % | vs ceiling | CPU s per 1,000 ok checks | ok checks per CPU-s | vs blackbox per CPU-s | peak RSS KiB | RSS B per service | vs 2 KiB |"
-    print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    print "| what | checks/s | ok checks/s | ok % | vs ceiling | CPU s per 1,000 ok checks | ok checks per CPU-s | vs blackbox per CPU-s | peak RSS KiB | RSS B per service | vs 2 KiB | peak RSS KiB after a /metrics scrape |"
+    print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 }
 function verdict(x, op, t) {
     if (x == "-") return "not measured"
@@ -84,8 +86,11 @@ END {
     v1 = ka == "" ? "-" : med(okcps, ka); v10 = ka10 == "" ? "-" : med(okcps, ka10)
     r1 = ck["ka"] == "" ? "-" : div(v1, med(okcps, ck["ka"])); r10 = ck["ka"] == "" ? "-" : div(v10, med(okcps, ck["ka"]))
     pk = ka == "" ? "-" : div(div(1000, med(cpu1k, ka)), bbpc); pf = fr == "" ? "-" : div(div(1000, med(cpu1k, fr)), bbpc)
-    rs = "-"
-    if (ka10 != "" && find("base", "ka") != "") rs = (med(hwm, ka10) - med(hwm, find("base", "ka"))) * 1024 / 10000
+    rs = "-"; rss = "-"
+    if (ka10 != "" && find("base", "ka") != "") {
+        rs = (med(hwm, ka10) - med(hwm, find("base", "ka"))) * 1024 / 10000
+        rss = (med(hwms, ka10) - med(hwms, find("base", "ka"))) * 1024 / 10000
+    }
     print ""
     print "### Targets"
     print ""
@@ -98,6 +103,7 @@ END {
     printf "| >= 10x blackbox's checks per CPU-s, both a new connection per check | %s | %s |\n", f(pf, "%.1fx"), verdict(pf, ">=", 10)
     printf "| >= 10x blackbox's checks per CPU-s, medic with keep-alive | %s | %s |\n", f(pk, "%.1fx"), verdict(pk, ">=", 10)
     printf "| < 2 KiB RSS per service at 10,000 services, keep-alive | %s | %s |\n", f(rs, "%.0f B"), verdict(rs, "<", 2048)
+    printf "| the same, counting the peak of one /metrics scrape | %s | %s |\n", f(rss, "%.0f B"), verdict(rss, "<", 2048)
 
     print ""
     print "### Every medic interval (offered load = services / interval)"

@@ -372,6 +372,12 @@ void md_remedy_action(void *ctx, const char *action, const char *service, const 
     uint64_t index = 0;
     bool leads = md_consensus_is_leader(r->cons);
     const char *leader = md_consensus_leader_id(r->cons);
+    if (!leads && !leader) {
+        answer(status, body, body_len, 503,
+               "{\"error\":{\"code\":503,\"message\":\"no leader is elected right now (starting up, or the "
+               "cluster lost its majority): nothing changed; try again\"}}");
+        return;
+    }
     int rc = md__remedy_submit(r, &e, &index);
     if (rc < 0) {
         *status = 503;

@@ -32,6 +32,10 @@ foreach(range IN ITEMS 1-500 501-1000 1001-1500 1501-2000)
   set_tests_properties(sim.seeds_${range} PROPERTIES LABELS sim TIMEOUT 300)
 endforeach()
 
+# Replay is exact: each seed run twice hashes to the same trace.
+add_test(NAME sim.replay_is_deterministic COMMAND sim --seeds 1-30 --steps 5000 --determinism)
+set_tests_properties(sim.replay_is_deterministic PROPERTIES LABELS sim TIMEOUT 120)
+
 # A cluster of one must elect itself and commit alone.
 add_test(NAME sim.single_node COMMAND sim --seeds 1-100 --nodes 1 --steps ${MD_SIM_STEPS})
 set_tests_properties(sim.single_node PROPERTIES LABELS sim TIMEOUT 120)

@@ -109,6 +109,7 @@ typedef struct {
     uint32_t delay_max_ms, long_max_ms;
     uint32_t fsync_max_ms;
     uint32_t action_pm;                     /* chance a step is a fault/client action */
+    uint32_t propose_pm;                    /* chance such an action is a client proposal */
     uint32_t leader_crash_pm;               /* chance a new leader crashes moments later */
     uint32_t commit_crash_pm;               /* chance a leader crashes moments after committing */
     uint32_t max_ppm;                       /* clock rate error bound */
@@ -120,6 +121,7 @@ typedef struct {
     uint64_t steps;         /* safety-phase steps */
     bool trace;             /* format a line per step into the trace ring */
     bool trace_print;       /* ... and print it at once */
+    uint64_t digest;        /* with trace: a hash of every trace line (replay determinism) */
 
     sim_params p;
     sim_rng rng;
@@ -193,6 +195,7 @@ typedef struct {
     uint64_t liveness_ms;
     uint64_t virtual_ms;
     uint64_t elections;
+    uint64_t digest;
 } sim_result;
 
 sim_result sim_run(uint64_t seed, int n, uint64_t steps, bool trace, bool trace_print, size_t ring,

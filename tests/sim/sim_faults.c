@@ -155,7 +155,7 @@ static void partition(sim_world *w)
         w->link[i][i] = true;
     }
     if (w->trace) {
-        char m[128];
+        char m[128] = "";
         int off = 0;
         for (int a = 1; a <= w->n; a++) {
             for (int b = 1; b <= w->n; b++) {
@@ -220,11 +220,13 @@ static void transfer(sim_world *w)
 
 void sim_action(sim_world *w)
 {
-    uint64_t x = sim_below(&w->rng, 1000);
     int i;
-    if (x < 450) {
+    if (sim_chance(&w->rng, w->p.propose_pm)) {
         propose(w);
-    } else if (x < 510) {
+        return;
+    }
+    uint64_t x = 450 + sim_below(&w->rng, 490);
+    if (x < 510) {
         /* Leaders are where Raft is delicate: crash them more often than their share. */
         i = sim_chance(&w->rng, 500) ? find_leader(w) : 0;
         if (i != 0 || (i = pick_node(w, true)) != 0) {
@@ -250,10 +252,8 @@ void sim_action(sim_world *w)
         pause_node(w);
     } else if (x < 900) {
         compact(w);
-    } else if (x < 940) {
-        transfer(w);
     } else {
-        propose(w);
+        transfer(w);
     }
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 static size_t trace_lines = 200;
+static const char *prog = "sim";
 
 static double wall(void)
 {
@@ -77,7 +78,8 @@ static void report(uint64_t seed, int n, uint64_t steps, const sim_result *res)
         s = hi;
         printf("  shortest fault phase that still fails liveness: %lu steps\n", (unsigned long)s);
     }
-    printf("  replay: sim --seed %lu --nodes %d --steps %lu --trace\n", (unsigned long)seed, n, (unsigned long)s);
+    printf("  replay: %s --seed %lu --nodes %d --steps %lu --trace\n", prog, (unsigned long)seed, n,
+           (unsigned long)s);
     printf("  last %zu events of the failing run:\n", trace_lines);
     sim_result again = sim_run(seed, n, s, true, false, trace_lines, dump_all);
     if (!again.failed) {
@@ -89,7 +91,7 @@ static void report(uint64_t seed, int n, uint64_t steps, const sim_result *res)
 static void usage(void)
 {
     fprintf(stderr, "usage: sim (--seed N | --seeds A-B | --long SECONDS) [--nodes 3|5|7] [--steps S]\n"
-                    "           [--trace] [--trace-lines N] [--expect-violation] [--quiet]\n");
+                    "           [--trace] [--trace-lines N] [--expect-violation] [--determinism] [--quiet]\n");
     exit(2);
 }
 
@@ -98,7 +100,8 @@ int main(int argc, char **argv)
     uint64_t first = 1, last = 0, steps = 20000;
     double long_s = 0;
     int forced_n = 0;
-    bool have_seeds = false, trace = false, expect = false, quiet = false;
+    bool have_seeds = false, trace = false, expect = false, quiet = false, determinism = false;
+    prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -131,6 +134,8 @@ int main(int argc, char **argv)
             trace = true;
         } else if (!strcmp(a, "--expect-violation")) {
             expect = true;
+        } else if (!strcmp(a, "--determinism")) {
+            determinism = true;
         } else if (!strcmp(a, "--quiet")) {
             quiet = true;
         } else {
@@ -145,6 +150,21 @@ int main(int argc, char **argv)
         printf("%s seed %lu: %s\n", res.failed ? "FAIL" : "ok", (unsigned long)first,
                res.failed ? res.why : "all invariants held");
         return res.failed ? 1 : 0;
+    }
+    if (determinism && have_seeds) {
+        /* Each seed twice, hashing every trace line: a replay must be the same run. */
+        for (uint64_t seed = first; seed <= last; seed++) {
+            int n = nodes_for(seed, forced_n);
+            sim_result a = sim_run(seed, n, steps, true, false, 0, NULL);
+            sim_result b = sim_run(seed, n, steps, true, false, 0, NULL);
+            if (a.digest != b.digest || a.failed != b.failed || a.steps_done != b.steps_done) {
+                printf("FAIL seed %lu: two runs differ (digest %016lx vs %016lx)\n", (unsigned long)seed,
+                       (unsigned long)a.digest, (unsigned long)b.digest);
+                return 1;
+            }
+        }
+        printf("ok: seeds %lu-%lu replay identically\n", (unsigned long)first, (unsigned long)last);
+        return 0;
     }
     if (long_s > 0) {
         first = ((uint64_t)time(NULL) << 20) ^ ((uint64_t)getpid() << 4);

@@ -122,6 +122,7 @@ sim_result sim_run(uint64_t seed, int n, uint64_t steps, bool trace, bool trace_
     res.steps_done = w->step;
     res.virtual_ms = w->now;
     res.elections = w->elections;
+    res.digest = w->digest;
     if (dump) {
         dump(w);
     }

@@ -187,7 +187,10 @@ void tpt_stop(tpt_cluster *c, int i)
     /* the sockets close on a worker thread; its completion wakes the loop */
     uint64_t deadline = uv_hrtime() + 10 * 1000000000ull;
     while (!done && uv_hrtime() < deadline) {
-        uv_run(&c->loop, UV_RUN_ONCE);
+        uv_run(&c->loop, UV_RUN_NOWAIT);
+        if (!done) {
+            usleep(1000);
+        }
     }
     assert_true(done);
 }
