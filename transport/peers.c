@@ -46,6 +46,9 @@ static void on_tick(uv_timer_t *h)
         int64_t quiet = now - p->last_seen_ms;
         set_state(t, p, quiet >= t->dead_ms ? TP_PEER_DEAD : quiet >= t->suspect_ms ? TP_PEER_SUSPECT : TP_PEER_ALIVE);
     }
+    if (t->closing) {
+        return; /* an on_peer_state callback closed us */
+    }
     tp__gossip_flush(t); /* a digest must not overtake the pushes it counts */
     for (size_t i = 0; i < t->n_peers && !t->closing; i++) {
         tp__peer *p = &t->peers[i];

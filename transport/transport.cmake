@@ -27,6 +27,7 @@ function(tp_unit_test name)
 endfunction()
 
 tp_unit_test(test_tp_codec)
+tp_unit_test(test_tp_rx)
 tp_unit_test(test_tp_live tests/unit/test_tp_util.c)
 tp_unit_test(test_tp_gossip tests/unit/test_tp_util.c)
 tp_unit_test(test_tp_security tests/unit/test_tp_util.c)

@@ -231,10 +231,10 @@ void sim_action(sim_world *w)
         i = sim_chance(&w->rng, 500) ? find_leader(w) : 0;
         if (i != 0 || (i = pick_node(w, true)) != 0) {
             sim_node_crash(w, i);
-            if (sim_chance(&w->rng, 300)) {
+            if (sim_chance(&w->rng, 500)) {
                 /* A quick reboot (a supervisor restarting the process) within T: the node has
                  * forgotten whom it heard from. */
-                uint64_t at = w->now + 1 + sim_below(&w->rng, w->p.election_ms);
+                uint64_t at = w->now + 1 + sim_below(&w->rng, w->p.election_ms / 2);
                 sim_heap_push(w, (sim_event){.time = at, .type = EV_RESTART, .node = (uint8_t)i,
                                              .gen = w->nodes[i].life});
             }

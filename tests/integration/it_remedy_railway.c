@@ -1,0 +1,226 @@
+/* it_remedy_railway.c: the seed's three scenarios end to end through the Railway actuator: three
+ * real nodes, the fake Railway API (real GraphQL over HTTP) driving a real flaky service per
+ * Railway service: (1) a crash a restart fixes, (2) a bad deployment only a redeploy fixes, (3) a
+ * code bug only a rollback fixes; and Railway faults retried and reported. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fetch.h"
+#include "harness.h"
+
+#define N 3
+
+typedef struct {
+    md_proc fake;
+    char dir[64];
+    int api_port;      /* the fake's */
+    int svc_port;      /* the flaky child playing the running deployment */
+    int cluster_port[N];
+    it_node node[N];
+    bool running[N];
+} fixture;
+
+static const char *ids[N] = { "n1", "n2", "n3" };
+
+static int control(fixture *fx, const char *path)
+{
+    char url[512], *body = NULL;
+    long code = 0;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", fx->api_port, path);
+    int rc = md_fetch("POST", url, 5000, &code, &body, NULL, 0);
+    free(body);
+    return rc == 0 ? (int)code : -1;
+}
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/medic-itrw-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    char *argv[] = { FAKE_RAILWAY_BIN, "--port", "0", "--state-dir", fx->dir, "--flaky-bin", FLAKY_BIN,
+                     "--services", "web", "--deploy-delay-ms", "300", NULL };
+    assert_int_equal(md_proc_spawn(argv, true, NULL, NULL, &fx->fake), 0);
+    char line[512];
+    assert_true(md_proc_read_line(&fx->fake, line, sizeof line, 10000) > 0);
+    assert_int_equal(sscanf(line, "ready port=%d services=web@%d", &fx->api_port, &fx->svc_port), 2);
+    for (int i = 0; i < N; i++)
+        fx->cluster_port[i] = md_free_port();
+    char peers[1024] = "";
+    size_t at = 0;
+    for (int j = 0; j < N; j++)
+        at += (size_t)snprintf(peers + at, sizeof peers - at, "%s{\"id\":\"%s\",\"address\":\"tcp://127.0.0.1:%d\"}",
+                               j ? "," : "", ids[j], fx->cluster_port[j]);
+    for (int i = 0; i < N; i++) {
+        char cfg[4096];
+        snprintf(cfg, sizeof cfg,
+                 "{\"node\":{\"id\":\"%s\",\"data_dir\":\"@DIR@/data\"},\"api\":{\"listen\":\"127.0.0.1:@API@\"},"
+                 "\"status_print_interval_ms\":0,"
+                 "\"cluster\":{\"name\":\"itrw\",\"secret\":\"it-railway-secret-01234\",\"peers\":[%s],"
+                 "\"gossip_interval_ms\":100,\"heartbeat_ms\":50,\"election_timeout_ms\":500},"
+                 "\"remediation\":{\"railway\":{\"endpoint\":\"http://127.0.0.1:%d/graphql/v2\","
+                 "\"token\":\"fake-railway-token-0123\",\"token_kind\":\"project\"}},"
+                 "\"services\":[{\"name\":\"web\",\"url\":\"http://127.0.0.1:%d/health\",\"interval_ms\":200,"
+                 "\"timeout_ms\":100,\"restart_interval_ms\":800,\"verify_after_ms\":300,"
+                 "\"redeploy_timeout_ms\":5000,\"rollback_timeout_ms\":5000,\"known_good_after_ms\":500,"
+                 "\"railway\":{\"service_id\":\"web\",\"environment_id\":\"e7a10000-0000-4000-8000-0000000000e1\"}}]}",
+                 ids[i], peers, fx->api_port, fx->svc_port);
+        assert_int_equal(it_node_start(&fx->node[i], cfg, NULL), 0);
+        fx->running[i] = true;
+    }
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    for (int i = 0; i < N; i++)
+        if (fx->running[i])
+            it_node_stop(&fx->node[i], SIGTERM, 3000, NULL, NULL);
+    md_proc_stop(&fx->fake, SIGTERM, 5000, NULL);
+    it_rmtree(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static void wait_ready(fixture *fx)
+{
+    for (int i = 0; i < N; i++)
+        assert_true(it_wait_state(&fx->node[i], "web", "UP", 10000) > 0);
+    /* A leader must exist before the fault, or the timing includes the first election. */
+    int64_t deadline = it_wall_ms() + 10000;
+    bool led = false;
+    while (!led && it_wall_ms() < deadline) {
+        cJSON *doc = it_get_json(fx->node[0].api_port, "/v1/cluster", NULL);
+        const cJSON *l = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "cluster"), "consensus"), "leader");
+        led = cJSON_IsString(l);
+        cJSON_Delete(doc);
+        it_sleep_ms(20);
+    }
+    assert_true(led);
+    /* After half a second UP the leader records the running deployment as last-known-good: the
+     * target a rollback returns to. */
+    deadline = it_wall_ms() + 10000;
+    bool known = false;
+    while (!known && it_wall_ms() < deadline) {
+        cJSON *doc = it_get_json(fx->node[2].api_port, "/v1/incidents", NULL);
+        const cJSON *kg = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "services"), 0),
+                                              "known_good_deployment");
+        known = cJSON_IsString(kg);
+        cJSON_Delete(doc);
+        it_sleep_ms(50);
+    }
+    assert_true(known);
+}
+
+static cJSON *wait_resolved(fixture *fx, int64_t t0, int timeout_ms, const cJSON **inc)
+{
+    int64_t deadline = it_wall_ms() + timeout_ms;
+    while (it_wall_ms() < deadline) {
+        cJSON *doc = it_get_json(fx->node[1].api_port, "/v1/incidents", NULL);
+        const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "closed"), 0);
+        if (c && cJSON_GetObjectItem(c, "opened_at_ms")->valuedouble >= (double)t0) {
+            *inc = c;
+            return doc;
+        }
+        cJSON_Delete(doc);
+        it_sleep_ms(50);
+    }
+    char *log = it_node_log(&fx->node[0]);
+    fprintf(stderr, "no resolved incident; n1's log:\n%s\n", log);
+    free(log);
+    return NULL;
+}
+
+static void steps_of(const cJSON *inc, char *got, size_t len)
+{
+    size_t at = 0;
+    got[0] = '\0';
+    const cJSON *st;
+    cJSON_ArrayForEach(st, cJSON_GetObjectItem(inc, "steps"))
+        at += (size_t)snprintf(got + at, len - at, "%s%s:%d:%s", at ? "," : "", cJSON_GetObjectItem(st, "step")->valuestring,
+                               cJSON_GetObjectItem(st, "attempt")->valueint, cJSON_GetObjectItem(st, "outcome")->valuestring);
+}
+
+static void scenario(void **state, const char *bug, const char *want, int64_t bound_ms)
+{
+    fixture *fx = *state;
+    wait_ready(fx);
+    char path[128];
+    snprintf(path, sizeof path, "/control/services/web/bug?mode=%s", bug);
+    int64_t t0 = it_wall_ms();
+    assert_int_equal(control(fx, path), 200);
+    const cJSON *inc = NULL;
+    cJSON *doc = wait_resolved(fx, t0, 30000, &inc);
+    assert_non_null(doc);
+    char got[512];
+    steps_of(inc, got, sizeof got);
+    int64_t took = (int64_t)cJSON_GetObjectItem(inc, "closed_at_ms")->valuedouble - t0;
+    printf("  %s: %s; resolved %lld ms after the fault (bound %lld)\n", bug, got, (long long)took, (long long)bound_ms);
+    assert_string_equal(got, want);
+    assert_true(took <= bound_ms);
+    cJSON_Delete(doc);
+}
+
+static void test_crash_restart(void **state)
+{
+    scenario(state, "crash", "restart:1:ok", 6000);
+}
+
+static void test_bad_deploy_redeploy(void **state)
+{
+    scenario(state, "bad_deploy", "restart:1:ok,restart:2:ok,restart:3:ok,redeploy:1:ok", 15000);
+}
+
+static void test_code_bug_rollback(void **state)
+{
+    scenario(state, "code_bug", "restart:1:ok,restart:2:ok,restart:3:ok,redeploy:1:ok,redeploy:2:ok,rollback:1:ok", 25000);
+}
+
+static void test_faults_are_retried_and_reported(void **state)
+{
+    fixture *fx = *state;
+    wait_ready(fx);
+    /* The first two restart calls fail (a 503, then a 429 asking to wait a second). */
+    assert_int_equal(control(fx, "/control/fault?kind=status&code=503&count=1&op=deploymentRestart"), 200);
+    assert_int_equal(control(fx, "/control/fault?kind=429&retry_after=1&count=1&op=deploymentRestart"), 200);
+    int64_t t0 = it_wall_ms();
+    assert_int_equal(control(fx, "/control/services/web/bug?mode=crash"), 200);
+    const cJSON *inc = NULL;
+    cJSON *doc = wait_resolved(fx, t0, 30000, &inc);
+    assert_non_null(doc);
+    const cJSON *st = cJSON_GetArrayItem(cJSON_GetObjectItem(inc, "steps"), 0);
+    const char *detail = cJSON_GetObjectItem(st, "detail")->valuestring;
+    printf("  restart detail: %s\n", detail);
+    assert_string_equal(cJSON_GetObjectItem(st, "outcome")->valuestring, "ok");
+    assert_non_null(strstr(detail, "railway restart"));
+    assert_true(cJSON_GetObjectItem(st, "duration_ms")->valuedouble >= 900); /* it honoured Retry-After */
+    assert_null(strstr(detail, "fake-railway-token-0123"));
+    cJSON_Delete(doc);
+    /* The token never reached a log either. */
+    for (int i = 0; i < N; i++) {
+        char *log = it_node_log(&fx->node[i]);
+        assert_null(strstr(log, "fake-railway-token-0123"));
+        free(log);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_crash_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_deploy_redeploy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_code_bug_rollback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_are_retried_and_reported, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,406 @@
+/* test_tp_rx.c: the receive pipeline of an unstarted tp fed frames directly (tp__rx): unknown
+ * senders, replays, older and newer epochs, malformed bodies, gossip apply, vouch, removal by a
+ * complete set, our own items, and tp_new's configuration checks. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "test_tp_frames.h"
+#include "tp_int.h"
+
+/* ---- the receive pipeline of an unstarted tp ---- */
+
+typedef struct {
+    int messages, items, resets, removed, vouches, drops, states;
+    tp_drop_reason last_drop;
+    char last_key[TP_MAX_KEY_LEN + 1];
+    char last_from[TP_MAX_ID_LEN + 1];
+    uint64_t last_version;
+    tp_peer_state last_state;
+} rec;
+
+static void on_message(void *ctx, const char *from, uint8_t type, const uint8_t *body, size_t len)
+{
+    rec *r = ctx;
+    (void)type, (void)body, (void)len;
+    r->messages++;
+    snprintf(r->last_from, sizeof r->last_from, "%s", from);
+}
+static void on_state(void *ctx, const char *id, tp_peer_state from, tp_peer_state to)
+{
+    rec *r = ctx;
+    (void)id, (void)from;
+    r->states++;
+    r->last_state = to;
+}
+static void on_item(void *ctx, const char *owner, const char *key, const uint8_t *val, size_t len, uint64_t version)
+{
+    rec *r = ctx;
+    (void)owner, (void)val, (void)len;
+    r->items++;
+    r->last_version = version;
+    snprintf(r->last_key, sizeof r->last_key, "%s", key);
+}
+static void on_vouch(void *ctx, const char *owner)
+{
+    (void)owner;
+    ((rec *)ctx)->vouches++;
+}
+static void on_reset(void *ctx, const char *owner)
+{
+    (void)owner;
+    ((rec *)ctx)->resets++;
+}
+static void on_removed(void *ctx, const char *owner, const char *key)
+{
+    rec *r = ctx;
+    (void)owner;
+    r->removed++;
+    snprintf(r->last_key, sizeof r->last_key, "%s", key);
+}
+static void on_drop(void *ctx, const char *hint, tp_drop_reason why, const char *detail)
+{
+    rec *r = ctx;
+    assert_non_null(hint);
+    assert_non_null(detail);
+    r->drops++;
+    r->last_drop = why;
+}
+
+typedef struct {
+    uv_loop_t loop;
+    tp *t;
+    rec r;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    uv_loop_init(&f->loop);
+    tp_peer_config peers[] = {{"B", "tcp://127.0.0.1:9"}, {"C", "tcp://127.0.0.1:9"}};
+    tp_config cfg = {.cluster_name = CLUSTER,
+                     .self_id = "A",
+                     .listen = "tcp://127.0.0.1:9",
+                     .peers = peers,
+                     .n_peers = 2,
+                     .secret = (const uint8_t *)SECRET,
+                     .secret_len = strlen(SECRET),
+                     .max_message_bytes = 4096,
+                     .gossip_interval_ms = 100,
+                     .peer_suspect_ms = 300,
+                     .peer_dead_ms = 900,
+                     .epoch = 1};
+    tp_callbacks cb = {.on_message = on_message,
+                       .on_peer_state = on_state,
+                       .on_gossip_item = on_item,
+                       .on_gossip_vouch = on_vouch,
+                       .on_gossip_reset = on_reset,
+                       .on_gossip_removed = on_removed,
+                       .on_drop = on_drop,
+                       .ctx = &f->r};
+    char err[256];
+    assert_int_equal(tp_new(&f->loop, &cfg, &cb, &f->t, err, sizeof err), 0);
+    *state = f;
+    return 0;
+}
+
+static void closed(void *arg) { *(int *)arg = 1; }
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    int done = 0;
+    tp_close(f->t, closed, &done);
+    assert_int_equal(done, 0); /* never inside tp_close */
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(done, 1);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    free(f);
+    return 0;
+}
+
+static void feed(fixture *f, frame_opts o, const void *body, size_t len)
+{
+    uint8_t buf[4096];
+    size_t n = frame(buf, sizeof buf, o, body, len);
+    tp__rx(f->t, buf, n);
+}
+
+static void test_rx_pipeline(void **state)
+{
+    fixture *f = *state;
+    uint64_t drops[TP_DROP_COUNT];
+    uint8_t buf[512];
+
+    feed(f, opts("Z", 1, 1, 20), "x", 1);
+    assert_int_equal(f->r.last_drop, TP_DROP_UNKNOWN_SENDER);
+    feed(f, opts("A", 1, 1, 20), "x", 1); /* our own id is not a peer */
+    assert_int_equal(f->r.last_drop, TP_DROP_UNKNOWN_SENDER);
+    assert_int_equal(f->r.messages, 0);
+
+    size_t n = frame(buf, sizeof buf, opts("B", 10, 1, 20), "hi", 2);
+    tp__rx(f->t, buf, n);
+    assert_int_equal(f->r.messages, 1);
+    assert_string_equal(f->r.last_from, "B");
+    assert_int_equal(f->r.last_state, TP_PEER_ALIVE);
+    tp_peer_info info;
+    assert_int_equal(tp_peer_get(f->t, 0, &info), 0);
+    assert_int_equal(info.state, TP_PEER_ALIVE);
+    assert_true(info.msgs_in == 1 && info.bytes_in == n && info.last_seen_ms > 0);
+
+    tp__rx(f->t, buf, n); /* the captured message again */
+    assert_int_equal(f->r.last_drop, TP_DROP_REPLAY);
+    assert_int_equal(f->r.messages, 1);
+
+    feed(f, opts("B", 9, 50, 20), "x", 1); /* an older epoch */
+    assert_int_equal(f->r.last_drop, TP_DROP_REPLAY);
+    assert_int_equal(f->r.messages, 1);
+    assert_int_equal(f->r.resets, 0);
+
+    feed(f, opts("B", 11, 1, 20), "x", 1); /* B restarted */
+    assert_int_equal(f->r.messages, 2);
+    assert_int_equal(f->r.resets, 1);
+    feed(f, opts("B", 10, 2, 20), "x", 1); /* its previous run is over */
+    assert_int_equal(f->r.last_drop, TP_DROP_REPLAY);
+
+    feed(f, opts("B", 11, 2, 9), NULL, 0); /* an internal type we do not know */
+    assert_int_equal(f->r.last_drop, TP_DROP_MALFORMED);
+    feed(f, opts("B", 11, 3, TP__PING), "short", 5);
+    assert_int_equal(f->r.last_drop, TP_DROP_MALFORMED);
+
+    tp__rx(f->t, (const uint8_t *)"\x01garbage", 8);
+    assert_int_equal(f->r.last_drop, TP_DROP_MALFORMED);
+
+    tp_drops(f->t, drops);
+    assert_int_equal(drops[TP_DROP_UNKNOWN_SENDER], 2);
+    assert_int_equal(drops[TP_DROP_REPLAY], 3);
+    assert_int_equal(drops[TP_DROP_MALFORMED], 3);
+    assert_int_equal(drops[TP_DROP_AUTH], 0);
+    assert_int_equal(f->r.drops, 8);
+    assert_string_equal(tp_drop_reason_name(TP_DROP_SEND_QUEUE), "send_queue");
+    assert_string_equal(tp_peer_state_name(TP_PEER_SUSPECT), "suspect");
+}
+
+static void feed_items(fixture *f, uint64_t seq, tp__items_hdr h, const char *const *keys, const uint64_t *vers)
+{
+    uint8_t body[1024];
+    size_t len = items_body(body, sizeof body, h, keys, vers);
+    feed(f, opts("B", 1, seq, TP__ITEMS), body, len);
+}
+
+static void feed_digest(fixture *f, uint64_t seq, uint32_t n, uint64_t hash)
+{
+    uint8_t body[12];
+    tp__wr w;
+    tp__wr_fixed(&w, body, sizeof body);
+    tp__digest_encode(&w, n, hash);
+    feed(f, opts("B", 1, seq, TP__DIGEST), body, w.len);
+}
+
+static void test_rx_gossip(void **state)
+{
+    fixture *f = *state;
+    const char *k1[] = {"svc/api"}, *k2[] = {"svc/db"};
+    const uint64_t v1[] = {1}, v2[] = {2}, v5[] = {5};
+    tp__items_hdr push = {.n_chunks = 1, .count = 1};
+    feed_items(f, 1, push, k1, v1);
+    assert_int_equal(f->r.items, 1);
+    assert_string_equal(f->r.last_key, "svc/api");
+    feed_items(f, 2, push, k1, v1); /* same version: nothing new */
+    assert_int_equal(f->r.items, 1);
+    feed_items(f, 3, push, k1, v2);
+    assert_int_equal(f->r.items, 2);
+    assert_true(f->r.last_version == 2);
+    feed_items(f, 4, push, k2, v5);
+    assert_int_equal(f->r.items, 3);
+
+    uint64_t hash = tp__item_hash("svc/api", 7, 2) ^ tp__item_hash("svc/db", 6, 5);
+    feed_digest(f, 5, 2, hash);
+    assert_int_equal(f->r.vouches, 1);
+    feed_digest(f, 6, 2, hash ^ 1); /* mismatch: a pull (not connected here), no vouch */
+    assert_int_equal(f->r.vouches, 1);
+    feed_digest(f, 7, 3, hash);
+    assert_int_equal(f->r.vouches, 1);
+
+    /* a complete set in two chunks without svc/db: removal only once both chunks are in */
+    tp__items_hdr c0 = {.complete = true, .sync_id = 77, .chunk = 0, .n_chunks = 2, .count = 1};
+    tp__items_hdr c1 = {.complete = true, .sync_id = 77, .chunk = 1, .n_chunks = 2, .count = 0};
+    feed_items(f, 8, c0, k1, v2);
+    assert_int_equal(f->r.removed, 0);
+    assert_int_equal(f->r.items, 3); /* svc/api v2 is not new */
+    feed_items(f, 9, c1, NULL, NULL);
+    assert_int_equal(f->r.removed, 1);
+    assert_string_equal(f->r.last_key, "svc/db");
+    feed_digest(f, 10, 1, tp__item_hash("svc/api", 7, 2));
+    assert_int_equal(f->r.vouches, 2);
+
+    /* a lost chunk: a later set starts over and nothing is removed by the broken one */
+    tp__items_hdr d0 = {.complete = true, .sync_id = 78, .chunk = 0, .n_chunks = 2, .count = 0};
+    feed_items(f, 11, d0, NULL, NULL);
+    tp__items_hdr e0 = {.complete = true, .sync_id = 79, .chunk = 0, .n_chunks = 1, .count = 1};
+    feed_items(f, 12, e0, k1, v2);
+    assert_int_equal(f->r.removed, 1);
+
+    /* a malformed ITEMS body changes nothing */
+    uint8_t body[256];
+    size_t len = items_body(body, sizeof body, push, k2, v5);
+    body[len - 1] ^= 0; /* keep valid, then cut one byte */
+    int drops_before = f->r.drops;
+    feed(f, opts("B", 1, 13, TP__ITEMS), body, len - 1);
+    assert_int_equal(f->r.drops, drops_before + 1);
+    assert_int_equal(f->r.last_drop, TP_DROP_MALFORMED);
+    assert_int_equal(f->r.items, 3);
+
+    /* B restarts: its items are forgotten */
+    assert_int_equal(f->t->peers[0].items.n, 1);
+    feed(f, opts("B", 2, 1, TP_TYPE_APP), NULL, 0);
+    assert_int_equal(f->r.resets, 1);
+    assert_int_equal(f->t->peers[0].items.n, 0);
+}
+
+static void test_own_items(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(tp_gossip_set(f->t, "", "x", 1), -EINVAL);
+    char longkey[TP_MAX_KEY_LEN + 2];
+    memset(longkey, 'k', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+    assert_int_equal(tp_gossip_set(f->t, longkey, "x", 1), -EINVAL);
+    longkey[TP_MAX_KEY_LEN] = '\0';
+    assert_int_equal(tp_gossip_set(f->t, longkey, "x", 1), 0);
+    static uint8_t big[4096];
+    assert_int_equal(tp_gossip_set(f->t, "big", big, sizeof big), -EMSGSIZE);
+    assert_int_equal(tp_gossip_set(f->t, "k", "v1", 2), 0);
+    uint64_t v = f->t->own_version;
+    assert_int_equal(tp_gossip_set(f->t, "k", "v1", 2), 0); /* equal: no new version */
+    assert_true(f->t->own_version == v);
+    assert_int_equal(tp_gossip_set(f->t, "k", "v2", 2), 0);
+    assert_true(f->t->own_version == v + 1);
+    assert_int_equal(tp_gossip_remove(f->t, "k"), 0);
+    assert_int_equal(tp_gossip_remove(f->t, "k"), -ENOENT);
+    assert_int_equal(tp_gossip_set(f->t, "k", "v1", 2), 0); /* re-added: still a newer version */
+    assert_true(f->t->own_version == v + 2);
+    assert_int_equal(tp_gossip_set(f->t, "empty", NULL, 0), 0);
+    assert_int_equal(f->t->own.n, 3);
+    /* unstarted: sends are refused and counted */
+    assert_int_equal(tp_send(f->t, "B", TP_TYPE_APP, "x", 1), -EAGAIN);
+    assert_int_equal(tp_send(f->t, "Q", TP_TYPE_APP, "x", 1), -ENOENT);
+    assert_int_equal(tp_send(f->t, "B", TP__PING, "x", 1), -EINVAL);
+    assert_int_equal(tp_broadcast(f->t, TP_TYPE_APP, "x", 1), 0);
+    uint64_t drops[TP_DROP_COUNT];
+    tp_drops(f->t, drops);
+    assert_int_equal(drops[TP_DROP_SEND_QUEUE], 3);
+}
+
+/* ---- configuration ---- */
+
+static int try_new(tp_config cfg, char *err, size_t errlen)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    tp *t = NULL;
+    int rc = tp_new(&loop, &cfg, NULL, &t, err, errlen);
+    if (rc == 0) {
+        tp_close(t, NULL, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    assert_int_equal(uv_loop_close(&loop), 0);
+    return rc;
+}
+
+static void test_config_errors(void **state)
+{
+    (void)state;
+    tp_peer_config peers[] = {{"B", "tcp://127.0.0.1:9"}, {"C", "tcp://127.0.0.1:9"}};
+    tp_config ok = {.cluster_name = CLUSTER,
+                    .self_id = "A",
+                    .listen = "tcp://127.0.0.1:9",
+                    .peers = peers,
+                    .n_peers = 2,
+                    .secret = (const uint8_t *)SECRET,
+                    .secret_len = strlen(SECRET),
+                    .gossip_interval_ms = 100,
+                    .peer_suspect_ms = 300,
+                    .peer_dead_ms = 900,
+                    .epoch = 1};
+    char err[256];
+    assert_int_equal(try_new(ok, err, sizeof err), 0);
+
+    tp_config c = ok;
+    c.secret_len = 15;
+    assert_int_equal(try_new(c, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "secret"));
+
+    tp_peer_config dup[] = {{"B", "tcp://127.0.0.1:9"}, {"B", "tcp://127.0.0.1:10"}};
+    c = ok;
+    c.peers = dup;
+    assert_int_equal(try_new(c, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "peers[1].id"));
+
+    tp_peer_config self[] = {{"A", "tcp://127.0.0.1:9"}};
+    c = ok;
+    c.peers = self;
+    c.n_peers = 1;
+    assert_int_equal(try_new(c, err, sizeof err), -EINVAL);
+
+    tp_peer_config scheme[] = {{"B", "udp://127.0.0.1:9"}};
+    c = ok;
+    c.peers = scheme;
+    c.n_peers = 1;
+    assert_int_equal(try_new(c, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "peers[0].address"));
+
+    c = ok;
+    c.listen = "tls+tcp://127.0.0.1:9";
+    assert_int_equal(try_new(c, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "tls"));
+
+    c = ok;
+    c.tls_cert_file = "/nonexistent/cert.pem";
+    assert_int_equal(try_new(c, err, sizeof err), -EINVAL); /* one of three */
+
+    c = ok;
+    c.listen = "tls+tcp://127.0.0.1:9";
+    c.tls_cert_file = "/nonexistent/cert.pem";
+    c.tls_key_file = "/nonexistent/key.pem";
+    c.tls_ca_file = "/nonexistent/ca.pem";
+    assert_true(try_new(c, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "/nonexistent/cert.pem"));
+
+    c = ok;
+    c.peer_dead_ms = c.peer_suspect_ms;
+    assert_int_equal(try_new(c, err, sizeof err), -EINVAL);
+    c = ok;
+    c.epoch = 0;
+    assert_int_equal(try_new(c, err, sizeof err), -EINVAL);
+    c = ok;
+    c.max_message_bytes = 100;
+    assert_int_equal(try_new(c, err, sizeof err), -EINVAL);
+    c = ok;
+    c.redial_min_ms = 500;
+    c.redial_max_ms = 100;
+    assert_int_equal(try_new(c, err, sizeof err), -EINVAL);
+    c = ok;
+    c.listen = "tcp://[::1";
+    assert_true(try_new(c, err, sizeof err) < 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rx_pipeline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rx_gossip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_own_items, setup, teardown),
+        cmocka_unit_test(test_config_errors),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    nng_fini();
+    return rc;
+}
