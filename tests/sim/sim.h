@@ -132,6 +132,7 @@ typedef struct {
     sim_heap heap;
     sim_node nodes[SIM_MAX_NODES + 1];
     bool link[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* link[a][b]: a's messages reach b */
+    uint64_t link_last[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* latest delivery scheduled */
     uint64_t proposals;
 
     /* Global truth for the checks. */

@@ -258,7 +258,12 @@ static void net_send(sim_world *w, int from, const raft_message *m)
         if (w->faults && sim_chance(&w->rng, w->p.long_pm)) {
             delay += sim_below(&w->rng, w->p.long_max_ms); /* reorders behind later messages */
         }
-        sim_heap_push(w, (sim_event){.time = w->now + delay, .type = EV_DELIVER, .node = (uint8_t)to,
+        uint64_t at = w->now + delay;
+        if (!w->faults && at < w->link_last[from][to]) {
+            at = w->link_last[from][to]; /* without faults a link is FIFO, like TCP */
+        }
+        w->link_last[from][to] = at;
+        sim_heap_push(w, (sim_event){.time = at, .type = EV_DELIVER, .node = (uint8_t)to,
                                      .from = (uint8_t)from, .len = (uint32_t)len, .buf = buf});
     }
 }
