@@ -42,6 +42,12 @@ struct md_consensus {
     void *on_change_ctx;
     md_consensus_apply_fn apply;
     void *apply_ctx;
+    md_consensus_take_fn take;
+    md_consensus_restore_fn restore;
+    void *snap_ctx;
+    uint8_t *boot_snap;      /* the snapshot found on disk, until the application restores it */
+    size_t boot_snap_len;
+    uint64_t snap_index;     /* index of the newest snapshot saved or installed */
     void (*done)(void *);
     void *done_arg;
 };
@@ -147,6 +153,31 @@ static void send_msg(md_consensus *c, const raft_message *m)
         free(buf);
 }
 
+/* Every MD_CONSENSUS_SNAPSHOT_EVERY applied entries: save the application's state and let the
+ * core drop the log before it (storage deletes the covered segments). */
+static void maybe_snapshot(md_consensus *c)
+{
+    uint64_t applied = raft_get_applied(c->r);
+    if (!c->take || c->failed || applied < c->snap_index + MD_CONSENSUS_SNAPSHOT_EVERY)
+        return;
+    uint64_t term = raft_term_at(c->r, applied);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (term == 0 || c->take(c->snap_ctx, &data, &len) < 0)
+        return;
+    int rc = raft_storage_save_snapshot(c->st, applied, term, data, len);
+    if (rc < 0) {
+        free(data);
+        fail_storage(c, "saving a snapshot", rc);
+        return;
+    }
+    rc = raft_compact(c->r, applied, term, data, len);
+    free(data);
+    c->snap_index = applied;
+    md_log(rc == 0 ? MD_LOG_INFO : MD_LOG_WARN, "snapshot_saved", MD_I("index", applied), MD_I("term", term),
+           MD_I("bytes", len), MD_S("compacted", rc == 0 ? "yes" : raft_errmsg(c->r)));
+}
+
 /* Persist, then send, then apply: the order raft.h requires. */
 static void process_ready(md_consensus *c)
 {
@@ -176,6 +207,11 @@ static void process_ready(md_consensus *c)
         }
         for (size_t i = 0; i < u.n_msgs; i++)
             send_msg(c, &u.msgs[i]);
+        if (u.snapshot.present) {
+            c->snap_index = u.snapshot.index;
+            if (c->restore && c->restore(c->snap_ctx, u.snapshot.data, u.snapshot.len) < 0)
+                md_log(MD_LOG_ERROR, "snapshot_restore_failed", MD_I("index", u.snapshot.index));
+        }
         for (size_t i = 0; i < u.n_committed; i++) {
             const raft_entry *e = &u.committed[i];
             md_log(MD_LOG_DEBUG, "raft_apply", MD_I("index", e->index), MD_I("term", e->term), MD_I("type", e->type),
@@ -185,6 +221,7 @@ static void process_ready(md_consensus *c)
         }
         raft_advance(c->r, &u);
     }
+    maybe_snapshot(c);
     note_role(c);
 }
 
@@ -261,6 +298,15 @@ static int open_core(md_consensus *c, char *err, size_t errlen)
         .n_entries = st.n_entries,
     };
     char why[256] = "";
+    if (st.snap_index > 0) {
+        c->snap_index = st.snap_index;
+        c->boot_snap = st.snap_data; /* kept for the application; freed once restored */
+        c->boot_snap_len = st.snap_len;
+        st.snap_data = NULL;
+        st.snap_len = 0;
+        rc_cfg.snapshot.data = c->boot_snap;
+        rc_cfg.snapshot.len = (uint32_t)c->boot_snap_len;
+    }
     rc = raft_new(&rc_cfg, &c->r, why, sizeof why);
     if (rc < 0)
         snprintf(err, errlen, "consensus: %s", why[0] ? why : strerror(-rc));
@@ -313,6 +359,21 @@ void md_consensus_set_on_change(md_consensus *c, void (*fn)(void *ctx), void *ct
 {
     c->on_change = fn;
     c->on_change_ctx = ctx;
+}
+
+void md_consensus_set_snapshots(md_consensus *c, md_consensus_take_fn take, md_consensus_restore_fn restore, void *ctx)
+{
+    c->take = take;
+    c->restore = restore;
+    c->snap_ctx = ctx;
+    if (c->boot_snap && restore) {
+        if (restore(ctx, c->boot_snap, c->boot_snap_len) < 0)
+            md_log(MD_LOG_ERROR, "snapshot_restore_failed", MD_I("index", c->snap_index),
+                   MD_S("data_dir", c->cfg->data_dir));
+        free(c->boot_snap);
+        c->boot_snap = NULL;
+        c->boot_snap_len = 0;
+    }
 }
 
 void md_consensus_set_apply(md_consensus *c, md_consensus_apply_fn fn, void *ctx)
@@ -396,6 +457,7 @@ static void on_closed(uv_handle_t *h)
     void *arg = c->done_arg;
     raft_free(c->r);
     raft_storage_close(c->st);
+    free(c->boot_snap);
     free(c->failed);
     free(c);
     if (done)

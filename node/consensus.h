@@ -39,6 +39,16 @@ void md_consensus_set_on_change(md_consensus *c, void (*fn)(void *ctx), void *ct
 typedef void (*md_consensus_apply_fn)(void *ctx, uint64_t index, const uint8_t *data, size_t len);
 void md_consensus_set_apply(md_consensus *c, md_consensus_apply_fn fn, void *ctx);
 
+/* Snapshots of the application's state compact the log. take(ctx, &data, &len) serializes the
+ * state as of the last applied entry (data malloc'd, the caller of take frees it); restore(ctx,
+ * data, len) replaces the state with a snapshot's. Once set, a snapshot found on disk at start is
+ * restored at once, one received from the leader is restored when installed, and every
+ * MD_CONSENSUS_SNAPSHOT_EVERY applied entries a new one is saved and the log before it dropped. */
+#define MD_CONSENSUS_SNAPSHOT_EVERY 1000
+typedef int (*md_consensus_take_fn)(void *ctx, uint8_t **data, size_t *len);
+typedef int (*md_consensus_restore_fn)(void *ctx, const uint8_t *data, size_t len);
+void md_consensus_set_snapshots(md_consensus *c, md_consensus_take_fn take, md_consensus_restore_fn restore, void *ctx);
+
 /* md_consensus_propose appends data (copied) to the log if this node leads. *index (may be
  * NULL) receives its log index. Returns 0, -EPERM (not the leader), -EBUSY (handing over),
  * -EIO (storage failed) or -EMSGSIZE. Committed entries come back through the apply hook. */

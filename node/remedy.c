@@ -438,6 +438,22 @@ static void on_alert_fate(const char *key, size_t webhook, md_alert_fate fate, v
            MD_S("fate", fate == MD_ALERT_DELIVERED ? "delivered" : fate == MD_ALERT_GAVE_UP ? "gave up" : "dropped"));
 }
 
+static int take_snapshot(void *ctx, uint8_t **data, size_t *len)
+{
+    md_remedy *r = ctx;
+    return md_ledger_snapshot(r->ledger, data, len);
+}
+
+static int restore_snapshot(void *ctx, const uint8_t *data, size_t len)
+{
+    md_remedy *r = ctx;
+    int rc = md_ledger_restore(r->ledger, data, len);
+    r->incidents_dirty = true;
+    md_log(rc == 0 ? MD_LOG_INFO : MD_LOG_ERROR, "ledger_restored", MD_I("bytes", len),
+           MD_I("index", md_ledger_last_index(r->ledger)), MD_S("error", rc == 0 ? "" : strerror(-rc)));
+    return rc;
+}
+
 int md_remedy_new(uv_loop_t *loop, const md_config *cfg, md_cluster *cluster, md_curl_loop *cl, md_remedy **out,
                   char *err, size_t errlen)
 {
@@ -482,6 +498,7 @@ int md_remedy_new(uv_loop_t *loop, const md_config *cfg, md_cluster *cluster, md
     r->tick_open = true;
     r->incidents_dirty = true;
     if (r->cons) {
+        md_consensus_set_snapshots(r->cons, take_snapshot, restore_snapshot, r);
         md_consensus_set_apply(r->cons, on_apply, r);
         md_cluster_on_message(cluster, MD_MSG_FORWARD, on_forward, r);
     }
@@ -526,8 +543,10 @@ void md_remedy_close(md_remedy *r, void (*done)(void *arg), void *arg)
     r->done = done;
     r->done_arg = arg;
     r->on_change = NULL;
-    if (r->cons)
+    if (r->cons) {
         md_consensus_set_apply(r->cons, NULL, NULL);
+        md_consensus_set_snapshots(r->cons, NULL, NULL, NULL);
+    }
     md__remedy_cancel_all(r);
     uv_timer_stop(&r->tick);
     uv_close((uv_handle_t *)&r->tick, on_tick_closed);

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "fetch.h"
 #include "harness.h"
 
 #define N 3
@@ -366,6 +367,64 @@ static void test_pause_stops_action_and_needs_the_token(void **state)
     assert_true(it_wait_state(&fx->node[0], "web", "UP", 10000) > 0);
 }
 
+/* Past MD_CONSENSUS_SNAPSHOT_EVERY (1000) entries the ledger is snapshotted and the log compacted;
+ * a restarted node restores the ledger from the snapshot and the entries after it. */
+static void test_ledger_snapshot_compacts_and_restores(void **state)
+{
+    fixture *fx = new_fixture();
+    *state = fx;
+    start_cluster(fx, "restart", NULL);
+    wait_up(fx);
+    int leader = leader_of(fx);
+    assert_true(leader >= 0);
+    char url[128];
+    int accepted = 0;
+    for (int k = 0; k < 1101; k++) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/services/web/%s", fx->node[leader].api_port,
+                 k % 2 ? "resume" : "pause");
+        char *body = NULL;
+        long code = 0;
+        if (md_fetch_bearer("POST", url, TOKEN, 5000, &code, &body, NULL, 0) == 0 && code == 202)
+            accepted++;
+        free(body);
+    }
+    assert_int_equal(accepted, 1101);
+    /* 1101 alternating actions end paused. Wait until every node applied them. */
+    for (int i = 0; i < N; i++) {
+        int64_t deadline = it_wall_ms() + 20000;
+        double index = 0;
+        while (it_wall_ms() < deadline && index < 1100) {
+            cJSON *doc = it_get_json(fx->node[i].api_port, "/v1/incidents", NULL);
+            index = cJSON_GetObjectItem(doc, "ledger_index") ? cJSON_GetObjectItem(doc, "ledger_index")->valuedouble : 0;
+            cJSON_Delete(doc);
+            it_sleep_ms(50);
+        }
+        assert_true(index >= 1100);
+    }
+    int other = (leader + 1) % N;
+    char *log = it_node_log(&fx->node[other]);
+    assert_non_null(strstr(log, "event=snapshot_saved"));
+    free(log);
+    fx->node[other].keep_dir = true;
+    it_node_stop(&fx->node[other], SIGTERM, 3000, NULL, NULL);
+    fx->running[other] = false;
+    assert_int_equal(it_node_restart(&fx->node[other], NULL), 0);
+    fx->running[other] = true;
+    log = it_node_log(&fx->node[other]);
+    assert_non_null(strstr(log, "event=ledger_restored"));
+    free(log);
+    int64_t deadline = it_wall_ms() + 10000;
+    bool paused = false;
+    while (!paused && it_wall_ms() < deadline) {
+        cJSON *doc = it_get_json(fx->node[other].api_port, "/v1/services/web", NULL);
+        paused = cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "service"), "remediation"), "paused"));
+        cJSON_Delete(doc);
+        it_sleep_ms(50);
+    }
+    assert_true(paused);
+    fx->node[other].keep_dir = false;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +436,7 @@ int main(void)
         cmocka_unit_test_teardown(test_hourly_limit_holds, teardown),
         cmocka_unit_test_teardown(test_shadow_mode_judges_but_never_acts, teardown),
         cmocka_unit_test_teardown(test_pause_stops_action_and_needs_the_token, teardown),
+        cmocka_unit_test_teardown(test_ledger_snapshot_compacts_and_restores, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
