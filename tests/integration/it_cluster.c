@@ -332,6 +332,50 @@ static void test_garbage_changes_nothing(void **state)
     assert_string_equal(verdict_of(fx, 0, NULL, buf, sizeof buf), "UP");
 }
 
+/* Sentinel's TILT: a node that reaches no peer while every check fails marks itself isolated. */
+static void test_isolated_node_marks_itself(void **state)
+{
+    fixture *fx = *state;
+    for (int i = 0; i < N; i++)
+        assert_true(wait_verdict(fx, i, "UP", 10000) > 0);
+    for (int i = 1; i < N; i++) {
+        it_node_stop(&fx->node[i], SIGKILL, 1000, NULL, NULL);
+        fx->running[i] = false;
+    }
+    assert_true(it_flaky_mode(&fx->flaky, "down") > 0);
+    int64_t deadline = it_wall_ms() + DEAD_MS + 5000;
+    bool isolated = false;
+    while (!isolated && it_wall_ms() < deadline) {
+        cJSON *doc = it_get_json(fx->node[0].api_port, "/v1/cluster", NULL);
+        const cJSON *self = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "cluster"), "nodes"), 0);
+        isolated = cJSON_IsTrue(cJSON_GetObjectItem(self, "isolated"));
+        cJSON_Delete(doc);
+        it_sleep_ms(20);
+    }
+    assert_true(isolated);
+    /* Its own DOWN vote no longer counts, so even it does not call the service DOWN. */
+    cJSON *doc = it_get_json(fx->node[0].api_port, "/v1/services/web", NULL);
+    const cJSON *svc = cJSON_GetObjectItem(doc, "service");
+    const cJSON *o = cJSON_GetObjectItem(cJSON_GetObjectItem(svc, "observations"), "n1");
+    assert_string_equal(cJSON_GetObjectItem(o, "vote")->valuestring, "isolated");
+    assert_string_not_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(svc, "verdict"), "state")->valuestring, "DOWN");
+    cJSON_Delete(doc);
+    char *text = it_get(fx->node[0].api_port, "/metrics", NULL);
+    assert_non_null(strstr(text, "medic_node_isolated 1"));
+    free(text);
+    /* A check that succeeds again ends it. */
+    assert_true(it_flaky_mode(&fx->flaky, "healthy") > 0);
+    deadline = it_wall_ms() + 5000;
+    while (isolated && it_wall_ms() < deadline) {
+        doc = it_get_json(fx->node[0].api_port, "/v1/cluster", NULL);
+        const cJSON *self = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "cluster"), "nodes"), 0);
+        isolated = cJSON_IsTrue(cJSON_GetObjectItem(self, "isolated"));
+        cJSON_Delete(doc);
+        it_sleep_ms(20);
+    }
+    assert_false(isolated);
+}
+
 static void test_status_table_shows_nodes_as_columns(void **state)
 {
     fixture *fx = *state;
@@ -362,6 +406,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill9_and_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_secret_is_rejected_and_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_isolated_node_marks_itself, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_table_shows_nodes_as_columns, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
