@@ -9,6 +9,7 @@
 set(MD_SIM_SOURCES
   ${CMAKE_SOURCE_DIR}/tests/sim/sim_main.c
   ${CMAKE_SOURCE_DIR}/tests/sim/sim_run.c
+  ${CMAKE_SOURCE_DIR}/tests/sim/sim_base.c
   ${CMAKE_SOURCE_DIR}/tests/sim/sim_world.c
   ${CMAKE_SOURCE_DIR}/tests/sim/sim_faults.c
   ${CMAKE_SOURCE_DIR}/tests/sim/sim_check.c)

@@ -160,7 +160,13 @@ typedef struct {
     size_t ring_cap, ring_n, ring_head;
 } sim_world;
 
+/* sim_base.c */
+void *sim_xmalloc(size_t n);              /* aborts on exhaustion: the simulator has no plan B */
+uint64_t sim_virtual_at(const sim_world *w, int i, uint64_t t); /* first time node i's clock reads t */
+uint64_t sim_mix(uint64_t h, uint64_t v);
+
 /* sim_world.c */
+void sim_disk_snapshot(sim_world *w, int i, uint64_t index, uint64_t term, const uint8_t *data, uint32_t len);
 void sim_world_init(sim_world *w, uint64_t seed, int n, uint64_t steps);
 void sim_world_free(sim_world *w);
 uint64_t sim_local_now(const sim_world *w, int i);

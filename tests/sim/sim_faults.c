@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-void sim_disk_snapshot(sim_world *w, int i, uint64_t index, uint64_t term, const uint8_t *data, uint32_t len);
-
 static int pick_node(sim_world *w, bool up)
 {
     int cand[SIM_MAX_NODES];

@@ -1,176 +1,12 @@
-/* sim_world.c: the simulated cluster: the event queue, the network, each node's clock, disk
- * and state machine, and the caller's side of the core's contract (ready, persist, send,
- * apply, advance) with a crash able to strike between "written" and "durable". */
+/* sim_world.c: the simulated cluster: the network, each node's disk and state machine, and
+ * the caller's side of the core's contract (ready, persist, send, apply, advance) with a crash
+ * able to strike between "written" and "durable". */
 #include "sim.h"
 
-#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (p == NULL) {
-        fprintf(stderr, "sim: out of memory\n");
-        abort();
-    }
-    return p;
-}
-
-void sim_fail(sim_world *w, const char *fmt, ...)
-{
-    if (w->failed) {
-        return; /* the first violation is the one to report */
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(w->why, sizeof w->why, fmt, ap);
-    va_end(ap);
-    w->failed = true;
-    w->fail_step = w->step;
-    sim_trace(w, "VIOLATION: %s", w->why);
-}
-
-void sim_trace(sim_world *w, const char *fmt, ...)
-{
-    if (!w->trace) {
-        return;
-    }
-    char line[400];
-    int off = snprintf(line, sizeof line, "%7lu %8lums  ", (unsigned long)w->step, (unsigned long)w->now);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line + off, sizeof line - (size_t)off, fmt, ap);
-    va_end(ap);
-    for (const char *c = line; *c; c++) {
-        w->digest = (w->digest ^ (uint8_t)*c) * 0x100000001B3ull;
-    }
-    if (w->trace_print) {
-        puts(line);
-    }
-    if (w->ring_cap == 0) {
-        return;
-    }
-    size_t slot = (w->ring_head + w->ring_n) % w->ring_cap;
-    if (w->ring_n == w->ring_cap) {
-        slot = w->ring_head;
-        w->ring_head = (w->ring_head + 1) % w->ring_cap;
-    } else {
-        w->ring_n++;
-    }
-    free(w->ring[slot]);
-    w->ring[slot] = strdup(line);
-}
-
-/* ---- the event queue: a binary heap ordered by (time, seq) ---- */
-
-static bool ev_less(const sim_event *a, const sim_event *b)
-{
-    return a->time < b->time || (a->time == b->time && a->seq < b->seq);
-}
-
-void sim_heap_push(sim_world *w, sim_event ev)
-{
-    sim_heap *h = &w->heap;
-    if (h->n == h->cap) {
-        h->cap = h->cap ? h->cap * 2 : 1024;
-        sim_event *v = realloc(h->v, h->cap * sizeof *v);
-        if (v == NULL) {
-            abort();
-        }
-        h->v = v;
-    }
-    ev.seq = w->seq++;
-    size_t i = h->n++;
-    while (i > 0 && ev_less(&ev, &h->v[(i - 1) / 2])) {
-        h->v[i] = h->v[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h->v[i] = ev;
-}
-
-bool sim_heap_pop(sim_world *w, sim_event *ev)
-{
-    sim_heap *h = &w->heap;
-    if (h->n == 0) {
-        return false;
-    }
-    *ev = h->v[0];
-    sim_event last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) {
-            break;
-        }
-        if (c + 1 < h->n && ev_less(&h->v[c + 1], &h->v[c])) {
-            c++;
-        }
-        if (!ev_less(&h->v[c], &last)) {
-            break;
-        }
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n > 0) {
-        h->v[i] = last;
-    }
-    return true;
-}
-
-/* ---- clocks: each node's monotonic clock runs at its own rate ---- */
-
-static uint64_t local_at(const sim_world *w, int i, uint64_t vt)
-{
-    const sim_node *nd = &w->nodes[i];
-    return nd->offset + vt + (uint64_t)((int64_t)vt * nd->ppm / 1000000);
-}
-
-uint64_t sim_local_now(const sim_world *w, int i)
-{
-    return local_at(w, i, w->now);
-}
-
-/* The first virtual time at which node i's clock reads at least t. */
-static uint64_t virtual_at(const sim_world *w, int i, uint64_t t)
-{
-    if (t <= local_at(w, i, w->now)) {
-        return w->now;
-    }
-    if (t == UINT64_MAX) {
-        return UINT64_MAX;
-    }
-    uint64_t d = t - local_at(w, i, w->now);
-    uint64_t vt = w->now + d * 1000000 / (uint64_t)(1000000 + w->nodes[i].ppm);
-    while (local_at(w, i, vt) < t) {
-        vt++;
-    }
-    while (vt > w->now && local_at(w, i, vt - 1) >= t) {
-        vt--;
-    }
-    return vt;
-}
-
-/* ---- the state machine and the disk ---- */
-
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
-    h *= 0xFF51AFD7ED558CCDull;
-    return h ^ (h >> 33);
-}
-
-uint64_t sim_entry_hash(const raft_entry *e)
-{
-    uint64_t h = mix(0x1234567, e->index);
-    h = mix(h, e->term);
-    h = mix(h, e->type);
-    for (uint32_t i = 0; i < e->len; i++) {
-        h = mix(h, e->data[i]);
-    }
-    return h;
-}
 
 static void disk_free_entries(sim_disk *d, size_t from)
 {
@@ -200,7 +36,7 @@ static void disk_append(sim_disk *d, const raft_entry *e)
     raft_entry c = *e;
     c.data = NULL;
     if (e->len) {
-        c.data = xmalloc(e->len);
+        c.data = sim_xmalloc(e->len);
         memcpy(c.data, e->data, e->len);
     }
     d->log[d->n++] = c;
@@ -224,7 +60,7 @@ static void disk_set_snapshot(sim_disk *d, uint64_t index, uint64_t term, const 
     }
     d->n -= keep_from;
     free(d->snap_data);
-    d->snap_data = xmalloc(len);
+    d->snap_data = sim_xmalloc(len);
     memcpy(d->snap_data, data, len);
     d->snap_len = len;
     d->snap_index = index;
@@ -232,10 +68,54 @@ static void disk_set_snapshot(sim_disk *d, uint64_t index, uint64_t term, const 
     d->has_snap = true;
 }
 
-void sim_disk_snapshot(sim_world *w, int i, uint64_t index, uint64_t term, const uint8_t *data, uint32_t len);
 void sim_disk_snapshot(sim_world *w, int i, uint64_t index, uint64_t term, const uint8_t *data, uint32_t len)
 {
     disk_set_snapshot(&w->nodes[i].disk, index, term, data, len);
+}
+
+/* Writes the first `ops` steps of batch u to node i's disk, in the order snapshot, truncation,
+ * entries one by one, hard state (or with the hard state first if hs_first): all of them when
+ * the batch is persisted, a prefix when a crash tears it. Returns false on a violation. */
+static bool disk_write(sim_world *w, int i, const raft_update *u, size_t ops, bool hs_first)
+{
+    sim_disk *d = &w->nodes[i].disk;
+    if (hs_first && ops > 0 && u->has_hard_state) {
+        d->hs = u->hard_state;
+        ops--;
+    }
+    if (ops > 0 && u->snapshot.present) {
+        disk_set_snapshot(d, u->snapshot.index, u->snapshot.term, u->snapshot.data, u->snapshot.len);
+        disk_free_entries(d, 0);
+        ops--;
+    }
+    if (ops > 0 && u->truncate_from) {
+        if (u->truncate_from <= d->snap_index) {
+            sim_fail(w, "n%d: truncation at %lu below the snapshot %lu", i, (unsigned long)u->truncate_from,
+                     (unsigned long)d->snap_index);
+            return false;
+        }
+        if (u->truncate_from <= disk_last(d)) {
+            disk_free_entries(d, (size_t)(u->truncate_from - d->snap_index - 1));
+        }
+        ops--;
+    }
+    for (size_t k = 0; k < u->n_entries && ops > 0; k++, ops--) {
+        if (u->entries[k].index != disk_last(d) + 1) {
+            sim_fail(w, "n%d: batch entry %lu does not follow the disk's last %lu", i,
+                     (unsigned long)u->entries[k].index, (unsigned long)disk_last(d));
+            return false;
+        }
+        disk_append(d, &u->entries[k]);
+    }
+    if (!hs_first && ops > 0 && u->has_hard_state) {
+        d->hs = u->hard_state;
+    }
+    return true;
+}
+
+static size_t batch_ops(const raft_update *u)
+{
+    return (u->snapshot.present ? 1 : 0) + (u->truncate_from ? 1 : 0) + u->n_entries + (u->has_hard_state ? 1 : 0);
 }
 
 /* ---- the network ---- */
@@ -250,7 +130,7 @@ static void net_send(sim_world *w, int from, const raft_message *m)
     size_t len = raft_msg_encoded_len(m);
     int copies = 1 + (w->faults && sim_chance(&w->rng, w->p.dup_pm));
     for (int c = 0; c < copies; c++) {
-        uint8_t *buf = xmalloc(len);
+        uint8_t *buf = sim_xmalloc(len);
         if (raft_msg_encode(m, buf, len) != (int)len) {
             sim_fail(w, "encode of %s failed", raft_msg_type_name(m->type));
         }
@@ -336,7 +216,16 @@ void sim_node_crash(sim_world *w, int i)
     }
     sim_trace(w, "n%d CRASH (%s term %lu%s)", i, raft_role_name(raft_get_role(nd->r)),
               (unsigned long)raft_get_term(nd->r), nd->staged ? ", losing an unsynced batch" : "");
-    raft_free(nd->r); /* frees the outstanding batch too: it never reached the disk */
+    if (nd->staged && sim_chance(&w->rng, 500)) {
+        /* A torn batch: storage wrote part of it (in either order of log and hard state) before
+         * the crash, but never acknowledged it, so none of its messages left. */
+        size_t ops = sim_below(&w->rng, batch_ops(&nd->u) + 1);
+        bool hs_first = sim_chance(&w->rng, 500);
+        sim_trace(w, "n%d torn write: %zu of %zu steps reached the disk%s", i, ops, batch_ops(&nd->u),
+                  hs_first ? " (hard state first)" : "");
+        disk_write(w, i, &nd->u, ops, hs_first);
+    }
+    raft_free(nd->r); /* frees the outstanding batch too: it was never acknowledged */
     nd->r = NULL;
     nd->staged = false;
     nd->paused = false;
@@ -349,7 +238,7 @@ void sim_node_crash(sim_world *w, int i)
 static void schedule_tick(sim_world *w, int i)
 {
     sim_node *nd = &w->nodes[i];
-    uint64_t vt = virtual_at(w, i, raft_next_timeout(nd->r));
+    uint64_t vt = sim_virtual_at(w, i, raft_next_timeout(nd->r));
     if (vt == nd->tick_at) {
         return;
     }
@@ -392,31 +281,8 @@ static void persist(sim_world *w, int i)
 {
     sim_node *nd = &w->nodes[i];
     raft_update *u = &nd->u;
-    sim_disk *d = &nd->disk;
-    if (u->snapshot.present) {
-        disk_set_snapshot(d, u->snapshot.index, u->snapshot.term, u->snapshot.data, u->snapshot.len);
-        disk_free_entries(d, 0);
-    }
-    if (u->truncate_from) {
-        if (u->truncate_from <= d->snap_index) {
-            sim_fail(w, "n%d: truncation at %lu below the snapshot %lu", i, (unsigned long)u->truncate_from,
-                     (unsigned long)d->snap_index);
-            return;
-        }
-        if (u->truncate_from <= disk_last(d)) {
-            disk_free_entries(d, (size_t)(u->truncate_from - d->snap_index - 1));
-        }
-    }
-    for (size_t k = 0; k < u->n_entries; k++) {
-        if (u->entries[k].index != disk_last(d) + 1) {
-            sim_fail(w, "n%d: batch entry %lu does not follow the disk's last %lu", i,
-                     (unsigned long)u->entries[k].index, (unsigned long)disk_last(d));
-            return;
-        }
-        disk_append(d, &u->entries[k]);
-    }
-    if (u->has_hard_state) {
-        d->hs = u->hard_state;
+    if (!disk_write(w, i, u, SIZE_MAX, false)) {
+        return;
     }
     for (size_t k = 0; k < u->n_msgs; k++) {
         net_send(w, i, &u->msgs[k]);
@@ -430,7 +296,7 @@ static void persist(sim_world *w, int i)
             sim_fail(w, "n%d: applies %lu after %lu", i, (unsigned long)e->index, (unsigned long)nd->sm_index);
             return;
         }
-        nd->sm_hash = mix(nd->sm_hash, sim_entry_hash(e));
+        nd->sm_hash = sim_mix(nd->sm_hash, sim_entry_hash(e));
         nd->sm_index = e->index;
         nd->sm_term = e->term;
         sim_check_apply(w, i, e->index, e->term, nd->sm_hash);
