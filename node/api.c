@@ -299,8 +299,11 @@ static void query_param(const md_http_request *req, const char *key, char *out, 
             for (size_t i = 0; i < rl; i++)
                 if (raw[i] == '+')
                     raw[i] = ' ';
-            if (percent_decode(raw, rl, dec) == 0)
-                snprintf(out, outlen, "%s", dec);
+            if (percent_decode(raw, rl, dec) == 0) {
+                size_t dl = strlen(dec) < outlen - 1 ? strlen(dec) : outlen - 1;
+                memcpy(out, dec, dl);
+                out[dl] = '\0';
+            }
             return;
         }
         q = amp ? amp + 1 : end;

@@ -12,6 +12,8 @@ add_library(md_remedy_core STATIC
 )
 target_include_directories(md_remedy_core PUBLIC node)
 target_link_libraries(md_remedy_core PUBLIC md_pure)
+# The escalation and ledger invariants are asserted in every build (style: kept on in release).
+target_compile_options(md_remedy_core PRIVATE -UNDEBUG)
 
 function(md_remedy_test name)
   add_executable(${name} tests/unit/${name}.c)
