@@ -27,6 +27,14 @@
 
 #define MAX_NODES 7
 #define VALUE_LEN 33 /* about the size of an encoded observation */
+/* A node publishes this item once it holds every peer's items. A node's own convergence says
+ * nothing about whether its peers hold *its* items: a peer that missed the initial push (pushes
+ * to a peer not yet connected are skipped) pulls the whole set at the next digest, and that
+ * one-time repair must not land in the steady-state window. So the window opens only when every
+ * peer has said it converged, plus SETTLE_INTERVALS gossip intervals for a lost READY push to be
+ * repaired by the digest/pull path before measuring. */
+#define READY_KEY "~ready"
+#define SETTLE_INTERVALS 2
 
 typedef struct {
     int nodes, items, steady_s, changes, interval_ms;
@@ -40,13 +48,15 @@ typedef struct {
     tp *t;
     uv_timer_t timer;
     FILE *out;
-    int phase;          /* 0 converge, 1 steady, 2 latency, 3 burst, 4 done */
+    int phase;          /* 0 converge, 5 wait for the cluster, 1 steady, 2 latency, 3 burst, 4 done */
     int step;
     int64_t phase_start_ns;
     uint64_t bytes_at_start;
     double cpu_at_start;
     long received;      /* items received in the current phase */
     long expected;
+    int ready_peers;    /* peers whose READY_KEY item has arrived */
+    int64_t all_ready_ns;
     char key[32];
 } node;
 
@@ -88,6 +98,10 @@ static void on_item(void *ctx, const char *owner, const char *key, const uint8_t
     (void)len;
     (void)version;
     node *n = ctx;
+    if (strcmp(key, READY_KEY) == 0) {
+        n->ready_peers++; /* published once per peer run; not one of the measured items */
+        return;
+    }
     n->received++;
     /* Changed items carry "-v<k>" with k > 0: report when each arrived. */
     const char *v = strstr((const char *)val, "-v");
@@ -105,6 +119,15 @@ static void on_timer(uv_timer_t *t)
     case 0: /* converge: everyone has everyone's items */
         if (n->received >= (long)pr->items * (pr->nodes - 1) || elapsed_s > 30) {
             fprintf(n->out, "converged %d %.3f %ld\n", n->self, elapsed_s, n->received);
+            tp_gossip_set(n->t, READY_KEY, "ready", 5);
+            n->phase = 5;
+            n->phase_start_ns = now;
+        }
+        break;
+    case 5: /* wait until every node holds every item (bounded), then let the gossip settle */
+        if (n->all_ready_ns == 0 && (n->ready_peers >= pr->nodes - 1 || elapsed_s > 30))
+            n->all_ready_ns = now;
+        if (n->all_ready_ns != 0 && now - n->all_ready_ns >= (int64_t)SETTLE_INTERVALS * pr->interval_ms * 1000000) {
             n->phase = 1;
             n->phase_start_ns = now;
             n->bytes_at_start = bytes_out(n);
@@ -281,7 +304,7 @@ int main(int argc, char **argv)
         fds[i] = p[0];
     }
     /* Everything the nodes say, in one file per node, read after they exit (bounded by alarm). */
-    alarm((unsigned)(pr.steady_s + pr.changes / 50 + 60));
+    alarm((unsigned)(pr.steady_s + pr.changes / 50 + 60 + SETTLE_INTERVALS * pr.interval_ms / 1000));
     FILE *in[MAX_NODES];
     for (int i = 0; i < pr.nodes; i++)
         in[i] = fdopen(fds[i], "r");
