@@ -24,6 +24,11 @@
  * crashes before step 5 completes must not send any of the batch: after a restart the node
  * is a node that never received the messages behind it, which Raft tolerates.
  *
+ * Storage may write the parts of a batch in any order, and a crash may tear a batch anywhere:
+ * hard_state.commit only ever names entries made durable by earlier batches, and raft_new
+ * adopts a half-written batch (the term rises to the log's last term, with no vote; commit is
+ * clamped to the log). Its messages were never sent, so nothing else depended on it.
+ *
  * tick, step and propose may be called while a batch is outstanding (between raft_ready and
  * raft_advance: the caller may fsync asynchronously); raft_ready may not: one batch at a time,
  * and batches must be persisted in the order they were handed out.
@@ -130,7 +135,7 @@ typedef struct {
     uint32_t election_timeout_ms;/* T: timeouts are drawn from [T, 2T); > 2 * heartbeat_ms */
     uint32_t lease_drift_ms;     /* margin for clock rate drift; < election_timeout_ms */
     uint32_t max_entries_per_msg;/* 0: 64 */
-    uint32_t max_bytes_per_msg;  /* entry payload bytes per APPEND; 0: 512 KiB */
+    uint32_t max_bytes_per_msg;  /* entry payload bytes per APPEND (one entry always fits); 0: 512 KiB */
     uint32_t max_inflight;       /* APPENDs in flight per follower; 0: 16 */
     uint64_t seed;               /* seeds the election-timeout PRNG; use a different one per node */
     uint64_t now_ms;             /* start time; votes are refused for T after it */
@@ -151,7 +156,7 @@ typedef struct {
     size_t n_entries;
     raft_message *msgs;          /* send only after the above is durable */
     size_t n_msgs;
-    raft_entry *committed;       /* apply in order, after the snapshot if any */
+    raft_entry *committed;       /* apply in order, after the snapshot if any (skip NOOPs) */
     size_t n_committed;
     uint64_t seq;                /* the core's batch number, checked by raft_advance */
 } raft_update;
@@ -185,8 +190,9 @@ int raft_transfer(raft *r, raft_id target);
 
 /* raft_compact: the application has durably saved a snapshot of its state after applying
  * entry index (<= the last applied index) of the given term. The core keeps a copy of data
- * (to send to lagging followers) and drops its log up to index. Returns 0, -EINVAL (index not
- * applied, or term does not match the log) or -ENOMEM. */
+ * (to send to lagging followers, in one SNAPSHOT message: keep it under the transport's message
+ * limit) and drops its in-memory log up to index; without compaction that log only grows.
+ * Returns 0, -EINVAL (index not applied, or term does not match the log), -EMSGSIZE or -ENOMEM. */
 int raft_compact(raft *r, uint64_t index, uint64_t term, const void *data, size_t len);
 
 /* raft_has_ready: whether raft_ready would return work (false while a batch is outstanding). */
@@ -198,7 +204,10 @@ int raft_ready(raft *r, raft_update *u);
 void raft_advance(raft *r, raft_update *u);
 
 /* raft_lease_valid: true iff this node is leader, has not given up its lease this term, and a
- * majority (itself included) acknowledged a round it sent at time s with now < s + T - drift. */
+ * majority (itself included) acknowledged a round it sent at time s with now < s + T - drift.
+ * Followers refuse votes for T after hearing from a leader (and for T after their own start),
+ * so no other leader can be elected while this holds. Pass the current monotonic time and ask
+ * right before every action: a process paused in between wakes with its lease long gone. */
 bool raft_lease_valid(const raft *r, uint64_t now_ms);
 /* raft_lease_expiry: the first time the current lease is no longer valid; 0 if none. */
 uint64_t raft_lease_expiry(const raft *r);

@@ -58,9 +58,17 @@ void raft__batch_free(raft *r)
     r->outstanding = false;
 }
 
+/* The commit index persisted is capped at what earlier batches made durable: a batch may then
+ * be written in any order, and torn by a crash anywhere, without its hard state naming as
+ * committed an entry the disk does not hold yet (or still holds an older version of, if the
+ * truncation replacing it was lost). After a restart the rest is learned again from the leader. */
 static raft_hard_state hard_state(const raft *r)
 {
-    return (raft_hard_state){.term = r->term, .vote = r->vote, .commit = r->commit};
+    uint64_t commit = r->commit < r->stable ? r->commit : r->stable;
+    if (commit < r->hs_out.commit) {
+        commit = r->hs_out.commit; /* an installed snapshot resets stable; commit never goes back */
+    }
+    return (raft_hard_state){.term = r->term, .vote = r->vote, .commit = commit};
 }
 
 static bool hs_equal(raft_hard_state a, raft_hard_state b)

@@ -46,7 +46,7 @@ typedef struct {
     uint64_t seq;       /* ties broken by insertion order: deterministic */
     uint8_t type;       /* sim_ev_type */
     uint8_t node;       /* the node it happens at */
-    uint8_t from;       /* EV_DELIVER: sender */
+    uint8_t from;       /* EV_DELIVER: sender; EV_CRASH: 1 for a reboot (restart soon after) */
     uint32_t gen;       /* EV_TICK/EV_PERSIST: the node's generation when scheduled */
     uint32_t len;
     uint8_t *buf;       /* EV_DELIVER: the encoded message, owned by the event */
@@ -112,6 +112,7 @@ typedef struct {
     uint32_t propose_pm;                    /* chance such an action is a client proposal */
     uint32_t leader_crash_pm;               /* chance a new leader crashes moments later */
     uint32_t commit_crash_pm;               /* chance a leader crashes moments after committing */
+    uint32_t fsync_crash_pm;                /* chance a node crashes while a batch is being synced */
     uint32_t max_ppm;                       /* clock rate error bound */
 } sim_params;
 
@@ -203,6 +204,7 @@ typedef struct {
     uint64_t virtual_ms;
     uint64_t elections;
     uint64_t digest;
+    uint32_t election_ms;   /* the run's T, to express liveness_ms in election timeouts */
 } sim_result;
 
 sim_result sim_run(uint64_t seed, int n, uint64_t steps, bool trace, bool trace_print, size_t ring,

@@ -120,9 +120,16 @@ static void partition(sim_world *w)
         for (int i = 1; i <= w->n; i++) {
             side[i] = (int)sim_below(&w->rng, 2);
         }
-        side[1 + sim_below(&w->rng, (uint64_t)w->n)] = 2;
+        int b = 1 + (int)sim_below(&w->rng, (uint64_t)w->n);
+        side[b] = 2;
         cut_between(w, side);
-        snprintf(desc, sizeof desc, "bridge");
+        snprintf(desc, sizeof desc, "bridge n%d", b);
+        if (w->nodes[b].r != NULL && sim_chance(&w->rng, 300)) {
+            /* ... and then reboots: it vouched for one side's leader and forgets it did. */
+            uint64_t at = w->now + 1 + sim_below(&w->rng, w->p.election_ms);
+            sim_heap_push(w, (sim_event){.time = at, .type = EV_CRASH, .node = (uint8_t)b,
+                                         .gen = w->nodes[b].life, .from = 1});
+        }
         break;
     }
     case 3: { /* one-way links */

@@ -148,6 +148,7 @@ sim_result sim_run(uint64_t seed, int n, uint64_t steps, bool trace, bool trace_
     res.virtual_ms = w->now;
     res.elections = w->elections;
     res.digest = w->digest;
+    res.election_ms = w->p.election_ms;
     if (dump) {
         dump(w);
     }

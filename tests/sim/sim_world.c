@@ -268,6 +268,9 @@ void sim_node_drive(sim_world *w, int i)
         if (u->has_hard_state || u->snapshot.present || u->n_entries > 0 || u->truncate_from != 0) {
             /* Something to make durable: a crash may strike before the fsync completes. */
             uint64_t at = w->now + sim_below(&w->rng, w->p.fsync_max_ms + 1);
+            if (w->faults && sim_chance(&w->rng, w->p.fsync_crash_pm)) {
+                sim_heap_push(w, (sim_event){.time = at, .type = EV_CRASH, .node = (uint8_t)i, .gen = nd->life});
+            }
             sim_heap_push(w, (sim_event){.time = at, .type = EV_PERSIST, .node = (uint8_t)i, .gen = nd->life});
             break;
         }
@@ -381,6 +384,10 @@ bool sim_process_event(sim_world *w, const sim_event *ev)
             return false;
         }
         sim_node_crash(w, ev->node);
+        if (ev->from) { /* a reboot: up again within half an election timeout */
+            uint64_t at = w->now + 1 + sim_below(&w->rng, w->p.election_ms / 2);
+            sim_heap_push(w, (sim_event){.time = at, .type = EV_RESTART, .node = ev->node, .gen = nd->life});
+        }
         return true;
     case EV_RESTART:
         if (nd->r != NULL || ev->gen != nd->life) {
@@ -429,6 +436,7 @@ static void pick_params(sim_world *w)
     p->propose_pm = sim_chance(g, 500) ? 470 : (uint32_t)sim_below(g, 470);
     p->leader_crash_pm = (uint32_t)sim_below(g, 300);
     p->commit_crash_pm = (uint32_t)sim_below(g, 100);
+    p->fsync_crash_pm = (uint32_t)sim_below(g, 10);
 }
 
 void sim_world_init(sim_world *w, uint64_t seed, int n, uint64_t steps)

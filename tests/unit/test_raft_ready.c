@@ -2,6 +2,7 @@
  * travels in the batch that persists the vote, an append acknowledgement in the batch that
  * persists the entries and any truncation they need; while a batch is outstanding nothing new
  * is handed out, and what happens meanwhile lands in the next batch, in order. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -176,6 +177,51 @@ static void crash_before_persisting_forgets_the_vote(void **state)
     fx_free(f);
 }
 
+static void hard_state_commit_names_only_durable_entries(void **state)
+{
+    (void)state;
+    raft *r = node(2, 0);
+    raft_entry e[3] = {{.term = 1, .index = 1}, {.term = 1, .index = 2}, {.term = 1, .index = 3}};
+    raft_message m = append(1, 0, 0, e, 3, 3);
+    assert_int_equal(raft_step(r, &m, 10), 0);
+    assert_int_equal(raft_get_commit(r), 3);
+    raft_update u;
+    assert_int_equal(raft_ready(r, &u), 0);
+    /* The entries travel in this batch: if storage wrote the hard state first and crashed, a
+     * commit of 3 would name entries the disk does not hold. */
+    assert_true(u.has_hard_state);
+    assert_int_equal(u.hard_state.commit, 0);
+    assert_int_equal(u.n_committed, 3); /* applying after this batch is durable is fine */
+    raft_advance(r, &u);
+    assert_int_equal(raft_ready(r, &u), 0);
+    assert_int_equal(u.hard_state.commit, 3);
+    assert_int_equal(u.n_entries, 0);
+    raft_advance(r, &u);
+    raft_free(r);
+}
+
+static void restart_adopts_a_torn_batch(void **state)
+{
+    (void)state;
+    /* Entries of term 3 reached the disk, the hard state saying term 3 did not; and a commit
+     * index beyond the log (an older storage that wrote it first). */
+    raft_entry e[2] = {{.term = 2, .index = 1}, {.term = 3, .index = 2}};
+    raft_config c = {.id = 1, .n_nodes = 3, .heartbeat_ms = FX_HB, .election_timeout_ms = FX_T,
+                     .lease_drift_ms = FX_DRIFT, .seed = 1, .now_ms = 0,
+                     .hard_state = {.term = 2, .vote = 3, .commit = 9}, .entries = e, .n_entries = 2};
+    raft *r = NULL;
+    assert_int_equal(raft_new(&c, &r, NULL, 0), 0);
+    assert_int_equal(raft_get_term(r), 3);
+    assert_int_equal(raft_get_vote(r), 0); /* no vote of term 3 was ever sent */
+    assert_int_equal(raft_get_commit(r), 2);
+    raft_free(r);
+    raft_entry gap[1] = {{.term = 1, .index = 2}};
+    c.entries = gap;
+    c.n_entries = 1;
+    char err[64];
+    assert_int_equal(raft_new(&c, &r, err, sizeof err), -EINVAL); /* not after the snapshot */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +231,8 @@ int main(void)
         cmocka_unit_test(outstanding_batch_holds_back_the_next),
         cmocka_unit_test(truncation_of_an_outstanding_batch_goes_in_the_next),
         cmocka_unit_test(crash_before_persisting_forgets_the_vote),
+        cmocka_unit_test(hard_state_commit_names_only_durable_entries),
+        cmocka_unit_test(restart_adopts_a_torn_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
