@@ -74,6 +74,8 @@ static void propose(md_remedy *r, md_rsvc *s, const md_ledger_entry *e, const ch
                MD_S("error", strerror(-rc)));
         return;
     }
+    if (e->type == MD_LEDGER_INTENT)
+        s->intent_index = index;
     s->proposed_index = index ? index : 1;
     s->proposed_at_ms = mono_ms();
     md_log(MD_LOG_INFO, "proposed", MD_S("service", e->service), MD_S("what", what), MD_I("index", index));
@@ -296,9 +298,13 @@ static void on_apply(void *ctx, uint64_t index, const uint8_t *data, size_t len)
     bool leads = r->cons && md_consensus_is_leader(r->cons);
     if (leads)
         alert_event(r, s, &ev);
-    /* An intent is executed by the node that proposed it, once committed, if it still leads. */
-    if (ev.kind == MD_LEDGER_EV_INTENT && leads && strcmp(ev.actor, r->cfg->node_id) == 0)
+    /* An intent is executed by the process that proposed it, once committed, if it still leads;
+     * one replayed from the log (an earlier life of this node) is left to the timeout rule. */
+    if (ev.kind == MD_LEDGER_EV_INTENT && leads && strcmp(ev.actor, r->cfg->node_id) == 0 && index == s->intent_index &&
+        index != 0) {
+        s->intent_index = 0;
         md__remedy_execute(r, s, &ev);
+    }
 }
 
 /* A follower hands the leader an operator's entry, or the result of an action it finished

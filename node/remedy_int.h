@@ -27,6 +27,9 @@ typedef struct {
     md_step step;
     uint32_t attempt;
     uint64_t incident;
+    /* the intent this process proposed last: only it may be executed here, so an intent replayed
+     * from the log after a restart is never executed a second time */
+    uint64_t intent_index;
     /* a proposal of ours not applied yet: do not propose again for this service meanwhile */
     uint64_t proposed_index;
     int64_t proposed_at_ms;  /* monotonic */

@@ -12,7 +12,8 @@ set(MD_SIM_SOURCES
   ${CMAKE_SOURCE_DIR}/tests/sim/sim_base.c
   ${CMAKE_SOURCE_DIR}/tests/sim/sim_world.c
   ${CMAKE_SOURCE_DIR}/tests/sim/sim_faults.c
-  ${CMAKE_SOURCE_DIR}/tests/sim/sim_check.c)
+  ${CMAKE_SOURCE_DIR}/tests/sim/sim_check.c
+  ${CMAKE_SOURCE_DIR}/tests/sim/sim_remedy.c)
 
 # md_sim_program(name [defines...])
 function(md_sim_program name)
@@ -20,6 +21,9 @@ function(md_sim_program name)
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/consensus ${CMAKE_SOURCE_DIR}/tests/sim)
   target_compile_options(${name} PRIVATE -O2 -UNDEBUG)
   target_compile_definitions(${name} PRIVATE ${ARGN})
+  # --remedy drives the ledger and escalation core (node/remedy_core.cmake, included later:
+  # the target name resolves at generate time).
+  target_link_libraries(${name} PRIVATE md_remedy_core)
 endfunction()
 
 md_sim_program(sim)
@@ -55,4 +59,23 @@ foreach(spec IN ITEMS COMMIT_OLD_TERM:2000 DOUBLE_VOTE:2000 LEASE_FROM_ACK:2000 
   add_test(NAME sim.catches_${lower}
     COMMAND sim_buggy_${lower} --seeds 1-${seeds} --steps ${MD_SIM_STEPS} --expect-violation --trace-lines 40)
   set_tests_properties(sim.catches_${lower} PROPERTIES LABELS sim TIMEOUT 300)
+endforeach()
+
+# --remedy: every node also applies the remediation ledger and the lease holder runs the
+# escalation core, with simulated services, verdicts and actuators (sim_remedy.c), checking
+# exactly-once execution, quorum DOWN before any intent, the ladder's order, execution only of
+# committed intents under a valid lease, and equal ledger snapshots at equal indexes.
+add_test(NAME sim.remedy COMMAND sim --seeds 1-300 --steps ${MD_SIM_STEPS} --remedy)
+set_tests_properties(sim.remedy PROPERTIES LABELS sim TIMEOUT 300)
+
+# ... and catches a driver that executes intents before they commit, or without its lease.
+foreach(spec IN ITEMS EXEC_UNCOMMITTED:300 NO_LEASE:300)
+  string(REPLACE ":" ";" spec ${spec})
+  list(GET spec 0 bug)
+  list(GET spec 1 seeds)
+  string(TOLOWER ${bug} lower)
+  md_sim_program(sim_buggy_remedy_${lower} REMEDY_BUG_${bug})
+  add_test(NAME sim.catches_remedy_${lower}
+    COMMAND sim_buggy_remedy_${lower} --seeds 1-${seeds} --steps ${MD_SIM_STEPS} --remedy --expect-violation --trace-lines 40)
+  set_tests_properties(sim.catches_remedy_${lower} PROPERTIES LABELS sim TIMEOUT 300)
 endforeach()

@@ -15,6 +15,8 @@
 
 #define SIM_MAX_NODES RAFT_MAX_NODES
 
+typedef struct sim_remedy sim_remedy; /* sim_remedy.c: the remediation layer (--remedy) */
+
 /* The PRNG (splitmix64): every random choice of a run comes from the world's one instance. */
 typedef struct {
     uint64_t s;
@@ -156,6 +158,8 @@ typedef struct {
     uint64_t elections, crashes, snapshots_sent, transfers, msgs, leader_changes;
     uint64_t liveness_ms;
 
+    sim_remedy *rem;        /* NULL unless --remedy */
+
     /* Trace ring. */
     char **ring;
     size_t ring_cap, ring_n, ring_head;
@@ -193,6 +197,17 @@ void sim_check_step(sim_world *w);
 void sim_check_free(sim_world *w);
 bool sim_committed_at(const sim_world *w, uint64_t index, uint64_t *term, uint64_t *hash);
 
+/* sim_remedy.c: the ledger and escalation core on every node (--remedy sets sim_opt_remedy) */
+extern bool sim_opt_remedy;
+void sim_remedy_init(sim_world *w);
+void sim_remedy_free(sim_world *w);
+void sim_remedy_node_start(sim_world *w, int i);
+void sim_remedy_restore(sim_world *w, int i, const uint8_t *data, size_t len);
+int sim_remedy_snapshot(sim_world *w, int i, uint8_t **out, size_t *len); /* *out malloc'd, caller frees */
+void sim_remedy_apply(sim_world *w, int i, const raft_entry *e);
+void sim_remedy_poll(sim_world *w);
+void sim_remedy_stats(const sim_world *w, uint64_t *intents, uint64_t *executions, uint64_t *lost);
+
 /* sim_run.c */
 typedef struct {
     bool failed;
@@ -205,6 +220,7 @@ typedef struct {
     uint64_t elections;
     uint64_t digest;
     uint32_t election_ms;   /* the run's T, to express liveness_ms in election timeouts */
+    uint64_t intents, executions, results_lost; /* --remedy */
 } sim_result;
 
 sim_result sim_run(uint64_t seed, int n, uint64_t steps, bool trace, bool trace_print, size_t ring,

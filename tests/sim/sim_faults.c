@@ -4,6 +4,7 @@
 #include "sim.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int pick_node(sim_world *w, bool up)
@@ -197,13 +198,28 @@ static void compact(sim_world *w)
     if (nd->sm_index <= raft_snapshot_index(nd->r)) {
         return;
     }
-    uint8_t data[64] = {0};
+    /* The state: the hash chain's head, then (--remedy) the ledger's snapshot; else padding. */
+    uint8_t *led = NULL;
+    size_t led_len = 0;
+    if (w->rem && sim_remedy_snapshot(w, i, &led, &led_len) != 0) {
+        sim_fail(w, "n%d: ledger snapshot failed", i);
+        return;
+    }
+    uint32_t len = 24 + (uint32_t)(w->rem ? led_len : nd->sm_index % 37);
+    uint8_t *data = calloc(1, len);
+    if (data == NULL) {
+        abort();
+    }
     memcpy(data, &nd->sm_index, 8);
     memcpy(data + 8, &nd->sm_term, 8);
     memcpy(data + 16, &nd->sm_hash, 8);
-    uint32_t len = 24 + (uint32_t)(nd->sm_index % 37);
+    if (led_len) {
+        memcpy(data + 24, led, led_len);
+    }
+    free(led);
     sim_disk_snapshot(w, i, nd->sm_index, nd->sm_term, data, len);
     int rc = raft_compact(nd->r, nd->sm_index, nd->sm_term, data, len);
+    free(data);
     if (rc != 0) {
         sim_fail(w, "n%d: raft_compact(%lu) = %d: %s", i, (unsigned long)nd->sm_index, rc, raft_errmsg(nd->r));
     }

@@ -5,6 +5,7 @@
  *   sim --seed N [--nodes K] [--steps S] [--trace]   replay one run (K defaults by seed: 3/5/7)
  *   sim --seeds A-B [--nodes K] [--steps S]          a range of seeds
  *   sim --long SECONDS                               random seeds until the time is up
+ *   --remedy: every node also runs the remediation ledger and escalation core (sim_remedy.c).
  *   --expect-violation: succeed only if some seed breaks a safety invariant (for the
  *   deliberately broken builds, sim_buggy_*). --trace-lines N: trace lines shown on failure. */
 #include "sim.h"
@@ -78,8 +79,8 @@ static void report(uint64_t seed, int n, uint64_t steps, const sim_result *res)
         s = hi;
         printf("  shortest fault phase that still fails liveness: %lu steps\n", (unsigned long)s);
     }
-    printf("  replay: %s --seed %lu --nodes %d --steps %lu --trace\n", prog, (unsigned long)seed, n,
-           (unsigned long)s);
+    printf("  replay: %s --seed %lu --nodes %d --steps %lu%s --trace\n", prog, (unsigned long)seed, n,
+           (unsigned long)s, sim_opt_remedy ? " --remedy" : "");
     printf("  last %zu events of the failing run:\n", trace_lines);
     sim_result again = sim_run(seed, n, s, true, false, trace_lines, dump_all);
     if (!again.failed) {
@@ -91,7 +92,7 @@ static void report(uint64_t seed, int n, uint64_t steps, const sim_result *res)
 static void usage(void)
 {
     fprintf(stderr, "usage: sim (--seed N | --seeds A-B | --long SECONDS) [--nodes 3|5|7] [--steps S]\n"
-                    "           [--trace] [--trace-lines N] [--expect-violation] [--determinism] [--quiet]\n");
+                    "           [--trace] [--trace-lines N] [--expect-violation] [--determinism] [--quiet] [--remedy]\n");
     exit(2);
 }
 
@@ -136,6 +137,8 @@ int main(int argc, char **argv)
             expect = true;
         } else if (!strcmp(a, "--determinism")) {
             determinism = true;
+        } else if (!strcmp(a, "--remedy")) {
+            sim_opt_remedy = true;
         } else if (!strcmp(a, "--quiet")) {
             quiet = true;
         } else {
@@ -172,6 +175,7 @@ int main(int argc, char **argv)
     }
     double t0 = wall(), next_report = t0 + 10;
     uint64_t done = 0, total_steps = 0, total_elections = 0, max_live = 0, vms = 0;
+    uint64_t intents = 0, executions = 0, lost = 0;
     double max_live_t = 0;
     for (uint64_t seed = first;; seed++) {
         int n = nodes_for(seed, forced_n);
@@ -180,6 +184,9 @@ int main(int argc, char **argv)
         total_steps += res.steps_done;
         total_elections += res.elections;
         vms += res.virtual_ms;
+        intents += res.intents;
+        executions += res.executions;
+        lost += res.results_lost;
         if (res.liveness_ms > max_live) {
             max_live = res.liveness_ms;
         }
@@ -215,5 +222,9 @@ int main(int argc, char **argv)
            expect ? "NO VIOLATION in" : "ok", (unsigned long)done, (unsigned long)first, (unsigned long)steps, dt,
            done / dt, total_steps / dt, (unsigned long)total_elections, vms / 1000.0, (unsigned long)max_live,
            max_live_t);
+    if (sim_opt_remedy) {
+        printf("  remedy: %lu intents committed, %lu actions executed, %lu results lost\n", (unsigned long)intents,
+               (unsigned long)executions, (unsigned long)lost);
+    }
     return expect ? 1 : 0;
 }

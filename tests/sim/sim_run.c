@@ -12,6 +12,9 @@ static bool one_step(sim_world *w, bool actions)
     w->step++;
     if (actions && sim_chance(&w->rng, w->p.action_pm)) {
         sim_action(w);
+        if (w->rem) {
+            sim_remedy_poll(w);
+        }
         sim_check_step(w);
         return true;
     }
@@ -24,6 +27,9 @@ static bool one_step(sim_world *w, bool actions)
         if (sim_process_event(w, &ev)) {
             break;
         }
+    }
+    if (w->rem) {
+        sim_remedy_poll(w);
     }
     sim_check_step(w);
     return true;
@@ -107,6 +113,9 @@ sim_result sim_run(uint64_t seed, int n, uint64_t steps, bool trace, bool trace_
         w->ring_cap = ring;
     }
     sim_result res = {0};
+    if (sim_opt_remedy) {
+        sim_remedy_init(w);
+    }
     for (int i = 1; i <= n; i++) {
         sim_node_start(w, i);
     }
@@ -149,6 +158,7 @@ sim_result sim_run(uint64_t seed, int n, uint64_t steps, bool trace, bool trace_
     res.elections = w->elections;
     res.digest = w->digest;
     res.election_ms = w->p.election_ms;
+    sim_remedy_stats(w, &res.intents, &res.executions, &res.results_lost);
     if (dump) {
         dump(w);
     }

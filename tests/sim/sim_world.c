@@ -161,6 +161,9 @@ static void sm_restore(sim_world *w, int i, const uint8_t *data, uint32_t len)
     memcpy(&nd->sm_term, data + 8, 8);
     memcpy(&nd->sm_hash, data + 16, 8);
     sim_check_restore(w, i, nd->sm_index, nd->sm_hash);
+    if (w->rem) {
+        sim_remedy_restore(w, i, data + 24, len - 24);
+    }
 }
 
 void sim_node_start(sim_world *w, int i)
@@ -194,6 +197,9 @@ void sim_node_start(sim_world *w, int i)
         return;
     }
     nd->sm_index = nd->sm_term = nd->sm_hash = 0;
+    if (w->rem) {
+        sim_remedy_node_start(w, i);
+    }
     if (nd->disk.has_snap) {
         sm_restore(w, i, nd->disk.snap_data, nd->disk.snap_len);
     }
@@ -303,6 +309,9 @@ static void persist(sim_world *w, int i)
         nd->sm_index = e->index;
         nd->sm_term = e->term;
         sim_check_apply(w, i, e->index, e->term, nd->sm_hash);
+        if (w->rem) {
+            sim_remedy_apply(w, i, e);
+        }
     }
     sim_trace(w, "n%d PERSIST%s%s ents %zu trunc %lu msgs %zu apply %zu (sm %lu)", i,
               u->has_hard_state ? " hs" : "", u->snapshot.present ? " SNAPSHOT" : "", u->n_entries,
@@ -478,6 +487,7 @@ void sim_world_free(sim_world *w)
     }
     free(w->heap.v);
     sim_check_free(w);
+    sim_remedy_free(w);
     for (size_t k = 0; k < w->ring_cap; k++) {
         free(w->ring[k]);
     }
