@@ -53,25 +53,43 @@ function verdict(x, op, t) {
     if (x == "-") return "not measured"
     return (op == ">=" ? x >= t : x < t) ? "met" : "**not met**"
 }
+function vname(w) { return w == "medic" ? "medic" : "medic (max_concurrent_checks " substr(w, index(w, "=") + 1) ")" }
+function vshort(w) { return w == "medic" ? "node defaults" : "max_concurrent_checks " substr(w, index(w, "=") + 1) }
+# target_val: the figure target t measures for variant w ("-" when not measured).
+function target_val(w, t,    g, b) {
+    if (t == 1 || t == 3) g = best[w, 1000, "ka"]
+    else if (t == 2 || t == 4 || t == 7 || t == 8) g = best[w, 10000, "ka"]
+    else if (t == 5) g = best[w, 1000, "fresh"]
+    else g = best[w, 1000, "ka"]
+    if (g == "") return "-"
+    if (t <= 2) return med(okcps, g)
+    if (t <= 4) return ck["ka"] == "" ? "-" : div(med(okcps, g), med(okcps, ck["ka"]))
+    if (t <= 6) return div(div(1000, med(cpu1k, g)), bbpc)
+    b = find("base", "ka")
+    if (b == "") return "-"
+    return t == 7 ? (med(hwm, g) - med(hwm, b)) * 1024 / 10000 : (med(hwms, g) - med(hwms, b)) * 1024 / 10000
+}
 END {
     bb = find("blackbox", "fresh"); bbpc = bb == "" ? "-" : div(1000, med(cpu1k, bb))
     ck["ka"] = find("ceiling", "ka"); ck["fresh"] = find("ceiling", "fresh")
     # The best interval of each medic configuration: the highest median ok checks/s.
+    nv = 0
     for (i = 1; i <= ngroups; i++) {
         split(order[i], p, SUBSEP)
-        if (p[1] != "medic") continue
-        key = p[2] SUBSEP p[3]
-        if (!(key in best) || med(okcps, order[i]) > med(okcps, best[key])) best[key] = order[i]
+        if (p[1] !~ /^medic/) continue
+        if (!(p[1] in seenv)) { seenv[p[1]] = 1; variant[++nv] = p[1] }
+        key = p[1] SUBSEP p[2] SUBSEP p[3]
+        if (best[key] == "" || med(okcps, order[i]) > med(okcps, best[key])) best[key] = order[i]
     }
-    print "### Summary (each medic row: its best interval)"
+    print "### Summary (each medic row: the interval with the most ok checks/s)"
     print ""
     header()
     split("1000 10000", ns, " "); split("ka fresh", ms, " ")
-    for (mi = 1; mi <= 2; mi++) for (ni = 1; ni <= 2; ni++) {
-        key = ns[ni] SUBSEP ms[mi]
-        if (!(key in best)) continue
-        split(best[key], p, SUBSEP)
-        row(sprintf("medic, %s services every %s ms, %s", commas(ns[ni]), p[4], modename(ms[mi])), best[key],
+    for (v = 1; v <= nv; v++) for (mi = 1; mi <= 2; mi++) for (ni = 1; ni <= 2; ni++) {
+        g = best[variant[v], ns[ni], ms[mi]]
+        if (g == "") continue
+        split(g, p, SUBSEP)
+        row(sprintf("%s, %s services every %s ms, %s", vname(variant[v]), commas(ns[ni]), p[4], modename(ms[mi])), g,
             ck[ms[mi]], ns[ni], find("base", ms[mi]))
     }
     for (mi = 1; mi <= 2; mi++) if (ck[ms[mi]] != "") {
@@ -80,30 +98,23 @@ END {
     }
     if (bb != "") { split(bb, p, SUBSEP); row(sprintf("blackbox_exporter /probe, wrk -c%s (a new connection per probe)", p[2]), bb, "", "", "") }
 
-    ka = (1000 SUBSEP "ka") in best ? best[1000 SUBSEP "ka"] : ""
-    ka10 = (10000 SUBSEP "ka") in best ? best[10000 SUBSEP "ka"] : ""
-    fr = (1000 SUBSEP "fresh") in best ? best[1000 SUBSEP "fresh"] : ""
-    v1 = ka == "" ? "-" : med(okcps, ka); v10 = ka10 == "" ? "-" : med(okcps, ka10)
-    r1 = ck["ka"] == "" ? "-" : div(v1, med(okcps, ck["ka"])); r10 = ck["ka"] == "" ? "-" : div(v10, med(okcps, ck["ka"]))
-    pk = ka == "" ? "-" : div(div(1000, med(cpu1k, ka)), bbpc); pf = fr == "" ? "-" : div(div(1000, med(cpu1k, fr)), bbpc)
-    rs = "-"; rss = "-"
-    if (ka10 != "" && find("base", "ka") != "") {
-        rs = (med(hwm, ka10) - med(hwm, find("base", "ka"))) * 1024 / 10000
-        rss = (med(hwms, ka10) - med(hwms, find("base", "ka"))) * 1024 / 10000
-    }
+    split(">= 20,000 ok checks/s with keep-alive, 1,000 services|>= 20,000 ok checks/s with keep-alive, 10,000 services|>= 75% of the ceiling with keep-alive, 1,000 services|>= 75% of the ceiling with keep-alive, 10,000 services|>= 10x blackbox's ok checks per CPU-s, both a new connection per check (1,000 services)|>= 10x blackbox's ok checks per CPU-s, medic with keep-alive (1,000 services)|< 2 KiB RSS per service at 10,000 services, keep-alive|the same, counting the peak of the /metrics scrapes", tname, "|")
+    split("20000 20000 0.75 0.75 10 10 2048 2048", tlim, " ")
+    split("%.0f %.0f %.2f %.2f %.1fx %.1fx %.0f_B %.0f_B", tfmt, " ")
     print ""
     print "### Targets"
     print ""
-    print "| target | measured | |"
-    print "|---|---:|---|"
-    printf "| >= 20,000 ok checks/s with keep-alive, 1,000 services | %s | %s |\n", f(v1, "%.0f"), verdict(v1, ">=", 20000)
-    printf "| >= 20,000 ok checks/s with keep-alive, 10,000 services | %s | %s |\n", f(v10, "%.0f"), verdict(v10, ">=", 20000)
-    printf "| >= 75%% of the ceiling with keep-alive, 1,000 services | %s | %s |\n", f(r1, "%.2f"), verdict(r1, ">=", 0.75)
-    printf "| >= 75%% of the ceiling with keep-alive, 10,000 services | %s | %s |\n", f(r10, "%.2f"), verdict(r10, ">=", 0.75)
-    printf "| >= 10x blackbox's checks per CPU-s, both a new connection per check | %s | %s |\n", f(pf, "%.1fx"), verdict(pf, ">=", 10)
-    printf "| >= 10x blackbox's checks per CPU-s, medic with keep-alive | %s | %s |\n", f(pk, "%.1fx"), verdict(pk, ">=", 10)
-    printf "| < 2 KiB RSS per service at 10,000 services, keep-alive | %s | %s |\n", f(rs, "%.0f B"), verdict(rs, "<", 2048)
-    printf "| the same, counting the peak of one /metrics scrape | %s | %s |\n", f(rss, "%.0f B"), verdict(rss, "<", 2048)
+    line = "| target |"; sep = "|---|"
+    for (v = 1; v <= nv; v++) { line = line " " vshort(variant[v]) " | |"; sep = sep "---:|---|" }
+    print line; print sep
+    for (t = 1; t <= 8; t++) {
+        line = "| " tname[t] " |"
+        for (v = 1; v <= nv; v++) {
+            x = target_val(variant[v], t); fm = tfmt[t]; sub(/_/, " ", fm)
+            line = line " " f(x, fm) " | " verdict(x, t <= 6 ? ">=" : "<", tlim[t]) " |"
+        }
+        print line
+    }
 
     print ""
     print "### Every medic interval (offered load = services / interval)"
@@ -111,8 +122,8 @@ END {
     header()
     for (i = 1; i <= ngroups; i++) {
         split(order[i], p, SUBSEP)
-        if (p[1] != "medic") continue
-        row(sprintf("%s services every %s ms (%s/s offered), %s", commas(p[2]), p[4], commas(p[2] * 1000 / p[4]),
-            modename(p[3])), order[i], ck[p[3]], p[2], find("base", p[3]))
+        if (p[1] !~ /^medic/) continue
+        row(sprintf("%s, %s services every %s ms (%s/s offered), %s", vname(p[1]), commas(p[2]), p[4],
+            commas(p[2] * 1000 / p[4]), modename(p[3])), order[i], ck[p[3]], p[2], find("base", p[3]))
     }
 }

@@ -74,7 +74,7 @@ static const field fields[] = {
     {"rollback_timeout_ms", F_I64, true, OFF(rollback_timeout_ms), 1, MAX_MS},
     {"verify_after_ms", F_I64, true, OFF(verify_after_ms), 0, MAX_MS},
     {"reopen_window_ms", F_I64, true, OFF(reopen_window_ms), 0, MAX_MS},
-    {"max_actions_per_hour", F_INT, true, OFF(max_actions_per_hour), 1, 1000},
+    {"max_actions_per_hour", F_INT, true, OFF(max_actions_per_hour), 1, 100},
     {"known_good_after_ms", F_I64, true, OFF(known_good_after_ms), 1, MAX_MS},
     {"shadow", F_BOOL, true, OFF(shadow), 0, 0},
     {"actuator", F_SPECIAL, false, 0, 0, 0},

@@ -27,9 +27,9 @@
 #define MD_LEDGER_MAX_STEPS 32     /* intents in one incident; keep restart+redeploy attempts + 1 below */
 #define MD_LEDGER_MAX_NOTES 8      /* notes kept in one incident; later ones are rejected */
 #define MD_LEDGER_MAX_CLOSED 100   /* closed incidents kept, newest first */
-#define MD_LEDGER_RATE_MAX 1024    /* intent times kept per service (config allows up to 1000/h) */
+#define MD_LEDGER_RATE_MAX 128     /* intent times kept per service (config allows up to 100/h) */
 #define MD_LEDGER_RATE_WINDOW_MS 3600000
-#define MD_LEDGER_MAX_SERVICES 4096
+#define MD_LEDGER_MAX_SERVICES 100000 /* the config's limit on services */
 #define MD_LEDGER_TIME_MAX (INT64_C(1) << 50)    /* at_ms, durations and timeouts lie in [0, this] */
 
 /* A remediation step, in ladder order. */
