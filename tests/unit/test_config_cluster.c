@@ -11,17 +11,7 @@
 #include <cmocka.h>
 
 #include "config.h"
-
-/* JSON with single quotes, for readability. */
-static char *sq(const char *s)
-{
-    static char buf[8192];
-    size_t n = strlen(s);
-    assert_true(n < sizeof buf);
-    for (size_t i = 0; i <= n; i++)
-        buf[i] = s[i] == '\'' ? '"' : s[i];
-    return buf;
-}
+#include "config_test_util.h"
 
 /* A config for node n1 with the given cluster section body and service extras. */
 static const char *doc(const char *cluster, const char *svc_extra)
@@ -36,27 +26,6 @@ static const char *doc(const char *cluster, const char *svc_extra)
 
 #define THREE "'name':'prod','secret':'0123456789abcdef','peers':[{'id':'n1','address':'tcp://127.0.0.1:8701'}," \
               "{'id':'n2','address':'tcp://127.0.0.1:8702','region':'us'},{'id':'n3','address':'tcp://127.0.0.1:8703'}]"
-
-static md_config *ok(const char *json_sq)
-{
-    const char *json = sq(json_sq);
-    char err[MD_CONFIG_ERR_LEN] = "";
-    md_config *cfg = NULL;
-    if (md_config_parse(json, strlen(json), "t.json", &cfg, err, sizeof err) != 0)
-        fail_msg("unexpected error: %s", err);
-    return cfg;
-}
-
-static void bad(const char *json_sq, const char *want_substring)
-{
-    const char *json = sq(json_sq);
-    char err[MD_CONFIG_ERR_LEN] = "";
-    md_config *cfg = NULL;
-    assert_int_equal(md_config_parse(json, strlen(json), "t.json", &cfg, err, sizeof err), -EINVAL);
-    assert_null(cfg);
-    if (!strstr(err, want_substring))
-        fail_msg("error '%s' does not contain '%s'", err, want_substring);
-}
 
 static void test_no_cluster_is_a_cluster_of_one(void **state)
 {

@@ -11,36 +11,7 @@
 #include <cmocka.h>
 
 #include "config.h"
-
-static char *sq(const char *s)
-{
-    static char buf[8192];
-    size_t n = strlen(s);
-    assert_true(n < sizeof buf);
-    for (size_t i = 0; i <= n; i++)
-        buf[i] = s[i] == '\'' ? '"' : s[i];
-    return buf;
-}
-
-static md_config *ok(const char *json_sq)
-{
-    const char *json = sq(json_sq);
-    char err[MD_CONFIG_ERR_LEN] = "";
-    md_config *cfg = NULL;
-    if (md_config_parse(json, strlen(json), "t.json", &cfg, err, sizeof err) != 0)
-        fail_msg("unexpected error: %s", err);
-    return cfg;
-}
-
-static void bad(const char *json_sq, const char *want)
-{
-    const char *json = sq(json_sq);
-    char err[MD_CONFIG_ERR_LEN] = "";
-    md_config *cfg = NULL;
-    assert_int_equal(md_config_parse(json, strlen(json), "t.json", &cfg, err, sizeof err), -EINVAL);
-    if (!strstr(err, want))
-        fail_msg("error '%s' does not contain '%s'", err, want);
-}
+#include "config_test_util.h"
 
 static void test_seed_ladder_defaults(void **state)
 {
