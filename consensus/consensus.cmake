@@ -33,6 +33,7 @@ endfunction()
 foreach(t IN ITEMS
     test_raft_election
     test_raft_prevote
+    test_raft_hint
     test_raft_sticky
     test_raft_checkquorum
     test_raft_replication

@@ -19,8 +19,29 @@ static int popcount32(uint32_t x)
     return n;
 }
 
+/* After a hint that the leader's connection closed: as soon as the stickiness window (T after
+ * the last contact, and T after our own start) ends, plus a random part below one heartbeat. */
+static uint64_t hinted_deadline(raft *r)
+{
+    uint64_t earliest = r->last_heard_ms + r->election_ms;
+    if (earliest < r->started_at + r->election_ms) {
+        earliest = r->started_at + r->election_ms;
+    }
+    if (earliest < r->now) {
+        earliest = r->now;
+    }
+    uint32_t spread = r->heartbeat_ms < r->election_ms ? r->heartbeat_ms : r->election_ms;
+    return earliest + raft__random(r) % (spread ? spread : 1);
+}
+
 void raft__reset_election_timer(raft *r)
 {
+    if (r->role == RAFT_FOLLOWER && r->hinted != 0 && r->hinted == r->leader && r->heard) {
+        /* Messages the leader sent before it died may still arrive after the hint (they travel
+         * on another connection): they renew the stickiness window but keep the hint. */
+        r->election_deadline = hinted_deadline(r);
+        return;
+    }
     /* Randomized in [T, 2T) from the injected source, so split votes resolve. */
     r->election_deadline = r->now + r->election_ms + raft__random(r) % r->election_ms;
 }
@@ -32,6 +53,10 @@ void raft__become_follower(raft *r, uint64_t term, raft_id leader)
     if (term > r->term) {
         r->term = term;
         r->vote = 0;
+        r->hinted = 0;
+    }
+    if (leader != r->hinted) {
+        r->hinted = 0; /* a hint is about one leader in one term */
     }
     /* Leaving leadership ends the lease at once: role is part of raft_lease_valid. */
     r->role = RAFT_FOLLOWER;
@@ -56,6 +81,26 @@ bool raft__in_lease(const raft *r)
     return r->heard && r->now < r->last_heard_ms + r->election_ms;
 }
 
+int raft_peer_lost(raft *r, raft_id peer, uint64_t now_ms)
+{
+    raft__check(r);
+    if (peer == 0 || peer > r->n || peer == r->id) {
+        return -EINVAL;
+    }
+    raft__set_now(r, now_ms);
+    if (r->role != RAFT_FOLLOWER || r->leader != peer || !r->heard) {
+        return 0; /* only the loss of the leader we follow says anything about an election */
+    }
+    r->hinted = peer;
+    uint64_t deadline = hinted_deadline(r);
+    if (deadline < r->election_deadline) {
+        r->election_deadline = deadline;
+    }
+    assert(r->election_deadline >= r->last_heard_ms + r->election_ms);
+    raft__check(r);
+    return 0;
+}
+
 /* campaign starts a pre-vote round (pre) or a real election. transfer: forced by TimeoutNow,
  * voters skip their stickiness check. */
 void raft__campaign(raft *r, bool pre, bool transfer)
@@ -64,6 +109,7 @@ void raft__campaign(raft *r, bool pre, bool transfer)
     uint64_t term;
     r->granted = r->refused = 0;
     r->leader = 0;
+    r->hinted = 0;
     if (pre) {
         r->role = RAFT_PRE_CANDIDATE;
         term = r->term + 1;
@@ -117,6 +163,13 @@ void raft__handle_vote_req(raft *r, const raft_message *m)
     bool up_to_date = m->log_term > last_term ||
                       (m->log_term == last_term && m->index >= raft__last_index(&r->log));
     bool grant = can && !sticky && up_to_date;
+    if (grant && pre && r->role == RAFT_PRE_CANDIDATE && m->from < r->id) {
+        /* Two followers that lost the same leader tend to time out together; if both went on,
+         * each would vote for itself and the term would be wasted (a split vote, then another
+         * whole timeout). The one with the higher id stands down for a peer whose log is at
+         * least as good: it keeps no vote of its own in the next term, so it can give it. */
+        raft__become_follower(r, r->term, 0);
+    }
     if (grant && !pre) {
         assert(m->term == r->term && r->role != RAFT_LEADER && r->role != RAFT_CANDIDATE);
         r->vote = m->from;

@@ -180,7 +180,7 @@ void raft_free(raft *r)
     free(r);
 }
 
-static void set_now(raft *r, uint64_t now)
+void raft__set_now(raft *r, uint64_t now)
 {
     assert(now >= r->now); /* the caller's clock is monotonic */
     r->now = now;
@@ -189,7 +189,7 @@ static void set_now(raft *r, uint64_t now)
 void raft_tick(raft *r, uint64_t now_ms)
 {
     raft__check(r);
-    set_now(r, now_ms);
+    raft__set_now(r, now_ms);
     if (r->role == RAFT_LEADER) {
         if (!raft__quorum_active(r)) {
             /* Check-quorum: a minority leader stops before a new leader can be elected. */
@@ -348,7 +348,7 @@ int raft_step(raft *r, const raft_message *m, uint64_t now_ms)
     if (rc != 0) {
         return rc;
     }
-    set_now(r, now_ms);
+    raft__set_now(r, now_ms);
     if (!term_rules(r, m)) {
         raft__check(r);
         return 0;

@@ -176,6 +176,17 @@ uint64_t raft_next_timeout(const raft *r);
  * (not addressed to us, unknown sender, inconsistent fields) or -EPROTO. */
 int raft_step(raft *r, const raft_message *m, uint64_t now_ms);
 
+/* raft_peer_lost: a hint from the caller that its connection to peer closed (the transport saw
+ * the peer's TCP connection end, as when its process exits). If peer is the leader this follower
+ * follows, the follower stops waiting for the rest of its random timeout: its election deadline
+ * moves to no later than the end of its stickiness window (T after it last heard from the leader,
+ * and T after its own start) plus a random part below min(heartbeat, T), so it stays in [T, 2T)
+ * after the last contact. The hint never lets anything happen sooner than the rules allow: votes
+ * are still refused for T after the last contact, pre-vote still protects a live leader, and a
+ * false hint (a connection reset while the leader lives) is undone by the next heartbeat.
+ * Returns 0, or -EINVAL for an unknown peer. */
+int raft_peer_lost(raft *r, raft_id peer, uint64_t now_ms);
+
 /* raft_propose appends a command (type RAFT_ENTRY_NORMAL, data copied) to the leader's log.
  * *index_out (may be NULL) receives its index. Returns 0, -EPERM (not leader), -EBUSY
  * (transfer in progress), -EMSGSIZE (len > RAFT_MAX_ENTRY_LEN) or -ENOMEM. */

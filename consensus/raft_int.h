@@ -78,6 +78,7 @@ struct raft {
     uint64_t election_deadline;
     uint64_t last_heard_ms;    /* when a leader last reached us (stickiness) */
     bool heard;
+    raft_id hinted;            /* the leader whose connection closed (raft_peer_lost); 0: none */
     uint32_t granted;          /* votes by id bit, this campaign */
     uint32_t refused;
 
@@ -114,6 +115,7 @@ struct raft {
 /* raft.c */
 int raft__error(raft *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 uint64_t raft__random(raft *r);
+void raft__set_now(raft *r, uint64_t now); /* the caller's clock is monotonic */
 int raft__quorum(const raft *r);
 bool raft__msg_is_response(uint8_t type);
 void raft__check(const raft *r);   /* asserts the invariants that hold between calls */

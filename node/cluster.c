@@ -285,6 +285,15 @@ static void on_timer(uv_timer_t *t)
 
 /* ---- transport callbacks ---- */
 
+/* The transport saw our connection to a peer close: if it led us, Raft may stop waiting. */
+static void on_peer_lost(void *ctx, const char *peer_id)
+{
+    md_cluster *c = ctx;
+    md_log(MD_LOG_DEBUG, "peer_connection_closed", MD_S("peer", peer_id));
+    if (c->cons)
+        md_consensus_peer_lost(c->cons, peer_id);
+}
+
 static void on_peer_state(void *ctx, const char *peer_id, tp_peer_state from, tp_peer_state to)
 {
     md_cluster *c = ctx;
@@ -457,6 +466,7 @@ static int new_transport(md_cluster *c, bool insecure_dev, char *err, size_t err
     tp_callbacks cb = {
         .on_message = on_message,
         .on_peer_state = on_peer_state,
+        .on_peer_lost = on_peer_lost,
         .on_gossip_item = on_gossip_item,
         .on_gossip_vouch = on_gossip_vouch,
         .on_gossip_reset = on_gossip_reset,

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "clock.h"
+#include "commit_lat.h"
 #include "log.h"
 #include "raft.h"
 #include "storage.h"
@@ -48,6 +49,7 @@ struct md_consensus {
     uint8_t *boot_snap;      /* the snapshot found on disk, until the application restores it */
     size_t boot_snap_len;
     uint64_t snap_index;     /* index of the newest snapshot saved or installed */
+    md_commit_lat lat;       /* our own proposals' commit latencies, and entries committed */
     void (*done)(void *);
     void *done_arg;
 };
@@ -127,6 +129,8 @@ static void note_role(md_consensus *c)
         md_log(MD_LOG_INFO, "leader", MD_S("leader", c->ids[leader]), MD_I("term", term),
                MD_S("self_role", raft_role_name(role)));
     }
+    if (role != c->role && c->role == RAFT_LEADER)
+        md_commit_lat_forget(&c->lat);
     if (role != c->role)
         md_log(MD_LOG_INFO, "raft_role", MD_S("from", raft_role_name(c->role)), MD_S("to", raft_role_name(role)),
                MD_I("term", term));
@@ -212,8 +216,10 @@ static void process_ready(md_consensus *c)
             if (c->restore && c->restore(c->snap_ctx, u.snapshot.data, u.snapshot.len) < 0)
                 md_log(MD_LOG_ERROR, "snapshot_restore_failed", MD_I("index", u.snapshot.index));
         }
+        int64_t now_us = md_mono_us();
         for (size_t i = 0; i < u.n_committed; i++) {
             const raft_entry *e = &u.committed[i];
+            md_commit_lat_committed(&c->lat, e->index, now_us);
             md_log(MD_LOG_DEBUG, "raft_apply", MD_I("index", e->index), MD_I("term", e->term), MD_I("type", e->type),
                    MD_I("bytes", e->len));
             if (e->type == RAFT_ENTRY_NORMAL && c->apply)
@@ -268,6 +274,22 @@ void md_consensus_receive(md_consensus *c, const char *from_id, const uint8_t *b
         md_log(MD_LOG_WARN, "raft_message_rejected", MD_S("peer", from_id),
                MD_S("type", raft_msg_type_name(m.type)), MD_S("error", raft_errmsg(c->r)));
     raft_msg_release(&m);
+    process_ready(c);
+    rearm(c);
+}
+
+void md_consensus_peer_lost(md_consensus *c, const char *node_id)
+{
+    if (c->failed || c->closing)
+        return;
+    raft_id who = id_of(c, node_id);
+    if (who == 0 || who == c->self)
+        return;
+    bool was_leader = raft_get_leader(c->r) == who && raft_get_role(c->r) == RAFT_FOLLOWER;
+    raft_peer_lost(c->r, who, now_ms());
+    if (was_leader)
+        md_log(MD_LOG_INFO, "leader_connection_closed", MD_S("leader", node_id),
+               MD_I("election_in_ms", (int64_t)(raft_next_timeout(c->r) - now_ms())));
     process_ready(c);
     rearm(c);
 }
@@ -347,6 +369,7 @@ int md_consensus_new(uv_loop_t *loop, const md_config *cfg, md_consensus_send_fn
     }
     c->role = raft_get_role(c->r);
     c->term = raft_get_term(c->r);
+    md_commit_lat_init(&c->lat, raft_get_commit(c->r));
     uv_timer_init(loop, &c->timer);
     uv_timer_init(loop, &c->close_timer);
     c->timer.data = c->close_timer.data = c;
@@ -388,8 +411,13 @@ int md_consensus_propose(md_consensus *c, const void *data, size_t len, uint64_t
         return -EIO;
     if (c->stopping || c->closing)
         return -EBUSY;
-    int rc = raft_propose(c->r, RAFT_ENTRY_NORMAL, data, len, index);
+    uint64_t at = 0;
+    int rc = raft_propose(c->r, RAFT_ENTRY_NORMAL, data, len, &at);
+    if (index)
+        *index = at;
     if (rc == 0) {
+        /* Timed before the local fsync, so the figure is what a caller waits for. */
+        md_commit_lat_proposed(&c->lat, at, md_mono_us());
         process_ready(c);
         rearm(c);
     }
@@ -438,6 +466,8 @@ int md_consensus_fill_snapshot(const md_consensus *c, md_snapshot *s)
     o->timing = md_snapshot_strdup(s, cc->timing);
     o->heartbeat_ms = cc->heartbeat_ms;
     o->election_timeout_ms = cc->election_timeout_ms;
+    o->committed_entries = c->lat.committed_total;
+    md_commit_lat_summary(&c->lat, &o->commit_lat_samples, &o->commit_lat_p50_ms, &o->commit_lat_p99_ms);
     bool leads = raft_get_role(c->r) == RAFT_LEADER;
     for (size_t i = 0; i < s->n_nodes; i++) {
         raft_id id = id_of(c, s->nodes[i].id);

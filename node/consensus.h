@@ -69,6 +69,11 @@ void md_consensus_receive(md_consensus *c, const char *from_id, const uint8_t *b
 /* md_consensus_lease_valid: this node leads and holds a valid lease right now. */
 bool md_consensus_lease_valid(const md_consensus *c);
 
+/* md_consensus_peer_lost: the transport saw our connection to node_id close. If it is the leader
+ * we follow, the election starts as soon as the rules allow instead of after the rest of a random
+ * timeout (raft_peer_lost); anything else is ignored. */
+void md_consensus_peer_lost(md_consensus *c, const char *node_id);
+
 /* md_consensus_fill_snapshot adds role, term, leader, commit and match indexes to s. */
 int md_consensus_fill_snapshot(const md_consensus *c, md_snapshot *s);
 

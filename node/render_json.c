@@ -171,6 +171,21 @@ static bool add_cluster_fields(cJSON *o, const md_snapshot *s, const md_snap_ser
     return ok;
 }
 
+/* {"samples", "p50", "p99"}: the quantiles are null without samples (a follower has none). */
+static cJSON *commit_latency_json(const md_snap_consensus *k)
+{
+    cJSON *o = cJSON_CreateObject();
+    bool some = k->commit_lat_samples > 0;
+    bool ok = o && add_num(o, "samples", (double)k->commit_lat_samples) &&
+              (some ? add_round(o, "p50", k->commit_lat_p50_ms) : add(o, "p50", cJSON_CreateNull())) &&
+              (some ? add_round(o, "p99", k->commit_lat_p99_ms) : add(o, "p99", cJSON_CreateNull()));
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
 static cJSON *cluster_json(const md_snapshot *s, int64_t now_ms)
 {
     cJSON *c = cJSON_CreateObject();
@@ -210,7 +225,9 @@ static cJSON *cluster_json(const md_snapshot *s, int64_t now_ms)
              add_num(r, "snapshot_index", (double)k->snapshot_index) && add_bool(r, "lease_valid", k->lease_valid) &&
              add_num(r, "leader_changes", (double)k->leader_changes) && add_str(r, "failed", k->failed) &&
              add_str(r, "timing", k->timing) && add_num(r, "heartbeat_ms", (double)k->heartbeat_ms) &&
-             add_num(r, "election_timeout_ms", (double)k->election_timeout_ms);
+             add_num(r, "election_timeout_ms", (double)k->election_timeout_ms) &&
+             add_num(r, "committed_entries_total", (double)k->committed_entries) &&
+             add(r, "commit_latency_ms", commit_latency_json(k));
     }
     cJSON *d = ok ? cJSON_AddObjectToObject(c, "dropped") : NULL;
     ok = d != NULL;

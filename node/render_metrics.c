@@ -210,6 +210,34 @@ static void warning_families(buf *b, const md_snapshot *s)
     }
 }
 
+/* A family of one unlabelled gauge; its sample is left out when there is no value. */
+static void lone_gauge(buf *b, const char *name, const char *help, bool present, double val)
+{
+    family(b, name, "gauge", help);
+    if (!present)
+        return;
+    puts_(b, name);
+    puts_(b, " ");
+    put_double(b, val);
+    puts_(b, "\n");
+}
+
+/* The quantiles are gauges over the leader's newest proposals, not a summary: they cover a
+ * sliding window and a follower has none, so their samples are left out rather than faked. */
+static void commit_families(buf *b, const md_snap_consensus *k)
+{
+    family(b, "medic_raft_committed_entries_total", "counter",
+           "Log entries this node saw committed since it started (not those replayed at start).");
+    putf(b, "medic_raft_committed_entries_total %" PRIu64 "\n", k->committed_entries);
+    bool some = k->commit_lat_samples > 0;
+    lone_gauge(b, "medic_raft_commit_latency_p50_seconds",
+               "Median time from the leader's proposal to its commit, over its latest proposals.", some,
+               k->commit_lat_p50_ms / 1000.0);
+    lone_gauge(b, "medic_raft_commit_latency_p99_seconds",
+               "99th percentile time from the leader's proposal to its commit, over its latest proposals.", some,
+               k->commit_lat_p99_ms / 1000.0);
+}
+
 static void cluster_families(buf *b, const md_snapshot *s)
 {
     family(b, "medic_service_verdict", "gauge", "1 for the cluster verdict of the service, 0 for the others.");
@@ -251,6 +279,7 @@ static void cluster_families(buf *b, const md_snapshot *s)
         putf(b, "medic_raft_leader_changes_total %" PRIu64 "\n", k->leader_changes);
         family(b, "medic_raft_failed", "gauge", "1 when a disk error stopped this node from taking part.");
         putf(b, "medic_raft_failed %d\n", k->failed != NULL);
+        commit_families(b, k);
     }
     family(b, "medic_service_paused", "gauge", "1 while an operator has paused remediation of the service.");
     for (size_t i = 0; i < s->n_services; i++)

@@ -111,6 +111,10 @@ typedef struct {
     const char *timing;        /* owned: "lan" or "wan" */
     int64_t heartbeat_ms;
     int64_t election_timeout_ms;
+    uint64_t committed_entries; /* committed since start, not counting those replayed at start */
+    size_t commit_lat_samples;  /* the leader's latest proposals measured; 0 unless it leads */
+    double commit_lat_p50_ms;   /* proposal -> committed here, over those samples */
+    double commit_lat_p99_ms;
 } md_snap_consensus;
 
 typedef struct md_snapshot {

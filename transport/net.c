@@ -1,8 +1,9 @@
 /* net.c: nng sockets driven from the libuv loop. One pull0 socket listens on cfg->listen and
  * receives from every peer; one push0 socket per peer dials it and sends only to it. The loop
  * polls the pull socket's NNG_OPT_RECVFD and drains it without blocking; sends never block. nng's
- * own threads never call into tp: there are no pipe callbacks, and whether a peer is connected
- * is read from nng's pipe statistics on the loop thread. */
+ * own threads never call into tp (the one pipe callback, in hangup.c, only sets a flag and wakes
+ * the loop), and whether a peer is connected is read from nng's pipe statistics on the loop
+ * thread. */
 #include "tp_int.h"
 
 #include <assert.h>
@@ -153,6 +154,10 @@ static int open_dialer(tp *t, tp__peer *p, const char *cert, const char *key, co
         return errno_of(rv);
     }
     p->push_open = true;
+    if (tp__hangup_watch(t, p) != 0) {
+        set_err(err, errlen, "peer %s: cannot watch its connection", p->id);
+        return -EIO;
+    }
     nng_socket_set_int(p->push, NNG_OPT_SENDBUF, TP__SEND_BUF);
     nng_socket_set_size(p->push, NNG_OPT_RECVMAXSZ, 1024); /* a push socket never expects data */
     if ((rv = nng_dialer_create(&p->dialer, p->push, p->address)) != 0) {

@@ -4,6 +4,7 @@
 #ifndef TP_INT_H
 #define TP_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -208,10 +209,12 @@ void tp__kv_clear(tp__kv *kv);
 
 /* ---- the transport ---- */
 
-typedef struct {
+typedef struct tp__peer {
     char id[TP_MAX_ID_LEN + 1];
     size_t id_len;
     char *address; /* owned */
+    struct tp *owner;
+    atomic_bool hung_up; /* set on an nng thread when our pipe to it is removed (hangup.c) */
 
     nng_socket push;
     nng_dialer dialer;
@@ -260,6 +263,7 @@ struct tp {
     uv_timer_t tick;
     uv_idle_t flush; /* runs once after a loop turn that changed our items */
     uv_work_t close_req;
+    uv_async_t hangup;  /* woken by nng threads when a pipe to a peer is removed (hangup.c) */
     uint64_t conn_checked_ms;
 
     tp__kv own;
@@ -289,6 +293,10 @@ int tp__net_start(tp *t, char *err, size_t errlen);
 int tp__net_send(tp *t, tp__peer *p, uint8_t type, const void *body, size_t len, bool count_unconnected);
 void tp__net_refresh(tp *t);
 void tp__net_close(tp *t);
+
+/* hangup.c */
+int tp__hangup_init(tp *t);
+int tp__hangup_watch(tp *t, tp__peer *p); /* after p->push is open, before it dials */
 
 /* peers.c */
 void tp__peers_start(tp *t);

@@ -155,6 +155,9 @@ int tp_new(uv_loop_t *loop, const tp_config *cfg, const tp_callbacks *cb, tp **o
     t->tick.data = t;
     uv_idle_init(loop, &t->flush);
     t->flush.data = t;
+    if (tp__hangup_init(t) != 0) {
+        abort(); /* uv_async_init only fails on an exhausted process (no eventfd) */
+    }
     *out = t;
     return 0;
 }
@@ -306,16 +309,23 @@ const char *tp_drop_reason_name(tp_drop_reason why)
  * failed TLS handshakes; then done is never called, but the loop keeps running). */
 static void close_sockets(uv_work_t *req) { tp__net_close(req->data); }
 
-static void after_close_sockets(uv_work_t *req, int status)
+static void on_hangup_closed(uv_handle_t *h)
 {
-    tp *t = req->data;
-    (void)status; /* cancelled cannot happen: nothing cancels it */
+    tp *t = h->data;
     void (*done)(void *) = t->done;
     void *arg = t->done_arg;
     free_tp(t);
     if (done != NULL) {
         done(arg);
     }
+}
+
+static void after_close_sockets(uv_work_t *req, int status)
+{
+    tp *t = req->data;
+    (void)status; /* cancelled cannot happen: nothing cancels it */
+    /* nng_close has returned: no pipe notification can wake the async handle any more. */
+    uv_close((uv_handle_t *)&t->hangup, on_hangup_closed);
 }
 
 static void on_closed(uv_handle_t *h)

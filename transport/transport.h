@@ -82,6 +82,10 @@ typedef struct {
 typedef struct {
     /* An authenticated application message (type >= TP_TYPE_APP). */
     void (*on_message)(void *ctx, const char *from_id, uint8_t type, const uint8_t *body, size_t len);
+    /* Our connection to the peer closed (its process may have exited: the kernel closes a dead
+     * process's sockets). A hint that arrives long before liveness would notice; it is also
+     * given when the link resets while the peer lives. May be NULL. */
+    void (*on_peer_lost)(void *ctx, const char *peer_id);
     /* A peer changed liveness state. */
     void (*on_peer_state)(void *ctx, const char *peer_id, tp_peer_state from, tp_peer_state to);
     /* A peer's gossip item is new or has a newer version. */

@@ -2,7 +2,8 @@
  *
  * One seeded PRNG drives everything: message drops, delays, duplicates and reorders,
  * partitions, crashes (losing writes not yet durable), restarts, pauses, per-node clock rate
- * drift, client proposals, compactions and leadership transfers. Virtual time only; the same
+ * drift, client proposals, compactions, leadership transfers and "connection closed" hints
+ * (raft_peer_lost: after a crash, and false ones). Virtual time only; the same
  * seed replays the same run exactly. Invariants are checked after every step (sim_check.c). */
 #ifndef SIM_H
 #define SIM_H
@@ -41,14 +42,15 @@ static inline bool sim_chance(sim_rng *g, uint32_t pm)
     return sim_below(g, 1000) < pm;
 }
 
-typedef enum { EV_DELIVER = 1, EV_TICK, EV_PERSIST, EV_RESUME, EV_CRASH, EV_RESTART } sim_ev_type;
+typedef enum { EV_DELIVER = 1, EV_TICK, EV_PERSIST, EV_RESUME, EV_CRASH, EV_RESTART, EV_PEER_LOST } sim_ev_type;
 
 typedef struct {
     uint64_t time;
     uint64_t seq;       /* ties broken by insertion order: deterministic */
     uint8_t type;       /* sim_ev_type */
     uint8_t node;       /* the node it happens at */
-    uint8_t from;       /* EV_DELIVER: sender; EV_CRASH: 1 for a reboot (restart soon after) */
+    uint8_t from;       /* EV_DELIVER: sender; EV_CRASH: 1 for a reboot (restart soon after);
+                         * EV_PEER_LOST: the peer whose connection closed */
     uint32_t gen;       /* EV_TICK/EV_PERSIST: the node's generation when scheduled */
     uint32_t len;
     uint8_t *buf;       /* EV_DELIVER: the encoded message, owned by the event */
@@ -116,6 +118,7 @@ typedef struct {
     uint32_t commit_crash_pm;               /* chance a leader crashes moments after committing */
     uint32_t fsync_crash_pm;                /* chance a node crashes while a batch is being synced */
     uint32_t max_ppm;                       /* clock rate error bound */
+    uint32_t hint_pm;                       /* chance a peer learns of a crash by its connection closing */
 } sim_params;
 
 typedef struct {
@@ -159,6 +162,7 @@ typedef struct {
     uint64_t liveness_ms;
 
     sim_remedy *rem;        /* NULL unless --remedy */
+    uint64_t nemesis_until; /* --nemesis bridge-reboot: the current scenario runs until then */
 
     /* Trace ring. */
     char **ring;
@@ -179,6 +183,7 @@ void sim_heap_push(sim_world *w, sim_event ev);
 bool sim_heap_pop(sim_world *w, sim_event *ev);
 void sim_node_start(sim_world *w, int i);
 void sim_node_crash(sim_world *w, int i);
+void sim_peer_lost_soon(sim_world *w, int at, int peer); /* schedules a raft_peer_lost hint */
 void sim_node_drive(sim_world *w, int i);
 bool sim_process_event(sim_world *w, const sim_event *ev); /* false: stale, not a step */
 void sim_fail(sim_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -186,6 +191,11 @@ void sim_trace(sim_world *w, const char *fmt, ...) __attribute__((format(printf,
 uint64_t sim_entry_hash(const raft_entry *e);
 
 /* sim_faults.c */
+/* --nemesis bridge-reboot: instead of the general fault mix, every action replays one scenario:
+ * the leader and one follower are cut apart, a third node bridges them and reboots after the
+ * cut-off follower has started asking for votes (what a node that forgets its leader on restart
+ * gets wrong). */
+extern bool sim_opt_bridge_reboot;
 void sim_action(sim_world *w);
 void sim_end_faults(sim_world *w);
 

@@ -1,6 +1,7 @@
 /* sim_faults.c: the actions a step can take instead of delivering an event: client
  * proposals, crashes and restarts, partitions (minority, majority, bridge, one-way), pauses,
- * compactions and leadership transfers. All choices come from the world's PRNG. */
+ * compactions, leadership transfers and false "connection closed" hints. All choices come from
+ * the world's PRNG. */
 #include "sim.h"
 
 #include <stdio.h>
@@ -239,14 +240,66 @@ static void transfer(sim_world *w)
     sim_node_drive(w, i);
 }
 
+/* A connection reset while both ends live (a flaky link, a proxy restart): the hint is false. */
+static void false_hint(sim_world *w)
+{
+    int at = 1 + (int)sim_below(&w->rng, (uint64_t)w->n);
+    int peer = 1 + (int)sim_below(&w->rng, (uint64_t)w->n);
+    if (peer == at || w->nodes[at].r == NULL) {
+        return;
+    }
+    sim_trace(w, "FALSE HINT at n%d about n%d", at, peer);
+    sim_peer_lost_soon(w, at, peer);
+}
+
+bool sim_opt_bridge_reboot = false;
+
+static void bridge_reboot(sim_world *w)
+{
+    if (w->now < w->nemesis_until) {
+        if (sim_chance(&w->rng, 10)) {
+            propose(w); /* now and then the log moves, so stale candidates are not always up to date */
+        }
+        return;
+    }
+    heal(w);
+    int l = find_leader(w), c = pick_node(w, true), b = pick_node(w, true);
+    if (l == 0 || c == l || b == l || b == c) {
+        w->nemesis_until = w->now + w->p.election_ms / 2; /* let the cluster settle first */
+        return;
+    }
+    /* Each side plus the bridge is a majority: the leader keeps its lease through the bridge,
+     * the cut-off follower could win through it too, were the bridge to forget the leader. */
+    int side[SIM_MAX_NODES + 1] = {0};
+    side[c] = 1;
+    side[b] = 2;
+    int on_c = 1, on_l = 1;
+    for (int i = 1; i <= w->n; i++) {
+        if (i != l && i != c && i != b) {
+            side[i] = on_c < on_l ? 1 : 0;
+            *(side[i] ? &on_c : &on_l) += 1;
+        }
+    }
+    cut_between(w, side);
+    uint64_t crash_at = w->now + w->p.election_ms + sim_below(&w->rng, w->p.election_ms);
+    sim_heap_push(w, (sim_event){.time = crash_at, .type = EV_CRASH, .node = (uint8_t)b,
+                                 .gen = w->nodes[b].life, .from = 1});
+    w->nemesis_until = crash_at + 2 * (uint64_t)w->p.election_ms;
+    sim_trace(w, "NEMESIS leader n%d cut from n%d, bridge n%d reboots at %lu", l, c, b, (unsigned long)crash_at);
+}
+
 void sim_action(sim_world *w)
 {
     int i;
+    if (sim_opt_bridge_reboot) {
+        bridge_reboot(w);
+        return;
+    }
     if (sim_chance(&w->rng, w->p.propose_pm)) {
         propose(w);
         return;
     }
-    uint64_t x = 450 + sim_below(&w->rng, 490);
+    uint64_t x = 450 + sim_below(&w->rng, 520);
     if (x < 510) {
         /* Leaders are where Raft is delicate: crash them more often than their share. */
         i = sim_chance(&w->rng, 500) ? find_leader(w) : 0;
@@ -273,8 +326,10 @@ void sim_action(sim_world *w)
         pause_node(w);
     } else if (x < 900) {
         compact(w);
-    } else {
+    } else if (x < 940) {
         transfer(w);
+    } else {
+        false_hint(w);
     }
 }
 

@@ -6,6 +6,7 @@
  *   sim --seeds A-B [--nodes K] [--steps S]          a range of seeds
  *   sim --long SECONDS                               random seeds until the time is up
  *   --remedy: every node also runs the remediation ledger and escalation core (sim_remedy.c).
+ *   --nemesis bridge-reboot: one directed scenario instead of the general fault mix (sim.h).
  *   --expect-violation: succeed only if some seed breaks a safety invariant (for the
  *   deliberately broken builds, sim_buggy_*). --trace-lines N: trace lines shown on failure. */
 #include "sim.h"
@@ -79,8 +80,8 @@ static void report(uint64_t seed, int n, uint64_t steps, const sim_result *res)
         s = hi;
         printf("  shortest fault phase that still fails liveness: %lu steps\n", (unsigned long)s);
     }
-    printf("  replay: %s --seed %lu --nodes %d --steps %lu%s --trace\n", prog, (unsigned long)seed, n,
-           (unsigned long)s, sim_opt_remedy ? " --remedy" : "");
+    printf("  replay: %s --seed %lu --nodes %d --steps %lu%s%s --trace\n", prog, (unsigned long)seed, n,
+           (unsigned long)s, sim_opt_remedy ? " --remedy" : "", sim_opt_bridge_reboot ? " --nemesis bridge-reboot" : "");
     printf("  last %zu events of the failing run:\n", trace_lines);
     sim_result again = sim_run(seed, n, s, true, false, trace_lines, dump_all);
     if (!again.failed) {
@@ -92,7 +93,8 @@ static void report(uint64_t seed, int n, uint64_t steps, const sim_result *res)
 static void usage(void)
 {
     fprintf(stderr, "usage: sim (--seed N | --seeds A-B | --long SECONDS) [--nodes 3|5|7] [--steps S]\n"
-                    "           [--trace] [--trace-lines N] [--expect-violation] [--determinism] [--quiet] [--remedy]\n");
+                    "           [--trace] [--trace-lines N] [--expect-violation] [--determinism] [--quiet] [--remedy]\n"
+                    "           [--nemesis bridge-reboot]\n");
     exit(2);
 }
 
@@ -139,6 +141,9 @@ int main(int argc, char **argv)
             determinism = true;
         } else if (!strcmp(a, "--remedy")) {
             sim_opt_remedy = true;
+        } else if (!strcmp(a, "--nemesis") && v && !strcmp(v, "bridge-reboot")) {
+            sim_opt_bridge_reboot = true;
+            i++;
         } else if (!strcmp(a, "--quiet")) {
             quiet = true;
         } else {

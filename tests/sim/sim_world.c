@@ -231,6 +231,13 @@ void sim_node_crash(sim_world *w, int i)
                   hs_first ? " (hard state first)" : "");
         disk_write(w, i, &nd->u, ops, hs_first);
     }
+    /* The kernel closes a dead process's connections: peers that can still reach it may see
+     * theirs end (a hint, not a promise: across a cut link the FIN never arrives). */
+    for (int j = 1; j <= w->n; j++) {
+        if (j != i && w->link[i][j] && sim_chance(&w->rng, w->p.hint_pm)) {
+            sim_peer_lost_soon(w, j, i);
+        }
+    }
     raft_free(nd->r); /* frees the outstanding batch too: it was never acknowledged */
     nd->r = NULL;
     nd->staged = false;
@@ -239,6 +246,12 @@ void sim_node_crash(sim_world *w, int i)
     nd->life++;
     nd->tick_at = UINT64_MAX;
     w->crashes++;
+}
+
+void sim_peer_lost_soon(sim_world *w, int at, int peer)
+{
+    uint64_t when = w->now + 1 + sim_below(&w->rng, w->p.delay_max_ms);
+    sim_heap_push(w, (sim_event){.time = when, .type = EV_PEER_LOST, .node = (uint8_t)at, .from = (uint8_t)peer});
 }
 
 static void schedule_tick(sim_world *w, int i)
@@ -388,6 +401,21 @@ bool sim_process_event(sim_world *w, const sim_event *ev)
         deliver(w, ev);
         free(ev->buf);
         break;
+    case EV_PEER_LOST:
+        if (nd->r == NULL) {
+            return false;
+        }
+        if (nd->paused) {
+            sim_event again = *ev; /* read when the process runs again */
+            again.time = nd->pause_until;
+            sim_heap_push(w, again);
+            return false;
+        }
+        sim_trace(w, "n%d PEER LOST n%d", ev->node, ev->from);
+        if (raft_peer_lost(nd->r, ev->from, sim_local_now(w, ev->node)) != 0) {
+            sim_fail(w, "n%d: raft_peer_lost(n%d) refused", ev->node, ev->from);
+        }
+        break;
     case EV_CRASH:
         if (nd->r == NULL || ev->gen != nd->life || !w->faults) {
             return false;
@@ -446,6 +474,7 @@ static void pick_params(sim_world *w)
     p->leader_crash_pm = (uint32_t)sim_below(g, 300);
     p->commit_crash_pm = (uint32_t)sim_below(g, 100);
     p->fsync_crash_pm = (uint32_t)sim_below(g, 10);
+    p->hint_pm = sim_chance(g, 250) ? 0 : (uint32_t)sim_below(g, 1001);
 }
 
 void sim_world_init(sim_world *w, uint64_t seed, int n, uint64_t steps)

@@ -501,6 +501,82 @@ static void test_metrics_promtool(void **state)
     assert_int_not_equal(promtool_check("bad metric{\n", &lines), 0);
 }
 
+/* ---- the consensus object and the raft families ---- */
+
+static void set_consensus(md_snapshot *s, bool leads)
+{
+    md_snap_consensus *k = &s->consensus;
+    k->enabled = true;
+    k->role = leads ? "leader" : "follower";
+    k->term = 3;
+    k->leader_id = md_snapshot_strdup(s, "node-a");
+    k->commit = k->applied = k->last_index = 40;
+    k->timing = md_snapshot_strdup(s, "lan");
+    k->heartbeat_ms = 100;
+    k->election_timeout_ms = 1000;
+    k->committed_entries = 39;
+    k->commit_lat_samples = leads ? 200 : 0;
+    k->commit_lat_p50_ms = leads ? 1.25 : 0;
+    k->commit_lat_p99_ms = leads ? 3.5 : 0;
+}
+
+static void test_consensus_json(void **state)
+{
+    (void)state;
+    md_snapshot *s = make_snapshot();
+    set_consensus(s, true);
+    cJSON *j = parse_json(md_render_cluster_json(s, NOW));
+    assert_string_equal(str(j, "cluster.consensus.role"), "leader");
+    assert_true(num(j, "cluster.consensus.commit_index") == 40);
+    assert_true(num(j, "cluster.consensus.committed_entries_total") == 39);
+    assert_true(num(j, "cluster.consensus.commit_latency_ms.samples") == 200);
+    assert_true(num(j, "cluster.consensus.commit_latency_ms.p50") == 1.25);
+    assert_true(num(j, "cluster.consensus.commit_latency_ms.p99") == 3.5);
+    cJSON_Delete(j);
+    set_consensus(s, false); /* a follower measures nothing */
+    j = parse_json(md_render_status_json(s, NOW));
+    assert_true(num(j, "cluster.consensus.commit_latency_ms.samples") == 0);
+    is_null(j, "cluster.consensus.commit_latency_ms.p50");
+    is_null(j, "cluster.consensus.commit_latency_ms.p99");
+    cJSON_Delete(j);
+    md_snapshot_unref(s);
+}
+
+static void test_consensus_metrics(void **state)
+{
+    (void)state;
+    md_snapshot *s = make_snapshot();
+    set_consensus(s, true);
+    char *m = md_render_metrics(s, NOW);
+    assert_non_null(m);
+    static const char *want[] = {
+        "\n# TYPE medic_raft_committed_entries_total counter\nmedic_raft_committed_entries_total 39\n",
+        "\n# TYPE medic_raft_commit_latency_p50_seconds gauge\nmedic_raft_commit_latency_p50_seconds 0.00125\n",
+        "\n# TYPE medic_raft_commit_latency_p99_seconds gauge\nmedic_raft_commit_latency_p99_seconds 0.0035\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (strstr(m, want[i]) == NULL)
+            fail_msg("metrics lack %s\n---\n%s", want[i], m);
+    int lines;
+    bool promtool = access("/usr/bin/promtool", X_OK) == 0;
+    if (promtool) {
+        assert_int_equal(promtool_check(m, &lines), 0);
+        assert_int_equal(lines, 0);
+    }
+    free(m);
+    set_consensus(s, false);
+    m = md_render_metrics(s, NOW);
+    assert_non_null(m);
+    assert_int_equal(count(m, "\nmedic_raft_commit_latency_p50_seconds "), 0); /* no sample, no value */
+    assert_int_equal(count(m, "\n# TYPE medic_raft_commit_latency_p99_seconds gauge\n"), 1);
+    if (promtool) {
+        assert_int_equal(promtool_check(m, &lines), 0);
+        assert_int_equal(lines, 0);
+    }
+    free(m);
+    md_snapshot_unref(s);
+}
+
 /* ---- the API server end to end ---- */
 
 typedef struct {
@@ -986,6 +1062,8 @@ int main(void)
         cmocka_unit_test(test_error_json_and_times),
         cmocka_unit_test(test_metrics_text),
         cmocka_unit_test(test_metrics_promtool),
+        cmocka_unit_test(test_consensus_json),
+        cmocka_unit_test(test_consensus_metrics),
         cmocka_unit_test(test_api_routes),
         cmocka_unit_test(test_api_bad_requests),
         cmocka_unit_test(test_api_limits),
