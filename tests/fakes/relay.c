@@ -20,7 +20,8 @@
  * libuv timers count whole milliseconds. Held chunks sit in a per-direction queue driven by one
  * uv_timer; the loop never blocks. Above 4 MiB held or being written in a direction, the relay
  * stops reading that direction's source until it drains to 2 MiB (backpressure). A FIN is
- * forwarded (as a shutdown) after the bytes before it; a reset or a write error closes both
+ * forwarded (as a shutdown) after the bytes before it, and no sooner than the delay after it
+ * arrived (it crosses the link like data); a reset or a write error closes both
  * sides with RST. An upstream connect failure closes the client with RST.
  *
  * Control port (HTTP, GET or POST, always Connection: close, JSON answers):
@@ -324,7 +325,7 @@ static int hold(flow *f, const char *data, size_t len) {
   ch->release_us = rel;
   ch->len = len;
   ch->next = NULL;
-  memcpy(ch->data, data, len);
+  if (len) memcpy(ch->data, data, len);
   if (f->tail) f->tail->next = ch;
   else f->head = ch;
   f->tail = ch;
@@ -345,6 +346,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
   if (nread == 0 || c->closing) return;
   if (nread == UV_EOF) {
     f->eof_in = true;
+    /* The FIN crosses the link like data: an empty chunk marks when it may go. */
+    if (S.mode != MODE_CUT && hold(f, NULL, 0) != 0) {
+      conn_close(c, true);
+      return;
+    }
     update_reading(f);
     settle(f);
   } else if (nread < 0) {

@@ -645,6 +645,23 @@ static void test_half_close_is_forwarded(void **state) {
   close(fd);
 }
 
+static void test_close_crosses_the_link_with_the_delay(void **state) {
+  fixture *f = *state;
+  char b[16];
+  ctl_ok(&f->relay, "/delay?ms=150", NULL);
+  int fd = connect_to(f->relay.listen_port);
+  assert_true(fd >= 0);
+  double t0 = mono_ms();
+  shutdown(fd, SHUT_WR); /* nothing before it: the FIN alone must still take the delay */
+  assert_int_equal(read_some(fd, b, sizeof b, IO_TIMEOUT_MS), 0);
+  double took = mono_ms() - t0;
+  /* There and back (the echo server closes on our FIN): two one-way delays, never less. */
+  assert_true(took >= 300.0);
+  assert_true(took < 300.0 + 1000.0);
+  close(fd);
+  ctl_ok(&f->relay, "/delay?ms=0", NULL);
+}
+
 static void test_stats_and_bad_requests(void **state) {
   fixture *f = *state;
   char out[1000], in[1000];
@@ -701,6 +718,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_refuse_and_restore, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reset_closes_connections, setup, teardown),
       cmocka_unit_test_setup_teardown(test_half_close_is_forwarded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_close_crosses_the_link_with_the_delay, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stats_and_bad_requests, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sigterm_exits_zero_quickly, setup, teardown),
   };
