@@ -647,6 +647,9 @@ void md_config_free(md_config *cfg)
     free(cfg->origin);
     for (size_t i = 0; i < cfg->n_secrets; i++)
         free(cfg->secrets[i]);
+    for (size_t i = 0; i < cfg->n_env_names; i++)
+        free(cfg->env_names[i]);
+    free(cfg->env_names);
     free(cfg->secrets);
     free(cfg);
 }

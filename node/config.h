@@ -186,6 +186,9 @@ typedef struct md_config {
     /* Private to config.c: the strings substituted from ${VAR}, used to mask secrets. */
     char **secrets;
     size_t n_secrets;
+    /* The names of the variables referenced as ${VAR}: exec commands do not inherit them. */
+    char **env_names;
+    size_t n_env_names;
 } md_config;
 
 /* md_config_parse parses JSON text. origin names the source in messages (a path or

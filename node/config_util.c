@@ -117,6 +117,22 @@ int md__cfg_add_secret(md_config *cfg, const char *v)
     return 0;
 }
 
+/* add_env_name remembers a variable the config referenced (once). */
+static int add_env_name(md_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_env_names; i++)
+        if (strcmp(cfg->env_names[i], name) == 0)
+            return 0;
+    char **t = realloc(cfg->env_names, (cfg->n_env_names + 1) * sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    cfg->env_names = t;
+    if (!(t[cfg->n_env_names] = strdup(name)))
+        return -ENOMEM;
+    cfg->n_env_names++;
+    return 0;
+}
+
 bool md__cfg_var_name_ok(const char *s, size_t n)
 {
     if (n == 0 || n > MAX_VAR_NAME || (s[0] >= '0' && s[0] <= '9'))
@@ -161,6 +177,8 @@ int md__cfg_expand(md__cfg_parser *p, const char *path, const char *s, char **ou
         rc = md__cfg_sb_put(&b, val, strlen(val));
         if (rc == 0)
             rc = md__cfg_add_secret(p->cfg, val);
+        if (rc == 0)
+            rc = add_env_name(p->cfg, var);
         s = close + 1;
     }
     if (rc == -ENOMEM)

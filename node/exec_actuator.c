@@ -285,8 +285,23 @@ static void on_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
     maybe_finish(x);
 }
 
-/* The child's environment: ours minus any MEDIC_ variables we set, plus ours. One allocation
- * holds the pointer array and our five strings; the caller frees it after uv_spawn. */
+/* Whether NAME=VALUE stays out of the child's environment: the config itself (it may hold
+ * secrets inline) and the variables the config references. */
+static bool withheld(const char *var, const md_exec_request *req)
+{
+    if (strncmp(var, "MEDIC_CONFIG=", 13) == 0)
+        return true;
+    const char *eq = strchr(var, '=');
+    size_t n = eq ? (size_t)(eq - var) : strlen(var);
+    for (size_t i = 0; i < req->n_withhold; i++)
+        if (req->withhold[i] && strlen(req->withhold[i]) == n && strncmp(var, req->withhold[i], n) == 0)
+            return true;
+    return false;
+}
+
+/* The child's environment: ours minus any MEDIC_ variables we set and what is withheld, plus
+ * ours. One allocation holds the pointer array and our five strings; the caller frees it after
+ * uv_spawn. */
 static char **build_env(const md_exec_request *req)
 {
     static const char *const names[N_MEDIC_VARS] = { "MEDIC_SERVICE=", "MEDIC_INCIDENT=", "MEDIC_STEP=",
@@ -305,7 +320,7 @@ static char **build_env(const md_exec_request *req)
         bool ours = false;
         for (int i = 0; i < N_MEDIC_VARS && !ours; i++)
             ours = strncmp(*e, names[i], strlen(names[i])) == 0;
-        if (!ours)
+        if (!ours && !withheld(*e, req))
             env[k++] = *e;
     }
     char *p = (char *)(env + n + N_MEDIC_VARS + 1), *end = p + strs;

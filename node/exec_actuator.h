@@ -7,7 +7,9 @@
  *  - runs in its own session and process group (setsid), so a timeout or a cancel signals the
  *    whole group (a `sh -c` script and the programs it started), not just argv[0];
  *  - inherits the node's environment plus MEDIC_SERVICE, MEDIC_INCIDENT, MEDIC_STEP,
- *    MEDIC_ATTEMPT and MEDIC_ACTION (any inherited variables of those names are replaced);
+ *    MEDIC_ATTEMPT and MEDIC_ACTION (any inherited variables of those names are replaced),
+ *    minus MEDIC_CONFIG and the variables named in req->withhold (the node passes the names its
+ *    config references as ${VAR}: tokens and secrets stay with the node);
  *  - has stdin on /dev/null and stdout and stderr on one pipe, of which the last
  *    MD_EXEC_OUTPUT_MAX bytes are kept (a ring: a child printing gigabytes costs no memory).
  * On timeout the group gets SIGTERM, then SIGKILL after kill_grace_ms.
@@ -45,6 +47,8 @@ typedef struct {
     int64_t timeout_ms;     /* > 0 */
     int64_t kill_grace_ms;  /* SIGTERM -> SIGKILL delay after a timeout; 0: MD_EXEC_DEFAULT_GRACE_MS */
     const char *cwd;        /* NULL: the node's working directory */
+    char *const *withhold;  /* names of variables not passed on */
+    size_t n_withhold;
 } md_exec_request;
 
 /* The result handed to the done callback. Only valid during the callback: copy what you keep. */

@@ -136,6 +136,8 @@ void md__remedy_execute(md_remedy *r, md_rsvc *s, const md_ledger_event *ev)
             .attempt = (int)ev->attempt,
             .action_id = ev->action_id,
             .timeout_ms = st && st->timeout_ms > 0 ? st->timeout_ms : c->exec_timeout_ms,
+            .withhold = r->cfg->env_names,
+            .n_withhold = r->cfg->n_env_names,
         };
         s->in_flight = true;
         rc = md_exec_start(r->loop, &req, on_exec_done, s, &s->exec);

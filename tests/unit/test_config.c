@@ -208,6 +208,11 @@ static void test_env_substitution_values(void **state)
     assert_int_equal(cfg->n_secrets, 2);
     assert_string_equal(cfg->secrets[0], "s3cr3t-value");
     assert_string_equal(cfg->secrets[1], "127.0.0.1");
+    /* Every variable referenced is named once, empty ones too: exec commands do not inherit them. */
+    assert_int_equal(cfg->n_env_names, 3);
+    assert_string_equal(cfg->env_names[0], "MD_T_EMPTY");
+    assert_string_equal(cfg->env_names[1], "MD_T_HOST");
+    assert_string_equal(cfg->env_names[2], "MD_T_TOKEN");
     md_config_free(cfg);
 }
 

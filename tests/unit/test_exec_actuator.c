@@ -246,6 +246,35 @@ static void test_environment(void **state)
     assert_string_equal(o.res.output, "web 42 restart 2 57 kept\n1\nstdin:[]\n");
 }
 
+static void test_secrets_are_not_passed_on(void **state)
+{
+    (void)state;
+    setenv("MEDIC_TEST_TOKEN", "tok-9f2c7a", 1);
+    setenv("MEDIC_TEST_TOKENS", "kept: only exact names are withheld", 1);
+    setenv("MEDIC_TEST_PLAIN", "visible", 1);
+    setenv("MEDIC_CONFIG", "{\"cluster\":{\"secret\":\"inline\"}}", 1);
+    char *argv[] = { "/bin/sh", "-c",
+                     "env | grep -c -e '^MEDIC_TEST_TOKEN=' -e '^MEDIC_CONFIG='; env | grep -c '^MEDIC_TEST_TOKENS=';"
+                     "echo $MEDIC_TEST_PLAIN $MEDIC_STEP",
+                     NULL };
+    char *withhold[] = { "MEDIC_TEST_TOKEN", "MEDIC_TEST_UNSET" };
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    outcome o = { 0 };
+    md_exec_request rq = req_of(argv, 5000);
+    rq.withhold = withhold;
+    rq.n_withhold = 2;
+    assert_int_equal(md_exec_start(&loop, &rq, on_done, &o, NULL), 0);
+    run_until(&loop, &o.calls, 5000);
+    finish_loop(&loop);
+    unsetenv("MEDIC_TEST_TOKEN");
+    unsetenv("MEDIC_TEST_TOKENS");
+    unsetenv("MEDIC_TEST_PLAIN");
+    unsetenv("MEDIC_CONFIG");
+    assert_int_equal(o.calls, 1);
+    assert_string_equal(o.res.output, "0\n1\nvisible restart\n");
+}
+
 static void test_enoent_is_a_failed_result(void **state)
 {
     (void)state;
@@ -372,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_timeout_sigterm),
         cmocka_unit_test(test_timeout_sigkill_after_grace),
         cmocka_unit_test(test_environment),
+        cmocka_unit_test(test_secrets_are_not_passed_on),
         cmocka_unit_test(test_enoent_is_a_failed_result),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_cancel_failed_start),
