@@ -63,21 +63,54 @@ void md__ledger_clear(md_ledger *l)
     l->last_index = 0;
 }
 
+typedef struct {
+    const char *name;
+    size_t i;
+} named_index;
+
+static int named_index_cmp(const void *a, const void *b)
+{
+    return strcmp(((const named_index *)a)->name, ((const named_index *)b)->name);
+}
+
+/* sort_names fills by_name with the indexes of names in name order; -EINVAL on a duplicate.
+ * Sorting once makes duplicates neighbours and lookups a binary search. */
+static int sort_names(const char *const *names, size_t n, size_t *by_name)
+{
+    named_index *tmp = malloc(n * sizeof *tmp);
+    if (!tmp)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = (named_index){ names[i], i };
+    qsort(tmp, n, sizeof *tmp, named_index_cmp);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && strcmp(tmp[i - 1].name, tmp[i].name) == 0)
+            rc = -EINVAL;
+        by_name[i] = tmp[i].i;
+    }
+    free(tmp);
+    return rc;
+}
+
 int md__ledger_alloc(const char *const *names, size_t n, md_ledger **out)
 {
     if (!names || n == 0 || n > MD_LEDGER_MAX_SERVICES)
         return -EINVAL;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         if (!names[i] || !md__ledger_name_ok(names[i], strnlen(names[i], MD_LEDGER_NAME_MAX + 1), false))
             return -EINVAL;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(names[i], names[j]) == 0)
-                return -EINVAL;
-    }
     md_ledger *l = calloc(1, sizeof *l);
-    if (!l || !(l->svc = calloc(n, sizeof *l->svc))) {
+    if (!l || !(l->svc = calloc(n, sizeof *l->svc)) || !(l->by_name = malloc(n * sizeof *l->by_name))) {
+        if (l)
+            free(l->svc);
         free(l);
         return -ENOMEM;
+    }
+    int rc = sort_names(names, n, l->by_name);
+    if (rc < 0) {
+        md_ledger_free(l);
+        return rc;
     }
     for (size_t i = 0; i < n; i++) {
         char *name = strdup(names[i]);
@@ -107,6 +140,7 @@ void md_ledger_free(md_ledger *l)
     for (size_t i = 0; i < l->n; i++)
         free((char *)l->svc[i].name);
     free(l->svc);
+    free(l->by_name);
     free(l);
 }
 
@@ -136,12 +170,20 @@ const md_ledger_service *md_ledger_service_at(const md_ledger *l, size_t i)
 
 int md_ledger_find(const md_ledger *l, const char *name, size_t *i)
 {
-    for (size_t k = 0; k < l->n; k++)
-        if (strcmp(l->svc[k].name, name) == 0) {
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2, k = l->by_name[mid];
+        int c = strcmp(l->svc[k].name, name);
+        if (c == 0) {
             if (i)
                 *i = k;
             return 0;
         }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return -ENOENT;
 }
 

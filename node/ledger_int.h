@@ -8,6 +8,7 @@
 struct md_ledger {
     size_t n;
     md_ledger_service *svc;                          /* n, in the order given to md_ledger_new */
+    size_t *by_name;                                 /* n indexes into svc, sorted by name (lookups) */
     md_ledger_incident *closed[MD_LEDGER_MAX_CLOSED]; /* a ring, closed_first the oldest */
     size_t closed_first;
     size_t closed_n;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -142,6 +143,31 @@ static void test_new_checks_names(void **state)
     assert_int_equal(md_ledger_new(empty, 1, &l), -EINVAL);
     assert_int_equal(md_ledger_new(names3, 0, &l), -EINVAL);
     assert_null(l);
+}
+
+/* Many services: every name is found at the index it was given, and nothing else is. */
+static void test_find_among_many(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    static char buf[N][16];
+    static const char *names[N];
+    for (size_t i = 0; i < N; i++) {
+        snprintf(buf[i], sizeof buf[i], "svc-%zu", (i * 7919) % N); /* not in sorted order */
+        names[i] = buf[i];
+    }
+    md_ledger *l = NULL;
+    assert_int_equal(md_ledger_new(names, N, &l), 0);
+    for (size_t i = 0; i < N; i++) {
+        size_t at = N;
+        assert_int_equal(md_ledger_find(l, names[i], &at), 0);
+        assert_int_equal(at, i);
+    }
+    assert_int_equal(md_ledger_find(l, "svc-", NULL), -ENOENT);
+    assert_int_equal(md_ledger_find(l, "svc-99999", NULL), -ENOENT);
+    md_ledger_free(l);
+    names[N - 1] = names[0]; /* a duplicate far from its twin */
+    assert_int_equal(md_ledger_new(names, N, &l), -EINVAL);
 }
 
 static void test_ladder_sequence(void **state)
@@ -677,6 +703,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_checks_names),
+        cmocka_unit_test(test_find_among_many),
         cmocka_unit_test_setup_teardown(test_ladder_sequence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_continues_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exhausted_ack_and_resume, setup, teardown),
