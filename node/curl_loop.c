@@ -36,6 +36,7 @@ struct md_curl_loop {
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;
+    uv_idle_t now;          /* curl's "time out now": run after this loop turn's I/O, not in the timer phase */
     bool closing;
     int open_handles;       /* uv handles not yet through their close callback */
     sock_ctx *socks;        /* live sockets */
@@ -209,16 +210,27 @@ static void on_timer(uv_timer_t *t)
     dispatch_done(cl);
 }
 
+static void on_now(uv_idle_t *h)
+{
+    uv_idle_stop(h);
+    on_timer(&((md_curl_loop *)h->data)->timer);
+}
+
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     md_curl_loop *cl = userp;
     if (cl->closing)
         return 0;
-    /* curl forbids calling socket_action from here, so even "now" goes through the loop. */
-    if (timeout_ms < 0)
-        uv_timer_stop(&cl->timer);
-    else
+    /* curl forbids calling socket_action from here, so even "now" goes through the loop. A
+     * zero-delay timer restarted from a timer callback would run again in the same timer phase
+     * (libuv before 1.48), and under load curl asks for "now" again and again: the loop would
+     * never reach its I/O. An idle handle runs once per turn, after the timers, before the poll. */
+    uv_timer_stop(&cl->timer);
+    uv_idle_stop(&cl->now);
+    if (timeout_ms == 0)
+        uv_idle_start(&cl->now, on_now);
+    else if (timeout_ms > 0)
         uv_timer_start(&cl->timer, on_timer, (uint64_t)timeout_ms, 0);
     return 0;
 }
@@ -237,7 +249,9 @@ md_curl_loop *md_curl_loop_new(uv_loop_t *loop)
     }
     uv_timer_init(loop, &cl->timer);
     cl->timer.data = cl;
-    cl->open_handles = 1;
+    uv_idle_init(loop, &cl->now);
+    cl->now.data = cl;
+    cl->open_handles = 2;
     curl_multi_setopt(cl->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(cl->multi, CURLMOPT_SOCKETDATA, cl);
     curl_multi_setopt(cl->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -316,4 +330,5 @@ void md_curl_loop_close(md_curl_loop *cl)
     while (cl->socks)
         sock_close(cl, cl->socks);
     uv_close((uv_handle_t *)&cl->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&cl->now, on_timer_closed);
 }

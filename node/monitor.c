@@ -269,9 +269,17 @@ static void rearm(md_monitor *m)
     if (m->closing || m->heap_len == 0)
         return;
     int64_t wait_us = m->heap[0].due_us - md_mono_us();
-    uint64_t wait_ms = wait_us <= 0 ? 0 : (uint64_t)((wait_us + 999) / 1000);
+    if (wait_us <= 0) {
+        /* Overdue already (we are behind). A timer due at the loop's current time would run
+         * again in this same timer phase (libuv before 1.48), and while we stay behind the loop
+         * would never get to its I/O: the API and the checks' sockets would starve. One ms
+         * counted from the start of this loop turn puts it after the turn's I/O. */
+        uv_timer_start(&m->tick, on_tick, 1, 0);
+        return;
+    }
+    /* The loop's clock is from the start of this turn; refresh it so the wait is not short. */
     uv_update_time(m->loop);
-    uv_timer_start(&m->tick, on_tick, wait_ms, 0);
+    uv_timer_start(&m->tick, on_tick, (uint64_t)((wait_us + 999) / 1000), 0);
 }
 
 static void on_tick(uv_timer_t *t)
