@@ -1,7 +1,7 @@
 /* net.c: nng sockets driven from the libuv loop. One pull0 socket listens on cfg->listen and
  * receives from every peer; one push0 socket per peer dials it and sends only to it. The loop
  * polls the pull socket's NNG_OPT_RECVFD and drains it without blocking; sends never block. nng's
- * own threads never call into tp (the one pipe callback, in hangup.c, only sets a flag and wakes
+ * own threads never call into tp (the one pipe callback, in pipe_events.c, only sets a flag and wakes
  * the loop), and whether a peer is connected is read from nng's pipe statistics on the loop
  * thread. */
 #include "tp_int.h"

@@ -59,6 +59,15 @@ static void on_tick(uv_timer_t *h)
     }
 }
 
+void tp__peer_greet(tp *t, tp__peer *p)
+{
+    tp__gossip_flush(t); /* a digest must not overtake the pushes it counts */
+    if (!t->closing && p->connected) {
+        send_ping(t, p);
+        tp__gossip_send_digest(t, p);
+    }
+}
+
 void tp__peers_start(tp *t)
 {
     uv_timer_start(&t->tick, on_tick, (uint64_t)t->gossip_ms, (uint64_t)t->gossip_ms);

@@ -214,7 +214,8 @@ typedef struct tp__peer {
     size_t id_len;
     char *address; /* owned */
     struct tp *owner;
-    atomic_bool hung_up; /* set on an nng thread when our pipe to it is removed (hangup.c) */
+    atomic_bool hung_up; /* set on an nng thread when our pipe to it is removed (pipe_events.c) */
+    atomic_bool came_up; /* ... and when one is added */
 
     nng_socket push;
     nng_dialer dialer;
@@ -263,7 +264,7 @@ struct tp {
     uv_timer_t tick;
     uv_idle_t flush; /* runs once after a loop turn that changed our items */
     uv_work_t close_req;
-    uv_async_t hangup;  /* woken by nng threads when a pipe to a peer is removed (hangup.c) */
+    uv_async_t hangup;  /* woken by nng threads when a pipe to a peer comes or goes (pipe_events.c) */
     uint64_t conn_checked_ms;
 
     tp__kv own;
@@ -294,13 +295,14 @@ int tp__net_send(tp *t, tp__peer *p, uint8_t type, const void *body, size_t len,
 void tp__net_refresh(tp *t);
 void tp__net_close(tp *t);
 
-/* hangup.c */
+/* pipe_events.c */
 int tp__hangup_init(tp *t);
 int tp__hangup_watch(tp *t, tp__peer *p); /* after p->push is open, before it dials */
 
 /* peers.c */
 void tp__peers_start(tp *t);
 void tp__peer_heard(tp *t, tp__peer *p);
+void tp__peer_greet(tp *t, tp__peer *p); /* a new connection: ping and digest now */
 int tp__peer_on_ping(tp *t, tp__peer *p, const uint8_t *body, size_t len);
 int tp__peer_on_pong(tp *t, tp__peer *p, const uint8_t *body, size_t len);
 

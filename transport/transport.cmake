@@ -10,7 +10,7 @@ add_library(md_transport STATIC
   transport/replay.c
   transport/kv.c
   transport/net.c
-  transport/hangup.c
+  transport/pipe_events.c
   transport/peers.c
   transport/gossip.c
   transport/transport.c
