@@ -22,6 +22,7 @@ void tp__gossip_reset_peer(tp *t, tp__peer *p, bool notify)
 {
     tp__kv_clear(&p->items);
     p->sync_active = false;
+    p->pulled_ms = 0; /* a PULL to its earlier run will not be answered */
     if (notify && t->cb.on_gossip_reset != NULL) {
         t->cb.on_gossip_reset(t->cb.ctx, p->id);
     }
@@ -121,7 +122,15 @@ int tp__gossip_on_digest(tp *t, tp__peer *p, const uint8_t *body, size_t len)
             t->cb.on_gossip_vouch(t->cb.ctx, p->id);
         }
     } else {
-        tp__net_send(t, p, TP__PULL, NULL, 0, false);
+        /* One PULL at a time: a large set takes a while on a slow link, and the digests that
+         * arrive meanwhile do not match yet. Ask again only once it is overdue (lost). */
+        int64_t now = (int64_t)uv_now(t->loop);
+        if (p->pulled_ms != 0 && now - p->pulled_ms < TP__PULL_PATIENCE * t->gossip_ms) {
+            return 0;
+        }
+        if (tp__net_send(t, p, TP__PULL, NULL, 0, false) == 0) {
+            p->pulled_ms = now > 0 ? now : 1;
+        }
     }
     return 0;
 }
@@ -140,6 +149,7 @@ int tp__gossip_on_pull(tp *t, tp__peer *p, const uint8_t *body, size_t len)
 static void finish_sync(tp *t, tp__peer *p)
 {
     p->sync_active = false;
+    p->pulled_ms = 0;
     for (size_t i = p->items.n; i-- > 0 && !t->closing;) {
         if (p->items.v[i].mark == p->sync_gen) {
             continue;

@@ -35,6 +35,7 @@ enum { TP__PING = 1, TP__PONG = 2, TP__DIGEST = 3, TP__PULL = 4, TP__ITEMS = 5 }
 #define TP__MIN_MESSAGE_BYTES 4096  /* so one chunk (max/2) always holds the largest envelope overhead */
 #define TP__ITEMS_HDR_LEN (1 + 4 + 4 + 4 + 4)
 #define TP__CONN_RECHECK_MS 20      /* least time between two connectivity snapshots from a send */
+#define TP__PULL_PATIENCE 4         /* gossip intervals an unanswered PULL is waited for */
 
 /* ---- bounds-checked reader and writer (codec.c) ---- */
 
@@ -236,6 +237,7 @@ typedef struct tp__peer {
     uint32_t sync_id;
     uint32_t sync_seen;
     uint32_t sync_gen;
+    int64_t pulled_ms;   /* uv_now of our outstanding PULL to it; 0: none */
 
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
 } tp__peer;

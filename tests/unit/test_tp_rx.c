@@ -265,6 +265,34 @@ static void test_rx_gossip(void **state)
     assert_int_equal(f->t->peers[0].items.n, 0);
 }
 
+/* A digest that does not match makes us PULL; more mismatching digests while the answer is on
+ * its way do not (a large set takes a while on a slow link), until it is overdue. */
+static void test_one_pull_at_a_time(void **state)
+{
+    fixture *f = *state;
+    tp__peer *b = &f->t->peers[0];
+    b->connected = true; /* nng queues what we send: no pipe is needed to count it */
+    f->t->conn_checked_ms = uv_now(&f->loop);
+    tp_peer_info info;
+    feed_digest(f, 1, 3, 12345);
+    tp_peer_get(f->t, 0, &info);
+    uint64_t sent = info.msgs_out;
+    assert_int_equal(sent, 1);
+    feed_digest(f, 2, 3, 12345);
+    feed_digest(f, 3, 3, 12345);
+    tp_peer_get(f->t, 0, &info);
+    assert_int_equal(info.msgs_out, sent); /* still waiting for the answer */
+    tp__items_hdr done = {.complete = true, .sync_id = 5, .chunk = 0, .n_chunks = 1, .count = 0};
+    feed_items(f, 4, done, NULL, NULL); /* the answer: an (empty) complete set */
+    feed_digest(f, 5, 3, 12345);
+    tp_peer_get(f->t, 0, &info);
+    assert_int_equal(info.msgs_out, sent + 1); /* a new mismatch, a new PULL */
+    b->pulled_ms -= TP__PULL_PATIENCE * f->t->gossip_ms; /* ... whose answer got lost */
+    feed_digest(f, 6, 3, 12345);
+    tp_peer_get(f->t, 0, &info);
+    assert_int_equal(info.msgs_out, sent + 2);
+}
+
 static void test_own_items(void **state)
 {
     fixture *f = *state;
@@ -397,6 +425,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rx_pipeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx_gossip, setup, teardown),
+cmocka_unit_test_setup_teardown(test_one_pull_at_a_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_own_items, setup, teardown),
         cmocka_unit_test(test_config_errors),
     };
