@@ -1,13 +1,20 @@
 /* curl_loop.c: drives one libcurl multi handle from a libuv loop. curl tells us which sockets to
  * watch (CURLMOPT_SOCKETFUNCTION -> one uv_poll_t per socket) and when to wake it
  * (CURLMOPT_TIMERFUNCTION -> one uv_timer_t); we feed readiness back with
- * curl_multi_socket_action and report finished transfers from curl_multi_info_read. */
+ * curl_multi_socket_action and report finished transfers from curl_multi_info_read.
+ *
+ * A keep-alive connection is "removed" by curl each time its transfer ends and "added" again
+ * when the next check reuses it. Closing and reopening the poll handle each time would cost
+ * epoll_ctl calls on every check, so a poll handle lives as long as its socket: curl's REMOVE
+ * only stops it, and it is closed when curl closes the socket (CURLOPT_CLOSESOCKETFUNCTION,
+ * set on every transfer we run), before the descriptor number can be reused. */
 #include "curl_loop.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* Idle objects kept for reuse, so a steady check rate costs no malloc here. */
 #define POOL_KEEP_MAX 1024
@@ -18,7 +25,7 @@ typedef struct sock_ctx {
     uv_poll_t poll;
     md_curl_loop *cl;
     curl_socket_t fd;
-    int events;             /* UV_READABLE | UV_WRITABLE that curl wants */
+    int events;             /* UV_READABLE | UV_WRITABLE that curl wants; 0 while idle */
     bool closing;
     struct sock_ctx *prev, *next; /* live list, or the free list (next only) */
 } sock_ctx;
@@ -40,6 +47,8 @@ struct md_curl_loop {
     bool closing;
     int open_handles;       /* uv handles not yet through their close callback */
     sock_ctx *socks;        /* live sockets */
+    sock_ctx **by_fd;       /* live sockets by descriptor (curl forgets an idle one's context) */
+    size_t by_fd_cap;
     sock_ctx *free_socks;
     int n_free_socks;
     xfer *running;
@@ -61,6 +70,7 @@ static void maybe_free(md_curl_loop *cl)
         cl->free_xfers = x->next;
         free(x);
     }
+    free(cl->by_fd);
     free(cl);
 }
 
@@ -89,6 +99,8 @@ static void sock_close(md_curl_loop *cl, sock_ctx *s)
         cl->socks = s->next;
     if (s->next)
         s->next->prev = s->prev;
+    if ((size_t)s->fd < cl->by_fd_cap && cl->by_fd[s->fd] == s)
+        cl->by_fd[s->fd] = NULL;
     /* uv_close stops the poll at once, so curl may reuse the fd number right away. */
     uv_close((uv_handle_t *)&s->poll, on_sock_closed);
 }
@@ -153,18 +165,60 @@ static void on_poll(uv_poll_t *h, int status, int events)
     dispatch_done(cl);
 }
 
+static int remember_fd(md_curl_loop *cl, sock_ctx *s)
+{
+    size_t fd = (size_t)s->fd;
+    if (fd >= cl->by_fd_cap) {
+        size_t cap = cl->by_fd_cap ? cl->by_fd_cap : 64;
+        while (cap <= fd)
+            cap *= 2;
+        sock_ctx **t = realloc(cl->by_fd, cap * sizeof *t);
+        if (!t)
+            return -1;
+        for (size_t i = cl->by_fd_cap; i < cap; i++)
+            t[i] = NULL;
+        cl->by_fd = t;
+        cl->by_fd_cap = cap;
+    }
+    assert(cl->by_fd[fd] == NULL);
+    cl->by_fd[fd] = s;
+    return 0;
+}
+
+static sock_ctx *find_fd(const md_curl_loop *cl, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < cl->by_fd_cap ? cl->by_fd[fd] : NULL;
+}
+
+/* curl closes a socket: forget its poll handle first (uv_close drops it from epoll at once). */
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+    md_curl_loop *cl = clientp;
+    sock_ctx *s = find_fd(cl, fd);
+    if (s && !s->closing)
+        sock_close(cl, s);
+    return close(fd);
+}
+
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
     md_curl_loop *cl = userp;
-    sock_ctx *s = socketp;
+    sock_ctx *s = socketp ? socketp : find_fd(cl, fd);
     if (what == CURL_POLL_REMOVE) {
-        if (s && !s->closing)
-            sock_close(cl, s);
+        /* Idle (a kept-alive connection) or about to close: stop watching, keep the handle. */
+        if (s && !s->closing) {
+            s->events = 0;
+            uv_poll_stop(&s->poll);
+        }
         return 0;
     }
     if (cl->closing)
         return 0;
+    if (s && s->closing)
+        s = NULL; /* cannot happen: a closed socket's handle is closed before the fd is reused */
+    if (s && !socketp)
+        curl_multi_assign(cl->multi, fd, s);
     if (!s) {
         s = cl->free_socks;
         if (s) {
@@ -187,6 +241,10 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
             cl->socks->prev = s;
         cl->socks = s;
         cl->open_handles++;
+        if (remember_fd(cl, s) != 0) {
+            sock_close(cl, s);
+            return -1;
+        }
         curl_multi_assign(cl->multi, fd, s);
     }
     int ev = 0;
@@ -287,6 +345,9 @@ int md_curl_loop_add(md_curl_loop *cl, CURL *easy, md_curl_done_cb cb, void *ctx
         cl->running->prev = x;
     cl->running = x;
     curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
+    /* Every connection remembers the close callback of the transfer that opened it. */
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, cl);
     if (curl_multi_add_handle(cl->multi, easy) != CURLM_OK) {
         curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
         xfer_release(cl, x);
