@@ -26,6 +26,7 @@ typedef struct sock_ctx {
     md_curl_loop *cl;
     curl_socket_t fd;
     int events;             /* UV_READABLE | UV_WRITABLE that curl wants; 0 while idle */
+    int watching;           /* what the poll handle is started with (0: stopped) */
     bool closing;
     struct sock_ctx *prev, *next; /* live list, or the free list (next only) */
 } sock_ctx;
@@ -156,12 +157,25 @@ static void on_poll(uv_poll_t *h, int status, int events)
         flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE)
         flags |= CURL_CSELECT_OUT;
+    if (stopped_by_error)
+        s->watching = 0; /* libuv stopped the poll */
+    if (s->events == 0) {
+        /* An idle kept-alive connection became readable: the server closed it (or sent junk).
+         * curl finds out when it next tries to reuse it; until then, stop listening. */
+        if (s->watching) {
+            uv_poll_stop(&s->poll);
+            s->watching = 0;
+        }
+        return;
+    }
     int running;
     curl_multi_socket_action(cl->multi, s->fd, flags, &running);
-    /* libuv stops a poll on POLLERR; if curl still wants this socket, watch it again, else a
-     * transfer that keeps the socket would wait for its timeout. s is valid until its close cb. */
-    if (stopped_by_error && !s->closing && !cl->closing && s->events)
+    /* If curl still wants this socket after a POLLERR, watch it again, else a transfer that
+     * keeps the socket would wait for its timeout. s is valid until its close cb. */
+    if (stopped_by_error && !s->closing && !cl->closing && s->events && !s->watching) {
         uv_poll_start(&s->poll, s->events, on_poll);
+        s->watching = s->events;
+    }
     dispatch_done(cl);
 }
 
@@ -206,10 +220,16 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     md_curl_loop *cl = userp;
     sock_ctx *s = socketp ? socketp : find_fd(cl, fd);
     if (what == CURL_POLL_REMOVE) {
-        /* Idle (a kept-alive connection) or about to close: stop watching, keep the handle. */
+        /* Idle (a kept-alive connection) or about to close: keep the handle. A poll for
+         * readability alone stays on, as the next check on this connection will want exactly
+         * that (libuv would spend two epoll_ctl calls on each stop and start); an idle socket
+         * that turns readable is stopped then (on_poll). */
         if (s && !s->closing) {
             s->events = 0;
-            uv_poll_stop(&s->poll);
+            if (s->watching & UV_WRITABLE) {
+                uv_poll_stop(&s->poll);
+                s->watching = 0;
+            }
         }
         return 0;
     }
@@ -235,6 +255,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         s->cl = cl;
         s->fd = fd;
         s->closing = false;
+        s->watching = 0;
         s->prev = NULL;
         s->next = cl->socks;
         if (cl->socks)
@@ -253,10 +274,13 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     if (what & CURL_POLL_OUT)
         ev |= UV_WRITABLE;
     s->events = ev;
+    if (ev == s->watching)
+        return 0; /* already so: uv_poll_start would stop and re-add it to epoll anyway */
     if (ev)
         uv_poll_start(&s->poll, ev, on_poll);
     else
         uv_poll_stop(&s->poll);
+    s->watching = ev;
     return 0;
 }
 

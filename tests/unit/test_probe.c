@@ -594,6 +594,34 @@ static void test_keepalive_reuses(void **state)
     assert_true(run_until(f, &f->resp.eofs, 5, 2000)); /* each closed after its check */
 }
 
+static double cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The server closes a kept-alive connection while it is idle: the loop must not spin on the
+ * readable socket nobody reads, and the next check connects again. */
+static void test_idle_connection_closed_by_server(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_OK);
+    md_probe_request q = http_req(f->url);
+    assert_int_equal(probe_once(f, &q, 3000).r.err, MD_ERR_NONE);
+    assert_int_equal(f->resp.accepts, 1);
+    for (conn *c = f->resp.conns; c; c = c->next)
+        conn_close(c);
+    int never = 0;
+    double cpu0 = cpu_ms();
+    run_until(f, &never, 1, 300); /* 300 ms of loop with the closed socket in curl's cache */
+    double spent = cpu_ms() - cpu0;
+    assert_true(spent < 150.0);
+    assert_int_equal(probe_once(f, &q, 3000).r.err, MD_ERR_NONE);
+    assert_int_equal(f->resp.accepts, 2);
+    assert_int_equal(f->resp.requests, 2);
+}
+
 #define MANY 200
 
 static void test_many_concurrent(void **state)
@@ -857,6 +885,7 @@ int main(void)
         T(test_dns_failure),
         T(test_tcp),
         T(test_keepalive_reuses),
+        T(test_idle_connection_closed_by_server),
         T(test_many_concurrent),
         T(test_max_inflight),
         T(test_cancel),
