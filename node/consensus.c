@@ -50,6 +50,7 @@ struct md_consensus {
     size_t boot_snap_len;
     uint64_t snap_index;     /* index of the newest snapshot saved or installed */
     md_commit_lat lat;       /* our own proposals' commit latencies, and entries committed */
+    uint64_t too_large_logged_ms; /* last "message too large" error (rate limit) */
     void (*done)(void *);
     void *done_arg;
 };
@@ -151,10 +152,19 @@ static void send_msg(md_consensus *c, const raft_message *m)
     uint8_t *buf = len <= sizeof stack ? stack : malloc(len);
     if (!buf)
         return; /* dropped: Raft resends */
-    if (raft_msg_encode(m, buf, len) >= 0)
-        c->send(c->send_ctx, c->ids[m->to], MD_MSG_RAFT, buf, len);
+    int rc = raft_msg_encode(m, buf, len) >= 0 ? c->send(c->send_ctx, c->ids[m->to], MD_MSG_RAFT, buf, len) : 0;
     if (buf != stack)
         free(buf);
+    /* Too large for the transport: Raft would resend it forever in vain (a snapshot for a
+     * follower that is far behind, with many services). Say so, at most once a minute. */
+    uint64_t now = now_ms();
+    if (rc == -EMSGSIZE && (c->too_large_logged_ms == 0 || now - c->too_large_logged_ms >= 60000)) {
+        c->too_large_logged_ms = now;
+        md_log(MD_LOG_ERROR, "raft_message_too_large", MD_S("peer", c->ids[m->to]),
+               MD_S("type", raft_msg_type_name(m->type)), MD_I("bytes", (int64_t)len),
+               MD_I("max_message_bytes", (int64_t)c->cfg->cluster.max_message_bytes),
+               MD_S("fix", "raise cluster.max_message_bytes on every node"));
+    }
 }
 
 /* Every MD_CONSENSUS_SNAPSHOT_EVERY applied entries: save the application's state and let the
@@ -180,6 +190,12 @@ static void maybe_snapshot(md_consensus *c)
     c->snap_index = applied;
     md_log(rc == 0 ? MD_LOG_INFO : MD_LOG_WARN, "snapshot_saved", MD_I("index", applied), MD_I("term", term),
            MD_I("bytes", len), MD_S("compacted", rc == 0 ? "yes" : raft_errmsg(c->r)));
+    /* A snapshot travels as one message: warn while everyone is still caught up. */
+    int64_t max = c->cfg->cluster.max_message_bytes;
+    if (max > 0 && (int64_t)len + 4096 > max)
+        md_log(MD_LOG_WARN, "snapshot_exceeds_message_limit", MD_I("bytes", len), MD_I("max_message_bytes", max),
+               MD_S("effect", "a follower that falls behind the log cannot be sent it"),
+               MD_S("fix", "raise cluster.max_message_bytes on every node"));
 }
 
 /* Persist, then send, then apply: the order raft.h requires. */
