@@ -47,6 +47,7 @@ static void service_clear(md_ledger_service *s)
     const char *name = s->name;
     md__ledger_strfree(s->pause_reason);
     md__ledger_incident_free((md_ledger_incident *)s->open);
+    free(s->recent_intents_ms);
     memset(s, 0, sizeof *s);
     s->name = name;
     s->pause_reason = "";

@@ -182,7 +182,9 @@ typedef struct {
     const md_ledger_incident *open;             /* NULL when none */
     md_ledger_last_closed last_closed;
     size_t n_recent;                            /* intent times within the hour before the newest */
-    int64_t recent_intents_ms[MD_LEDGER_RATE_MAX]; /* in apply order */
+    int64_t *recent_intents_ms;                 /* n_recent of them, in apply order; owned, room for
+                                                 * MD_LEDGER_RATE_MAX, NULL until the first intent
+                                                 * (most services never have one) */
     uint64_t incidents_total;
     uint64_t actions_total;                     /* intents applied */
 } md_ledger_service;

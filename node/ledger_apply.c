@@ -85,6 +85,7 @@ static int apply_open(applier *a)
 /* rate_push records an intent's time, keeping those within the hour before the newest. */
 static void rate_push(md_ledger_service *s, int64_t at_ms)
 {
+    assert(s->recent_intents_ms);
     int64_t newest = at_ms;
     for (size_t i = 0; i < s->n_recent; i++)
         if (s->recent_intents_ms[i] > newest)
@@ -121,6 +122,10 @@ static int apply_intent(applier *a)
     for (int s = step + 1; s < MD_STEP_COUNT; s++)
         if (inc->attempts[s])
             return reject(a, "the ladder only goes up");
+    /* Allocated before anything changes, so running out of memory leaves the ledger as it was. */
+    if (!a->svc->recent_intents_ms &&
+        !(a->svc->recent_intents_ms = malloc(MD_LEDGER_RATE_MAX * sizeof *a->svc->recent_intents_ms)))
+        return -ENOMEM;
     md_ledger_step *st = &inc->steps[inc->n_steps];
     memset(st, 0, sizeof *st);
     st->step = step;

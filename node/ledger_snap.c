@@ -287,6 +287,11 @@ static int get_service(md__lr *r, md_ledger_service *s)
         r->bad = true;
         s->n_recent = 0;
     }
+    if (s->n_recent && !s->recent_intents_ms &&
+        !(s->recent_intents_ms = malloc(MD_LEDGER_RATE_MAX * sizeof *s->recent_intents_ms))) {
+        s->n_recent = 0;
+        oom = true;
+    }
     for (size_t i = 0; i < s->n_recent; i++)
         s->recent_intents_ms[i] = md__lr_time(r);
     if (oom)
@@ -327,6 +332,7 @@ static int get_services(md__lr *r, md_ledger *t, md_ledger_service *scratch)
         if (s == scratch) { /* a service this node does not watch: checked, then dropped */
             md__ledger_strfree(scratch->pause_reason);
             md__ledger_incident_free((md_ledger_incident *)scratch->open);
+            free(scratch->recent_intents_ms);
         }
         if (rc)
             return rc;

@@ -95,8 +95,10 @@ static md_escalation_caps caps_of(int id)
 /* build fills svc (and inc) from a spec, the way the ledger would have left them. */
 static void build(const svc_spec *sp, md_ledger_service *svc, md_ledger_incident *inc)
 {
+    static int64_t recent[MD_LEDGER_RATE_MAX];
     memset(svc, 0, sizeof *svc);
     memset(inc, 0, sizeof *inc);
+    svc->recent_intents_ms = recent;
     svc->name = "web";
     svc->pause_reason = "";
     svc->paused = sp->paused;
