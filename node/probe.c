@@ -38,6 +38,8 @@ struct md_prober {
     uv_loop_t *loop;
     md_curl_loop *cl;
     int max_inflight;
+    int ramp;                          /* slow start: the limit in force, up to max_inflight */
+    int ramp_good;                     /* quick completions since the ramp last grew */
     int n_running;
     int n_waiting;
     int depth;                         /* user callbacks on the stack */
@@ -376,6 +378,32 @@ static void finish(md_prober *p, check *c)
     check_put(p, c);
 }
 
+/* Slow start: many first checks at once each open a connection, on one thread; if they cost
+ * more CPU together than their timeout allows, they time out, a timed-out transfer loses its
+ * connection, and the next round pays again: a node can stay stuck there. So the limit starts
+ * low and doubles after as many checks as it allows completed well within their timeouts (by
+ * then their connections exist). It never shrinks: checks of hung services must not starve the
+ * others of slots. */
+static int limit_of(const md_prober *p)
+{
+    return p->ramp < p->max_inflight ? p->ramp : p->max_inflight;
+}
+
+static void ramp_note(md_prober *p, const check *c, const md_check_result *r)
+{
+    if (p->ramp >= p->max_inflight)
+        return;
+    bool quick = r->err != MD_ERR_TIMEOUT && (int64_t)r->latency_us * 4 <= (int64_t)c->req.timeout_ms * 1000;
+    if (!quick) {
+        p->ramp_good = 0;
+        return;
+    }
+    if (++p->ramp_good >= p->ramp) {
+        p->ramp = p->ramp > p->max_inflight / 2 ? p->max_inflight : p->ramp * 2;
+        p->ramp_good = 0;
+    }
+}
+
 static void on_done(CURL *easy, CURLcode rc, void *ctx)
 {
     check *c = ctx;
@@ -385,6 +413,7 @@ static void on_done(CURL *easy, CURLcode rc, void *ctx)
     md_check_result r = {0};
     md_probe_extra x = {0};
     judge(c, rc, &r, &x);
+    ramp_note(p, c, &r);
     md_probe_cb cb = c->cb;
     void *cb_ctx = c->ctx;
     unlink_running(p, c);
@@ -425,7 +454,7 @@ static int run(md_prober *p, check *c)
  * reported as a connect failure; this never runs inside md_probe_start. */
 static void start_waiting(md_prober *p)
 {
-    while (p->wait_head && p->n_running < p->max_inflight) {
+    while (p->wait_head && p->n_running < limit_of(p)) {
         check *c = p->wait_head;
         unlink_waiting(p, c);
         p->n_waiting--;
@@ -483,7 +512,7 @@ int md_probe_start(md_prober *p, const md_probe_request *req, md_probe_cb cb, vo
     c->hdrs = NULL;
     c->easy = NULL;
     c->running = false;
-    if (p->n_running < p->max_inflight && !p->wait_head) {
+    if (p->n_running < limit_of(p) && !p->wait_head) {
         rc = run(p, c);
         if (rc != 0)
             return rc;
@@ -530,6 +559,7 @@ md_prober *md_prober_new(uv_loop_t *loop, struct md_curl_loop *cl)
     p->loop = loop;
     p->cl = cl;
     p->max_inflight = MD_PROBE_MAX_INFLIGHT;
+    p->ramp = MD_PROBE_SLOW_START;
     return p;
 }
 

@@ -679,6 +679,51 @@ static void test_max_inflight(void **state)
     assert_true(f->resp.accepts <= 8);
 }
 
+/* Peak of the responder's open connections while n checks run to completion; *before_done gets
+ * the peak seen before the first check finished (only what the first round opened). */
+static int run_batch_peak(fixture *f, got *g, int n, const md_probe_request *q, int *before_done)
+{
+    memset(g, 0, (size_t)n * sizeof *g);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(md_probe_start(f->p, q, on_result, &g[i], NULL), 0);
+    int done = 0, peak = 0;
+    *before_done = 0;
+    for (int spins = 0; spins < 1000 && done < n; spins++) {
+        run_until(f, &(int){0}, 1, 5);
+        if (f->resp.open_conns > peak)
+            peak = f->resp.open_conns;
+        done = 0;
+        for (int i = 0; i < n; i++)
+            done += g[i].calls;
+        if (done == 0)
+            *before_done = peak;
+    }
+    assert_int_equal(done, n);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(g[i].r.err, MD_ERR_NONE);
+    return peak;
+}
+
+/* A burst of first checks opens at most MD_PROBE_SLOW_START connections at once; once that many
+ * completed quickly, the limit grows towards the configured one. */
+static void test_slow_start(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_SLOW);
+    f->resp.slow_ms = 30;
+    md_prober_set_max_inflight(f->p, 1024);
+    md_probe_request q = http_req(f->url);
+    static got g[200];
+    int first_round = 0, unused = 0;
+    run_batch_peak(f, g, 200, &q, &first_round);
+    assert_true(first_round <= MD_PROBE_SLOW_START);
+    assert_true(first_round >= MD_PROBE_SLOW_START / 2);
+    /* 200 quick completions: the limit is 256 now (64 -> 128 after 64, -> 256 after 128 more),
+     * so a second burst runs all at once. */
+    int second = run_batch_peak(f, g, 200, &q, &unused);
+    assert_true(second >= 190);
+}
+
 static void test_cancel(void **state)
 {
     fixture *f = *state;
@@ -886,6 +931,7 @@ int main(void)
         T(test_tcp),
         T(test_keepalive_reuses),
         T(test_idle_connection_closed_by_server),
+        T(test_slow_start),
         T(test_many_concurrent),
         T(test_max_inflight),
         T(test_cancel),
