@@ -381,9 +381,10 @@ static void finish(md_prober *p, check *c)
 /* Slow start: many first checks at once each open a connection, on one thread; if they cost
  * more CPU together than their timeout allows, they time out, a timed-out transfer loses its
  * connection, and the next round pays again: a node can stay stuck there. So the limit starts
- * low and doubles after as many checks as it allows completed well within their timeouts (by
- * then their connections exist). It never shrinks: checks of hung services must not starve the
- * others of slots. */
+ * low and doubles after as many checks as it allows completed well within their timeouts, or
+ * timed out (a hung service, not us). An answer that came, but late (past a quarter of its
+ * timeout), says the loop itself is slow: the count starts over. The limit never shrinks:
+ * checks of hung services must not starve the others of slots. */
 static int limit_of(const md_prober *p)
 {
     return p->ramp < p->max_inflight ? p->ramp : p->max_inflight;
@@ -393,8 +394,8 @@ static void ramp_note(md_prober *p, const check *c, const md_check_result *r)
 {
     if (p->ramp >= p->max_inflight)
         return;
-    bool quick = r->err != MD_ERR_TIMEOUT && (int64_t)r->latency_us * 4 <= (int64_t)c->req.timeout_ms * 1000;
-    if (!quick) {
+    bool late = r->err != MD_ERR_TIMEOUT && (int64_t)r->latency_us * 4 > (int64_t)c->req.timeout_ms * 1000;
+    if (late) {
         p->ramp_good = 0;
         return;
     }

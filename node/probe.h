@@ -75,8 +75,9 @@ void md_prober_free(md_prober *p);
 /* md_prober_set_max_inflight bounds the checks running at once (default MD_PROBE_MAX_INFLIGHT),
  * which bounds the pooled curl handles and the connections a burst of checks opens. n >= 1.
  * The bound in force starts at MD_PROBE_SLOW_START and doubles each time as many checks as it
- * allows have completed within a quarter of their timeouts, up to n (slow start: a burst of
- * first checks must not open more connections at once than the loop can serve in time). */
+ * allows have completed within a quarter of their timeouts or timed out, with no answer arriving
+ * later than that in between, up to n (slow start: a burst of first checks must not open more
+ * connections at once than the loop can serve in time). */
 #define MD_PROBE_MAX_INFLIGHT 256
 #define MD_PROBE_SLOW_START 64
 void md_prober_set_max_inflight(md_prober *p, int n);

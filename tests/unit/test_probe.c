@@ -724,6 +724,58 @@ static void test_slow_start(void **state)
     assert_true(second >= 190);
 }
 
+/* Answers that arrive late (past a quarter of their timeout: the loop cannot keep up) hold the
+ * limit where it is. */
+static void test_slow_start_holds_when_answers_are_late(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_SLOW);
+    f->resp.slow_ms = 120;
+    md_prober_set_max_inflight(f->p, 1024);
+    md_probe_request q = http_req(f->url);
+    q.timeout_ms = 400;
+    static got g[200];
+    int first_round = 0;
+    for (int round = 0; round < 2; round++) {
+        int peak = run_batch_peak(f, g, 200, &q, &first_round);
+        print_message("round %d: peak %d connections\n", round, peak);
+        assert_true(peak <= MD_PROBE_SLOW_START);
+    }
+}
+
+/* Services that hang (timeouts) still let the limit grow: otherwise a node
+ * started while many services hang would check them 64 at a time. */
+static void test_slow_start_grows_on_hung_services(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_NEVER);
+    md_prober_set_max_inflight(f->p, 1024);
+    md_probe_request q = http_req(f->url);
+    q.timeout_ms = 200;
+    static got g[200];
+    for (int round = 0; round < 2; round++) {
+        memset(g, 0, sizeof g);
+        for (int i = 0; i < 200; i++)
+            assert_int_equal(md_probe_start(f->p, &q, on_result, &g[i], NULL), 0);
+        int done = 0, peak = 0;
+        for (int spins = 0; spins < 1000 && done < 200; spins++) {
+            run_until(f, &(int){0}, 1, 5);
+            done = 0;
+            for (int i = 0; i < 200; i++)
+                done += g[i].calls;
+            if (f->resp.open_conns > peak)
+                peak = f->resp.open_conns;
+        }
+        assert_int_equal(done, 200);
+        for (int i = 0; i < 200; i++)
+            assert_int_equal(g[i].r.err, MD_ERR_TIMEOUT);
+        /* first round: 64, then 128 after 64 timeouts on time; second round: all 200 at once */
+        print_message("round %d: peak %d connections\n", round, peak);
+        if (round == 1)
+            assert_true(peak >= 190);
+    }
+}
+
 static void test_cancel(void **state)
 {
     fixture *f = *state;
@@ -932,6 +984,8 @@ int main(void)
         T(test_keepalive_reuses),
         T(test_idle_connection_closed_by_server),
         T(test_slow_start),
+        T(test_slow_start_grows_on_hung_services),
+        T(test_slow_start_holds_when_answers_are_late),
         T(test_many_concurrent),
         T(test_max_inflight),
         T(test_cancel),
