@@ -681,7 +681,8 @@ static void test_max_inflight(void **state)
 
 /* Peak of the responder's open connections while n checks run to completion; *before_done gets
  * the peak seen before the first check finished (only what the first round opened). */
-static int run_batch_peak(fixture *f, got *g, int n, const md_probe_request *q, int *before_done)
+static int run_batch_peak_err(fixture *f, got *g, int n, const md_probe_request *q, int *before_done,
+                              md_err_class want)
 {
     memset(g, 0, (size_t)n * sizeof *g);
     for (int i = 0; i < n; i++)
@@ -700,8 +701,13 @@ static int run_batch_peak(fixture *f, got *g, int n, const md_probe_request *q, 
     }
     assert_int_equal(done, n);
     for (int i = 0; i < n; i++)
-        assert_int_equal(g[i].r.err, MD_ERR_NONE);
+        assert_int_equal(g[i].r.err, want);
     return peak;
+}
+
+static int run_batch_peak(fixture *f, got *g, int n, const md_probe_request *q, int *before_done)
+{
+    return run_batch_peak_err(f, g, n, q, before_done, MD_ERR_NONE);
 }
 
 /* A burst of first checks opens at most MD_PROBE_SLOW_START connections at once; once that many
@@ -753,23 +759,10 @@ static void test_slow_start_grows_on_hung_services(void **state)
     md_probe_request q = http_req(f->url);
     q.timeout_ms = 200;
     static got g[200];
+    int unused = 0;
     for (int round = 0; round < 2; round++) {
-        memset(g, 0, sizeof g);
-        for (int i = 0; i < 200; i++)
-            assert_int_equal(md_probe_start(f->p, &q, on_result, &g[i], NULL), 0);
-        int done = 0, peak = 0;
-        for (int spins = 0; spins < 1000 && done < 200; spins++) {
-            run_until(f, &(int){0}, 1, 5);
-            done = 0;
-            for (int i = 0; i < 200; i++)
-                done += g[i].calls;
-            if (f->resp.open_conns > peak)
-                peak = f->resp.open_conns;
-        }
-        assert_int_equal(done, 200);
-        for (int i = 0; i < 200; i++)
-            assert_int_equal(g[i].r.err, MD_ERR_TIMEOUT);
-        /* first round: 64, then 128 after 64 timeouts on time; second round: all 200 at once */
+        int peak = run_batch_peak_err(f, g, 200, &q, &unused, MD_ERR_TIMEOUT);
+        /* first round: 64, then 128 after 64 timeouts; second round: all 200 at once */
         print_message("round %d: peak %d connections\n", round, peak);
         if (round == 1)
             assert_true(peak >= 190);
