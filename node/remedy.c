@@ -23,7 +23,7 @@ void md__remedy_changed(md_remedy *r)
 
 static int64_t mono_ms(void) { return md_mono_us() / 1000; }
 
-static void fill_common(md_remedy *r, md_ledger_entry *e, md_ledger_entry_type type, size_t svc)
+void md__remedy_fill_common(md_remedy *r, md_ledger_entry *e, md_ledger_entry_type type, size_t svc)
 {
     memset(e, 0, sizeof *e);
     e->type = type;
@@ -124,7 +124,7 @@ static void decide(md_remedy *r, md_rsvc *s, int64_t now_wall)
         return;
     case MD_ESC_OPEN_INCIDENT: {
         char votes[512];
-        fill_common(r, &e, MD_LEDGER_INCIDENT_OPEN, s->idx);
+        md__remedy_fill_common(r, &e, MD_LEDGER_INCIDENT_OPEN, s->idx);
         md_cluster_votes_text(r->cluster, s->idx, votes, sizeof votes, NULL, NULL);
         e.u.open.votes = md_ledger_text_of(votes);
         e.u.open.reopen_of = d.reopen_of;
@@ -132,7 +132,7 @@ static void decide(md_remedy *r, md_rsvc *s, int64_t now_wall)
         return;
     }
     case MD_ESC_INTENT:
-        fill_common(r, &e, MD_LEDGER_INTENT, s->idx);
+        md__remedy_fill_common(r, &e, MD_LEDGER_INTENT, s->idx);
         e.u.intent.incident = d.incident_id;
         e.u.intent.step = d.step;
         e.u.intent.attempt = d.attempt;
@@ -142,7 +142,7 @@ static void decide(md_remedy *r, md_rsvc *s, int64_t now_wall)
         propose(r, s, &e, why);
         return;
     case MD_ESC_RESULT_UNKNOWN:
-        fill_common(r, &e, MD_LEDGER_RESULT, s->idx);
+        md__remedy_fill_common(r, &e, MD_LEDGER_RESULT, s->idx);
         e.u.result.action = d.action_id;
         e.u.result.outcome = MD_OUTCOME_UNKNOWN;
         e.u.result.detail = md_ledger_text_of("no result before its timeout (the node that started it stopped "
@@ -151,13 +151,13 @@ static void decide(md_remedy *r, md_rsvc *s, int64_t now_wall)
         propose(r, s, &e, why);
         return;
     case MD_ESC_RESOLVE:
-        fill_common(r, &e, MD_LEDGER_RESOLVED, s->idx);
+        md__remedy_fill_common(r, &e, MD_LEDGER_RESOLVED, s->idx);
         e.u.resolved.incident = d.incident_id;
         e.u.resolved.reason = md_ledger_text_of("the cluster verdict is UP again");
         propose(r, s, &e, why);
         return;
     case MD_ESC_EXHAUST:
-        fill_common(r, &e, MD_LEDGER_EXHAUSTED, s->idx);
+        md__remedy_fill_common(r, &e, MD_LEDGER_EXHAUSTED, s->idx);
         e.u.exhausted.incident = d.incident_id;
         propose(r, s, &e, why);
         return;
@@ -359,11 +359,11 @@ void md_remedy_action(void *ctx, const char *action, const char *service, const 
     snprintf(by, sizeof by, "operator@%s", r->cfg->node_id);
     const md_ledger_service *ls = md_ledger_service_at(r->ledger, i);
     if (strcmp(action, "pause") == 0) {
-        fill_common(r, &e, MD_LEDGER_PAUSE, i);
+        md__remedy_fill_common(r, &e, MD_LEDGER_PAUSE, i);
         snprintf(e.u.pause.by, sizeof e.u.pause.by, "%s", by);
         e.u.pause.reason = md_ledger_text_of(reason && *reason ? reason : "paused by an operator");
     } else if (strcmp(action, "resume") == 0) {
-        fill_common(r, &e, MD_LEDGER_RESUME, i);
+        md__remedy_fill_common(r, &e, MD_LEDGER_RESUME, i);
         snprintf(e.u.resume.by, sizeof e.u.resume.by, "%s", by);
     } else {
         if (!ls->open) {
@@ -371,7 +371,7 @@ void md_remedy_action(void *ctx, const char *action, const char *service, const 
                    "{\"error\":{\"code\":409,\"message\":\"the service has no open incident to acknowledge\"}}");
             return;
         }
-        fill_common(r, &e, MD_LEDGER_ACK, i);
+        md__remedy_fill_common(r, &e, MD_LEDGER_ACK, i);
         e.u.ack.incident = ls->open->id;
         snprintf(e.u.ack.by, sizeof e.u.ack.by, "%s", by);
     }

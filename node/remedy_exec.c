@@ -16,11 +16,7 @@ static void submit_result(md_remedy *r, md_rsvc *s, md_outcome outcome, const ch
                           const char *new_deployment)
 {
     md_ledger_entry e;
-    memset(&e, 0, sizeof e);
-    e.type = MD_LEDGER_RESULT;
-    snprintf(e.service, sizeof e.service, "%s", r->cfg->services[s->idx].name);
-    e.at_ms = md_wall_ms();
-    snprintf(e.actor, sizeof e.actor, "%s", r->cfg->node_id);
+    md__remedy_fill_common(r, &e, MD_LEDGER_RESULT, s->idx);
     e.u.result.action = s->action_id;
     e.u.result.outcome = outcome;
     e.u.result.detail = md_ledger_text_of(detail);
@@ -173,11 +169,7 @@ static void on_instance(const rw_result *res, void *arg)
     if (!running || strcmp(running, ls->known_good) == 0 || !md_consensus_is_leader(r->cons))
         return;
     md_ledger_entry e;
-    memset(&e, 0, sizeof e);
-    e.type = MD_LEDGER_KNOWN_GOOD;
-    snprintf(e.service, sizeof e.service, "%s", r->cfg->services[s->idx].name);
-    e.at_ms = md_wall_ms();
-    snprintf(e.actor, sizeof e.actor, "%s", r->cfg->node_id);
+    md__remedy_fill_common(r, &e, MD_LEDGER_KNOWN_GOOD, s->idx);
     snprintf(e.u.known_good.deployment, sizeof e.u.known_good.deployment, "%s", running);
     md__remedy_submit(r, &e, NULL);
 }

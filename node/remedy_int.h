@@ -66,6 +66,9 @@ struct md_remedy {
 
 /* remedy.c */
 void md__remedy_changed(struct md_remedy *r);
+/* md__remedy_fill_common zeroes e and sets what every entry of ours carries: type, the service's
+ * name, the wall time and this node as the actor. */
+void md__remedy_fill_common(struct md_remedy *r, md_ledger_entry *e, md_ledger_entry_type type, size_t svc);
 /* md__remedy_submit proposes e (leader) or forwards it to the leader; returns 0 or <0. */
 int md__remedy_submit(struct md_remedy *r, const md_ledger_entry *e, uint64_t *index);
 void md__remedy_alert(struct md_remedy *r, const md_alert *a);

@@ -173,6 +173,8 @@ typedef struct {
 void *sim_xmalloc(size_t n);              /* aborts on exhaustion: the simulator has no plan B */
 uint64_t sim_virtual_at(const sim_world *w, int i, uint64_t t); /* first time node i's clock reads t */
 uint64_t sim_mix(uint64_t h, uint64_t v);
+/* sim_grow makes *v (of *cap elements) hold index need, zeroing the new part; aborts on exhaustion. */
+void sim_grow(void **v, size_t *cap, size_t need, size_t elem);
 
 /* sim_world.c */
 void sim_disk_snapshot(sim_world *w, int i, uint64_t index, uint64_t term, const uint8_t *data, uint32_t len);

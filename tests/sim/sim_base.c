@@ -171,3 +171,21 @@ uint64_t sim_entry_hash(const raft_entry *e)
     }
     return h;
 }
+
+void sim_grow(void **v, size_t *cap, size_t need, size_t elem)
+{
+    if (need < *cap) {
+        return;
+    }
+    size_t n = *cap ? *cap : 256;
+    while (n <= need) {
+        n *= 2;
+    }
+    uint8_t *p = realloc(*v, n * elem);
+    if (p == NULL) {
+        abort();
+    }
+    memset(p + *cap * elem, 0, (n - *cap) * elem);
+    *v = p;
+    *cap = n;
+}

@@ -14,24 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void grow(void **v, size_t *cap, size_t need, size_t elem)
-{
-    if (need < *cap) {
-        return;
-    }
-    size_t n = *cap ? *cap : 1024;
-    while (n <= need) {
-        n *= 2;
-    }
-    uint8_t *p = realloc(*v, n * elem);
-    if (p == NULL) {
-        abort();
-    }
-    memset(p + *cap * elem, 0, (n - *cap) * elem);
-    *v = p;
-    *cap = n;
-}
-
 static uint64_t key_hash(uint64_t index, uint64_t term)
 {
     uint64_t h = index * 0x9E3779B97F4A7C15ull ^ (term + 0x632BE59BD9B4E019ull) * 0xBF58476D1CE4E5B9ull;
@@ -106,7 +88,7 @@ bool sim_committed_at(const sim_world *w, uint64_t index, uint64_t *term, uint64
 
 static void record_committed(sim_world *w, int i, uint64_t index, uint64_t term, uint64_t hash)
 {
-    grow((void **)&w->committed, &w->cap_committed, index, sizeof *w->committed);
+    sim_grow((void **)&w->committed, &w->cap_committed, index, sizeof *w->committed);
     sim_committed *c = &w->committed[index];
     if (!c->set) {
         *c = (sim_committed){.term = term, .hash = hash, .in_term = raft_get_term(w->nodes[i].r), .set = true};
@@ -129,7 +111,7 @@ void sim_check_apply(sim_world *w, int i, uint64_t index, uint64_t term, uint64_
                  (unsigned long)term, (unsigned long)ct);
         return;
     }
-    grow((void **)&w->chain, &w->cap_chain, index, sizeof *w->chain);
+    sim_grow((void **)&w->chain, &w->cap_chain, index, sizeof *w->chain);
     if (w->chain[index] == 0) {
         w->chain[index] = hash_after;
     } else if (w->chain[index] != hash_after) {
@@ -249,7 +231,7 @@ void sim_check_step(sim_world *w)
         raft_role role = raft_get_role(nd->r);
         uint64_t term = raft_get_term(nd->r);
         if (role == RAFT_LEADER) {
-            grow((void **)&w->leader_of, &w->n_leader_of, term, sizeof *w->leader_of);
+            sim_grow((void **)&w->leader_of, &w->n_leader_of, term, sizeof *w->leader_of);
             if (w->leader_of[term] == 0) {
                 w->leader_of[term] = (raft_id)i;
             } else if (w->leader_of[term] != (raft_id)i) {

@@ -91,24 +91,6 @@ struct sim_remedy {
     uint64_t executions, intents_committed, results_lost;
 };
 
-static void grow(void **v, size_t *cap, size_t need, size_t elem)
-{
-    if (need < *cap) {
-        return;
-    }
-    size_t n = *cap ? *cap : 256;
-    while (n <= need) {
-        n *= 2;
-    }
-    uint8_t *p = realloc(*v, n * elem);
-    if (p == NULL) {
-        abort();
-    }
-    memset(p + *cap * elem, 0, (n - *cap) * elem);
-    *v = p;
-    *cap = n;
-}
-
 static uint64_t rnd(sim_remedy *m, uint64_t lo, uint64_t hi) { return lo + sim_below(&m->rng, hi - lo + 1); }
 
 static int64_t wall_at(const sim_world *w, int i, uint64_t vt)
@@ -229,7 +211,7 @@ static void check_snapshot(sim_world *w, int i, uint64_t index)
     }
     uint64_t h = snap_hash(w, i, buf, len) | 1;
     free(buf);
-    grow((void **)&m->snap, &m->cap_snap, index, sizeof *m->snap);
+    sim_grow((void **)&m->snap, &m->cap_snap, index, sizeof *m->snap);
     if (m->snap[index] == 0) {
         m->snap[index] = h;
     } else if (m->snap[index] != h) {
@@ -300,7 +282,7 @@ static int propose_at(sim_world *w, int i, const md_ledger_entry *e, md_verdict 
     int rc = raft_propose(w->nodes[i].r, RAFT_ENTRY_NORMAL, buf, len, index);
     free(buf);
     if (rc == 0) {
-        grow((void **)&m->props, &m->cap_props, m->n_props, sizeof *m->props);
+        sim_grow((void **)&m->props, &m->cap_props, m->n_props, sizeof *m->props);
         m->props[m->n_props++] = (sr_prop){*index, raft_get_term(w->nodes[i].r), e->type, decided_on};
     }
     sim_trace(w, "n%d REMEDY propose %s %s -> %d (index %lu)", i, md_ledger_entry_type_name(e->type), e->service, rc,
@@ -419,8 +401,8 @@ static void execute(sim_world *w, int i, size_t k, uint64_t action, md_step step
             return;
         }
 #endif
-        grow((void **)&m->execs, &m->cap_execs, action, 1);
-        grow((void **)&m->intents, &m->cap_intents, action, sizeof *m->intents);
+        sim_grow((void **)&m->execs, &m->cap_execs, action, 1);
+        sim_grow((void **)&m->intents, &m->cap_intents, action, sizeof *m->intents);
         m->executions++;
         sim_trace(w, "n%d REMEDY EXECUTE action %lu svc%zu %s #%u", i, (unsigned long)action, k, md_step_name(step),
                   attempt);
@@ -448,7 +430,7 @@ static void execute(sim_world *w, int i, size_t k, uint64_t action, md_step step
     }
     ns->in_flight = true;
     ns->action = action;
-    grow((void **)&m->jobs, &m->cap_jobs, m->n_jobs, sizeof *m->jobs);
+    sim_grow((void **)&m->jobs, &m->cap_jobs, m->n_jobs, sizeof *m->jobs);
     m->jobs[m->n_jobs++] = job;
 }
 
@@ -580,7 +562,7 @@ void sim_remedy_apply(sim_world *w, int i, const raft_entry *e)
     if (ev.kind != MD_LEDGER_EV_INTENT) {
         return;
     }
-    grow((void **)&m->intents, &m->cap_intents, ev.action_id, sizeof *m->intents);
+    sim_grow((void **)&m->intents, &m->cap_intents, ev.action_id, sizeof *m->intents);
     if (!m->intents[ev.action_id].set) {
         m->intents[ev.action_id] = (sr_intent){true, k, ev.step, ev.attempt};
         m->intents_committed++;

@@ -80,23 +80,29 @@ typedef struct {
     rec r;
 } fixture;
 
+/* Node A of a three-node cluster (B and C), valid as it is; peers live as long as the program. */
+static tp_config base_config(void)
+{
+    static const tp_peer_config peers[] = {{"B", "tcp://127.0.0.1:9"}, {"C", "tcp://127.0.0.1:9"}};
+    return (tp_config){.cluster_name = CLUSTER,
+                       .self_id = "A",
+                       .listen = "tcp://127.0.0.1:9",
+                       .peers = peers,
+                       .n_peers = 2,
+                       .secret = (const uint8_t *)SECRET,
+                       .secret_len = strlen(SECRET),
+                       .gossip_interval_ms = 100,
+                       .peer_suspect_ms = 300,
+                       .peer_dead_ms = 900,
+                       .epoch = 1};
+}
+
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     uv_loop_init(&f->loop);
-    tp_peer_config peers[] = {{"B", "tcp://127.0.0.1:9"}, {"C", "tcp://127.0.0.1:9"}};
-    tp_config cfg = {.cluster_name = CLUSTER,
-                     .self_id = "A",
-                     .listen = "tcp://127.0.0.1:9",
-                     .peers = peers,
-                     .n_peers = 2,
-                     .secret = (const uint8_t *)SECRET,
-                     .secret_len = strlen(SECRET),
-                     .max_message_bytes = 4096,
-                     .gossip_interval_ms = 100,
-                     .peer_suspect_ms = 300,
-                     .peer_dead_ms = 900,
-                     .epoch = 1};
+    tp_config cfg = base_config();
+    cfg.max_message_bytes = 4096;
     tp_callbacks cb = {.on_message = on_message,
                        .on_peer_state = on_state,
                        .on_gossip_item = on_item,
@@ -346,18 +352,7 @@ static int try_new(tp_config cfg, char *err, size_t errlen)
 static void test_config_errors(void **state)
 {
     (void)state;
-    tp_peer_config peers[] = {{"B", "tcp://127.0.0.1:9"}, {"C", "tcp://127.0.0.1:9"}};
-    tp_config ok = {.cluster_name = CLUSTER,
-                    .self_id = "A",
-                    .listen = "tcp://127.0.0.1:9",
-                    .peers = peers,
-                    .n_peers = 2,
-                    .secret = (const uint8_t *)SECRET,
-                    .secret_len = strlen(SECRET),
-                    .gossip_interval_ms = 100,
-                    .peer_suspect_ms = 300,
-                    .peer_dead_ms = 900,
-                    .epoch = 1};
+    tp_config ok = base_config();
     char err[256];
     assert_int_equal(try_new(ok, err, sizeof err), 0);
 
