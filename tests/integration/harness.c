@@ -270,3 +270,33 @@ double it_service_number(it_node *n, const char *svc, const char *dotted)
     cJSON_Delete(doc);
     return v;
 }
+
+const char *const it_trio_ids[IT_TRIO] = { "n1", "n2", "n3" };
+
+void it_trio_init(it_trio *t)
+{
+    for (int i = 0; i < IT_TRIO; i++)
+        t->cluster_port[i] = md_free_port();
+}
+
+void it_trio_peers(const it_trio *t, char *out, size_t cap)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (int j = 0; j < IT_TRIO && at < cap; j++)
+        at += (size_t)snprintf(out + at, cap - at, "%s{\"id\":\"%s\",\"address\":\"tcp://127.0.0.1:%d\"}",
+                               j ? "," : "", it_trio_ids[j], t->cluster_port[j]);
+}
+
+void it_trio_stop(it_trio *t)
+{
+    for (int i = 0; i < IT_TRIO; i++) {
+        if (t->running[i]) {
+            kill(t->node[i].proc.pid, SIGCONT); /* a test may have frozen it */
+            it_node_stop(&t->node[i], SIGTERM, 3000, NULL, NULL);
+            t->running[i] = false;
+        }
+        if (t->node[i].dir[0])
+            it_rmtree(t->node[i].dir);
+    }
+}

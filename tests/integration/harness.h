@@ -66,6 +66,21 @@ double it_service_number(it_node *n, const char *svc, const char *dotted);
 
 int64_t it_wall_ms(void);
 void it_sleep_ms(long ms);
+/* Three nodes n1, n2, n3 on loopback, as the cluster tests run them. */
+#define IT_TRIO 3
+typedef struct {
+    int cluster_port[IT_TRIO]; /* where each node listens for its peers */
+    it_node node[IT_TRIO];
+    bool running[IT_TRIO];     /* started and not (yet) stopped or killed by the test */
+} it_trio;
+extern const char *const it_trio_ids[IT_TRIO];
+/* it_trio_init picks a free cluster port for each node. */
+void it_trio_init(it_trio *t);
+/* it_trio_peers writes the members of cluster.peers: {"id":"n1","address":"tcp://..."},... */
+void it_trio_peers(const it_trio *t, char *out, size_t cap);
+/* it_trio_stop resumes (SIGCONT) and stops every running node, then removes every node's dir. */
+void it_trio_stop(it_trio *t);
+
 /* it_skip prints why and exits 77 (ctest counts it as skipped). */
 void it_skip(const char *why);
 

@@ -31,21 +31,14 @@
 typedef struct {
     it_flaky flaky;
     int closed_port;       /* a port nothing listens on */
-    int cluster_port[N];
-    it_node node[N];
-    bool running[N];
+    it_trio t;
 } fixture;
-
-static const char *ids[N] = { "n1", "n2", "n3" };
 
 /* The config of node i; unreachable makes its check go to a closed port (its own bad network). */
 static void node_config(const fixture *fx, int i, bool unreachable, const char *secret, char *out, size_t len)
 {
     char peers[1024] = "";
-    size_t at = 0;
-    for (int j = 0; j < N; j++)
-        at += (size_t)snprintf(peers + at, sizeof peers - at, "%s{\"id\":\"%s\",\"address\":\"tcp://127.0.0.1:%d\"}",
-                               j ? "," : "", ids[j], fx->cluster_port[j]);
+    it_trio_peers(&fx->t, peers, sizeof peers);
     snprintf(out, len,
              "{\"node\":{\"id\":\"%s\",\"region\":\"r%d\",\"data_dir\":\"@DIR@/data\"},\"api\":{\"listen\":\"127.0.0.1:@API@\"},"
              "\"status_print_interval_ms\":0,"
@@ -53,7 +46,7 @@ static void node_config(const fixture *fx, int i, bool unreachable, const char *
              "\"peer_suspect_ms\":%d,\"peer_dead_ms\":%d},"
              "\"services\":[{\"name\":\"web\",\"url\":\"http://127.0.0.1:%d/health\",\"interval_ms\":%d,"
              "\"timeout_ms\":%d,\"failures_before_down\":%d}]}",
-             ids[i], i + 1, secret, peers, GOSSIP_MS, SUSPECT_MS, DEAD_MS,
+             it_trio_ids[i], i + 1, secret, peers, GOSSIP_MS, SUSPECT_MS, DEAD_MS,
              unreachable ? fx->closed_port : fx->flaky.port, INTERVAL_MS, TIMEOUT_MS, FAILURES);
 }
 
@@ -61,8 +54,8 @@ static void start_node(fixture *fx, int i, bool unreachable, const char *secret)
 {
     char cfg[4096];
     node_config(fx, i, unreachable, secret, cfg, sizeof cfg);
-    assert_int_equal(it_node_start(&fx->node[i], cfg, NULL), 0);
-    fx->running[i] = true;
+    assert_int_equal(it_node_start(&fx->t.node[i], cfg, NULL), 0);
+    fx->t.running[i] = true;
 }
 
 static fixture *new_fixture(void)
@@ -71,8 +64,7 @@ static fixture *new_fixture(void)
     assert_non_null(fx);
     assert_int_equal(it_flaky_start(&fx->flaky), 0);
     fx->closed_port = md_free_port();
-    for (int i = 0; i < N; i++)
-        fx->cluster_port[i] = md_free_port();
+    it_trio_init(&fx->t);
     return fx;
 }
 
@@ -97,9 +89,7 @@ static int setup_one_blind(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    for (int i = 0; i < N; i++)
-        if (fx->running[i])
-            it_node_stop(&fx->node[i], SIGTERM, 3000, NULL, NULL);
+    it_trio_stop(&fx->t);
     it_flaky_stop(&fx->flaky);
     free(fx);
     return 0;
@@ -108,7 +98,7 @@ static int teardown(void **state)
 /* The verdict of service web on node i, and since when; "" if the node does not answer. */
 static const char *verdict_of(fixture *fx, int i, int64_t *since_ms, char *buf, size_t len)
 {
-    cJSON *doc = it_get_json(fx->node[i].api_port, "/v1/services/web", NULL);
+    cJSON *doc = it_get_json(fx->t.node[i].api_port, "/v1/services/web", NULL);
     const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "service"), "verdict"), "state");
     const cJSON *since = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "service"), "verdict"), "since_ms");
     snprintf(buf, len, "%s", cJSON_IsString(v) ? v->valuestring : "");
@@ -135,7 +125,7 @@ static int64_t wait_verdict(fixture *fx, int i, const char *want, int timeout_ms
 /* The liveness node i reports for peer id. */
 static void liveness_of(fixture *fx, int i, const char *peer, char *buf, size_t len)
 {
-    cJSON *doc = it_get_json(fx->node[i].api_port, "/v1/cluster", NULL);
+    cJSON *doc = it_get_json(fx->t.node[i].api_port, "/v1/cluster", NULL);
     const cJSON *nodes = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "cluster"), "nodes"), *n;
     snprintf(buf, len, "?");
     cJSON_ArrayForEach(n, nodes)
@@ -161,7 +151,7 @@ static int64_t wait_liveness(fixture *fx, int i, const char *peer, const char *w
 
 static double metric(fixture *fx, int i, const char *line_prefix)
 {
-    char *text = it_get(fx->node[i].api_port, "/metrics", NULL);
+    char *text = it_get(fx->t.node[i].api_port, "/metrics", NULL);
     const char *at = text ? strstr(text, line_prefix) : NULL;
     double v = at ? atof(at + strlen(line_prefix)) : -1;
     free(text);
@@ -179,7 +169,7 @@ static void test_quorum_down_reaches_every_node_in_time(void **state)
     for (int i = 0; i < N; i++) {
         int64_t since = wait_verdict(fx, i, "DOWN", 10000);
         assert_true(since > 0);
-        printf("  %s: verdict DOWN %lld ms after the fault (bound %lld)\n", ids[i], (long long)(since - t0),
+        printf("  %s: verdict DOWN %lld ms after the fault (bound %lld)\n", it_trio_ids[i], (long long)(since - t0),
                (long long)bound);
         assert_true(since - t0 <= bound);
     }
@@ -188,11 +178,11 @@ static void test_quorum_down_reaches_every_node_in_time(void **state)
     int64_t deadline = it_wall_ms() + 5000;
     int down_votes = 0;
     while (it_wall_ms() < deadline && down_votes < N) {
-        cJSON *doc = it_get_json(fx->node[1].api_port, "/v1/services/web", NULL);
+        cJSON *doc = it_get_json(fx->t.node[1].api_port, "/v1/services/web", NULL);
         const cJSON *obs = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "service"), "observations");
         down_votes = 0;
         for (int i = 0; i < N; i++) {
-            const cJSON *vote = cJSON_GetObjectItem(cJSON_GetObjectItem(obs, ids[i]), "vote");
+            const cJSON *vote = cJSON_GetObjectItem(cJSON_GetObjectItem(obs, it_trio_ids[i]), "vote");
             down_votes += cJSON_IsString(vote) && strcmp(vote->valuestring, "down") == 0;
         }
         cJSON_Delete(doc);
@@ -208,7 +198,7 @@ static void test_quorum_down_reaches_every_node_in_time(void **state)
 static void test_one_blind_node_never_makes_it_down(void **state)
 {
     fixture *fx = *state;
-    assert_true(it_wait_state(&fx->node[0], "web", "DOWN", 5000) > 0); /* n1 alone sees it down */
+    assert_true(it_wait_state(&fx->t.node[0], "web", "DOWN", 5000) > 0); /* n1 alone sees it down */
     for (int i = 0; i < N; i++)
         assert_true(wait_verdict(fx, i, "UP", 5000) > 0);
     /* For a while (bounded: 10 intervals), on every node, the verdict is never DOWN. */
@@ -221,7 +211,7 @@ static void test_one_blind_node_never_makes_it_down(void **state)
         }
         it_sleep_ms(20);
     }
-    cJSON *doc = it_get_json(fx->node[2].api_port, "/v1/services/web", NULL);
+    cJSON *doc = it_get_json(fx->t.node[2].api_port, "/v1/services/web", NULL);
     const cJSON *o = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "service"), "observations"), "n1");
     assert_string_equal(cJSON_GetObjectItem(o, "state")->valuestring, "DOWN");
     cJSON_Delete(doc);
@@ -233,11 +223,11 @@ static void test_kill9_and_restart(void **state)
     for (int i = 0; i < N; i++)
         assert_true(wait_verdict(fx, i, "UP", 10000) > 0);
     assert_true(wait_liveness(fx, 0, "n3", "alive", 5000) >= 0);
-    it_node_stop(&fx->node[2], SIGKILL, 1000, NULL, NULL);
-    fx->running[2] = false;
+    it_node_stop(&fx->t.node[2], SIGKILL, 1000, NULL, NULL);
+    fx->t.running[2] = false;
     for (int i = 0; i < 2; i++) {
         int64_t took = wait_liveness(fx, i, "n3", "dead", DEAD_MS + 2000);
-        printf("  %s marks n3 dead %lld ms after kill -9 (peer_dead_ms %d)\n", ids[i], (long long)took, DEAD_MS);
+        printf("  %s marks n3 dead %lld ms after kill -9 (peer_dead_ms %d)\n", it_trio_ids[i], (long long)took, DEAD_MS);
         assert_true(took >= 0);
     }
     /* The remaining two still make a quorum. */
@@ -251,7 +241,7 @@ static void test_kill9_and_restart(void **state)
     int64_t t0 = it_wall_ms();
     int64_t deadline = it_wall_ms() + 5000, caught = -1;
     while (it_wall_ms() < deadline && caught < 0) {
-        cJSON *doc = it_get_json(fx->node[2].api_port, "/v1/services/web", NULL);
+        cJSON *doc = it_get_json(fx->t.node[2].api_port, "/v1/services/web", NULL);
         const cJSON *obs = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "service"), "observations");
         const cJSON *a = cJSON_GetObjectItem(obs, "n1"), *b = cJSON_GetObjectItem(obs, "n2");
         if (cJSON_IsObject(a) && cJSON_IsObject(b))
@@ -272,8 +262,8 @@ static void test_wrong_secret_is_rejected_and_counted(void **state)
 {
     fixture *fx = *state;
     assert_true(wait_liveness(fx, 0, "n3", "alive", 5000) >= 0);
-    it_node_stop(&fx->node[2], SIGKILL, 1000, NULL, NULL);
-    fx->running[2] = false;
+    it_node_stop(&fx->t.node[2], SIGKILL, 1000, NULL, NULL);
+    fx->t.running[2] = false;
     assert_true(wait_liveness(fx, 0, "n3", "dead", DEAD_MS + 2000) >= 0);
     double before = metric(fx, 0, "medic_cluster_messages_dropped_total{reason=\"auth\"} ");
     start_node(fx, 2, false, "an-entirely-different-secret");
@@ -288,7 +278,7 @@ static void test_wrong_secret_is_rejected_and_counted(void **state)
     char buf[32];
     liveness_of(fx, 0, "n3", buf, sizeof buf);
     assert_string_not_equal(buf, "alive"); /* an impostor does not count as n3 */
-    char *log = it_node_log(&fx->node[0]);
+    char *log = it_node_log(&fx->t.node[0]);
     assert_non_null(strstr(log, "event=message_dropped"));
     free(log);
 }
@@ -301,7 +291,7 @@ static void test_garbage_changes_nothing(void **state)
     nng_socket s;
     assert_int_equal(nng_push0_open(&s), 0);
     char url[64];
-    snprintf(url, sizeof url, "tcp://127.0.0.1:%d", fx->cluster_port[0]);
+    snprintf(url, sizeof url, "tcp://127.0.0.1:%d", fx->t.cluster_port[0]);
     assert_int_equal(nng_dial(s, url, NULL, 0), 0);
     unsigned seed = 12345;
     for (int k = 0; k < 500; k++) {
@@ -339,14 +329,14 @@ static void test_isolated_node_marks_itself(void **state)
     for (int i = 0; i < N; i++)
         assert_true(wait_verdict(fx, i, "UP", 10000) > 0);
     for (int i = 1; i < N; i++) {
-        it_node_stop(&fx->node[i], SIGKILL, 1000, NULL, NULL);
-        fx->running[i] = false;
+        it_node_stop(&fx->t.node[i], SIGKILL, 1000, NULL, NULL);
+        fx->t.running[i] = false;
     }
     assert_true(it_flaky_mode(&fx->flaky, "down") > 0);
     int64_t deadline = it_wall_ms() + DEAD_MS + 5000;
     bool isolated = false;
     while (!isolated && it_wall_ms() < deadline) {
-        cJSON *doc = it_get_json(fx->node[0].api_port, "/v1/cluster", NULL);
+        cJSON *doc = it_get_json(fx->t.node[0].api_port, "/v1/cluster", NULL);
         const cJSON *self = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "cluster"), "nodes"), 0);
         isolated = cJSON_IsTrue(cJSON_GetObjectItem(self, "isolated"));
         cJSON_Delete(doc);
@@ -354,20 +344,20 @@ static void test_isolated_node_marks_itself(void **state)
     }
     assert_true(isolated);
     /* Its own DOWN vote no longer counts, so even it does not call the service DOWN. */
-    cJSON *doc = it_get_json(fx->node[0].api_port, "/v1/services/web", NULL);
+    cJSON *doc = it_get_json(fx->t.node[0].api_port, "/v1/services/web", NULL);
     const cJSON *svc = cJSON_GetObjectItem(doc, "service");
     const cJSON *o = cJSON_GetObjectItem(cJSON_GetObjectItem(svc, "observations"), "n1");
     assert_string_equal(cJSON_GetObjectItem(o, "vote")->valuestring, "isolated");
     assert_string_not_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(svc, "verdict"), "state")->valuestring, "DOWN");
     cJSON_Delete(doc);
-    char *text = it_get(fx->node[0].api_port, "/metrics", NULL);
+    char *text = it_get(fx->t.node[0].api_port, "/metrics", NULL);
     assert_non_null(strstr(text, "medic_node_isolated 1"));
     free(text);
     /* A check that succeeds again ends it. */
     assert_true(it_flaky_mode(&fx->flaky, "healthy") > 0);
     deadline = it_wall_ms() + 5000;
     while (isolated && it_wall_ms() < deadline) {
-        doc = it_get_json(fx->node[0].api_port, "/v1/cluster", NULL);
+        doc = it_get_json(fx->t.node[0].api_port, "/v1/cluster", NULL);
         const cJSON *self = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "cluster"), "nodes"), 0);
         isolated = cJSON_IsTrue(cJSON_GetObjectItem(self, "isolated"));
         cJSON_Delete(doc);
@@ -382,7 +372,7 @@ static void test_status_table_shows_nodes_as_columns(void **state)
     for (int i = 0; i < N; i++)
         assert_true(wait_verdict(fx, i, "UP", 10000) > 0);
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "%s status --node http://127.0.0.1:%d", MEDIC_BIN, fx->node[1].api_port);
+    snprintf(cmd, sizeof cmd, "%s status --node http://127.0.0.1:%d", MEDIC_BIN, fx->t.node[1].api_port);
     FILE *p = popen(cmd, "r");
     char out[8192] = "";
     size_t n = fread(out, 1, sizeof out - 1, p);

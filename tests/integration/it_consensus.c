@@ -22,20 +22,13 @@
 
 typedef struct {
     it_flaky flaky;
-    int cluster_port[N];
-    it_node node[N];
-    bool running[N];
+    it_trio t;
 } fixture;
-
-static const char *ids[N] = { "n1", "n2", "n3" };
 
 static void start_node(fixture *fx, int i)
 {
     char peers[1024] = "", cfg[4096];
-    size_t at = 0;
-    for (int j = 0; j < N; j++)
-        at += (size_t)snprintf(peers + at, sizeof peers - at, "%s{\"id\":\"%s\",\"address\":\"tcp://127.0.0.1:%d\"}",
-                               j ? "," : "", ids[j], fx->cluster_port[j]);
+    it_trio_peers(&fx->t, peers, sizeof peers);
     snprintf(cfg, sizeof cfg,
              "{\"node\":{\"id\":\"%s\",\"data_dir\":\"@DIR@/data\"},\"api\":{\"listen\":\"127.0.0.1:@API@\"},"
              "\"status_print_interval_ms\":0,"
@@ -43,10 +36,10 @@ static void start_node(fixture *fx, int i)
              "\"gossip_interval_ms\":100,\"heartbeat_ms\":%d,\"election_timeout_ms\":%d},"
              "\"services\":[{\"name\":\"web\",\"url\":\"http://127.0.0.1:%d/health\",\"interval_ms\":500,"
              "\"timeout_ms\":200}]}",
-             ids[i], peers, HEARTBEAT_MS, ELECTION_MS, fx->flaky.port);
-    assert_int_equal(it_node_start(&fx->node[i], cfg, NULL), 0);
-    fx->node[i].keep_dir = true;
-    fx->running[i] = true;
+             it_trio_ids[i], peers, HEARTBEAT_MS, ELECTION_MS, fx->flaky.port);
+    assert_int_equal(it_node_start(&fx->t.node[i], cfg, NULL), 0);
+    fx->t.node[i].keep_dir = true;
+    fx->t.running[i] = true;
 }
 
 static int setup(void **state)
@@ -54,8 +47,7 @@ static int setup(void **state)
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
     assert_int_equal(it_flaky_start(&fx->flaky), 0);
-    for (int i = 0; i < N; i++)
-        fx->cluster_port[i] = md_free_port();
+    it_trio_init(&fx->t);
     for (int i = 0; i < N; i++)
         start_node(fx, i);
     *state = fx;
@@ -65,13 +57,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    for (int i = 0; i < N; i++) {
-        if (fx->running[i]) {
-            kill(fx->node[i].proc.pid, SIGCONT);
-            it_node_stop(&fx->node[i], SIGTERM, 3000, NULL, NULL);
-        }
-        it_rmtree(fx->node[i].dir);
-    }
+    it_trio_stop(&fx->t);
     it_flaky_stop(&fx->flaky);
     free(fx);
     return 0;
@@ -88,7 +74,7 @@ typedef struct {
 static raft_view view_of(fixture *fx, int i)
 {
     raft_view v = { 0 };
-    cJSON *doc = it_get_json(fx->node[i].api_port, "/v1/cluster", NULL);
+    cJSON *doc = it_get_json(fx->t.node[i].api_port, "/v1/cluster", NULL);
     const cJSON *k = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "cluster"), "consensus");
     if (cJSON_IsObject(k)) {
         v.answered = true;
@@ -114,7 +100,7 @@ static int wait_leader(fixture *fx, int skip, double min_term, int timeout_ms, d
         bool agree = true;
         double term = 0;
         for (int i = 0; i < N && agree; i++) {
-            if (!fx->running[i] || i == skip)
+            if (!fx->t.running[i] || i == skip)
                 continue;
             raft_view v = view_of(fx, i);
             if (!v.answered || !v.leader[0]) {
@@ -123,14 +109,14 @@ static int wait_leader(fixture *fx, int skip, double min_term, int timeout_ms, d
             }
             int l = -1;
             for (int j = 0; j < N; j++)
-                if (strcmp(v.leader, ids[j]) == 0)
+                if (strcmp(v.leader, it_trio_ids[j]) == 0)
                     l = j;
             if (l < 0 || (leader >= 0 && l != leader))
                 agree = false;
             leader = l;
             term = v.term;
         }
-        if (agree && leader >= 0 && leader != skip && fx->running[leader] && term > min_term) {
+        if (agree && leader >= 0 && leader != skip && fx->t.running[leader] && term > min_term) {
             raft_view lv = view_of(fx, leader);
             if (strcmp(lv.role, "leader") == 0) {
                 if (term_out)
@@ -157,18 +143,18 @@ static void test_kill9_leader_twenty_times(void **state)
     assert_true(leader >= 0);
     int64_t took[KILLS];
     for (int k = 0; k < KILLS; k++) {
-        it_node_stop(&fx->node[leader], SIGKILL, 1000, NULL, NULL);
-        fx->running[leader] = false;
+        it_node_stop(&fx->t.node[leader], SIGKILL, 1000, NULL, NULL);
+        fx->t.running[leader] = false;
         int64_t t0 = it_wall_ms();
         double new_term = 0;
         int next = wait_leader(fx, leader, term, 10000, &new_term);
         took[k] = it_wall_ms() - t0;
         if (next < 0)
-            fail_msg("no new leader within 10 s after killing %s (kill %d)", ids[leader], k + 1);
+            fail_msg("no new leader within 10 s after killing %s (kill %d)", it_trio_ids[leader], k + 1);
         assert_true(new_term > term);
         /* The killed node comes back on its own data directory and rejoins as a follower. */
-        assert_int_equal(it_node_restart(&fx->node[leader], NULL), 0);
-        fx->running[leader] = true;
+        assert_int_equal(it_node_restart(&fx->t.node[leader], NULL), 0);
+        fx->t.running[leader] = true;
         assert_true(wait_leader(fx, -1, new_term - 1, 10000, &term) >= 0);
         leader = wait_leader(fx, -1, 0, 10000, &term);
         assert_true(leader >= 0);
@@ -186,16 +172,16 @@ static void test_frozen_leader_steps_down(void **state)
     double term = 0;
     int leader = wait_leader(fx, -1, 0, 10000, &term);
     assert_true(leader >= 0);
-    assert_int_equal(kill(fx->node[leader].proc.pid, SIGSTOP), 0);
+    assert_int_equal(kill(fx->t.node[leader].proc.pid, SIGSTOP), 0);
     int64_t t0 = it_wall_ms();
     double new_term = 0;
     int next = wait_leader(fx, leader, term, 10000, &new_term);
     assert_true(next >= 0);
-    printf("  %s frozen: %s leads term %.0f after %lld ms\n", ids[leader], ids[next], new_term,
+    printf("  %s frozen: %s leads term %.0f after %lld ms\n", it_trio_ids[leader], it_trio_ids[next], new_term,
            (long long)(it_wall_ms() - t0));
     while (it_wall_ms() < t0 + 5000)
         it_sleep_ms(50); /* the scenario: frozen for 5 s in all */
-    assert_int_equal(kill(fx->node[leader].proc.pid, SIGCONT), 0);
+    assert_int_equal(kill(fx->t.node[leader].proc.pid, SIGCONT), 0);
     /* Its first answer after waking must not claim a lease: the loop runs its timers (where the
      * core sees its lease long expired) before it reads requests. */
     raft_view v = view_of(fx, leader);
@@ -209,7 +195,7 @@ static void test_frozen_leader_steps_down(void **state)
     }
     assert_string_equal(v.role, "follower");
     assert_true(v.term >= new_term);
-    assert_string_equal(v.leader, ids[next]);
+    assert_string_equal(v.leader, it_trio_ids[next]);
 }
 
 static void test_full_restart_keeps_the_log(void **state)
@@ -220,24 +206,24 @@ static void test_full_restart_keeps_the_log(void **state)
     assert_true(leader >= 0);
     /* A few leader changes put several terms' no-op entries in the log. */
     for (int k = 0; k < 3; k++) {
-        it_node_stop(&fx->node[leader], SIGTERM, 3000, NULL, NULL); /* graceful: hands over first */
-        fx->running[leader] = false;
+        it_node_stop(&fx->t.node[leader], SIGTERM, 3000, NULL, NULL); /* graceful: hands over first */
+        fx->t.running[leader] = false;
         int next = wait_leader(fx, leader, term, 10000, &term);
         assert_true(next >= 0);
-        assert_int_equal(it_node_restart(&fx->node[leader], NULL), 0);
-        fx->running[leader] = true;
+        assert_int_equal(it_node_restart(&fx->t.node[leader], NULL), 0);
+        fx->t.running[leader] = true;
         leader = wait_leader(fx, -1, 0, 10000, &term);
         assert_true(leader >= 0);
     }
     raft_view before = view_of(fx, leader);
     assert_true(before.commit >= 4);
     for (int i = 0; i < N; i++) {
-        it_node_stop(&fx->node[i], SIGTERM, 3000, NULL, NULL);
-        fx->running[i] = false;
+        it_node_stop(&fx->t.node[i], SIGTERM, 3000, NULL, NULL);
+        fx->t.running[i] = false;
     }
     for (int i = 0; i < N; i++) {
-        assert_int_equal(it_node_restart(&fx->node[i], NULL), 0);
-        fx->running[i] = true;
+        assert_int_equal(it_node_restart(&fx->t.node[i], NULL), 0);
+        fx->t.running[i] = true;
     }
     double after_term = 0;
     leader = wait_leader(fx, -1, 0, 10000, &after_term);
@@ -247,7 +233,7 @@ static void test_full_restart_keeps_the_log(void **state)
         raft_view v = view_of(fx, i);
         /* Everything committed before is still there, and the new term commits on top of it. */
         assert_true(v.last_index >= before.commit);
-        char *log = it_node_log(&fx->node[i]);
+        char *log = it_node_log(&fx->t.node[i]);
         const char *rec = strstr(log, "event=consensus_recovered");
         assert_non_null(rec);
         free(log);

@@ -25,12 +25,8 @@
 
 typedef struct {
     it_flaky flaky;
-    int cluster_port[N];
-    it_node node[N];
-    bool running[N];
+    it_trio t;
 } fixture;
-
-static const char *ids[N] = { "n1", "n2", "n3" };
 
 /* fix: which step heals the service ("restart", "redeploy", "rollback" or "" for none). */
 static void start_cluster(fixture *fx, const char *fix, const char *extra)
@@ -38,10 +34,7 @@ static void start_cluster(fixture *fx, const char *fix, const char *extra)
     char heal[256], noop[] = "[\"true\"]", peers[1024] = "";
     snprintf(heal, sizeof heal, "[\"curl\",\"-sS\",\"-X\",\"POST\",\"http://127.0.0.1:%d/mode/healthy\"]",
              fx->flaky.control_port);
-    size_t at = 0;
-    for (int j = 0; j < N; j++)
-        at += (size_t)snprintf(peers + at, sizeof peers - at, "%s{\"id\":\"%s\",\"address\":\"tcp://127.0.0.1:%d\"}",
-                               j ? "," : "", ids[j], fx->cluster_port[j]);
+    it_trio_peers(&fx->t, peers, sizeof peers);
     for (int i = 0; i < N; i++) {
         char cfg[8192];
         snprintf(cfg, sizeof cfg,
@@ -54,11 +47,11 @@ static void start_cluster(fixture *fx, const char *fix, const char *extra)
                  "\"timeout_ms\":%d,\"restart_interval_ms\":%d,\"verify_after_ms\":%d,"
                  "\"redeploy_timeout_ms\":2000,\"rollback_timeout_ms\":2000%s,"
                  "\"exec\":{\"restart\":%s,\"redeploy\":%s,\"rollback\":%s,\"timeout_ms\":2000}}]}",
-                 ids[i], peers, fx->flaky.port, INTERVAL_MS, TIMEOUT_MS, RESTART_INTERVAL_MS, VERIFY_MS,
+                 it_trio_ids[i], peers, fx->flaky.port, INTERVAL_MS, TIMEOUT_MS, RESTART_INTERVAL_MS, VERIFY_MS,
                  extra ? extra : "", strcmp(fix, "restart") == 0 ? heal : noop,
                  strcmp(fix, "redeploy") == 0 ? heal : noop, strcmp(fix, "rollback") == 0 ? heal : noop);
-        assert_int_equal(it_node_start(&fx->node[i], cfg, NULL), 0);
-        fx->running[i] = true;
+        assert_int_equal(it_node_start(&fx->t.node[i], cfg, NULL), 0);
+        fx->t.running[i] = true;
     }
 }
 
@@ -67,17 +60,14 @@ static fixture *new_fixture(void)
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
     assert_int_equal(it_flaky_start(&fx->flaky), 0);
-    for (int i = 0; i < N; i++)
-        fx->cluster_port[i] = md_free_port();
+    it_trio_init(&fx->t);
     return fx;
 }
 
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    for (int i = 0; i < N; i++)
-        if (fx->running[i])
-            it_node_stop(&fx->node[i], SIGTERM, 3000, NULL, NULL);
+    it_trio_stop(&fx->t);
     it_flaky_stop(&fx->flaky);
     free(fx);
     return 0;
@@ -86,7 +76,7 @@ static int teardown(void **state)
 static int any_node(fixture *fx)
 {
     for (int i = 0; i < N; i++)
-        if (fx->running[i])
+        if (fx->t.running[i])
             return i;
     return -1;
 }
@@ -95,12 +85,12 @@ static int any_node(fixture *fx)
 static void wait_up(fixture *fx)
 {
     for (int i = 0; i < N; i++) {
-        if (!fx->running[i])
+        if (!fx->t.running[i])
             continue;
         int64_t deadline = it_wall_ms() + 10000;
         bool up = false;
         while (!up && it_wall_ms() < deadline) {
-            cJSON *doc = it_get_json(fx->node[i].api_port, "/v1/services/web", NULL);
+            cJSON *doc = it_get_json(fx->t.node[i].api_port, "/v1/services/web", NULL);
             const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "service"), "verdict"), "state");
             up = cJSON_IsString(v) && strcmp(v->valuestring, "UP") == 0;
             cJSON_Delete(doc);
@@ -117,7 +107,7 @@ static const cJSON *wait_closed_incident(fixture *fx, int64_t t0, int timeout_ms
 {
     int64_t deadline = it_wall_ms() + timeout_ms;
     while (it_wall_ms() < deadline) {
-        *doc = it_get_json(fx->node[any_node(fx)].api_port, "/v1/incidents", NULL);
+        *doc = it_get_json(fx->t.node[any_node(fx)].api_port, "/v1/incidents", NULL);
         const cJSON *inc = cJSON_GetArrayItem(cJSON_GetObjectItem(*doc, "closed"), 0);
         if (inc && cJSON_GetObjectItem(inc, "opened_at_ms")->valuedouble >= (double)t0)
             return inc;
@@ -155,7 +145,7 @@ static void run_scenario(void **state, const char *fix, const char *want_steps, 
     cJSON *doc = NULL;
     const cJSON *inc = wait_closed_incident(fx, t0, 30000, &doc);
     if (!inc) {
-        char *log = it_node_log(&fx->node[0]);
+        char *log = it_node_log(&fx->t.node[0]);
         fprintf(stderr, "no resolved incident; n1 log:\n%s\n", log);
         free(log);
         fail();
@@ -191,11 +181,11 @@ static void test_code_bug_fixed_by_rollback(void **state)
 static int leader_of(fixture *fx)
 {
     for (int k = 0; k < 200; k++) {
-        cJSON *doc = it_get_json(fx->node[any_node(fx)].api_port, "/v1/cluster", NULL);
+        cJSON *doc = it_get_json(fx->t.node[any_node(fx)].api_port, "/v1/cluster", NULL);
         const cJSON *l = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "cluster"), "consensus"), "leader");
         int found = -1;
         for (int i = 0; i < N && cJSON_IsString(l); i++)
-            if (strcmp(l->valuestring, ids[i]) == 0 && fx->running[i])
+            if (strcmp(l->valuestring, it_trio_ids[i]) == 0 && fx->t.running[i])
                 found = i;
         cJSON_Delete(doc);
         if (found >= 0)
@@ -218,7 +208,7 @@ static void kill_leader_mid_ladder(void **state, const char *fix, int kill_after
     int killed = -1;
     int64_t deadline = it_wall_ms() + 20000;
     while (it_wall_ms() < deadline && killed < 0) {
-        cJSON *doc = it_get_json(fx->node[any_node(fx)].api_port, "/v1/incidents", NULL);
+        cJSON *doc = it_get_json(fx->t.node[any_node(fx)].api_port, "/v1/incidents", NULL);
         const cJSON *steps = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "open"), 0), "steps");
         int done = 0;
         const cJSON *st;
@@ -227,9 +217,9 @@ static void kill_leader_mid_ladder(void **state, const char *fix, int kill_after
         if (cJSON_GetArraySize(steps) > 0 && done >= kill_after) {
             killed = leader_of(fx);
             assert_true(killed >= 0);
-            it_node_stop(&fx->node[killed], SIGKILL, 1000, NULL, NULL);
-            fx->running[killed] = false;
-            printf("  %s: killed leader %s with %d of %d steps done\n", fix, ids[killed], done,
+            it_node_stop(&fx->t.node[killed], SIGKILL, 1000, NULL, NULL);
+            fx->t.running[killed] = false;
+            printf("  %s: killed leader %s with %d of %d steps done\n", fix, it_trio_ids[killed], done,
                    cJSON_GetArraySize(steps));
         }
         cJSON_Delete(doc);
@@ -245,7 +235,7 @@ static void kill_leader_mid_ladder(void **state, const char *fix, int kill_after
     int n = cJSON_GetArraySize(steps);
     if (n > kill_after && kill_after > 0)
         assert_string_not_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(steps, n - 1), "proposed_by")->valuestring,
-                                ids[killed]);
+                                it_trio_ids[killed]);
     cJSON_Delete(doc);
 }
 
@@ -274,20 +264,20 @@ static void test_minority_never_acts(void **state)
     start_cluster(fx, "restart", NULL);
     wait_up(fx);
     for (int i = 1; i < N; i++) {
-        it_node_stop(&fx->node[i], SIGKILL, 1000, NULL, NULL);
-        fx->running[i] = false;
+        it_node_stop(&fx->t.node[i], SIGKILL, 1000, NULL, NULL);
+        fx->t.running[i] = false;
     }
     assert_true(it_flaky_mode(&fx->flaky, "down") > 0);
-    assert_true(it_wait_state(&fx->node[0], "web", "DOWN", 5000) > 0); /* it does see it down */
+    assert_true(it_wait_state(&fx->t.node[0], "web", "DOWN", 5000) > 0); /* it does see it down */
     int64_t until = it_wall_ms() + 3000;
     while (it_wall_ms() < until) {
-        cJSON *doc = it_get_json(fx->node[0].api_port, "/v1/incidents", NULL);
+        cJSON *doc = it_get_json(fx->t.node[0].api_port, "/v1/incidents", NULL);
         assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "open")), 0);
         cJSON_Delete(doc);
         it_sleep_ms(100);
     }
     /* Nothing healed it: the service is still down (the restart command would have fixed it). */
-    assert_true(it_wait_state(&fx->node[0], "web", "DOWN", 100) > 0);
+    assert_true(it_wait_state(&fx->t.node[0], "web", "DOWN", 100) > 0);
     assert_int_equal(it_flaky_path_count(&fx->flaky, "/mode/healthy"), 0);
 }
 
@@ -301,7 +291,7 @@ static void test_hourly_limit_holds(void **state)
     int64_t until = it_wall_ms() + DETECT_MS + 5 * RESTART_INTERVAL_MS;
     int steps = 0;
     while (it_wall_ms() < until) {
-        cJSON *doc = it_get_json(fx->node[0].api_port, "/v1/incidents", NULL);
+        cJSON *doc = it_get_json(fx->t.node[0].api_port, "/v1/incidents", NULL);
         steps = cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "open"), 0), "steps"));
         cJSON_Delete(doc);
         assert_true(steps <= 2);
@@ -311,7 +301,7 @@ static void test_hourly_limit_holds(void **state)
     assert_int_equal(steps, 2);
     bool alerted = false;
     for (int i = 0; i < N; i++) {
-        char *log = it_node_log(&fx->node[i]);
+        char *log = it_node_log(&fx->t.node[i]);
         alerted = alerted || strstr(log, "event=rate_limited") != NULL;
         free(log);
     }
@@ -330,7 +320,7 @@ static void test_shadow_mode_judges_but_never_acts(void **state)
     cJSON *doc = NULL;
     while (it_wall_ms() < deadline) {
         cJSON_Delete(doc);
-        doc = it_get_json(fx->node[0].api_port, "/v1/incidents", NULL);
+        doc = it_get_json(fx->t.node[0].api_port, "/v1/incidents", NULL);
         const cJSON *st = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "open"), 0), "steps"), 0);
         outcome = st ? cJSON_GetObjectItem(st, "outcome")->valuestring : "";
         if (strcmp(outcome, "skipped") == 0)
@@ -339,7 +329,7 @@ static void test_shadow_mode_judges_but_never_acts(void **state)
     }
     assert_string_equal(outcome, "skipped");
     cJSON_Delete(doc);
-    assert_true(it_wait_state(&fx->node[0], "web", "DOWN", 100) > 0); /* nothing was done */
+    assert_true(it_wait_state(&fx->t.node[0], "web", "DOWN", 100) > 0); /* nothing was done */
     assert_int_equal(it_flaky_path_count(&fx->flaky, "/mode/healthy"), 0);
 }
 
@@ -367,13 +357,13 @@ static void test_pause_stops_action_and_needs_the_token(void **state)
     start_cluster(fx, "restart", NULL);
     wait_up(fx);
     assert_true(leader_of(fx) >= 0);
-    assert_int_equal(post_action(fx->node[1].api_port, "pause", NULL), 401);
-    assert_int_equal(post_action(fx->node[1].api_port, "pause", "wrong-token-0123456789"), 401);
-    assert_int_equal(post_action(fx->node[1].api_port, "pause", TOKEN), 202);
+    assert_int_equal(post_action(fx->t.node[1].api_port, "pause", NULL), 401);
+    assert_int_equal(post_action(fx->t.node[1].api_port, "pause", "wrong-token-0123456789"), 401);
+    assert_int_equal(post_action(fx->t.node[1].api_port, "pause", TOKEN), 202);
     int64_t deadline = it_wall_ms() + 5000;
     bool paused = false;
     while (!paused && it_wall_ms() < deadline) {
-        cJSON *doc = it_get_json(fx->node[2].api_port, "/v1/services/web", NULL);
+        cJSON *doc = it_get_json(fx->t.node[2].api_port, "/v1/services/web", NULL);
         paused = cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "service"), "remediation"), "paused"));
         cJSON_Delete(doc);
         it_sleep_ms(20);
@@ -382,15 +372,15 @@ static void test_pause_stops_action_and_needs_the_token(void **state)
     assert_true(it_flaky_mode(&fx->flaky, "down") > 0);
     int64_t until = it_wall_ms() + DETECT_MS + 2 * RESTART_INTERVAL_MS;
     while (it_wall_ms() < until) {
-        cJSON *doc = it_get_json(fx->node[0].api_port, "/v1/incidents", NULL);
+        cJSON *doc = it_get_json(fx->t.node[0].api_port, "/v1/incidents", NULL);
         assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "open")), 0);
         cJSON_Delete(doc);
         it_sleep_ms(100);
     }
     assert_int_equal(it_flaky_path_count(&fx->flaky, "/mode/healthy"), 0);
     /* Resumed, it acts: the restart heals the service. */
-    assert_int_equal(post_action(fx->node[0].api_port, "resume", TOKEN), 202);
-    assert_true(it_wait_state(&fx->node[0], "web", "UP", 10000) > 0);
+    assert_int_equal(post_action(fx->t.node[0].api_port, "resume", TOKEN), 202);
+    assert_true(it_wait_state(&fx->t.node[0], "web", "UP", 10000) > 0);
 }
 
 /* Past MD_CONSENSUS_SNAPSHOT_EVERY (1000) entries the ledger is snapshotted and the log compacted;
@@ -406,7 +396,7 @@ static void test_ledger_snapshot_compacts_and_restores(void **state)
     char url[128];
     int accepted = 0;
     for (int k = 0; k < 1101; k++) {
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/services/web/%s", fx->node[leader].api_port,
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/services/web/%s", fx->t.node[leader].api_port,
                  k % 2 ? "resume" : "pause");
         char *body = NULL;
         long code = 0;
@@ -420,7 +410,7 @@ static void test_ledger_snapshot_compacts_and_restores(void **state)
         int64_t deadline = it_wall_ms() + 20000;
         double index = 0;
         while (it_wall_ms() < deadline && index < 1100) {
-            cJSON *doc = it_get_json(fx->node[i].api_port, "/v1/incidents", NULL);
+            cJSON *doc = it_get_json(fx->t.node[i].api_port, "/v1/incidents", NULL);
             index = cJSON_GetObjectItem(doc, "ledger_index") ? cJSON_GetObjectItem(doc, "ledger_index")->valuedouble : 0;
             cJSON_Delete(doc);
             it_sleep_ms(50);
@@ -428,27 +418,27 @@ static void test_ledger_snapshot_compacts_and_restores(void **state)
         assert_true(index >= 1100);
     }
     int other = (leader + 1) % N;
-    char *log = it_node_log(&fx->node[other]);
+    char *log = it_node_log(&fx->t.node[other]);
     assert_non_null(strstr(log, "event=snapshot_saved"));
     free(log);
-    fx->node[other].keep_dir = true;
-    it_node_stop(&fx->node[other], SIGTERM, 3000, NULL, NULL);
-    fx->running[other] = false;
-    assert_int_equal(it_node_restart(&fx->node[other], NULL), 0);
-    fx->running[other] = true;
-    log = it_node_log(&fx->node[other]);
+    fx->t.node[other].keep_dir = true;
+    it_node_stop(&fx->t.node[other], SIGTERM, 3000, NULL, NULL);
+    fx->t.running[other] = false;
+    assert_int_equal(it_node_restart(&fx->t.node[other], NULL), 0);
+    fx->t.running[other] = true;
+    log = it_node_log(&fx->t.node[other]);
     assert_non_null(strstr(log, "event=ledger_restored"));
     free(log);
     int64_t deadline = it_wall_ms() + 10000;
     bool paused = false;
     while (!paused && it_wall_ms() < deadline) {
-        cJSON *doc = it_get_json(fx->node[other].api_port, "/v1/services/web", NULL);
+        cJSON *doc = it_get_json(fx->t.node[other].api_port, "/v1/services/web", NULL);
         paused = cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "service"), "remediation"), "paused"));
         cJSON_Delete(doc);
         it_sleep_ms(50);
     }
     assert_true(paused);
-    fx->node[other].keep_dir = false;
+    fx->t.node[other].keep_dir = false;
 }
 
 int main(void)

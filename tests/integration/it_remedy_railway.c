@@ -23,12 +23,8 @@ typedef struct {
     char dir[64];
     int api_port;      /* the fake's */
     int svc_port;      /* the flaky child playing the running deployment */
-    int cluster_port[N];
-    it_node node[N];
-    bool running[N];
+    it_trio t;
 } fixture;
-
-static const char *ids[N] = { "n1", "n2", "n3" };
 
 static int control(fixture *fx, const char *path)
 {
@@ -52,13 +48,9 @@ static int setup(void **state)
     char line[512];
     assert_true(md_proc_read_line(&fx->fake, line, sizeof line, 10000) > 0);
     assert_int_equal(sscanf(line, "ready port=%d services=web@%d", &fx->api_port, &fx->svc_port), 2);
-    for (int i = 0; i < N; i++)
-        fx->cluster_port[i] = md_free_port();
+    it_trio_init(&fx->t);
     char peers[1024] = "";
-    size_t at = 0;
-    for (int j = 0; j < N; j++)
-        at += (size_t)snprintf(peers + at, sizeof peers - at, "%s{\"id\":\"%s\",\"address\":\"tcp://127.0.0.1:%d\"}",
-                               j ? "," : "", ids[j], fx->cluster_port[j]);
+    it_trio_peers(&fx->t, peers, sizeof peers);
     for (int i = 0; i < N; i++) {
         char cfg[4096];
         snprintf(cfg, sizeof cfg,
@@ -72,9 +64,9 @@ static int setup(void **state)
                  "\"timeout_ms\":100,\"restart_interval_ms\":800,\"verify_after_ms\":300,"
                  "\"redeploy_timeout_ms\":5000,\"rollback_timeout_ms\":5000,\"known_good_after_ms\":500,"
                  "\"railway\":{\"service_id\":\"web\",\"environment_id\":\"e7a10000-0000-4000-8000-0000000000e1\"}}]}",
-                 ids[i], peers, fx->api_port, fx->svc_port);
-        assert_int_equal(it_node_start(&fx->node[i], cfg, NULL), 0);
-        fx->running[i] = true;
+                 it_trio_ids[i], peers, fx->api_port, fx->svc_port);
+        assert_int_equal(it_node_start(&fx->t.node[i], cfg, NULL), 0);
+        fx->t.running[i] = true;
     }
     *state = fx;
     return 0;
@@ -83,9 +75,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    for (int i = 0; i < N; i++)
-        if (fx->running[i])
-            it_node_stop(&fx->node[i], SIGTERM, 3000, NULL, NULL);
+    it_trio_stop(&fx->t);
     md_proc_stop(&fx->fake, SIGTERM, 5000, NULL);
     it_rmtree(fx->dir);
     free(fx);
@@ -95,12 +85,12 @@ static int teardown(void **state)
 static void wait_ready(fixture *fx)
 {
     for (int i = 0; i < N; i++)
-        assert_true(it_wait_state(&fx->node[i], "web", "UP", 10000) > 0);
+        assert_true(it_wait_state(&fx->t.node[i], "web", "UP", 10000) > 0);
     /* A leader must exist before the fault, or the timing includes the first election. */
     int64_t deadline = it_wall_ms() + 10000;
     bool led = false;
     while (!led && it_wall_ms() < deadline) {
-        cJSON *doc = it_get_json(fx->node[0].api_port, "/v1/cluster", NULL);
+        cJSON *doc = it_get_json(fx->t.node[0].api_port, "/v1/cluster", NULL);
         const cJSON *l = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "cluster"), "consensus"), "leader");
         led = cJSON_IsString(l);
         cJSON_Delete(doc);
@@ -112,7 +102,7 @@ static void wait_ready(fixture *fx)
     deadline = it_wall_ms() + 10000;
     bool known = false;
     while (!known && it_wall_ms() < deadline) {
-        cJSON *doc = it_get_json(fx->node[2].api_port, "/v1/incidents", NULL);
+        cJSON *doc = it_get_json(fx->t.node[2].api_port, "/v1/incidents", NULL);
         const cJSON *kg = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "services"), 0),
                                               "known_good_deployment");
         known = cJSON_IsString(kg);
@@ -126,7 +116,7 @@ static cJSON *wait_resolved(fixture *fx, int64_t t0, int timeout_ms, const cJSON
 {
     int64_t deadline = it_wall_ms() + timeout_ms;
     while (it_wall_ms() < deadline) {
-        cJSON *doc = it_get_json(fx->node[1].api_port, "/v1/incidents", NULL);
+        cJSON *doc = it_get_json(fx->t.node[1].api_port, "/v1/incidents", NULL);
         const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "closed"), 0);
         if (c && cJSON_GetObjectItem(c, "opened_at_ms")->valuedouble >= (double)t0) {
             *inc = c;
@@ -135,7 +125,7 @@ static cJSON *wait_resolved(fixture *fx, int64_t t0, int timeout_ms, const cJSON
         cJSON_Delete(doc);
         it_sleep_ms(50);
     }
-    char *log = it_node_log(&fx->node[0]);
+    char *log = it_node_log(&fx->t.node[0]);
     fprintf(stderr, "no resolved incident; n1's log:\n%s\n", log);
     free(log);
     return NULL;
@@ -208,7 +198,7 @@ static void test_faults_are_retried_and_reported(void **state)
     cJSON_Delete(doc);
     /* The token never reached a log either. */
     for (int i = 0; i < N; i++) {
-        char *log = it_node_log(&fx->node[i]);
+        char *log = it_node_log(&fx->t.node[i]);
         assert_null(strstr(log, "fake-railway-token-0123"));
         free(log);
     }
