@@ -273,10 +273,14 @@ double it_service_number(it_node *n, const char *svc, const char *dotted)
 
 const char *const it_trio_ids[IT_TRIO] = { "n1", "n2", "n3" };
 
-void it_trio_init(it_trio *t)
+int it_trio_init(it_trio *t, bool with_flaky)
 {
     for (int i = 0; i < IT_TRIO; i++)
         t->cluster_port[i] = md_free_port();
+    if (with_flaky && it_flaky_start(&t->flaky) != 0)
+        return -1;
+    t->has_flaky = with_flaky;
+    return 0;
 }
 
 void it_trio_peers(const it_trio *t, char *out, size_t cap)
@@ -298,5 +302,9 @@ void it_trio_stop(it_trio *t)
         }
         if (t->node[i].dir[0])
             it_rmtree(t->node[i].dir);
+    }
+    if (t->has_flaky) {
+        it_flaky_stop(&t->flaky);
+        t->has_flaky = false;
     }
 }

@@ -69,16 +69,20 @@ void it_sleep_ms(long ms);
 /* Three nodes n1, n2, n3 on loopback, as the cluster tests run them. */
 #define IT_TRIO 3
 typedef struct {
+    it_flaky flaky;            /* the service they watch, when it_trio_init started one */
+    bool has_flaky;
     int cluster_port[IT_TRIO]; /* where each node listens for its peers */
     it_node node[IT_TRIO];
     bool running[IT_TRIO];     /* started and not (yet) stopped or killed by the test */
 } it_trio;
 extern const char *const it_trio_ids[IT_TRIO];
-/* it_trio_init picks a free cluster port for each node. */
-void it_trio_init(it_trio *t);
+/* it_trio_init picks a free cluster port for each node and, with_flaky, starts a flaky_service.
+ * Returns 0 or -1. */
+int it_trio_init(it_trio *t, bool with_flaky);
 /* it_trio_peers writes the members of cluster.peers: {"id":"n1","address":"tcp://..."},... */
 void it_trio_peers(const it_trio *t, char *out, size_t cap);
-/* it_trio_stop resumes (SIGCONT) and stops every running node, then removes every node's dir. */
+/* it_trio_stop resumes (SIGCONT) and stops every running node, removes every node's dir, and
+ * stops the flaky_service. */
 void it_trio_stop(it_trio *t);
 
 /* it_skip prints why and exits 77 (ctest counts it as skipped). */

@@ -29,7 +29,6 @@
 #define SECRET "it-cluster-secret-0123456789"
 
 typedef struct {
-    it_flaky flaky;
     int closed_port;       /* a port nothing listens on */
     it_trio t;
 } fixture;
@@ -47,7 +46,7 @@ static void node_config(const fixture *fx, int i, bool unreachable, const char *
              "\"services\":[{\"name\":\"web\",\"url\":\"http://127.0.0.1:%d/health\",\"interval_ms\":%d,"
              "\"timeout_ms\":%d,\"failures_before_down\":%d}]}",
              it_trio_ids[i], i + 1, secret, peers, GOSSIP_MS, SUSPECT_MS, DEAD_MS,
-             unreachable ? fx->closed_port : fx->flaky.port, INTERVAL_MS, TIMEOUT_MS, FAILURES);
+             unreachable ? fx->closed_port : fx->t.flaky.port, INTERVAL_MS, TIMEOUT_MS, FAILURES);
 }
 
 static void start_node(fixture *fx, int i, bool unreachable, const char *secret)
@@ -62,9 +61,8 @@ static fixture *new_fixture(void)
 {
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    assert_int_equal(it_flaky_start(&fx->flaky), 0);
     fx->closed_port = md_free_port();
-    it_trio_init(&fx->t);
+    assert_int_equal(it_trio_init(&fx->t, true), 0);
     return fx;
 }
 
@@ -90,7 +88,6 @@ static int teardown(void **state)
 {
     fixture *fx = *state;
     it_trio_stop(&fx->t);
-    it_flaky_stop(&fx->flaky);
     free(fx);
     return 0;
 }
@@ -163,7 +160,7 @@ static void test_quorum_down_reaches_every_node_in_time(void **state)
     fixture *fx = *state;
     for (int i = 0; i < N; i++)
         assert_true(wait_verdict(fx, i, "UP", 10000) > 0);
-    int64_t t0 = it_flaky_mode(&fx->flaky, "down");
+    int64_t t0 = it_flaky_mode(&fx->t.flaky, "down");
     assert_true(t0 > 0);
     int64_t bound = (FAILURES - 1) * INTERVAL_MS + TIMEOUT_MS + SLACK_MS + GOSSIP_BOUND_MS;
     for (int i = 0; i < N; i++) {
@@ -190,7 +187,7 @@ static void test_quorum_down_reaches_every_node_in_time(void **state)
             it_sleep_ms(10);
     }
     assert_int_equal(down_votes, N);
-    assert_true(it_flaky_mode(&fx->flaky, "healthy") > 0);
+    assert_true(it_flaky_mode(&fx->t.flaky, "healthy") > 0);
     for (int i = 0; i < N; i++)
         assert_true(wait_verdict(fx, i, "UP", 5000) > 0);
 }
@@ -231,7 +228,7 @@ static void test_kill9_and_restart(void **state)
         assert_true(took >= 0);
     }
     /* The remaining two still make a quorum. */
-    assert_true(it_flaky_mode(&fx->flaky, "down") > 0);
+    assert_true(it_flaky_mode(&fx->t.flaky, "down") > 0);
     for (int i = 0; i < 2; i++)
         assert_true(wait_verdict(fx, i, "DOWN", 5000) > 0);
     /* Restarted, n3 catches up within about one gossip interval, counted from when its API
@@ -332,7 +329,7 @@ static void test_isolated_node_marks_itself(void **state)
         it_node_stop(&fx->t.node[i], SIGKILL, 1000, NULL, NULL);
         fx->t.running[i] = false;
     }
-    assert_true(it_flaky_mode(&fx->flaky, "down") > 0);
+    assert_true(it_flaky_mode(&fx->t.flaky, "down") > 0);
     int64_t deadline = it_wall_ms() + DEAD_MS + 5000;
     bool isolated = false;
     while (!isolated && it_wall_ms() < deadline) {
@@ -354,7 +351,7 @@ static void test_isolated_node_marks_itself(void **state)
     assert_non_null(strstr(text, "medic_node_isolated 1"));
     free(text);
     /* A check that succeeds again ends it. */
-    assert_true(it_flaky_mode(&fx->flaky, "healthy") > 0);
+    assert_true(it_flaky_mode(&fx->t.flaky, "healthy") > 0);
     deadline = it_wall_ms() + 5000;
     while (isolated && it_wall_ms() < deadline) {
         doc = it_get_json(fx->t.node[0].api_port, "/v1/cluster", NULL);

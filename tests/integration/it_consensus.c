@@ -21,7 +21,6 @@
 #define KILLS 20
 
 typedef struct {
-    it_flaky flaky;
     it_trio t;
 } fixture;
 
@@ -36,7 +35,7 @@ static void start_node(fixture *fx, int i)
              "\"gossip_interval_ms\":100,\"heartbeat_ms\":%d,\"election_timeout_ms\":%d},"
              "\"services\":[{\"name\":\"web\",\"url\":\"http://127.0.0.1:%d/health\",\"interval_ms\":500,"
              "\"timeout_ms\":200}]}",
-             it_trio_ids[i], peers, HEARTBEAT_MS, ELECTION_MS, fx->flaky.port);
+             it_trio_ids[i], peers, HEARTBEAT_MS, ELECTION_MS, fx->t.flaky.port);
     assert_int_equal(it_node_start(&fx->t.node[i], cfg, NULL), 0);
     fx->t.node[i].keep_dir = true;
     fx->t.running[i] = true;
@@ -46,8 +45,7 @@ static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    assert_int_equal(it_flaky_start(&fx->flaky), 0);
-    it_trio_init(&fx->t);
+    assert_int_equal(it_trio_init(&fx->t, true), 0);
     for (int i = 0; i < N; i++)
         start_node(fx, i);
     *state = fx;
@@ -58,7 +56,6 @@ static int teardown(void **state)
 {
     fixture *fx = *state;
     it_trio_stop(&fx->t);
-    it_flaky_stop(&fx->flaky);
     free(fx);
     return 0;
 }

@@ -24,7 +24,6 @@
 #define TOKEN "it-remedy-admin-token-0123"
 
 typedef struct {
-    it_flaky flaky;
     it_trio t;
 } fixture;
 
@@ -33,7 +32,7 @@ static void start_cluster(fixture *fx, const char *fix, const char *extra)
 {
     char heal[256], noop[] = "[\"true\"]", peers[1024] = "";
     snprintf(heal, sizeof heal, "[\"curl\",\"-sS\",\"-X\",\"POST\",\"http://127.0.0.1:%d/mode/healthy\"]",
-             fx->flaky.control_port);
+             fx->t.flaky.control_port);
     it_trio_peers(&fx->t, peers, sizeof peers);
     for (int i = 0; i < N; i++) {
         char cfg[8192];
@@ -47,7 +46,7 @@ static void start_cluster(fixture *fx, const char *fix, const char *extra)
                  "\"timeout_ms\":%d,\"restart_interval_ms\":%d,\"verify_after_ms\":%d,"
                  "\"redeploy_timeout_ms\":2000,\"rollback_timeout_ms\":2000%s,"
                  "\"exec\":{\"restart\":%s,\"redeploy\":%s,\"rollback\":%s,\"timeout_ms\":2000}}]}",
-                 it_trio_ids[i], peers, fx->flaky.port, INTERVAL_MS, TIMEOUT_MS, RESTART_INTERVAL_MS, VERIFY_MS,
+                 it_trio_ids[i], peers, fx->t.flaky.port, INTERVAL_MS, TIMEOUT_MS, RESTART_INTERVAL_MS, VERIFY_MS,
                  extra ? extra : "", strcmp(fix, "restart") == 0 ? heal : noop,
                  strcmp(fix, "redeploy") == 0 ? heal : noop, strcmp(fix, "rollback") == 0 ? heal : noop);
         assert_int_equal(it_node_start(&fx->t.node[i], cfg, NULL), 0);
@@ -59,8 +58,7 @@ static fixture *new_fixture(void)
 {
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    assert_int_equal(it_flaky_start(&fx->flaky), 0);
-    it_trio_init(&fx->t);
+    assert_int_equal(it_trio_init(&fx->t, true), 0);
     return fx;
 }
 
@@ -68,7 +66,6 @@ static int teardown(void **state)
 {
     fixture *fx = *state;
     it_trio_stop(&fx->t);
-    it_flaky_stop(&fx->flaky);
     free(fx);
     return 0;
 }
@@ -140,7 +137,7 @@ static void run_scenario(void **state, const char *fix, const char *want_steps, 
     *state = fx;
     start_cluster(fx, fix, NULL);
     wait_up(fx);
-    int64_t t0 = it_flaky_mode(&fx->flaky, "down");
+    int64_t t0 = it_flaky_mode(&fx->t.flaky, "down");
     assert_true(t0 > 0);
     cJSON *doc = NULL;
     const cJSON *inc = wait_closed_incident(fx, t0, 30000, &doc);
@@ -204,7 +201,7 @@ static void kill_leader_mid_ladder(void **state, const char *fix, int kill_after
     start_cluster(fx, fix, NULL);
     wait_up(fx);
     assert_true(leader_of(fx) >= 0);
-    int64_t t0 = it_flaky_mode(&fx->flaky, "down");
+    int64_t t0 = it_flaky_mode(&fx->t.flaky, "down");
     int killed = -1;
     int64_t deadline = it_wall_ms() + 20000;
     while (it_wall_ms() < deadline && killed < 0) {
@@ -267,7 +264,7 @@ static void test_minority_never_acts(void **state)
         it_node_stop(&fx->t.node[i], SIGKILL, 1000, NULL, NULL);
         fx->t.running[i] = false;
     }
-    assert_true(it_flaky_mode(&fx->flaky, "down") > 0);
+    assert_true(it_flaky_mode(&fx->t.flaky, "down") > 0);
     assert_true(it_wait_state(&fx->t.node[0], "web", "DOWN", 5000) > 0); /* it does see it down */
     int64_t until = it_wall_ms() + 3000;
     while (it_wall_ms() < until) {
@@ -278,7 +275,7 @@ static void test_minority_never_acts(void **state)
     }
     /* Nothing healed it: the service is still down (the restart command would have fixed it). */
     assert_true(it_wait_state(&fx->t.node[0], "web", "DOWN", 100) > 0);
-    assert_int_equal(it_flaky_path_count(&fx->flaky, "/mode/healthy"), 0);
+    assert_int_equal(it_flaky_path_count(&fx->t.flaky, "/mode/healthy"), 0);
 }
 
 static void test_hourly_limit_holds(void **state)
@@ -287,7 +284,7 @@ static void test_hourly_limit_holds(void **state)
     *state = fx;
     start_cluster(fx, "", ",\"max_actions_per_hour\":2");
     wait_up(fx);
-    assert_true(it_flaky_mode(&fx->flaky, "down") > 0);
+    assert_true(it_flaky_mode(&fx->t.flaky, "down") > 0);
     int64_t until = it_wall_ms() + DETECT_MS + 5 * RESTART_INTERVAL_MS;
     int steps = 0;
     while (it_wall_ms() < until) {
@@ -314,7 +311,7 @@ static void test_shadow_mode_judges_but_never_acts(void **state)
     *state = fx;
     start_cluster(fx, "restart", ",\"shadow\":true");
     wait_up(fx);
-    assert_true(it_flaky_mode(&fx->flaky, "down") > 0);
+    assert_true(it_flaky_mode(&fx->t.flaky, "down") > 0);
     int64_t deadline = it_wall_ms() + 10000;
     const char *outcome = "";
     cJSON *doc = NULL;
@@ -330,7 +327,7 @@ static void test_shadow_mode_judges_but_never_acts(void **state)
     assert_string_equal(outcome, "skipped");
     cJSON_Delete(doc);
     assert_true(it_wait_state(&fx->t.node[0], "web", "DOWN", 100) > 0); /* nothing was done */
-    assert_int_equal(it_flaky_path_count(&fx->flaky, "/mode/healthy"), 0);
+    assert_int_equal(it_flaky_path_count(&fx->t.flaky, "/mode/healthy"), 0);
 }
 
 static int post_action(int port, const char *action, const char *token)
@@ -369,7 +366,7 @@ static void test_pause_stops_action_and_needs_the_token(void **state)
         it_sleep_ms(20);
     }
     assert_true(paused);
-    assert_true(it_flaky_mode(&fx->flaky, "down") > 0);
+    assert_true(it_flaky_mode(&fx->t.flaky, "down") > 0);
     int64_t until = it_wall_ms() + DETECT_MS + 2 * RESTART_INTERVAL_MS;
     while (it_wall_ms() < until) {
         cJSON *doc = it_get_json(fx->t.node[0].api_port, "/v1/incidents", NULL);
@@ -377,7 +374,7 @@ static void test_pause_stops_action_and_needs_the_token(void **state)
         cJSON_Delete(doc);
         it_sleep_ms(100);
     }
-    assert_int_equal(it_flaky_path_count(&fx->flaky, "/mode/healthy"), 0);
+    assert_int_equal(it_flaky_path_count(&fx->t.flaky, "/mode/healthy"), 0);
     /* Resumed, it acts: the restart heals the service. */
     assert_int_equal(post_action(fx->t.node[0].api_port, "resume", TOKEN), 202);
     assert_true(it_wait_state(&fx->t.node[0], "web", "UP", 10000) > 0);

@@ -48,7 +48,7 @@ static int setup(void **state)
     char line[512];
     assert_true(md_proc_read_line(&fx->fake, line, sizeof line, 10000) > 0);
     assert_int_equal(sscanf(line, "ready port=%d services=web@%d", &fx->api_port, &fx->svc_port), 2);
-    it_trio_init(&fx->t);
+    assert_int_equal(it_trio_init(&fx->t, false), 0);
     char peers[1024] = "";
     it_trio_peers(&fx->t, peers, sizeof peers);
     for (int i = 0; i < N; i++) {

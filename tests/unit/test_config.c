@@ -14,30 +14,7 @@
 #include <cmocka.h>
 
 #include "config.h"
-
-/* Tests write JSON with single quotes for readability; sq turns them into double quotes.
- * Returns a static buffer, valid until the next call. */
-static const char *sq(const char *s)
-{
-    static char buf[8192];
-    size_t n = strlen(s);
-    assert_true(n < sizeof buf);
-    for (size_t i = 0; i <= n; i++)
-        buf[i] = s[i] == '\'' ? '"' : s[i];
-    return buf;
-}
-
-static md_config *parse_ok(const char *json_sq)
-{
-    const char *json = sq(json_sq);
-    char err[MD_CONFIG_ERR_LEN] = "";
-    md_config *cfg = NULL;
-    int rc = md_config_parse(json, strlen(json), "t.json", &cfg, err, sizeof err);
-    if (rc != 0)
-        fail_msg("unexpected error %d: %s", rc, err);
-    assert_non_null(cfg);
-    return cfg;
-}
+#include "config_test_util.h"
 
 /* expect_err parses json_sq and requires exactly the message want, -EINVAL and *out untouched. */
 static void expect_err(const char *json_sq, const char *want)
@@ -63,7 +40,7 @@ static const char *svc1(const char *fields)
 static void test_defaults_from_seed(void **state)
 {
     (void)state;
-    md_config *cfg = parse_ok("{'services':[{'name':'web','url':'https://example.test/health'}]}");
+    md_config *cfg = ok("{'services':[{'name':'web','url':'https://example.test/health'}]}");
     char host[256] = "";
     assert_int_equal(gethostname(host, sizeof host - 1), 0);
     assert_string_equal(cfg->node_id, host);
@@ -112,7 +89,7 @@ static void test_defaults_from_seed(void **state)
 static void test_defaults_and_service_override(void **state)
 {
     (void)state;
-    md_config *cfg = parse_ok(
+    md_config *cfg = ok(
         "{'defaults':{'interval_ms':20000,'timeout_ms':4000,'failures_before_down':3,"
         "  'tls_verify':false,'ca_file':'/etc/ca.pem','ewma_alpha':0.5,'trend_window':32},"
         " 'services':["
@@ -140,7 +117,7 @@ static void test_defaults_and_service_override(void **state)
 static void test_all_fields(void **state)
 {
     (void)state;
-    md_config *cfg = parse_ok(
+    md_config *cfg = ok(
         "{'node':{'id':'n1','region':'eu-west'},'api':{'listen':'[::1]:9000'},"
         " 'log':{'level':'debug','format':'json'},'status_print_interval_ms':0,"
         " 'services':["
@@ -195,7 +172,7 @@ static void test_env_substitution_values(void **state)
     setenv("MD_T_TOKEN", "s3cr3t-value", 1);
     setenv("MD_T_HOST", "127.0.0.1", 1);
     setenv("MD_T_EMPTY", "", 1);
-    md_config *cfg = parse_ok(
+    md_config *cfg = ok(
         "{'node':{'id':'n${MD_T_EMPTY}1'},'services':[{'name':'a',"
         "'url':'http://${MD_T_HOST}:8080/$x{}','expect_body':'${MD_T_TOKEN}${MD_T_TOKEN}',"
         "'headers':{'Authorization':'Bearer ${MD_T_TOKEN}'}}]}");
@@ -255,7 +232,7 @@ static void test_mask_to_json(void **state)
     (void)state;
     setenv("MD_T_SECRET", "hunter2-zz", 1);
     setenv("MD_T_PLAIN", "visible-in-raw", 1);
-    md_config *cfg = parse_ok(
+    md_config *cfg = ok(
         "{'services':[{'name':'a','url':'https://bob:pa55word@h.test/x',"
         "'expect_body':'body ${MD_T_SECRET} end',"
         "'headers':{'X-Custom':'${MD_T_PLAIN}','Authorization':'Basic literal-auth',"
@@ -294,7 +271,7 @@ static void test_mask_function(void **state)
     setenv("MD_T_S1", "abc", 1);
     setenv("MD_T_S2", "abcdef", 1);
     setenv("MD_T_S3", "x", 1);
-    md_config *cfg = parse_ok("{'node':{'region':'${MD_T_S1}${MD_T_S2}${MD_T_S3}'},"
+    md_config *cfg = ok("{'node':{'region':'${MD_T_S1}${MD_T_S2}${MD_T_S3}'},"
                               "'services':[{'name':'a','tcp':'h:1'}]}");
     char out[64];
     md_config_mask(cfg, "1abcdef2abc3x4", out, sizeof out);
@@ -313,7 +290,7 @@ static void test_mask_function(void **state)
 static void test_to_json_roundtrip(void **state)
 {
     (void)state;
-    md_config *cfg = parse_ok(
+    md_config *cfg = ok(
         "{'node':{'id':'n1'},'log':{'level':'warn'},"
         "'defaults':{'interval_ms':15000,'ewma_alpha':0.125,'ca_file':'/ca'},"
         "'services':[{'name':'a','url':'http://127.0.0.1:1/','headers':{'X-A':'v'},'expect_status':301,"
@@ -503,7 +480,7 @@ static void test_out_of_range(void **state)
     expect_err(svc1("'method':'PATCH'"), "t.json: services[0].method: must be one of GET, HEAD, POST, PUT, OPTIONS");
     expect_err("{'max_concurrent_checks':70000,'services':[{'name':'a','tcp':'h:1'}]}",
                "t.json: max_concurrent_checks: must be an integer from 1 to 65536");
-    md_config *cfg = parse_ok("{'max_concurrent_checks':7,'services':[{'name':'a','tcp':'h:1'}]}");
+    md_config *cfg = ok("{'max_concurrent_checks':7,'services':[{'name':'a','tcp':'h:1'}]}");
     assert_int_equal(cfg->max_concurrent_checks, 7);
     md_config_free(cfg);
 }
@@ -564,7 +541,7 @@ static void test_bad_tcp(void **state)
         snprintf(json, sizeof json, "{'services':[{'name':'a','tcp':'%s'}]}", bad[i]);
         expect_err(json, "t.json: services[0].tcp: must be host:port with port 1-65535 (IPv6 as [::1]:5432)");
     }
-    md_config *cfg = parse_ok("{'services':[{'name':'a','tcp':'h:65535'}]}");
+    md_config *cfg = ok("{'services':[{'name':'a','tcp':'h:65535'}]}");
     assert_int_equal(cfg->services[0].tcp_port, 65535);
     md_config_free(cfg);
 }
@@ -583,7 +560,7 @@ static void test_bad_url(void **state)
     expect_err("{'services':[{'name':'a','url':'http://h/a b'}]}",
                "t.json: services[0].url: must not contain spaces or control characters");
     expect_err(svc1("'prewarm_url':'gopher://h/'"), "t.json: services[0].prewarm_url: must start with http:// or https://");
-    md_config *cfg = parse_ok("{'services':[{'name':'a','url':'HTTPS://h.test'}]}");
+    md_config *cfg = ok("{'services':[{'name':'a','url':'HTTPS://h.test'}]}");
     md_config_free(cfg);
 }
 
@@ -597,7 +574,7 @@ static void test_bad_api_listen(void **state)
         expect_err(json, "t.json: api.listen: must be host:port with port 0-65535 (IPv6 as [::1]:8700)");
     }
     expect_err("{'api':{'listen':8700},'services':[]}", "t.json: api.listen: must be a string");
-    md_config *cfg = parse_ok("{'api':{'listen':'0.0.0.0:0'},'services':[{'name':'a','tcp':'h:1'}]}");
+    md_config *cfg = ok("{'api':{'listen':'0.0.0.0:0'},'services':[{'name':'a','tcp':'h:1'}]}");
     assert_string_equal(cfg->api_host, "0.0.0.0");
     assert_int_equal(cfg->api_port, 0);
     md_config_free(cfg);
