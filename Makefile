@@ -15,13 +15,14 @@ build: bootstrap
 demo: build
 	build/release/medic demo
 
-# The release build (what `make demo` runs) is built too, so a warning that only -O2 sees
-# fails the tests rather than the demo.
+# The test build: sanitizers, warnings as errors. Then the plain optimised build a user or a
+# packager makes (CMAKE_BUILD_TYPE=Release, gcc -O3, no tests), also with warnings as errors, so a
+# warning that only -O3 sees fails the tests rather than somebody's build.
 test: bootstrap
-	cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Debug -DMEDIC_SANITIZE=ON >/dev/null
+	cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Debug -DMEDIC_SANITIZE=ON -DMEDIC_WERROR=ON >/dev/null
 	cmake --build build/test -j $(JOBS)
-	cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEDIC_FUZZ=OFF >/dev/null
-	cmake --build build/release -j $(JOBS)
+	cmake -S . -B build/test-o3 -DCMAKE_BUILD_TYPE=Release -DMEDIC_TESTS=OFF -DMEDIC_WERROR=ON >/dev/null
+	cmake --build build/test-o3 -j $(JOBS)
 	scripts/run-tests build/test
 
 bench: build

@@ -43,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fetch.h"
+#include "base/base.h"
 
 #define STEADY_MARGIN_MS 500
 #define STEADY_WAIT_MS 60000

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "proc.h"
+#include "base/base.h"
 
 #define FO_N 3
 #define FO_N_SERVICES 3

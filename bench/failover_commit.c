@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "failover_bench.h"
-#include "fetch.h"
+#include "base/base.h"
 
 #define COMMIT_WAIT_MS 10000
 #define DRAIN_WAIT_MS 30000

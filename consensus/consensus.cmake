@@ -22,14 +22,6 @@ target_include_directories(md_raft PUBLIC ${CMAKE_SOURCE_DIR}/consensus)
 target_compile_options(md_raft PRIVATE -UNDEBUG)
 
 # One cmocka program per concern of the core; each links the shared two-node-or-more fixture.
-function(md_raft_unit_test name)
-  add_executable(${name} tests/unit/${name}.c tests/unit/test_raft_fixture.c)
-  target_include_directories(${name} PRIVATE tests/unit)
-  target_link_libraries(${name} PRIVATE md_raft PkgConfig::CMOCKA)
-  add_test(NAME unit.${name} COMMAND ${name})
-  set_tests_properties(unit.${name} PROPERTIES LABELS unit TIMEOUT 120 SKIP_RETURN_CODE 77)
-endfunction()
-
 foreach(t IN ITEMS
     test_raft_election
     test_raft_prevote
@@ -41,10 +33,7 @@ foreach(t IN ITEMS
     test_raft_transfer
     test_raft_lease
     test_raft_snapshot
-    test_raft_ready
-    test_raft_codec)
-  if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/${t}.c)
-    md_raft_unit_test(${t})
-  endif()
+    test_raft_ready)
+  md_test(unit.${t} SOURCES tests/unit/${t}.c tests/unit/test_raft_fixture.c LIBS md_raft)
 endforeach()
-
+md_test(unit.test_raft_codec SOURCES tests/unit/test_raft_codec.c LIBS md_raft)

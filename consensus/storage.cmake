@@ -12,13 +12,6 @@ add_library(md_raft_storage STATIC
 )
 target_include_directories(md_raft_storage PUBLIC consensus)
 
-function(md_storage_test name)
-  add_executable(${name} tests/unit/${name}.c)
-  target_link_libraries(${name} PRIVATE md_raft_storage PkgConfig::CMOCKA)
-  add_test(NAME unit.${name} COMMAND ${name})
-  set_tests_properties(unit.${name} PROPERTIES LABELS unit TIMEOUT 120 SKIP_RETURN_CODE 77)
-endfunction()
-
-md_storage_test(test_storage_basic)
-md_storage_test(test_storage_recovery)
-md_storage_test(test_storage_faults)
+foreach(t IN ITEMS test_storage_basic test_storage_recovery test_storage_faults)
+  md_test(unit.${t} SOURCES tests/unit/${t}.c LIBS md_raft_storage)
+endforeach()

@@ -18,17 +18,9 @@ add_library(md_transport STATIC
 target_include_directories(md_transport PUBLIC transport)
 target_link_libraries(md_transport PUBLIC nng::nng PkgConfig::UV ${MD_MBEDCRYPTO_LIB})
 
-# tp_unit_test(name [extra sources...]): tests/unit/<name>.c against md_transport, as unit.<name>.
 # Transport tests may include the module's private tp_int.h.
-function(tp_unit_test name)
-  add_executable(${name} tests/unit/${name}.c ${ARGN})
-  target_link_libraries(${name} PRIVATE md_transport PkgConfig::CMOCKA)
-  add_test(NAME unit.${name} COMMAND ${name})
-  set_tests_properties(unit.${name} PROPERTIES LABELS unit TIMEOUT 120 SKIP_RETURN_CODE 77)
-endfunction()
-
-tp_unit_test(test_tp_codec)
-tp_unit_test(test_tp_rx)
-tp_unit_test(test_tp_live tests/unit/test_tp_util.c)
-tp_unit_test(test_tp_gossip tests/unit/test_tp_util.c)
-tp_unit_test(test_tp_security tests/unit/test_tp_util.c)
+md_test(unit.test_tp_codec SOURCES tests/unit/test_tp_codec.c LIBS md_transport)
+md_test(unit.test_tp_rx SOURCES tests/unit/test_tp_rx.c LIBS md_transport)
+foreach(t IN ITEMS test_tp_live test_tp_gossip test_tp_security)
+  md_test(unit.${t} SOURCES tests/unit/${t}.c tests/unit/test_tp_util.c LIBS md_transport)
+endforeach()

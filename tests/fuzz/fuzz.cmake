@@ -26,7 +26,7 @@ function(md_fuzz_target)
   foreach(s IN LISTS F_SOURCES)
     list(APPEND srcs ${CMAKE_SOURCE_DIR}/${s})
   endforeach()
-  file(GLOB headers ${CMAKE_SOURCE_DIR}/node/*.h)
+  file(GLOB headers ${CMAKE_SOURCE_DIR}/node/*/*.h)
   add_custom_command(
     OUTPUT ${bin}
     COMMAND ${CLANG_BIN} ${MD_FUZZ_FLAGS} ${srcs} -o ${bin} ${F_LIBS}
@@ -36,7 +36,7 @@ function(md_fuzz_target)
   add_custom_target(fuzz_${F_NAME} ALL DEPENDS ${bin})
 
   set(corpus ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${F_NAME})
-  add_test(NAME fuzz.${F_NAME}
+  md_test(fuzz.${F_NAME}
     COMMAND sh -c [[
       set -e
       work=$(mktemp -d "${TMPDIR:-/tmp}/medic-fuzz-XXXXXX")
@@ -46,25 +46,22 @@ function(md_fuzz_target)
            -print_final_stats=1 -artifact_prefix="$4" "$work"
     ]] sh ${bin} ${corpus} ${MD_FUZZ_SECONDS} ${CMAKE_BINARY_DIR}/fuzz-artifacts/${F_NAME}-
        ${F_MAX_LEN}
-    WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
-  set_tests_properties(fuzz.${F_NAME} PROPERTIES LABELS fuzz TIMEOUT 300)
+  )
 endfunction()
 
 # Heads up to MD_HTTP_MAX_HEAD (8192) and just past it must be reachable.
 md_fuzz_target(NAME http_parse
-  SOURCES tests/fuzz/fuzz_http_parse.c node/http_parse.c node/types.c
+  SOURCES tests/fuzz/fuzz_http_parse.c node/api/http_parse.c node/health/types.c
   MAX_LEN 10000)
 
-# The config target is written separately; build it once its source exists.
-if(EXISTS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_config.c)
-  md_fuzz_target(NAME config
-    SOURCES tests/fuzz/fuzz_config.c node/config.c node/config_util.c node/config_render.c node/config_cluster.c node/config_remedy.c node/verdict.c node/types.c
-    LIBS -lcjson)
-endif()
+md_fuzz_target(NAME config
+  SOURCES tests/fuzz/fuzz_config.c node/config/config.c node/config/config_util.c node/config/config_render.c
+          node/config/config_cluster.c node/config/config_remedy.c node/health/verdict.c node/health/types.c
+  LIBS -lcjson)
 
 # Gossip values from peers: observations and node facts.
 md_fuzz_target(NAME obs_codec
-  SOURCES tests/fuzz/fuzz_obs_codec.c node/obs_codec.c node/types.c)
+  SOURCES tests/fuzz/fuzz_obs_codec.c node/health/obs_codec.c node/health/types.c)
 
 # Cluster messages from the network: the transport's envelope checks and its body decoders.
 md_fuzz_target(NAME tp_envelope
@@ -87,7 +84,7 @@ set(MD_FUZZ_SECONDS ${md_fuzz_seconds_saved})
 # decoders with CRCs (the targets fix the CRC so mutations reach the structure): 20 s each.
 set(md_fuzz_seconds_saved ${MD_FUZZ_SECONDS})
 set(MD_FUZZ_SECONDS 20)
-set(md_ledger_fuzz_sources node/ledger.c node/ledger_apply.c node/ledger_codec.c node/ledger_snap.c)
+set(md_ledger_fuzz_sources node/remedy/ledger.c node/remedy/ledger_apply.c node/remedy/ledger_codec.c node/remedy/ledger_snap.c)
 md_fuzz_target(NAME ledger_entry
   SOURCES tests/fuzz/fuzz_ledger_entry.c ${md_ledger_fuzz_sources}
   MAX_LEN 16384)

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ledger.h"
-#include "ledger_int.h"
+#include "remedy/remedy.h"
+#include "remedy/ledger_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "obs_codec.h"
+#include "health/health.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

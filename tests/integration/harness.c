@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fetch.h"
+#include "base/base.h"
 
 int64_t it_wall_ms(void)
 {

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "proc.h"
+#include "base/base.h"
 
 typedef struct {
     md_proc proc;

@@ -9,8 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "curl_loop.h"
-#include "proc.h"
+#include "base/base.h"
 #include "railway.h"
 
 typedef struct {

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "fetch.h"
+#include "base/base.h"
 #include "harness.h"
 
 #define N 3

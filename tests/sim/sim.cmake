@@ -21,9 +21,8 @@ function(md_sim_program name)
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/consensus ${CMAKE_SOURCE_DIR}/tests/sim)
   target_compile_options(${name} PRIVATE -O2 -UNDEBUG)
   target_compile_definitions(${name} PRIVATE ${ARGN})
-  # --remedy drives the ledger and escalation core (node/remedy_core.cmake, included later:
-  # the target name resolves at generate time).
-  target_link_libraries(${name} PRIVATE md_remedy_core)
+  # --remedy drives the ledger and escalation core (node/remedy/).
+  target_link_libraries(${name} PRIVATE md_remedy)
 endfunction()
 
 md_sim_program(sim)
@@ -33,17 +32,17 @@ md_sim_program(sim)
 # failing step, the replay command and the trace of that prefix.
 set(MD_SIM_STEPS 20000)
 foreach(range IN ITEMS 1-500 501-1000 1001-1500 1501-2000)
-  add_test(NAME sim.seeds_${range} COMMAND sim --seeds ${range} --steps ${MD_SIM_STEPS})
-  set_tests_properties(sim.seeds_${range} PROPERTIES LABELS sim TIMEOUT 300)
+  md_test(sim.seeds_${range}
+    COMMAND sim --seeds ${range} --steps ${MD_SIM_STEPS})
 endforeach()
 
 # Replay is exact: each seed run twice hashes to the same trace.
-add_test(NAME sim.replay_is_deterministic COMMAND sim --seeds 1-30 --steps 5000 --determinism)
-set_tests_properties(sim.replay_is_deterministic PROPERTIES LABELS sim TIMEOUT 120)
+md_test(sim.replay_is_deterministic TIMEOUT 120
+  COMMAND sim --seeds 1-30 --steps 5000 --determinism)
 
 # A cluster of one must elect itself and commit alone.
-add_test(NAME sim.single_node COMMAND sim --seeds 1-100 --nodes 1 --steps ${MD_SIM_STEPS})
-set_tests_properties(sim.single_node PROPERTIES LABELS sim TIMEOUT 120)
+md_test(sim.single_node TIMEOUT 120
+  COMMAND sim --seeds 1-100 --nodes 1 --steps ${MD_SIM_STEPS})
 
 # The simulator catches bugs: each build breaks one rule and must be caught (the runs stop at
 # the first violation, and pass only then). Measured, first violation in the general fault mix:
@@ -66,19 +65,18 @@ foreach(spec IN ITEMS COMMIT_OLD_TERM:2000: DOUBLE_VOTE:2000: LEASE_FROM_ACK:200
   endif()
   string(TOLOWER ${bug} lower)
   md_sim_program(sim_buggy_${lower} RAFT_BUG_${bug})
-  add_test(NAME sim.catches_${lower}
+  md_test(sim.catches_${lower}
     COMMAND sim_buggy_${lower} --seeds 1-${seeds} --steps ${MD_SIM_STEPS} --expect-violation --trace-lines 40 ${nemesis})
-  set_tests_properties(sim.catches_${lower} PROPERTIES LABELS sim TIMEOUT 300)
 endforeach()
-add_test(NAME sim.nemesis_bridge_reboot COMMAND sim --seeds 1-300 --steps ${MD_SIM_STEPS} --nemesis bridge-reboot)
-set_tests_properties(sim.nemesis_bridge_reboot PROPERTIES LABELS sim TIMEOUT 300)
+md_test(sim.nemesis_bridge_reboot
+  COMMAND sim --seeds 1-300 --steps ${MD_SIM_STEPS} --nemesis bridge-reboot)
 
 # --remedy: every node also applies the remediation ledger and the lease holder runs the
 # escalation core, with simulated services, verdicts and actuators (sim_remedy.c), checking
 # exactly-once execution, quorum DOWN before any intent, the ladder's order, execution only of
 # committed intents under a valid lease, and equal ledger snapshots at equal indexes.
-add_test(NAME sim.remedy COMMAND sim --seeds 1-300 --steps ${MD_SIM_STEPS} --remedy)
-set_tests_properties(sim.remedy PROPERTIES LABELS sim TIMEOUT 300)
+md_test(sim.remedy
+  COMMAND sim --seeds 1-300 --steps ${MD_SIM_STEPS} --remedy)
 
 # ... and catches a driver that executes intents before they commit, or without its lease.
 foreach(spec IN ITEMS EXEC_UNCOMMITTED:300 NO_LEASE:300)
@@ -87,7 +85,6 @@ foreach(spec IN ITEMS EXEC_UNCOMMITTED:300 NO_LEASE:300)
   list(GET spec 1 seeds)
   string(TOLOWER ${bug} lower)
   md_sim_program(sim_buggy_remedy_${lower} REMEDY_BUG_${bug})
-  add_test(NAME sim.catches_remedy_${lower}
+  md_test(sim.catches_remedy_${lower}
     COMMAND sim_buggy_remedy_${lower} --seeds 1-${seeds} --steps ${MD_SIM_STEPS} --remedy --expect-violation --trace-lines 40)
-  set_tests_properties(sim.catches_remedy_${lower} PROPERTIES LABELS sim TIMEOUT 300)
 endforeach()

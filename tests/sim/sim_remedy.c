@@ -24,8 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "escalation.h"
-#include "ledger.h"
+#include "remedy/remedy.h"
 
 bool sim_opt_remedy = false;
 

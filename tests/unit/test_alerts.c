@@ -17,10 +17,8 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
-#include "alerts.h"
-#include "clock.h"
-#include "curl_loop.h"
-#include "log.h"
+#include "heal/alerts.h"
+#include "base/base.h"
 
 #define SECRET_PATH "T000/B000/SECRETPATHxyz"
 #define SECRET_HEADER "Bearer SECRET-HEADER-VALUE-123"

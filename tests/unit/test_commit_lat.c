@@ -9,7 +9,7 @@
 
 #include <stdlib.h>
 
-#include "commit_lat.h"
+#include "cluster/commit_lat.h"
 
 static md_commit_lat *fresh(uint64_t commit_at_start)
 {

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "config_test_util.h"
 
 /* expect_err parses json_sq and requires exactly the message want, -EINVAL and *out untouched. */

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "config_test_util.h"
 
 /* A config for node n1 with the given cluster section body and service extras. */

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "config_test_util.h"
 
 static void test_seed_ladder_defaults(void **state)

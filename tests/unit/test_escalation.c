@@ -12,8 +12,7 @@
 
 #include <cmocka.h>
 
-#include "escalation.h"
-#include "ledger.h"
+#include "remedy/remedy.h"
 
 #define T INT64_C(100000000) /* "now" in most rows */
 #define INC 100              /* the open incident's id; its actions are 101, 102... */

@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "clock.h"
-#include "exec_actuator.h"
+#include "base/base.h"
+#include "heal/exec_actuator.h"
 
 typedef struct {
     int calls;

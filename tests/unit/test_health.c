@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "health.h"
+#include "health/health.h"
 
 #define MIN_MS INT64_C(60000)
 #define T0 (INT64_C(28333333) * MIN_MS) /* Nov 2023, on a minute boundary */

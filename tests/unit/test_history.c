@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "history.h"
+#include "health/health.h"
 
 #define BASE_MS INT64_C(1700000000000)
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_parse.h"
+#include "api/http_parse.h"
 
 /* parse copies s into an exact-size heap block, so ASan catches any read past len. */
 static int parse_n(const char *s, size_t n, md_http_request *req)

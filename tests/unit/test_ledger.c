@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "ledger.h"
-#include "ledger_int.h"
+#include "remedy/remedy.h"
+#include "remedy/ledger_int.h"
 
 static const char *const names3[] = { "web", "api", "db" };
 

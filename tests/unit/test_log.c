@@ -9,7 +9,7 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
-#include "log.h"
+#include "base/base.h"
 
 static char *capture(int json, md_log_level min, void (*emit)(void))
 {

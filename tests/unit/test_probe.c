@@ -20,9 +20,8 @@
 
 #include <cmocka.h>
 
-#include "clock.h"
-#include "curl_loop.h"
-#include "probe.h"
+#include "base/base.h"
+#include "probe/probe.h"
 
 extern char **environ;
 

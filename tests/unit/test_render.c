@@ -1,4 +1,4 @@
-/* test_render.c: unit tests of snapshots (node/snapshot.c), the JSON and Prometheus renderers
+/* test_render.c: unit tests of views (node/view.c), the JSON and Prometheus renderers
  * (node/render_json.c, node/render_metrics.c), and the API server end to end (node/api.c): a
  * private uv loop runs the server in a second thread while libcurl and raw sockets in the main
  * thread talk to it over 127.0.0.1. */
@@ -27,27 +27,26 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "api.h"
-#include "render.h"
-#include "snapshot.h"
+#include "api/api.h"
+#include "view/view.h"
 
 #define T0 INT64_C(1700000000000) /* 2023-11-14T22:13:20.000Z */
 #define NOW (T0 + 90500)
 #define ODD_NAME "db \"primary\"\n\\"
 #define ODD_NAME_URL "db%20%22primary%22%0A%5C"
 
-/* ---- a hand-built snapshot ---- */
+/* ---- a hand-built view ---- */
 
-static void push(md_snap_service *v, int64_t at_ms, uint32_t latency_us, md_err_class err)
+static void push(md_view_service *v, int64_t at_ms, uint32_t latency_us, md_err_class err)
 {
     md_history_push(&v->history, &(md_check_result){ .at_ms = at_ms, .latency_us = latency_us, .err = err });
 }
 
-static void fill_api(md_snapshot *s, md_snap_service *a)
+static void fill_api(md_view *s, md_view_service *a)
 {
-    a->name = md_snapshot_strdup(s, "api");
+    a->name = md_view_strdup(s, "api");
     a->kind = "http";
-    a->target = md_snapshot_strdup(s, "https://api.example.test/health");
+    a->target = md_view_strdup(s, "https://api.example.test/health");
     a->state = MD_STATE_UP;
     a->state_since_ms = T0 + 1234;
     snprintf(a->state_cause, sizeof a->state_cause, "1 consecutive success");
@@ -86,22 +85,22 @@ static void fill_api(md_snapshot *s, md_snap_service *a)
     push(a, T0 + 50000, 12345, MD_ERR_NONE);
 }
 
-static md_snapshot *make_snapshot(void)
+static md_view *make_view(void)
 {
-    md_snapshot *s = md_snapshot_alloc(4);
+    md_view *s = md_view_alloc(4);
     assert_non_null(s);
     s->built_ms = T0 + 60000;
-    s->node_id = md_snapshot_strdup(s, "node-a");
-    s->node_region = md_snapshot_strdup(s, "eu-west");
+    s->node_id = md_view_strdup(s, "node-a");
+    s->node_region = md_view_strdup(s, "eu-west");
     s->version = "9.9.9";
     s->started_ms = T0;
     s->pid = 4242;
     fill_api(s, &s->services[0]);
 
-    md_snap_service *d = &s->services[1];
-    d->name = md_snapshot_strdup(s, ODD_NAME);
+    md_view_service *d = &s->services[1];
+    d->name = md_view_strdup(s, ODD_NAME);
     d->kind = "tcp";
-    d->target = md_snapshot_strdup(s, "10.0.0.5:5432");
+    d->target = md_view_strdup(s, "10.0.0.5:5432");
     d->state = MD_STATE_DOWN;
     d->state_since_ms = T0 + 20000;
     snprintf(d->state_cause, sizeof d->state_cause, "2 consecutive failures (last: connect)");
@@ -113,14 +112,14 @@ static md_snapshot *make_snapshot(void)
     d->interval_ms = 10000;
     md_history_init(&d->history, T0);
 
-    md_snap_service *c = &s->services[2];
-    c->name = md_snapshot_strdup(s, "cache");
+    md_view_service *c = &s->services[2];
+    c->name = md_view_strdup(s, "cache");
     c->kind = "http";
     c->state = MD_STATE_DEGRADED;
     md_history_init(&c->history, T0);
 
-    md_snap_service *n = &s->services[3];
-    n->name = md_snapshot_strdup(s, "new");
+    md_view_service *n = &s->services[3];
+    n->name = md_view_strdup(s, "new");
     n->kind = "tcp";
     md_history_init(&n->history, T0);
     return s;
@@ -196,57 +195,57 @@ static size_t count(const char *hay, const char *needle)
     return n;
 }
 
-/* ---- snapshot and holder ---- */
+/* ---- view and holder ---- */
 
 static int refreshes;
-static md_snap_holder *refresh_holder;
+static md_view_holder *refresh_holder;
 
 static void refresh(void *ctx)
 {
     assert_ptr_equal(ctx, &refreshes);
     if (refreshes++ == 0) {
-        md_snap_holder_publish(refresh_holder, make_snapshot()); /* lazily, on first read */
+        md_view_holder_publish(refresh_holder, make_view()); /* lazily, on first read */
     }
 }
 
-static void test_snapshot_holder(void **state)
+static void test_view_holder(void **state)
 {
     (void)state;
-    md_snap_holder *h = md_snap_holder_new();
+    md_view_holder *h = md_view_holder_new();
     assert_non_null(h);
-    assert_null(md_snap_holder_get(h));
-    md_snapshot *s = make_snapshot();
+    assert_null(md_view_holder_get(h));
+    md_view *s = make_view();
     assert_int_equal(s->refs, 1);
-    assert_null(md_snapshot_strdup(s, NULL));
-    md_snap_holder_publish(h, s);
-    md_snapshot *g = md_snap_holder_get(h);
+    assert_null(md_view_strdup(s, NULL));
+    md_view_holder_publish(h, s);
+    md_view *g = md_view_holder_get(h);
     assert_ptr_equal(g, s);
     assert_int_equal(s->refs, 2);
-    assert_ptr_equal(md_snapshot_find(g, "cache"), &g->services[2]);
-    assert_null(md_snapshot_find(g, "nope"));
-    /* a newer snapshot replaces it; the old one lives on while referenced (ASan would see a UAF) */
-    md_snap_holder_publish(h, make_snapshot());
+    assert_ptr_equal(md_view_find(g, "cache"), &g->services[2]);
+    assert_null(md_view_find(g, "nope"));
+    /* a newer view replaces it; the old one lives on while referenced (ASan would see a UAF) */
+    md_view_holder_publish(h, make_view());
     assert_int_equal(g->refs, 1);
     assert_string_equal(g->services[0].name, "api");
-    md_snapshot_unref(g);
-    g = md_snap_holder_get(h);
+    md_view_unref(g);
+    g = md_view_holder_get(h);
     assert_ptr_not_equal(g, NULL);
-    md_snapshot_unref(g);
-    md_snap_holder_free(h);
+    md_view_unref(g);
+    md_view_holder_free(h);
 
     /* the refresh hook runs before every get */
-    h = md_snap_holder_new();
+    h = md_view_holder_new();
     refresh_holder = h;
     refreshes = 0;
-    md_snap_holder_set_refresh(h, refresh, &refreshes);
-    g = md_snap_holder_get(h);
+    md_view_holder_set_refresh(h, refresh, &refreshes);
+    g = md_view_holder_get(h);
     assert_non_null(g);
-    md_snapshot_unref(g);
-    g = md_snap_holder_get(h);
-    md_snapshot_unref(g);
+    md_view_unref(g);
+    g = md_view_holder_get(h);
+    md_view_unref(g);
     assert_int_equal(refreshes, 2);
-    md_snap_holder_set_refresh(h, NULL, NULL);
-    md_snap_holder_free(h);
+    md_view_holder_set_refresh(h, NULL, NULL);
+    md_view_holder_free(h);
 
     assert_true(md_duration_bucket_le[0] == 0.005 && md_duration_bucket_le[MD_DURATION_BUCKETS - 1] == 30);
 }
@@ -267,7 +266,7 @@ static void check_node(cJSON *node)
 static void test_health_json(void **state)
 {
     (void)state;
-    md_snapshot *s = make_snapshot();
+    md_view *s = make_view();
     cJSON *j = parse_json(md_render_health_json(s, NOW));
     assert_string_equal(str(j, "status"), "ok");
     check_node(path(j, "node"));
@@ -277,7 +276,7 @@ static void test_health_json(void **state)
     assert_int_equal(num(j, "services.down"), 1);
     assert_int_equal(num(j, "services.unknown"), 1);
     cJSON_Delete(j);
-    md_snapshot_unref(s);
+    md_view_unref(s);
 }
 
 static void check_api_service(cJSON *a)
@@ -317,7 +316,7 @@ static void check_api_service(cJSON *a)
 static void test_status_json(void **state)
 {
     (void)state;
-    md_snapshot *s = make_snapshot();
+    md_view *s = make_view();
     cJSON *j = parse_json(md_render_status_json(s, NOW));
     assert_string_equal(str(j, "generated_at"), "2023-11-14T22:14:50.500Z");
     assert_true(num(j, "generated_at_ms") == (double)NOW);
@@ -346,13 +345,13 @@ static void test_status_json(void **state)
     is_null(n, "target");
     assert_string_equal(str(n, "cause"), "");
     cJSON_Delete(j);
-    md_snapshot_unref(s);
+    md_view_unref(s);
 }
 
 static void test_service_json(void **state)
 {
     (void)state;
-    md_snapshot *s = make_snapshot();
+    md_view *s = make_view();
     assert_null(md_render_service_json(s, "nope", NOW));
     cJSON *j = parse_json(md_render_service_json(s, "api", NOW));
     assert_true(num(j, "generated_at_ms") == (double)NOW);
@@ -375,7 +374,7 @@ static void test_service_json(void **state)
     assert_string_equal(str(j, "service.name"), ODD_NAME);
     assert_int_equal(cJSON_GetArraySize(path(j, "service.history")), 0);
     cJSON_Delete(j);
-    md_snapshot_unref(s);
+    md_view_unref(s);
 }
 
 static void test_error_json_and_times(void **state)
@@ -385,7 +384,7 @@ static void test_error_json_and_times(void **state)
     assert_string_equal(e, "{\"error\":{\"code\":404,\"message\":\"no such endpoint: /x\"}}");
     free(e);
     /* before the epoch, the milliseconds still count forward within the second */
-    md_snapshot *s = md_snapshot_alloc(0);
+    md_view *s = md_view_alloc(0);
     s->started_ms = -1;
     s->version = "v";
     cJSON *j = parse_json(md_render_health_json(s, 0));
@@ -393,7 +392,7 @@ static void test_error_json_and_times(void **state)
     is_null(j, "node.id");
     assert_int_equal(num(j, "services.total"), 0);
     cJSON_Delete(j);
-    md_snapshot_unref(s);
+    md_view_unref(s);
 }
 
 /* ---- metrics ---- */
@@ -401,7 +400,7 @@ static void test_error_json_and_times(void **state)
 static void test_metrics_text(void **state)
 {
     (void)state;
-    md_snapshot *s = make_snapshot();
+    md_view *s = make_view();
     char *m = md_render_metrics(s, NOW);
     assert_non_null(m);
     static const char *want[] = {
@@ -447,7 +446,7 @@ static void test_metrics_text(void **state)
     assert_int_equal(count(m, "le=\"+Inf\""), 4);
     assert_int_equal(m[strlen(m) - 1], '\n');
     free(m);
-    md_snapshot_unref(s);
+    md_view_unref(s);
 }
 
 /* promtool_check runs `promtool check metrics` on text; returns its exit status, *lines = output. */
@@ -482,36 +481,36 @@ static void test_metrics_promtool(void **state)
         fprintf(stderr, "skipping: /usr/bin/promtool not installed (Debian package prometheus)\n");
         skip();
     }
-    md_snapshot *s = make_snapshot();
+    md_view *s = make_view();
     char *m = md_render_metrics(s, NOW);
     int lines;
     assert_int_equal(promtool_check(m, &lines), 0);
     assert_int_equal(lines, 0);
     free(m);
-    md_snapshot_unref(s);
+    md_view_unref(s);
     /* with no services at all, every family is still well-formed */
-    s = md_snapshot_alloc(0);
+    s = md_view_alloc(0);
     s->version = "v";
     m = md_render_metrics(s, NOW);
     assert_int_equal(promtool_check(m, &lines), 0);
     assert_int_equal(lines, 0);
     free(m);
-    md_snapshot_unref(s);
+    md_view_unref(s);
     /* and the check itself can fail */
     assert_int_not_equal(promtool_check("bad metric{\n", &lines), 0);
 }
 
 /* ---- the consensus object and the raft families ---- */
 
-static void set_consensus(md_snapshot *s, bool leads)
+static void set_consensus(md_view *s, bool leads)
 {
-    md_snap_consensus *k = &s->consensus;
+    md_view_consensus *k = &s->consensus;
     k->enabled = true;
     k->role = leads ? "leader" : "follower";
     k->term = 3;
-    k->leader_id = md_snapshot_strdup(s, "node-a");
+    k->leader_id = md_view_strdup(s, "node-a");
     k->commit = k->applied = k->last_index = 40;
-    k->timing = md_snapshot_strdup(s, "lan");
+    k->timing = md_view_strdup(s, "lan");
     k->heartbeat_ms = 100;
     k->election_timeout_ms = 1000;
     k->committed_entries = 39;
@@ -523,7 +522,7 @@ static void set_consensus(md_snapshot *s, bool leads)
 static void test_consensus_json(void **state)
 {
     (void)state;
-    md_snapshot *s = make_snapshot();
+    md_view *s = make_view();
     set_consensus(s, true);
     cJSON *j = parse_json(md_render_cluster_json(s, NOW));
     assert_string_equal(str(j, "cluster.consensus.role"), "leader");
@@ -539,13 +538,13 @@ static void test_consensus_json(void **state)
     is_null(j, "cluster.consensus.commit_latency_ms.p50");
     is_null(j, "cluster.consensus.commit_latency_ms.p99");
     cJSON_Delete(j);
-    md_snapshot_unref(s);
+    md_view_unref(s);
 }
 
 static void test_consensus_metrics(void **state)
 {
     (void)state;
-    md_snapshot *s = make_snapshot();
+    md_view *s = make_view();
     set_consensus(s, true);
     char *m = md_render_metrics(s, NOW);
     assert_non_null(m);
@@ -574,7 +573,7 @@ static void test_consensus_metrics(void **state)
         assert_int_equal(lines, 0);
     }
     free(m);
-    md_snapshot_unref(s);
+    md_view_unref(s);
 }
 
 /* ---- the API server end to end ---- */
@@ -583,7 +582,7 @@ typedef struct {
     uv_loop_t loop;
     uv_async_t stop;
     md_api *api;
-    md_snap_holder *holder;
+    md_view_holder *holder;
     pthread_t th;
     int port;
     char base[64]; /* http://127.0.0.1:PORT */
@@ -608,7 +607,7 @@ static int server_start(server *sv, const char *host)
 {
     memset(sv, 0, sizeof *sv);
     assert_int_equal(uv_loop_init(&sv->loop), 0);
-    sv->holder = md_snap_holder_new();
+    sv->holder = md_view_holder_new();
     assert_non_null(sv->holder);
     char err[256] = "";
     int rc = md_api_start(&sv->loop, host, 0, sv->holder, &sv->api, err, sizeof err);
@@ -616,7 +615,7 @@ static int server_start(server *sv, const char *host)
         fprintf(stderr, "md_api_start(%s): %s\n", host, err);
         uv_run(&sv->loop, UV_RUN_DEFAULT); /* lets the failed listener close */
         assert_int_equal(uv_loop_close(&sv->loop), 0);
-        md_snap_holder_free(sv->holder);
+        md_view_holder_free(sv->holder);
         return rc;
     }
     sv->port = md_api_bound_port(sv->api);
@@ -635,7 +634,7 @@ static void server_stop(server *sv)
     uv_async_send(&sv->stop);
     assert_int_equal(pthread_join(sv->th, NULL), 0);
     assert_int_equal(uv_loop_close(&sv->loop), 0);
-    md_snap_holder_free(sv->holder);
+    md_view_holder_free(sv->holder);
 }
 
 typedef struct {
@@ -737,7 +736,7 @@ static void test_api_routes(void **state)
     server sv;
     assert_int_equal(server_start(&sv, "127.0.0.1"), 0);
 
-    /* before the first snapshot: health says starting, the rest 503 */
+    /* before the first view: health says starting, the rest 503 */
     cJSON *j = expect_json(&sv, "GET", "/v1/health", 503);
     assert_string_equal(str(j, "status"), "starting");
     cJSON_Delete(j);
@@ -745,7 +744,7 @@ static void test_api_routes(void **state)
     expect_error(&sv, "GET", "/metrics", 503, NULL);
     expect_error(&sv, "GET", "/v1/services/api", 503, NULL);
 
-    md_snap_holder_publish(sv.holder, make_snapshot());
+    md_view_holder_publish(sv.holder, make_view());
     j = expect_json(&sv, "GET", "/v1/health", 200);
     assert_string_equal(str(j, "status"), "ok");
     assert_string_equal(str(j, "node.id"), "node-a");
@@ -804,9 +803,9 @@ static void test_api_routes(void **state)
     free(h.body);
 
     /* readers always see the latest publication */
-    md_snapshot *s2 = make_snapshot();
-    s2->node_id = md_snapshot_strdup(s2, "node-b");
-    md_snap_holder_publish(sv.holder, s2);
+    md_view *s2 = make_view();
+    s2->node_id = md_view_strdup(s2, "node-b");
+    md_view_holder_publish(sv.holder, s2);
     j = expect_json(&sv, "GET", "/v1/health", 200);
     assert_string_equal(str(j, "node.id"), "node-b");
     cJSON_Delete(j);
@@ -882,7 +881,7 @@ static void test_api_bad_requests(void **state)
     (void)state;
     server sv;
     assert_int_equal(server_start(&sv, "127.0.0.1"), 0);
-    md_snap_holder_publish(sv.holder, make_snapshot());
+    md_view_holder_publish(sv.holder, make_view());
     int p = sv.port;
 #define RAW(req, want) expect_raw(p, req, sizeof(req) - 1, want)
     RAW("GARBAGE\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n");
@@ -956,7 +955,7 @@ static void test_api_limits(void **state)
     (void)state;
     server sv;
     assert_int_equal(server_start(&sv, "127.0.0.1"), 0);
-    md_snap_holder_publish(sv.holder, make_snapshot());
+    md_view_holder_publish(sv.holder, make_view());
     static int fds[LIMIT];
     double t0 = mono_s();
     for (int i = 0; i < LIMIT; i++) {
@@ -1014,7 +1013,7 @@ static void test_api_start_errors(void **state)
     (void)state;
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
-    md_snap_holder *h = md_snap_holder_new();
+    md_view_holder *h = md_view_holder_new();
     md_api *api = NULL;
     char err[256] = "";
     assert_int_equal(md_api_start(&loop, "localhost", 0, h, &api, err, sizeof err), UV_EINVAL);
@@ -1037,7 +1036,7 @@ static void test_api_start_errors(void **state)
     close(fd);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* frees the half-made api */
     assert_int_equal(uv_loop_close(&loop), 0);
-    md_snap_holder_free(h);
+    md_view_holder_free(h);
 
     /* IPv6, when this host has it */
     server sv;
@@ -1055,7 +1054,7 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_snapshot_holder),
+        cmocka_unit_test(test_view_holder),
         cmocka_unit_test(test_health_json),
         cmocka_unit_test(test_status_json),
         cmocka_unit_test(test_service_json),

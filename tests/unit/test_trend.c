@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "trend.h"
+#include "health/health.h"
 
 #define T0 INT64_C(1700000000000)
 #define SLOW 3000.0

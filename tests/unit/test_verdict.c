@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "verdict.h"
+#include "health/health.h"
 
 #define FRESH 600 /* 3 x a 200 ms interval */
 

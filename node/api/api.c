@@ -1,0 +1,639 @@
+/* api.c: the node's HTTP API server on the loop: one request per connection, answered from the
+ * published view only, then closed.
+ *
+ * Nothing a client does may stall the node: at most MAX_CONNS connections (more are closed at
+ * once), one timer per connection bounds reading the head, writing the answer and lingering,
+ * the head lives in a fixed buffer, and request bodies are never kept. Handlers never touch
+ * live monitor state: each request takes a view reference, renders, and drops it. */
+#include "api.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/base.h"
+#include "http_parse.h"
+
+#define MAX_CONNS 256
+#define READ_TIMEOUT_MS 5000  /* from accept to a complete head; not reset by data (slowloris) */
+#define WRITE_TIMEOUT_MS 5000 /* for the client to take the whole answer */
+#define LINGER_MS 2000        /* after our answer, read and drop until the client closes */
+#define MAX_BODY (64 * 1024)
+#define LISTEN_BACKLOG 128
+
+#define CT_JSON "application/json"
+#define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
+
+typedef enum { C_READING, C_WRITING, C_LINGER, C_CLOSING } conn_state;
+
+typedef struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_write_t wr;
+    uv_shutdown_t sd;
+    md_api *api;
+    struct conn *prev, *next;
+    conn_state st;
+    int open_handles;   /* the conn is freed when both tcp and timer have closed */
+    bool peer_eof;
+    size_t len;         /* bytes of the head in buf */
+    char *resp;         /* the answer being written; owned by the conn */
+    char buf[MD_HTTP_MAX_HEAD];
+} conn;
+
+struct md_api {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    md_view_holder *holder; /* borrowed */
+    conn *conns;            /* every conn not yet freed, open or closing */
+    int n_conns;
+    bool closing;
+    bool listener_closed;
+    int port;
+    char *admin_token;          /* NULL: operator actions disabled */
+    md_api_action_fn action_fn;
+    void *action_ctx;
+};
+
+static void on_timer(uv_timer_t *t);
+
+static void maybe_free_api(md_api *api)
+{
+    if (api->closing && api->listener_closed && api->n_conns == 0) {
+        free(api->admin_token);
+        free(api);
+    }
+}
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    conn *c = h->data;
+    assert(c->open_handles > 0);
+    if (--c->open_handles > 0) {
+        return;
+    }
+    md_api *api = c->api;
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else {
+        api->conns = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    }
+    api->n_conns--;
+    free(c->resp);
+    free(c);
+    maybe_free_api(api);
+}
+
+static void close_conn(conn *c)
+{
+    if (c->st == C_CLOSING) {
+        return;
+    }
+    c->st = C_CLOSING;
+    /* Pending write and shutdown requests complete with UV_ECANCELED before the close callbacks. */
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+}
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Internal Server Error";
+    }
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    conn *c = req->data;
+    if (status < 0) {
+        close_conn(c);
+    }
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    conn *c = req->data;
+    if (status < 0 || c->st != C_WRITING) {
+        close_conn(c);
+        return;
+    }
+    if (c->peer_eof) {
+        close_conn(c);
+        return;
+    }
+    /* Closing with unread bytes (a body, pipelined requests) would send RST and could destroy the
+     * answer in flight; instead send FIN and drop whatever still comes until the client closes. */
+    c->st = C_LINGER;
+    uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
+    c->sd.data = c;
+    if (uv_shutdown(&c->sd, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        close_conn(c);
+    }
+}
+
+/* respond writes the whole answer (body omitted for HEAD) and then closes. body is borrowed. */
+static void respond(conn *c, int status, const char *ctype, const char *body, size_t body_len,
+                    bool head_only, const char *extra_headers)
+{
+    assert(c->st == C_READING);
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+                     status, reason(status), ctype, body_len, extra_headers ? extra_headers : "");
+    assert(n > 0 && (size_t)n < sizeof head);
+    size_t total = (size_t)n + (head_only ? 0 : body_len);
+    c->resp = malloc(total);
+    if (c->resp == NULL) {
+        close_conn(c);
+        return;
+    }
+    memcpy(c->resp, head, (size_t)n);
+    if (!head_only && body_len > 0) {
+        memcpy(c->resp + n, body, body_len);
+    }
+    c->st = C_WRITING;
+    uv_timer_start(&c->timer, on_timer, WRITE_TIMEOUT_MS, 0);
+    uv_buf_t b = uv_buf_init(c->resp, (unsigned)total);
+    c->wr.data = c;
+    if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+        close_conn(c);
+    }
+}
+
+/* respond_error answers {"error":{"code":status,"message":msg}}. */
+static void respond_error(conn *c, int status, const char *msg, bool head_only, const char *extra)
+{
+    char *body = md_render_error_json(status, msg);
+    if (body == NULL) {
+        close_conn(c);
+        return;
+    }
+    respond(c, status, CT_JSON, body, strlen(body), head_only, extra);
+    free(body);
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* percent_decode writes src[0..n) decoded and NUL-terminated into out (room for n + 1).
+ * Returns 0, or -EINVAL for a broken escape or an encoded NUL. */
+static int percent_decode(const char *src, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (src[i] != '%') {
+            out[o++] = src[i];
+            continue;
+        }
+        if (n - i < 3) {
+            return -EINVAL;
+        }
+        int hi = hexval(src[i + 1]);
+        int lo = hexval(src[i + 2]);
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            return -EINVAL;
+        }
+        out[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+typedef enum { EP_NONE, EP_HEALTH, EP_STATUS, EP_SERVICE, EP_METRICS, EP_CLUSTER, EP_INCIDENTS } endpoint;
+
+#define SERVICES_PREFIX "/v1/services/"
+
+static bool path_is(const md_http_request *req, const char *p)
+{
+    return req->path_len == strlen(p) && memcmp(req->path, p, req->path_len) == 0;
+}
+
+static endpoint route_of(const md_http_request *req)
+{
+    size_t pl = strlen(SERVICES_PREFIX);
+    if (path_is(req, "/v1/health")) return EP_HEALTH;
+    if (path_is(req, "/v1/status")) return EP_STATUS;
+    if (path_is(req, "/metrics")) return EP_METRICS;
+    if (path_is(req, "/v1/cluster")) return EP_CLUSTER;
+    if (path_is(req, "/v1/incidents")) return EP_INCIDENTS;
+    if (req->path_len >= pl && memcmp(req->path, SERVICES_PREFIX, pl) == 0) return EP_SERVICE;
+    return EP_NONE;
+}
+
+/* serve_service answers /v1/services/{name} from view s (borrowed). */
+static void serve_service(conn *c, const md_http_request *req, const md_view *s, bool head_only)
+{
+    size_t pl = strlen(SERVICES_PREFIX);
+    const char *raw = req->path + pl;
+    size_t raw_len = req->path_len - pl;
+    char name[MD_HTTP_MAX_HEAD + 1];
+    char msg[MD_HTTP_MAX_HEAD + 64];
+    if (percent_decode(raw, raw_len, name) < 0) {
+        respond_error(c, 400, "malformed percent-encoding in service name", head_only, NULL);
+        return;
+    }
+    if (md_view_find(s, name) == NULL) {
+        /* The raw form: it is printable ASCII, while the decoded bytes may not be valid UTF-8. */
+        snprintf(msg, sizeof msg, "no such service: %.*s", (int)raw_len, raw);
+        respond_error(c, 404, msg, head_only, NULL);
+        return;
+    }
+    char *body = md_render_service_json(s, name, md_wall_ms());
+    if (body == NULL) {
+        respond_error(c, 500, "out of memory", head_only, NULL);
+        return;
+    }
+    respond(c, 200, CT_JSON, body, strlen(body), head_only, NULL);
+    free(body);
+}
+
+/* Constant time in the length of the expected token, so the comparison leaks nothing useful. */
+static bool token_matches(const char *want, const char *got, size_t got_len)
+{
+    size_t n = strlen(want);
+    unsigned diff = (unsigned)(n ^ got_len);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)want[i] ^ (unsigned char)(i < got_len ? got[i] : 0);
+    return diff == 0;
+}
+
+/* Copies the query parameter key of req (percent-decoded) into out; "" if absent or bad. */
+static void query_param(const md_http_request *req, const char *key, char *out, size_t outlen)
+{
+    size_t kl = strlen(key);
+    out[0] = '\0';
+    const char *q = req->query, *end = req->query + req->query_len;
+    while (q && q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - q) > kl && memcmp(q, key, kl) == 0 && q[kl] == '=') {
+            char raw[MD_HTTP_MAX_HEAD + 1];
+            size_t rl = (size_t)(stop - q) - kl - 1;
+            char dec[MD_HTTP_MAX_HEAD + 1];
+            memcpy(raw, q + kl + 1, rl);
+            for (size_t i = 0; i < rl; i++)
+                if (raw[i] == '+')
+                    raw[i] = ' ';
+            if (percent_decode(raw, rl, dec) == 0) {
+                size_t dl = strlen(dec) < outlen - 1 ? strlen(dec) : outlen - 1;
+                memcpy(out, dec, dl);
+                out[dl] = '\0';
+            }
+            return;
+        }
+        q = amp ? amp + 1 : end;
+    }
+}
+
+/* POST /v1/services/{name}/{pause|resume|ack}: returns true when the request was one. */
+static bool serve_action(conn *c, const md_http_request *req)
+{
+    size_t pl = strlen(SERVICES_PREFIX);
+    if (req->path_len <= pl || memcmp(req->path, SERVICES_PREFIX, pl) != 0)
+        return false;
+    const char *rest = req->path + pl, *slash = memchr(rest, '/', req->path_len - pl);
+    if (!slash)
+        return false;
+    size_t name_len = (size_t)(slash - rest), act_len = req->path_len - pl - name_len - 1;
+    static const char *const actions[] = { "pause", "resume", "ack" };
+    const char *action = NULL;
+    for (size_t i = 0; i < 3; i++)
+        if (act_len == strlen(actions[i]) && memcmp(slash + 1, actions[i], act_len) == 0)
+            action = actions[i];
+    if (!action)
+        return false;
+    bool is_post = req->method_len == 4 && memcmp(req->method, "POST", 4) == 0;
+    if (!is_post) {
+        respond_error(c, 405, "use POST", false, "Allow: POST\r\n");
+        return true;
+    }
+    md_api *api = c->api;
+    if (!api->admin_token || !api->action_fn) {
+        respond_error(c, 403, "operator actions are disabled: set remediation.admin_token", false, NULL);
+        return true;
+    }
+    const md_http_header *auth = md_http_header_get(req, "Authorization");
+    if (!auth || auth->value_len < 7 || strncasecmp(auth->value, "Bearer ", 7) != 0 ||
+        !token_matches(api->admin_token, auth->value + 7, auth->value_len - 7)) {
+        respond_error(c, 401, "missing or wrong admin token (Authorization: Bearer ...)", false,
+                      "WWW-Authenticate: Bearer\r\n");
+        return true;
+    }
+    char name[MD_HTTP_MAX_HEAD + 1], reason[256];
+    if (percent_decode(rest, name_len, name) < 0) {
+        respond_error(c, 400, "malformed percent-encoding in service name", false, NULL);
+        return true;
+    }
+    md_view *s = md_view_holder_get(api->holder);
+    bool known = s && md_view_find(s, name) != NULL;
+    md_view_unref(s);
+    if (!known) {
+        char msg[MD_HTTP_MAX_HEAD + 64];
+        snprintf(msg, sizeof msg, "no such service: %.*s", (int)name_len, rest);
+        respond_error(c, 404, msg, false, NULL);
+        return true;
+    }
+    query_param(req, "reason", reason, sizeof reason);
+    int status = 500;
+    char body[1024] = "{\"error\":{\"code\":500,\"message\":\"no answer\"}}";
+    api->action_fn(api->action_ctx, action, name, reason, &status, body, sizeof body);
+    respond(c, status, CT_JSON, body, strlen(body), false, NULL);
+    return true;
+}
+
+static void serve(conn *c, const md_http_request *req)
+{
+    bool is_get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
+    bool is_head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+    if (req->content_length > MAX_BODY) {
+        respond_error(c, 413, "request body too large", is_head, NULL);
+        return;
+    }
+    if (serve_action(c, req))
+        return;
+    endpoint ep = route_of(req);
+    if (ep == EP_NONE) {
+        char msg[MD_HTTP_MAX_HEAD + 64];
+        snprintf(msg, sizeof msg, "no such endpoint: %.*s", (int)req->path_len, req->path);
+        respond_error(c, 404, msg, is_head, NULL);
+        return;
+    }
+    if (!is_get && !is_head) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "method not allowed: %.*s", (int)(req->method_len > 32 ? 32 : req->method_len),
+                 req->method);
+        respond_error(c, 405, msg, false, "Allow: GET, HEAD\r\n");
+        return;
+    }
+    md_view *s = md_view_holder_get(c->api->holder);
+    if (s == NULL) {
+        if (ep == EP_HEALTH) {
+            static const char starting[] = "{\"status\":\"starting\"}";
+            respond(c, 503, CT_JSON, starting, sizeof starting - 1, is_head, NULL);
+        } else {
+            respond_error(c, 503, "the node is starting: no status yet", is_head, NULL);
+        }
+        return;
+    }
+    if (ep == EP_SERVICE) {
+        serve_service(c, req, s, is_head);
+        md_view_unref(s);
+        return;
+    }
+    if (ep == EP_INCIDENTS) {
+        static const char none[] = "{\"open\":[],\"closed\":[],\"services\":[],\"note\":\"remediation needs a "
+                                   "cluster section\"}";
+        const char *doc = s->incidents_json ? s->incidents_json : none;
+        respond(c, 200, CT_JSON, doc, strlen(doc), is_head, NULL);
+        md_view_unref(s);
+        return;
+    }
+    int64_t now_ms = md_wall_ms();
+    char *body = ep == EP_HEALTH    ? md_render_health_json(s, now_ms)
+                 : ep == EP_STATUS  ? md_render_status_json(s, now_ms)
+                 : ep == EP_CLUSTER ? md_render_cluster_json(s, now_ms)
+                                    : md_render_metrics(s, now_ms);
+    md_view_unref(s);
+    if (body == NULL) {
+        respond_error(c, 500, "out of memory", is_head, NULL);
+        return;
+    }
+    respond(c, 200, ep == EP_METRICS ? CT_METRICS : CT_JSON, body, strlen(body), is_head, NULL);
+    free(body);
+}
+
+static void handle_head(conn *c)
+{
+    md_http_request req;
+    int rc = md_http_parse_request(c->buf, c->len, &req);
+    if (rc == 0) {
+        return;
+    }
+    switch (rc) {
+    case 1: serve(c, &req); break;
+    case -431: respond_error(c, 431, "request head too large", false, NULL); break;
+    case -501: respond_error(c, 501, "transfer encodings are not supported", false, NULL); break;
+    case -505: respond_error(c, 505, "only HTTP/1.0 and HTTP/1.1 are supported", false, NULL); break;
+    default: respond_error(c, 400, "malformed request", false, NULL); break;
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)suggested;
+    conn *c = h->data;
+    if (c->st == C_READING) {
+        assert(c->len < sizeof c->buf); /* a full buffer makes the parser answer -431 */
+        *b = uv_buf_init(c->buf + c->len, (unsigned)(sizeof c->buf - c->len));
+    } else {
+        *b = uv_buf_init(c->buf, sizeof c->buf); /* the head is no longer needed: drop into it */
+    }
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
+{
+    (void)b;
+    conn *c = stream->data;
+    if (nread == 0 || c->st == C_CLOSING) {
+        return;
+    }
+    if (nread < 0) {
+        if (c->st == C_WRITING && nread == UV_EOF) {
+            c->peer_eof = true; /* a half-close: the client may still read our answer */
+            uv_read_stop(stream);
+        } else {
+            close_conn(c);
+        }
+        return;
+    }
+    if (c->st != C_READING) {
+        return; /* body or pipelined bytes after the head: dropped */
+    }
+    c->len += (size_t)nread;
+    assert(c->len <= sizeof c->buf);
+    handle_head(c);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    conn *c = t->data;
+    if (c->st == C_READING && c->len > 0) {
+        respond_error(c, 408, "request head not received in time", false, NULL);
+    } else {
+        close_conn(c);
+    }
+}
+
+static void on_reject_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Over the limit: accept (or the listener keeps firing) and close at once. */
+static void reject(md_api *api)
+{
+    uv_tcp_t *t = malloc(sizeof(*t));
+    if (t == NULL) {
+        return;
+    }
+    uv_tcp_init(api->loop, t);
+    (void)uv_accept((uv_stream_t *)&api->listener, (uv_stream_t *)t);
+    uv_close((uv_handle_t *)t, on_reject_closed);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    md_api *api = server->data;
+    if (status < 0 || api->closing) {
+        return;
+    }
+    if (api->n_conns >= MAX_CONNS) {
+        reject(api);
+        return;
+    }
+    conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        reject(api);
+        return;
+    }
+    c->api = api;
+    uv_tcp_init(api->loop, &c->tcp);
+    uv_timer_init(api->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->open_handles = 2;
+    c->next = api->conns;
+    if (api->conns) {
+        api->conns->prev = c;
+    }
+    api->conns = c;
+    api->n_conns++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 ||
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+        close_conn(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_timer_start(&c->timer, on_timer, READ_TIMEOUT_MS, 0);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    md_api *api = h->data;
+    api->listener_closed = true;
+    maybe_free_api(api);
+}
+
+/* parse_addr accepts an IPv4 or IPv6 literal, the latter optionally in brackets. */
+static int parse_addr(const char *host, int port, struct sockaddr_storage *ss)
+{
+    char h[64];
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+        host++;
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof h) {
+        return UV_EINVAL;
+    }
+    memcpy(h, host, n);
+    h[n] = '\0';
+    if (uv_ip4_addr(h, port, (struct sockaddr_in *)ss) == 0) {
+        return 0;
+    }
+    return uv_ip6_addr(h, port, (struct sockaddr_in6 *)ss) == 0 ? 0 : UV_EINVAL;
+}
+
+int md_api_set_actions(md_api *api, const char *admin_token, md_api_action_fn fn, void *ctx)
+{
+    free(api->admin_token);
+    api->admin_token = NULL;
+    if (admin_token && !(api->admin_token = strdup(admin_token)))
+        return -ENOMEM;
+    api->action_fn = fn;
+    api->action_ctx = ctx;
+    return 0;
+}
+
+int md_api_start(uv_loop_t *loop, const char *host, int port, md_view_holder *holder,
+                 md_api **out, char *err, size_t errlen)
+{
+    assert(loop && host && holder && out && (err || errlen == 0));
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (port < 0 || port > 65535 || parse_addr(host, port, &ss) < 0) {
+        snprintf(err, errlen, "api listen address %s:%d: need an IPv4 or IPv6 literal and a port 0-65535",
+                 host, port);
+        return UV_EINVAL;
+    }
+    md_api *api = calloc(1, sizeof(*api));
+    if (api == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return UV_ENOMEM;
+    }
+    api->loop = loop;
+    api->holder = holder;
+    uv_tcp_init(loop, &api->listener);
+    api->listener.data = api;
+    int rc = uv_tcp_bind(&api->listener, (const struct sockaddr *)&ss, 0);
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *)&api->listener, LISTEN_BACKLOG, on_connection);
+    }
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    if (rc == 0) {
+        rc = uv_tcp_getsockname(&api->listener, (struct sockaddr *)&bound, &blen);
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
+        api->closing = true; /* freed by on_listener_closed once the loop runs */
+        uv_close((uv_handle_t *)&api->listener, on_listener_closed);
+        return rc;
+    }
+    api->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                            : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    *out = api;
+    return 0;
+}
+
+int md_api_bound_port(const md_api *api)
+{
+    assert(api != NULL);
+    return api->port;
+}
+
+void md_api_close(md_api *api)
+{
+    if (api == NULL) {
+        return;
+    }
+    assert(!api->closing);
+    api->closing = true;
+    uv_close((uv_handle_t *)&api->listener, on_listener_closed);
+    for (conn *c = api->conns; c != NULL; c = c->next) {
+        close_conn(c); /* unlinks only later, in the close callbacks */
+    }
+}

@@ -1,0 +1,63 @@
+/* api.h: what readers get: the HTTP API and the renderers of a view (JSON documents,
+ * Prometheus metrics, the periodic status block). */
+#ifndef MD_API_H
+#define MD_API_H
+
+#include <uv.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "view/view.h"
+
+/* The node's HTTP API, served on the loop from published views only. */
+
+typedef struct md_api md_api;
+
+/* md_api_start listens on host:port on loop and serves /v1/health, /v1/status,
+ * /v1/services/{name} and /metrics from the views published in holder (borrowed; must
+ * outlive the api). Returns 0 with *out set, or a negative uv error with err filled. */
+int md_api_start(uv_loop_t *loop, const char *host, int port, md_view_holder *holder,
+                 md_api **out, char *err, size_t errlen);
+
+/* Operator actions (POST /v1/services/{name}/pause|resume|ack): the API checks the admin token
+ * and the service name, then calls fn(ctx, action, service, reason, &status, body, body_len),
+ * which fills status (e.g. 202) and a JSON body. Runs on the loop; must not block. */
+typedef void (*md_api_action_fn)(void *ctx, const char *action, const char *service, const char *reason,
+                                 int *status, char *body, size_t body_len);
+
+/* md_api_set_actions enables the operator actions. admin_token (copied) NULL disables them: they
+ * answer 403. Without this call they answer 403 as well. */
+int md_api_set_actions(md_api *api, const char *admin_token, md_api_action_fn fn, void *ctx);
+
+/* md_api_bound_port returns the port actually bound (useful with port 0). */
+int md_api_bound_port(const md_api *api);
+
+/* md_api_close stops listening, drops open connections and frees api once its handles closed. */
+void md_api_close(md_api *api);
+
+/* The API's documents, rendered from a view only (JSON via cJSON, Prometheus text).
+ * Every function returns a malloc'd NUL-terminated string the caller frees, or NULL on OOM. */
+
+/* GET /v1/health: {"status":"ok","node":{...,"uptime_s":N},"services":{"total":N,"up":N,...}}.
+ * now_ms is wall ms. The exact shapes of every document are in docs/api.md. */
+char *md_render_health_json(const md_view *s, int64_t now_ms);
+/* GET /v1/status: the node and every service (no per-check history). */
+char *md_render_status_json(const md_view *s, int64_t now_ms);
+/* GET /v1/services/{name}: one service with its last results; NULL also when name is unknown
+ * (check md_view_find first). */
+char *md_render_service_json(const md_view *s, const char *name, int64_t now_ms);
+/* GET /v1/cluster: membership alone: {"generated_at",...,"node":{...},"cluster":{"name","quorum",
+ * "self","nodes":[...],"dropped":{reason: count}}}. */
+char *md_render_cluster_json(const md_view *s, int64_t now_ms);
+/* GET /metrics: Prometheus text exposition format 0.0.4. */
+char *md_render_metrics(const md_view *s, int64_t now_ms);
+/* {"error":{"code":404,"message":"..."}} */
+char *md_render_error_json(int code, const char *message);
+
+/* The status block printed every status_print_interval_ms, like the seed's dashboard. */
+
+/* md_status_print writes the block for view s to out (text mode), or, when json is set,
+ * one "status" log event per service. now_ms is wall ms. */
+void md_status_print(FILE *out, const md_view *s, int64_t now_ms, int json);
+
+#endif

@@ -1,0 +1,320 @@
+/* render_metrics.c: /metrics in the Prometheus text exposition format 0.0.4, from a view only.
+ *
+ * Samples are grouped family by family (the format requires each family's samples together,
+ * after its HELP and TYPE lines), services in config order within each family. */
+#include "api.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A growing output buffer; oom sticks once set, so writers need not check each call. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} buf;
+
+static void put(buf *b, const char *s, size_t n)
+{
+    if (b->oom) {
+        return;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1) {
+            cap *= 2;
+        }
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void puts_(buf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+__attribute__((format(printf, 2, 3))) static void putf(buf *b, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    assert(n >= 0 && (size_t)n < sizeof tmp); /* only numbers and fixed names go through here */
+    put(b, tmp, (size_t)n);
+}
+
+/* Label values escape backslash, double quote and newline, as the format requires. */
+static void put_label_value(buf *b, const char *v)
+{
+    put(b, "\"", 1);
+    for (const char *c = v ? v : ""; *c; c++) {
+        if (*c == '\\') {
+            put(b, "\\\\", 2);
+        } else if (*c == '"') {
+            put(b, "\\\"", 2);
+        } else if (*c == '\n') {
+            put(b, "\\n", 2);
+        } else {
+            put(b, c, 1);
+        }
+    }
+    put(b, "\"", 1);
+}
+
+static void put_double(buf *b, double v)
+{
+    if (isnan(v)) {
+        puts_(b, "NaN");
+    } else if (isinf(v)) {
+        puts_(b, v > 0 ? "+Inf" : "-Inf");
+    } else {
+        putf(b, "%.15g", v);
+    }
+}
+
+static void family(buf *b, const char *name, const char *type, const char *help)
+{
+    putf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Starts a sample line: name{service="..." and leaves the brace open for more labels. */
+static void open_sample(buf *b, const char *name, const md_view_service *v)
+{
+    puts_(b, name);
+    puts_(b, "{service=");
+    put_label_value(b, v->name);
+}
+
+static void sample_d(buf *b, const char *name, const md_view_service *v, double val)
+{
+    open_sample(b, name, v);
+    puts_(b, "} ");
+    put_double(b, val);
+    puts_(b, "\n");
+}
+
+static void sample_u(buf *b, const char *name, const md_view_service *v, const char *label,
+                     const char *label_val, uint64_t val)
+{
+    open_sample(b, name, v);
+    putf(b, ",%s=", label);
+    put_label_value(b, label_val);
+    putf(b, "} %" PRIu64 "\n", val);
+}
+
+static void node_families(buf *b, const md_view *s)
+{
+    family(b, "medic_node_info", "gauge", "Constant 1, labelled with the node's identity.");
+    puts_(b, "medic_node_info{node=");
+    put_label_value(b, s->node_id);
+    puts_(b, ",region=");
+    put_label_value(b, s->node_region);
+    puts_(b, ",version=");
+    put_label_value(b, s->version);
+    puts_(b, "} 1\n");
+    family(b, "medic_node_start_time_seconds", "gauge", "When the node started, in seconds since the Unix epoch.");
+    puts_(b, "medic_node_start_time_seconds ");
+    put_double(b, (double)s->started_ms / 1000.0);
+    puts_(b, "\n");
+}
+
+static void state_families(buf *b, const md_view *s)
+{
+    family(b, "medic_service_up", "gauge", "1 when the service is UP or DEGRADED, else 0.");
+    for (size_t i = 0; i < s->n_services; i++) {
+        const md_view_service *v = &s->services[i];
+        sample_d(b, "medic_service_up", v, v->state == MD_STATE_UP || v->state == MD_STATE_DEGRADED);
+    }
+    family(b, "medic_service_state", "gauge", "1 for the service's current state, 0 for the others.");
+    for (size_t i = 0; i < s->n_services; i++) {
+        for (int st = 0; st < MD_STATE_COUNT; st++) {
+            sample_u(b, "medic_service_state", &s->services[i], "state", md_state_name((md_state)st),
+                     s->services[i].state == (md_state)st);
+        }
+    }
+    family(b, "medic_service_uptime_ratio", "gauge", "Successful checks over all checks since the node started.");
+    for (size_t i = 0; i < s->n_services; i++) {
+        sample_d(b, "medic_service_uptime_ratio", &s->services[i], s->services[i].uptime_pct / 100.0);
+    }
+    family(b, "medic_service_latency_seconds", "gauge", "Duration of the last check.");
+    for (size_t i = 0; i < s->n_services; i++) {
+        sample_d(b, "medic_service_latency_seconds", &s->services[i], s->services[i].last_latency_ms / 1000.0);
+    }
+}
+
+static void histogram_family(buf *b, const md_view *s)
+{
+    const char *name = "medic_check_duration_seconds";
+    family(b, name, "histogram", "Duration of checks, successful or not.");
+    for (size_t i = 0; i < s->n_services; i++) {
+        const md_view_service *v = &s->services[i];
+        char le[32];
+        for (int k = 0; k < MD_DURATION_BUCKETS; k++) {
+            snprintf(le, sizeof le, "%g", md_duration_bucket_le[k]);
+            sample_u(b, "medic_check_duration_seconds_bucket", v, "le", le, v->duration_bucket[k]);
+        }
+        sample_u(b, "medic_check_duration_seconds_bucket", v, "le", "+Inf", v->duration_count);
+        sample_d(b, "medic_check_duration_seconds_sum", v, v->duration_sum_s);
+        open_sample(b, "medic_check_duration_seconds_count", v);
+        putf(b, "} %" PRIu64 "\n", v->duration_count);
+    }
+}
+
+static void counter_families(buf *b, const md_view *s)
+{
+    family(b, "medic_checks_total", "counter", "Checks by result: ok or the class of failure.");
+    for (size_t i = 0; i < s->n_services; i++) {
+        for (int e = 0; e < MD_ERR_COUNT; e++) {
+            sample_u(b, "medic_checks_total", &s->services[i], "result",
+                     e == MD_ERR_NONE ? "ok" : md_err_name((md_err_class)e), s->services[i].results[e]);
+        }
+    }
+    family(b, "medic_prewarm_total", "counter", "Pre-warm requests by result.");
+    for (size_t i = 0; i < s->n_services; i++) {
+        const md_view_service *v = &s->services[i];
+        uint64_t failed = v->prewarm_failed < v->prewarm_total ? v->prewarm_failed : v->prewarm_total;
+        sample_u(b, "medic_prewarm_total", v, "result", "ok", v->prewarm_total - failed);
+        sample_u(b, "medic_prewarm_total", v, "result", "failed", failed);
+    }
+}
+
+static void warning_families(buf *b, const md_view *s)
+{
+    family(b, "medic_cert_expiry_timestamp_seconds", "gauge",
+           "When the service's TLS certificate expires, in seconds since the Unix epoch.");
+    for (size_t i = 0; i < s->n_services; i++) {
+        const md_view_service *v = &s->services[i];
+        if (v->cert_expiry_ms != 0) {
+            sample_d(b, "medic_cert_expiry_timestamp_seconds", v, (double)v->cert_expiry_ms / 1000.0);
+        }
+    }
+    family(b, "medic_service_trend_warning", "gauge",
+           "1 when the latency trend predicts crossing the slow threshold soon.");
+    for (size_t i = 0; i < s->n_services; i++) {
+        sample_d(b, "medic_service_trend_warning", &s->services[i], s->services[i].trend_warning);
+    }
+}
+
+/* A family of one unlabelled gauge; its sample is left out when there is no value. */
+static void lone_gauge(buf *b, const char *name, const char *help, bool present, double val)
+{
+    family(b, name, "gauge", help);
+    if (!present)
+        return;
+    puts_(b, name);
+    puts_(b, " ");
+    put_double(b, val);
+    puts_(b, "\n");
+}
+
+/* The quantiles are gauges over the leader's newest proposals, not a summary: they cover a
+ * sliding window and a follower has none, so their samples are left out rather than faked. */
+static void commit_families(buf *b, const md_view_consensus *k)
+{
+    family(b, "medic_raft_committed_entries_total", "counter",
+           "Log entries this node saw committed since it started (not those replayed at start).");
+    putf(b, "medic_raft_committed_entries_total %" PRIu64 "\n", k->committed_entries);
+    bool some = k->commit_lat_samples > 0;
+    lone_gauge(b, "medic_raft_commit_latency_p50_seconds",
+               "Median time from the leader's proposal to its commit, over its latest proposals.", some,
+               k->commit_lat_p50_ms / 1000.0);
+    lone_gauge(b, "medic_raft_commit_latency_p99_seconds",
+               "99th percentile time from the leader's proposal to its commit, over its latest proposals.", some,
+               k->commit_lat_p99_ms / 1000.0);
+}
+
+static void cluster_families(buf *b, const md_view *s)
+{
+    family(b, "medic_service_verdict", "gauge", "1 for the cluster verdict of the service, 0 for the others.");
+    for (size_t i = 0; i < s->n_services; i++) {
+        for (int v = 0; v < MD_VERDICT_COUNT; v++) {
+            sample_u(b, "medic_service_verdict", &s->services[i], "verdict", md_verdict_name((md_verdict)v),
+                     s->services[i].verdict == (md_verdict)v);
+        }
+    }
+    family(b, "medic_peer_up", "gauge", "1 when the peer is alive (heard from recently), else 0.");
+    for (size_t i = 1; i < s->n_nodes; i++) {
+        puts_(b, "medic_peer_up{peer=");
+        put_label_value(b, s->nodes[i].id);
+        putf(b, "} %d\n", strcmp(s->nodes[i].liveness, "alive") == 0);
+    }
+    family(b, "medic_peer_rtt_seconds", "gauge", "Last measured round trip to the peer.");
+    for (size_t i = 1; i < s->n_nodes; i++) {
+        if (s->nodes[i].rtt_us < 0)
+            continue;
+        puts_(b, "medic_peer_rtt_seconds{peer=");
+        put_label_value(b, s->nodes[i].id);
+        puts_(b, "} ");
+        put_double(b, s->nodes[i].rtt_us / 1e6);
+        puts_(b, "\n");
+    }
+    family(b, "medic_node_isolated", "gauge", "1 when this node reaches no peer and every check fails.");
+    putf(b, "medic_node_isolated %d\n", s->n_nodes > 0 && s->nodes[0].isolated);
+    const md_view_consensus *k = &s->consensus;
+    if (k->enabled) {
+        family(b, "medic_raft_term", "gauge", "The node's current Raft term.");
+        putf(b, "medic_raft_term %" PRIu64 "\n", k->term);
+        family(b, "medic_raft_leader", "gauge", "1 while this node is the Raft leader.");
+        putf(b, "medic_raft_leader %d\n", strcmp(k->role, "leader") == 0);
+        family(b, "medic_raft_lease_valid", "gauge", "1 while this node leads with a valid lease.");
+        putf(b, "medic_raft_lease_valid %d\n", k->lease_valid);
+        family(b, "medic_raft_commit_index", "gauge", "The highest log index known committed.");
+        putf(b, "medic_raft_commit_index %" PRIu64 "\n", k->commit);
+        family(b, "medic_raft_leader_changes_total", "counter", "Leaders this node has seen since it started.");
+        putf(b, "medic_raft_leader_changes_total %" PRIu64 "\n", k->leader_changes);
+        family(b, "medic_raft_failed", "gauge", "1 when a disk error stopped this node from taking part.");
+        putf(b, "medic_raft_failed %d\n", k->failed != NULL);
+        commit_families(b, k);
+    }
+    family(b, "medic_service_paused", "gauge", "1 while an operator has paused remediation of the service.");
+    for (size_t i = 0; i < s->n_services; i++)
+        sample_d(b, "medic_service_paused", &s->services[i], s->services[i].paused);
+    family(b, "medic_service_incident_open", "gauge", "1 while the service has an open incident.");
+    for (size_t i = 0; i < s->n_services; i++)
+        sample_d(b, "medic_service_incident_open", &s->services[i], s->services[i].incident_id != 0);
+    family(b, "medic_remediation_actions_started_total", "counter", "Actions this node started as leader.");
+    putf(b, "medic_remediation_actions_started_total %" PRIu64 "\n", s->actions_started);
+    family(b, "medic_alerts_total", "counter", "Webhook deliveries by fate.");
+    putf(b, "medic_alerts_total{fate=\"sent\"} %" PRIu64 "\n", s->alerts_sent);
+    putf(b, "medic_alerts_total{fate=\"failed\"} %" PRIu64 "\n", s->alerts_failed);
+    putf(b, "medic_alerts_total{fate=\"dropped\"} %" PRIu64 "\n", s->alerts_dropped);
+    family(b, "medic_cluster_messages_dropped_total", "counter", "Cluster messages dropped, by reason.");
+    for (int r = 0; s->drop_reason_names && r < MD_VIEW_DROP_REASONS; r++) {
+        puts_(b, "medic_cluster_messages_dropped_total{reason=");
+        put_label_value(b, s->drop_reason_names[r]);
+        putf(b, "} %" PRIu64 "\n", s->drops[r]);
+    }
+}
+
+char *md_render_metrics(const md_view *s, int64_t now_ms)
+{
+    assert(s != NULL);
+    (void)now_ms; /* every value is a property of the view; no sample carries a timestamp */
+    buf b = { 0 };
+    node_families(&b, s);
+    state_families(&b, s);
+    histogram_family(&b, s);
+    counter_families(&b, s);
+    warning_families(&b, s);
+    cluster_families(&b, s);
+    if (b.oom || b.p == NULL) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}

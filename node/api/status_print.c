@@ -1,0 +1,63 @@
+/* status_print.c: the periodic status block, the seed's "MONITOR STATUS" printout, from a view. */
+#include "api.h"
+
+#include "base/base.h"
+
+static const char *state_mark(md_state s)
+{
+    switch (s) {
+    case MD_STATE_UP: return "[ UP ]";
+    case MD_STATE_DEGRADED: return "[SLOW]";
+    case MD_STATE_DOWN: return "[DOWN]";
+    default: return "[ ?? ]";
+    }
+}
+
+static void print_json(const md_view *s)
+{
+    for (size_t i = 0; i < s->n_services; i++) {
+        const md_view_service *v = &s->services[i];
+        char last[40] = "never";
+        if (v->last_success_ms)
+            md_format_time_ms(v->last_success_ms, last, sizeof last);
+        md_log(MD_LOG_INFO, "status", MD_S("service", v->name), MD_S("state", md_state_name(v->state)),
+               MD_D("uptime_pct", v->uptime_pct), MD_D("response_ms", v->last_latency_ms),
+               MD_I("checks_ok", v->checks_ok), MD_I("checks_total", v->checks_total),
+               MD_S("last_success", last));
+    }
+}
+
+void md_status_print(FILE *out, const md_view *s, int64_t now_ms, int json)
+{
+    if (json) {
+        print_json(s);
+        return;
+    }
+    char now[40];
+    md_format_time_ms(now_ms, now, sizeof now);
+    fprintf(out, "============================================================\n");
+    fprintf(out, "MEDIC STATUS  node=%s  %s\n", s->node_id ? s->node_id : "-", now);
+    fprintf(out, "============================================================\n");
+    for (size_t i = 0; i < s->n_services; i++) {
+        const md_view_service *v = &s->services[i];
+        char last[40] = "never";
+        if (v->last_success_ms)
+            md_format_time_ms(v->last_success_ms, last, sizeof last);
+        fprintf(out, "\n%s %s\n", state_mark(v->state), v->name);
+        fprintf(out, "   Status: %s%s%s\n", md_state_name(v->state), v->state_cause[0] ? " - " : "",
+                v->state_cause);
+        fprintf(out, "   Uptime: %.2f%% (last hour %.2f%%)\n", v->uptime_pct, v->uptime_hour_pct);
+        fprintf(out, "   Response: %.*fms (avg %.*fms)\n", v->last_latency_ms < 10 ? 1 : 0, v->last_latency_ms,
+                v->avg_latency_ms < 10 ? 1 : 0, v->avg_latency_ms);
+        fprintf(out, "   Checks: %llu/%llu\n", (unsigned long long)v->checks_ok,
+                (unsigned long long)v->checks_total);
+        fprintf(out, "   Last success: %s\n", last);
+        if (v->trend_warning)
+            fprintf(out, "   Warning: latency rising %.1f ms/s, slow in ~%llds\n", v->trend_slope_ms_per_s,
+                    (long long)(v->trend_eta_ms / 1000));
+        if (v->cert_warning)
+            fprintf(out, "   Warning: certificate expires soon\n");
+    }
+    fprintf(out, "\n============================================================\n");
+    fflush(out);
+}

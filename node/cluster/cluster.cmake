@@ -1,0 +1,7 @@
+# cluster.cmake: md_cluster, the Raft driver and the cluster view (transport and consensus around
+# the node's observations).
+md_module(md_cluster cluster
+  SOURCES cluster.c raft_driver.c commit_lat.c
+  LIBS md_base md_config md_health md_view md_transport md_raft md_raft_storage)
+
+md_test(unit.test_commit_lat SOURCES tests/unit/test_commit_lat.c LIBS md_cluster)

@@ -1,0 +1,556 @@
+/* consensus.c: drives the pure Raft core on the loop: a timer at the core's next deadline,
+ * messages in from the transport, and each ready batch persisted (fsync), sent, applied. */
+#include "cluster.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/base.h"
+#include "commit_lat.h"
+#include "raft.h"
+#include "storage.h"
+
+#define TRANSFER_WAIT_MS 800
+
+struct md_consensus {
+    uv_loop_t *loop;
+    const md_config *cfg;
+    md_consensus_send_fn send;
+    void *send_ctx;
+    raft *r;
+    raft_storage *st;
+    uv_timer_t timer;
+    uv_timer_t close_timer;
+    int open_handles;
+    bool stopping;           /* md_consensus_close was called (a transfer may still run) */
+    bool closing;            /* handles are closing: no more work */
+    uint64_t transfer_deadline_ms;
+    char *failed;            /* set once storage failed: we stop taking part */
+    size_t n_nodes;
+    const char *ids[MD_CLUSTER_MAX_NODES + 1]; /* raft id -> node id (index 0 unused); borrowed */
+    raft_id self;
+    raft_role role;
+    uint64_t term;
+    raft_id leader;
+    uint64_t commit;
+    uint64_t leader_changes;
+    void (*on_change)(void *);
+    void *on_change_ctx;
+    md_consensus_apply_fn apply;
+    void *apply_ctx;
+    md_consensus_take_fn take;
+    md_consensus_restore_fn restore;
+    void *snap_ctx;
+    uint8_t *boot_snap;      /* the snapshot found on disk, until the application restores it */
+    size_t boot_snap_len;
+    uint64_t snap_index;     /* index of the newest snapshot saved or installed */
+    md_commit_lat lat;       /* our own proposals' commit latencies, and entries committed */
+    uint64_t too_large_logged_ms; /* last "message too large" error (rate limit) */
+    void (*done)(void *);
+    void *done_arg;
+};
+
+static uint64_t now_ms(void) { return (uint64_t)(md_mono_us() / 1000); }
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Raft ids are ranks of the node ids in sorted order: every node derives the same numbering
+ * from the same membership, whatever order its config lists the peers in. */
+static void number_nodes(md_consensus *c)
+{
+    const md_cluster_config *cc = &c->cfg->cluster;
+    const char *all[MD_CLUSTER_MAX_NODES + 1];
+    size_t n = 0;
+    all[n++] = c->cfg->node_id;
+    for (size_t i = 0; i < cc->n_peers; i++)
+        all[n++] = cc->peers[i].id;
+    qsort(all, n, sizeof all[0], cmp_str);
+    c->n_nodes = n;
+    for (size_t i = 0; i < n; i++) {
+        c->ids[i + 1] = all[i];
+        if (strcmp(all[i], c->cfg->node_id) == 0)
+            c->self = (raft_id)(i + 1);
+    }
+}
+
+static raft_id id_of(const md_consensus *c, const char *node_id)
+{
+    for (size_t i = 1; i <= c->n_nodes; i++)
+        if (strcmp(c->ids[i], node_id) == 0)
+            return (raft_id)i;
+    return 0;
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return -ENAMETOOLONG;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    return 0; /* the leaf is created by the storage itself */
+}
+
+static void changed(md_consensus *c)
+{
+    if (c->on_change)
+        c->on_change(c->on_change_ctx);
+}
+
+static void fail_storage(md_consensus *c, const char *what, int rc)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s: %s", what, raft_storage_errmsg(c->st) ? raft_storage_errmsg(c->st) : strerror(-rc));
+    c->failed = strdup(msg);
+    md_log(MD_LOG_ERROR, "consensus_stopped",
+           MD_S("reason", "storage failed: this node no longer votes or acknowledges entries"), MD_S("error", msg),
+           MD_S("data_dir", c->cfg->data_dir));
+    uv_timer_stop(&c->timer);
+    changed(c);
+}
+
+static void note_role(md_consensus *c)
+{
+    raft_role role = raft_get_role(c->r);
+    uint64_t term = raft_get_term(c->r), commit = raft_get_commit(c->r);
+    raft_id leader = raft_get_leader(c->r);
+    if (leader != c->leader && leader != 0) {
+        c->leader_changes++;
+        md_log(MD_LOG_INFO, "leader", MD_S("leader", c->ids[leader]), MD_I("term", term),
+               MD_S("self_role", raft_role_name(role)));
+    }
+    if (role != c->role && c->role == RAFT_LEADER)
+        md_commit_lat_forget(&c->lat);
+    if (role != c->role)
+        md_log(MD_LOG_INFO, "raft_role", MD_S("from", raft_role_name(c->role)), MD_S("to", raft_role_name(role)),
+               MD_I("term", term));
+    if (role != c->role || term != c->term || leader != c->leader || commit != c->commit)
+        changed(c);
+    c->role = role;
+    c->term = term;
+    c->leader = leader;
+    c->commit = commit;
+}
+
+static void send_msg(md_consensus *c, const raft_message *m)
+{
+    if (m->to == 0 || m->to > c->n_nodes || m->to == c->self)
+        return;
+    size_t len = raft_msg_encoded_len(m);
+    uint8_t stack[2048];
+    uint8_t *buf = len <= sizeof stack ? stack : malloc(len);
+    if (!buf)
+        return; /* dropped: Raft resends */
+    int rc = raft_msg_encode(m, buf, len) >= 0 ? c->send(c->send_ctx, c->ids[m->to], MD_MSG_RAFT, buf, len) : 0;
+    if (buf != stack)
+        free(buf);
+    /* Too large for the transport: Raft would resend it forever in vain (a snapshot for a
+     * follower that is far behind, with many services). Say so, at most once a minute. */
+    uint64_t now = now_ms();
+    if (rc == -EMSGSIZE && (c->too_large_logged_ms == 0 || now - c->too_large_logged_ms >= 60000)) {
+        c->too_large_logged_ms = now;
+        md_log(MD_LOG_ERROR, "raft_message_too_large", MD_S("peer", c->ids[m->to]),
+               MD_S("type", raft_msg_type_name(m->type)), MD_I("bytes", (int64_t)len),
+               MD_I("max_message_bytes", (int64_t)c->cfg->cluster.max_message_bytes),
+               MD_S("fix", "raise cluster.max_message_bytes on every node"));
+    }
+}
+
+/* Every MD_CONSENSUS_SNAPSHOT_EVERY applied entries: save the application's state and let the
+ * core drop the log before it (storage deletes the covered segments). */
+static void maybe_snapshot(md_consensus *c)
+{
+    uint64_t applied = raft_get_applied(c->r);
+    if (!c->take || c->failed || applied < c->snap_index + MD_CONSENSUS_SNAPSHOT_EVERY)
+        return;
+    uint64_t term = raft_term_at(c->r, applied);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (term == 0 || c->take(c->snap_ctx, &data, &len) < 0)
+        return;
+    int rc = raft_storage_save_snapshot(c->st, applied, term, data, len);
+    if (rc < 0) {
+        free(data);
+        fail_storage(c, "saving a snapshot", rc);
+        return;
+    }
+    rc = raft_compact(c->r, applied, term, data, len);
+    free(data);
+    c->snap_index = applied;
+    md_log(rc == 0 ? MD_LOG_INFO : MD_LOG_WARN, "snapshot_saved", MD_I("index", applied), MD_I("term", term),
+           MD_I("bytes", len), MD_S("compacted", rc == 0 ? "yes" : raft_errmsg(c->r)));
+    /* A snapshot travels as one message: warn while everyone is still caught up. */
+    int64_t max = c->cfg->cluster.max_message_bytes;
+    if (max > 0 && (int64_t)len + 4096 > max)
+        md_log(MD_LOG_WARN, "snapshot_exceeds_message_limit", MD_I("bytes", len), MD_I("max_message_bytes", max),
+               MD_S("effect", "a follower that falls behind the log cannot be sent it"),
+               MD_S("fix", "raise cluster.max_message_bytes on every node"));
+}
+
+/* Persist, then send, then apply: the order raft.h requires. */
+static void process_ready(md_consensus *c)
+{
+    /* Bounded: each batch is advanced before the next; the core hands out finitely many. */
+    while (!c->failed && raft_has_ready(c->r)) {
+        raft_update u;
+        if (raft_ready(c->r, &u) < 0)
+            break;
+        int rc = 0;
+        if (u.snapshot.present &&
+            (rc = raft_storage_save_snapshot(c->st, u.snapshot.index, u.snapshot.term, u.snapshot.data,
+                                             u.snapshot.len)) < 0) {
+            fail_storage(c, "saving a snapshot", rc);
+            return;
+        }
+        if (u.truncate_from && (rc = raft_storage_truncate_from(c->st, u.truncate_from)) < 0) {
+            fail_storage(c, "truncating the log", rc);
+            return;
+        }
+        if (u.n_entries && (rc = raft_storage_append(c->st, u.entries, u.n_entries)) < 0) {
+            fail_storage(c, "appending to the log", rc);
+            return;
+        }
+        if (u.has_hard_state && (rc = raft_storage_save_hard_state(c->st, &u.hard_state)) < 0) {
+            fail_storage(c, "saving term and vote", rc);
+            return;
+        }
+        for (size_t i = 0; i < u.n_msgs; i++)
+            send_msg(c, &u.msgs[i]);
+        if (u.snapshot.present) {
+            c->snap_index = u.snapshot.index;
+            if (c->restore && c->restore(c->snap_ctx, u.snapshot.data, u.snapshot.len) < 0)
+                md_log(MD_LOG_ERROR, "snapshot_restore_failed", MD_I("index", u.snapshot.index));
+        }
+        int64_t now_us = md_mono_us();
+        for (size_t i = 0; i < u.n_committed; i++) {
+            const raft_entry *e = &u.committed[i];
+            md_commit_lat_committed(&c->lat, e->index, now_us);
+            md_log(MD_LOG_DEBUG, "raft_apply", MD_I("index", e->index), MD_I("term", e->term), MD_I("type", e->type),
+                   MD_I("bytes", e->len));
+            if (e->type == RAFT_ENTRY_NORMAL && c->apply)
+                c->apply(c->apply_ctx, e->index, e->data, e->len);
+        }
+        raft_advance(c->r, &u);
+    }
+    maybe_snapshot(c);
+    note_role(c);
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void rearm(md_consensus *c)
+{
+    if (c->failed || c->closing)
+        return;
+    uint64_t next = raft_next_timeout(c->r), now = now_ms();
+    uv_update_time(c->loop);
+    uv_timer_start(&c->timer, on_timer, next > now ? next - now : 0, 0);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    md_consensus *c = t->data;
+    if (c->failed || c->closing)
+        return;
+    raft_tick(c->r, now_ms());
+    process_ready(c);
+    rearm(c);
+}
+
+void md_consensus_receive(md_consensus *c, const char *from_id, const uint8_t *body, size_t len)
+{
+    if (c->failed || c->closing)
+        return;
+    raft_message m;
+    if (raft_msg_decode(body, len, &m) < 0) {
+        md_log(MD_LOG_WARN, "raft_message_malformed", MD_S("peer", from_id), MD_I("bytes", len));
+        return;
+    }
+    /* The envelope authenticated the sender; a Raft message must also claim to be from it. */
+    raft_id from = id_of(c, from_id);
+    if (from == 0 || m.from != from || m.to != c->self) {
+        md_log(MD_LOG_WARN, "raft_message_misaddressed", MD_S("peer", from_id), MD_I("from", m.from),
+               MD_I("to", m.to));
+        raft_msg_release(&m);
+        return;
+    }
+    int rc = raft_step(c->r, &m, now_ms());
+    if (rc < 0 && rc != -EINVAL)
+        md_log(MD_LOG_WARN, "raft_message_rejected", MD_S("peer", from_id),
+               MD_S("type", raft_msg_type_name(m.type)), MD_S("error", raft_errmsg(c->r)));
+    raft_msg_release(&m);
+    process_ready(c);
+    rearm(c);
+}
+
+void md_consensus_peer_lost(md_consensus *c, const char *node_id)
+{
+    if (c->failed || c->closing)
+        return;
+    raft_id who = id_of(c, node_id);
+    if (who == 0 || who == c->self)
+        return;
+    bool was_leader = raft_get_leader(c->r) == who && raft_get_role(c->r) == RAFT_FOLLOWER;
+    raft_peer_lost(c->r, who, now_ms());
+    if (was_leader)
+        md_log(MD_LOG_INFO, "leader_connection_closed", MD_S("leader", node_id),
+               MD_I("election_in_ms", (int64_t)(raft_next_timeout(c->r) - now_ms())));
+    process_ready(c);
+    rearm(c);
+}
+
+/* ---- lifecycle ---- */
+
+static int open_core(md_consensus *c, char *err, size_t errlen)
+{
+    const md_cluster_config *cc = &c->cfg->cluster;
+    raft_storage_state st;
+    int rc = raft_storage_load(c->st, &st);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: cannot read the consensus state: %s", c->cfg->data_dir, strerror(-rc));
+        return rc;
+    }
+    raft_config rc_cfg = {
+        .id = c->self,
+        .n_nodes = (uint32_t)c->n_nodes,
+        .heartbeat_ms = (uint32_t)cc->heartbeat_ms,
+        .election_timeout_ms = (uint32_t)cc->election_timeout_ms,
+        .lease_drift_ms = (uint32_t)cc->lease_drift_ms,
+        .seed = (uint64_t)md_mono_us() ^ ((uint64_t)c->self << 48) ^ 0x6a09e667f3bcc908ULL,
+        .now_ms = now_ms(),
+        .hard_state = st.hs,
+        .snapshot = { .present = st.snap_index > 0, .index = st.snap_index, .term = st.snap_term,
+                      .len = (uint32_t)st.snap_len, .data = st.snap_data },
+        .entries = st.entries,
+        .n_entries = st.n_entries,
+    };
+    char why[256] = "";
+    if (st.snap_index > 0) {
+        c->snap_index = st.snap_index;
+        c->boot_snap = st.snap_data; /* kept for the application; freed once restored */
+        c->boot_snap_len = st.snap_len;
+        st.snap_data = NULL;
+        st.snap_len = 0;
+        rc_cfg.snapshot.data = c->boot_snap;
+        rc_cfg.snapshot.len = (uint32_t)c->boot_snap_len;
+    }
+    rc = raft_new(&rc_cfg, &c->r, why, sizeof why);
+    if (rc < 0)
+        snprintf(err, errlen, "consensus: %s", why[0] ? why : strerror(-rc));
+    else
+        md_log(MD_LOG_INFO, "consensus_recovered", MD_S("data_dir", c->cfg->data_dir), MD_I("term", st.hs.term),
+               MD_I("commit", st.hs.commit), MD_I("entries", st.n_entries), MD_I("snapshot_index", st.snap_index),
+               MD_S("note", raft_storage_recovery_note(c->st) ? raft_storage_recovery_note(c->st) : ""));
+    raft_storage_state_free(&st);
+    return rc;
+}
+
+int md_consensus_new(uv_loop_t *loop, const md_config *cfg, md_consensus_send_fn send, void *send_ctx,
+                     md_consensus **out, char *err, size_t errlen)
+{
+    assert(cfg->cluster.enabled && cfg->cluster.n_peers + 1 <= RAFT_MAX_NODES);
+    md_consensus *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    c->loop = loop;
+    c->cfg = cfg;
+    c->send = send;
+    c->send_ctx = send_ctx;
+    number_nodes(c);
+    int rc = mkdir_p(cfg->data_dir);
+    if (rc == 0)
+        rc = raft_storage_open(cfg->data_dir, cfg->cluster.name, cfg->node_id, NULL, &c->st, err, errlen);
+    else
+        snprintf(err, errlen, "%s: cannot create its parent directories: %s", cfg->data_dir, strerror(-rc));
+    if (rc == 0)
+        rc = open_core(c, err, errlen);
+    if (rc < 0) {
+        if (c->st)
+            raft_storage_close(c->st);
+        free(c);
+        return rc;
+    }
+    c->role = raft_get_role(c->r);
+    c->term = raft_get_term(c->r);
+    md_commit_lat_init(&c->lat, raft_get_commit(c->r));
+    uv_timer_init(loop, &c->timer);
+    uv_timer_init(loop, &c->close_timer);
+    c->timer.data = c->close_timer.data = c;
+    c->open_handles = 2;
+    *out = c;
+    return 0;
+}
+
+void md_consensus_set_on_change(md_consensus *c, void (*fn)(void *ctx), void *ctx)
+{
+    c->on_change = fn;
+    c->on_change_ctx = ctx;
+}
+
+void md_consensus_set_snapshots(md_consensus *c, md_consensus_take_fn take, md_consensus_restore_fn restore, void *ctx)
+{
+    c->take = take;
+    c->restore = restore;
+    c->snap_ctx = ctx;
+    if (c->boot_snap && restore) {
+        if (restore(ctx, c->boot_snap, c->boot_snap_len) < 0)
+            md_log(MD_LOG_ERROR, "snapshot_restore_failed", MD_I("index", c->snap_index),
+                   MD_S("data_dir", c->cfg->data_dir));
+        free(c->boot_snap);
+        c->boot_snap = NULL;
+        c->boot_snap_len = 0;
+    }
+}
+
+void md_consensus_set_apply(md_consensus *c, md_consensus_apply_fn fn, void *ctx)
+{
+    c->apply = fn;
+    c->apply_ctx = ctx;
+}
+
+int md_consensus_propose(md_consensus *c, const void *data, size_t len, uint64_t *index)
+{
+    if (c->failed)
+        return -EIO;
+    if (c->stopping || c->closing)
+        return -EBUSY;
+    uint64_t at = 0;
+    int rc = raft_propose(c->r, RAFT_ENTRY_NORMAL, data, len, &at);
+    if (index)
+        *index = at;
+    if (rc == 0) {
+        /* Timed before the local fsync, so the figure is what a caller waits for. */
+        md_commit_lat_proposed(&c->lat, at, md_mono_us());
+        process_ready(c);
+        rearm(c);
+    }
+    return rc;
+}
+
+bool md_consensus_is_leader(const md_consensus *c)
+{
+    return !c->failed && raft_get_role(c->r) == RAFT_LEADER;
+}
+
+const char *md_consensus_leader_id(const md_consensus *c)
+{
+    raft_id l = raft_get_leader(c->r);
+    return l ? c->ids[l] : NULL;
+}
+
+int md_consensus_start(md_consensus *c)
+{
+    process_ready(c);
+    rearm(c);
+    return 0;
+}
+
+bool md_consensus_lease_valid(const md_consensus *c)
+{
+    return !c->failed && raft_lease_valid(c->r, now_ms());
+}
+
+int md_consensus_fill_view(const md_consensus *c, md_view *s)
+{
+    md_view_consensus *o = &s->consensus;
+    const md_cluster_config *cc = &c->cfg->cluster;
+    o->enabled = true;
+    o->role = raft_role_name(raft_get_role(c->r));
+    o->term = raft_get_term(c->r);
+    raft_id leader = raft_get_leader(c->r);
+    o->leader_id = leader ? md_view_strdup(s, c->ids[leader]) : NULL;
+    o->commit = raft_get_commit(c->r);
+    o->applied = raft_get_applied(c->r);
+    o->last_index = raft_last_index(c->r);
+    o->snapshot_index = raft_snapshot_index(c->r);
+    o->lease_valid = md_consensus_lease_valid(c);
+    o->leader_changes = c->leader_changes;
+    o->failed = c->failed ? md_view_strdup(s, c->failed) : NULL;
+    o->timing = md_view_strdup(s, cc->timing);
+    o->heartbeat_ms = cc->heartbeat_ms;
+    o->election_timeout_ms = cc->election_timeout_ms;
+    o->committed_entries = c->lat.committed_total;
+    md_commit_lat_summary(&c->lat, &o->commit_lat_samples, &o->commit_lat_p50_ms, &o->commit_lat_p99_ms);
+    bool leads = raft_get_role(c->r) == RAFT_LEADER;
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        raft_id id = id_of(c, s->nodes[i].id);
+        s->nodes[i].match_index = !leads || id == 0 ? -1
+                                  : id == c->self   ? (int64_t)raft_last_index(c->r)
+                                                    : (int64_t)raft_match_index(c->r, id);
+    }
+    return 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    md_consensus *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    void (*done)(void *) = c->done;
+    void *arg = c->done_arg;
+    raft_free(c->r);
+    raft_storage_close(c->st);
+    free(c->boot_snap);
+    free(c->failed);
+    free(c);
+    if (done)
+        done(arg);
+}
+
+static void finish_close(md_consensus *c)
+{
+    c->closing = true;
+    uv_timer_stop(&c->timer);
+    uv_timer_stop(&c->close_timer);
+    uv_close((uv_handle_t *)&c->timer, on_closed);
+    uv_close((uv_handle_t *)&c->close_timer, on_closed);
+}
+
+/* While a leadership transfer runs, the core keeps running; this polls for its end. */
+static void on_close_poll(uv_timer_t *t)
+{
+    md_consensus *c = t->data;
+    bool handed_over = raft_get_role(c->r) != RAFT_LEADER;
+    if (!handed_over && now_ms() < c->transfer_deadline_ms && !c->failed)
+        return;
+    if (handed_over)
+        md_log(MD_LOG_INFO, "leadership_transferred",
+               MD_S("to", raft_get_leader(c->r) ? c->ids[raft_get_leader(c->r)] : "-"), MD_I("term", raft_get_term(c->r)));
+    else
+        md_log(MD_LOG_WARN, "leadership_transfer_timeout", MD_I("waited_ms", TRANSFER_WAIT_MS),
+               MD_S("note", "stopping anyway; the others elect a leader after their timeout"));
+    finish_close(c);
+}
+
+void md_consensus_close(md_consensus *c, void (*done)(void *arg), void *arg)
+{
+    assert(!c->stopping);
+    c->stopping = true;
+    c->done = done;
+    c->done_arg = arg;
+    c->on_change = NULL;
+    /* Hand over only while a majority still answers: with the others gone there is no one to
+     * take over, and waiting would only delay the stop. */
+    if (!c->failed && c->n_nodes > 1 && raft_get_role(c->r) == RAFT_LEADER && raft_lease_valid(c->r, now_ms()) &&
+        raft_transfer(c->r, 0) == 0) {
+        md_log(MD_LOG_INFO, "leadership_transfer", MD_S("reason", "stopping"), MD_I("term", raft_get_term(c->r)));
+        c->transfer_deadline_ms = now_ms() + TRANSFER_WAIT_MS;
+        process_ready(c);
+        rearm(c);
+        uv_timer_start(&c->close_timer, on_close_poll, 5, 5);
+        return;
+    }
+    finish_close(c);
+}

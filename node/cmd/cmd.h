@@ -1,0 +1,39 @@
+/* cmd.h: the `medic` commands: `node` (the daemon's wiring), `status`, and `demo`. */
+#ifndef MD_CMD_H
+#define MD_CMD_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "config/config.h"
+
+/* Runs one monitor node (`medic node`) until SIGTERM or SIGINT. */
+
+/* md_daemon_run runs the node for cfg (borrowed) on a fresh loop and returns the process exit
+ * code: 0 after a clean stop, 1 when the node could not start (the reason is logged).
+ * insecure_dev lets a cluster run without cluster.secret (local demos only). */
+int md_daemon_run(const md_config *cfg, bool insecure_dev);
+
+/* `medic status`: asks a node's API for its status and prints a table or JSON. */
+
+/* md_status_cmd fetches node_url + "/v1/status" (blocking: this runs in the CLI, not a node).
+ * Prints JSON when json is set, else a table. Returns the exit code: 0 ok, 1 node unreachable
+ * or answered an error, 2 bad arguments. */
+int md_status_cmd(const char *node_url, bool json, FILE *out);
+
+/* md_status_render_table renders a /v1/status JSON document as a table. Returns 0, or -EINVAL
+ * when the document is not a status document. */
+int md_status_render_table(const char *json, FILE *out, bool color);
+
+/* md_action_cmd: `medic pause|resume|ack SERVICE --node URL [--reason TEXT]`: POSTs the operator
+ * action with the admin token (token, or $MEDIC_ADMIN_TOKEN). Returns the exit code: 0 accepted,
+ * 1 refused or unreachable, 2 bad arguments. */
+int md_action_cmd(const char *action, const char *node_url, const char *service, const char *reason,
+                  const char *token, FILE *out);
+
+/* `medic demo`: a node, a demo service, a failure, and the recovery timeline. */
+
+/* md_demo_run runs the embedded demo and returns the exit code (0 when the timeline completed). */
+int md_demo_run(int argc, char **argv);
+
+#endif

@@ -1,0 +1,223 @@
+/* daemon.c: wires the loop, the curl multi, the monitor and the API together, and stops them in
+ * reverse order on SIGTERM/SIGINT so that every handle closes and nothing leaks. */
+#include "cmd.h"
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "cluster/cluster.h"
+#include "base/base.h"
+#include "probe/probe.h"
+#include "heal/heal.h"
+#include "view/view.h"
+
+#define SHUTDOWN_GUARD_MS 3000
+
+typedef struct {
+    uv_loop_t loop;
+    const md_config *cfg;
+    bool insecure_dev;
+    md_curl_loop *cl;
+    md_cluster *cluster;
+    md_heal *remedy;
+    md_view_holder *holder;
+    md_monitor *monitor;
+    md_api *api;
+    uv_signal_t sig_term;
+    uv_signal_t sig_int;
+    uv_timer_t guard;
+    bool stopping;
+} daemon_ctx;
+
+static void raise_fd_limit(void)
+{
+    /* Thousands of services with keep-alive mean thousands of sockets. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void on_guard(uv_timer_t *t)
+{
+    (void)t;
+    md_log(MD_LOG_ERROR, "shutdown_stuck", MD_I("after_ms", SHUTDOWN_GUARD_MS));
+    _exit(1);
+}
+
+static void close_transport_and_curl(void *arg)
+{
+    daemon_ctx *d = arg;
+    d->remedy = NULL;
+    if (d->cluster) {
+        md_cluster_close(d->cluster, NULL, NULL);
+        d->cluster = NULL;
+    }
+    if (d->cl) {
+        md_curl_loop_close(d->cl);
+        d->cl = NULL;
+    }
+}
+
+/* Remediation first (it cancels its actions and alerts, which use the curl loop and the
+ * consensus), then the cluster (a leader hands over) and the curl loop. */
+static void close_rest(daemon_ctx *d)
+{
+    if (d->remedy)
+        md_heal_close(d->remedy, close_transport_and_curl, d);
+    else
+        close_transport_and_curl(d);
+}
+
+static void on_monitor_closed(void *arg)
+{
+    /* The prober is gone, so no transfer is left on the multi handle, and nothing reports to
+     * the cluster any more. */
+    close_rest(arg);
+}
+
+static void stop(daemon_ctx *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    md_log(MD_LOG_INFO, "node_stopping", MD_S("reason", why));
+    uv_timer_start(&d->guard, on_guard, SHUTDOWN_GUARD_MS, 0);
+    uv_unref((uv_handle_t *)&d->guard);
+    uv_close((uv_handle_t *)&d->sig_term, NULL);
+    uv_close((uv_handle_t *)&d->sig_int, NULL);
+    if (d->api) {
+        md_api_close(d->api);
+        d->api = NULL;
+    }
+    if (d->monitor) {
+        md_monitor_close(d->monitor, on_monitor_closed, d);
+        d->monitor = NULL;
+    } else {
+        close_rest(d);
+    }
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    stop(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- what the monitor hands on: checks to the cluster view, views filled by every part ---- */
+
+static void own_health(void *ctx, size_t i, const md_health *h) { md_cluster_own(ctx, i, h); }
+
+static int cluster_view_part(void *ctx, md_view *v) { return md_cluster_fill_view(ctx, v); }
+
+static int heal_view_part(void *ctx, md_view *v) { return md_heal_fill_view(ctx, v); }
+
+static void print_status(void *ctx, const md_view *v)
+{
+    daemon_ctx *d = ctx;
+    md_status_print(stdout, v, md_wall_ms(), d->cfg->log_format == MD_LOGFMT_JSON);
+}
+
+static int start(daemon_ctx *d)
+{
+    char err[256] = "";
+    d->cl = md_curl_loop_new(&d->loop);
+    d->holder = md_view_holder_new();
+    if (!d->cl || !d->holder) {
+        md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", "out of memory"));
+        return -1;
+    }
+    int rc = md_cluster_new(&d->loop, d->cfg, d->insecure_dev, &d->cluster, err, sizeof err);
+    if (rc < 0) {
+        md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", err));
+        return -1;
+    }
+    if (md_monitor_new(&d->loop, d->cfg, d->cl, d->holder, &d->monitor) < 0) {
+        md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", "out of memory"));
+        return -1;
+    }
+    md_cluster_set_on_change(d->cluster, md_monitor_touch, d->monitor);
+    rc = md_heal_new(&d->loop, d->cfg, d->cluster, d->cl, &d->remedy, err, sizeof err);
+    if (rc < 0) {
+        md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", err));
+        return -1;
+    }
+    md_heal_set_on_change(d->remedy, md_monitor_touch, d->monitor);
+    md_monitor_set_health_sink(d->monitor, own_health, d->cluster);
+    md_monitor_add_view_part(d->monitor, cluster_view_part, d->cluster);
+    md_monitor_add_view_part(d->monitor, heal_view_part, d->remedy);
+    md_monitor_set_status_printer(d->monitor, print_status, d);
+    rc = md_api_start(&d->loop, d->cfg->api_host, d->cfg->api_port, d->holder, &d->api, err, sizeof err);
+    if (rc < 0) {
+        md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", err[0] ? err : uv_strerror(rc)),
+               MD_S("api_listen", d->cfg->api_listen));
+        return -1;
+    }
+    if (md_api_set_actions(d->api, d->cfg->remedy.admin_token, md_heal_action, d->remedy) < 0) {
+        md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", "out of memory"));
+        return -1;
+    }
+    rc = md_cluster_start(d->cluster, err, sizeof err);
+    if (rc < 0) {
+        md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", err[0] ? err : uv_strerror(rc)),
+               MD_S("cluster_listen", d->cfg->cluster.listen ? d->cfg->cluster.listen : "-"));
+        return -1;
+    }
+    rc = md_heal_start(d->remedy);
+    if (rc == 0)
+        rc = md_monitor_start(d->monitor);
+    if (rc < 0) {
+        md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", uv_strerror(rc)));
+        return -1;
+    }
+    md_log(MD_LOG_INFO, "node_started", MD_S("node", d->cfg->node_id), MD_S("version", MD_VERSION),
+           MD_S("api_listen", d->cfg->api_listen), MD_I("api_port", md_api_bound_port(d->api)),
+           MD_I("services", d->cfg->n_services), MD_I("pid", getpid()));
+    return 0;
+}
+
+int md_daemon_run(const md_config *cfg, bool insecure_dev)
+{
+    daemon_ctx d;
+    memset(&d, 0, sizeof d);
+    d.cfg = cfg;
+    d.insecure_dev = insecure_dev;
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    if (uv_loop_init(&d.loop) < 0)
+        return 1;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        uv_loop_close(&d.loop);
+        return 1;
+    }
+    uv_signal_init(&d.loop, &d.sig_term);
+    uv_signal_init(&d.loop, &d.sig_int);
+    uv_timer_init(&d.loop, &d.guard);
+    d.sig_term.data = d.sig_int.data = d.guard.data = &d;
+    uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&d.sig_int, on_signal, SIGINT);
+
+    int exit_code = 0;
+    if (start(&d) < 0) {
+        exit_code = 1;
+        stop(&d, "start failed");
+    }
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&d.guard, NULL);
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&d.loop);
+    if (rc != 0)
+        md_log(MD_LOG_ERROR, "loop_not_closed", MD_S("error", uv_strerror(rc)));
+    if (d.holder)
+        md_view_holder_free(d.holder);
+    curl_global_cleanup();
+    if (exit_code == 0)
+        md_log0(MD_LOG_INFO, "node_stopped");
+    return exit_code;
+}

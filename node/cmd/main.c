@@ -1,0 +1,178 @@
+/* main.c: the `medic` command: dispatches to node, status, check-config, demo, version and help. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "cmd.h"
+#include "base/base.h"
+
+#define EXIT_USAGE 2
+
+static const char usage[] =
+    "medic " MD_VERSION ": a self-healing service monitor\n"
+    "\n"
+    "usage:\n"
+    "  medic node [--config FILE] [--log-format text|json] [--log-level LEVEL] [--insecure-dev]\n"
+    "      run a monitor node; without --config the config is read from $MEDIC_CONFIG;\n"
+    "      --insecure-dev lets a cluster run without cluster.secret (local demos only)\n"
+    "  medic status [--node URL] [--json]\n"
+    "      show what a node sees (default URL $MEDIC_NODE or http://127.0.0.1:8700)\n"
+    "  medic pause|resume|ack SERVICE [--node URL] [--reason TEXT] [--token TOKEN]\n"
+    "      stop or restart remediation of a service, or acknowledge its incident; needs the admin\n"
+    "      token (--token or $MEDIC_ADMIN_TOKEN)\n"
+    "  medic check-config [FILE]\n"
+    "      validate a config and print it with defaults applied and secrets masked;\n"
+    "      exits 2 naming the field when it is wrong\n"
+    "  medic demo\n"
+    "      start a node watching a demo service, break the service, print the timeline\n"
+    "  medic --version | version\n"
+    "  medic help | --help\n";
+
+static int load_config(const char *path, md_config **cfg)
+{
+    char err[MD_CONFIG_ERR_LEN];
+    if (md_config_load(path, cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "medic: config error: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_node(int argc, char **argv)
+{
+    const char *path = NULL, *fmt = NULL, *level = NULL;
+    bool insecure_dev = false;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--insecure-dev") == 0)
+            insecure_dev = true;
+        else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else if (strcmp(argv[i], "--log-format") == 0 && i + 1 < argc)
+            fmt = argv[++i];
+        else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc)
+            level = argv[++i];
+        else {
+            fprintf(stderr, "medic node: unknown or incomplete argument '%s'\n\n%s", argv[i], usage);
+            return EXIT_USAGE;
+        }
+    }
+    if (fmt && strcmp(fmt, "text") != 0 && strcmp(fmt, "json") != 0) {
+        fprintf(stderr, "medic node: --log-format must be text or json, not '%s'\n", fmt);
+        return EXIT_USAGE;
+    }
+    if (level && md_log_level_parse(level) < 0) {
+        fprintf(stderr, "medic node: --log-level must be debug, info, warn or error, not '%s'\n", level);
+        return EXIT_USAGE;
+    }
+    md_config *cfg = NULL;
+    if (load_config(path, &cfg) < 0)
+        return EXIT_USAGE;
+    if (cfg->cluster.enabled && !cfg->cluster.secret && !insecure_dev) {
+        fprintf(stderr, "medic: config error: %s: cluster.secret: is required (every node of the cluster shares it; "
+                        "for a local demo only, run with --insecure-dev)\n", cfg->origin);
+        md_config_free(cfg);
+        return EXIT_USAGE;
+    }
+    if (fmt)
+        cfg->log_format = strcmp(fmt, "json") == 0 ? MD_LOGFMT_JSON : MD_LOGFMT_TEXT;
+    if (level)
+        cfg->log_level = md_log_level_parse(level);
+    md_log_setup(cfg->log_format == MD_LOGFMT_JSON, (md_log_level)cfg->log_level, stderr);
+    int rc = md_daemon_run(cfg, insecure_dev);
+    md_config_free(cfg);
+    return rc;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+    const char *node = getenv("MEDIC_NODE");
+    bool json = false;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--node") == 0 && i + 1 < argc)
+            node = argv[++i];
+        else if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else {
+            fprintf(stderr, "medic status: unknown or incomplete argument '%s'\n\n%s", argv[i], usage);
+            return EXIT_USAGE;
+        }
+    }
+    return md_status_cmd(node && *node ? node : "http://127.0.0.1:8700", json, stdout);
+}
+
+static int cmd_action(int argc, char **argv)
+{
+    const char *node = getenv("MEDIC_NODE"), *service = NULL, *reason = NULL, *token = getenv("MEDIC_ADMIN_TOKEN");
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--node") == 0 && i + 1 < argc)
+            node = argv[++i];
+        else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc)
+            reason = argv[++i];
+        else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc)
+            token = argv[++i];
+        else if (argv[i][0] != '-' && !service)
+            service = argv[i];
+        else {
+            fprintf(stderr, "medic %s: unknown or incomplete argument '%s'\n\n%s", argv[1], argv[i], usage);
+            return EXIT_USAGE;
+        }
+    }
+    if (!service) {
+        fprintf(stderr, "medic %s: which service?\n\n%s", argv[1], usage);
+        return EXIT_USAGE;
+    }
+    return md_action_cmd(argv[1], node && *node ? node : "http://127.0.0.1:8700", service, reason, token, stdout);
+}
+
+static int cmd_check_config(int argc, char **argv)
+{
+    if (argc > 3) {
+        fprintf(stderr, "medic check-config: takes one FILE (or none to read $MEDIC_CONFIG)\n");
+        return EXIT_USAGE;
+    }
+    md_config *cfg = NULL;
+    if (load_config(argc == 3 ? argv[2] : NULL, &cfg) < 0)
+        return EXIT_USAGE;
+    char *text = md_config_to_json(cfg, true);
+    if (!text) {
+        md_config_free(cfg);
+        fprintf(stderr, "medic check-config: out of memory\n");
+        return 1;
+    }
+    printf("%s\n", text);
+    fprintf(stderr, "medic check-config: %s is valid (%zu services)\n", cfg->origin, cfg->n_services);
+    free(text);
+    md_config_free(cfg);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "node") == 0)
+        return cmd_node(argc, argv);
+    if (strcmp(cmd, "status") == 0)
+        return cmd_status(argc, argv);
+    if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0 || strcmp(cmd, "ack") == 0)
+        return cmd_action(argc, argv);
+    if (strcmp(cmd, "check-config") == 0)
+        return cmd_check_config(argc, argv);
+    if (strcmp(cmd, "demo") == 0)
+        return md_demo_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("medic %s\n", MD_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    fprintf(stderr, "medic: unknown command '%s'\n\n%s", cmd, usage);
+    return EXIT_USAGE;
+}

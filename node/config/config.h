@@ -1,0 +1,226 @@
+/* config.h: the node's configuration: one JSON document, validated, with defaults applied. */
+#ifndef MD_CONFIG_H
+#define MD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The node's configuration: one JSON document, validated, with defaults applied.
+ *
+ * Loading never half-succeeds: either a complete md_config comes back, or an error message
+ * naming the exact field (for example "services[2].interval_ms: must be a positive integer")
+ * and nothing else changes. Callers exit 2 on any load error. */
+
+#define MD_CONFIG_ERR_LEN 512
+
+/* Defaults from the seed document. */
+#define MD_DEFAULT_INTERVAL_MS 10000
+#define MD_DEFAULT_TIMEOUT_MS 5000
+#define MD_DEFAULT_FAILURES_BEFORE_DOWN 2
+#define MD_DEFAULT_SUCCESSES_BEFORE_UP 1
+#define MD_DEFAULT_SLOW_MS 3000
+#define MD_DEFAULT_PREWARM_INTERVAL_MS 30000
+#define MD_DEFAULT_STATUS_PRINT_INTERVAL_MS 60000
+#define MD_DEFAULT_CERT_WARN_DAYS 14
+#define MD_DEFAULT_TREND_WINDOW 10
+#define MD_DEFAULT_TREND_HORIZON_MS 60000
+#define MD_DEFAULT_API_LISTEN "127.0.0.1:8700"
+#define MD_DEFAULT_MAX_CONCURRENT_CHECKS 1024
+#define MD_DEFAULT_EWMA_ALPHA 0.3
+
+typedef enum { MD_CHECK_HTTP = 0, MD_CHECK_TCP } md_check_kind;
+typedef enum { MD_ACTUATOR_NONE = 0, MD_ACTUATOR_RAILWAY, MD_ACTUATOR_EXEC } md_actuator_kind;
+
+#define MD_DEFAULT_RESTART_ATTEMPTS 3
+#define MD_DEFAULT_RESTART_INTERVAL_MS 10000
+#define MD_DEFAULT_REDEPLOY_ATTEMPTS 2
+#define MD_DEFAULT_REDEPLOY_TIMEOUT_MS 120000
+#define MD_DEFAULT_ROLLBACK_TIMEOUT_MS 60000
+#define MD_DEFAULT_VERIFY_AFTER_MS 5000
+#define MD_DEFAULT_REOPEN_WINDOW_MS 600000
+#define MD_DEFAULT_MAX_ACTIONS_PER_HOUR 10
+#define MD_DEFAULT_KNOWN_GOOD_AFTER_MS 600000
+#define MD_DEFAULT_EXEC_TIMEOUT_MS 60000
+#define MD_DEFAULT_SPLIT_ALERT_AFTER_MS 60000
+#define MD_DEFAULT_RAILWAY_ENDPOINT "https://backboard.railway.com/graphql/v2"
+
+typedef struct {
+    char *name;  /* owned by the config */
+    char *value; /* owned by the config; may hold a secret */
+} md_header;
+
+/* Everything about one watched service. Every string is owned by the md_config. */
+typedef struct {
+    char *name;
+    md_check_kind kind;
+    /* HTTP(S) checks (kind == MD_CHECK_HTTP) */
+    char *url;
+    char *method;          /* default "GET" */
+    int expect_status;     /* 0: any 2xx; otherwise exactly this status */
+    char *expect_body;     /* NULL: body not checked; else a substring the body must contain */
+    md_header *headers;
+    size_t n_headers;
+    bool tls_verify;       /* default true */
+    char *ca_file;         /* NULL: system CA store */
+    bool keepalive;        /* default true: reuse connections between checks */
+    /* TCP checks (kind == MD_CHECK_TCP): "host:port" split in two */
+    char *tcp_host;
+    int tcp_port;
+    /* thresholds */
+    int64_t interval_ms;
+    int64_t timeout_ms;    /* always < interval_ms */
+    int64_t slow_ms;
+    int failures_before_down;
+    int successes_before_up;
+    int cert_warn_days;
+    int trend_window;       /* samples in the least-squares window, >= 3 */
+    int64_t trend_horizon_ms; /* warn when the trend crosses slow_ms within this; 0 disables */
+    double ewma_alpha;      /* (0,1], default 0.3 */
+    /* pre-warming */
+    bool prewarm;           /* default false */
+    char *prewarm_url;      /* defaults to url when prewarm is true; NULL when prewarm is false */
+    int64_t prewarm_interval_ms;
+    /* cluster */
+    int quorum;             /* nodes that must agree for a cluster verdict; resolved, never 0 */
+    /* remediation: the ladder restart x restart_attempts -> redeploy x redeploy_attempts ->
+     * rollback -> exhausted, with the seed's defaults */
+    int restart_attempts;         /* 3 */
+    int64_t restart_interval_ms;  /* 10000: a restart is judged (and the next one may run) after this */
+    int redeploy_attempts;        /* 2 */
+    int64_t redeploy_timeout_ms;  /* 120000 */
+    int64_t rollback_timeout_ms;  /* 60000 */
+    int64_t verify_after_ms;      /* 5000: grace after an action before success is judged */
+    int64_t reopen_window_ms;     /* 600000: a relapse within this continues the last incident's ladder */
+    int max_actions_per_hour;     /* 10 */
+    int64_t known_good_after_ms;  /* 600000: UP this long on a deployment makes it last-known-good */
+    bool shadow;                  /* judge and record, never act (also remediation.mode "shadow") */
+    md_actuator_kind actuator;    /* none: alert only */
+    char *railway_service_id;     /* actuator railway */
+    char *railway_environment_id;
+    char **exec_restart;          /* actuator exec: NULL-terminated argv lists, each may be NULL */
+    char **exec_redeploy;
+    char **exec_rollback;
+    int64_t exec_timeout_ms;      /* 60000 */
+} md_service_config;
+
+#define MD_DEFAULT_GOSSIP_INTERVAL_MS 1000
+#define MD_DEFAULT_MAX_MESSAGE_BYTES (1024 * 1024)
+#define MD_CLUSTER_MAX_NODES 16
+#define MD_CLUSTER_MIN_SECRET 16
+#define MD_LAN_HEARTBEAT_MS 100
+#define MD_LAN_ELECTION_MS 1000
+#define MD_WAN_HEARTBEAT_MS 300
+#define MD_WAN_ELECTION_MS 3000
+
+/* Another node of the cluster. Strings are owned by the md_config. */
+typedef struct {
+    char *id;
+    char *address;   /* "tcp://host:port" or "tls+tcp://host:port" */
+    char *region;    /* default "unknown" */
+} md_peer_config;
+
+/* The cluster section. Without one, the node is a cluster of one: its own view is the verdict. */
+typedef struct {
+    bool enabled;
+    char *name;
+    char *secret;           /* NULL when not set (refused at start unless --insecure-dev) */
+    char *listen;           /* our cluster address */
+    md_peer_config *peers;  /* every other node (self excluded even if listed) */
+    size_t n_peers;
+    int n_nodes;            /* peers + self */
+    int quorum;             /* default for services: a majority of n_nodes */
+    bool allow_two_nodes;
+    int64_t gossip_interval_ms;
+    int64_t peer_suspect_ms;
+    int64_t peer_dead_ms;
+    int64_t max_message_bytes;
+    /* consensus timing: a profile ("lan": 100/1000 ms, "wan": 300/3000 ms), each overridable */
+    char *timing;           /* "lan" or "wan" */
+    int64_t heartbeat_ms;
+    int64_t election_timeout_ms; /* timeouts are drawn from [this, 2 x this) */
+    int64_t lease_drift_ms;      /* margin for clock drift taken off the leader lease */
+    char *tls_cert_file;    /* all three or none */
+    char *tls_key_file;
+    char *tls_ca_file;
+} md_cluster_config;
+
+typedef enum { MD_LOGFMT_TEXT = 0, MD_LOGFMT_JSON } md_log_format;
+
+typedef enum { MD_WEBHOOK_GENERIC = 0, MD_WEBHOOK_SLACK, MD_WEBHOOK_DISCORD } md_webhook_format;
+
+/* Where alerts go. The URL and header values are secrets (Slack puts its key in the path). */
+typedef struct {
+    char *url;
+    md_webhook_format format;
+    md_header *headers;
+    size_t n_headers;
+} md_webhook_config;
+
+/* The "remediation" section: how the leader heals services and tells people. */
+typedef struct {
+    bool shadow;               /* mode "shadow": every service judges and records but never acts */
+    char *admin_token;         /* required by POST /v1/services/{name}/pause|resume|ack; NULL disables them */
+    md_webhook_config *webhooks;
+    size_t n_webhooks;
+    int64_t split_alert_after_ms; /* alert when a verdict stays SPLIT this long */
+    char *railway_endpoint;
+    char *railway_token;       /* NULL: no Railway actuator possible */
+    bool railway_project_token;/* true: Project-Access-Token header; false: Authorization: Bearer */
+} md_remedy_config;
+
+typedef struct md_config {
+    char *node_id;        /* node.id, default: the host name */
+    char *node_region;    /* node.region, default "local" */
+    char *data_dir;       /* node.data_dir, default "medic-data/<node.id>" (cluster mode only) */
+    char *api_listen;     /* api.listen as given, default MD_DEFAULT_API_LISTEN */
+    char *api_host;       /* parsed from api_listen */
+    int api_port;
+    int log_level;        /* log.level: 0 debug, 1 info, 2 warn, 3 error; default 1 */
+    md_log_format log_format; /* log.format: "text" (default) or "json" */
+    int64_t status_print_interval_ms; /* 0 disables the periodic status block */
+    int max_concurrent_checks; /* checks and pre-warms in flight at once; later ones wait their turn */
+    md_cluster_config cluster;
+    md_remedy_config remedy;
+    md_service_config *services;
+    size_t n_services;
+    char *origin;         /* the file path, or "MEDIC_CONFIG" */
+    /* Private to config.c: the strings substituted from ${VAR}, used to mask secrets. */
+    char **secrets;
+    size_t n_secrets;
+    /* The names of the variables referenced as ${VAR}: exec commands do not inherit them. */
+    char **env_names;
+    size_t n_env_names;
+} md_config;
+
+/* md_config_parse parses JSON text. origin names the source in messages (a path or
+ * "MEDIC_CONFIG"). On success *out is a new config the caller frees with md_config_free.
+ * Returns 0, or -EINVAL with err filled, or -ENOMEM. Every message starts with the origin, then
+ * the field path when there is one ("config.json: services[2].interval_ms: must be a positive
+ * integer", "config.json: malformed JSON at byte 123 (line 5, column 9)"), and has every secret
+ * masked, so callers print it as it is. On error *out is untouched. */
+int md_config_parse(const char *json, size_t len, const char *origin, md_config **out,
+                    char *err, size_t errlen);
+
+/* md_config_load reads path, or the environment variable MEDIC_CONFIG when path is NULL.
+ * Returns 0, or a negative error with err filled (unreadable file: -errno, e.g. -ENOENT, with
+ * "PATH: cannot read: strerror"; MEDIC_CONFIG unset: -ENOENT; anything md_config_parse returns). */
+int md_config_load(const char *path, md_config **out, char *err, size_t errlen);
+
+/* md_config_free frees cfg and everything it owns. NULL is fine. */
+void md_config_free(md_config *cfg);
+
+/* md_config_to_json renders the effective config (defaults applied). With mask_secrets, every
+ * value that came from ${VAR}, every sensitive header value (md_config_header_is_sensitive) and
+ * every password in a URL's userinfo is shown as "***". Unmasked output parses back to the same
+ * config. Returns a malloc'd string the caller frees with free(), or NULL on allocation failure. */
+char *md_config_to_json(const md_config *cfg, bool mask_secrets);
+
+/* md_config_header_is_sensitive says whether a header's value must never be shown: its name
+ * contains (in any case) "auth", "cookie", "token", "secret", "key" or "passw". */
+bool md_config_header_is_sensitive(const char *name);
+
+/* md_config_mask copies s into out (size outlen) with every secret of cfg replaced by "***". */
+void md_config_mask(const md_config *cfg, const char *s, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,612 @@
+/* remedy.c: applies the ledger on every node; on the leader runs the escalation core each tick,
+ * proposes its decisions, and turns committed events into actions and alerts. */
+#include "heal.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "heal_int.h"
+
+#define TICK_MS 200
+#define PROPOSAL_PATIENCE_MS 3000 /* a proposal lost in a leader change is proposed again after this */
+
+void md__heal_changed(md_heal *r)
+{
+    if (r->on_change)
+        r->on_change(r->on_change_ctx);
+}
+
+static int64_t mono_ms(void) { return md_mono_us() / 1000; }
+
+void md__heal_fill_common(md_heal *r, md_ledger_entry *e, md_ledger_entry_type type, size_t svc)
+{
+    memset(e, 0, sizeof *e);
+    e->type = type;
+    snprintf(e->service, sizeof e->service, "%s", r->cfg->services[svc].name);
+    e->at_ms = md_wall_ms();
+    snprintf(e->actor, sizeof e->actor, "%s", r->cfg->node_id);
+}
+
+int md__heal_submit(md_heal *r, const md_ledger_entry *e, uint64_t *index)
+{
+    if (!r->cons)
+        return -ENOTSUP;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = md_ledger_entry_encode(e, &buf, &len);
+    if (rc < 0)
+        return rc;
+    if (md_consensus_is_leader(r->cons)) {
+        rc = md_consensus_propose(r->cons, buf, len, index);
+    } else {
+        const char *leader = md_consensus_leader_id(r->cons);
+        rc = leader ? md_cluster_send(r->cluster, leader, MD_MSG_FORWARD, buf, len) : -EAGAIN;
+        if (index)
+            *index = 0;
+    }
+    free(buf);
+    return rc;
+}
+
+void md__heal_alert(md_heal *r, const md_alert *a)
+{
+    char text[MD_ALERT_TEXT_MAX];
+    md_alert_text(a, text, sizeof text);
+    md_log(MD_LOG_INFO, "alert", MD_S("service", a->service), MD_S("event", md_alert_event_name(a->event)),
+           MD_S("key", a->idempotency_key), MD_S("text", text));
+    if (r->alerts && !md_alerts_seen(r->alerts, a->idempotency_key))
+        md_alerts_send(r->alerts, a);
+}
+
+/* ---- the leader's decisions ---- */
+
+static void propose(md_heal *r, md_rsvc *s, const md_ledger_entry *e, const char *what)
+{
+    uint64_t index = 0;
+    int rc = md__heal_submit(r, e, &index);
+    if (rc < 0) {
+        md_log(MD_LOG_WARN, "proposal_failed", MD_S("service", e->service), MD_S("what", what),
+               MD_S("error", strerror(-rc)));
+        return;
+    }
+    if (e->type == MD_LEDGER_INTENT)
+        s->intent_index = index;
+    s->proposed_index = index ? index : 1;
+    s->proposed_at_ms = mono_ms();
+    md_log(MD_LOG_INFO, "proposed", MD_S("service", e->service), MD_S("what", what), MD_I("index", index));
+}
+
+static void alert_rate_limited(md_heal *r, md_rsvc *s, const md_ledger_service *ls, const md_escalation_decision *d)
+{
+    uint64_t inc = ls->open ? ls->open->id : 0;
+    if (s->rate_alerted_incident == inc)
+        return;
+    s->rate_alerted_incident = inc;
+    char key[MD_ALERT_KEY_MAX];
+    snprintf(key, sizeof key, "%s-rate-limited-%llu", r->cfg->cluster.name, (unsigned long long)inc);
+    md_alert a = { .event = MD_ALERT_RATE_LIMITED, .service = ls->name, .idempotency_key = key,
+                   .node = r->cfg->node_id, .at_ms = md_wall_ms(), .incident = inc,
+                   .limit = s->knobs.max_actions_per_hour,
+                   .retry_in_ms = d->wake_at_ms > 0 ? d->wake_at_ms - md_wall_ms() : 0 };
+    md__heal_alert(r, &a);
+}
+
+static void decide(md_heal *r, md_rsvc *s, int64_t now_wall)
+{
+    const md_ledger_service *ls = md_ledger_service_at(r->ledger, s->idx);
+    if (s->proposed_index && mono_ms() - s->proposed_at_ms < PROPOSAL_PATIENCE_MS)
+        return;
+    s->proposed_index = 0;
+    int64_t since = 0;
+    md_escalation_input in = {
+        .knobs = &s->knobs,
+        .svc = ls,
+        .verdict = md_cluster_verdict(r->cluster, s->idx, &since),
+        .verdict_since_ms = since,
+        .now_ms = now_wall,
+        .action_in_flight = s->in_flight,
+        .caps = s->caps,
+    };
+    md_escalation_decision d = md_escalation_decide(&in);
+    md_ledger_entry e;
+    char why[256];
+    md_escalation_describe(&d, why, sizeof why);
+    switch (d.kind) {
+    case MD_ESC_NONE:
+        s->wake_at_ms = d.wake_at_ms;
+        if (d.rate_limited)
+            alert_rate_limited(r, s, ls, &d);
+        return;
+    case MD_ESC_OPEN_INCIDENT: {
+        char votes[512];
+        md__heal_fill_common(r, &e, MD_LEDGER_INCIDENT_OPEN, s->idx);
+        md_cluster_votes_text(r->cluster, s->idx, votes, sizeof votes, NULL, NULL);
+        e.u.open.votes = md_ledger_text_of(votes);
+        e.u.open.reopen_of = d.reopen_of;
+        propose(r, s, &e, why);
+        return;
+    }
+    case MD_ESC_INTENT:
+        md__heal_fill_common(r, &e, MD_LEDGER_INTENT, s->idx);
+        e.u.intent.incident = d.incident_id;
+        e.u.intent.step = d.step;
+        e.u.intent.attempt = d.attempt;
+        e.u.intent.timeout_ms = d.timeout_ms;
+        e.u.intent.shadow = r->cfg->services[s->idx].shadow;
+        snprintf(e.u.intent.target, sizeof e.u.intent.target, "%s", d.target);
+        propose(r, s, &e, why);
+        return;
+    case MD_ESC_RESULT_UNKNOWN:
+        md__heal_fill_common(r, &e, MD_LEDGER_RESULT, s->idx);
+        e.u.result.action = d.action_id;
+        e.u.result.outcome = MD_OUTCOME_UNKNOWN;
+        e.u.result.detail = md_ledger_text_of("no result before its timeout (the node that started it stopped "
+                                              "leading or failed): treated as attempted");
+        e.u.result.duration_ms = 0;
+        propose(r, s, &e, why);
+        return;
+    case MD_ESC_RESOLVE:
+        md__heal_fill_common(r, &e, MD_LEDGER_RESOLVED, s->idx);
+        e.u.resolved.incident = d.incident_id;
+        e.u.resolved.reason = md_ledger_text_of("the cluster verdict is UP again");
+        propose(r, s, &e, why);
+        return;
+    case MD_ESC_EXHAUST:
+        md__heal_fill_common(r, &e, MD_LEDGER_EXHAUSTED, s->idx);
+        e.u.exhausted.incident = d.incident_id;
+        propose(r, s, &e, why);
+        return;
+    default:
+        return;
+    }
+}
+
+/* SPLIT for too long, and the predictive DEGRADED warning: alerts without a ledger entry, keyed by
+ * the state's start so each episode is told once. */
+static void watch_alerts(md_heal *r, md_rsvc *s, int64_t now_wall)
+{
+    const md_service_config *sc = &r->cfg->services[s->idx];
+    int64_t since = 0;
+    char key[MD_ALERT_KEY_MAX];
+    if (md_cluster_verdict(r->cluster, s->idx, &since) == MD_VERDICT_SPLIT &&
+        now_wall - since >= r->cfg->remedy.split_alert_after_ms && s->split_alerted_since != since) {
+        s->split_alerted_since = since;
+        char votes[512];
+        int down = 0, total = 0;
+        md_cluster_votes_text(r->cluster, s->idx, votes, sizeof votes, &down, &total);
+        snprintf(key, sizeof key, "%s-split-%s-%lld", r->cfg->cluster.name, sc->name, (long long)since);
+        md_alert a = { .event = MD_ALERT_SPLIT, .service = sc->name, .idempotency_key = key,
+                       .node = r->cfg->node_id, .at_ms = now_wall, .detail = votes, .votes_down = down,
+                       .votes_total = total, .split_for_ms = now_wall - since };
+        md__heal_alert(r, &a);
+    }
+    if (md_cluster_own_state(r->cluster, s->idx, &since) == MD_STATE_DEGRADED && s->degraded_alerted_since != since) {
+        s->degraded_alerted_since = since;
+        snprintf(key, sizeof key, "%s-degraded-%s-%lld", r->cfg->cluster.name, sc->name, (long long)since);
+        md_alert a = { .event = MD_ALERT_DEGRADED, .service = sc->name, .idempotency_key = key,
+                       .node = r->cfg->node_id, .at_ms = now_wall };
+        md__heal_alert(r, &a);
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    md_heal *r = t->data;
+    if (!r->cons || !md_consensus_is_leader(r->cons))
+        return;
+    int64_t now = md_wall_ms();
+    for (size_t i = 0; i < r->n; i++) {
+        decide(r, &r->svc[i], now);
+        watch_alerts(r, &r->svc[i], now);
+        md__heal_track_known_good(r, &r->svc[i], now);
+    }
+}
+
+/* ---- committed entries ---- */
+
+static int step_attempts(const md_rsvc *s, md_step step)
+{
+    switch (step) {
+    case MD_STEP_RESTART: return s->knobs.restart_attempts;
+    case MD_STEP_REDEPLOY: return s->knobs.redeploy_attempts;
+    case MD_STEP_ROLLBACK: return 1;
+    default: return 0;
+    }
+}
+
+/* The leader tells people what the ledger now says; the entry's index is the idempotency key. */
+static void alert_event(md_heal *r, md_rsvc *s, const md_ledger_event *ev)
+{
+    const md_ledger_incident *inc = ev->incident;
+    const char *name = r->cfg->services[s->idx].name;
+    char key[MD_ALERT_KEY_MAX];
+    snprintf(key, sizeof key, "%s-%llu", r->cfg->cluster.name ? r->cfg->cluster.name : "medic",
+             (unsigned long long)ev->index);
+    md_alert a = { .service = name, .idempotency_key = key, .node = r->cfg->node_id, .at_ms = ev->at_ms,
+                   .incident = ev->incident_id, .step = md_step_name(ev->step), .attempt = (int)ev->attempt,
+                   .attempts_max = step_attempts(s, ev->step), .shadow = ev->shadow, .duration_ms = -1 };
+    const md_ledger_step *st = NULL;
+    for (size_t k = 0; inc && k < inc->n_steps; k++)
+        if (inc->steps[k].action_id == ev->action_id)
+            st = &inc->steps[k];
+    switch (ev->kind) {
+    case MD_LEDGER_EV_OPENED:
+        a.event = MD_ALERT_INCIDENT_OPEN;
+        a.reopen_of = inc ? inc->reopen_of : 0;
+        a.detail = inc ? inc->votes : NULL;
+        md_cluster_votes_text(r->cluster, s->idx, (char[512]){ 0 }, 512, &a.votes_down, &a.votes_total);
+        break;
+    case MD_LEDGER_EV_INTENT:
+        a.event = MD_ALERT_STEP_INTENT;
+        break;
+    case MD_LEDGER_EV_RESULT:
+        a.event = MD_ALERT_STEP_RESULT;
+        a.outcome = md_outcome_name(ev->outcome);
+        if (st) {
+            a.detail = st->detail;
+            a.duration_ms = st->duration_ms;
+            a.step = md_step_name(st->step);
+            a.attempt = (int)st->attempt;
+            a.attempts_max = step_attempts(s, st->step);
+            a.shadow = st->shadow;
+        }
+        break;
+    case MD_LEDGER_EV_RESOLVED:
+        a.event = MD_ALERT_RESOLVED;
+        a.detail = inc ? inc->close_reason : NULL;
+        break;
+    case MD_LEDGER_EV_EXHAUSTED:
+        a.event = MD_ALERT_EXHAUSTED;
+        break;
+    default:
+        return;
+    }
+    md__heal_alert(r, &a);
+}
+
+static void on_apply(void *ctx, uint64_t index, const uint8_t *data, size_t len)
+{
+    md_heal *r = ctx;
+    md_ledger_event ev;
+    int rc = md_ledger_apply(r->ledger, index, data, len, &ev);
+    if (rc < 0) {
+        if (rc != -EALREADY)
+            md_log(MD_LOG_ERROR, "ledger_entry_unusable", MD_I("index", index), MD_S("error", strerror(-rc)));
+        return;
+    }
+    r->incidents_dirty = true;
+    md__heal_changed(r);
+    if (ev.service >= r->n)
+        return;
+    md_rsvc *s = &r->svc[ev.service];
+    if (s->proposed_index && index >= s->proposed_index)
+        s->proposed_index = 0;
+    const char *name = r->cfg->services[ev.service].name;
+    if (ev.kind == MD_LEDGER_EV_REJECTED || ev.kind == MD_LEDGER_EV_IGNORED) {
+        md_log(MD_LOG_WARN, "ledger_entry_refused", MD_S("service", name), MD_I("index", index),
+               MD_S("type", md_ledger_entry_type_name(ev.type)), MD_S("why", ev.why));
+        return;
+    }
+    md_log(MD_LOG_INFO, "ledger", MD_S("service", name), MD_S("event", md_ledger_ev_name(ev.kind)), MD_I("index", index),
+           MD_I("incident", ev.incident_id), MD_S("step", md_step_name(ev.step)), MD_I("attempt", ev.attempt),
+           MD_S("outcome", md_outcome_name(ev.outcome)), MD_S("by", ev.actor));
+    bool leads = r->cons && md_consensus_is_leader(r->cons);
+    if (leads)
+        alert_event(r, s, &ev);
+    /* An intent is executed by the process that proposed it, once committed, if it still leads;
+     * one replayed from the log (an earlier life of this node) is left to the timeout rule. */
+    if (ev.kind == MD_LEDGER_EV_INTENT && leads && strcmp(ev.actor, r->cfg->node_id) == 0 && index == s->intent_index &&
+        index != 0) {
+        s->intent_index = 0;
+        md__heal_execute(r, s, &ev);
+    }
+}
+
+/* A follower hands the leader an operator's entry, or the result of an action it finished
+ * after losing the lead. The envelope authenticated the peer; the entry is still checked. */
+static void on_forward(void *ctx, const char *from, const uint8_t *body, size_t len)
+{
+    md_heal *r = ctx;
+    md_ledger_entry e;
+    if (md_ledger_entry_decode(body, len, &e) < 0) {
+        md_log(MD_LOG_WARN, "forward_malformed", MD_S("peer", from));
+        return;
+    }
+    bool allowed = e.type == MD_LEDGER_PAUSE || e.type == MD_LEDGER_RESUME || e.type == MD_LEDGER_ACK ||
+                   e.type == MD_LEDGER_NOTE || e.type == MD_LEDGER_RESULT;
+    if (!allowed || !r->cons || !md_consensus_is_leader(r->cons)) {
+        md_log(MD_LOG_WARN, "forward_refused", MD_S("peer", from), MD_S("type", md_ledger_entry_type_name(e.type)),
+               MD_S("reason", allowed ? "not the leader" : "not an entry a follower may forward"));
+        return;
+    }
+    uint64_t index = 0;
+    int rc = md_consensus_propose(r->cons, body, len, &index);
+    md_log(rc == 0 ? MD_LOG_INFO : MD_LOG_WARN, "forward_proposed", MD_S("peer", from),
+           MD_S("type", md_ledger_entry_type_name(e.type)), MD_S("service", e.service), MD_I("index", index),
+           MD_S("error", rc == 0 ? "" : strerror(-rc)));
+}
+
+/* ---- operator actions (POST /v1/services/{name}/pause|resume|ack) ---- */
+
+static void answer(int *status, char *body, size_t len, int code, const char *fmt_json)
+{
+    *status = code;
+    snprintf(body, len, "%s", fmt_json);
+}
+
+void md_heal_action(void *ctx, const char *action, const char *service, const char *reason, int *status,
+                      char *body, size_t body_len)
+{
+    md_heal *r = ctx;
+    size_t i;
+    if (!r->cons) {
+        answer(status, body, body_len, 503,
+               "{\"error\":{\"code\":503,\"message\":\"operator actions are replicated through the cluster's "
+               "consensus: configure a cluster section (a cluster of one works too)\"}}");
+        return;
+    }
+    if (md_ledger_find(r->ledger, service, &i) < 0) {
+        answer(status, body, body_len, 404, "{\"error\":{\"code\":404,\"message\":\"no such service\"}}");
+        return;
+    }
+    md_ledger_entry e;
+    char by[MD_LEDGER_NAME_MAX + 1];
+    snprintf(by, sizeof by, "operator@%s", r->cfg->node_id);
+    const md_ledger_service *ls = md_ledger_service_at(r->ledger, i);
+    if (strcmp(action, "pause") == 0) {
+        md__heal_fill_common(r, &e, MD_LEDGER_PAUSE, i);
+        snprintf(e.u.pause.by, sizeof e.u.pause.by, "%s", by);
+        e.u.pause.reason = md_ledger_text_of(reason && *reason ? reason : "paused by an operator");
+    } else if (strcmp(action, "resume") == 0) {
+        md__heal_fill_common(r, &e, MD_LEDGER_RESUME, i);
+        snprintf(e.u.resume.by, sizeof e.u.resume.by, "%s", by);
+    } else {
+        if (!ls->open) {
+            answer(status, body, body_len, 409,
+                   "{\"error\":{\"code\":409,\"message\":\"the service has no open incident to acknowledge\"}}");
+            return;
+        }
+        md__heal_fill_common(r, &e, MD_LEDGER_ACK, i);
+        e.u.ack.incident = ls->open->id;
+        snprintf(e.u.ack.by, sizeof e.u.ack.by, "%s", by);
+    }
+    uint64_t index = 0;
+    bool leads = md_consensus_is_leader(r->cons);
+    const char *leader = md_consensus_leader_id(r->cons);
+    if (!leads && !leader) {
+        answer(status, body, body_len, 503,
+               "{\"error\":{\"code\":503,\"message\":\"no leader is elected right now (starting up, or the "
+               "cluster lost its majority): nothing changed; try again\"}}");
+        return;
+    }
+    int rc = md__heal_submit(r, &e, &index);
+    if (rc < 0) {
+        *status = 503;
+        snprintf(body, body_len, "{\"error\":{\"code\":503,\"message\":\"not accepted: %s (no leader reachable?)\"}}",
+                 strerror(-rc));
+        return;
+    }
+    md_log(MD_LOG_INFO, "operator_action", MD_S("service", service), MD_S("action", action),
+           MD_S("via", leads ? "proposed" : "forwarded"), MD_S("leader", leader ? leader : "-"));
+    *status = 202;
+    if (leads)
+        snprintf(body, body_len,
+                 "{\"accepted\":true,\"action\":\"%s\",\"service\":\"%s\",\"proposed_by\":\"%s\",\"index\":%llu,"
+                 "\"note\":\"takes effect once committed by a majority\"}",
+                 action, service, r->cfg->node_id, (unsigned long long)index);
+    else
+        snprintf(body, body_len,
+                 "{\"accepted\":true,\"action\":\"%s\",\"service\":\"%s\",\"forwarded_to\":\"%s\","
+                 "\"note\":\"the leader proposes it; takes effect once committed by a majority\"}",
+                 action, service, leader ? leader : "");
+}
+
+/* ---- lifecycle ---- */
+
+static void knobs_of(const md_service_config *c, md_escalation_knobs *k)
+{
+    md_escalation_knobs_default(k);
+    k->restart_attempts = c->restart_attempts;
+    k->restart_interval_ms = c->restart_interval_ms;
+    k->redeploy_attempts = c->redeploy_attempts;
+    k->redeploy_timeout_ms = c->redeploy_timeout_ms;
+    k->rollback_timeout_ms = c->rollback_timeout_ms;
+    k->verify_after_ms = c->verify_after_ms;
+    k->reopen_window_ms = c->reopen_window_ms;
+    k->max_actions_per_hour = c->max_actions_per_hour;
+    if (c->actuator == MD_ACTUATOR_EXEC)
+        k->restart_timeout_ms = c->exec_timeout_ms;
+}
+
+static void caps_of(const md_service_config *c, md_escalation_caps *caps)
+{
+    memset(caps, 0, sizeof *caps);
+    if (c->actuator == MD_ACTUATOR_RAILWAY) {
+        caps->step[MD_STEP_RESTART] = caps->step[MD_STEP_REDEPLOY] = caps->step[MD_STEP_ROLLBACK] = true;
+        caps->rollback_needs_known_good = false; /* the client finds the newest earlier good one */
+    } else if (c->actuator == MD_ACTUATOR_EXEC) {
+        caps->step[MD_STEP_RESTART] = c->exec_restart != NULL;
+        caps->step[MD_STEP_REDEPLOY] = c->exec_redeploy != NULL;
+        caps->step[MD_STEP_ROLLBACK] = c->exec_rollback != NULL;
+    }
+}
+
+static void on_alert_fate(const char *key, size_t webhook, md_alert_fate fate, void *ctx)
+{
+    (void)ctx;
+    md_log(fate == MD_ALERT_DELIVERED ? MD_LOG_DEBUG : MD_LOG_WARN, "alert_delivery", MD_S("key", key),
+           MD_I("webhook", webhook),
+           MD_S("fate", fate == MD_ALERT_DELIVERED ? "delivered" : fate == MD_ALERT_GAVE_UP ? "gave up" : "dropped"));
+}
+
+static int take_snapshot(void *ctx, uint8_t **data, size_t *len)
+{
+    md_heal *r = ctx;
+    return md_ledger_snapshot(r->ledger, data, len);
+}
+
+static int restore_snapshot(void *ctx, const uint8_t *data, size_t len)
+{
+    md_heal *r = ctx;
+    int rc = md_ledger_restore(r->ledger, data, len);
+    r->incidents_dirty = true;
+    md_log(rc == 0 ? MD_LOG_INFO : MD_LOG_ERROR, "ledger_restored", MD_I("bytes", len),
+           MD_I("index", md_ledger_last_index(r->ledger)), MD_S("error", rc == 0 ? "" : strerror(-rc)));
+    return rc;
+}
+
+int md_heal_new(uv_loop_t *loop, const md_config *cfg, md_cluster *cluster, md_curl_loop *cl, md_heal **out,
+                  char *err, size_t errlen)
+{
+    md_heal *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    r->loop = loop;
+    r->cfg = cfg;
+    r->cluster = cluster;
+    r->cons = md_cluster_consensus(cluster);
+    r->cl = cl;
+    r->n = cfg->n_services;
+    r->svc = calloc(r->n ? r->n : 1, sizeof *r->svc);
+    const char **names = calloc(r->n ? r->n : 1, sizeof *names);
+    int rc = (!r->svc || !names) ? -ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < r->n; i++) {
+        names[i] = cfg->services[i].name;
+        r->svc[i].r = r;
+        r->svc[i].idx = i;
+        knobs_of(&cfg->services[i], &r->svc[i].knobs);
+        caps_of(&cfg->services[i], &r->svc[i].caps);
+    }
+    if (rc == 0 && (rc = md_ledger_new(names, r->n, &r->ledger)) < 0)
+        snprintf(err, errlen, "remediation ledger: %s", strerror(-rc));
+    free(names);
+    if (rc == 0 && cfg->remedy.n_webhooks) {
+        md_alerts_opts opts = { .on_fate = on_alert_fate, .fate_ctx = r };
+        rc = md_alerts_new(loop, cl, cfg->remedy.webhooks, cfg->remedy.n_webhooks, &opts, &r->alerts, err, errlen);
+    }
+    if (rc == 0 && cfg->remedy.railway_token)
+        rc = md__heal_rw_new(r, err, errlen);
+    if (rc < 0) {
+        if (r->alerts)
+            md_alerts_close(r->alerts);
+        md_ledger_free(r->ledger);
+        free(r->svc);
+        free(r);
+        return rc;
+    }
+    uv_timer_init(loop, &r->tick);
+    r->tick.data = r;
+    r->tick_open = true;
+    r->incidents_dirty = true;
+    if (r->cons) {
+        md_consensus_set_snapshots(r->cons, take_snapshot, restore_snapshot, r);
+        md_consensus_set_apply(r->cons, on_apply, r);
+        md_cluster_on_message(cluster, MD_MSG_FORWARD, on_forward, r);
+    }
+    *out = r;
+    return 0;
+}
+
+void md_heal_set_on_change(md_heal *r, void (*fn)(void *ctx), void *ctx)
+{
+    r->on_change = fn;
+    r->on_change_ctx = ctx;
+}
+
+int md_heal_start(md_heal *r)
+{
+    if (!r->cons)
+        return 0;
+    return uv_timer_start(&r->tick, on_tick, TICK_MS, TICK_MS);
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    md_heal *r = h->data;
+    void (*done)(void *) = r->done;
+    void *arg = r->done_arg;
+    if (r->rw)
+        rw_client_free(r->rw);
+    if (r->alerts)
+        md_alerts_close(r->alerts);
+    md_ledger_free(r->ledger);
+    free(r->incidents_json);
+    free(r->svc);
+    free(r);
+    if (done)
+        done(arg);
+}
+
+void md_heal_close(md_heal *r, void (*done)(void *arg), void *arg)
+{
+    assert(!r->closing);
+    r->closing = true;
+    r->done = done;
+    r->done_arg = arg;
+    r->on_change = NULL;
+    if (r->cons) {
+        md_consensus_set_apply(r->cons, NULL, NULL);
+        md_consensus_set_snapshots(r->cons, NULL, NULL, NULL);
+    }
+    md__heal_cancel_all(r);
+    uv_timer_stop(&r->tick);
+    uv_close((uv_handle_t *)&r->tick, on_tick_closed);
+}
+
+/* ---- views ---- */
+
+static const char *account(const md_rsvc *s, const md_ledger_service *ls, char *buf, size_t len)
+{
+    if (ls->paused) {
+        snprintf(buf, len, "paused by %s", ls->paused_by);
+        return buf;
+    }
+    if (!ls->open)
+        return NULL;
+    const md_ledger_step *p = md_ledger_pending(ls->open);
+    if (ls->open->exhausted)
+        snprintf(buf, len, "incident %llu exhausted: waiting for recovery or an operator",
+                 (unsigned long long)ls->open->id);
+    else if (p)
+        snprintf(buf, len, "incident %llu: %s #%u of %d %s", (unsigned long long)ls->open->id, md_step_name(p->step),
+                 p->attempt, step_attempts(s, p->step), p->shadow ? "(shadow: not executed)" : "running");
+    else
+        snprintf(buf, len, "incident %llu open, %zu step%s so far", (unsigned long long)ls->open->id,
+                 ls->open->n_steps, ls->open->n_steps == 1 ? "" : "s");
+    return buf;
+}
+
+int md_heal_fill_view(md_heal *r, md_view *s)
+{
+    if (r->incidents_dirty || !r->incidents_json) {
+        char *j = md__heal_incidents_json(r, md_wall_ms());
+        if (j) {
+            free(r->incidents_json);
+            r->incidents_json = j;
+            r->incidents_dirty = false;
+        }
+    }
+    s->incidents_json = r->incidents_json ? md_view_strdup(s, r->incidents_json) : NULL;
+    s->actions_started = r->actions_started;
+    if (r->alerts) {
+        md_alerts_counters c;
+        md_alerts_get_counters(r->alerts, &c);
+        s->alerts_sent = c.sent;
+        s->alerts_failed = c.failed;
+        s->alerts_dropped = c.dropped;
+        s->alerts_queued = c.queued;
+    }
+    for (size_t i = 0; i < r->n && i < s->n_services; i++) {
+        const md_ledger_service *ls = md_ledger_service_at(r->ledger, i);
+        char buf[256];
+        const char *a = account(&r->svc[i], ls, buf, sizeof buf);
+        s->services[i].paused = ls->paused;
+        s->services[i].incident_id = ls->open ? ls->open->id : 0;
+        s->services[i].remedy = a ? md_view_strdup(s, a) : NULL;
+    }
+    return 0;
+}

@@ -1,0 +1,286 @@
+/* remedy_exec.c: runs one committed intent of ours (exec command or Railway call, or nothing in
+ * shadow mode) and submits its result; hosts the Railway client on the node's loop. */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "heal_int.h"
+
+/* ---- results ---- */
+
+static void submit_result(md_heal *r, md_rsvc *s, md_outcome outcome, const char *detail, int64_t duration_ms,
+                          const char *new_deployment)
+{
+    md_ledger_entry e;
+    md__heal_fill_common(r, &e, MD_LEDGER_RESULT, s->idx);
+    e.u.result.action = s->action_id;
+    e.u.result.outcome = outcome;
+    e.u.result.detail = md_ledger_text_of(detail);
+    e.u.result.duration_ms = duration_ms < 0 ? 0 : duration_ms;
+    snprintf(e.u.result.new_deployment, sizeof e.u.result.new_deployment, "%s", new_deployment ? new_deployment : "");
+    s->in_flight = false;
+    s->exec = NULL;
+    s->rw_op = 0;
+    /* The leader proposes it; a node that stopped leading forwards it, so the result is not lost. */
+    int rc = md__heal_submit(r, &e, NULL);
+    md_log(rc == 0 ? MD_LOG_INFO : MD_LOG_WARN, "action_done", MD_S("service", e.service),
+           MD_S("step", md_step_name(s->step)), MD_I("attempt", s->attempt), MD_S("outcome", md_outcome_name(outcome)),
+           MD_I("duration_ms", duration_ms), MD_S("detail", detail),
+           MD_S("submit", rc == 0 ? "ok" : strerror(-rc)));
+    md__heal_changed(r);
+}
+
+static void on_exec_done(const md_exec_result *res, void *ctx)
+{
+    md_rsvc *s = ctx;
+    char detail[MD_LEDGER_TEXT_MAX];
+    md_exec_format_detail(res, detail, sizeof detail);
+    md_outcome o = res->outcome == MD_EXEC_OK ? MD_OUTCOME_OK
+                   : res->outcome == MD_EXEC_TIMEOUT ? MD_OUTCOME_TIMEOUT
+                                                     : MD_OUTCOME_FAILED;
+    submit_result(s->r, s, o, detail, res->duration_ms, NULL);
+}
+
+static void on_rw_done(const rw_result *res, void *arg)
+{
+    md_rsvc *s = arg;
+    char detail[MD_LEDGER_TEXT_MAX];
+    snprintf(detail, sizeof detail, "railway %s: %s (%s, %u request%s)", rw_op_name(res->op), res->summary,
+             rw_class_name(res->cls), res->attempts, res->attempts == 1 ? "" : "s");
+    md_outcome o = res->cls == RW_OK ? MD_OUTCOME_OK : res->cls == RW_ERR_TIMEOUT ? MD_OUTCOME_TIMEOUT : MD_OUTCOME_FAILED;
+    submit_result(s->r, s, o, detail, (int64_t)res->elapsed_ms, res->new_deployment_id);
+}
+
+/* ---- execution ---- */
+
+static char *const *argv_for(const md_service_config *c, md_step step)
+{
+    switch (step) {
+    case MD_STEP_RESTART: return c->exec_restart;
+    case MD_STEP_REDEPLOY: return c->exec_redeploy;
+    case MD_STEP_ROLLBACK: return c->exec_rollback;
+    default: return NULL;
+    }
+}
+
+static int start_railway(md_heal *r, md_rsvc *s, const md_ledger_event *ev, const md_ledger_step *st)
+{
+    const md_service_config *c = &r->cfg->services[s->idx];
+    /* Deployments this incident created are never rollback targets. */
+    const char *avoid[MD_LEDGER_MAX_STEPS];
+    size_t n_avoid = 0;
+    for (size_t k = 0; ev->incident && k < ev->incident->n_steps; k++)
+        if (ev->incident->steps[k].new_deployment[0])
+            avoid[n_avoid++] = ev->incident->steps[k].new_deployment;
+    rw_request req = {
+        .service_id = c->railway_service_id,
+        .environment_id = c->railway_environment_id,
+        .rollback_target = st && st->target[0] ? st->target : NULL,
+        .avoid = avoid,
+        .n_avoid = n_avoid,
+        .deadline_ms = (uint32_t)(st ? st->timeout_ms : 60000),
+        .wait = ev->step != MD_STEP_RESTART,
+    };
+    rw_op_kind op = ev->step == MD_STEP_RESTART ? RW_OP_RESTART : ev->step == MD_STEP_REDEPLOY ? RW_OP_REDEPLOY : RW_OP_ROLLBACK;
+    if (!r->rw)
+        return -ENOTSUP;
+    return rw_start(r->rw, op, &req, on_rw_done, s, &s->rw_op);
+}
+
+void md__heal_execute(md_heal *r, md_rsvc *s, const md_ledger_event *ev)
+{
+    const md_service_config *c = &r->cfg->services[s->idx];
+    const md_ledger_step *st = NULL;
+    for (size_t k = 0; ev->incident && k < ev->incident->n_steps; k++)
+        if (ev->incident->steps[k].action_id == ev->action_id)
+            st = &ev->incident->steps[k];
+    if (s->in_flight) {
+        md_log(MD_LOG_ERROR, "intent_not_executed", MD_S("service", c->name),
+               MD_S("reason", "another action of this service is still running here"));
+        return;
+    }
+    s->action_id = ev->action_id;
+    s->step = ev->step;
+    s->attempt = ev->attempt;
+    s->incident = ev->incident_id;
+    if (ev->shadow) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "shadow mode: would %s (attempt %u); nothing was done", md_step_name(ev->step),
+                 ev->attempt);
+        s->in_flight = true;
+        submit_result(r, s, MD_OUTCOME_SKIPPED, detail, 0, NULL);
+        return;
+    }
+    /* The lease is checked right before acting, never from an earlier check: a paused or
+     * partitioned leader wakes with its lease long gone. */
+    if (!md_consensus_lease_valid(r->cons)) {
+        md_log(MD_LOG_WARN, "intent_not_executed", MD_S("service", c->name), MD_I("action", ev->action_id),
+               MD_S("reason", "leader lease not valid: the next leader records it after its timeout"));
+        return;
+    }
+    int rc = -ENOTSUP;
+    if (c->actuator == MD_ACTUATOR_EXEC && argv_for(c, ev->step)) {
+        md_exec_request req = {
+            .argv = argv_for(c, ev->step),
+            .service = c->name,
+            .incident_id = ev->incident_id,
+            .step = md_step_name(ev->step),
+            .attempt = (int)ev->attempt,
+            .action_id = ev->action_id,
+            .timeout_ms = st && st->timeout_ms > 0 ? st->timeout_ms : c->exec_timeout_ms,
+            .withhold = r->cfg->env_names,
+            .n_withhold = r->cfg->n_env_names,
+        };
+        s->in_flight = true;
+        rc = md_exec_start(r->loop, &req, on_exec_done, s, &s->exec);
+    } else if (c->actuator == MD_ACTUATOR_RAILWAY) {
+        s->in_flight = true;
+        rc = start_railway(r, s, ev, st);
+    }
+    if (rc < 0) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "could not start the %s: %s", md_step_name(ev->step), strerror(-rc));
+        s->in_flight = true;
+        submit_result(r, s, MD_OUTCOME_FAILED, detail, 0, NULL);
+        return;
+    }
+    r->actions_started++;
+    md_log(MD_LOG_INFO, "action_started", MD_S("service", c->name), MD_S("step", md_step_name(ev->step)),
+           MD_I("attempt", ev->attempt), MD_I("incident", ev->incident_id), MD_I("action", ev->action_id),
+           MD_S("actuator", c->actuator == MD_ACTUATOR_EXEC ? "exec" : "railway"));
+}
+
+/* ---- last-known-good ---- */
+
+static void on_instance(const rw_result *res, void *arg)
+{
+    md_rsvc *s = arg;
+    md_heal *r = s->r;
+    s->kg_op = 0;
+    const md_ledger_service *ls = md_ledger_service_at(r->ledger, s->idx);
+    const char *running = NULL;
+    for (size_t k = 0; res->cls == RW_OK && k < res->n_deployments; k++)
+        if (res->deployments[k].status == RW_ST_SUCCESS)
+            running = res->deployments[k].id;
+    if (!running || strcmp(running, ls->known_good) == 0 || !md_consensus_is_leader(r->cons))
+        return;
+    md_ledger_entry e;
+    md__heal_fill_common(r, &e, MD_LEDGER_KNOWN_GOOD, s->idx);
+    snprintf(e.u.known_good.deployment, sizeof e.u.known_good.deployment, "%s", running);
+    md__heal_submit(r, &e, NULL);
+}
+
+void md__heal_track_known_good(md_heal *r, md_rsvc *s, int64_t now_wall)
+{
+    const md_service_config *c = &r->cfg->services[s->idx];
+    if (c->actuator != MD_ACTUATOR_RAILWAY || !r->rw || s->kg_op || s->in_flight)
+        return;
+    int64_t since = 0;
+    if (md_cluster_verdict(r->cluster, s->idx, &since) != MD_VERDICT_UP || now_wall - since < c->known_good_after_ms)
+        return;
+    const md_ledger_service *ls = md_ledger_service_at(r->ledger, s->idx);
+    if (ls->open || (s->kg_checked_ms && now_wall - s->kg_checked_ms < c->known_good_after_ms))
+        return;
+    s->kg_checked_ms = now_wall;
+    rw_request req = { .service_id = c->railway_service_id, .environment_id = c->railway_environment_id,
+                       .deadline_ms = 30000 };
+    if (rw_start(r->rw, RW_OP_INSTANCE, &req, on_instance, s, &s->kg_op) < 0)
+        s->kg_op = 0;
+}
+
+void md__heal_cancel_all(md_heal *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        md_rsvc *s = &r->svc[i];
+        if (s->exec)
+            md_exec_cancel(s->exec);
+        if (s->rw_op && r->rw)
+            rw_cancel(r->rw, s->rw_op);
+        if (s->kg_op && r->rw)
+            rw_cancel(r->rw, s->kg_op);
+        s->kg_op = 0;
+        s->exec = NULL;
+        s->rw_op = 0;
+        s->in_flight = false;
+    }
+}
+
+/* ---- the Railway client's host: transfers and timers on our loop ---- */
+
+typedef struct {
+    uv_timer_t t;
+    void (*fire)(void *);
+    void *arg;
+} rw_timer;
+
+static void rw_timer_closed(uv_handle_t *h) { free(h->data); }
+
+static void rw_timer_fire(uv_timer_t *t)
+{
+    rw_timer *rt = t->data;
+    void (*fire)(void *) = rt->fire;
+    void *arg = rt->arg;
+    uv_close((uv_handle_t *)&rt->t, rw_timer_closed);
+    fire(arg);
+}
+
+static void *host_timer_start(void *ctx, uint64_t delay_ms, void (*fire)(void *), void *arg)
+{
+    md_heal *r = ctx;
+    rw_timer *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return NULL;
+    rt->fire = fire;
+    rt->arg = arg;
+    uv_timer_init(r->loop, &rt->t);
+    rt->t.data = rt;
+    uv_timer_start(&rt->t, rw_timer_fire, delay_ms, 0);
+    return rt;
+}
+
+static void host_timer_cancel(void *ctx, void *timer)
+{
+    (void)ctx;
+    rw_timer *rt = timer;
+    uv_timer_stop(&rt->t);
+    uv_close((uv_handle_t *)&rt->t, rw_timer_closed);
+}
+
+static int host_start(void *ctx, CURL *easy, rw_xfer_done_fn done, void *arg)
+{
+    md_heal *r = ctx;
+    return md_curl_loop_add(r->cl, easy, done, arg);
+}
+
+static void host_cancel(void *ctx, CURL *easy)
+{
+    md_heal *r = ctx;
+    md_curl_loop_cancel(r->cl, easy);
+}
+
+static void host_log(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    md_log(level <= 0 ? MD_LOG_DEBUG : level == 1 ? MD_LOG_INFO : level == 2 ? MD_LOG_WARN : MD_LOG_ERROR, "railway",
+           MD_S("msg", msg));
+}
+
+int md__heal_rw_new(md_heal *r, char *err, size_t errlen)
+{
+    rw_config rc = {
+        .endpoint = r->cfg->remedy.railway_endpoint,
+        .token = r->cfg->remedy.railway_token,
+        .token_kind = r->cfg->remedy.railway_project_token ? RW_TOKEN_PROJECT : RW_TOKEN_BEARER,
+        .user_agent = "medic/" MD_VERSION,
+        .seed = (uint64_t)md_mono_us() ^ 0x9e3779b97f4a7c15ULL,
+        .host = { .ctx = r, .start = host_start, .cancel = host_cancel, .timer_start = host_timer_start,
+                  .timer_cancel = host_timer_cancel, .log = host_log },
+    };
+    int e = rw_client_new(&rc, &r->rw);
+    if (e < 0)
+        snprintf(err, errlen, "railway client: %s", strerror(-e));
+    return e;
+}

@@ -1,0 +1,158 @@
+/* remedy_render.c: /v1/incidents from the committed ledger: open incidents, the last closed ones,
+ * every step with who acted and when, and each service's pause and known-good deployment. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/base.h"
+#include "heal_int.h"
+
+static void add_time(cJSON *o, const char *key, int64_t ms)
+{
+    char k[64], t[40];
+    snprintf(k, sizeof k, "%s_ms", key);
+    if (ms > 0) {
+        md_format_time_ms(ms, t, sizeof t);
+        cJSON_AddStringToObject(o, key, t);
+        cJSON_AddNumberToObject(o, k, (double)ms);
+    } else {
+        cJSON_AddNullToObject(o, key);
+        cJSON_AddNullToObject(o, k);
+    }
+}
+
+static const char *incident_state(const md_ledger_incident *inc)
+{
+    if (inc->closed != MD_CLOSE_OPEN)
+        return md_close_name(inc->closed);
+    return inc->exhausted ? "exhausted" : "open";
+}
+
+static cJSON *step_json(const md_ledger_step *st)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "step", md_step_name(st->step));
+    cJSON_AddNumberToObject(o, "attempt", st->attempt);
+    cJSON_AddNumberToObject(o, "action_id", (double)st->action_id);
+    add_time(o, "intent_at", st->intent_at_ms);
+    cJSON_AddStringToObject(o, "proposed_by", st->actor);
+    cJSON_AddNumberToObject(o, "timeout_ms", (double)st->timeout_ms);
+    cJSON_AddBoolToObject(o, "shadow", st->shadow);
+    if (st->target[0])
+        cJSON_AddStringToObject(o, "target", st->target);
+    cJSON_AddStringToObject(o, "outcome", md_outcome_name(st->outcome));
+    add_time(o, "result_at", st->outcome == MD_OUTCOME_NONE ? 0 : st->result_at_ms);
+    if (st->outcome != MD_OUTCOME_NONE) {
+        cJSON_AddStringToObject(o, "result_by", st->result_actor);
+        cJSON_AddNumberToObject(o, "duration_ms", (double)st->duration_ms);
+        cJSON_AddStringToObject(o, "detail", st->detail);
+        if (st->new_deployment[0])
+            cJSON_AddStringToObject(o, "new_deployment", st->new_deployment);
+    }
+    return o;
+}
+
+static cJSON *incident_json(const md_ledger_incident *inc)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject(o, "id", (double)inc->id);
+    cJSON_AddStringToObject(o, "service", inc->service);
+    cJSON_AddStringToObject(o, "state", incident_state(inc));
+    add_time(o, "opened_at", inc->opened_at_ms);
+    cJSON_AddStringToObject(o, "opened_by", inc->opened_by);
+    cJSON_AddStringToObject(o, "votes", inc->votes);
+    if (inc->reopen_of)
+        cJSON_AddNumberToObject(o, "reopen_of", (double)inc->reopen_of);
+    else
+        cJSON_AddNullToObject(o, "reopen_of");
+    cJSON *counts = cJSON_AddObjectToObject(o, "attempts");
+    for (int k = MD_STEP_RESTART; counts && k < MD_STEP_COUNT; k++)
+        cJSON_AddNumberToObject(counts, md_step_name((md_step)k), inc->attempts[k]);
+    cJSON *steps = cJSON_AddArrayToObject(o, "steps");
+    for (size_t k = 0; steps && k < inc->n_steps; k++) {
+        cJSON *s = step_json(&inc->steps[k]);
+        if (s)
+            cJSON_AddItemToArray(steps, s);
+    }
+    cJSON *notes = cJSON_AddArrayToObject(o, "notes");
+    for (size_t k = 0; notes && k < inc->n_notes; k++) {
+        cJSON *n = cJSON_CreateObject();
+        if (!n)
+            continue;
+        add_time(n, "at", inc->notes[k].at_ms);
+        cJSON_AddStringToObject(n, "by", inc->notes[k].by);
+        cJSON_AddStringToObject(n, "text", inc->notes[k].text);
+        cJSON_AddItemToArray(notes, n);
+    }
+    cJSON_AddBoolToObject(o, "acked", inc->acked);
+    if (inc->acked) {
+        cJSON_AddStringToObject(o, "acked_by", inc->acked_by);
+        add_time(o, "acked_at", inc->acked_at_ms);
+    }
+    add_time(o, "exhausted_at", inc->exhausted ? inc->exhausted_at_ms : 0);
+    add_time(o, "closed_at", inc->closed != MD_CLOSE_OPEN ? inc->closed_at_ms : 0);
+    if (inc->closed != MD_CLOSE_OPEN) {
+        cJSON_AddStringToObject(o, "closed_by", inc->closed_by);
+        cJSON_AddStringToObject(o, "close_reason", inc->close_reason);
+        cJSON_AddNumberToObject(o, "duration_ms", (double)(inc->closed_at_ms - inc->opened_at_ms));
+    }
+    return o;
+}
+
+char *md__heal_incidents_json(const md_heal *r, int64_t now_ms)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root)
+        return NULL;
+    add_time(root, "generated_at", now_ms);
+    cJSON_AddStringToObject(root, "node", r->cfg->node_id);
+    const char *leader = r->cons ? md_consensus_leader_id(r->cons) : NULL;
+    if (leader)
+        cJSON_AddStringToObject(root, "leader", leader);
+    else
+        cJSON_AddNullToObject(root, "leader");
+    cJSON_AddNumberToObject(root, "ledger_index", (double)md_ledger_last_index(r->ledger));
+    cJSON *open = cJSON_AddArrayToObject(root, "open");
+    cJSON *services = cJSON_AddArrayToObject(root, "services");
+    for (size_t i = 0; open && services && i < md_ledger_count(r->ledger); i++) {
+        const md_ledger_service *ls = md_ledger_service_at(r->ledger, i);
+        if (ls->open) {
+            cJSON *inc = incident_json(ls->open);
+            if (inc)
+                cJSON_AddItemToArray(open, inc);
+        }
+        cJSON *s = cJSON_CreateObject();
+        if (!s)
+            continue;
+        cJSON_AddStringToObject(s, "name", ls->name);
+        cJSON_AddBoolToObject(s, "paused", ls->paused);
+        if (ls->paused) {
+            cJSON_AddStringToObject(s, "paused_by", ls->paused_by);
+            add_time(s, "paused_at", ls->paused_at_ms);
+            cJSON_AddStringToObject(s, "pause_reason", ls->pause_reason);
+        }
+        if (ls->known_good[0])
+            cJSON_AddStringToObject(s, "known_good_deployment", ls->known_good);
+        else
+            cJSON_AddNullToObject(s, "known_good_deployment");
+        cJSON_AddNumberToObject(s, "incidents_total", (double)ls->incidents_total);
+        cJSON_AddNumberToObject(s, "actions_total", (double)ls->actions_total);
+        cJSON_AddBoolToObject(s, "shadow", r->cfg->services[i].shadow);
+        static const char *const kinds[] = { "none", "railway", "exec" };
+        cJSON_AddStringToObject(s, "actuator", kinds[r->cfg->services[i].actuator]);
+        cJSON_AddItemToArray(services, s);
+    }
+    cJSON *closed = cJSON_AddArrayToObject(root, "closed");
+    for (size_t k = 0; closed && k < md_ledger_closed_count(r->ledger); k++) {
+        cJSON *inc = incident_json(md_ledger_closed(r->ledger, k));
+        if (inc)
+            cJSON_AddItemToArray(closed, inc);
+    }
+    char *out = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return out;
+}

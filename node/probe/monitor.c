@@ -1,0 +1,554 @@
+/* monitor.c: schedules every service's checks and pre-warm requests on one timer and a min-heap,
+ * folds results into health, logs changes, and builds views when readers ask. */
+#include "probe.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "health/health.h"
+
+#define VIEW_MIN_GAP_US 100000 /* readers see state at most this old */
+#define FIRST_CHECK_JITTER_CAP_MS 10000
+#define CERT_WARN_REPEAT_MS (24LL * 3600 * 1000)
+#define CERT_RELEARN_MS (3600LL * 1000)
+#define DAY_MS (24LL * 3600 * 1000)
+
+enum { EV_CHECK = 0, EV_PREWARM = 1 };
+
+typedef struct {
+    int64_t due_us;
+    uint32_t svc;
+    uint32_t kind;
+} sched_ev;
+
+typedef struct svc_rt {
+    md_monitor *m;
+    const md_service_config *cfg;
+    void *check_handle;   /* non-NULL while a check runs: checks of one service never overlap */
+    void *prewarm_handle; /* likewise for pre-warm requests */
+    int64_t cert_expiry_ms;
+    int64_t cert_learned_ms;
+    int64_t cert_warned_ms;
+    uint64_t skipped;     /* due times passed over because the previous check still ran */
+    uint64_t results[MD_ERR_COUNT];
+    uint64_t dur_bucket[MD_DURATION_BUCKETS]; /* per bucket, not cumulative */
+    uint64_t dur_count;
+    double dur_sum_s;
+    uint64_t prewarm_total;
+    uint64_t prewarm_failed;
+    char cause[MD_HEALTH_CAUSE_LEN];
+    md_health health;
+} svc_rt;
+
+struct md_monitor {
+    uv_loop_t *loop;
+    const md_config *cfg;
+    md_curl_loop *cl;
+    void (*health_sink)(void *ctx, size_t i, const md_health *h);
+    void *health_sink_ctx;
+    struct {
+        md_view_part_fn fill;
+        void *ctx;
+    } parts[MD_MONITOR_VIEW_PARTS];
+    size_t n_parts;
+    void (*status_printer)(void *ctx, const md_view *v);
+    void *status_printer_ctx;
+    md_prober *prober;
+    md_view_holder *holder;
+    uv_timer_t tick;
+    uv_timer_t status_timer;
+    int open_handles;
+    bool closing;
+    bool dirty;           /* something changed since the last view */
+    bool have_view;
+    int64_t built_us;
+    int64_t started_ms;
+    uint64_t rng;
+    size_t n;
+    svc_rt *svc;
+    sched_ev *heap;
+    size_t heap_len;
+    size_t heap_cap;
+    void (*done)(void *);
+    void *done_arg;
+};
+
+/* ---- scheduling heap ---- */
+
+static void heap_push(md_monitor *m, sched_ev ev)
+{
+    assert(m->heap_len < m->heap_cap);
+    size_t i = m->heap_len++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (m->heap[parent].due_us <= ev.due_us)
+            break;
+        m->heap[i] = m->heap[parent];
+        i = parent;
+    }
+    m->heap[i] = ev;
+}
+
+static sched_ev heap_pop(md_monitor *m)
+{
+    assert(m->heap_len > 0);
+    sched_ev top = m->heap[0];
+    sched_ev last = m->heap[--m->heap_len];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, min = i;
+        int64_t min_due = last.due_us;
+        if (l < m->heap_len && m->heap[l].due_us < min_due) {
+            min = l;
+            min_due = m->heap[l].due_us;
+        }
+        if (r < m->heap_len && m->heap[r].due_us < min_due)
+            min = r;
+        if (min == i)
+            break;
+        m->heap[i] = m->heap[min];
+        i = min;
+    }
+    if (m->heap_len > 0)
+        m->heap[i] = last;
+    return top;
+}
+
+static uint64_t next_random(md_monitor *m)
+{
+    /* xorshift64*: jitter only needs to spread load, not to be unpredictable. */
+    m->rng ^= m->rng >> 12;
+    m->rng ^= m->rng << 25;
+    m->rng ^= m->rng >> 27;
+    return m->rng * 2685821657736338717ULL;
+}
+
+/* ---- results ---- */
+
+static void record_duration(svc_rt *s, double seconds)
+{
+    for (int b = 0; b < MD_DURATION_BUCKETS; b++) {
+        if (seconds <= md_duration_bucket_le[b]) {
+            s->dur_bucket[b]++;
+            break;
+        }
+    }
+    s->dur_count++;
+    s->dur_sum_s += seconds;
+}
+
+static void note_cert(svc_rt *s, int64_t expiry_ms, int64_t now_ms)
+{
+    s->cert_expiry_ms = expiry_ms;
+    s->cert_learned_ms = now_ms;
+    int64_t left_ms = expiry_ms - now_ms;
+    if (left_ms >= (int64_t)s->cfg->cert_warn_days * DAY_MS)
+        return;
+    if (s->cert_warned_ms != 0 && now_ms - s->cert_warned_ms < CERT_WARN_REPEAT_MS)
+        return;
+    s->cert_warned_ms = now_ms;
+    char when[40];
+    md_format_time_ms(expiry_ms, when, sizeof when);
+    md_log(MD_LOG_WARN, "cert_expiring", MD_S("service", s->cfg->name), MD_S("expires_at", when),
+           MD_D("days_left", (double)left_ms / DAY_MS), MD_I("warn_days", s->cfg->cert_warn_days));
+}
+
+static md_log_level change_level(md_state to)
+{
+    return (to == MD_STATE_DOWN || to == MD_STATE_DEGRADED) ? MD_LOG_WARN : MD_LOG_INFO;
+}
+
+static void on_check_done(void *ctx, const md_check_result *r, const md_probe_extra *x)
+{
+    svc_rt *s = ctx;
+    md_monitor *m = s->m;
+    assert(s->check_handle != NULL);
+    s->check_handle = NULL;
+    s->results[r->err < MD_ERR_COUNT ? r->err : MD_ERR_CONNECT]++;
+    record_duration(s, r->latency_us / 1e6);
+    if (x && x->cert_expiry_ms > 0)
+        note_cert(s, x->cert_expiry_ms, r->at_ms);
+
+    md_health_change ch;
+    bool moved = md_health_observe(&s->health, r, &ch);
+    if (m->health_sink)
+        m->health_sink(m->health_sink_ctx, (size_t)(s - m->svc), &s->health);
+    if (moved) {
+        snprintf(s->cause, sizeof s->cause, "%s", ch.cause);
+        md_log(change_level(ch.to), "state_change", MD_S("service", s->cfg->name),
+               MD_S("from", md_state_name(ch.from)), MD_S("to", md_state_name(ch.to)),
+               MD_S("cause", ch.cause), MD_D("latency_ms", r->latency_us / 1000.0),
+               MD_S("error", md_err_name(r->err)), MD_I("http_status", r->http_status));
+    } else {
+        md_log(MD_LOG_DEBUG, "check", MD_S("service", s->cfg->name), MD_S("result", md_err_name(r->err)),
+               MD_D("latency_ms", r->latency_us / 1000.0), MD_I("http_status", r->http_status));
+    }
+    m->dirty = true;
+}
+
+static void on_prewarm_done(void *ctx, const md_check_result *r, const md_probe_extra *x)
+{
+    (void)x;
+    svc_rt *s = ctx;
+    s->prewarm_handle = NULL;
+    s->prewarm_total++;
+    if (r->err != MD_ERR_NONE) {
+        s->prewarm_failed++;
+        md_log(MD_LOG_DEBUG, "prewarm_failed", MD_S("service", s->cfg->name),
+               MD_S("error", md_err_name(r->err)), MD_I("http_status", r->http_status));
+    }
+    s->m->dirty = true;
+}
+
+static void fill_request(const md_service_config *c, md_probe_request *req)
+{
+    memset(req, 0, sizeof *req);
+    req->kind = c->kind;
+    req->url = c->url;
+    req->method = c->method;
+    req->expect_status = c->expect_status;
+    req->expect_body = c->expect_body;
+    req->headers = c->headers;
+    req->n_headers = c->n_headers;
+    req->tls_verify = c->tls_verify;
+    req->ca_file = c->ca_file;
+    req->keepalive = c->keepalive;
+    req->tcp_host = c->tcp_host;
+    req->tcp_port = c->tcp_port;
+    req->timeout_ms = c->timeout_ms;
+}
+
+static void start_check(md_monitor *m, svc_rt *s)
+{
+    if (s->check_handle) {
+        s->skipped++;
+        md_log(MD_LOG_DEBUG, "check_skipped", MD_S("service", s->cfg->name),
+               MD_S("reason", "previous check still running"));
+        return;
+    }
+    md_probe_request req;
+    fill_request(s->cfg, &req);
+    int64_t now_ms = md_wall_ms();
+    req.want_cert = s->cfg->url && strncmp(s->cfg->url, "https:", 6) == 0 &&
+                    (s->cert_learned_ms == 0 || now_ms - s->cert_learned_ms >= CERT_RELEARN_MS);
+    int rc = md_probe_start(m->prober, &req, on_check_done, s, &s->check_handle);
+    if (rc < 0) {
+        s->check_handle = NULL;
+        md_log(MD_LOG_ERROR, "check_not_started", MD_S("service", s->cfg->name), MD_S("error", strerror(-rc)));
+    }
+}
+
+static void start_prewarm(md_monitor *m, svc_rt *s)
+{
+    if (s->prewarm_handle)
+        return;
+    md_probe_request req;
+    memset(&req, 0, sizeof req);
+    req.kind = MD_CHECK_HTTP;
+    req.url = s->cfg->prewarm_url;
+    req.method = "GET";
+    req.headers = s->cfg->headers;
+    req.n_headers = s->cfg->n_headers;
+    req.tls_verify = s->cfg->tls_verify;
+    req.ca_file = s->cfg->ca_file;
+    req.keepalive = true;
+    req.timeout_ms = s->cfg->timeout_ms;
+    int rc = md_probe_start(m->prober, &req, on_prewarm_done, s, &s->prewarm_handle);
+    if (rc < 0) {
+        s->prewarm_handle = NULL;
+        md_log(MD_LOG_ERROR, "prewarm_not_started", MD_S("service", s->cfg->name), MD_S("error", strerror(-rc)));
+    }
+}
+
+/* ---- the timer ---- */
+
+static void on_tick(uv_timer_t *t);
+
+static void rearm(md_monitor *m)
+{
+    if (m->closing || m->heap_len == 0)
+        return;
+    int64_t wait_us = m->heap[0].due_us - md_mono_us();
+    if (wait_us <= 0) {
+        /* Overdue already (we are behind). A timer due at the loop's current time would run
+         * again in this same timer phase (libuv before 1.48), and while we stay behind the loop
+         * would never get to its I/O: the API and the checks' sockets would starve. One ms
+         * counted from the start of this loop turn puts it after the turn's I/O. */
+        uv_timer_start(&m->tick, on_tick, 1, 0);
+        return;
+    }
+    /* The loop's clock is from the start of this turn; refresh it so the wait is not short. */
+    uv_update_time(m->loop);
+    uv_timer_start(&m->tick, on_tick, (uint64_t)((wait_us + 999) / 1000), 0);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    md_monitor *m = t->data;
+    int64_t now_us = md_mono_us();
+    /* Bounded: each event is re-queued strictly in the future, so this loop ends. */
+    while (m->heap_len > 0 && m->heap[0].due_us <= now_us + 500) {
+        sched_ev ev = heap_pop(m);
+        svc_rt *s = &m->svc[ev.svc];
+        int64_t period_us = (ev.kind == EV_CHECK ? s->cfg->interval_ms : s->cfg->prewarm_interval_ms) * 1000;
+        if (ev.kind == EV_CHECK)
+            start_check(m, s);
+        else
+            start_prewarm(m, s);
+        /* Start-to-start cadence; after a stall (SIGSTOP, a busy loop) skip missed slots
+         * instead of firing a burst. */
+        ev.due_us += period_us;
+        if (ev.due_us <= now_us)
+            ev.due_us += ((now_us - ev.due_us) / period_us + 1) * period_us;
+        heap_push(m, ev);
+    }
+    rearm(m);
+}
+
+/* ---- views ---- */
+
+static void fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, const svc_rt *s,
+                              int64_t now_ms)
+{
+    const md_service_config *c = s->cfg;
+    const md_health *h = &s->health;
+    char masked[1024];
+    o->name = md_view_strdup(snap, c->name);
+    o->kind = c->kind == MD_CHECK_TCP ? "tcp" : "http";
+    if (c->kind == MD_CHECK_TCP) {
+        char hp[300];
+        snprintf(hp, sizeof hp, "%s:%d", c->tcp_host, c->tcp_port);
+        md_config_mask(m->cfg, hp, masked, sizeof masked);
+    } else {
+        md_config_mask(m->cfg, c->url, masked, sizeof masked);
+    }
+    o->target = md_view_strdup(snap, masked);
+    o->state = h->state;
+    o->state_since_ms = h->state_since_ms;
+    snprintf(o->state_cause, sizeof o->state_cause, "%s", s->cause);
+    o->consecutive_failures = h->consecutive_failures;
+    o->consecutive_successes = h->consecutive_successes;
+    o->checks_total = h->checks_total;
+    o->checks_ok = h->checks_ok;
+    o->uptime_pct = md_health_uptime_pct(h);
+    o->uptime_hour_pct = md_health_uptime_hour_pct(h, now_ms);
+    o->last_check_ms = h->last_check_ms;
+    o->last_success_ms = h->last_success_ms;
+    o->last_latency_ms = h->last_latency_us / 1000.0;
+    o->avg_latency_ms = md_health_avg_latency_ms(h);
+    o->ewma_latency_ms = h->trend.ewma_ms;
+    o->trend_slope_ms_per_s = md_trend_slope(&h->trend);
+    o->trend_warning = h->trend_warning;
+    o->trend_eta_ms = h->trend_eta_ms;
+    o->last_err = h->last_err;
+    o->last_http_status = h->last_http_status;
+    o->interval_ms = c->interval_ms;
+    o->timeout_ms = c->timeout_ms;
+    o->slow_ms = c->slow_ms;
+    o->cert_expiry_ms = s->cert_expiry_ms;
+    o->cert_warning = s->cert_expiry_ms > 0 && s->cert_expiry_ms - now_ms < (int64_t)c->cert_warn_days * DAY_MS;
+    memcpy(o->results, s->results, sizeof o->results);
+    uint64_t cum = 0;
+    for (int b = 0; b < MD_DURATION_BUCKETS; b++) {
+        cum += s->dur_bucket[b];
+        o->duration_bucket[b] = cum;
+    }
+    o->duration_count = s->dur_count;
+    o->duration_sum_s = s->dur_sum_s;
+    o->prewarm_total = s->prewarm_total;
+    o->prewarm_failed = s->prewarm_failed;
+    o->history = h->history;
+}
+
+static md_view *build_view(md_monitor *m)
+{
+    md_view *snap = md_view_alloc(m->n);
+    if (!snap)
+        return NULL;
+    int64_t now_ms = md_wall_ms();
+    snap->built_ms = now_ms;
+    snap->node_id = md_view_strdup(snap, m->cfg->node_id);
+    snap->node_region = md_view_strdup(snap, m->cfg->node_region);
+    snap->version = MD_VERSION;
+    snap->started_ms = m->started_ms;
+    snap->pid = (int)getpid();
+    for (size_t i = 0; i < m->n; i++)
+        fill_snap_service(m, snap, &snap->services[i], &m->svc[i], now_ms);
+    for (size_t k = 0; k < m->n_parts; k++) {
+        if (m->parts[k].fill(m->parts[k].ctx, snap) < 0) {
+            md_view_unref(snap);
+            return NULL;
+        }
+    }
+    return snap;
+}
+
+static void refresh_view(void *ctx)
+{
+    md_monitor *m = ctx;
+    int64_t now_us = md_mono_us();
+    if (m->have_view && (!m->dirty || now_us - m->built_us < VIEW_MIN_GAP_US))
+        return;
+    md_view *snap = build_view(m);
+    if (!snap)
+        return; /* out of memory: readers keep the previous view */
+    md_view_holder_publish(m->holder, snap);
+    m->have_view = true;
+    m->dirty = false;
+    m->built_us = now_us;
+}
+
+static void on_status_timer(uv_timer_t *t)
+{
+    md_monitor *m = t->data;
+    md_view *snap = md_view_holder_get(m->holder); /* refresh hook builds a fresh one if needed */
+    if (!snap)
+        return;
+    if (m->status_printer)
+        m->status_printer(m->status_printer_ctx, snap);
+    md_view_unref(snap);
+}
+
+/* ---- lifecycle ---- */
+
+void md_monitor_set_health_sink(md_monitor *m, void (*fn)(void *ctx, size_t i, const md_health *h), void *ctx)
+{
+    m->health_sink = fn;
+    m->health_sink_ctx = ctx;
+}
+
+int md_monitor_add_view_part(md_monitor *m, md_view_part_fn fill, void *ctx)
+{
+    assert(fill != NULL);
+    if (m->n_parts == MD_MONITOR_VIEW_PARTS)
+        return -ENOSPC;
+    m->parts[m->n_parts].fill = fill;
+    m->parts[m->n_parts].ctx = ctx;
+    m->n_parts++;
+    return 0;
+}
+
+void md_monitor_set_status_printer(md_monitor *m, void (*fn)(void *ctx, const md_view *v), void *ctx)
+{
+    m->status_printer = fn;
+    m->status_printer_ctx = ctx;
+}
+
+void md_monitor_touch(void *m)
+{
+    ((md_monitor *)m)->dirty = true;
+}
+
+int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_view_holder *holder,
+                   md_monitor **out)
+{
+    md_monitor *m = calloc(1, sizeof *m);
+    if (!m)
+        return -ENOMEM;
+    m->loop = loop;
+    m->cfg = cfg;
+    m->cl = cl;
+    m->holder = holder;
+    m->n = cfg->n_services;
+    m->started_ms = md_wall_ms();
+    m->rng = (uint64_t)md_mono_us() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
+    m->svc = calloc(m->n ? m->n : 1, sizeof *m->svc);
+    m->heap_cap = 2 * (m->n ? m->n : 1);
+    m->heap = calloc(m->heap_cap, sizeof *m->heap);
+    m->prober = md_prober_new(loop, cl);
+    if (m->prober)
+        md_prober_set_max_inflight(m->prober, cfg->max_concurrent_checks);
+    if (!m->svc || !m->heap || !m->prober) {
+        if (m->prober)
+            md_prober_free(m->prober);
+        free(m->svc);
+        free(m->heap);
+        free(m);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        svc_rt *s = &m->svc[i];
+        const md_service_config *c = &cfg->services[i];
+        s->m = m;
+        s->cfg = c;
+        md_health_params p = {
+            .failures_before_down = c->failures_before_down,
+            .successes_before_up = c->successes_before_up,
+            .slow_ms = c->slow_ms,
+            .trend_horizon_ms = c->trend_horizon_ms,
+            .trend_window = c->trend_window,
+            .ewma_alpha = c->ewma_alpha,
+        };
+        md_health_init(&s->health, &p, m->started_ms);
+        snprintf(s->cause, sizeof s->cause, "no check yet");
+    }
+    uv_timer_init(loop, &m->tick);
+    uv_timer_init(loop, &m->status_timer);
+    m->tick.data = m;
+    m->status_timer.data = m;
+    m->open_handles = 2;
+    m->dirty = true;
+    md_view_holder_set_refresh(holder, refresh_view, m);
+    *out = m;
+    return 0;
+}
+
+int md_monitor_start(md_monitor *m)
+{
+    int64_t now_us = md_mono_us();
+    for (size_t i = 0; i < m->n; i++) {
+        const md_service_config *c = m->svc[i].cfg;
+        int64_t cap_ms = c->interval_ms < FIRST_CHECK_JITTER_CAP_MS ? c->interval_ms : FIRST_CHECK_JITTER_CAP_MS;
+        int64_t jitter_us = (int64_t)(next_random(m) % (uint64_t)(cap_ms * 1000));
+        heap_push(m, (sched_ev){ .due_us = now_us + jitter_us, .svc = (uint32_t)i, .kind = EV_CHECK });
+        if (c->prewarm && c->prewarm_url) {
+            int64_t pcap_ms = c->prewarm_interval_ms < FIRST_CHECK_JITTER_CAP_MS ? c->prewarm_interval_ms
+                                                                                 : FIRST_CHECK_JITTER_CAP_MS;
+            int64_t pj_us = (int64_t)(next_random(m) % (uint64_t)(pcap_ms * 1000));
+            heap_push(m, (sched_ev){ .due_us = now_us + pj_us, .svc = (uint32_t)i, .kind = EV_PREWARM });
+        }
+    }
+    rearm(m);
+    if (m->cfg->status_print_interval_ms > 0) {
+        uint64_t every = (uint64_t)m->cfg->status_print_interval_ms;
+        int rc = uv_timer_start(&m->status_timer, on_status_timer, every, every);
+        if (rc < 0)
+            return rc;
+    }
+    md_log(MD_LOG_INFO, "monitor_started", MD_I("services", m->n));
+    return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    md_monitor *m = h->data;
+    if (--m->open_handles > 0)
+        return;
+    void (*done)(void *) = m->done;
+    void *arg = m->done_arg;
+    free(m->heap);
+    free(m->svc);
+    free(m);
+    if (done)
+        done(arg);
+}
+
+void md_monitor_close(md_monitor *m, void (*done)(void *arg), void *arg)
+{
+    assert(!m->closing);
+    m->closing = true;
+    m->done = done;
+    m->done_arg = arg;
+    md_view_holder_set_refresh(m->holder, NULL, NULL);
+    /* Freeing the prober cancels its running checks without callbacks. */
+    md_prober_free(m->prober);
+    m->prober = NULL;
+    uv_timer_stop(&m->tick);
+    uv_timer_stop(&m->status_timer);
+    uv_close((uv_handle_t *)&m->tick, on_handle_closed);
+    uv_close((uv_handle_t *)&m->status_timer, on_handle_closed);
+}

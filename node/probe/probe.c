@@ -1,0 +1,600 @@
+/* probe.c: the probe engine. Runs HTTP(S) and TCP checks as libcurl transfers on the node's
+ * curl loop and turns each outcome into an md_check_result. Checks and curl easy handles come
+ * from free lists, so a steady check rate allocates nothing here; connections stay in the
+ * multi's cache, so keep-alive works whichever easy handle runs the next check. */
+#include "probe.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "base/base.h"
+
+#define BODY_MAX (64 * 1024) /* bytes of body kept to look for expect_body */
+#define BODY_FIRST 4096
+#define POOL_KEEP_CHECKS 1024
+
+typedef struct check {
+    md_prober *p;
+    md_probe_request req;     /* pointers borrowed from the caller until cb runs */
+    md_probe_cb cb;
+    void *ctx;
+    CURL *easy;               /* from p's pool while running; NULL while waiting */
+    struct curl_slist *hdrs;  /* owned; built per check */
+    char *body;               /* owned, kept across reuse; only filled when expect_body is set */
+    size_t body_len, body_cap;
+    uint64_t start_ns;
+    bool running;             /* false: waiting in p->waiting */
+    struct check *prev, *next;
+} check;
+
+struct md_prober {
+    uv_loop_t *loop;
+    md_curl_loop *cl;
+    int max_inflight;
+    int ramp;                          /* slow start: the limit in force, up to max_inflight */
+    int ramp_good;                     /* quick completions since the ramp last grew */
+    int n_running;
+    int n_waiting;
+    int depth;                         /* user callbacks on the stack */
+    bool dead;                         /* md_prober_free ran inside a callback */
+    check *running;                    /* list */
+    check *wait_head, *wait_tail;      /* FIFO of checks waiting for a slot */
+    check *free_checks;
+    int n_free_checks;
+    CURL **free_easy;                  /* stack of idle easy handles */
+    int n_free_easy, cap_free_easy;
+    int n_easy;                        /* easy handles in existence (idle or running) */
+};
+
+md_err_class md_probe_classify(int curl_code)
+{
+    switch ((CURLcode)curl_code) {
+    case CURLE_OK: return MD_ERR_NONE;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return MD_ERR_DNS;
+    case CURLE_OPERATION_TIMEDOUT: return MD_ERR_TIMEOUT;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_USE_SSL_FAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CLIENTCERT: return MD_ERR_TLS;
+    case CURLE_PARTIAL_FILE: return MD_ERR_BODY;
+    default: return MD_ERR_CONNECT;
+    }
+}
+
+int md_probe_parse_cert_time(const char *s, int64_t *ms_out)
+{
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    assert(s && ms_out);
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    int n = 0;
+    if (sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) == 6) {
+        tm.tm_mon -= 1;
+    } else {
+        /* OpenSSL's ASN1_TIME_print; the month name is not localised, so no strptime. */
+        int m;
+        for (m = 0; m < 12; m++)
+            if (strncmp(s, months[m], 3) == 0)
+                break;
+        if (m == 12)
+            return -EINVAL;
+        tm.tm_mon = m;
+        int fn = 0;
+        if (sscanf(s + 3, " %2d %2d:%2d:%2d%n", &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                   &tm.tm_sec, &fn) != 4)
+            return -EINVAL;
+        const char *q = s + 3 + fn;
+        if (*q == '.') /* GeneralizedTime may carry fractional seconds */
+            while (*++q >= '0' && *q <= '9') {}
+        int yn = 0;
+        if (sscanf(q, " %4d%n", &tm.tm_year, &yn) != 1)
+            return -EINVAL;
+        n = (int)(q - s) + yn;
+    }
+    if (strncmp(s + n, " GMT", 4) != 0 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 ||
+        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 ||
+        tm.tm_year < 1970)
+        return -EINVAL;
+    tm.tm_year -= 1900;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return -EINVAL;
+    *ms_out = (int64_t)t * 1000;
+    return 0;
+}
+
+/* ---- pools ---- */
+
+static check *check_get(md_prober *p)
+{
+    check *c = p->free_checks;
+    if (c) {
+        p->free_checks = c->next;
+        p->n_free_checks--;
+        return c;
+    }
+    return calloc(1, sizeof(*c));
+}
+
+static void check_put(md_prober *p, check *c)
+{
+    if (p->n_free_checks >= POOL_KEEP_CHECKS) {
+        free(c->body);
+        free(c);
+        return;
+    }
+    c->next = p->free_checks;
+    p->free_checks = c;
+    p->n_free_checks++;
+}
+
+static CURL *easy_get(md_prober *p)
+{
+    if (p->n_free_easy > 0)
+        return p->free_easy[--p->n_free_easy];
+    if (p->n_easy == p->cap_free_easy) {
+        /* Room for every handle that exists, so easy_put never has to drop one for space. */
+        int cap = p->cap_free_easy ? p->cap_free_easy * 2 : 16;
+        CURL **grown = realloc(p->free_easy, (size_t)cap * sizeof(*grown));
+        if (!grown)
+            return NULL;
+        p->free_easy = grown;
+        p->cap_free_easy = cap;
+    }
+    CURL *e = curl_easy_init();
+    if (e)
+        p->n_easy++;
+    return e;
+}
+
+static void easy_put(md_prober *p, CURL *easy)
+{
+    assert(p->n_free_easy < p->cap_free_easy);
+    if (p->n_free_easy < p->max_inflight) {
+        p->free_easy[p->n_free_easy++] = easy;
+    } else {
+        curl_easy_cleanup(easy);
+        p->n_easy--;
+    }
+}
+
+static void unlink_running(md_prober *p, check *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        p->running = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    p->n_running--;
+}
+
+static void unlink_waiting(md_prober *p, check *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        p->wait_head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        p->wait_tail = c->prev;
+}
+
+/* ---- one transfer ---- */
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    check *c = ud;
+    size_t n = size * nmemb;
+    if (!c->req.expect_body || c->body_len >= BODY_MAX)
+        return n; /* discarded: nobody looks at it */
+    size_t want = c->body_len + n < BODY_MAX ? c->body_len + n : BODY_MAX;
+    if (want > c->body_cap) {
+        size_t cap = c->body_cap ? c->body_cap : BODY_FIRST;
+        while (cap < want)
+            cap *= 2;
+        if (cap > BODY_MAX)
+            cap = BODY_MAX;
+        char *grown = realloc(c->body, cap);
+        if (!grown)
+            return n; /* judged on what we have */
+        c->body = grown;
+        c->body_cap = cap;
+    }
+    memcpy(c->body + c->body_len, data, want - c->body_len);
+    c->body_len = want;
+    return n;
+}
+
+static int build_headers(check *c)
+{
+    char small[512];
+    for (size_t i = 0; i < c->req.n_headers; i++) {
+        const md_header *h = &c->req.headers[i];
+        /* "Name;" is curl's way to send an empty header; "Name:" would delete it. */
+        bool empty = !h->value || !h->value[0];
+        size_t len = strlen(h->name) + (empty ? 1 : 2 + strlen(h->value)) + 1;
+        char *line = len <= sizeof(small) ? small : malloc(len);
+        if (!line)
+            return -ENOMEM;
+        if (empty)
+            snprintf(line, len, "%s;", h->name);
+        else
+            snprintf(line, len, "%s: %s", h->name, h->value);
+        struct curl_slist *l = curl_slist_append(c->hdrs, line);
+        if (line != small)
+            free(line);
+        if (!l)
+            return -ENOMEM;
+        c->hdrs = l;
+    }
+    return 0;
+}
+
+static int setup_easy(check *c)
+{
+    CURL *e = c->easy;
+    const md_probe_request *r = &c->req;
+    curl_easy_reset(e);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)r->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "medic/" MD_VERSION);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    if (r->kind == MD_CHECK_TCP) {
+        char url[320];
+        bool v6 = strchr(r->tcp_host, ':') && r->tcp_host[0] != '[';
+        int n = snprintf(url, sizeof(url), v6 ? "http://[%s]:%d/" : "http://%s:%d/",
+                         r->tcp_host, r->tcp_port);
+        if (n < 0 || (size_t)n >= sizeof(url))
+            return -EINVAL;
+        curl_easy_setopt(e, CURLOPT_URL, url);
+        curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+        /* Connect and close: never park the socket in the cache or take a parked one. */
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+        return 0;
+    }
+    if (curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK)
+        return -EINVAL;
+    if (r->method && strcmp(r->method, "HEAD") == 0)
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else if (r->method && strcmp(r->method, "GET") != 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    if (r->n_headers) {
+        if (build_headers(c) != 0)
+            return -ENOMEM;
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
+    }
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, r->tls_verify ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->tls_verify ? 2L : 0L);
+    if (r->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, r->ca_file);
+    if (!r->keepalive) {
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
+    if (r->want_cert)
+        curl_easy_setopt(e, CURLOPT_CERTINFO, 1L);
+    return 0;
+}
+
+/* The leaf's notAfter, when this transfer did a handshake; 0 otherwise (a reused connection). */
+static int64_t cert_expiry(CURL *e)
+{
+    struct curl_certinfo *ci = NULL;
+    if (curl_easy_getinfo(e, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci || ci->num_of_certs < 1)
+        return 0;
+    static const char key[] = "Expire date:";
+    for (struct curl_slist *s = ci->certinfo[0]; s; s = s->next) {
+        int64_t ms;
+        if (strncmp(s->data, key, sizeof(key) - 1) == 0 &&
+            md_probe_parse_cert_time(s->data + sizeof(key) - 1, &ms) == 0)
+            return ms;
+    }
+    return 0;
+}
+
+static void judge(const check *c, CURLcode rc, md_check_result *r, md_probe_extra *x)
+{
+    CURL *e = c->easy;
+    long status = 0;
+    curl_off_t total_us = 0;
+    if (c->req.kind == MD_CHECK_HTTP)
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total_us);
+    if (total_us <= 0) /* failed before curl's clock started */
+        total_us = (curl_off_t)((uv_hrtime() - c->start_ns) / 1000);
+    r->at_ms = md_wall_ms();
+    r->latency_us = total_us < 1 ? 1 : total_us > UINT32_MAX ? UINT32_MAX : (uint32_t)total_us;
+    r->http_status = (int)status;
+    r->err = md_probe_classify(rc);
+    if (r->err == MD_ERR_NONE && c->req.kind == MD_CHECK_HTTP) {
+        bool ok_status = c->req.expect_status ? status == c->req.expect_status
+                                              : status >= 200 && status <= 299;
+        if (!ok_status)
+            r->err = MD_ERR_STATUS;
+        else if (c->req.expect_body && c->req.expect_body[0] &&
+                 (c->body_len == 0 || !memmem(c->body, c->body_len, c->req.expect_body,
+                                              strlen(c->req.expect_body))))
+            r->err = MD_ERR_BODY;
+    }
+    x->cert_expiry_ms = c->req.want_cert ? cert_expiry(e) : 0;
+}
+
+static void start_waiting(md_prober *p);
+
+/* Calls a user callback; returns false when the callback freed p (then p is gone). */
+static bool call_user(md_prober *p, md_probe_cb cb, void *ctx, const md_check_result *r,
+                      const md_probe_extra *x)
+{
+    p->depth++;
+    cb(ctx, r, x);
+    p->depth--;
+    if (p->dead) {
+        if (p->depth == 0)
+            free(p);
+        return false;
+    }
+    return true;
+}
+
+/* Releases c's resources and returns it to the pool. */
+static void finish(md_prober *p, check *c)
+{
+    if (c->hdrs) {
+        curl_slist_free_all(c->hdrs);
+        c->hdrs = NULL;
+    }
+    if (c->easy) {
+        easy_put(p, c->easy);
+        c->easy = NULL;
+    }
+    c->running = false;
+    check_put(p, c);
+}
+
+/* Slow start: many first checks at once each open a connection, on one thread; if they cost
+ * more CPU together than their timeout allows, they time out, a timed-out transfer loses its
+ * connection, and the next round pays again: a node can stay stuck there. So the limit starts
+ * low and doubles after as many checks as it allows completed well within their timeouts, or
+ * timed out (a hung service, not us). An answer that came, but late (past a quarter of its
+ * timeout), says the loop itself is slow: the count starts over. The limit never shrinks:
+ * checks of hung services must not starve the others of slots. */
+static int limit_of(const md_prober *p)
+{
+    return p->ramp < p->max_inflight ? p->ramp : p->max_inflight;
+}
+
+static void ramp_note(md_prober *p, const check *c, const md_check_result *r)
+{
+    if (p->ramp >= p->max_inflight)
+        return;
+    bool late = r->err != MD_ERR_TIMEOUT && (int64_t)r->latency_us * 4 > (int64_t)c->req.timeout_ms * 1000;
+    if (late) {
+        p->ramp_good = 0;
+        return;
+    }
+    if (++p->ramp_good >= p->ramp) {
+        p->ramp = p->ramp > p->max_inflight / 2 ? p->max_inflight : p->ramp * 2;
+        p->ramp_good = 0;
+    }
+}
+
+static void on_done(CURL *easy, CURLcode rc, void *ctx)
+{
+    check *c = ctx;
+    md_prober *p = c->p;
+    (void)easy; /* the same handle as c->easy, which only the assert compares */
+    assert(c->running && c->easy == easy);
+    md_check_result r = {0};
+    md_probe_extra x = {0};
+    judge(c, rc, &r, &x);
+    ramp_note(p, c, &r);
+    md_probe_cb cb = c->cb;
+    void *cb_ctx = c->ctx;
+    unlink_running(p, c);
+    finish(p, c);
+    if (call_user(p, cb, cb_ctx, &r, &x))
+        start_waiting(p);
+}
+
+/* Starts c on the multi. On failure c is back in the pool and the caller reports it. */
+static int run(md_prober *p, check *c)
+{
+    c->easy = easy_get(p);
+    if (!c->easy) {
+        finish(p, c);
+        return -ENOMEM;
+    }
+    c->body_len = 0;
+    int rc = setup_easy(c);
+    if (rc == 0) {
+        c->start_ns = uv_hrtime();
+        rc = md_curl_loop_add(p->cl, c->easy, on_done, c);
+    }
+    if (rc != 0) {
+        finish(p, c);
+        return rc;
+    }
+    c->running = true;
+    c->prev = NULL;
+    c->next = p->running;
+    if (p->running)
+        p->running->prev = c;
+    p->running = c;
+    p->n_running++;
+    return 0;
+}
+
+/* Fills free slots from the waiting queue. A check that cannot start (out of memory) is
+ * reported as a connect failure; this never runs inside md_probe_start. */
+static void start_waiting(md_prober *p)
+{
+    while (p->wait_head && p->n_running < limit_of(p)) {
+        check *c = p->wait_head;
+        unlink_waiting(p, c);
+        p->n_waiting--;
+        md_probe_cb cb = c->cb;
+        void *cb_ctx = c->ctx;
+        uint64_t t0 = uv_hrtime();
+        if (run(p, c) != 0) {
+            md_check_result r = {.at_ms = md_wall_ms(), .err = MD_ERR_CONNECT,
+                                 .latency_us = (uint32_t)((uv_hrtime() - t0) / 1000) + 1};
+            md_probe_extra x = {0};
+            if (!call_user(p, cb, cb_ctx, &r, &x))
+                return;
+        }
+    }
+}
+
+static int validate(const md_probe_request *req)
+{
+    if (!req || req->timeout_ms <= 0 || req->timeout_ms > INT32_MAX)
+        return -EINVAL;
+    if (req->kind == MD_CHECK_HTTP) {
+        if (!req->url || !req->url[0] || (req->n_headers && !req->headers))
+            return -EINVAL;
+        for (size_t i = 0; i < req->n_headers; i++) {
+            const md_header *h = &req->headers[i];
+            /* a CR or LF would let a header smuggle more lines into the request */
+            if (!h->name || !h->name[0] || strpbrk(h->name, "\r\n:;") ||
+                (h->value && strpbrk(h->value, "\r\n")))
+                return -EINVAL;
+        }
+        return 0;
+    }
+    if (req->kind == MD_CHECK_TCP)
+        return req->tcp_host && req->tcp_host[0] && strlen(req->tcp_host) < 256 &&
+                       req->tcp_port > 0 && req->tcp_port < 65536
+                   ? 0
+                   : -EINVAL;
+    return -EINVAL;
+}
+
+int md_probe_start(md_prober *p, const md_probe_request *req, md_probe_cb cb, void *ctx,
+                   void **handle_out)
+{
+    assert(p && !p->dead && cb);
+    int rc = validate(req);
+    if (rc != 0)
+        return rc;
+    check *c = check_get(p);
+    if (!c)
+        return -ENOMEM;
+    c->p = p;
+    c->req = *req;
+    c->cb = cb;
+    c->ctx = ctx;
+    c->hdrs = NULL;
+    c->easy = NULL;
+    c->running = false;
+    if (p->n_running < limit_of(p) && !p->wait_head) {
+        rc = run(p, c);
+        if (rc != 0)
+            return rc;
+    } else {
+        c->next = NULL;
+        c->prev = p->wait_tail;
+        if (p->wait_tail)
+            p->wait_tail->next = c;
+        else
+            p->wait_head = c;
+        p->wait_tail = c;
+        p->n_waiting++;
+    }
+    if (handle_out)
+        *handle_out = c;
+    return 0;
+}
+
+void md_probe_cancel(md_prober *p, void *handle)
+{
+    assert(p && !p->dead);
+    check *c = handle;
+    if (!c)
+        return;
+    assert(c->p == p);
+    if (c->running) {
+        md_curl_loop_cancel(p->cl, c->easy);
+        unlink_running(p, c);
+        finish(p, c);
+        start_waiting(p);
+    } else {
+        unlink_waiting(p, c);
+        p->n_waiting--;
+        finish(p, c);
+    }
+}
+
+md_prober *md_prober_new(uv_loop_t *loop, struct md_curl_loop *cl)
+{
+    assert(loop && cl);
+    md_prober *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->loop = loop;
+    p->cl = cl;
+    p->max_inflight = MD_PROBE_MAX_INFLIGHT;
+    p->ramp = MD_PROBE_SLOW_START;
+    return p;
+}
+
+void md_prober_set_max_inflight(md_prober *p, int n)
+{
+    assert(p && n >= 1);
+    p->max_inflight = n;
+    start_waiting(p);
+}
+
+void md_prober_free(md_prober *p)
+{
+    if (!p || p->dead)
+        return;
+    while (p->running) {
+        check *c = p->running;
+        md_curl_loop_cancel(p->cl, c->easy);
+        unlink_running(p, c);
+        finish(p, c);
+    }
+    while (p->wait_head) {
+        check *c = p->wait_head;
+        unlink_waiting(p, c);
+        finish(p, c);
+    }
+    while (p->free_checks) {
+        check *c = p->free_checks;
+        p->free_checks = c->next;
+        free(c->body);
+        free(c);
+    }
+    while (p->n_free_easy > 0)
+        curl_easy_cleanup(p->free_easy[--p->n_free_easy]);
+    free(p->free_easy);
+    p->dead = true;
+    if (p->depth == 0)
+        free(p);
+}

@@ -1,0 +1,139 @@
+/* probe.h: checking services: the prober (one HTTP(S) or TCP check at a time per caller, on
+ * the loop) and the monitor (every service's schedule, its health, and the views readers get). */
+#ifndef MD_PROBE_H
+#define MD_PROBE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "health/health.h"
+#include "base/base.h"
+#include "view/view.h"
+
+/* Runs one HTTP(S) or TCP check at a time per caller, asynchronously on the loop.
+ * Knows nothing of services or health: it takes a request and reports one md_check_result. */
+
+typedef struct md_prober md_prober;
+
+/* What to check. Every pointer is borrowed and must stay valid until the callback runs
+ * (they normally point into the md_config). */
+typedef struct {
+    md_check_kind kind;
+    const char *url;          /* HTTP: the URL; TCP: unused */
+    const char *method;       /* HTTP: "GET", "HEAD", ...; NULL means GET */
+    int expect_status;        /* 0: any 2xx */
+    const char *expect_body;  /* NULL: body not checked */
+    const md_header *headers;
+    size_t n_headers;
+    bool tls_verify;
+    const char *ca_file;      /* NULL: system store */
+    bool keepalive;
+    const char *tcp_host;     /* TCP: host */
+    int tcp_port;             /* TCP: port */
+    int64_t timeout_ms;
+    bool want_cert;           /* HTTPS: report the peer certificate's expiry when a handshake happens */
+} md_probe_request;
+
+/* Extra facts a check may learn besides its result. */
+typedef struct {
+    int64_t cert_expiry_ms;   /* wall ms of the leaf certificate's notAfter; 0 if not learned */
+} md_probe_extra;
+
+/* How a check's outcome maps to md_err_class (md_probe_classify has the curl part):
+ *   dns      CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY
+ *   timeout  CURLE_OPERATION_TIMEDOUT (whole check or its connect took over timeout_ms)
+ *   tls      CURLE_SSL_* (handshake, cipher, CA/cert/CRL files, pinning, cert status, engine),
+ *            CURLE_PEER_FAILED_VERIFICATION, CURLE_USE_SSL_FAILED
+ *   body     CURLE_PARTIAL_FILE (server closed mid-response); or a complete answer whose
+ *            first 64 KiB lack expect_body
+ *   status   a complete answer whose status is not expect_status (or not 2xx when it is 0)
+ *   connect  everything else: CURLE_COULDNT_CONNECT, CURLE_GOT_NOTHING, CURLE_SEND_ERROR,
+ *            CURLE_RECV_ERROR, CURLE_WEIRD_SERVER_REPLY, out of memory, ...
+ * TCP checks only connect (and close at once), so they end in none, dns, timeout or connect.
+ * latency_us is curl's total time (to the answer, or to the failure); at_ms is the wall clock
+ * when the check finished. http_status is the last status seen, also on failures after one. */
+
+/* Called on the loop thread exactly once per started probe (never for a cancelled one). */
+typedef void (*md_probe_cb)(void *ctx, const md_check_result *result, const md_probe_extra *extra);
+
+/* md_prober_new: a prober that runs its transfers on the given curl multi. Returns NULL on OOM. */
+struct md_curl_loop;
+md_prober *md_prober_new(uv_loop_t *loop, struct md_curl_loop *cl);
+
+/* md_probe_start starts one check; cb(ctx, ...) reports it. *handle_out (may be NULL) receives
+ * an id usable with md_probe_cancel until cb runs: the prober reuses it afterwards, so forget it
+ * in cb. Never calls cb before returning. When max_inflight checks run, the check waits its turn
+ * (its timeout starts when it runs). May be called from a probe callback.
+ * Returns 0, or a negative error (-ENOMEM, -EINVAL: bad kind, no URL/host, timeout_ms <= 0). */
+int md_probe_start(md_prober *p, const md_probe_request *req, md_probe_cb cb, void *ctx,
+                   void **handle_out);
+
+/* md_probe_cancel stops a running or waiting check; its callback will not run. */
+void md_probe_cancel(md_prober *p, void *handle);
+
+/* md_prober_free cancels everything still running and frees the prober (not the curl loop).
+ * Call it before md_curl_loop_close. May be called from a probe callback. */
+void md_prober_free(md_prober *p);
+
+/* md_prober_set_max_inflight bounds the checks running at once (default MD_PROBE_MAX_INFLIGHT),
+ * which bounds the pooled curl handles and the connections a burst of checks opens. n >= 1.
+ * The bound in force starts at MD_PROBE_SLOW_START and doubles each time as many checks as it
+ * allows have completed within a quarter of their timeouts or timed out, with no answer arriving
+ * later than that in between, up to n (slow start: a burst of first checks must not open more
+ * connections at once than the loop can serve in time). */
+#define MD_PROBE_MAX_INFLIGHT 256
+#define MD_PROBE_SLOW_START 64
+void md_prober_set_max_inflight(md_prober *p, int n);
+
+/* md_probe_classify maps a CURLcode (as int, so callers need not include curl.h) to its class
+ * per the table above; CURLE_OK gives MD_ERR_NONE. Pure. */
+md_err_class md_probe_classify(int curl_code);
+
+/* md_probe_parse_cert_time parses curl's certificate date ("Jan  1 00:00:00 2027 GMT", or
+ * "2027-01-01 00:00:00 GMT") into wall ms. Returns 0, or -EINVAL on anything else. Pure. */
+int md_probe_parse_cert_time(const char *s, int64_t *ms_out);
+
+/* The node's probe scheduler and per-service state, owned by the loop thread.
+ *
+ * It runs every service's checks on a fixed start-to-start cadence (never two checks of one
+ * service at once), feeds results to the health state machine, logs every state change once,
+ * runs pre-warm requests, builds views for readers and hands them to the status printer. */
+
+typedef struct md_monitor md_monitor;
+
+/* md_monitor_new prepares a monitor for cfg (borrowed: must outlive the monitor) on loop,
+ * probing through cl (borrowed), and building views into holder (borrowed), lazily: a new view
+ * is built when a reader asks and something changed, at most every 100 ms. Returns 0 or -ENOMEM. */
+int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_view_holder *holder,
+                   md_monitor **out);
+
+/* md_monitor_set_health_sink: fn(ctx, i, h) runs after every check of service i with its health
+ * (borrowed for the call); the daemon hands it to the cluster view. */
+void md_monitor_set_health_sink(md_monitor *m, void (*fn)(void *ctx, size_t i, const md_health *h), void *ctx);
+
+/* md_monitor_add_view_part: every view the monitor builds is also filled by fill(ctx, v) (the
+ * cluster's nodes and verdicts, remediation state), in the order added; a part that fails
+ * (returns < 0) drops that view. At most MD_MONITOR_VIEW_PARTS; returns 0 or -ENOSPC. */
+#define MD_MONITOR_VIEW_PARTS 4
+typedef int (*md_view_part_fn)(void *ctx, md_view *v);
+int md_monitor_add_view_part(md_monitor *m, md_view_part_fn fill, void *ctx);
+
+/* md_monitor_set_status_printer: fn(ctx, v) runs every status_print_interval_ms with a fresh view
+ * (borrowed for the call). */
+void md_monitor_set_status_printer(md_monitor *m, void (*fn)(void *ctx, const md_view *v), void *ctx);
+
+/* md_monitor_touch marks what readers see as changed (m is a md_monitor; the signature fits
+ * md_cluster_set_on_change). */
+void md_monitor_touch(void *m);
+
+/* md_monitor_start schedules the first check of every service (jittered within its interval,
+ * capped at 10 s, so a large config does not burst at start). Returns 0 or a negative uv error. */
+int md_monitor_start(md_monitor *m);
+
+/* md_monitor_close cancels running checks, stops its timers and frees the monitor once its
+ * handles are closed; done(arg) runs then (may be NULL). */
+void md_monitor_close(md_monitor *m, void (*done)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,379 @@
+/* remedy.h: remediation decisions as pure code: the ledger (the state machine applied from the
+ * Raft log, with its entry and snapshot codecs) and the escalation ladder. */
+#ifndef MD_REMEDY_H
+#define MD_REMEDY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "health/health.h"
+
+/* The remediation ledger, the state machine applied from the Raft log (pure).
+ *
+ * Every node applies the same committed entries in the same order and ends with the same
+ * state: per service, whether it is paused, its last-known-good deployment, its open incident
+ * (every step: intent, result, who, when) and the times of its recent intents; plus the last
+ * MD_LEDGER_MAX_CLOSED closed incidents. No clock, no randomness, no I/O: times come from the
+ * entries (the proposer's wall clock, fixed once in the log) and ids from Raft indexes (an
+ * incident's id is the index of its INCIDENT_OPEN entry, an action's id that of its INTENT).
+ *
+ * Entries and snapshots are outside bytes (log, disk, network): decoding is strict, bounded,
+ * fuzzed, and never asserts. An entry that decodes but contradicts the state (an intent while
+ * another action is pending, a result for an unknown action...) changes nothing and is
+ * reported in the event as REJECTED or IGNORED, identically on every node.
+ *
+ * Determinism assumes every node was created with the same set of service names (in any
+ * order): entries naming another service are rejected. Not thread-safe: one owner (the loop). */
+
+#define MD_LEDGER_VERSION 1
+#define MD_LEDGER_NAME_MAX 64      /* service names, node ids, operators, deployment ids */
+#define MD_LEDGER_TEXT_MAX 4096    /* votes, reasons, result details, notes (bytes) */
+#define MD_LEDGER_MAX_STEPS 32     /* intents in one incident; keep restart+redeploy attempts + 1 below */
+#define MD_LEDGER_MAX_NOTES 8      /* notes kept in one incident; later ones are rejected */
+#define MD_LEDGER_MAX_CLOSED 100   /* closed incidents kept, newest first */
+#define MD_LEDGER_RATE_MAX 128     /* intent times kept per service (config allows up to 100/h) */
+#define MD_LEDGER_RATE_WINDOW_MS 3600000
+#define MD_LEDGER_MAX_SERVICES 100000 /* the config's limit on services */
+#define MD_LEDGER_TIME_MAX (INT64_C(1) << 50)    /* at_ms, durations and timeouts lie in [0, this] */
+
+/* A remediation step, in ladder order. */
+typedef enum {
+    MD_STEP_NONE = 0,
+    MD_STEP_RESTART,
+    MD_STEP_REDEPLOY,
+    MD_STEP_ROLLBACK,
+    MD_STEP_COUNT
+} md_step;
+
+/* How an action ended. NONE: no result yet (pending). */
+typedef enum {
+    MD_OUTCOME_NONE = 0,
+    MD_OUTCOME_OK,
+    MD_OUTCOME_FAILED,
+    MD_OUTCOME_TIMEOUT,
+    MD_OUTCOME_UNKNOWN,  /* leader changed mid-action: treated as attempted */
+    MD_OUTCOME_SKIPPED,  /* shadow mode: judged and recorded, not executed */
+    MD_OUTCOME_COUNT
+} md_outcome;
+
+typedef enum {
+    MD_LEDGER_INCIDENT_OPEN = 1,
+    MD_LEDGER_INTENT,
+    MD_LEDGER_RESULT,
+    MD_LEDGER_RESOLVED,
+    MD_LEDGER_EXHAUSTED,
+    MD_LEDGER_PAUSE,
+    MD_LEDGER_RESUME,
+    MD_LEDGER_ACK,
+    MD_LEDGER_NOTE,
+    MD_LEDGER_KNOWN_GOOD,
+    MD_LEDGER_TYPE_COUNT
+} md_ledger_entry_type;
+
+/* Why an incident is no longer open. Only RESOLVED lets a relapse continue its ladder. */
+typedef enum {
+    MD_CLOSE_OPEN = 0,   /* still open */
+    MD_CLOSE_RESOLVED,   /* the cluster verdict was UP again */
+    MD_CLOSE_ACKED,      /* an operator acked it while exhausted: the next incident starts fresh */
+    MD_CLOSE_RESUMED,    /* an operator resumed the service while exhausted: likewise */
+    MD_CLOSE_COUNT
+} md_close;
+
+/* Text inside an entry: len bytes at p, no terminating NUL needed. */
+typedef struct {
+    const char *p;
+    size_t len;
+} md_ledger_text;
+
+/* One decoded (or to-be-encoded) entry. Names are NUL-terminated; texts are borrowed (from the
+ * caller when encoding, from the decoded buffer when decoding). */
+typedef struct {
+    md_ledger_entry_type type;
+    char service[MD_LEDGER_NAME_MAX + 1];
+    int64_t at_ms;                          /* the proposer's wall clock */
+    char actor[MD_LEDGER_NAME_MAX + 1];     /* the proposing node's id */
+    union {
+        struct { md_ledger_text votes; uint64_t reopen_of; } open;
+        struct {
+            uint64_t incident;
+            md_step step;
+            uint32_t attempt;                /* 1-based within the step */
+            int64_t timeout_ms;
+            bool shadow;
+            char target[MD_LEDGER_NAME_MAX + 1]; /* rollback deployment; may be empty */
+        } intent;
+        struct {
+            uint64_t action;
+            md_outcome outcome;              /* never NONE */
+            md_ledger_text detail;
+            int64_t duration_ms;
+            char new_deployment[MD_LEDGER_NAME_MAX + 1]; /* may be empty */
+        } result;
+        struct { uint64_t incident; md_ledger_text reason; } resolved;
+        struct { uint64_t incident; } exhausted;
+        struct { char by[MD_LEDGER_NAME_MAX + 1]; md_ledger_text reason; } pause;
+        struct { char by[MD_LEDGER_NAME_MAX + 1]; } resume;
+        struct { uint64_t incident; char by[MD_LEDGER_NAME_MAX + 1]; } ack;
+        struct { md_ledger_text text; } note;
+        struct { char deployment[MD_LEDGER_NAME_MAX + 1]; } known_good;
+    } u;
+} md_ledger_entry;
+
+/* Read-only views into the ledger. Every pointer is owned by the ledger and valid until the
+ * next apply, restore or free; text pointers are never NULL ("" when empty). */
+typedef struct {
+    md_step step;
+    uint32_t attempt;
+    uint64_t action_id;
+    int64_t intent_at_ms;
+    char actor[MD_LEDGER_NAME_MAX + 1];         /* who proposed the intent */
+    int64_t timeout_ms;
+    bool shadow;
+    char target[MD_LEDGER_NAME_MAX + 1];
+    md_outcome outcome;                         /* NONE while pending */
+    int64_t result_at_ms;
+    char result_actor[MD_LEDGER_NAME_MAX + 1];
+    const char *detail;
+    int64_t duration_ms;
+    char new_deployment[MD_LEDGER_NAME_MAX + 1];
+} md_ledger_step;
+
+typedef struct {
+    int64_t at_ms;
+    char by[MD_LEDGER_NAME_MAX + 1];
+    const char *text;
+} md_ledger_note;
+
+typedef struct {
+    uint64_t id;
+    char service[MD_LEDGER_NAME_MAX + 1];
+    int64_t opened_at_ms;
+    char opened_by[MD_LEDGER_NAME_MAX + 1];
+    const char *votes;                          /* e.g. "n1:down,n2:down,n3:up" */
+    uint64_t reopen_of;                         /* 0: a fresh ladder */
+    uint32_t attempts[MD_STEP_COUNT];           /* ladder counters (continued on reopen), pending included */
+    size_t n_steps;
+    md_ledger_step steps[MD_LEDGER_MAX_STEPS];  /* this incident's own intents, in order */
+    size_t n_notes;
+    md_ledger_note notes[MD_LEDGER_MAX_NOTES];
+    bool acked;
+    char acked_by[MD_LEDGER_NAME_MAX + 1];
+    int64_t acked_at_ms;
+    bool exhausted;
+    int64_t exhausted_at_ms;
+    md_close closed;
+    int64_t closed_at_ms;
+    char closed_by[MD_LEDGER_NAME_MAX + 1];     /* the node (RESOLVED) or operator (ACK, RESUME) */
+    const char *close_reason;
+} md_ledger_incident;
+
+/* What a relapse needs to know about the service's last closed incident (id 0: none). */
+typedef struct {
+    uint64_t id;
+    int64_t closed_at_ms;
+    md_close how;
+    uint32_t attempts[MD_STEP_COUNT];
+} md_ledger_last_closed;
+
+typedef struct {
+    const char *name;
+    bool paused;
+    char paused_by[MD_LEDGER_NAME_MAX + 1];
+    int64_t paused_at_ms;
+    const char *pause_reason;
+    char known_good[MD_LEDGER_NAME_MAX + 1];    /* "" when none */
+    int64_t known_good_at_ms;
+    const md_ledger_incident *open;             /* NULL when none */
+    md_ledger_last_closed last_closed;
+    size_t n_recent;                            /* intent times within the hour before the newest */
+    int64_t *recent_intents_ms;                 /* n_recent of them, in apply order; owned, room for
+                                                 * MD_LEDGER_RATE_MAX, NULL until the first intent
+                                                 * (most services never have one) */
+    uint64_t incidents_total;
+    uint64_t actions_total;                     /* intents applied */
+} md_ledger_service;
+
+typedef enum {
+    MD_LEDGER_EV_OPENED = 1,
+    MD_LEDGER_EV_INTENT,      /* committed: its proposer may execute it now */
+    MD_LEDGER_EV_RESULT,
+    MD_LEDGER_EV_RESOLVED,
+    MD_LEDGER_EV_EXHAUSTED,
+    MD_LEDGER_EV_PAUSED,
+    MD_LEDGER_EV_RESUMED,
+    MD_LEDGER_EV_ACKED,
+    MD_LEDGER_EV_NOTED,
+    MD_LEDGER_EV_KNOWN_GOOD,
+    MD_LEDGER_EV_REJECTED,    /* a valid entry that contradicts the state: nothing changed */
+    MD_LEDGER_EV_IGNORED,     /* a result for an action that is not pending: nothing changed */
+} md_ledger_ev_kind;
+
+/* What one applied entry did; the driver executes intents and sends alerts from it. The raft
+ * index doubles as the idempotency key of any alert about it. */
+typedef struct {
+    md_ledger_ev_kind kind;
+    md_ledger_entry_type type;
+    uint64_t index;                    /* the entry's Raft index */
+    size_t service;                    /* index given to md_ledger_new; SIZE_MAX if unknown */
+    uint64_t incident_id;              /* 0 if none */
+    uint64_t action_id;                /* INTENT, RESULT */
+    md_step step;
+    uint32_t attempt;
+    bool shadow;
+    md_outcome outcome;                /* RESULT */
+    bool incident_closed;              /* this entry closed the incident */
+    int64_t at_ms;
+    char actor[MD_LEDGER_NAME_MAX + 1];
+    const md_ledger_incident *incident; /* owned by the ledger, valid until the next apply */
+    const char *why;                   /* REJECTED, IGNORED: static text; else "" */
+} md_ledger_event;
+
+typedef struct md_ledger md_ledger;
+
+/* md_ledger_new: a ledger for n services (1..MD_LEDGER_MAX_SERVICES) named by names (copied;
+ * each 1..64 printable ASCII characters, no blanks, no duplicates). *out is owned by the caller
+ * (md_ledger_free). Errors: -EINVAL (bad or duplicate name, n out of range), -ENOMEM. */
+int md_ledger_new(const char *const *names, size_t n, md_ledger **out);
+void md_ledger_free(md_ledger *l);
+
+/* md_ledger_apply applies the committed entry at raft_index. Returns 0 with *ev filled (also for
+ * REJECTED and IGNORED entries), or, with nothing changed: -EINVAL (undecodable payload),
+ * -EALREADY (raft_index not above the last index that changed the state: a replay), -ENOMEM. */
+int md_ledger_apply(md_ledger *l, uint64_t raft_index, const uint8_t *payload, size_t len,
+                    md_ledger_event *ev);
+
+/* Accessors. i < md_ledger_count(l); k < md_ledger_closed_count(l), 0 the newest. */
+size_t md_ledger_count(const md_ledger *l);
+const md_ledger_service *md_ledger_service_at(const md_ledger *l, size_t i);
+/* md_ledger_find: the index of the named service, or -ENOENT. */
+int md_ledger_find(const md_ledger *l, const char *name, size_t *i);
+size_t md_ledger_closed_count(const md_ledger *l);
+const md_ledger_incident *md_ledger_closed(const md_ledger *l, size_t k);
+/* md_ledger_last_index: the Raft index of the last entry that changed the state (or of the
+ * restored snapshot's); 0 for a new ledger. */
+uint64_t md_ledger_last_index(const md_ledger *l);
+/* md_ledger_pending: the incident's step awaiting its result, or NULL. */
+const md_ledger_step *md_ledger_pending(const md_ledger_incident *inc);
+
+/* md_ledger_snapshot serializes the whole state (services in name order, so equal states give
+ * equal bytes). *out is malloc'd and owned by the caller. Errors: -ENOMEM. */
+int md_ledger_snapshot(const md_ledger *l, uint8_t **out, size_t *len);
+/* md_ledger_restore replaces the state with a snapshot's. Services of the snapshot that this
+ * ledger does not know are dropped (closed incidents are kept); services it lacks start empty.
+ * Errors, with the ledger unchanged: -EINVAL (malformed, truncated, corrupt, other version),
+ * -ENOMEM. */
+int md_ledger_restore(md_ledger *l, const uint8_t *buf, size_t len);
+
+/* md_ledger_entry_encode checks and encodes e. Text fields are cut to MD_LEDGER_TEXT_MAX bytes
+ * (at a character boundary) and cleaned: NUL, control characters other than tab and newline,
+ * and invalid UTF-8 become '?'. *out is malloc'd and owned by the caller. Errors: -EINVAL (bad
+ * type, enum, name, id or time), -ENOMEM. */
+int md_ledger_entry_encode(const md_ledger_entry *e, uint8_t **out, size_t *len);
+/* md_ledger_entry_decode parses an entry strictly (a decoded entry re-encodes to the same
+ * bytes). Texts in *e point into buf. Errors: -EINVAL; *e is then unspecified. */
+int md_ledger_entry_decode(const uint8_t *buf, size_t len, md_ledger_entry *e);
+
+/* md_ledger_text_of: {s, strlen(s)}; s may be NULL (empty). */
+md_ledger_text md_ledger_text_of(const char *s);
+
+const char *md_step_name(md_step s);                    /* "none", "restart", "redeploy", "rollback" */
+const char *md_outcome_name(md_outcome o);              /* "pending", "ok", "failed", "timeout", "unknown", "skipped" */
+const char *md_ledger_entry_type_name(md_ledger_entry_type t); /* "incident-open", "intent", ... */
+const char *md_close_name(md_close c);                  /* "open", "resolved", "acked", "resumed" */
+const char *md_ledger_ev_name(md_ledger_ev_kind k);     /* "opened", "intent", ..., "rejected", "ignored" */
+
+/* The remediation ladder as a pure function (no clock, no I/O, no state).
+ *
+ * Given one service's knobs, its committed ledger state, the cluster verdict and the leader's
+ * wall clock, md_escalation_decide says what the leader should propose next. Only the leader
+ * calls it, only on committed state; the driver (node/remedy) turns a decision into a ledger
+ * entry, and executes an intent only once that entry is committed.
+ *
+ * The ladder: restart x restart_attempts -> redeploy x redeploy_attempts -> rollback x1 ->
+ * exhausted. The rules, in the order they are checked:
+ *   1. paused: NONE, always (even with an open incident or a pending action).
+ *   2. a pending action (intent without result): NONE while this leader runs it, or until
+ *      intent_at + timeout_ms; then RESULT_UNKNOWN (attempted, outcome unknown).
+ *   3. verdict SPLIT or UNKNOWN: NONE (never act without a quorum DOWN).
+ *   4. no open incident: UP -> NONE; DOWN -> OPEN_INCIDENT, with reopen_of = the last incident
+ *      if it RESOLVED less than reopen_window_ms before the verdict turned DOWN (its ladder
+ *      counters continue); else a fresh ladder from restart #1.
+ *   5. open incident, UP: RESOLVE at once if no action ran in it, else once verify_after_ms
+ *      has passed since the last result (NONE with wake_at until then).
+ *   6. open incident, DOWN, exhausted: NONE (until the service recovers or an operator acts).
+ *   7. open incident, DOWN: wait after the last result (restart: max(restart_interval_ms,
+ *      verify_after_ms); redeploy, rollback: verify_after_ms, their result already covering
+ *      their wait for success); then the next step on the ladder that the actuator can
+ *      perform (rollback also needs a known-good deployment when caps say so), or EXHAUST when
+ *      none is left; NONE with rate_limited while max_actions_per_hour intents already ran in
+ *      the last hour (wake when the oldest of them leaves the hour).
+ * Shadow mode does not change decisions, only how the driver executes them. */
+
+/* One service's knobs (config: per service, with global defaults). */
+typedef struct {
+    int restart_attempts;           /* 3; 0 skips restarts */
+    int64_t restart_interval_ms;    /* 10000: after a restart, wait this long, then judge */
+    int64_t restart_timeout_ms;     /* 30000: bound on executing one restart (exec: its timeout) */
+    int redeploy_attempts;          /* 2; 0 skips redeploys */
+    int64_t redeploy_timeout_ms;    /* 120000: bound on a redeploy, waiting for success included */
+    int64_t rollback_timeout_ms;    /* 60000 */
+    int64_t verify_after_ms;        /* 5000: grace after an action before it is judged */
+    int64_t reopen_window_ms;       /* 600000 */
+    int max_actions_per_hour;       /* 10, >= 1 */
+} md_escalation_knobs;
+
+/* What the service's actuator can do. An alert-only service has no step at all. */
+typedef struct {
+    bool step[MD_STEP_COUNT];       /* indexed by md_step; [MD_STEP_NONE] unused */
+    bool rollback_needs_known_good; /* Railway: rollback targets the ledger's known-good deployment */
+} md_escalation_caps;
+
+typedef struct {
+    const md_escalation_knobs *knobs;  /* borrowed */
+    const md_ledger_service *svc;      /* borrowed: the service's committed ledger state */
+    md_verdict verdict;                /* the cluster verdict, never the leader's own view */
+    int64_t verdict_since_ms;          /* when the verdict took its current value (leader clock) */
+    int64_t now_ms;                    /* the leader's wall clock */
+    bool action_in_flight;             /* this leader is executing the service's pending action */
+    md_escalation_caps caps;
+} md_escalation_input;
+
+typedef enum {
+    MD_ESC_NONE = 0,
+    MD_ESC_OPEN_INCIDENT,
+    MD_ESC_INTENT,
+    MD_ESC_RESULT_UNKNOWN,
+    MD_ESC_RESOLVE,
+    MD_ESC_EXHAUST,
+    MD_ESC_COUNT
+} md_escalation_kind;
+
+typedef struct {
+    md_escalation_kind kind;
+    int64_t wake_at_ms;       /* NONE: decide again at this time; 0: when the verdict or ledger changes */
+    bool rate_limited;        /* NONE because of max_actions_per_hour (the driver alerts once) */
+    uint64_t incident_id;     /* INTENT, RESULT_UNKNOWN, RESOLVE, EXHAUST */
+    uint64_t reopen_of;       /* OPEN_INCIDENT: 0 for a fresh ladder */
+    md_step step;             /* INTENT */
+    uint32_t attempt;         /* INTENT: 1-based within the step */
+    int64_t timeout_ms;       /* INTENT: the whole action's bound */
+    char target[MD_LEDGER_NAME_MAX + 1]; /* INTENT rollback: the known-good deployment ("" if none) */
+    uint64_t action_id;       /* RESULT_UNKNOWN */
+    const char *reason;       /* static text naming the rule that decided; never NULL */
+} md_escalation_decision;
+
+/* md_escalation_knobs_default fills k with the seed's defaults. */
+void md_escalation_knobs_default(md_escalation_knobs *k);
+
+/* md_escalation_decide applies the rules above. Pure; in and everything it points to are
+ * only read. Preconditions (asserted): knobs non-negative, max_actions_per_hour >= 1. */
+md_escalation_decision md_escalation_decide(const md_escalation_input *in);
+
+/* md_escalation_describe writes a one-line account of d for logs, e.g. "intent restart #2 of
+ * incident 42 (timeout 30000 ms): next step on the ladder". Always NUL-terminates (len > 0). */
+void md_escalation_describe(const md_escalation_decision *d, char *buf, size_t len);
+
+const char *md_escalation_kind_name(md_escalation_kind k); /* "none", "open-incident", "intent", ... */
+
+#endif

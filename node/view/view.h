@@ -1,0 +1,174 @@
+/* view.h: the view, an immutable picture of the node that the loop publishes for readers. */
+#ifndef MD_VIEW_H
+#define MD_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "health/health.h"
+
+/* An immutable, refcounted picture of the node that the loop publishes for readers.
+ *
+ * The API handlers and renderers read only views, never live loop state: the monitor builds a
+ * fresh md_view when something changed and publishes it; readers take a reference, render,
+ * and drop it. A published view is never modified. */
+
+/* Upper bounds (seconds) of the check-duration histogram buckets; +Inf is implied. */
+#define MD_DURATION_BUCKETS 12
+extern const double md_duration_bucket_le[MD_DURATION_BUCKETS];
+
+typedef struct {
+    const char *name;          /* owned by the view */
+    const char *kind;          /* "http" or "tcp" (static) */
+    const char *target;        /* URL or host:port with secrets masked; owned by the view */
+    md_state state;
+    int64_t state_since_ms;    /* wall ms */
+    char state_cause[128];     /* why it is in this state (last change's cause) */
+    int consecutive_failures;
+    int consecutive_successes;
+    uint64_t checks_total;
+    uint64_t checks_ok;
+    double uptime_pct;         /* since start */
+    double uptime_hour_pct;    /* over the last hour */
+    int64_t last_check_ms;     /* wall ms, 0 = never */
+    int64_t last_success_ms;   /* wall ms, 0 = never */
+    double last_latency_ms;
+    double avg_latency_ms;
+    double ewma_latency_ms;
+    double trend_slope_ms_per_s;
+    bool trend_warning;
+    int64_t trend_eta_ms;
+    md_err_class last_err;
+    int last_http_status;
+    int64_t interval_ms;
+    int64_t timeout_ms;
+    int64_t slow_ms;
+    int64_t cert_expiry_ms;    /* wall ms, 0 = unknown / not HTTPS */
+    bool cert_warning;         /* expiry is within cert_warn_days */
+    uint64_t results[MD_ERR_COUNT];   /* checks by result class (MD_ERR_NONE = ok) */
+    uint64_t duration_bucket[MD_DURATION_BUCKETS]; /* cumulative counts, le each bound */
+    uint64_t duration_count;
+    double duration_sum_s;
+    uint64_t prewarm_total;
+    uint64_t prewarm_failed;
+    md_history history;        /* packed copy of the last results; read with md_history_get */
+    /* The cluster's view (a cluster of one without a cluster section). */
+    md_verdict verdict;
+    int64_t verdict_since_ms;  /* wall ms of the last verdict change */
+    int votes_up;
+    int votes_down;
+    int quorum;
+    struct md_view_obs *obs;   /* one per node, in md_view.nodes order; owned by the view */
+    /* Remediation, from the committed ledger. */
+    bool paused;
+    uint64_t incident_id;      /* the open incident, 0 when none */
+    const char *remedy;        /* owned; a short account, e.g. "restart #2 of 3 running", or NULL */
+} md_view_service;
+
+/* One node's latest observation of one service, as held by the node that built the view. */
+typedef struct md_view_obs {
+    bool present;
+    md_state state;
+    md_vote vote;              /* how it counted in the verdict */
+    int consecutive_failures;
+    double latency_ms;
+    md_err_class err;
+    int http_status;
+    int64_t age_ms;            /* by this node's clock: now - when last known current; -1 if absent */
+    int64_t observed_at_ms;    /* the observer's wall clock, as it reported it */
+} md_view_obs;
+
+#define MD_VIEW_DROP_REASONS 8
+
+/* A node of the cluster; nodes[0] is the node that built the view. */
+typedef struct {
+    const char *id;            /* owned by the view */
+    const char *region;        /* owned by the view */
+    const char *liveness;      /* "self", "alive", "suspect", "dead", "unknown" (static) */
+    bool is_self;
+    bool isolated;
+    bool connected;            /* we hold a connection to it */
+    int64_t last_seen_ms;      /* wall ms of its last message (approximate: local clock), 0 = never */
+    int64_t rtt_us;            /* -1 unknown */
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+    int64_t match_index;       /* Raft: how far its log matches the leader's; -1 unless we lead */
+} md_view_node;
+
+/* The node's Raft, when it runs one (cluster mode). */
+typedef struct {
+    bool enabled;
+    const char *role;          /* "follower", "pre-candidate", "candidate", "leader" (static) */
+    uint64_t term;
+    const char *leader_id;     /* owned by the view; NULL when no leader is known */
+    uint64_t commit;
+    uint64_t applied;
+    uint64_t last_index;
+    uint64_t snapshot_index;
+    bool lease_valid;
+    uint64_t leader_changes;   /* since start */
+    const char *failed;        /* owned; NULL, or why this node stopped taking part (disk error) */
+    const char *timing;        /* owned: "lan" or "wan" */
+    int64_t heartbeat_ms;
+    int64_t election_timeout_ms;
+    uint64_t committed_entries; /* committed since start, not counting those replayed at start */
+    size_t commit_lat_samples;  /* the leader's latest proposals measured; 0 unless it leads */
+    double commit_lat_p50_ms;   /* proposal -> committed here, over those samples */
+    double commit_lat_p99_ms;
+} md_view_consensus;
+
+typedef struct md_view {
+    int refs;                  /* touched only through md_view_ref/unref */
+    int64_t built_ms;          /* wall ms */
+    const char *node_id;       /* owned */
+    const char *node_region;   /* owned */
+    const char *version;       /* static */
+    int64_t started_ms;        /* wall ms */
+    int pid;
+    size_t n_services;
+    md_view_service *services; /* owned, in config order */
+    /* cluster */
+    const char *cluster_name;  /* NULL without a cluster section */
+    int cluster_quorum;
+    size_t n_nodes;
+    md_view_node *nodes;       /* owned; nodes[0] is self */
+    uint64_t drops[MD_VIEW_DROP_REASONS]; /* cluster messages dropped, by reason */
+    md_view_consensus consensus;
+    const char *const *drop_reason_names; /* static, MD_VIEW_DROP_REASONS names */
+    const char *incidents_json; /* owned: the /v1/incidents document body, or NULL */
+    uint64_t alerts_sent, alerts_failed, alerts_dropped, alerts_queued;
+    uint64_t actions_started;  /* by this node, since start */
+} md_view;
+
+/* md_view_alloc returns a zeroed view with room for n services and refs = 1. */
+md_view *md_view_alloc(size_t n_services);
+
+/* md_view_strdup copies s into memory the view owns (freed with it). NULL gives NULL. */
+const char *md_view_strdup(md_view *s, const char *str);
+
+/* md_view_calloc returns zeroed memory the view owns (freed with it), or NULL. */
+void *md_view_calloc(md_view *s, size_t bytes);
+
+/* md_view_find returns the service named name, or NULL. */
+const md_view_service *md_view_find(const md_view *s, const char *name);
+
+md_view *md_view_ref(md_view *s);
+void md_view_unref(md_view *s);
+
+/* A holder of "the current view": publish swaps it, get takes a reference. Both are safe
+ * from any thread (a mutex guards the pointer swap), so a server thread could read it too. */
+typedef struct md_view_holder md_view_holder;
+md_view_holder *md_view_holder_new(void);
+/* md_view_holder_publish takes over the caller's reference to s. */
+void md_view_holder_publish(md_view_holder *h, md_view *s);
+/* md_view_holder_get returns a new reference (release with md_view_unref), or NULL if none yet. */
+md_view *md_view_holder_get(md_view_holder *h);
+void md_view_holder_free(md_view_holder *h);
+
+/* md_view_holder_set_refresh installs a hook that md_view_holder_get calls first, on the
+ * caller's thread, so a producer on the loop can build views lazily (only when someone
+ * reads and something changed). Only loop-thread readers may be used with a refresh hook. */
+typedef void (*md_view_refresh_fn)(void *ctx);
+void md_view_holder_set_refresh(md_view_holder *h, md_view_refresh_fn fn, void *ctx);
+
+#endif

@@ -1,0 +1,93 @@
+# check.cmake: the layout rules of docs/ARCHITECTURE-style folders, checked from the sources'
+# includes (`cmake -DSRC=<source dir> -P tests/layout/check.cmake`, the ctest entry layout.includes).
+#   1. consensus/, transport/, railway/ and util/ include nothing of node/ or of each other
+#      (util/util.h excepted: everyone may use it).
+#   2. A node/ module uses another only through its public header "<module>/<module>.h".
+#   3. A node/ module uses only modules listed before it in node/node.cmake: arrows point one way.
+#   4. Pure modules (health, config, view, remedy) include no libuv, curl or nng header and use only
+#      pure modules.
+# Every violation is printed; the script fails if there is any.
+if(NOT SRC)
+  message(FATAL_ERROR "usage: cmake -DSRC=<source dir> -P check.cmake")
+endif()
+set(pure health config view remedy)
+set(bad 0)
+
+# The module order, from node.cmake's include lines.
+file(STRINGS ${SRC}/node/node.cmake lines REGEX "^include\\(")
+set(order "")
+foreach(l IN LISTS lines)
+  string(REGEX REPLACE ".*/([a-z_]+)/[a-z_]+\\.cmake\\).*" "\\1" m "${l}")
+  list(APPEND order ${m})
+endforeach()
+
+function(includes_of file out)
+  file(STRINGS ${file} inc REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"]")
+  set(${out} "${inc}" PARENT_SCOPE)
+endfunction()
+
+# 1. the top-level modules
+foreach(top IN ITEMS consensus transport railway util)
+  file(GLOB files ${SRC}/${top}/*.c ${SRC}/${top}/*.h)
+  foreach(f IN LISTS files)
+    includes_of(${f} incs)
+    foreach(i IN LISTS incs)
+      if(i MATCHES "\"([^\"]*)\"")
+        set(path ${CMAKE_MATCH_1})
+        if(path MATCHES "\\.\\./|/" AND NOT path STREQUAL "util/util.h")
+          message("layout: ${f}: includes \"${path}\" (${top}/ may use only its own headers and util/util.h)")
+          math(EXPR bad "${bad} + 1")
+        endif()
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+
+# 2-4. node/ modules
+foreach(m IN LISTS order)
+  list(FIND order ${m} my_pos)
+  list(FIND pure ${m} is_pure)
+  file(GLOB files ${SRC}/node/${m}/*.c ${SRC}/node/${m}/*.h)
+  foreach(f IN LISTS files)
+    includes_of(${f} incs)
+    foreach(i IN LISTS incs)
+      if(i MATCHES "<(uv|curl/|nng/)" AND is_pure GREATER -1)
+        message("layout: ${f}: ${i}: ${m}/ is pure (no libuv, curl or nng)")
+        math(EXPR bad "${bad} + 1")
+      endif()
+      if(NOT i MATCHES "\"([a-z_]+)/([a-z_]+)\\.h\"")
+        continue()
+      endif()
+      set(other ${CMAKE_MATCH_1})
+      set(hdr ${CMAKE_MATCH_2})
+      if(other STREQUAL "util")
+        continue()
+      endif()
+      list(FIND order ${other} other_pos)
+      if(other_pos EQUAL -1)
+        message("layout: ${f}: includes \"${other}/${hdr}.h\", not a node/ module")
+        math(EXPR bad "${bad} + 1")
+        continue()
+      endif()
+      if(NOT hdr STREQUAL other)
+        message("layout: ${f}: includes \"${other}/${hdr}.h\": other modules are used only through \"${other}/${other}.h\"")
+        math(EXPR bad "${bad} + 1")
+      endif()
+      if(other_pos GREATER_EQUAL my_pos AND NOT other STREQUAL m)
+        message("layout: ${f}: ${m}/ uses ${other}/, which node/node.cmake lists after it (arrows point one way)")
+        math(EXPR bad "${bad} + 1")
+      endif()
+      list(FIND pure ${other} other_pure)
+      if(is_pure GREATER -1 AND other_pure EQUAL -1)
+        message("layout: ${f}: pure ${m}/ uses ${other}/, which is not pure")
+        math(EXPR bad "${bad} + 1")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+
+if(bad GREATER 0)
+  message(FATAL_ERROR "layout: ${bad} violation(s)")
+endif()
+list(JOIN order " -> " chain)
+message("layout: ok (${chain})")

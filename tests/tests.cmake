@@ -1,0 +1,42 @@
+# tests.cmake: the test fakes (real programs that tests and the demo run), the integration tests
+# with real processes on loopback, the demo as a test, the simulator and the fuzz targets. Unit
+# tests sit with their modules' .cmake files. Included only when MEDIC_TESTS is on.
+
+# Test fakes: never installed.
+add_executable(flaky_service ${CMAKE_SOURCE_DIR}/tests/fakes/flaky_service.c)
+target_link_libraries(flaky_service PRIVATE PkgConfig::UV)
+include(${CMAKE_SOURCE_DIR}/tests/fakes/relay.cmake)
+
+# Integration tests: real medic and flaky_service processes on loopback.
+add_library(md_harness STATIC ${CMAKE_SOURCE_DIR}/tests/integration/harness.c)
+target_include_directories(md_harness PUBLIC ${CMAKE_SOURCE_DIR}/tests/integration)
+target_link_libraries(md_harness PUBLIC md_base PkgConfig::CURL PkgConfig::CJSON PkgConfig::CMOCKA)
+target_compile_definitions(md_harness PUBLIC
+  MEDIC_BIN="$<TARGET_FILE:medic>"
+  FLAKY_BIN="$<TARGET_FILE:flaky_service>"
+  FAKE_RAILWAY_BIN="$<TARGET_FILE:fake_railway>"
+  SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+
+foreach(t IN ITEMS it_flaky_service it_detection it_api it_cli it_tls it_cluster it_consensus it_remedy
+                   it_overload it_remedy_railway)
+  md_test(integration.${t} SERIAL SOURCES tests/integration/${t}.c LIBS md_harness
+    DEPENDS medic flaky_service fake_railway)
+endforeach()
+target_link_libraries(it_cluster PRIVATE nng::nng)
+
+# The demo is a user-facing command: it must finish by itself and report a complete timeline.
+md_test(integration.demo SERIAL TIMEOUT 180 PASS_REGEX "demo complete" COMMAND medic demo)
+
+include(${CMAKE_SOURCE_DIR}/tests/sim/sim.cmake)
+
+# Fuzz targets for every decoder of outside bytes, built with clang's libFuzzer when present.
+find_program(CLANG_BIN NAMES clang clang-14)
+if(MEDIC_FUZZ AND CLANG_BIN)
+  include(${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz.cmake)
+endif()
+
+# The folder rules (one public header per module, arrows one way, pure modules stay pure).
+md_test(unit.layout COMMAND ${CMAKE_COMMAND} -DSRC=${CMAKE_SOURCE_DIR} -P ${CMAKE_SOURCE_DIR}/tests/layout/check.cmake)
+# What `cmake --install` puts in place: medic only (the test fakes stay out).
+md_test(unit.install COMMAND ${CMAKE_COMMAND} -DBUILD=${CMAKE_BINARY_DIR} -DTMP=${CMAKE_BINARY_DIR}/install-check
+  -P ${CMAKE_SOURCE_DIR}/tests/layout/install.cmake)
