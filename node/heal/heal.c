@@ -531,6 +531,7 @@ static void on_tick_closed(uv_handle_t *h)
     void *arg = r->done_arg;
     if (r->rw)
         rw_client_free(r->rw);
+    md_rw_host_free(r->rw_host);
     if (r->alerts)
         md_alerts_close(r->alerts);
     md_ledger_free(r->ledger);

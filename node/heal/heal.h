@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "base/base.h"
 #include "view/view.h"
+#include "railway.h"
 
 /* The remediation driver. On every node it applies the committed ledger entries; on the
  * Raft leader it also runs the escalation core over the cluster verdicts, proposes incidents,
@@ -46,5 +47,21 @@ int md_heal_fill_view(md_heal *r, md_view *s);
 /* md_heal_close cancels running actions (their results are left to the next leader's timeout
  * rule) and frees the driver once its handles closed; done(arg) runs then. */
 void md_heal_close(md_heal *r, void (*done)(void *arg), void *arg);
+
+/* The Railway client's host on a libuv loop (rw_host in railway.h): transfers through cl's curl
+ * driver, one-shot uv timers, log lines to log(ctx, level, msg) or, when log is NULL, to the
+ * node's log. The node and the Railway tests share it. Loop thread only. */
+typedef struct md_rw_host md_rw_host;
+typedef void (*md_rw_host_log_fn)(void *ctx, int level, const char *msg);
+
+/* md_rw_host_new: loop and cl are borrowed and must outlive the host and its timers. 0 or -ENOMEM. */
+int md_rw_host_new(uv_loop_t *loop, md_curl_loop *cl, md_rw_host_log_fn log, void *log_ctx, md_rw_host **out);
+/* md_rw_host_bind fills *host (an rw_config's host) with h's callbacks. */
+void md_rw_host_bind(md_rw_host *h, rw_host *host);
+/* md_rw_host_live_timers: timers started and not yet closed (0 once everything settled). */
+int md_rw_host_live_timers(const md_rw_host *h);
+/* md_rw_host_free releases h once its last timer has closed (free the rw_client first, which
+ * cancels them). NULL is ignored. */
+void md_rw_host_free(md_rw_host *h);
 
 #endif

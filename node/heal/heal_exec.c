@@ -208,65 +208,7 @@ void md__heal_cancel_all(md_heal *r)
     }
 }
 
-/* ---- the Railway client's host: transfers and timers on our loop ---- */
-
-typedef struct {
-    uv_timer_t t;
-    void (*fire)(void *);
-    void *arg;
-} rw_timer;
-
-static void rw_timer_closed(uv_handle_t *h) { free(h->data); }
-
-static void rw_timer_fire(uv_timer_t *t)
-{
-    rw_timer *rt = t->data;
-    void (*fire)(void *) = rt->fire;
-    void *arg = rt->arg;
-    uv_close((uv_handle_t *)&rt->t, rw_timer_closed);
-    fire(arg);
-}
-
-static void *host_timer_start(void *ctx, uint64_t delay_ms, void (*fire)(void *), void *arg)
-{
-    md_heal *r = ctx;
-    rw_timer *rt = calloc(1, sizeof *rt);
-    if (!rt)
-        return NULL;
-    rt->fire = fire;
-    rt->arg = arg;
-    uv_timer_init(r->loop, &rt->t);
-    rt->t.data = rt;
-    uv_timer_start(&rt->t, rw_timer_fire, delay_ms, 0);
-    return rt;
-}
-
-static void host_timer_cancel(void *ctx, void *timer)
-{
-    (void)ctx;
-    rw_timer *rt = timer;
-    uv_timer_stop(&rt->t);
-    uv_close((uv_handle_t *)&rt->t, rw_timer_closed);
-}
-
-static int host_start(void *ctx, CURL *easy, rw_xfer_done_fn done, void *arg)
-{
-    md_heal *r = ctx;
-    return md_curl_loop_add(r->cl, easy, done, arg);
-}
-
-static void host_cancel(void *ctx, CURL *easy)
-{
-    md_heal *r = ctx;
-    md_curl_loop_cancel(r->cl, easy);
-}
-
-static void host_log(void *ctx, int level, const char *msg)
-{
-    (void)ctx;
-    md_log(level <= 0 ? MD_LOG_DEBUG : level == 1 ? MD_LOG_INFO : level == 2 ? MD_LOG_WARN : MD_LOG_ERROR, "railway",
-           MD_S("msg", msg));
-}
+/* ---- the Railway client, hosted on our loop (rw_host.c) ---- */
 
 int md__heal_rw_new(md_heal *r, char *err, size_t errlen)
 {
@@ -276,10 +218,12 @@ int md__heal_rw_new(md_heal *r, char *err, size_t errlen)
         .token_kind = r->cfg->remedy.railway_project_token ? RW_TOKEN_PROJECT : RW_TOKEN_BEARER,
         .user_agent = "medic/" MD_VERSION,
         .seed = (uint64_t)md_mono_us() ^ 0x9e3779b97f4a7c15ULL,
-        .host = { .ctx = r, .start = host_start, .cancel = host_cancel, .timer_start = host_timer_start,
-                  .timer_cancel = host_timer_cancel, .log = host_log },
     };
-    int e = rw_client_new(&rc, &r->rw);
+    int e = md_rw_host_new(r->loop, r->cl, NULL, NULL, &r->rw_host);
+    if (e == 0) {
+        md_rw_host_bind(r->rw_host, &rc.host);
+        e = rw_client_new(&rc, &r->rw);
+    }
     if (e < 0)
         snprintf(err, errlen, "railway client: %s", strerror(-e));
     return e;

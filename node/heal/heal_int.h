@@ -49,6 +49,7 @@ struct md_heal {
     md_ledger *ledger;
     md_alerts *alerts;       /* NULL without webhooks */
     rw_client *rw;           /* NULL without Railway access */
+    md_rw_host *rw_host;     /* hosts rw on our loop; freed after rw */
     uv_timer_t tick;
     bool tick_open;
     bool closing;

@@ -56,7 +56,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    int leaked_timers = f->host.live_timers;
+    int leaked_timers = md_rw_host_live_timers(f->host.rh);
     /* The token must never reach a log line, whatever the test did. */
     bool token_logged = f->host.log && strstr(f->host.log, TOKEN);
     rwt_host_fini(&f->host);

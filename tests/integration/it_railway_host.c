@@ -21,64 +21,7 @@ int64_t rwt_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- the host's callbacks ---- */
-
-typedef struct {
-    uv_timer_t t;
-    rwt_host *h;
-    void (*fire)(void *);
-    void *arg;
-} htimer;
-
-static void timer_closed(uv_handle_t *hd)
-{
-    htimer *x = hd->data;
-    x->h->live_timers--;
-    free(x);
-}
-
-static void on_fire(uv_timer_t *t)
-{
-    htimer *x = t->data;
-    uv_close((uv_handle_t *)&x->t, timer_closed); /* the handle is dead once fire runs */
-    x->fire(x->arg);
-}
-
-static void *h_timer_start(void *ctx, uint64_t ms, void (*fire)(void *), void *arg)
-{
-    rwt_host *h = ctx;
-    htimer *x = calloc(1, sizeof *x);
-    if (!x)
-        return NULL;
-    x->h = h;
-    x->fire = fire;
-    x->arg = arg;
-    uv_timer_init(&h->loop, &x->t);
-    x->t.data = x;
-    h->live_timers++;
-    uv_timer_start(&x->t, on_fire, ms, 0);
-    return x;
-}
-
-static void h_timer_cancel(void *ctx, void *timer)
-{
-    (void)ctx;
-    htimer *x = timer;
-    uv_timer_stop(&x->t);
-    uv_close((uv_handle_t *)&x->t, timer_closed);
-}
-
-static int h_start(void *ctx, CURL *easy, rw_xfer_done_fn done, void *arg)
-{
-    rwt_host *h = ctx;
-    return md_curl_loop_add(h->cl, easy, done, arg);
-}
-
-static void h_cancel(void *ctx, CURL *easy)
-{
-    rwt_host *h = ctx;
-    md_curl_loop_cancel(h->cl, easy);
-}
+/* ---- the host: the node's adapter (node/heal/rw_host.c), with the log captured ---- */
 
 static void h_log(void *ctx, int level, const char *msg)
 {
@@ -105,8 +48,10 @@ int rwt_host_init(rwt_host *h, rw_config *cfg)
     h->cl = md_curl_loop_new(&h->loop);
     if (!h->cl)
         return -ENOMEM;
-    cfg->host = (rw_host){.ctx = h, .start = h_start, .cancel = h_cancel, .timer_start = h_timer_start,
-                          .timer_cancel = h_timer_cancel, .log = h_log};
+    int rc = md_rw_host_new(&h->loop, h->cl, h_log, h, &h->rh);
+    if (rc < 0)
+        return rc;
+    md_rw_host_bind(h->rh, &cfg->host);
     return rw_client_new(cfg, &h->c);
 }
 
@@ -118,8 +63,10 @@ void rwt_host_fini(rwt_host *h)
         md_curl_loop_close(h->cl);
     for (int i = 0; i < 1000 && uv_loop_alive(&h->loop); i++)
         uv_run(&h->loop, UV_RUN_NOWAIT);
-    if (h->live_timers != 0)
-        fprintf(stderr, "rwt_host_fini: %d timers left\n", h->live_timers);
+    if (h->rh && md_rw_host_live_timers(h->rh) != 0)
+        fprintf(stderr, "rwt_host_fini: %d timers left\n", md_rw_host_live_timers(h->rh));
+    md_rw_host_free(h->rh);
+    h->rh = NULL;
     if (uv_loop_close(&h->loop) != 0)
         fprintf(stderr, "rwt_host_fini: loop still has handles\n");
     free(h->log);

@@ -10,15 +10,16 @@
 #include <uv.h>
 
 #include "base/base.h"
+#include "heal/heal.h"
 #include "railway.h"
 
 typedef struct {
     uv_loop_t loop;
     md_curl_loop *cl;
+    md_rw_host *rh;   /* the node's adapter, hosting c on loop */
     rw_client *c;
     char *log;        /* every log line the client emitted, '\n'-separated (owned) */
     size_t log_len;
-    int live_timers;
 } rwt_host;
 
 /* A finished operation, deep-copied out of the callback. */
