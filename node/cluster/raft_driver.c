@@ -1,4 +1,4 @@
-/* consensus.c: drives the pure Raft core on the loop: a timer at the core's next deadline,
+/* raft_driver.c: drives the pure Raft core on the loop: a timer at the core's next deadline,
  * messages in from the transport, and each ready batch persisted (fsync), sent, applied. */
 #include "cluster.h"
 

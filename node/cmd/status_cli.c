@@ -1,4 +1,4 @@
-/* status_cmd.c: the `medic status` client: one blocking GET, then a table of services. */
+/* status_cli.c: the `medic status` client: one blocking GET, then a table of services. */
 #include "cmd.h"
 
 #include <cjson/cJSON.h>
