@@ -1,5 +1,6 @@
 # remedy_core.cmake: the pure remediation cores: the ledger (the state machine applied from the
-# Raft log, with its entry and snapshot codecs) and the escalation ladder. They link md_pure only
+# Raft log, with its entry and snapshot codecs), the escalation ladder and the remediation
+# driver's step function (node/remedy_driver.c). They link md_pure only
 # (no libuv, curl or nng), so the simulator can drive them deterministically. Included from the
 # top-level CMakeLists.txt.
 
@@ -9,10 +10,11 @@ add_library(md_remedy_core STATIC
   node/ledger_codec.c
   node/ledger_snap.c
   node/escalation.c
+  node/remedy_driver.c
 )
 target_include_directories(md_remedy_core PUBLIC node)
 target_link_libraries(md_remedy_core PUBLIC md_pure)
-# The escalation and ledger invariants are asserted in every build (style: kept on in release).
+# The escalation, ledger and driver invariants are asserted in every build (style: kept on in release).
 target_compile_options(md_remedy_core PRIVATE -UNDEBUG)
 
 function(md_remedy_test name)

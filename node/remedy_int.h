@@ -12,31 +12,22 @@
 #include "ledger.h"
 #include "railway.h"
 #include "remedy.h"
+#include "remedy_driver.h"
 
-/* Per service: what this node is doing about it right now (never replicated). */
+/* Per service: what this node is doing about it right now (never replicated). The decisions
+ * state (proposals in progress, the intent this process may run, alerts told) is the driver's. */
 typedef struct {
     struct md_remedy *r;
     size_t idx;
     md_escalation_knobs knobs;
     md_escalation_caps caps;
-    /* an action this node executes */
-    bool in_flight;
+    /* the action this node executes (the driver says when; see md_driver_in_flight) */
     uint64_t action_id;
     md_exec *exec;           /* exec actuator, while running */
     uint64_t rw_op;          /* railway operation id, while running (0: none) */
     md_step step;
     uint32_t attempt;
     uint64_t incident;
-    /* the intent this process proposed last: only it may be executed here, so an intent replayed
-     * from the log after a restart is never executed a second time */
-    uint64_t intent_index;
-    /* a proposal of ours not applied yet: do not propose again for this service meanwhile */
-    uint64_t proposed_index;
-    int64_t proposed_at_ms;  /* monotonic */
-    int64_t wake_at_ms;      /* wall: escalation asked to be asked again then */
-    uint64_t rate_alerted_incident;
-    int64_t split_alerted_since;
-    int64_t degraded_alerted_since;
     int64_t kg_checked_ms;   /* wall: last look for the running deployment (known-good tracking) */
     uint64_t kg_op;          /* railway lookup in progress */
 } md_rsvc;
@@ -48,6 +39,7 @@ struct md_remedy {
     md_consensus *cons;      /* NULL: no consensus, so no remediation */
     md_curl_loop *cl;
     md_ledger *ledger;
+    md_driver *driver;       /* the decisions (pure); this file's code is its shell */
     md_alerts *alerts;       /* NULL without webhooks */
     rw_client *rw;           /* NULL without Railway access */
     uv_timer_t tick;
@@ -75,7 +67,7 @@ void md__remedy_alert(struct md_remedy *r, const md_alert *a);
 
 /* remedy_exec.c: runs a committed intent of ours with the service's actuator (or records it
  * skipped in shadow mode), then submits its result. */
-void md__remedy_execute(struct md_remedy *r, md_rsvc *s, const md_ledger_event *ev);
+void md__remedy_execute(struct md_remedy *r, md_rsvc *s, const md_driver_action *a);
 void md__remedy_cancel_all(struct md_remedy *r);
 int md__remedy_rw_new(struct md_remedy *r, char *err, size_t errlen);
 /* md__remedy_track_known_good: on the leader, a Railway service UP for known_good_after_ms gets
