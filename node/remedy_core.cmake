@@ -26,3 +26,4 @@ endfunction()
 
 md_remedy_test(test_ledger)
 md_remedy_test(test_escalation)
+md_remedy_test(test_remedy_driver)
