@@ -1,4 +1,4 @@
-/* remedy.c: applies the ledger on every node; on the leader runs the escalation core each tick,
+/* heal.c: applies the ledger on every node; on the leader runs the escalation core each tick,
  * proposes its decisions, and turns committed events into actions and alerts. */
 #include "heal.h"
 
@@ -62,135 +62,65 @@ void md__heal_alert(md_heal *r, const md_alert *a)
         md_alerts_send(r->alerts, a);
 }
 
-/* ---- the leader's decisions ---- */
+/* ---- the leader's decisions (the driver's step; proposing and alerting here) ---- */
 
-static void propose(md_heal *r, md_rsvc *s, const md_ledger_entry *e, const char *what)
+static void run_action(md_heal *r, const md_driver_action *a)
 {
+    md__heal_execute(r, &r->svc[a->svc], a);
+}
+
+static void propose(md_heal *r, md_rsvc *s, md_ledger_entry *e, const char *what)
+{
+    char votes[512];
+    if (e->type == MD_LEDGER_INCIDENT_OPEN) {
+        md_cluster_votes_text(r->cluster, s->idx, votes, sizeof votes, NULL, NULL);
+        e->u.open.votes = md_ledger_text_of(votes);
+    }
     uint64_t index = 0;
     int rc = md__heal_submit(r, e, &index);
+    md_driver_action act;
+    /* The entry may have committed and been applied inside the call (a cluster of one). */
+    bool run = md_driver_proposed(r->driver, s->idx, rc, index, r->cons && md_consensus_is_leader(r->cons),
+                                  r->cons && md_consensus_lease_valid(r->cons), mono_ms(), &act);
     if (rc < 0) {
         md_log(MD_LOG_WARN, "proposal_failed", MD_S("service", e->service), MD_S("what", what),
                MD_S("error", strerror(-rc)));
         return;
     }
-    if (e->type == MD_LEDGER_INTENT)
-        s->intent_index = index;
-    s->proposed_index = index ? index : 1;
-    s->proposed_at_ms = mono_ms();
     md_log(MD_LOG_INFO, "proposed", MD_S("service", e->service), MD_S("what", what), MD_I("index", index));
+    if (run)
+        run_action(r, &act);
 }
 
-static void alert_rate_limited(md_heal *r, md_rsvc *s, const md_ledger_service *ls, const md_escalation_decision *d)
+static void send_alert(md_heal *r, md_rsvc *s, const md_driver_alert *da)
 {
-    uint64_t inc = ls->open ? ls->open->id : 0;
-    if (s->rate_alerted_incident == inc)
-        return;
-    s->rate_alerted_incident = inc;
+    const md_service_config *sc = &r->cfg->services[s->idx];
     char key[MD_ALERT_KEY_MAX];
-    snprintf(key, sizeof key, "%s-rate-limited-%llu", r->cfg->cluster.name, (unsigned long long)inc);
-    md_alert a = { .event = MD_ALERT_RATE_LIMITED, .service = ls->name, .idempotency_key = key,
-                   .node = r->cfg->node_id, .at_ms = md_wall_ms(), .incident = inc,
-                   .limit = s->knobs.max_actions_per_hour,
-                   .retry_in_ms = d->wake_at_ms > 0 ? d->wake_at_ms - md_wall_ms() : 0 };
-    md__heal_alert(r, &a);
-}
-
-static void decide(md_heal *r, md_rsvc *s, int64_t now_wall)
-{
-    const md_ledger_service *ls = md_ledger_service_at(r->ledger, s->idx);
-    if (s->proposed_index && mono_ms() - s->proposed_at_ms < PROPOSAL_PATIENCE_MS)
-        return;
-    s->proposed_index = 0;
-    int64_t since = 0;
-    md_escalation_input in = {
-        .knobs = &s->knobs,
-        .svc = ls,
-        .verdict = md_cluster_verdict(r->cluster, s->idx, &since),
-        .verdict_since_ms = since,
-        .now_ms = now_wall,
-        .action_in_flight = s->in_flight,
-        .caps = s->caps,
-    };
-    md_escalation_decision d = md_escalation_decide(&in);
-    md_ledger_entry e;
-    char why[256];
-    md_escalation_describe(&d, why, sizeof why);
-    switch (d.kind) {
-    case MD_ESC_NONE:
-        s->wake_at_ms = d.wake_at_ms;
-        if (d.rate_limited)
-            alert_rate_limited(r, s, ls, &d);
-        return;
-    case MD_ESC_OPEN_INCIDENT: {
-        char votes[512];
-        md__heal_fill_common(r, &e, MD_LEDGER_INCIDENT_OPEN, s->idx);
-        md_cluster_votes_text(r->cluster, s->idx, votes, sizeof votes, NULL, NULL);
-        e.u.open.votes = md_ledger_text_of(votes);
-        e.u.open.reopen_of = d.reopen_of;
-        propose(r, s, &e, why);
-        return;
-    }
-    case MD_ESC_INTENT:
-        md__heal_fill_common(r, &e, MD_LEDGER_INTENT, s->idx);
-        e.u.intent.incident = d.incident_id;
-        e.u.intent.step = d.step;
-        e.u.intent.attempt = d.attempt;
-        e.u.intent.timeout_ms = d.timeout_ms;
-        e.u.intent.shadow = r->cfg->services[s->idx].shadow;
-        snprintf(e.u.intent.target, sizeof e.u.intent.target, "%s", d.target);
-        propose(r, s, &e, why);
-        return;
-    case MD_ESC_RESULT_UNKNOWN:
-        md__heal_fill_common(r, &e, MD_LEDGER_RESULT, s->idx);
-        e.u.result.action = d.action_id;
-        e.u.result.outcome = MD_OUTCOME_UNKNOWN;
-        e.u.result.detail = md_ledger_text_of("no result before its timeout (the node that started it stopped "
-                                              "leading or failed): treated as attempted");
-        e.u.result.duration_ms = 0;
-        propose(r, s, &e, why);
-        return;
-    case MD_ESC_RESOLVE:
-        md__heal_fill_common(r, &e, MD_LEDGER_RESOLVED, s->idx);
-        e.u.resolved.incident = d.incident_id;
-        e.u.resolved.reason = md_ledger_text_of("the cluster verdict is UP again");
-        propose(r, s, &e, why);
-        return;
-    case MD_ESC_EXHAUST:
-        md__heal_fill_common(r, &e, MD_LEDGER_EXHAUSTED, s->idx);
-        e.u.exhausted.incident = d.incident_id;
-        propose(r, s, &e, why);
-        return;
+    md_alert a = { .service = sc->name, .idempotency_key = key, .node = r->cfg->node_id, .at_ms = da->at_ms };
+    char votes[512];
+    switch (da->kind) {
+    case MD_DRIVER_ALERT_RATE_LIMITED:
+        snprintf(key, sizeof key, "%s-rate-limited-%llu", r->cfg->cluster.name, (unsigned long long)da->incident);
+        a.event = MD_ALERT_RATE_LIMITED;
+        a.incident = da->incident;
+        a.limit = s->knobs.max_actions_per_hour;
+        a.retry_in_ms = da->retry_in_ms;
+        break;
+    case MD_DRIVER_ALERT_SPLIT:
+        md_cluster_votes_text(r->cluster, s->idx, votes, sizeof votes, &a.votes_down, &a.votes_total);
+        snprintf(key, sizeof key, "%s-split-%s-%lld", r->cfg->cluster.name, sc->name, (long long)da->since_ms);
+        a.event = MD_ALERT_SPLIT;
+        a.detail = votes;
+        a.split_for_ms = da->split_for_ms;
+        break;
+    case MD_DRIVER_ALERT_DEGRADED:
+        snprintf(key, sizeof key, "%s-degraded-%s-%lld", r->cfg->cluster.name, sc->name, (long long)da->since_ms);
+        a.event = MD_ALERT_DEGRADED;
+        break;
     default:
         return;
     }
-}
-
-/* SPLIT for too long, and the predictive DEGRADED warning: alerts without a ledger entry, keyed by
- * the state's start so each episode is told once. */
-static void watch_alerts(md_heal *r, md_rsvc *s, int64_t now_wall)
-{
-    const md_service_config *sc = &r->cfg->services[s->idx];
-    int64_t since = 0;
-    char key[MD_ALERT_KEY_MAX];
-    if (md_cluster_verdict(r->cluster, s->idx, &since) == MD_VERDICT_SPLIT &&
-        now_wall - since >= r->cfg->remedy.split_alert_after_ms && s->split_alerted_since != since) {
-        s->split_alerted_since = since;
-        char votes[512];
-        int down = 0, total = 0;
-        md_cluster_votes_text(r->cluster, s->idx, votes, sizeof votes, &down, &total);
-        snprintf(key, sizeof key, "%s-split-%s-%lld", r->cfg->cluster.name, sc->name, (long long)since);
-        md_alert a = { .event = MD_ALERT_SPLIT, .service = sc->name, .idempotency_key = key,
-                       .node = r->cfg->node_id, .at_ms = now_wall, .detail = votes, .votes_down = down,
-                       .votes_total = total, .split_for_ms = now_wall - since };
-        md__heal_alert(r, &a);
-    }
-    if (md_cluster_own_state(r->cluster, s->idx, &since) == MD_STATE_DEGRADED && s->degraded_alerted_since != since) {
-        s->degraded_alerted_since = since;
-        snprintf(key, sizeof key, "%s-degraded-%s-%lld", r->cfg->cluster.name, sc->name, (long long)since);
-        md_alert a = { .event = MD_ALERT_DEGRADED, .service = sc->name, .idempotency_key = key,
-                       .node = r->cfg->node_id, .at_ms = now_wall };
-        md__heal_alert(r, &a);
-    }
+    md__heal_alert(r, &a);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -200,9 +130,21 @@ static void on_tick(uv_timer_t *t)
         return;
     int64_t now = md_wall_ms();
     for (size_t i = 0; i < r->n; i++) {
-        decide(r, &r->svc[i], now);
-        watch_alerts(r, &r->svc[i], now);
-        md__heal_track_known_good(r, &r->svc[i], now);
+        md_rsvc *s = &r->svc[i];
+        md_driver_input in = { .svc = i, .ledger = md_ledger_service_at(r->ledger, i), .leads = true,
+                               .now_ms = now, .mono_ms = mono_ms() };
+        in.verdict = md_cluster_verdict(r->cluster, i, &in.verdict_since_ms);
+        in.own_state = md_cluster_own_state(r->cluster, i, &in.own_since_ms);
+        md_driver_output out;
+        md_driver_step(r->driver, &in, &out);
+        for (size_t k = 0; k < out.n_alerts && out.alerts[k].kind == MD_DRIVER_ALERT_RATE_LIMITED; k++)
+            send_alert(r, s, &out.alerts[k]);
+        if (out.propose)
+            propose(r, s, &out.entry, out.what);
+        for (size_t k = 0; k < out.n_alerts; k++)
+            if (out.alerts[k].kind != MD_DRIVER_ALERT_RATE_LIMITED)
+                send_alert(r, s, &out.alerts[k]);
+        md__heal_track_known_good(r, s, now);
     }
 }
 
@@ -283,8 +225,9 @@ static void on_apply(void *ctx, uint64_t index, const uint8_t *data, size_t len)
     if (ev.service >= r->n)
         return;
     md_rsvc *s = &r->svc[ev.service];
-    if (s->proposed_index && index >= s->proposed_index)
-        s->proposed_index = 0;
+    md_driver_applied_out out;
+    md_driver_applied(r->driver, &ev, r->cons && md_consensus_is_leader(r->cons),
+                      r->cons && md_consensus_lease_valid(r->cons), &out);
     const char *name = r->cfg->services[ev.service].name;
     if (ev.kind == MD_LEDGER_EV_REJECTED || ev.kind == MD_LEDGER_EV_IGNORED) {
         md_log(MD_LOG_WARN, "ledger_entry_refused", MD_S("service", name), MD_I("index", index),
@@ -294,16 +237,10 @@ static void on_apply(void *ctx, uint64_t index, const uint8_t *data, size_t len)
     md_log(MD_LOG_INFO, "ledger", MD_S("service", name), MD_S("event", md_ledger_ev_name(ev.kind)), MD_I("index", index),
            MD_I("incident", ev.incident_id), MD_S("step", md_step_name(ev.step)), MD_I("attempt", ev.attempt),
            MD_S("outcome", md_outcome_name(ev.outcome)), MD_S("by", ev.actor));
-    bool leads = r->cons && md_consensus_is_leader(r->cons);
-    if (leads)
+    if (out.alert)
         alert_event(r, s, &ev);
-    /* An intent is executed by the process that proposed it, once committed, if it still leads;
-     * one replayed from the log (an earlier life of this node) is left to the timeout rule. */
-    if (ev.kind == MD_LEDGER_EV_INTENT && leads && strcmp(ev.actor, r->cfg->node_id) == 0 && index == s->intent_index &&
-        index != 0) {
-        s->intent_index = 0;
-        md__heal_execute(r, s, &ev);
-    }
+    if (out.act)
+        run_action(r, &out.action);
 }
 
 /* A follower hands the leader an operator's entry, or the result of an action it finished
@@ -435,6 +372,23 @@ static void caps_of(const md_service_config *c, md_escalation_caps *caps)
     }
 }
 
+static int driver_new(md_heal *r)
+{
+    md_driver_service *svc = calloc(r->n ? r->n : 1, sizeof *svc);
+    if (!svc)
+        return -ENOMEM;
+    for (size_t i = 0; i < r->n; i++) {
+        svc[i].knobs = r->svc[i].knobs;
+        svc[i].caps = r->svc[i].caps;
+        svc[i].shadow = r->cfg->services[i].shadow;
+    }
+    md_driver_config dc = { .node_id = r->cfg->node_id, .split_alert_after_ms = r->cfg->remedy.split_alert_after_ms,
+                            .patience_ms = PROPOSAL_PATIENCE_MS, .n = r->n, .svc = svc };
+    int rc = md_driver_new(&dc, &r->driver);
+    free(svc);
+    return rc;
+}
+
 static void on_alert_fate(const char *key, size_t webhook, md_alert_fate fate, void *ctx)
 {
     (void)ctx;
@@ -484,6 +438,8 @@ int md_heal_new(uv_loop_t *loop, const md_config *cfg, md_cluster *cluster, md_c
     if (rc == 0 && (rc = md_ledger_new(names, r->n, &r->ledger)) < 0)
         snprintf(err, errlen, "remediation ledger: %s", strerror(-rc));
     free(names);
+    if (rc == 0 && (rc = driver_new(r)) < 0)
+        snprintf(err, errlen, "remediation driver: %s", strerror(-rc));
     if (rc == 0 && cfg->remedy.n_webhooks) {
         md_alerts_opts opts = { .on_fate = on_alert_fate, .fate_ctx = r };
         rc = md_alerts_new(loop, cl, cfg->remedy.webhooks, cfg->remedy.n_webhooks, &opts, &r->alerts, err, errlen);
@@ -493,6 +449,7 @@ int md_heal_new(uv_loop_t *loop, const md_config *cfg, md_cluster *cluster, md_c
     if (rc < 0) {
         if (r->alerts)
             md_alerts_close(r->alerts);
+        md_driver_free(r->driver);
         md_ledger_free(r->ledger);
         free(r->svc);
         free(r);
@@ -534,6 +491,7 @@ static void on_tick_closed(uv_handle_t *h)
     md_rw_host_free(r->rw_host);
     if (r->alerts)
         md_alerts_close(r->alerts);
+    md_driver_free(r->driver);
     md_ledger_free(r->ledger);
     free(r->incidents_json);
     free(r->svc);

@@ -1,4 +1,4 @@
-/* remedy_exec.c: runs one committed intent of ours (exec command or Railway call, or nothing in
+/* heal_exec.c: runs one committed intent of ours (exec command or Railway call, or nothing in
  * shadow mode) and submits its result; hosts the Railway client on the node's loop. */
 #include <assert.h>
 #include <errno.h>
@@ -21,7 +21,7 @@ static void submit_result(md_heal *r, md_rsvc *s, md_outcome outcome, const char
     e.u.result.detail = md_ledger_text_of(detail);
     e.u.result.duration_ms = duration_ms < 0 ? 0 : duration_ms;
     snprintf(e.u.result.new_deployment, sizeof e.u.result.new_deployment, "%s", new_deployment ? new_deployment : "");
-    s->in_flight = false;
+    md_driver_action_done(r->driver, s->idx);
     s->exec = NULL;
     s->rw_op = 0;
     /* The leader proposes it; a node that stopped leading forwards it, so the result is not lost. */
@@ -66,90 +66,85 @@ static char *const *argv_for(const md_service_config *c, md_step step)
     }
 }
 
-static int start_railway(md_heal *r, md_rsvc *s, const md_ledger_event *ev, const md_ledger_step *st)
+static int start_railway(md_heal *r, md_rsvc *s, const md_driver_action *a)
 {
     const md_service_config *c = &r->cfg->services[s->idx];
     /* Deployments this incident created are never rollback targets. */
+    const md_ledger_incident *inc = md_ledger_service_at(r->ledger, s->idx)->open;
     const char *avoid[MD_LEDGER_MAX_STEPS];
     size_t n_avoid = 0;
-    for (size_t k = 0; ev->incident && k < ev->incident->n_steps; k++)
-        if (ev->incident->steps[k].new_deployment[0])
-            avoid[n_avoid++] = ev->incident->steps[k].new_deployment;
+    for (size_t k = 0; inc && inc->id == a->incident && k < inc->n_steps; k++)
+        if (inc->steps[k].new_deployment[0])
+            avoid[n_avoid++] = inc->steps[k].new_deployment;
     rw_request req = {
         .service_id = c->railway_service_id,
         .environment_id = c->railway_environment_id,
-        .rollback_target = st && st->target[0] ? st->target : NULL,
+        .rollback_target = a->target[0] ? a->target : NULL,
         .avoid = avoid,
         .n_avoid = n_avoid,
-        .deadline_ms = (uint32_t)(st ? st->timeout_ms : 60000),
-        .wait = ev->step != MD_STEP_RESTART,
+        .deadline_ms = (uint32_t)(a->timeout_ms > 0 ? a->timeout_ms : 60000),
+        .wait = a->step != MD_STEP_RESTART,
     };
-    rw_op_kind op = ev->step == MD_STEP_RESTART ? RW_OP_RESTART : ev->step == MD_STEP_REDEPLOY ? RW_OP_REDEPLOY : RW_OP_ROLLBACK;
+    rw_op_kind op = a->step == MD_STEP_RESTART ? RW_OP_RESTART : a->step == MD_STEP_REDEPLOY ? RW_OP_REDEPLOY : RW_OP_ROLLBACK;
     if (!r->rw)
         return -ENOTSUP;
     return rw_start(r->rw, op, &req, on_rw_done, s, &s->rw_op);
 }
 
-void md__heal_execute(md_heal *r, md_rsvc *s, const md_ledger_event *ev)
+/* The driver decided (md_driver_action.how): busy, shadow, no lease, or run. */
+void md__heal_execute(md_heal *r, md_rsvc *s, const md_driver_action *a)
 {
     const md_service_config *c = &r->cfg->services[s->idx];
-    const md_ledger_step *st = NULL;
-    for (size_t k = 0; ev->incident && k < ev->incident->n_steps; k++)
-        if (ev->incident->steps[k].action_id == ev->action_id)
-            st = &ev->incident->steps[k];
-    if (s->in_flight) {
+    if (a->how == MD_DRIVER_REFUSED_BUSY) {
         md_log(MD_LOG_ERROR, "intent_not_executed", MD_S("service", c->name),
                MD_S("reason", "another action of this service is still running here"));
         return;
     }
-    s->action_id = ev->action_id;
-    s->step = ev->step;
-    s->attempt = ev->attempt;
-    s->incident = ev->incident_id;
-    if (ev->shadow) {
+    s->action_id = a->action_id;
+    s->step = a->step;
+    s->attempt = a->attempt;
+    s->incident = a->incident;
+    if (a->how == MD_DRIVER_RUN_SHADOW) {
         char detail[256];
-        snprintf(detail, sizeof detail, "shadow mode: would %s (attempt %u); nothing was done", md_step_name(ev->step),
-                 ev->attempt);
-        s->in_flight = true;
+        snprintf(detail, sizeof detail, "shadow mode: would %s (attempt %u); nothing was done", md_step_name(a->step),
+                 a->attempt);
         submit_result(r, s, MD_OUTCOME_SKIPPED, detail, 0, NULL);
         return;
     }
-    /* The lease is checked right before acting, never from an earlier check: a paused or
+    /* The lease was checked right before acting, never from an earlier check: a paused or
      * partitioned leader wakes with its lease long gone. */
-    if (!md_consensus_lease_valid(r->cons)) {
-        md_log(MD_LOG_WARN, "intent_not_executed", MD_S("service", c->name), MD_I("action", ev->action_id),
+    if (a->how == MD_DRIVER_REFUSED_LEASE) {
+        md_log(MD_LOG_WARN, "intent_not_executed", MD_S("service", c->name), MD_I("action", a->action_id),
                MD_S("reason", "leader lease not valid: the next leader records it after its timeout"));
         return;
     }
+    assert(a->how == MD_DRIVER_RUN && md_driver_in_flight(r->driver, s->idx));
     int rc = -ENOTSUP;
-    if (c->actuator == MD_ACTUATOR_EXEC && argv_for(c, ev->step)) {
+    if (c->actuator == MD_ACTUATOR_EXEC && argv_for(c, a->step)) {
         md_exec_request req = {
-            .argv = argv_for(c, ev->step),
+            .argv = argv_for(c, a->step),
             .service = c->name,
-            .incident_id = ev->incident_id,
-            .step = md_step_name(ev->step),
-            .attempt = (int)ev->attempt,
-            .action_id = ev->action_id,
-            .timeout_ms = st && st->timeout_ms > 0 ? st->timeout_ms : c->exec_timeout_ms,
+            .incident_id = a->incident,
+            .step = md_step_name(a->step),
+            .attempt = (int)a->attempt,
+            .action_id = a->action_id,
+            .timeout_ms = a->timeout_ms > 0 ? a->timeout_ms : c->exec_timeout_ms,
             .withhold = r->cfg->env_names,
             .n_withhold = r->cfg->n_env_names,
         };
-        s->in_flight = true;
         rc = md_exec_start(r->loop, &req, on_exec_done, s, &s->exec);
     } else if (c->actuator == MD_ACTUATOR_RAILWAY) {
-        s->in_flight = true;
-        rc = start_railway(r, s, ev, st);
+        rc = start_railway(r, s, a);
     }
     if (rc < 0) {
         char detail[256];
-        snprintf(detail, sizeof detail, "could not start the %s: %s", md_step_name(ev->step), strerror(-rc));
-        s->in_flight = true;
+        snprintf(detail, sizeof detail, "could not start the %s: %s", md_step_name(a->step), strerror(-rc));
         submit_result(r, s, MD_OUTCOME_FAILED, detail, 0, NULL);
         return;
     }
     r->actions_started++;
-    md_log(MD_LOG_INFO, "action_started", MD_S("service", c->name), MD_S("step", md_step_name(ev->step)),
-           MD_I("attempt", ev->attempt), MD_I("incident", ev->incident_id), MD_I("action", ev->action_id),
+    md_log(MD_LOG_INFO, "action_started", MD_S("service", c->name), MD_S("step", md_step_name(a->step)),
+           MD_I("attempt", a->attempt), MD_I("incident", a->incident), MD_I("action", a->action_id),
            MD_S("actuator", c->actuator == MD_ACTUATOR_EXEC ? "exec" : "railway"));
 }
 
@@ -176,7 +171,7 @@ static void on_instance(const rw_result *res, void *arg)
 void md__heal_track_known_good(md_heal *r, md_rsvc *s, int64_t now_wall)
 {
     const md_service_config *c = &r->cfg->services[s->idx];
-    if (c->actuator != MD_ACTUATOR_RAILWAY || !r->rw || s->kg_op || s->in_flight)
+    if (c->actuator != MD_ACTUATOR_RAILWAY || !r->rw || s->kg_op || md_driver_in_flight(r->driver, s->idx))
         return;
     int64_t since = 0;
     if (md_cluster_verdict(r->cluster, s->idx, &since) != MD_VERDICT_UP || now_wall - since < c->known_good_after_ms)
@@ -204,7 +199,7 @@ void md__heal_cancel_all(md_heal *r)
         s->kg_op = 0;
         s->exec = NULL;
         s->rw_op = 0;
-        s->in_flight = false;
+        md_driver_action_done(r->driver, s->idx);
     }
 }
 

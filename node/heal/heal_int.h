@@ -1,6 +1,6 @@
-/* remedy_int.h: the remediation driver's private state, shared by remedy*.c only. */
-#ifndef MD_REMEDY_INT_H
-#define MD_REMEDY_INT_H
+/* heal_int.h: the remediation shell's private state, shared by heal*.c only. */
+#ifndef MD_HEAL_INT_H
+#define MD_HEAL_INT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,30 +12,20 @@
 #include "railway.h"
 #include "heal.h"
 
-/* Per service: what this node is doing about it right now (never replicated). */
+/* Per service: what this node is doing about it right now (never replicated). The decisions
+ * state (proposals in progress, the intent this process may run, alerts told) is the driver's. */
 typedef struct {
     struct md_heal *r;
     size_t idx;
     md_escalation_knobs knobs;
     md_escalation_caps caps;
-    /* an action this node executes */
-    bool in_flight;
+    /* the action this node executes (the driver says when; see md_driver_in_flight) */
     uint64_t action_id;
     md_exec *exec;           /* exec actuator, while running */
     uint64_t rw_op;          /* railway operation id, while running (0: none) */
     md_step step;
     uint32_t attempt;
     uint64_t incident;
-    /* the intent this process proposed last: only it may be executed here, so an intent replayed
-     * from the log after a restart is never executed a second time */
-    uint64_t intent_index;
-    /* a proposal of ours not applied yet: do not propose again for this service meanwhile */
-    uint64_t proposed_index;
-    int64_t proposed_at_ms;  /* monotonic */
-    int64_t wake_at_ms;      /* wall: escalation asked to be asked again then */
-    uint64_t rate_alerted_incident;
-    int64_t split_alerted_since;
-    int64_t degraded_alerted_since;
     int64_t kg_checked_ms;   /* wall: last look for the running deployment (known-good tracking) */
     uint64_t kg_op;          /* railway lookup in progress */
 } md_rsvc;
@@ -47,6 +37,7 @@ struct md_heal {
     md_consensus *cons;      /* NULL: no consensus, so no remediation */
     md_curl_loop *cl;
     md_ledger *ledger;
+    md_driver *driver;       /* the decisions (pure); this file's code is its shell */
     md_alerts *alerts;       /* NULL without webhooks */
     rw_client *rw;           /* NULL without Railway access */
     md_rw_host *rw_host;     /* hosts rw on our loop; freed after rw */
@@ -64,7 +55,7 @@ struct md_heal {
     void *done_arg;
 };
 
-/* remedy.c */
+/* heal.c */
 void md__heal_changed(struct md_heal *r);
 /* md__heal_fill_common zeroes e and sets what every entry of ours carries: type, the service's
  * name, the wall time and this node as the actor. */
@@ -73,16 +64,16 @@ void md__heal_fill_common(struct md_heal *r, md_ledger_entry *e, md_ledger_entry
 int md__heal_submit(struct md_heal *r, const md_ledger_entry *e, uint64_t *index);
 void md__heal_alert(struct md_heal *r, const md_alert *a);
 
-/* remedy_exec.c: runs a committed intent of ours with the service's actuator (or records it
+/* heal_exec.c: runs a committed intent of ours with the service's actuator (or records it
  * skipped in shadow mode), then submits its result. */
-void md__heal_execute(struct md_heal *r, md_rsvc *s, const md_ledger_event *ev);
+void md__heal_execute(struct md_heal *r, md_rsvc *s, const md_driver_action *a);
 void md__heal_cancel_all(struct md_heal *r);
 int md__heal_rw_new(struct md_heal *r, char *err, size_t errlen);
 /* md__heal_track_known_good: on the leader, a Railway service UP for known_good_after_ms gets
  * its running deployment recorded in the ledger as last-known-good. */
 void md__heal_track_known_good(struct md_heal *r, md_rsvc *s, int64_t now_wall);
 
-/* remedy_render.c: the /v1/incidents document. Returns a malloc'd string or NULL. */
+/* heal_render.c: the /v1/incidents document. Returns a malloc'd string or NULL. */
 char *md__heal_incidents_json(const struct md_heal *r, int64_t now_ms);
 
 #endif

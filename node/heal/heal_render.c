@@ -1,4 +1,4 @@
-/* remedy_render.c: /v1/incidents from the committed ledger: open incidents, the last closed ones,
+/* heal_render.c: /v1/incidents from the committed ledger: open incidents, the last closed ones,
  * every step with who acted and when, and each service's pause and known-good deployment. */
 #include <cjson/cJSON.h>
 #include <stdio.h>

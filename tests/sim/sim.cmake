@@ -1,9 +1,9 @@
 # sim.cmake: the deterministic Raft cluster simulator `sim` and its ctest entries (label "sim").
 #
-# The simulator compiles the core's sources itself rather than linking md_raft, for two
+# The simulator compiles the cores' sources itself rather than linking md_raft and md_remedy, for two
 # reasons: the CI budget (2,000+ seeds of 20,000 steps across 3/5/7 nodes within 5 minutes on
 # 2 cores) wants -O2 even in the Debug + sanitizer build, where the sanitizers stay on; and
-# the same sources are built again with a deliberately broken rule (-DRAFT_BUG_*) into
+# the same sources are built again with a deliberately broken rule (-DRAFT_BUG_*, -DREMEDY_BUG_*) into
 # sim_buggy_* programs whose tests pass only if the simulator reports a safety violation.
 
 set(MD_SIM_SOURCES
@@ -17,12 +17,14 @@ set(MD_SIM_SOURCES
 
 # md_sim_program(name [defines...])
 function(md_sim_program name)
-  add_executable(${name} ${MD_SIM_SOURCES} ${MD_RAFT_SOURCES})
-  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/consensus ${CMAKE_SOURCE_DIR}/tests/sim)
+  add_executable(${name} ${MD_SIM_SOURCES} ${MD_RAFT_SOURCES} ${MD_REMEDY_SOURCES})
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/consensus ${CMAKE_SOURCE_DIR}/tests/sim
+    ${CMAKE_SOURCE_DIR}/node)
   target_compile_options(${name} PRIVATE -O2 -UNDEBUG)
   target_compile_definitions(${name} PRIVATE ${ARGN})
-  # --remedy drives the ledger and escalation core (node/remedy/).
-  target_link_libraries(${name} PRIVATE md_remedy)
+  # --remedy drives the production remediation core (node/remedy/: ledger, escalation, driver),
+  # compiled in from MD_REMEDY_SOURCES like the Raft core, over md_health.
+  target_link_libraries(${name} PRIVATE md_health)
 endfunction()
 
 md_sim_program(sim)
@@ -71,20 +73,34 @@ endforeach()
 md_test(sim.nemesis_bridge_reboot
   COMMAND sim --seeds 1-300 --steps ${MD_SIM_STEPS} --nemesis bridge-reboot)
 
-# --remedy: every node also applies the remediation ledger and the lease holder runs the
-# escalation core, with simulated services, verdicts and actuators (sim_remedy.c), checking
-# exactly-once execution, quorum DOWN before any intent, the ladder's order, execution only of
-# committed intents under a valid lease, and equal ledger snapshots at equal indexes.
+# --remedy: every node also applies the remediation ledger and runs the production remediation
+# driver (node/remedy/driver.c), with simulated services, verdicts and actuators (sim_remedy.c),
+# checking exactly-once execution, quorum DOWN before any intent, the ladder's order, execution
+# only of committed intents under a valid lease, equal ledger snapshots at equal indexes, and that
+# a committed intent of the leader's is started (a cluster of one commits inside the propose call).
+# sim.remedy cycles 3/5/7 nodes by seed; the others fix the cluster at 1, 3 and 5 nodes.
 md_test(sim.remedy
   COMMAND sim --seeds 1-300 --steps ${MD_SIM_STEPS} --remedy)
+foreach(nodes IN ITEMS 1 3 5)
+  md_test(sim.remedy_nodes_${nodes}
+    COMMAND sim --seeds 1001-1150 --nodes ${nodes} --steps ${MD_SIM_STEPS} --remedy)
+endforeach()
 
-# ... and catches a driver that executes intents before they commit, or without its lease.
-foreach(spec IN ITEMS EXEC_UNCOMMITTED:300 NO_LEASE:300)
+# ... and catches a driver that executes intents before they commit, without its lease, or again
+# after a restart (an intent of its own replayed from the log). A restarted node replays its own
+# intents as the leader only for entries committed after its last persisted commit index: the
+# cluster of one has that window at every restart (caught within ~60 seeds), larger ones rarely.
+foreach(spec IN ITEMS EXEC_UNCOMMITTED:300: NO_LEASE:300: EXEC_REPLAYED:300:1)
   string(REPLACE ":" ";" spec ${spec})
   list(GET spec 0 bug)
   list(GET spec 1 seeds)
+  list(GET spec 2 nodes)
+  set(nodes_arg)
+  if(NOT nodes STREQUAL "")
+    set(nodes_arg --nodes ${nodes})
+  endif()
   string(TOLOWER ${bug} lower)
   md_sim_program(sim_buggy_remedy_${lower} REMEDY_BUG_${bug})
   md_test(sim.catches_remedy_${lower}
-    COMMAND sim_buggy_remedy_${lower} --seeds 1-${seeds} --steps ${MD_SIM_STEPS} --remedy --expect-violation --trace-lines 40)
+    COMMAND sim_buggy_remedy_${lower} --seeds 1-${seeds} ${nodes_arg} --steps ${MD_SIM_STEPS} --remedy --expect-violation --trace-lines 40)
 endforeach()

@@ -187,6 +187,11 @@ void sim_node_start(sim_world *w, int i);
 void sim_node_crash(sim_world *w, int i);
 void sim_peer_lost_soon(sim_world *w, int at, int peer); /* schedules a raft_peer_lost hint */
 void sim_node_drive(sim_world *w, int i);
+/* sim_node_persist_now: node/consensus.c's propose: each ready batch is made durable inside the
+ * call (a blocking fsync), then sent and applied, until nothing is ready; a cluster of one thus
+ * commits and applies its own proposal before the call returns. Nothing happens while a batch
+ * is already being persisted (it all follows when that one lands). */
+void sim_node_persist_now(sim_world *w, int i);
 bool sim_process_event(sim_world *w, const sim_event *ev); /* false: stale, not a step */
 void sim_fail(sim_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sim_trace(sim_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -206,6 +211,9 @@ void sim_check_ready_entries(sim_world *w, int i, const raft_update *u);
 void sim_check_apply(sim_world *w, int i, uint64_t index, uint64_t term, uint64_t hash_after);
 void sim_check_restore(sim_world *w, int i, uint64_t index, uint64_t hash);
 void sim_check_step(sim_world *w);
+/* sim_check_commits records what node i has committed so far (sim_check_step does it after every
+ * step; a step that commits and applies at once, sim_node_persist_now, needs it in between). */
+void sim_check_commits(sim_world *w, int i);
 void sim_check_free(sim_world *w);
 bool sim_committed_at(const sim_world *w, uint64_t index, uint64_t *term, uint64_t *hash);
 

@@ -199,6 +199,11 @@ static void check_commits(sim_world *w, int i)
 }
 
 /* Invariant 6: count the disks that hold the latest committed entry (or a snapshot past it). */
+void sim_check_commits(sim_world *w, int i)
+{
+    check_commits(w, i);
+}
+
 static void check_durable(sim_world *w)
 {
     uint64_t c = w->global_commit, ct, ch;

@@ -1,22 +1,30 @@
-/* sim_remedy.c: `sim --remedy`: the remediation ledger and escalation core on top of the Raft
- * cores, with simulated services, verdicts and actuators, driven as node/remedy.c drives them.
+/* sim_remedy.c: `sim --remedy`: the production remediation driver (node/remedy_driver.c), the
+ * ledger and the escalation core on top of the Raft cores, with simulated services, verdicts and
+ * actuators. This file is the world and the shell only: every decision (when to ask the
+ * escalation core, what to propose, which committed intent to run, the lease check before it) is
+ * the shipped driver's, one md_driver per node and life, called as node/remedy.c calls it.
  *
- * Every node applies committed entries to its own md_ledger in log order. The node that leads
- * with a valid lease calls md_escalation_decide per service every tick and proposes the decided
- * entry; the proposer of a committed INTENT executes it (lease checked at that instant) on a
- * simulated actuator that takes virtual time, may heal the service, and proposes (or forwards,
- * or loses) its RESULT. Services break and heal by a seeded schedule; the cluster verdict
- * follows the truth with lags, SPLIT/UNKNOWN periods, and is UNKNOWN on a node cut off from a
- * quorum. Checked as it happens (each failure names its step):
+ * Every node applies committed entries to its own md_ledger in log order and tells its driver.
+ * Every node's driver is stepped per service every tick (it decides only while its node leads);
+ * a proposal is made durable, sent and applied inside the propose call, as node/consensus.c does,
+ * so a cluster of one commits and applies its own proposal before the call returns. An action
+ * the driver asks to run goes to a simulated actuator that takes virtual time, may heal the
+ * service, and proposes (or forwards, or loses) its RESULT. Services break and heal by a seeded
+ * schedule; the cluster verdict follows the truth with lags, SPLIT/UNKNOWN periods, and is
+ * UNKNOWN on a node cut off from a quorum. Checked as it happens (each failure names its step):
  *   1. no action id is executed more than once, across all nodes and lives;
  *   2. every INTENT proposed, and every one committed, was decided on a quorum DOWN verdict;
  *   3. every node's ledger keeps the ladder's order (restart 1..n, redeploy 1..m, rollback;
  *      never backwards, never a repeated attempt, no step skipped that had attempts left);
- *   4. an execution follows the commit of its own INTENT (same service, step, attempt);
+ *   4. an execution follows the commit of its own INTENT (same service, step, attempt), in the
+ *      node and the life (process) that proposed it;
  *   5. an execution happens only while its node holds a valid lease;
  *   6. two ledgers at the same applied index serialize to the same snapshot bytes.
- * Broken builds: -DREMEDY_BUG_EXEC_UNCOMMITTED executes intents when proposed;
- * -DREMEDY_BUG_NO_LEASE executes committed intents without checking the lease. */
+ * And a liveness check: a committed intent that its proposer's driver never starts while the
+ * proposer still leads with a valid lease and nothing else runs for the service (the bug of a
+ * cluster of one that committed intents and never executed them) fails the run.
+ * Broken drivers (node/remedy_driver.h): -DREMEDY_BUG_EXEC_UNCOMMITTED, -DREMEDY_BUG_NO_LEASE,
+ * -DREMEDY_BUG_EXEC_REPLAYED. */
 #include "sim.h"
 
 #include <errno.h>
@@ -32,6 +40,7 @@ bool sim_opt_remedy = false;
 #define SR_EPOCH_MS INT64_C(1700000000000)
 #define SR_TICK_MS 100
 #define SR_PATIENCE_MS 1500
+#define SR_SPLIT_ALERT_MS 5000
 
 enum { KIND_CRASH, KIND_BAD_DEPLOY, KIND_CODE_BUG, KIND_HOPELESS, KIND_COUNT };
 
@@ -47,10 +56,6 @@ typedef struct {
 } sr_svc;
 
 typedef struct {
-    uint64_t proposed_index;
-    int64_t proposed_at;
-    bool in_flight;
-    uint64_t action;
     uint32_t cnt[MD_STEP_COUNT];      /* check 3's own model of the ladder counters */
     uint64_t last_closed;
     uint32_t last_cnt[MD_STEP_COUNT];
@@ -58,8 +63,11 @@ typedef struct {
 
 typedef struct {
     md_ledger *l;
+    md_driver *d;                     /* the production driver, new in every life */
     int64_t skew;                     /* wall clock error, ms */
     uint64_t next_tick;
+    uint64_t last_intent[SR_MAX_SVC]; /* the last INTENT this life proposed, per service */
+    uint64_t awaiting[SR_MAX_SVC];    /* ... committed while leading: the driver owes an answer */
     sr_nsvc s[SR_MAX_SVC];
 } sr_node;
 
@@ -73,7 +81,7 @@ typedef struct {
     md_outcome outcome;
 } sr_job;
 
-typedef struct { uint64_t index, term; md_ledger_entry_type type; md_verdict verdict; } sr_prop;
+typedef struct { uint64_t index, term; md_ledger_entry_type type; md_verdict verdict; int node; uint32_t life; } sr_prop;
 typedef struct { bool set; size_t svc; md_step step; uint32_t attempt; } sr_intent;
 
 struct sim_remedy {
@@ -179,12 +187,32 @@ static md_ledger *new_ledger(sim_world *w)
     return l;
 }
 
+static md_driver *new_driver(sim_world *w, int i)
+{
+    sim_remedy *m = w->rem;
+    md_driver_service svc[SR_MAX_SVC];
+    for (size_t k = 0; k < m->n_svc; k++) {
+        svc[k] = (md_driver_service){.knobs = m->svc[k].knobs, .caps = m->svc[k].caps, .shadow = m->svc[k].shadow};
+    }
+    md_driver_config c = {.node_id = node_name(i), .split_alert_after_ms = SR_SPLIT_ALERT_MS,
+                          .patience_ms = SR_PATIENCE_MS, .n = m->n_svc, .svc = svc};
+    md_driver *d = NULL;
+    if (md_driver_new(&c, &d) != 0) {
+        abort();
+    }
+    return d;
+}
+
 void sim_remedy_node_start(sim_world *w, int i)
 {
     sr_node *rn = &w->rem->nodes[i];
     md_ledger_free(rn->l);
     rn->l = new_ledger(w);
+    md_driver_free(rn->d);
+    rn->d = new_driver(w, i); /* a restarted process remembers nothing it did */
     memset(rn->s, 0, sizeof rn->s);
+    memset(rn->last_intent, 0, sizeof rn->last_intent);
+    memset(rn->awaiting, 0, sizeof rn->awaiting);
     rn->next_tick = 0;
 }
 
@@ -282,90 +310,65 @@ static int propose_at(sim_world *w, int i, const md_ledger_entry *e, md_verdict 
     free(buf);
     if (rc == 0) {
         sim_grow((void **)&m->props, &m->cap_props, m->n_props, sizeof *m->props);
-        m->props[m->n_props++] = (sr_prop){*index, raft_get_term(w->nodes[i].r), e->type, decided_on};
+        m->props[m->n_props++] =
+            (sr_prop){*index, raft_get_term(w->nodes[i].r), e->type, decided_on, i, w->nodes[i].life};
     }
     sim_trace(w, "n%d REMEDY propose %s %s -> %d (index %lu)", i, md_ledger_entry_type_name(e->type), e->service, rc,
               (unsigned long)*index);
+    if (rc == 0 && e->type == MD_LEDGER_INTENT) {
+        size_t k = 0;
+        while (k + 1 < m->n_svc && strcmp(m->names[k], e->service) != 0) {
+            k++;
+        }
+        m->nodes[i].last_intent[k] = *index; /* known before the call returns, unlike to the driver */
+    }
+    if (rc == 0) {
+        sim_node_persist_now(w, i); /* node/consensus.c: fsync, send and apply inside the propose call */
+    }
     return rc;
 }
 
-static void execute(sim_world *w, int i, size_t k, uint64_t action, md_step step, uint32_t attempt, bool shadow,
-                    int64_t timeout_ms);
+static void run(sim_world *w, int i, const md_driver_action *a);
 
+/* node/remedy.c's on_tick for one service: the driver decides, this shell proposes. */
 static void decide(sim_world *w, int i, size_t k)
 {
     sim_remedy *m = w->rem;
     sr_node *rn = &m->nodes[i];
-    sr_nsvc *ns = &rn->s[k];
-    int64_t now = wall_at(w, i, w->now);
-    if (ns->proposed_index && now - ns->proposed_at < SR_PATIENCE_MS) {
-        return;
-    }
-    ns->proposed_index = 0;
+    raft *r = w->nodes[i].r;
     md_verdict v = view_of(w, i, k);
-    md_escalation_input in = {
-        .knobs = &m->svc[k].knobs,
-        .svc = md_ledger_service_at(rn->l, k),
+    md_driver_input in = {
+        .svc = k,
+        .ledger = md_ledger_service_at(rn->l, k),
         .verdict = v,
         .verdict_since_ms = wall_at(w, i, m->svc[k].since),
-        .now_ms = now,
-        .action_in_flight = ns->in_flight,
-        .caps = m->svc[k].caps,
+        .own_state = MD_STATE_UP,
+        .leads = raft_get_role(r) == RAFT_LEADER,
+        .now_ms = wall_at(w, i, w->now),
+        .mono_ms = (int64_t)sim_local_now(w, i),
     };
-    md_escalation_decision d = md_escalation_decide(&in);
-    md_ledger_entry e;
-    memset(&e, 0, sizeof e);
-    snprintf(e.service, sizeof e.service, "%s", m->names[k]);
-    e.at_ms = now;
-    snprintf(e.actor, sizeof e.actor, "%s", node_name(i));
-    switch (d.kind) {
-    case MD_ESC_OPEN_INCIDENT:
-        e.type = MD_LEDGER_INCIDENT_OPEN;
-        e.u.open.votes = md_ledger_text_of("simulated");
-        e.u.open.reopen_of = d.reopen_of;
-        break;
-    case MD_ESC_INTENT:
-        /* Check 2, at the decision: the cluster verdict (not only this node's view) is DOWN. */
-        if (v != MD_VERDICT_DOWN || m->svc[k].verdict != MD_VERDICT_DOWN) {
-            sim_fail(w, "remedy: n%d decided an intent for svc%zu on verdict %d (cluster %d), not DOWN", i, k, v,
-                     m->svc[k].verdict);
-            return;
-        }
-        e.type = MD_LEDGER_INTENT;
-        e.u.intent.incident = d.incident_id;
-        e.u.intent.step = d.step;
-        e.u.intent.attempt = d.attempt;
-        e.u.intent.timeout_ms = d.timeout_ms;
-        e.u.intent.shadow = m->svc[k].shadow;
-        snprintf(e.u.intent.target, sizeof e.u.intent.target, "%s", d.target);
-        break;
-    case MD_ESC_RESULT_UNKNOWN:
-        e.type = MD_LEDGER_RESULT;
-        e.u.result.action = d.action_id;
-        e.u.result.outcome = MD_OUTCOME_UNKNOWN;
-        e.u.result.detail = md_ledger_text_of("no result before its timeout");
-        break;
-    case MD_ESC_RESOLVE:
-        e.type = MD_LEDGER_RESOLVED;
-        e.u.resolved.incident = d.incident_id;
-        e.u.resolved.reason = md_ledger_text_of("the cluster verdict is UP again");
-        break;
-    case MD_ESC_EXHAUST:
-        e.type = MD_LEDGER_EXHAUSTED;
-        e.u.exhausted.incident = d.incident_id;
-        break;
-    default:
+    md_driver_output out;
+    md_driver_step(rn->d, &in, &out);
+    if (!out.propose) {
+        return;
+    }
+    md_ledger_entry *e = &out.entry;
+    if (e->type == MD_LEDGER_INCIDENT_OPEN) {
+        e->u.open.votes = md_ledger_text_of("simulated");
+    }
+    /* Check 2, at the decision: the cluster verdict (not only this node's view) is DOWN. */
+    if (e->type == MD_LEDGER_INTENT && (v != MD_VERDICT_DOWN || m->svc[k].verdict != MD_VERDICT_DOWN)) {
+        sim_fail(w, "remedy: n%d decided an intent for svc%zu on verdict %d (cluster %d), not DOWN", i, k, v,
+                 m->svc[k].verdict);
         return;
     }
     uint64_t index = 0;
-    if (propose_at(w, i, &e, v, &index) == 0) {
-        ns->proposed_index = index;
-        ns->proposed_at = now;
-#ifdef REMEDY_BUG_EXEC_UNCOMMITTED
-        if (e.type == MD_LEDGER_INTENT) {
-            execute(w, i, k, index, d.step, d.attempt, e.u.intent.shadow, d.timeout_ms);
-        }
-#endif
+    int rc = propose_at(w, i, e, v, &index);
+    md_driver_action act;
+    r = w->nodes[i].r; /* still this life: applying never crashes a node */
+    if (md_driver_proposed(rn->d, k, rc, index, raft_get_role(r) == RAFT_LEADER,
+                           raft_lease_valid(r, sim_local_now(w, i)), (int64_t)sim_local_now(w, i), &act)) {
+        run(w, i, &act);
     }
 }
 
@@ -381,54 +384,59 @@ static uint32_t heal_pm(md_step step, int kind)
     return pm[step][kind];
 }
 
-static void execute(sim_world *w, int i, size_t k, uint64_t action, md_step step, uint32_t attempt, bool shadow,
-                    int64_t timeout_ms)
+/* The simulated actuator runs what the driver asked for; checks 1, 4 and 5 judge the driver. */
+static void run(sim_world *w, int i, const md_driver_action *a)
 {
     sim_remedy *m = w->rem;
-    sr_nsvc *ns = &m->nodes[i].s[k];
+    size_t k = a->svc;
+    uint64_t action = a->action_id;
     raft *r = w->nodes[i].r;
-    if (ns->in_flight) {
-        return; /* remedy_exec.c: another action of this service is still running here */
+    if (m->nodes[i].awaiting[k] == action) {
+        m->nodes[i].awaiting[k] = 0;
     }
-    sr_job job = {.node = i, .life = w->nodes[i].life, .svc = k, .action = action, .step = step,
+    if (a->how == MD_DRIVER_REFUSED_BUSY || a->how == MD_DRIVER_REFUSED_LEASE) {
+        sim_trace(w, "n%d REMEDY intent %lu not executed: %s", i, (unsigned long)action,
+                  a->how == MD_DRIVER_REFUSED_BUSY ? "another action runs" : "lease not valid");
+        return;
+    }
+    sr_job job = {.node = i, .life = w->nodes[i].life, .svc = k, .action = action, .step = a->step,
                   .done_at = w->now + 1, .outcome = MD_OUTCOME_SKIPPED};
-    if (!shadow) {
+    if (a->how == MD_DRIVER_RUN) {
         bool lease = raft_lease_valid(r, sim_local_now(w, i));
-#ifndef REMEDY_BUG_NO_LEASE
-        if (!lease) {
-            sim_trace(w, "n%d REMEDY intent %lu not executed: lease not valid", i, (unsigned long)action);
-            return;
-        }
-#endif
         sim_grow((void **)&m->execs, &m->cap_execs, action, 1);
         sim_grow((void **)&m->intents, &m->cap_intents, action, sizeof *m->intents);
         m->executions++;
-        sim_trace(w, "n%d REMEDY EXECUTE action %lu svc%zu %s #%u", i, (unsigned long)action, k, md_step_name(step),
-                  attempt);
+        sim_trace(w, "n%d REMEDY EXECUTE action %lu svc%zu %s #%u", i, (unsigned long)action, k, md_step_name(a->step),
+                  a->attempt);
         if (++m->execs[action] > 1) { /* check 1 */
             sim_fail(w, "remedy: action %lu executed %u times (now by n%d)", (unsigned long)action, m->execs[action], i);
             return;
         }
         const sr_intent *it = &m->intents[action];
         uint64_t ct, ch;
-        if (!it->set || !sim_committed_at(w, action, &ct, &ch) || it->svc != k || it->step != step ||
-            it->attempt != attempt) { /* check 4 */
+        if (!it->set || !sim_committed_at(w, action, &ct, &ch) || it->svc != k || it->step != a->step ||
+            it->attempt != a->attempt) { /* check 4 */
             sim_fail(w, "remedy: n%d executes action %lu (svc%zu %s #%u) that is not a committed intent", i,
-                     (unsigned long)action, k, md_step_name(step), attempt);
+                     (unsigned long)action, k, md_step_name(a->step), a->attempt);
+            return;
+        }
+        const sr_prop *p = find_prop(m, action, ct);
+        if (p == NULL || p->node != i || p->life != w->nodes[i].life) { /* check 4: by its proposer only */
+            sim_fail(w, "remedy: n%d (life %u) executes action %lu, proposed by n%d in its life %u", i,
+                     w->nodes[i].life, (unsigned long)action, p ? p->node : 0, p ? p->life : 0);
             return;
         }
         if (!lease) { /* check 5 */
             sim_fail(w, "remedy: n%d executes action %lu without a valid lease", i, (unsigned long)action);
             return;
         }
+        int64_t timeout_ms = a->timeout_ms > 0 ? a->timeout_ms : 1000;
         uint64_t dur = 1 + sim_below(&m->rng, (uint64_t)timeout_ms * 6 / 5);
         job.done_at = w->now + (dur < (uint64_t)timeout_ms ? dur : (uint64_t)timeout_ms);
         job.executed = true;
         job.outcome = dur >= (uint64_t)timeout_ms ? MD_OUTCOME_TIMEOUT
                       : sim_chance(&m->rng, 850) ? MD_OUTCOME_OK : MD_OUTCOME_FAILED;
     }
-    ns->in_flight = true;
-    ns->action = action;
     sim_grow((void **)&m->jobs, &m->cap_jobs, m->n_jobs, sizeof *m->jobs);
     m->jobs[m->n_jobs++] = job;
 }
@@ -446,7 +454,7 @@ static void finish(sim_world *w, const sr_job *j)
         sim_trace(w, "n%d REMEDY result of action %lu lost (crashed)", j->node, (unsigned long)j->action);
         return;
     }
-    m->nodes[j->node].s[j->svc].in_flight = false;
+    md_driver_action_done(m->nodes[j->node].d, j->svc);
     md_ledger_entry e;
     memset(&e, 0, sizeof e);
     e.type = MD_LEDGER_RESULT;
@@ -551,33 +559,28 @@ void sim_remedy_apply(sim_world *w, int i, const raft_entry *e)
         return;
     }
     size_t k = ev.service;
-    sr_nsvc *ns = &rn->s[k];
-    if (ns->proposed_index && e->index >= ns->proposed_index) {
-        ns->proposed_index = 0;
-    }
     sim_trace(w, "n%d REMEDY apply %lu %s svc%zu %s #%u%s%s", i, (unsigned long)e->index, md_ledger_ev_name(ev.kind), k,
               md_step_name(ev.step), ev.attempt, *ev.why ? ": " : "", ev.why);
     check_ladder(w, i, k, &ev);
-    if (ev.kind != MD_LEDGER_EV_INTENT) {
-        return;
-    }
-    sim_grow((void **)&m->intents, &m->cap_intents, ev.action_id, sizeof *m->intents);
-    if (!m->intents[ev.action_id].set) {
-        m->intents[ev.action_id] = (sr_intent){true, k, ev.step, ev.attempt};
-        m->intents_committed++;
-    }
-#ifndef REMEDY_BUG_EXEC_UNCOMMITTED
-    /* remedy.c: the proposer executes a committed intent if it still leads. */
-    if (raft_get_role(w->nodes[i].r) == RAFT_LEADER && strcmp(ev.actor, node_name(i)) == 0) {
-        const md_ledger_step *st = NULL;
-        for (size_t x = 0; ev.incident && x < ev.incident->n_steps; x++) {
-            if (ev.incident->steps[x].action_id == ev.action_id) {
-                st = &ev.incident->steps[x];
-            }
+    raft *r = w->nodes[i].r;
+    bool leads = raft_get_role(r) == RAFT_LEADER;
+    if (ev.kind == MD_LEDGER_EV_INTENT) {
+        sim_grow((void **)&m->intents, &m->cap_intents, ev.action_id, sizeof *m->intents);
+        if (!m->intents[ev.action_id].set) {
+            m->intents[ev.action_id] = (sr_intent){true, k, ev.step, ev.attempt};
+            m->intents_committed++;
         }
-        execute(w, i, k, ev.action_id, ev.step, ev.attempt, ev.shadow, st ? st->timeout_ms : 1000);
+        /* Our own last intent, committed while we lead: the driver owes an answer (run, shadow,
+         * busy or no lease) before the next poll, here or when the propose call returns. */
+        if (leads && ev.action_id == rn->last_intent[k] && strcmp(ev.actor, node_name(i)) == 0) {
+            rn->awaiting[k] = ev.action_id;
+        }
     }
-#endif
+    md_driver_applied_out out;
+    md_driver_applied(rn->d, &ev, leads, raft_lease_valid(r, sim_local_now(w, i)), &out);
+    if (out.act) {
+        run(w, i, &out.action);
+    }
 }
 
 /* ---- the driver, polled after every step ---- */
@@ -598,9 +601,18 @@ void sim_remedy_poll(sim_world *w)
         }
     }
     for (int i = 1; i <= w->n && !w->failed; i++) {
+        for (size_t k = 0; k < m->n_svc; k++) {
+            if (m->nodes[i].awaiting[k] != 0) {
+                sim_fail(w, "remedy: n%d committed its intent %lu for svc%zu while leading, and its driver never "
+                         "started it (nor refused it)", i, (unsigned long)m->nodes[i].awaiting[k], k);
+                return;
+            }
+        }
+    }
+    for (int i = 1; i <= w->n && !w->failed; i++) {
         sim_node *nd = &w->nodes[i];
         sr_node *rn = &m->nodes[i];
-        if (nd->r == NULL || nd->paused || w->now < rn->next_tick || !raft_lease_valid(nd->r, sim_local_now(w, i))) {
+        if (nd->r == NULL || nd->paused || w->now < rn->next_tick) {
             continue;
         }
         rn->next_tick = w->now + SR_TICK_MS;
@@ -651,6 +663,7 @@ void sim_remedy_init(sim_world *w)
     for (int i = 1; i <= w->n; i++) {
         m->nodes[i].skew = (int64_t)sim_below(&m->rng, 101) - 50;
         m->nodes[i].l = new_ledger(w);
+        m->nodes[i].d = new_driver(w, i);
     }
 }
 
@@ -662,6 +675,7 @@ void sim_remedy_free(sim_world *w)
     }
     for (int i = 1; i <= w->n; i++) {
         md_ledger_free(m->nodes[i].l);
+        md_driver_free(m->nodes[i].d);
     }
     free(m->jobs);
     free(m->props);

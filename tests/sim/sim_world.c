@@ -333,6 +333,25 @@ static void persist(sim_world *w, int i)
     nd->staged = false;
 }
 
+void sim_node_persist_now(sim_world *w, int i)
+{
+    sim_node *nd = &w->nodes[i];
+    if (nd->r == NULL || nd->paused) {
+        return;
+    }
+    while (!nd->staged && raft_has_ready(nd->r) && !w->failed) {
+        if (raft_ready(nd->r, &nd->u) != 0) {
+            sim_fail(w, "n%d: raft_ready failed", i);
+            return;
+        }
+        sim_check_ready_entries(w, i, &nd->u);
+        sim_check_commits(w, i);
+        nd->staged = true;
+        persist(w, i);
+    }
+    schedule_tick(w, i);
+}
+
 static void trace_msg(sim_world *w, int i, const raft_message *m)
 {
     sim_trace(w, "n%d <- n%u %s t%lu i%lu lt%lu c%lu n%u rej%u%s", i, m->from, raft_msg_type_name(m->type),
