@@ -11,6 +11,7 @@ add_library(md_raft_storage STATIC
   consensus/storage.c
 )
 target_include_directories(md_raft_storage PUBLIC consensus)
+target_link_libraries(md_raft_storage PUBLIC md_util)
 
 function(md_storage_test name)
   add_executable(${name} tests/unit/${name}.c)

@@ -8,7 +8,7 @@ add_library(md_actuators STATIC
   node/alerts_setup.c
 )
 target_include_directories(md_actuators PUBLIC node)
-target_link_libraries(md_actuators PUBLIC md_pure PkgConfig::UV PkgConfig::CURL PkgConfig::CJSON)
+target_link_libraries(md_actuators PUBLIC md_pure md_util PkgConfig::UV PkgConfig::CURL PkgConfig::CJSON)
 
 foreach(name test_exec_actuator test_alerts)
   add_executable(${name} tests/unit/${name}.c)

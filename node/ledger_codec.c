@@ -11,10 +11,11 @@
 
 /* ---- writer ---- */
 
-static void put(md__lw *w, const void *p, size_t n)
+/* reserve makes room for n more bytes; false (and oom set) when it cannot. */
+static bool reserve(md__lw *w, size_t n)
 {
     if (w->oom)
-        return;
+        return false;
     if (w->cap - w->len < n) {
         size_t cap = w->cap ? w->cap : 256;
         while (cap - w->len < n)
@@ -22,27 +23,41 @@ static void put(md__lw *w, const void *p, size_t n)
         uint8_t *b = realloc(w->buf, cap);
         if (!b) {
             w->oom = true;
-            return;
+            return false;
         }
         w->buf = b;
         w->cap = cap;
     }
+    return true;
+}
+
+static void put(md__lw *w, const void *p, size_t n)
+{
+    if (!reserve(w, n))
+        return;
     memcpy(w->buf + w->len, p, n);
     w->len += n;
 }
 
-static void put_le(md__lw *w, uint64_t v, int n)
+void md__lw_u8(md__lw *w, uint8_t v) { put(w, &v, 1); }
+
+void md__lw_u16(md__lw *w, uint16_t v)
 {
-    uint8_t b[8];
-    for (int i = 0; i < n; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    put(w, b, (size_t)n);
+    uint8_t b[2];
+    put(w, b, (size_t)(ut_put_le16(b, v) - b));
 }
 
-void md__lw_u8(md__lw *w, uint8_t v) { put_le(w, v, 1); }
-void md__lw_u16(md__lw *w, uint16_t v) { put_le(w, v, 2); }
-void md__lw_u32(md__lw *w, uint32_t v) { put_le(w, v, 4); }
-void md__lw_u64(md__lw *w, uint64_t v) { put_le(w, v, 8); }
+void md__lw_u32(md__lw *w, uint32_t v)
+{
+    uint8_t b[4];
+    put(w, b, (size_t)(ut_put_le32(b, v) - b));
+}
+
+void md__lw_u64(md__lw *w, uint64_t v)
+{
+    uint8_t b[8];
+    put(w, b, (size_t)(ut_put_le64(b, v) - b));
+}
 
 void md__lw_name(md__lw *w, const char *s)
 {
@@ -52,72 +67,21 @@ void md__lw_name(md__lw *w, const char *s)
     put(w, s, n);
 }
 
-/* utf8_len: the length of the acceptable character at p (n bytes left), 0 if it is not one:
- * invalid UTF-8, NUL, or a control character other than tab and newline. */
-static size_t utf8_len(const uint8_t *p, size_t n)
-{
-    uint8_t c = p[0];
-    if (c < 0x80)
-        return (c >= 0x20 && c != 0x7f) || c == '\t' || c == '\n' ? 1 : 0;
-    size_t k;
-    uint8_t lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf)
-        k = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        k = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        if (c == 0xed)
-            hi = 0x9f; /* no surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        k = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        if (c == 0xf4)
-            hi = 0x8f;
-    } else
-        return 0;
-    if (n < k || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < k; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf)
-            return 0;
-    return k;
-}
-
+/* text_ok: clean UTF-8 (no NUL, no control character but tab and newline), not too long. */
 static bool text_ok(const uint8_t *p, size_t n)
 {
-    if (n > MD_LEDGER_TEXT_MAX)
-        return false;
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_len(p + i, n - i);
-        if (!k)
-            return false;
-        i += k;
-    }
-    return true;
+    return n <= MD_LEDGER_TEXT_MAX && ut_utf8_is_clean(p, n);
 }
 
 void md__lw_text(md__lw *w, const char *p, size_t n)
 {
-    const uint8_t *s = (const uint8_t *)p;
-    size_t at = w->len, out = 0;
+    size_t at = w->len, room = n < MD_LEDGER_TEXT_MAX ? n : MD_LEDGER_TEXT_MAX;
     md__lw_u16(w, 0); /* patched below, once the cleaned length is known */
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_len(s + i, n - i);
-        if (out + (k ? k : 1) > MD_LEDGER_TEXT_MAX)
-            break;
-        if (k)
-            put(w, s + i, k);
-        else
-            put(w, "?", 1);
-        out += k ? k : 1;
-        i += k ? k : 1;
-    }
-    if (!w->oom) {
-        w->buf[at] = (uint8_t)out;
-        w->buf[at + 1] = (uint8_t)(out >> 8);
-    }
+    if (!reserve(w, room))
+        return;
+    size_t out = ut_utf8_clean((char *)w->buf + w->len, room, p, n, 0);
+    w->len += out;
+    ut_put_le16(w->buf + at, (uint16_t)out);
 }
 
 int md__lw_finish(md__lw *w)
@@ -134,19 +98,7 @@ int md__lw_finish(md__lw *w)
 
 /* ---- reader ---- */
 
-uint64_t md__lr_n(md__lr *r, int n)
-{
-    if (r->bad || r->left < (size_t)n) {
-        r->bad = true;
-        return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v |= (uint64_t)r->p[i] << (8 * i);
-    r->p += n;
-    r->left -= (size_t)n;
-    return v;
-}
+uint64_t md__lr_n(md__lr *r, int n) { return ut_rd_le(r, (size_t)n); }
 
 bool md__lr_bool(md__lr *r)
 {
@@ -202,8 +154,7 @@ bool md__lr_open(md__lr *r, const uint8_t *buf, size_t len)
     r->bad = true;
     if (!buf || len < 5)
         return false;
-    uint32_t want = (uint32_t)buf[len - 4] | (uint32_t)buf[len - 3] << 8 | (uint32_t)buf[len - 2] << 16 |
-                    (uint32_t)buf[len - 1] << 24;
+    uint32_t want = ut_get_le32(buf + len - 4);
     if (md__ledger_crc32c(buf, len - 4) != want)
         return false;
     r->left = len - 4;

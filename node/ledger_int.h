@@ -4,6 +4,7 @@
 #define MD_LEDGER_INT_H
 
 #include "ledger.h"
+#include "util.h"
 
 struct md_ledger {
     size_t n;
@@ -31,14 +32,10 @@ void md__lw_text(md__lw *w, const char *p, size_t n);  /* u16 length + bytes, cl
 /* md__lw_finish appends the CRC of everything written; returns 0 or -ENOMEM (buf freed). */
 int md__lw_finish(md__lw *w);
 
-/* Bounds-checked input; bad sticks, reads after it return zeros. */
-typedef struct {
-    const uint8_t *p;
-    size_t left;
-    bool bad;
-} md__lr;
+/* Bounds-checked input (util.h's reader); bad sticks, reads after it return zeros. */
+typedef ut_rd md__lr;
 
-uint64_t md__lr_n(md__lr *r, int n);
+uint64_t md__lr_n(md__lr *r, int n);                   /* ut_rd_le: n bytes, little-endian */
 bool md__lr_bool(md__lr *r);
 int64_t md__lr_time(md__lr *r);                        /* in [0, MD_LEDGER_TIME_MAX] */
 /* md__lr_name reads a name into out (MD_LEDGER_NAME_MAX + 1 bytes); empty only if allowed. */

@@ -11,7 +11,7 @@ add_library(md_remedy_core STATIC
   node/escalation.c
 )
 target_include_directories(md_remedy_core PUBLIC node)
-target_link_libraries(md_remedy_core PUBLIC md_pure)
+target_link_libraries(md_remedy_core PUBLIC md_pure md_util)
 # The escalation and ledger invariants are asserted in every build (style: kept on in release).
 target_compile_options(md_remedy_core PRIVATE -UNDEBUG)
 

@@ -10,7 +10,7 @@ add_library(md_railway STATIC
   railway/ops.c
 )
 target_include_directories(md_railway PUBLIC railway)
-target_link_libraries(md_railway PUBLIC PkgConfig::CURL PkgConfig::CJSON)
+target_link_libraries(md_railway PUBLIC md_util PkgConfig::CURL PkgConfig::CJSON)
 
 # The fake Railway API: a real program the integration tests (and the remediation tests) run.
 add_executable(fake_railway

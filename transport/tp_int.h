@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "transport.h"
+#include "util.h"
 
 /* Internal message types (all below TP_TYPE_APP). Bodies, little-endian:
  *   PING   {u64 sender's uv_hrtime ns}          PONG {u64 the echoed ping time}
@@ -39,22 +40,8 @@ enum { TP__PING = 1, TP__PONG = 2, TP__DIGEST = 3, TP__PULL = 4, TP__ITEMS = 5 }
 
 /* ---- bounds-checked reader and writer (codec.c) ---- */
 
-/* A reader never reads past len; the first short read sets bad and every later read returns 0. */
-typedef struct {
-    const uint8_t *p;
-    size_t len;
-    size_t off;
-    bool bad;
-} tp__rd;
-
-void tp__rd_init(tp__rd *r, const void *buf, size_t len);
-uint8_t tp__rd_u8(tp__rd *r);
-uint32_t tp__rd_u32(tp__rd *r);
-uint64_t tp__rd_u64(tp__rd *r);
-/* tp__rd_bytes returns a pointer into the buffer (borrowed), or NULL and sets bad when short. */
-const uint8_t *tp__rd_bytes(tp__rd *r, size_t n);
-/* tp__rd_done: everything read, nothing left over, no short read. */
-bool tp__rd_done(const tp__rd *r);
+/* Decoders read with util.h's ut_rd: it never reads past the end; the first short read sets bad
+ * and every later read returns 0. */
 
 /* A writer appends into its own heap buffer (tp__wr_init, grows up to max) or into a caller's
  * fixed buffer (tp__wr_fixed). Overflow or out-of-memory sets bad; the bytes are then garbage. */
@@ -102,7 +89,7 @@ typedef struct {
 
 typedef struct {
     tp__items_hdr hdr;
-    tp__rd rd;
+    ut_rd rd;
     uint32_t left;
 } tp__items_it;
 

@@ -16,7 +16,7 @@ add_library(md_transport STATIC
   transport/transport.c
 )
 target_include_directories(md_transport PUBLIC transport)
-target_link_libraries(md_transport PUBLIC nng::nng PkgConfig::UV ${MD_MBEDCRYPTO_LIB})
+target_link_libraries(md_transport PUBLIC md_util nng::nng PkgConfig::UV ${MD_MBEDCRYPTO_LIB})
 
 # tp_unit_test(name [extra sources...]): tests/unit/<name>.c against md_transport, as unit.<name>.
 # Transport tests may include the module's private tp_int.h.

@@ -56,16 +56,16 @@ static void test_reader_writer(void **state)
     assert_int_equal(w.len, 16);
     assert_int_equal(w.p[1], 0x04); /* little-endian */
 
-    tp__rd r;
-    tp__rd_init(&r, w.p, w.len);
-    assert_int_equal(tp__rd_u8(&r), 0xab);
-    assert_int_equal(tp__rd_u32(&r), 0x01020304);
-    assert_true(tp__rd_u64(&r) == 0x1122334455667788ULL);
-    assert_memory_equal(tp__rd_bytes(&r, 3), "xyz", 3);
-    assert_true(tp__rd_done(&r));
-    assert_null(tp__rd_bytes(&r, 1));
+    ut_rd r;
+    ut_rd_init(&r, w.p, w.len);
+    assert_int_equal(ut_rd_u8(&r), 0xab);
+    assert_int_equal(ut_rd_u32(&r), 0x01020304);
+    assert_true(ut_rd_u64(&r) == 0x1122334455667788ULL);
+    assert_memory_equal(ut_rd_bytes(&r, 3), "xyz", 3);
+    assert_true(ut_rd_done(&r));
+    assert_null(ut_rd_bytes(&r, 1));
     assert_true(r.bad);
-    assert_int_equal(tp__rd_u32(&r), 0);
+    assert_int_equal(ut_rd_u32(&r), 0);
     tp__wr_free(&w);
 
     uint8_t small[4];
