@@ -11,60 +11,12 @@
 
 /* ---- writer ---- */
 
-/* reserve makes room for n more bytes; false (and oom set) when it cannot. */
-static bool reserve(md__lw *w, size_t n)
-{
-    if (w->oom)
-        return false;
-    if (w->cap - w->len < n) {
-        size_t cap = w->cap ? w->cap : 256;
-        while (cap - w->len < n)
-            cap *= 2;
-        uint8_t *b = realloc(w->buf, cap);
-        if (!b) {
-            w->oom = true;
-            return false;
-        }
-        w->buf = b;
-        w->cap = cap;
-    }
-    return true;
-}
-
-static void put(md__lw *w, const void *p, size_t n)
-{
-    if (!reserve(w, n))
-        return;
-    memcpy(w->buf + w->len, p, n);
-    w->len += n;
-}
-
-void md__lw_u8(md__lw *w, uint8_t v) { put(w, &v, 1); }
-
-void md__lw_u16(md__lw *w, uint16_t v)
-{
-    uint8_t b[2];
-    put(w, b, (size_t)(ut_put_le16(b, v) - b));
-}
-
-void md__lw_u32(md__lw *w, uint32_t v)
-{
-    uint8_t b[4];
-    put(w, b, (size_t)(ut_put_le32(b, v) - b));
-}
-
-void md__lw_u64(md__lw *w, uint64_t v)
-{
-    uint8_t b[8];
-    put(w, b, (size_t)(ut_put_le64(b, v) - b));
-}
-
 void md__lw_name(md__lw *w, const char *s)
 {
     size_t n = strnlen(s, MD_LEDGER_NAME_MAX + 1);
     assert(md__ledger_name_ok(s, n, true));
     md__lw_u8(w, (uint8_t)n);
-    put(w, s, n);
+    ut_wr_bytes(w, s, n);
 }
 
 /* text_ok: clean UTF-8 (no NUL, no control character but tab and newline), not too long. */
@@ -77,20 +29,20 @@ void md__lw_text(md__lw *w, const char *p, size_t n)
 {
     size_t at = w->len, room = n < MD_LEDGER_TEXT_MAX ? n : MD_LEDGER_TEXT_MAX;
     md__lw_u16(w, 0); /* patched below, once the cleaned length is known */
-    if (!reserve(w, room))
+    uint8_t *to = ut_wr_room(w, room);
+    if (w->bad)
         return;
-    size_t out = ut_utf8_clean((char *)w->buf + w->len, room, p, n, 0);
+    size_t out = ut_utf8_clean((char *)to, room, p, n, 0);
     w->len += out;
-    ut_put_le16(w->buf + at, (uint16_t)out);
+    ut_put_le16(w->p + at, (uint16_t)out);
 }
 
 int md__lw_finish(md__lw *w)
 {
-    if (!w->oom)
-        md__lw_u32(w, md__ledger_crc32c(w->buf, w->len));
-    if (w->oom) {
-        free(w->buf);
-        w->buf = NULL;
+    if (!w->bad)
+        md__lw_u32(w, md__ledger_crc32c(w->p, w->len));
+    if (w->bad) {
+        ut_wr_free(w);
         return -ENOMEM;
     }
     return 0;
@@ -244,7 +196,8 @@ int md_ledger_entry_encode(const md_ledger_entry *e, uint8_t **out, size_t *len)
     assert(e && out && len);
     if (!entry_ok(e))
         return -EINVAL;
-    md__lw w = { 0 };
+    md__lw w;
+    md__lw_start(&w);
     md__lw_u8(&w, MD_LEDGER_VERSION);
     md__lw_u8(&w, (uint8_t)e->type);
     md__lw_name(&w, e->service);
@@ -300,7 +253,7 @@ int md_ledger_entry_encode(const md_ledger_entry *e, uint8_t **out, size_t *len)
     int rc = md__lw_finish(&w);
     if (rc)
         return rc;
-    *out = w.buf;
+    *out = w.p;
     *len = w.len;
     return 0;
 }

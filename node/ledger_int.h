@@ -16,20 +16,18 @@ struct md_ledger {
     uint64_t last_index;
 };
 
-/* Growable output buffer; oom sticks, so writes need no checks until the end. */
-typedef struct {
-    uint8_t *buf;
-    size_t len, cap;
-    bool oom;
-} md__lw;
+/* Growable output buffer (util.h's writer: start it with md__lw_start); bad sticks, so writes
+ * need no checks until the end. */
+typedef ut_wr md__lw;
 
-void md__lw_u8(md__lw *w, uint8_t v);
-void md__lw_u16(md__lw *w, uint16_t v);
-void md__lw_u32(md__lw *w, uint32_t v);
-void md__lw_u64(md__lw *w, uint64_t v);
+static inline void md__lw_start(md__lw *w) { ut_wr_init(w, SIZE_MAX); }
+static inline void md__lw_u8(md__lw *w, uint8_t v) { ut_wr_u8(w, v); }
+static inline void md__lw_u16(md__lw *w, uint16_t v) { ut_wr_u16(w, v); }
+static inline void md__lw_u32(md__lw *w, uint32_t v) { ut_wr_u32(w, v); }
+static inline void md__lw_u64(md__lw *w, uint64_t v) { ut_wr_u64(w, v); }
 void md__lw_name(md__lw *w, const char *s);            /* u8 length + bytes; s already valid */
 void md__lw_text(md__lw *w, const char *p, size_t n);  /* u16 length + bytes, cleaned and cut */
-/* md__lw_finish appends the CRC of everything written; returns 0 or -ENOMEM (buf freed). */
+/* md__lw_finish appends the CRC of everything written; returns 0 or -ENOMEM (buffer freed). */
 int md__lw_finish(md__lw *w);
 
 /* Bounds-checked input (util.h's reader); bad sticks, reads after it return zeros. */

@@ -1,7 +1,6 @@
-/* codec.c: the bounds-checked little-endian writer (the reader is util.h's ut_rd), and the
- * encoders and decoders of the transport's own message bodies (ping/pong, digest, pull, items).
- * Every decoder treats its input as hostile: exact lengths, no reads past the end, no trailing
- * bytes. */
+/* codec.c: the encoders and decoders of the transport's own message bodies (ping/pong, digest,
+ * pull, items), over util.h's bounds-checked little-endian reader and writer. Every decoder
+ * treats its input as hostile: exact lengths, no reads past the end, no trailing bytes. */
 #include "tp_int.h"
 
 #include <assert.h>
@@ -9,83 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void tp__wr_init(tp__wr *w, size_t max)
-{
-    memset(w, 0, sizeof *w);
-    w->max = max;
-    w->owned = true;
-}
-
-void tp__wr_fixed(tp__wr *w, uint8_t *buf, size_t cap)
-{
-    memset(w, 0, sizeof *w);
-    w->p = buf;
-    w->cap = cap;
-    w->max = cap;
-}
-
-/* reserve makes room for n more bytes, or marks the writer bad. */
-static bool reserve(tp__wr *w, size_t n)
-{
-    if (w->bad || n > w->max - w->len) {
-        w->bad = true;
-        return false;
-    }
-    if (w->len + n <= w->cap) {
-        return true;
-    }
-    if (!w->owned) {
-        w->bad = true;
-        return false;
-    }
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap < w->len + n) {
-        cap = cap > w->max / 2 ? w->max : cap * 2;
-    }
-    uint8_t *p = realloc(w->p, cap);
-    if (p == NULL) {
-        w->bad = true;
-        return false;
-    }
-    w->p = p;
-    w->cap = cap;
-    return true;
-}
-
-void tp__wr_bytes(tp__wr *w, const void *src, size_t n)
-{
-    if (n == 0 || !reserve(w, n)) {
-        return;
-    }
-    memcpy(w->p + w->len, src, n);
-    w->len += n;
-}
-
-void tp__wr_u8(tp__wr *w, uint8_t v) { tp__wr_bytes(w, &v, 1); }
-
-void tp__wr_u32(tp__wr *w, uint32_t v)
-{
-    uint8_t b[4];
-    ut_put_le32(b, v);
-    tp__wr_bytes(w, b, sizeof b);
-}
-
-void tp__wr_u64(tp__wr *w, uint64_t v)
-{
-    uint8_t b[8];
-    ut_put_le64(b, v);
-    tp__wr_bytes(w, b, sizeof b);
-}
-
-void tp__wr_free(tp__wr *w)
-{
-    if (w->owned) {
-        free(w->p);
-    }
-    memset(w, 0, sizeof *w);
-}
-
-void tp__ping_encode(tp__wr *w, uint64_t t_ns) { tp__wr_u64(w, t_ns); }
+void tp__ping_encode(ut_wr *w, uint64_t t_ns) { ut_wr_u64(w, t_ns); }
 
 int tp__ping_decode(const uint8_t *body, size_t len, uint64_t *t_ns)
 {
@@ -95,10 +18,10 @@ int tp__ping_decode(const uint8_t *body, size_t len, uint64_t *t_ns)
     return ut_rd_done(&r) ? 0 : -EBADMSG;
 }
 
-void tp__digest_encode(tp__wr *w, uint32_t n_items, uint64_t hash)
+void tp__digest_encode(ut_wr *w, uint32_t n_items, uint64_t hash)
 {
-    tp__wr_u32(w, n_items);
-    tp__wr_u64(w, hash);
+    ut_wr_u32(w, n_items);
+    ut_wr_u64(w, hash);
 }
 
 int tp__digest_decode(const uint8_t *body, size_t len, uint32_t *n_items, uint64_t *hash)
@@ -118,25 +41,25 @@ int tp__pull_decode(const uint8_t *body, size_t len)
 
 size_t tp__item_wire_len(size_t klen, size_t vlen) { return 1 + klen + 8 + 4 + vlen; }
 
-void tp__items_encode_hdr(tp__wr *w, const tp__items_hdr *h)
+void tp__items_encode_hdr(ut_wr *w, const tp__items_hdr *h)
 {
     assert(h->n_chunks >= 1 && h->chunk < h->n_chunks);
-    tp__wr_u8(w, h->complete ? 1 : 0);
-    tp__wr_u32(w, h->sync_id);
-    tp__wr_u32(w, h->chunk);
-    tp__wr_u32(w, h->n_chunks);
-    tp__wr_u32(w, h->count);
+    ut_wr_u8(w, h->complete ? 1 : 0);
+    ut_wr_u32(w, h->sync_id);
+    ut_wr_u32(w, h->chunk);
+    ut_wr_u32(w, h->n_chunks);
+    ut_wr_u32(w, h->count);
 }
 
-void tp__items_encode_item(tp__wr *w, const char *key, size_t klen, uint64_t version, const void *val,
+void tp__items_encode_item(ut_wr *w, const char *key, size_t klen, uint64_t version, const void *val,
                            size_t vlen)
 {
     assert(klen >= 1 && klen <= TP_MAX_KEY_LEN && vlen <= UINT32_MAX);
-    tp__wr_u8(w, (uint8_t)klen);
-    tp__wr_bytes(w, key, klen);
-    tp__wr_u64(w, version);
-    tp__wr_u32(w, (uint32_t)vlen);
-    tp__wr_bytes(w, val, vlen);
+    ut_wr_u8(w, (uint8_t)klen);
+    ut_wr_bytes(w, key, klen);
+    ut_wr_u64(w, version);
+    ut_wr_u32(w, (uint32_t)vlen);
+    ut_wr_bytes(w, val, vlen);
 }
 
 /* read_item reads one item; false when it is short or breaks a rule. */

@@ -50,21 +50,21 @@ int tp__env_seal(const tp__env *e, tp__mac *mac, uint8_t *out, size_t cap)
     if (e->body_len > UINT32_MAX || tp__env_size(e) > cap) {
         return -EMSGSIZE;
     }
-    tp__wr w;
-    tp__wr_fixed(&w, out, cap);
-    tp__wr_u8(&w, e->version);
-    tp__wr_u8(&w, e->type);
-    tp__wr_u8(&w, (uint8_t)e->cluster_len);
-    tp__wr_bytes(&w, e->cluster, e->cluster_len);
-    tp__wr_u8(&w, (uint8_t)e->sender_len);
-    tp__wr_bytes(&w, e->sender, e->sender_len);
-    tp__wr_u8(&w, (uint8_t)e->dest_len);
-    tp__wr_bytes(&w, e->dest, e->dest_len);
-    tp__wr_u64(&w, e->epoch);
-    tp__wr_u64(&w, e->seq);
-    tp__wr_u64(&w, (uint64_t)e->sent_at_ms);
-    tp__wr_u32(&w, (uint32_t)e->body_len);
-    tp__wr_bytes(&w, e->body, e->body_len);
+    ut_wr w;
+    ut_wr_fixed(&w, out, cap);
+    ut_wr_u8(&w, e->version);
+    ut_wr_u8(&w, e->type);
+    ut_wr_u8(&w, (uint8_t)e->cluster_len);
+    ut_wr_bytes(&w, e->cluster, e->cluster_len);
+    ut_wr_u8(&w, (uint8_t)e->sender_len);
+    ut_wr_bytes(&w, e->sender, e->sender_len);
+    ut_wr_u8(&w, (uint8_t)e->dest_len);
+    ut_wr_bytes(&w, e->dest, e->dest_len);
+    ut_wr_u64(&w, e->epoch);
+    ut_wr_u64(&w, e->seq);
+    ut_wr_u64(&w, (uint64_t)e->sent_at_ms);
+    ut_wr_u32(&w, (uint32_t)e->body_len);
+    ut_wr_bytes(&w, e->body, e->body_len);
     assert(!w.bad && w.len + TP__MAC_LEN <= cap);
     tp__mac_compute(mac, out, w.len, out + w.len);
     return 0;

@@ -1,6 +1,8 @@
-/* util.c: the out-of-line parts of util.h: the bounds-checked reader and the UTF-8 sanitiser. */
+/* util.c: the out-of-line parts of util.h: the bounds-checked reader, the bounded writer and the
+ * UTF-8 sanitiser. */
 #include "util.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void ut_rd_init(ut_rd *r, const void *buf, size_t len)
@@ -31,6 +33,62 @@ uint64_t ut_rd_le(ut_rd *r, size_t n)
     for (size_t i = 0; i < n && i < 8; i++)
         v |= (uint64_t)p[i] << (8 * i);
     return v;
+}
+
+void ut_wr_init(ut_wr *w, size_t max)
+{
+    memset(w, 0, sizeof *w);
+    w->max = max;
+    w->owned = true;
+}
+
+void ut_wr_fixed(ut_wr *w, uint8_t *buf, size_t cap)
+{
+    memset(w, 0, sizeof *w);
+    w->p = buf;
+    w->cap = cap;
+    w->max = cap;
+}
+
+uint8_t *ut_wr_room(ut_wr *w, size_t n)
+{
+    if (w->bad || n > w->max - w->len) {
+        w->bad = true;
+        return NULL;
+    }
+    if (w->len + n > w->cap) {
+        if (!w->owned) {
+            w->bad = true;
+            return NULL;
+        }
+        size_t cap = w->cap ? w->cap : 256;
+        while (cap < w->len + n)
+            cap = cap > w->max / 2 ? w->max : cap * 2;
+        uint8_t *p = realloc(w->p, cap);
+        if (p == NULL) {
+            w->bad = true;
+            return NULL;
+        }
+        w->p = p;
+        w->cap = cap;
+    }
+    return w->p + w->len;
+}
+
+void ut_wr_bytes(ut_wr *w, const void *src, size_t n)
+{
+    uint8_t *to = n ? ut_wr_room(w, n) : NULL;
+    if (to == NULL)
+        return;
+    memcpy(to, src, n);
+    w->len += n;
+}
+
+void ut_wr_free(ut_wr *w)
+{
+    if (w->owned)
+        free(w->p);
+    memset(w, 0, sizeof *w);
 }
 
 size_t ut_utf8_len(const void *p, size_t n)

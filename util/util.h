@@ -1,9 +1,10 @@
 /* util.h: medic's small shared helpers, one copy each for every module: little-endian integers
- * in byte buffers and a bounds-checked reader over them (the codecs of consensus/, transport/,
- * the ledger and the observations), an intrusive doubly linked list (the node's shells and the
- * Railway client), and the UTF-8 sanitiser that makes outside text safe for logs, JSON and the
- * ledger (the actuators, the alerts, the ledger). Pure: libc only, no I/O, no allocation, so
- * consensus/, transport/ and railway/ may use it as well as node/. */
+ * in byte buffers, a bounds-checked reader and a bounded writer over them (the codecs of
+ * consensus/, transport/, the ledger and the observations), an intrusive doubly linked list (the
+ * node's shells and the Railway client), and the UTF-8 sanitiser that makes outside text safe
+ * for logs, JSON and the ledger (the actuators, the alerts, the ledger). Pure: libc only, no I/O
+ * (the writer's heap buffer is its only allocation), so consensus/, transport/ and railway/ may
+ * use it as well as node/. */
 #ifndef UT_UTIL_H
 #define UT_UTIL_H
 
@@ -90,6 +91,61 @@ static inline uint64_t ut_rd_u64(ut_rd *r) { return ut_rd_le(r, 8); }
 
 /* ut_rd_done: every byte read, none left over, no short read. */
 static inline bool ut_rd_done(const ut_rd *r) { return !r->bad && r->left == 0; }
+
+/* ---- bounded writer ---- */
+
+/* A writer appends into its own heap buffer (ut_wr_init: grows up to max bytes, owned by the
+ * writer until ut_wr_free) or into a caller's fixed buffer (ut_wr_fixed: borrowed). Overflow or
+ * out-of-memory sets bad, which sticks; the bytes are then garbage, so an encoder may write all
+ * its fields and check bad once. */
+typedef struct {
+    uint8_t *p;  /* the bytes written so far */
+    size_t len;  /* bytes written */
+    size_t cap;  /* bytes allocated (or the fixed buffer's size) */
+    size_t max;  /* len never exceeds this */
+    bool owned;  /* p is the writer's own heap buffer */
+    bool bad;    /* a write did not fit */
+} ut_wr;
+
+/* ut_wr_init starts an empty writer with its own heap buffer, which grows up to max bytes. */
+void ut_wr_init(ut_wr *w, size_t max);
+
+/* ut_wr_fixed starts an empty writer into buf (cap bytes, borrowed), which never grows. */
+void ut_wr_fixed(ut_wr *w, uint8_t *buf, size_t cap);
+
+/* ut_wr_room makes room for n more bytes and returns where they go (w->p + w->len; the caller
+ * fills them and adds what it used to w->len), or NULL and sets bad when they do not fit. */
+uint8_t *ut_wr_room(ut_wr *w, size_t n);
+
+/* ut_wr_bytes appends n bytes from src; nothing (and bad set) when they do not fit. */
+void ut_wr_bytes(ut_wr *w, const void *src, size_t n);
+
+/* ut_wr_u8 appends one byte. */
+static inline void ut_wr_u8(ut_wr *w, uint8_t v) { ut_wr_bytes(w, &v, 1); }
+
+/* ut_wr_u16 appends v in 2 little-endian bytes. */
+static inline void ut_wr_u16(ut_wr *w, uint16_t v)
+{
+    uint8_t b[2];
+    ut_wr_bytes(w, b, (size_t)(ut_put_le16(b, v) - b));
+}
+
+/* ut_wr_u32 appends v in 4 little-endian bytes. */
+static inline void ut_wr_u32(ut_wr *w, uint32_t v)
+{
+    uint8_t b[4];
+    ut_wr_bytes(w, b, (size_t)(ut_put_le32(b, v) - b));
+}
+
+/* ut_wr_u64 appends v in 8 little-endian bytes. */
+static inline void ut_wr_u64(ut_wr *w, uint64_t v)
+{
+    uint8_t b[8];
+    ut_wr_bytes(w, b, (size_t)(ut_put_le64(b, v) - b));
+}
+
+/* ut_wr_free frees the writer's own buffer (not a fixed one) and empties it. */
+void ut_wr_free(ut_wr *w);
 
 /* ---- intrusive doubly linked list ---- */
 

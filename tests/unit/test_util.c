@@ -1,5 +1,5 @@
-/* test_util.c: util.h: little-endian round trips at the boundaries, the bounds-checked reader,
- * the intrusive list, and the UTF-8 sanitiser (overlong forms, surrogates, truncated sequences,
+/* test_util.c: util.h: little-endian round trips at the boundaries, the bounds-checked reader
+ * and writer, the intrusive list, and the UTF-8 sanitiser (overlong forms, surrogates, truncated sequences,
  * NUL, control bytes, cuts, one line). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -80,6 +80,51 @@ static void test_reader(void **state)
     assert_int_equal(r.left, 0);
     assert_int_equal(ut_rd_u8(&r), 0);
     assert_true(r.bad);
+}
+
+static void test_writer(void **state)
+{
+    (void)state;
+    ut_wr w;
+    ut_wr_init(&w, 1000);
+    ut_wr_u8(&w, 0xab);
+    ut_wr_u16(&w, 0x0102);
+    ut_wr_u32(&w, 0x03040506u);
+    ut_wr_u64(&w, 0x0708090a0b0c0d0eull);
+    ut_wr_bytes(&w, "xyz", 3);
+    ut_wr_bytes(&w, NULL, 0);
+    assert_false(w.bad);
+    static const uint8_t want[] = { 0xab, 0x02, 0x01, 0x06, 0x05, 0x04, 0x03, 0x0e, 0x0d,
+                                    0x0c, 0x0b, 0x0a, 0x09, 0x08, 0x07, 'x', 'y', 'z' };
+    assert_int_equal(w.len, sizeof want);
+    assert_memory_equal(w.p, want, sizeof want);
+    /* Grows past its first buffer, up to max exactly, and not a byte further. */
+    uint8_t big[600];
+    memset(big, 0x5a, sizeof big);
+    ut_wr_bytes(&w, big, sizeof big);
+    uint8_t *room = ut_wr_room(&w, 1000 - w.len);
+    assert_non_null(room);
+    memset(room, 0x11, 1000 - w.len);
+    w.len = 1000;
+    assert_false(w.bad);
+    ut_wr_u8(&w, 1);
+    assert_true(w.bad);
+    assert_int_equal(w.len, 1000);
+    ut_wr_free(&w);
+    assert_null(w.p);
+
+    /* A fixed buffer never grows; bad sticks even for a write that would fit. */
+    uint8_t buf[6];
+    ut_wr_fixed(&w, buf, sizeof buf);
+    ut_wr_u32(&w, 0xdeadbeefu);
+    assert_false(w.bad);
+    ut_wr_u32(&w, 1);
+    assert_true(w.bad);
+    ut_wr_u8(&w, 2);
+    assert_int_equal(w.len, 4);
+    assert_null(ut_wr_room(&w, 1));
+    assert_int_equal(ut_get_le32(buf), 0xdeadbeefu);
+    ut_wr_free(&w); /* does not free a fixed buffer */
 }
 
 typedef struct {
@@ -266,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_le_round_trips),
         cmocka_unit_test(test_le_byte_order),
         cmocka_unit_test(test_reader),
+        cmocka_unit_test(test_writer),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_utf8_len),
         cmocka_unit_test(test_utf8_clean),
