@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 #define CODEC_VERSION 1
 #define HEADER_LEN (4 + 4 + 4 + 6 * 8)
 #define ENTRY_HEADER_LEN (8 + 1 + 4)
@@ -30,22 +32,6 @@ size_t raft_msg_encoded_len(const raft_message *m)
     return n;
 }
 
-static uint8_t *put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        *p++ = (uint8_t)(v >> (8 * i));
-    }
-    return p;
-}
-
-static uint8_t *put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        *p++ = (uint8_t)(v >> (8 * i));
-    }
-    return p;
-}
-
 int raft_msg_encode(const raft_message *m, uint8_t *buf, size_t cap)
 {
     size_t len = raft_msg_encoded_len(m);
@@ -57,28 +43,28 @@ int raft_msg_encode(const raft_message *m, uint8_t *buf, size_t cap)
     *p++ = m->type;
     *p++ = m->reject;
     *p++ = m->transfer;
-    p = put_u32(p, m->from);
-    p = put_u32(p, m->to);
-    p = put_u64(p, m->term);
-    p = put_u64(p, m->index);
-    p = put_u64(p, m->log_term);
-    p = put_u64(p, m->hint);
-    p = put_u64(p, m->commit);
-    p = put_u64(p, m->sent_ms);
+    p = ut_put_le32(p, m->from);
+    p = ut_put_le32(p, m->to);
+    p = ut_put_le64(p, m->term);
+    p = ut_put_le64(p, m->index);
+    p = ut_put_le64(p, m->log_term);
+    p = ut_put_le64(p, m->hint);
+    p = ut_put_le64(p, m->commit);
+    p = ut_put_le64(p, m->sent_ms);
     if (m->type == RAFT_MSG_APPEND) {
-        p = put_u32(p, m->n_entries);
+        p = ut_put_le32(p, m->n_entries);
         for (uint32_t i = 0; i < m->n_entries; i++) {
             const raft_entry *e = &m->entries[i];
-            p = put_u64(p, e->term);
+            p = ut_put_le64(p, e->term);
             *p++ = e->type;
-            p = put_u32(p, e->len);
+            p = ut_put_le32(p, e->len);
             if (e->len) {
                 memcpy(p, e->data, e->len);
                 p += e->len;
             }
         }
     } else if (m->type == RAFT_MSG_SNAPSHOT) {
-        p = put_u32(p, m->snap_len);
+        p = ut_put_le32(p, m->snap_len);
         if (m->snap_len) {
             memcpy(p, m->snap_data, m->snap_len);
             p += m->snap_len;
@@ -88,56 +74,21 @@ int raft_msg_encode(const raft_message *m, uint8_t *buf, size_t cap)
     return (int)len;
 }
 
-typedef struct {
-    const uint8_t *p;
-    size_t left;
-} reader;
-
-static bool get_u8(reader *rd, uint8_t *v)
+static bool decode_header(ut_rd *rd, raft_message *m)
 {
-    if (rd->left < 1) {
-        return false;
-    }
-    *v = *rd->p++;
-    rd->left--;
-    return true;
-}
-
-static bool get_u32(reader *rd, uint32_t *v)
-{
-    if (rd->left < 4) {
-        return false;
-    }
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        *v |= (uint32_t)rd->p[i] << (8 * i);
-    }
-    rd->p += 4;
-    rd->left -= 4;
-    return true;
-}
-
-static bool get_u64(reader *rd, uint64_t *v)
-{
-    if (rd->left < 8) {
-        return false;
-    }
-    *v = 0;
-    for (int i = 0; i < 8; i++) {
-        *v |= (uint64_t)rd->p[i] << (8 * i);
-    }
-    rd->p += 8;
-    rd->left -= 8;
-    return true;
-}
-
-static bool decode_header(reader *rd, raft_message *m)
-{
-    uint8_t version;
-    if (!get_u8(rd, &version) || version != CODEC_VERSION || !get_u8(rd, &m->type) || !get_u8(rd, &m->reject) ||
-        !get_u8(rd, &m->transfer) || !get_u32(rd, &m->from) || !get_u32(rd, &m->to) || !get_u64(rd, &m->term) ||
-        !get_u64(rd, &m->index) || !get_u64(rd, &m->log_term) || !get_u64(rd, &m->hint) ||
-        !get_u64(rd, &m->commit) || !get_u64(rd, &m->sent_ms)) {
+    uint8_t version = ut_rd_u8(rd);
+    m->type = ut_rd_u8(rd);
+    m->reject = ut_rd_u8(rd);
+    m->transfer = ut_rd_u8(rd);
+    m->from = ut_rd_u32(rd);
+    m->to = ut_rd_u32(rd);
+    m->term = ut_rd_u64(rd);
+    m->index = ut_rd_u64(rd);
+    m->log_term = ut_rd_u64(rd);
+    m->hint = ut_rd_u64(rd);
+    m->commit = ut_rd_u64(rd);
+    m->sent_ms = ut_rd_u64(rd);
+    if (rd->bad || version != CODEC_VERSION) {
         return false;
     }
     return m->type >= RAFT_MSG_APPEND && m->type <= RAFT_MSG_TYPE_MAX && m->reject <= RAFT_REJECT_STALE &&
@@ -146,33 +97,33 @@ static bool decode_header(reader *rd, raft_message *m)
 }
 
 /* First pass over the entries: validates them and sums their payload. */
-static bool scan_entries(reader rd, const raft_message *m, size_t *data_len)
+static bool scan_entries(ut_rd rd, const raft_message *m, size_t *data_len)
 {
     uint64_t prev_term = m->log_term;
     *data_len = 0;
     for (uint32_t i = 0; i < m->n_entries; i++) {
-        uint64_t term;
-        uint8_t type;
-        uint32_t len;
-        if (!get_u64(&rd, &term) || !get_u8(&rd, &type) || !get_u32(&rd, &len)) {
+        uint64_t term = ut_rd_u64(&rd);
+        uint8_t type = ut_rd_u8(&rd);
+        uint32_t len = ut_rd_u32(&rd);
+        if (rd.bad) {
             return false;
         }
         if (term < prev_term || term == 0 || term > m->term || type > RAFT_ENTRY_NORMAL ||
             len > RAFT_MAX_ENTRY_LEN || len > rd.left) {
             return false;
         }
-        rd.p += len;
-        rd.left -= len;
+        ut_rd_bytes(&rd, len);
         *data_len += len;
         prev_term = term;
     }
     return rd.left == 0;
 }
 
-static int decode_entries(reader *rd, raft_message *m)
+static int decode_entries(ut_rd *rd, raft_message *m)
 {
     size_t data_len;
-    if (!get_u32(rd, &m->n_entries) || m->n_entries > RAFT_MAX_MSG_ENTRIES ||
+    m->n_entries = ut_rd_u32(rd);
+    if (rd->bad || m->n_entries > RAFT_MAX_MSG_ENTRIES ||
         (m->index == 0) != (m->log_term == 0) || m->log_term > m->term ||
         m->index > UINT64_MAX - RAFT_MAX_MSG_ENTRIES || !scan_entries(*rd, m, &data_len)) {
         return -EBADMSG;
@@ -186,26 +137,25 @@ static int decode_entries(reader *rd, raft_message *m)
     }
     uint8_t *data = (uint8_t *)(e + m->n_entries);
     for (uint32_t i = 0; i < m->n_entries; i++) {
-        get_u64(rd, &e[i].term);
-        get_u8(rd, &e[i].type);
-        get_u32(rd, &e[i].len);
+        e[i].term = ut_rd_u64(rd);
+        e[i].type = ut_rd_u8(rd);
+        e[i].len = ut_rd_u32(rd);
         e[i].index = m->index + 1 + i;
         e[i].data = NULL;
         if (e[i].len) {
-            memcpy(data, rd->p, e[i].len);
+            memcpy(data, ut_rd_bytes(rd, e[i].len), e[i].len);
             e[i].data = data;
             data += e[i].len;
-            rd->p += e[i].len;
-            rd->left -= e[i].len;
         }
     }
     m->entries = e;
     return 0;
 }
 
-static int decode_snapshot(reader *rd, raft_message *m)
+static int decode_snapshot(ut_rd *rd, raft_message *m)
 {
-    if (!get_u32(rd, &m->snap_len) || m->snap_len > RAFT_MAX_SNAPSHOT_LEN || m->snap_len != rd->left ||
+    m->snap_len = ut_rd_u32(rd);
+    if (rd->bad || m->snap_len > RAFT_MAX_SNAPSHOT_LEN || m->snap_len != rd->left ||
         m->index == 0 || m->log_term == 0 || m->log_term > m->term) {
         return -EBADMSG;
     }
@@ -226,7 +176,8 @@ int raft_msg_decode(const uint8_t *buf, size_t len, raft_message *m)
     if (buf == NULL && len > 0) {
         return -EBADMSG;
     }
-    reader rd = {.p = buf, .left = len};
+    ut_rd rd;
+    ut_rd_init(&rd, buf, len);
     int rc = -EBADMSG;
     if (!decode_header(&rd, m)) {
         goto fail;

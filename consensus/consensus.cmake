@@ -19,6 +19,7 @@ set(MD_RAFT_SOURCES
 # undefines NDEBUG, for builds that bypass CMake).
 add_library(md_raft STATIC ${MD_RAFT_SOURCES})
 target_include_directories(md_raft PUBLIC ${CMAKE_SOURCE_DIR}/consensus)
+target_link_libraries(md_raft PUBLIC md_util)
 target_compile_options(md_raft PRIVATE -UNDEBUG)
 
 # One cmocka program per concern of the core; each links the shared two-node-or-more fixture.

@@ -19,23 +19,23 @@
 void raft__hs_encode(uint8_t out[RAFT__HS_SIZE], const raft_hard_state *hs)
 {
     memcpy(out, HS_MAGIC, 4);
-    raft__put32(out + 4, FORMAT_VERSION);
-    raft__put64(out + 8, hs->term);
-    raft__put32(out + 16, hs->vote);
-    raft__put64(out + 20, hs->commit);
-    raft__put32(out + 28, raft__crc32c(0, out, 28));
+    ut_put_le32(out + 4, FORMAT_VERSION);
+    ut_put_le64(out + 8, hs->term);
+    ut_put_le32(out + 16, hs->vote);
+    ut_put_le64(out + 20, hs->commit);
+    ut_put_le32(out + 28, raft__crc32c(0, out, 28));
 }
 
 int raft__hs_decode(const uint8_t *buf, size_t len, raft_hard_state *hs)
 {
     if (len != RAFT__HS_SIZE || memcmp(buf, HS_MAGIC, 4) != 0 ||
-        raft__get32(buf + 4) != FORMAT_VERSION ||
-        raft__crc32c(0, buf, 28) != raft__get32(buf + 28)) {
+        ut_get_le32(buf + 4) != FORMAT_VERSION ||
+        raft__crc32c(0, buf, 28) != ut_get_le32(buf + 28)) {
         return -EBADMSG;
     }
-    hs->term = raft__get64(buf + 8);
-    hs->vote = raft__get32(buf + 16);
-    hs->commit = raft__get64(buf + 20);
+    hs->term = ut_get_le64(buf + 8);
+    hs->vote = ut_get_le32(buf + 16);
+    hs->commit = ut_get_le64(buf + 20);
     return 0;
 }
 
@@ -43,25 +43,25 @@ int raft__hs_decode(const uint8_t *buf, size_t len, raft_hard_state *hs)
 void raft__snap_hdr_encode(uint8_t out[RAFT__SNAP_HDR], const raft__snap_hdr *h)
 {
     memcpy(out, SNAP_MAGIC, 4);
-    raft__put32(out + 4, FORMAT_VERSION);
-    raft__put64(out + 8, h->index);
-    raft__put64(out + 16, h->term);
-    raft__put64(out + 24, h->len);
-    raft__put32(out + 32, h->data_crc);
-    raft__put32(out + 36, raft__crc32c(0, out, 36));
+    ut_put_le32(out + 4, FORMAT_VERSION);
+    ut_put_le64(out + 8, h->index);
+    ut_put_le64(out + 16, h->term);
+    ut_put_le64(out + 24, h->len);
+    ut_put_le32(out + 32, h->data_crc);
+    ut_put_le32(out + 36, raft__crc32c(0, out, 36));
 }
 
 int raft__snap_hdr_decode(const uint8_t *buf, size_t len, raft__snap_hdr *h)
 {
     if (len < RAFT__SNAP_HDR || memcmp(buf, SNAP_MAGIC, 4) != 0 ||
-        raft__get32(buf + 4) != FORMAT_VERSION ||
-        raft__crc32c(0, buf, 36) != raft__get32(buf + 36)) {
+        ut_get_le32(buf + 4) != FORMAT_VERSION ||
+        raft__crc32c(0, buf, 36) != ut_get_le32(buf + 36)) {
         return -EBADMSG;
     }
-    h->index = raft__get64(buf + 8);
-    h->term = raft__get64(buf + 16);
-    h->len = raft__get64(buf + 24);
-    h->data_crc = raft__get32(buf + 32);
+    h->index = ut_get_le64(buf + 8);
+    h->term = ut_get_le64(buf + 16);
+    h->len = ut_get_le64(buf + 24);
+    h->data_crc = ut_get_le32(buf + 32);
     return h->index == 0 ? -EBADMSG : 0;
 }
 

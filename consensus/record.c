@@ -26,9 +26,9 @@ void raft__rec_encode(uint8_t *out, const raft_entry *e, uint8_t flags)
     assert(e->len <= RAFT_STORAGE_MAX_ENTRY);
     assert(e->len == 0 || e->data != NULL);
     assert((flags & ~RAFT__REC_BATCH_END) == 0);
-    raft__put32(out, e->len);
-    raft__put64(out + 8, e->term);
-    raft__put64(out + 16, e->index);
+    ut_put_le32(out, e->len);
+    ut_put_le64(out + 8, e->term);
+    ut_put_le64(out + 16, e->index);
     out[24] = e->type;
     out[25] = flags;
     out[26] = 0;
@@ -36,14 +36,14 @@ void raft__rec_encode(uint8_t *out, const raft_entry *e, uint8_t flags)
     if (e->len > 0) {
         memcpy(out + RAFT__REC_HDR, e->data, e->len);
     }
-    raft__put32(out + 4, rec_crc(out, e->len));
+    ut_put_le32(out + 4, rec_crc(out, e->len));
 }
 
 void raft__rec_set_flags(uint8_t *rec, uint8_t flags)
 {
     assert((flags & ~RAFT__REC_BATCH_END) == 0);
     rec[25] = flags;
-    raft__put32(rec + 4, rec_crc(rec, raft__get32(rec)));
+    ut_put_le32(rec + 4, rec_crc(rec, ut_get_le32(rec)));
 }
 
 raft__rec_status raft__rec_decode(const uint8_t *buf, size_t avail, raft_entry *e,
@@ -52,21 +52,21 @@ raft__rec_status raft__rec_decode(const uint8_t *buf, size_t avail, raft_entry *
     if (avail < RAFT__REC_HDR) {
         return RAFT__REC_SHORT;
     }
-    uint32_t len = raft__get32(buf);
+    uint32_t len = ut_get_le32(buf);
     if (len > RAFT_STORAGE_MAX_ENTRY) {
         return RAFT__REC_BAD;
     }
     if (avail - RAFT__REC_HDR < len) {
         return RAFT__REC_SHORT;
     }
-    if (rec_crc(buf, len) != raft__get32(buf + 4)) {
+    if (rec_crc(buf, len) != ut_get_le32(buf + 4)) {
         return RAFT__REC_BAD;
     }
     if ((buf[25] & ~RAFT__REC_BATCH_END) != 0 || buf[26] != 0 || buf[27] != 0) {
         return RAFT__REC_BAD; /* checksummed but not ours: a newer format or a bug */
     }
-    e->term = raft__get64(buf + 8);
-    e->index = raft__get64(buf + 16);
+    e->term = ut_get_le64(buf + 8);
+    e->index = ut_get_le64(buf + 16);
     e->type = buf[24];
     e->len = len;
     /* A view into buf: the caller must not write through it. */
@@ -85,12 +85,12 @@ static bool find_valid_after(const uint8_t *buf, size_t len, size_t bad, uint64_
 {
     uint64_t spent = 0;
     for (size_t p = bad + 1; p < len && len - p >= RAFT__REC_HDR; p++) {
-        uint64_t idx = raft__get64(buf + p + 16);
+        uint64_t idx = ut_get_le64(buf + p + 16);
         /* Every record between bad and p takes at least a header's bytes. */
         if (idx < want || idx - want > (p - bad) / RAFT__REC_HDR + 1) {
             continue;
         }
-        uint32_t rlen = raft__get32(buf + p);
+        uint32_t rlen = ut_get_le32(buf + p);
         if (rlen > RAFT_STORAGE_MAX_ENTRY || len - p - RAFT__REC_HDR < rlen) {
             continue;
         }

@@ -11,6 +11,7 @@ add_library(md_raft_storage STATIC
   consensus/storage.c
 )
 target_include_directories(md_raft_storage PUBLIC consensus)
+target_link_libraries(md_raft_storage PUBLIC md_util)
 
 foreach(t IN ITEMS test_storage_basic test_storage_recovery test_storage_faults)
   md_test(unit.${t} SOURCES tests/unit/${t}.c LIBS md_raft_storage)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "storage.h"
+#include "util.h"
 
 /* ---- CRC32C (Castagnoli), crc32c.c ---- */
 
@@ -15,29 +16,8 @@
  * post-inversion, so raft__crc32c(0, "123456789", 9) == 0xE3069283. */
 uint32_t raft__crc32c(uint32_t crc, const void *buf, size_t n);
 
-/* Little-endian integers, as every file of the store holds them. */
-static inline void raft__put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
-
-static inline void raft__put64(uint8_t *p, uint64_t v)
-{
-    raft__put32(p, (uint32_t)v);
-    raft__put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static inline uint32_t raft__get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t raft__get64(const uint8_t *p)
-{
-    return (uint64_t)raft__get32(p) | (uint64_t)raft__get32(p + 4) << 32;
-}
+/* Every file of the store holds its integers little-endian: ut_put_le32/64 and ut_get_le32/64
+ * (util.h). */
 
 /* ---- log records, record.c (pure: bytes in, no I/O) ---- */
 

@@ -114,12 +114,7 @@ static void op_free(rw_op *op)
     if (op->timer)
         c->cfg.host.timer_cancel(c->cfg.host.ctx, op->timer);
     curl_slist_free_all(op->headers);
-    if (op->prev)
-        op->prev->next = op->next;
-    else
-        c->ops = op->next;
-    if (op->next)
-        op->next->prev = op->prev;
+    ut_list_remove(&c->ops, &op->link);
     c->n_ops--;
     free(op->body);
     free(op->resp);
@@ -132,8 +127,8 @@ void rw_client_free(rw_client *c)
 {
     if (!c)
         return;
-    while (c->ops)
-        op_free(c->ops);
+    while (!ut_list_empty(&c->ops))
+        op_free(ut_list_first(&c->ops, rw_op, link));
     if (c->token) {
         explicit_bzero(c->token, strlen(c->token));
         free(c->token);
@@ -151,7 +146,7 @@ size_t rw_running(const rw_client *c)
 
 int rw_cancel(rw_client *c, uint64_t op_id)
 {
-    for (rw_op *op = c->ops; op; op = op->next) {
+    for (rw_op *op = ut_list_first(&c->ops, rw_op, link); op; op = ut_list_next(op, rw_op, link)) {
         if (op->id == op_id) {
             op_free(op);
             return 0;
@@ -204,10 +199,7 @@ int rw_start(rw_client *c, rw_op_kind kind, const rw_request *req, rw_done_fn do
     op->kind = kind;
     op->done = done;
     op->arg = arg;
-    op->next = c->ops;
-    if (c->ops)
-        c->ops->prev = op;
-    c->ops = op;
+    ut_list_push_front(&c->ops, &op->link);
     c->n_ops++;
     int e = copy_request(op, req);
     if (e == 0 && !(op->deps = calloc(RW_LIST_MAX, sizeof *op->deps)))

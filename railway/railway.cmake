@@ -10,4 +10,4 @@ add_library(md_railway STATIC
   railway/ops.c
 )
 target_include_directories(md_railway PUBLIC railway)
-target_link_libraries(md_railway PUBLIC PkgConfig::CURL PkgConfig::CJSON)
+target_link_libraries(md_railway PUBLIC md_util PkgConfig::CURL PkgConfig::CJSON)

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 
 #include "rw_int.h"
+#include "util.h"
 
 #define RW_CUR_MAX 8 /* current deployments (latest + active) a rollback remembers to skip */
 
@@ -25,13 +26,13 @@ struct rw_client {
     struct curl_slist *base_headers; /* without the token */
     uint64_t prng;
     uint64_t next_id;
-    rw_op *ops;     /* running */
+    ut_list ops;    /* of rw_op: running */
     size_t n_ops;
 };
 
 struct rw_op {
     rw_client *c;
-    rw_op *prev, *next;
+    ut_link link;   /* on c->ops */
     uint64_t id;
     rw_op_kind kind;
     rw_done_fn done;

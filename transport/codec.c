@@ -1,6 +1,6 @@
-/* codec.c: the bounds-checked little-endian reader and writer, and the encoders and decoders of
- * the transport's own message bodies (ping/pong, digest, pull, items). Every decoder treats its
- * input as hostile: exact lengths, no reads past the end, no trailing bytes. */
+/* codec.c: the encoders and decoders of the transport's own message bodies (ping/pong, digest,
+ * pull, items), over util.h's bounds-checked little-endian reader and writer. Every decoder
+ * treats its input as hostile: exact lengths, no reads past the end, no trailing bytes. */
 #include "tp_int.h"
 
 #include <assert.h>
@@ -8,155 +8,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-void tp__rd_init(tp__rd *r, const void *buf, size_t len)
-{
-    r->p = buf;
-    r->len = buf ? len : 0;
-    r->off = 0;
-    r->bad = false;
-}
-
-const uint8_t *tp__rd_bytes(tp__rd *r, size_t n)
-{
-    if (r->bad || n > r->len - r->off) {
-        r->bad = true;
-        return NULL;
-    }
-    const uint8_t *p = r->p + r->off;
-    r->off += n;
-    return p;
-}
-
-uint8_t tp__rd_u8(tp__rd *r)
-{
-    const uint8_t *p = tp__rd_bytes(r, 1);
-    return p ? p[0] : 0;
-}
-
-uint32_t tp__rd_u32(tp__rd *r)
-{
-    const uint8_t *p = tp__rd_bytes(r, 4);
-    if (p == NULL) {
-        return 0;
-    }
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-uint64_t tp__rd_u64(tp__rd *r)
-{
-    const uint8_t *p = tp__rd_bytes(r, 8);
-    if (p == NULL) {
-        return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
-
-bool tp__rd_done(const tp__rd *r) { return !r->bad && r->off == r->len; }
-
-void tp__wr_init(tp__wr *w, size_t max)
-{
-    memset(w, 0, sizeof *w);
-    w->max = max;
-    w->owned = true;
-}
-
-void tp__wr_fixed(tp__wr *w, uint8_t *buf, size_t cap)
-{
-    memset(w, 0, sizeof *w);
-    w->p = buf;
-    w->cap = cap;
-    w->max = cap;
-}
-
-/* reserve makes room for n more bytes, or marks the writer bad. */
-static bool reserve(tp__wr *w, size_t n)
-{
-    if (w->bad || n > w->max - w->len) {
-        w->bad = true;
-        return false;
-    }
-    if (w->len + n <= w->cap) {
-        return true;
-    }
-    if (!w->owned) {
-        w->bad = true;
-        return false;
-    }
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap < w->len + n) {
-        cap = cap > w->max / 2 ? w->max : cap * 2;
-    }
-    uint8_t *p = realloc(w->p, cap);
-    if (p == NULL) {
-        w->bad = true;
-        return false;
-    }
-    w->p = p;
-    w->cap = cap;
-    return true;
-}
-
-void tp__wr_bytes(tp__wr *w, const void *src, size_t n)
-{
-    if (n == 0 || !reserve(w, n)) {
-        return;
-    }
-    memcpy(w->p + w->len, src, n);
-    w->len += n;
-}
-
-void tp__wr_u8(tp__wr *w, uint8_t v) { tp__wr_bytes(w, &v, 1); }
-
-void tp__wr_u32(tp__wr *w, uint32_t v)
-{
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    tp__wr_bytes(w, b, sizeof b);
-}
-
-void tp__wr_u64(tp__wr *w, uint64_t v)
-{
-    uint8_t b[8];
-    for (int i = 0; i < 8; i++) {
-        b[i] = (uint8_t)(v >> (8 * i));
-    }
-    tp__wr_bytes(w, b, sizeof b);
-}
-
-void tp__wr_free(tp__wr *w)
-{
-    if (w->owned) {
-        free(w->p);
-    }
-    memset(w, 0, sizeof *w);
-}
-
-void tp__ping_encode(tp__wr *w, uint64_t t_ns) { tp__wr_u64(w, t_ns); }
+void tp__ping_encode(ut_wr *w, uint64_t t_ns) { ut_wr_u64(w, t_ns); }
 
 int tp__ping_decode(const uint8_t *body, size_t len, uint64_t *t_ns)
 {
-    tp__rd r;
-    tp__rd_init(&r, body, len);
-    *t_ns = tp__rd_u64(&r);
-    return tp__rd_done(&r) ? 0 : -EBADMSG;
+    ut_rd r;
+    ut_rd_init(&r, body, len);
+    *t_ns = ut_rd_u64(&r);
+    return ut_rd_done(&r) ? 0 : -EBADMSG;
 }
 
-void tp__digest_encode(tp__wr *w, uint32_t n_items, uint64_t hash)
+void tp__digest_encode(ut_wr *w, uint32_t n_items, uint64_t hash)
 {
-    tp__wr_u32(w, n_items);
-    tp__wr_u64(w, hash);
+    ut_wr_u32(w, n_items);
+    ut_wr_u64(w, hash);
 }
 
 int tp__digest_decode(const uint8_t *body, size_t len, uint32_t *n_items, uint64_t *hash)
 {
-    tp__rd r;
-    tp__rd_init(&r, body, len);
-    *n_items = tp__rd_u32(&r);
-    *hash = tp__rd_u64(&r);
-    return tp__rd_done(&r) ? 0 : -EBADMSG;
+    ut_rd r;
+    ut_rd_init(&r, body, len);
+    *n_items = ut_rd_u32(&r);
+    *hash = ut_rd_u64(&r);
+    return ut_rd_done(&r) ? 0 : -EBADMSG;
 }
 
 int tp__pull_decode(const uint8_t *body, size_t len)
@@ -167,35 +41,35 @@ int tp__pull_decode(const uint8_t *body, size_t len)
 
 size_t tp__item_wire_len(size_t klen, size_t vlen) { return 1 + klen + 8 + 4 + vlen; }
 
-void tp__items_encode_hdr(tp__wr *w, const tp__items_hdr *h)
+void tp__items_encode_hdr(ut_wr *w, const tp__items_hdr *h)
 {
     assert(h->n_chunks >= 1 && h->chunk < h->n_chunks);
-    tp__wr_u8(w, h->complete ? 1 : 0);
-    tp__wr_u32(w, h->sync_id);
-    tp__wr_u32(w, h->chunk);
-    tp__wr_u32(w, h->n_chunks);
-    tp__wr_u32(w, h->count);
+    ut_wr_u8(w, h->complete ? 1 : 0);
+    ut_wr_u32(w, h->sync_id);
+    ut_wr_u32(w, h->chunk);
+    ut_wr_u32(w, h->n_chunks);
+    ut_wr_u32(w, h->count);
 }
 
-void tp__items_encode_item(tp__wr *w, const char *key, size_t klen, uint64_t version, const void *val,
+void tp__items_encode_item(ut_wr *w, const char *key, size_t klen, uint64_t version, const void *val,
                            size_t vlen)
 {
     assert(klen >= 1 && klen <= TP_MAX_KEY_LEN && vlen <= UINT32_MAX);
-    tp__wr_u8(w, (uint8_t)klen);
-    tp__wr_bytes(w, key, klen);
-    tp__wr_u64(w, version);
-    tp__wr_u32(w, (uint32_t)vlen);
-    tp__wr_bytes(w, val, vlen);
+    ut_wr_u8(w, (uint8_t)klen);
+    ut_wr_bytes(w, key, klen);
+    ut_wr_u64(w, version);
+    ut_wr_u32(w, (uint32_t)vlen);
+    ut_wr_bytes(w, val, vlen);
 }
 
 /* read_item reads one item; false when it is short or breaks a rule. */
-static bool read_item(tp__rd *r, tp__wire_item *out)
+static bool read_item(ut_rd *r, tp__wire_item *out)
 {
-    size_t klen = tp__rd_u8(r);
-    const uint8_t *key = tp__rd_bytes(r, klen);
-    uint64_t version = tp__rd_u64(r);
-    size_t vlen = tp__rd_u32(r);
-    const uint8_t *val = tp__rd_bytes(r, vlen);
+    size_t klen = ut_rd_u8(r);
+    const uint8_t *key = ut_rd_bytes(r, klen);
+    uint64_t version = ut_rd_u64(r);
+    size_t vlen = ut_rd_u32(r);
+    const uint8_t *val = ut_rd_bytes(r, vlen);
     if (r->bad || klen == 0 || klen > TP_MAX_KEY_LEN || version == 0 || memchr(key, '\0', klen) != NULL) {
         return false;
     }
@@ -213,24 +87,24 @@ static bool read_item(tp__rd *r, tp__wire_item *out)
 int tp__items_open(tp__items_it *it, const uint8_t *body, size_t len)
 {
     memset(it, 0, sizeof *it);
-    tp__rd_init(&it->rd, body, len);
-    uint8_t complete = tp__rd_u8(&it->rd);
+    ut_rd_init(&it->rd, body, len);
+    uint8_t complete = ut_rd_u8(&it->rd);
     it->hdr.complete = complete == 1;
-    it->hdr.sync_id = tp__rd_u32(&it->rd);
-    it->hdr.chunk = tp__rd_u32(&it->rd);
-    it->hdr.n_chunks = tp__rd_u32(&it->rd);
-    it->hdr.count = tp__rd_u32(&it->rd);
+    it->hdr.sync_id = ut_rd_u32(&it->rd);
+    it->hdr.chunk = ut_rd_u32(&it->rd);
+    it->hdr.n_chunks = ut_rd_u32(&it->rd);
+    it->hdr.count = ut_rd_u32(&it->rd);
     if (it->rd.bad || complete > 1 || it->hdr.n_chunks == 0 || it->hdr.chunk >= it->hdr.n_chunks) {
         return -EBADMSG;
     }
     /* Each item takes at least 14 bytes: a huge count cannot make us loop long. */
-    tp__rd scan = it->rd;
+    ut_rd scan = it->rd;
     for (uint32_t i = 0; i < it->hdr.count; i++) {
         if (!read_item(&scan, NULL)) {
             return -EBADMSG;
         }
     }
-    if (!tp__rd_done(&scan)) {
+    if (!ut_rd_done(&scan)) {
         return -EBADMSG;
     }
     it->left = it->hdr.count;

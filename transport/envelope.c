@@ -50,21 +50,21 @@ int tp__env_seal(const tp__env *e, tp__mac *mac, uint8_t *out, size_t cap)
     if (e->body_len > UINT32_MAX || tp__env_size(e) > cap) {
         return -EMSGSIZE;
     }
-    tp__wr w;
-    tp__wr_fixed(&w, out, cap);
-    tp__wr_u8(&w, e->version);
-    tp__wr_u8(&w, e->type);
-    tp__wr_u8(&w, (uint8_t)e->cluster_len);
-    tp__wr_bytes(&w, e->cluster, e->cluster_len);
-    tp__wr_u8(&w, (uint8_t)e->sender_len);
-    tp__wr_bytes(&w, e->sender, e->sender_len);
-    tp__wr_u8(&w, (uint8_t)e->dest_len);
-    tp__wr_bytes(&w, e->dest, e->dest_len);
-    tp__wr_u64(&w, e->epoch);
-    tp__wr_u64(&w, e->seq);
-    tp__wr_u64(&w, (uint64_t)e->sent_at_ms);
-    tp__wr_u32(&w, (uint32_t)e->body_len);
-    tp__wr_bytes(&w, e->body, e->body_len);
+    ut_wr w;
+    ut_wr_fixed(&w, out, cap);
+    ut_wr_u8(&w, e->version);
+    ut_wr_u8(&w, e->type);
+    ut_wr_u8(&w, (uint8_t)e->cluster_len);
+    ut_wr_bytes(&w, e->cluster, e->cluster_len);
+    ut_wr_u8(&w, (uint8_t)e->sender_len);
+    ut_wr_bytes(&w, e->sender, e->sender_len);
+    ut_wr_u8(&w, (uint8_t)e->dest_len);
+    ut_wr_bytes(&w, e->dest, e->dest_len);
+    ut_wr_u64(&w, e->epoch);
+    ut_wr_u64(&w, e->seq);
+    ut_wr_u64(&w, (uint64_t)e->sent_at_ms);
+    ut_wr_u32(&w, (uint32_t)e->body_len);
+    ut_wr_bytes(&w, e->body, e->body_len);
     assert(!w.bad && w.len + TP__MAC_LEN <= cap);
     tp__mac_compute(mac, out, w.len, out + w.len);
     return 0;
@@ -94,27 +94,27 @@ static bool equal_str(const uint8_t *p, size_t n, const char *s)
 /* parse reads the structure only; true when every field is present and nothing follows. */
 static bool parse(const uint8_t *buf, size_t len, tp__env *e, const uint8_t **mac)
 {
-    tp__rd r;
-    tp__rd_init(&r, buf, len);
-    e->version = tp__rd_u8(&r);
-    e->type = tp__rd_u8(&r);
-    e->cluster_len = tp__rd_u8(&r);
-    e->cluster = tp__rd_bytes(&r, e->cluster_len);
-    size_t sender_len = tp__rd_u8(&r);
-    const uint8_t *sender = tp__rd_bytes(&r, sender_len);
+    ut_rd r;
+    ut_rd_init(&r, buf, len);
+    e->version = ut_rd_u8(&r);
+    e->type = ut_rd_u8(&r);
+    e->cluster_len = ut_rd_u8(&r);
+    e->cluster = ut_rd_bytes(&r, e->cluster_len);
+    size_t sender_len = ut_rd_u8(&r);
+    const uint8_t *sender = ut_rd_bytes(&r, sender_len);
     if (sender != NULL) {
         e->sender = sender;
         e->sender_len = sender_len;
     }
-    e->dest_len = tp__rd_u8(&r);
-    e->dest = tp__rd_bytes(&r, e->dest_len);
-    e->epoch = tp__rd_u64(&r);
-    e->seq = tp__rd_u64(&r);
-    e->sent_at_ms = (int64_t)tp__rd_u64(&r);
-    e->body_len = tp__rd_u32(&r);
-    e->body = tp__rd_bytes(&r, e->body_len);
-    *mac = tp__rd_bytes(&r, TP__MAC_LEN);
-    return tp__rd_done(&r);
+    e->dest_len = ut_rd_u8(&r);
+    e->dest = ut_rd_bytes(&r, e->dest_len);
+    e->epoch = ut_rd_u64(&r);
+    e->seq = ut_rd_u64(&r);
+    e->sent_at_ms = (int64_t)ut_rd_u64(&r);
+    e->body_len = ut_rd_u32(&r);
+    e->body = ut_rd_bytes(&r, e->body_len);
+    *mac = ut_rd_bytes(&r, TP__MAC_LEN);
+    return ut_rd_done(&r);
 }
 
 int tp__env_open(const tp__verifier *v, const uint8_t *buf, size_t len, tp__env *e, tp_drop_reason *why,

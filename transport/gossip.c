@@ -12,8 +12,8 @@
 void tp__gossip_send_digest(tp *t, tp__peer *p)
 {
     uint8_t buf[12];
-    tp__wr w;
-    tp__wr_fixed(&w, buf, sizeof buf);
+    ut_wr w;
+    ut_wr_fixed(&w, buf, sizeof buf);
     tp__digest_encode(&w, (uint32_t)t->own.n, t->own.hash);
     tp__net_send(t, p, TP__DIGEST, w.p, w.len, false);
 }
@@ -75,8 +75,8 @@ static void send_items(tp *t, tp__peer *to, bool pending_only, bool complete)
         if (count == 0 && !complete) {
             break;
         }
-        tp__wr w;
-        tp__wr_init(&w, t->max_bytes);
+        ut_wr w;
+        ut_wr_init(&w, t->max_bytes);
         h.chunk = complete ? c : 0;
         h.count = count;
         tp__items_encode_hdr(&w, &h);
@@ -91,7 +91,7 @@ static void send_items(tp *t, tp__peer *to, bool pending_only, bool complete)
                 tp__net_send(t, &t->peers[p], TP__ITEMS, w.p, w.len, false);
             }
         }
-        tp__wr_free(&w);
+        ut_wr_free(&w);
     }
 }
 

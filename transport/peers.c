@@ -27,8 +27,8 @@ void tp__peer_heard(tp *t, tp__peer *p)
 static void send_ping(tp *t, tp__peer *p)
 {
     uint8_t buf[8];
-    tp__wr w;
-    tp__wr_fixed(&w, buf, sizeof buf);
+    ut_wr w;
+    ut_wr_fixed(&w, buf, sizeof buf);
     tp__ping_encode(&w, uv_hrtime());
     tp__net_send(t, p, TP__PING, w.p, w.len, false);
 }
@@ -80,8 +80,8 @@ int tp__peer_on_ping(tp *t, tp__peer *p, const uint8_t *body, size_t len)
         return -EBADMSG;
     }
     uint8_t buf[8];
-    tp__wr w;
-    tp__wr_fixed(&w, buf, sizeof buf);
+    ut_wr w;
+    ut_wr_fixed(&w, buf, sizeof buf);
     tp__ping_encode(&w, sent);
     tp__net_send(t, p, TP__PONG, w.p, w.len, false);
     return 0;

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "transport.h"
+#include "util.h"
 
 /* Internal message types (all below TP_TYPE_APP). Bodies, little-endian:
  *   PING   {u64 sender's uv_hrtime ns}          PONG {u64 the echoed ping time}
@@ -37,49 +38,18 @@ enum { TP__PING = 1, TP__PONG = 2, TP__DIGEST = 3, TP__PULL = 4, TP__ITEMS = 5 }
 #define TP__CONN_RECHECK_MS 20      /* least time between two connectivity snapshots from a send */
 #define TP__PULL_PATIENCE 4         /* gossip intervals an unanswered PULL is waited for */
 
-/* ---- bounds-checked reader and writer (codec.c) ---- */
+/* ---- bounds-checked reader and writer ---- */
 
-/* A reader never reads past len; the first short read sets bad and every later read returns 0. */
-typedef struct {
-    const uint8_t *p;
-    size_t len;
-    size_t off;
-    bool bad;
-} tp__rd;
-
-void tp__rd_init(tp__rd *r, const void *buf, size_t len);
-uint8_t tp__rd_u8(tp__rd *r);
-uint32_t tp__rd_u32(tp__rd *r);
-uint64_t tp__rd_u64(tp__rd *r);
-/* tp__rd_bytes returns a pointer into the buffer (borrowed), or NULL and sets bad when short. */
-const uint8_t *tp__rd_bytes(tp__rd *r, size_t n);
-/* tp__rd_done: everything read, nothing left over, no short read. */
-bool tp__rd_done(const tp__rd *r);
-
-/* A writer appends into its own heap buffer (tp__wr_init, grows up to max) or into a caller's
- * fixed buffer (tp__wr_fixed). Overflow or out-of-memory sets bad; the bytes are then garbage. */
-typedef struct {
-    uint8_t *p;
-    size_t len;
-    size_t cap;
-    size_t max;
-    bool owned;
-    bool bad;
-} tp__wr;
-
-void tp__wr_init(tp__wr *w, size_t max);
-void tp__wr_fixed(tp__wr *w, uint8_t *buf, size_t cap);
-void tp__wr_u8(tp__wr *w, uint8_t v);
-void tp__wr_u32(tp__wr *w, uint32_t v);
-void tp__wr_u64(tp__wr *w, uint64_t v);
-void tp__wr_bytes(tp__wr *w, const void *src, size_t n);
-void tp__wr_free(tp__wr *w);
+/* Decoders read with util.h's ut_rd: it never reads past the end; the first short read sets bad
+ * and every later read returns 0. Encoders write with util.h's ut_wr, into its own heap buffer
+ * (ut_wr_init, grows up to max) or a caller's fixed buffer (ut_wr_fixed); overflow or
+ * out-of-memory sets bad, and the bytes are then garbage. */
 
 /* ---- body codecs (codec.c); decoders return 0 or -EBADMSG ---- */
 
-void tp__ping_encode(tp__wr *w, uint64_t t_ns); /* PING and PONG share the layout */
+void tp__ping_encode(ut_wr *w, uint64_t t_ns); /* PING and PONG share the layout */
 int tp__ping_decode(const uint8_t *body, size_t len, uint64_t *t_ns);
-void tp__digest_encode(tp__wr *w, uint32_t n_items, uint64_t hash);
+void tp__digest_encode(ut_wr *w, uint32_t n_items, uint64_t hash);
 int tp__digest_decode(const uint8_t *body, size_t len, uint32_t *n_items, uint64_t *hash);
 int tp__pull_decode(const uint8_t *body, size_t len);
 
@@ -102,13 +72,13 @@ typedef struct {
 
 typedef struct {
     tp__items_hdr hdr;
-    tp__rd rd;
+    ut_rd rd;
     uint32_t left;
 } tp__items_it;
 
 size_t tp__item_wire_len(size_t klen, size_t vlen);
-void tp__items_encode_hdr(tp__wr *w, const tp__items_hdr *h);
-void tp__items_encode_item(tp__wr *w, const char *key, size_t klen, uint64_t version, const void *val,
+void tp__items_encode_hdr(ut_wr *w, const tp__items_hdr *h);
+void tp__items_encode_item(ut_wr *w, const char *key, size_t klen, uint64_t version, const void *val,
                            size_t vlen);
 /* tp__items_open validates the whole body (header, every item, no trailing bytes) so that
  * tp__items_next cannot fail afterwards: a malformed ITEMS message changes nothing. */

@@ -16,7 +16,7 @@ add_library(md_transport STATIC
   transport/transport.c
 )
 target_include_directories(md_transport PUBLIC transport)
-target_link_libraries(md_transport PUBLIC nng::nng PkgConfig::UV ${MD_MBEDCRYPTO_LIB})
+target_link_libraries(md_transport PUBLIC md_util nng::nng PkgConfig::UV ${MD_MBEDCRYPTO_LIB})
 
 # Transport tests may include the module's private tp_int.h.
 md_test(unit.test_tp_codec SOURCES tests/unit/test_tp_codec.c LIBS md_transport)

@@ -17,6 +17,7 @@
 
 #include "base/base.h"
 #include "http_parse.h"
+#include "util.h"
 
 #define MAX_CONNS 256
 #define READ_TIMEOUT_MS 5000  /* from accept to a complete head; not reset by data (slowloris) */
@@ -36,7 +37,7 @@ typedef struct conn {
     uv_write_t wr;
     uv_shutdown_t sd;
     md_api *api;
-    struct conn *prev, *next;
+    ut_link link;       /* on api->conns */
     conn_state st;
     int open_handles;   /* the conn is freed when both tcp and timer have closed */
     bool peer_eof;
@@ -49,7 +50,7 @@ struct md_api {
     uv_loop_t *loop;
     uv_tcp_t listener;
     md_view_holder *holder; /* borrowed */
-    conn *conns;            /* every conn not yet freed, open or closing */
+    ut_list conns;          /* of conn: every conn not yet freed, open or closing */
     int n_conns;
     bool closing;
     bool listener_closed;
@@ -77,14 +78,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
         return;
     }
     md_api *api = c->api;
-    if (c->prev) {
-        c->prev->next = c->next;
-    } else {
-        api->conns = c->next;
-    }
-    if (c->next) {
-        c->next->prev = c->prev;
-    }
+    ut_list_remove(&api->conns, &c->link);
     api->n_conns--;
     free(c->resp);
     free(c);
@@ -525,11 +519,7 @@ static void on_connection(uv_stream_t *server, int status)
     uv_timer_init(api->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->open_handles = 2;
-    c->next = api->conns;
-    if (api->conns) {
-        api->conns->prev = c;
-    }
-    api->conns = c;
+    ut_list_push_front(&api->conns, &c->link);
     api->n_conns++;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 ||
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
@@ -633,7 +623,7 @@ void md_api_close(md_api *api)
     assert(!api->closing);
     api->closing = true;
     uv_close((uv_handle_t *)&api->listener, on_listener_closed);
-    for (conn *c = api->conns; c != NULL; c = c->next) {
+    for (conn *c = ut_list_first(&api->conns, conn, link); c != NULL; c = ut_list_next(c, conn, link)) {
         close_conn(c); /* unlinks only later, in the close callbacks */
     }
 }

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "util.h"
+
 /* Idle objects kept for reuse, so a steady check rate costs no malloc here. */
 #define POOL_KEEP_MAX 1024
 #define MAX_IDLE_CONNS 1024
@@ -28,7 +30,7 @@ typedef struct sock_ctx {
     int events;             /* UV_READABLE | UV_WRITABLE that curl wants; 0 while idle */
     int watching;           /* what the poll handle is started with (0: stopped) */
     bool closing;
-    struct sock_ctx *prev, *next; /* live list, or the free list (next only) */
+    ut_link link;           /* on the live list, or the free list */
 } sock_ctx;
 
 /* One running transfer: the callback to call when it finishes. Stored as the easy handle's
@@ -37,7 +39,7 @@ typedef struct xfer {
     CURL *easy;
     md_curl_done_cb cb;
     void *ctx;
-    struct xfer *prev, *next; /* running list, or the free list (next only) */
+    ut_link link;           /* on the running list, or the free list */
 } xfer;
 
 struct md_curl_loop {
@@ -47,13 +49,13 @@ struct md_curl_loop {
     uv_idle_t now;          /* curl's "time out now": run after this loop turn's I/O, not in the timer phase */
     bool closing;
     int open_handles;       /* uv handles not yet through their close callback */
-    sock_ctx *socks;        /* live sockets */
+    ut_list socks;          /* live sockets */
     sock_ctx **by_fd;       /* live sockets by descriptor (curl forgets an idle one's context) */
     size_t by_fd_cap;
-    sock_ctx *free_socks;
+    ut_list free_socks;
     int n_free_socks;
-    xfer *running;
-    xfer *free_xfers;
+    ut_list running;        /* of xfer */
+    ut_list free_xfers;
     int n_free_xfers;
 };
 
@@ -61,16 +63,10 @@ static void maybe_free(md_curl_loop *cl)
 {
     if (!cl->closing || cl->open_handles > 0)
         return;
-    while (cl->free_socks) {
-        sock_ctx *s = cl->free_socks;
-        cl->free_socks = s->next;
-        free(s);
-    }
-    while (cl->free_xfers) {
-        xfer *x = cl->free_xfers;
-        cl->free_xfers = x->next;
-        free(x);
-    }
+    for (ut_link *k; (k = ut_list_pop_front(&cl->free_socks)) != NULL;)
+        free(ut_list_entry(k, sock_ctx, link));
+    for (ut_link *k; (k = ut_list_pop_front(&cl->free_xfers)) != NULL;)
+        free(ut_list_entry(k, xfer, link));
     free(cl->by_fd);
     free(cl);
 }
@@ -81,8 +77,7 @@ static void on_sock_closed(uv_handle_t *h)
     md_curl_loop *cl = s->cl;
     cl->open_handles--;
     if (!cl->closing && cl->n_free_socks < POOL_KEEP_MAX) {
-        s->next = cl->free_socks;
-        cl->free_socks = s;
+        ut_list_push_front(&cl->free_socks, &s->link);
         cl->n_free_socks++;
     } else {
         free(s);
@@ -94,12 +89,7 @@ static void sock_close(md_curl_loop *cl, sock_ctx *s)
 {
     assert(!s->closing);
     s->closing = true;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        cl->socks = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    ut_list_remove(&cl->socks, &s->link);
     if ((size_t)s->fd < cl->by_fd_cap && cl->by_fd[s->fd] == s)
         cl->by_fd[s->fd] = NULL;
     /* uv_close stops the poll at once, so curl may reuse the fd number right away. */
@@ -108,15 +98,9 @@ static void sock_close(md_curl_loop *cl, sock_ctx *s)
 
 static void xfer_release(md_curl_loop *cl, xfer *x)
 {
-    if (x->prev)
-        x->prev->next = x->next;
-    else
-        cl->running = x->next;
-    if (x->next)
-        x->next->prev = x->prev;
+    ut_list_remove(&cl->running, &x->link);
     if (cl->n_free_xfers < POOL_KEEP_MAX) {
-        x->next = cl->free_xfers;
-        cl->free_xfers = x;
+        ut_list_push_front(&cl->free_xfers, &x->link);
         cl->n_free_xfers++;
     } else {
         free(x);
@@ -240,9 +224,8 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     if (s && !socketp)
         curl_multi_assign(cl->multi, fd, s);
     if (!s) {
-        s = cl->free_socks;
+        s = ut_list_entry(ut_list_pop_front(&cl->free_socks), sock_ctx, link);
         if (s) {
-            cl->free_socks = s->next;
             cl->n_free_socks--;
         } else if (!(s = malloc(sizeof(*s)))) {
             return -1; /* curl fails the transfer */
@@ -256,11 +239,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         s->fd = fd;
         s->closing = false;
         s->watching = 0;
-        s->prev = NULL;
-        s->next = cl->socks;
-        if (cl->socks)
-            cl->socks->prev = s;
-        cl->socks = s;
+        ut_list_push_front(&cl->socks, &s->link);
         cl->open_handles++;
         if (remember_fd(cl, s) != 0) {
             sock_close(cl, s);
@@ -353,9 +332,8 @@ CURLM *md_curl_loop_multi(md_curl_loop *cl)
 int md_curl_loop_add(md_curl_loop *cl, CURL *easy, md_curl_done_cb cb, void *ctx)
 {
     assert(cl && !cl->closing && easy && cb);
-    xfer *x = cl->free_xfers;
+    xfer *x = ut_list_entry(ut_list_pop_front(&cl->free_xfers), xfer, link);
     if (x) {
-        cl->free_xfers = x->next;
         cl->n_free_xfers--;
     } else if (!(x = malloc(sizeof(*x)))) {
         return -ENOMEM;
@@ -363,11 +341,7 @@ int md_curl_loop_add(md_curl_loop *cl, CURL *easy, md_curl_done_cb cb, void *ctx
     x->easy = easy;
     x->cb = cb;
     x->ctx = ctx;
-    x->prev = NULL;
-    x->next = cl->running;
-    if (cl->running)
-        cl->running->prev = x;
-    cl->running = x;
+    ut_list_push_front(&cl->running, &x->link);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
     /* Every connection remembers the close callback of the transfer that opened it. */
     curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
@@ -404,16 +378,16 @@ void md_curl_loop_close(md_curl_loop *cl)
     if (!cl)
         return;
     assert(!cl->closing);
-    while (cl->running) {
-        CURL *easy = cl->running->easy;
+    while (!ut_list_empty(&cl->running)) {
+        CURL *easy = ut_list_first(&cl->running, xfer, link)->easy;
         md_curl_loop_cancel(cl, easy);
     }
     /* Cleanup closes cached connections; curl may report their sockets as removed. */
     curl_multi_cleanup(cl->multi);
     cl->multi = NULL;
     cl->closing = true;
-    while (cl->socks)
-        sock_close(cl, cl->socks);
+    while (!ut_list_empty(&cl->socks))
+        sock_close(cl, ut_list_first(&cl->socks, sock_ctx, link));
     uv_close((uv_handle_t *)&cl->timer, on_timer_closed);
     uv_close((uv_handle_t *)&cl->now, on_timer_closed);
 }

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "base/base.h"
+#include "util.h"
 
 #define DETAIL_LINE_MAX 200 /* of the detail, the sentence quotes the first line up to this */
 
@@ -25,63 +26,15 @@ const char *md_alert_event_name(md_alert_event e)
     return (unsigned)e < MD_ALERT_EVENT_COUNT ? names[e] : "unknown";
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong */
-        if (c == 0xED)
-            hi = 0x9F; /* surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if (len > n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
-
 /* Copies in into out (cap bytes with the NUL), at most max bytes of it, as valid UTF-8 with
  * control bytes and invalid sequences replaced by '?'. With one_line, stops at the first line
  * break. Never cuts a character in two. Returns the length written. */
 static size_t clean_text(const char *in, size_t max, bool one_line, char *out, size_t cap)
 {
     assert(cap > 0);
-    size_t n = 0, inlen = in ? strlen(in) : 0;
-    const unsigned char *s = (const unsigned char *)in;
     if (max > cap - 1)
         max = cap - 1;
-    for (size_t i = 0; i < inlen;) {
-        if (one_line && (s[i] == '\n' || s[i] == '\r'))
-            break;
-        size_t len = utf8_seq(s + i, inlen - i);
-        if (n + (len ? len : 1) > max)
-            break;
-        if (len == 0 || (len == 1 && ((s[i] < 0x20 && s[i] != '\n' && s[i] != '\t') || s[i] == 0x7F))) {
-            out[n++] = '?';
-            i += len ? len : 1;
-            continue;
-        }
-        memcpy(out + n, s + i, len);
-        n += len;
-        i += len;
-    }
+    size_t n = ut_utf8_clean(out, max, in, in ? strlen(in) : 0, one_line ? UT_UTF8_ONE_LINE : 0);
     out[n] = '\0';
     return n;
 }

@@ -86,15 +86,10 @@ static void notify(md_alerts *a, const item *it, size_t h, md_alert_fate fate)
         md_log(MD_LOG_ERROR, "alert_notice_lost", MD_S("key", it->key), MD_S("reason", "out of memory"));
         return;
     }
-    n->next = NULL;
     n->hook = h;
     n->fate = fate;
     memcpy(n->key, it->key, klen + 1);
-    if (a->ntail)
-        a->ntail->next = n;
-    else
-        a->nhead = n;
-    a->ntail = n;
+    ut_list_push_back(&a->notices, &n->link);
 }
 
 /* Runs the queued callbacks; nested calls (a callback that sends) leave it to the outer one. */
@@ -103,11 +98,8 @@ static void flush(md_alerts *a)
     if (a->flushing)
         return;
     a->flushing = true;
-    while (a->nhead) {
-        notice *n = a->nhead;
-        a->nhead = n->next;
-        if (!a->nhead)
-            a->ntail = NULL;
+    for (ut_link *k; (k = ut_list_pop_front(&a->notices)) != NULL;) {
+        notice *n = ut_list_entry(k, notice, link);
         a->o.on_fate(n->key, n->hook, n->fate, a->o.fate_ctx);
         free(n);
     }
@@ -130,14 +122,7 @@ static void cancel_transfer(md_alerts *a, delivery *d)
 
 void md__alerts_item_free(md_alerts *a, item *it)
 {
-    if (it->prev)
-        it->prev->next = it->next;
-    else
-        a->head = it->next;
-    if (it->next)
-        it->next->prev = it->prev;
-    else
-        a->tail = it->prev;
+    ut_list_remove(&a->items, &it->link);
     a->n_items--;
     for (size_t h = 0; h < a->n_hooks; h++)
         cancel_transfer(a, &it->d[h]);
@@ -176,7 +161,7 @@ static bool give_up(md_alerts *a, delivery *d, const char *reason, long status)
 
 static void drop_oldest(md_alerts *a)
 {
-    item *it = a->head;
+    item *it = ut_list_first(&a->items, item, link);
     assert(it);
     md_log(MD_LOG_WARN, "alert_dropped", MD_S("key", it->key), MD_S("reason", "queue full"),
            MD_I("queue_max", a->o.queue_max));
@@ -325,8 +310,8 @@ static void on_timer(uv_timer_t *t)
 static void pump(md_alerts *a)
 {
     int64_t now = md_mono_us(), wake = INT64_MAX;
-    for (item *it = a->head, *nx; it; it = nx) {
-        nx = it->next;
+    for (item *it = ut_list_first(&a->items, item, link), *nx; it; it = nx) {
+        nx = ut_list_next(it, item, link);
         for (size_t h = 0; h < a->n_hooks; h++) {
             delivery *d = &it->d[h];
             if (d->done || d->easy)
@@ -392,12 +377,7 @@ int md_alerts_send(md_alerts *a, const md_alert *al)
     it->pending = a->n_hooks;
     for (size_t h = 0; h < a->n_hooks; h++)
         it->d[h] = (delivery){ .it = it, .hook = h, .next_us = it->queued_us };
-    it->prev = a->tail;
-    if (a->tail)
-        a->tail->next = it;
-    else
-        a->head = it;
-    a->tail = it;
+    ut_list_push_back(&a->items, &it->link);
     a->n_items++;
     a->c.queued += a->n_hooks;
     pump(a);

@@ -4,6 +4,7 @@
 #define MD_ALERTS_INT_H
 
 #include "alerts.h"
+#include "util.h"
 
 #define MD__ALERT_FORMATS 3
 
@@ -29,7 +30,7 @@ typedef struct {
 
 typedef struct item {
     struct md_alerts *owner;
-    struct item *prev, *next;  /* FIFO, oldest at head */
+    ut_link link;              /* on owner->items */
     char *key;
     int64_t queued_us;
     size_t pending;            /* deliveries not done */
@@ -38,7 +39,7 @@ typedef struct item {
 } item;
 
 typedef struct notice {
-    struct notice *next;
+    ut_link link;              /* on md_alerts.notices */
     size_t hook;
     md_alert_fate fate;
     char key[];
@@ -51,11 +52,11 @@ struct md_alerts {
     hook *hooks;
     size_t n_hooks;
     md_alerts_opts o;
-    item *head, *tail;
+    ut_list items;             /* of item: FIFO, oldest at head */
     size_t n_items;
     char **keys;               /* ring of remembered keys, o.dedupe_keys long */
     size_t key_next;
-    notice *nhead, *ntail;
+    ut_list notices;           /* of notice: FIFO */
     bool flushing, closing;
     uint64_t rng;
     md_alerts_counters c;

@@ -162,13 +162,10 @@ void md_alerts_close(md_alerts *a)
         return;
     assert(!a->closing && !a->flushing);
     a->closing = true;
-    while (a->head)
-        md__alerts_item_free(a, a->head); /* cancels requests in flight, no callbacks */
-    while (a->nhead) {
-        notice *n = a->nhead;
-        a->nhead = n->next;
-        free(n);
-    }
+    while (!ut_list_empty(&a->items)) /* cancels requests in flight, no callbacks */
+        md__alerts_item_free(a, ut_list_first(&a->items, item, link));
+    for (ut_link *k; (k = ut_list_pop_front(&a->notices)) != NULL;)
+        free(ut_list_entry(k, notice, link));
     for (size_t i = 0; i < a->o.dedupe_keys; i++)
         free(a->keys[i]);
     free(a->keys);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "util.h"
 
 extern char **environ;
 
@@ -83,34 +84,6 @@ static void ring_put(md_exec *x, const char *p, size_t n)
     x->head = (x->head + n) % sizeof(x->ring);
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes available), or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-    size_t len;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80; /* no overlong forms */
-        hi = c == 0xED ? 0x9F : 0xBF; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF; /* nothing above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (len > n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
-
 /* Copies the kept tail in order, made safe for logs and JSON (the ledger detail is shown in
  * /v1/incidents and alerts): control bytes and invalid UTF-8 become '?', and a character cut
  * by the ring at the front is dropped. */
@@ -121,21 +94,11 @@ static void ring_linearize(const md_exec *x, md_exec_result *r)
     unsigned char *raw = (unsigned char *)r->output;
     for (size_t i = 0; i < kept; i++)
         raw[i] = (unsigned char)x->ring[(start + i) % sizeof(x->ring)];
-    size_t i = 0, n = 0;
+    size_t i = 0;
     if (x->total > sizeof(x->ring))
         while (i < kept && (raw[i] & 0xC0) == 0x80)
             i++;
-    while (i < kept) { /* in place: what is written never outruns what is read */
-        size_t len = utf8_len(raw + i, kept - i);
-        if (len == 0 || (len == 1 && ((raw[i] < 0x20 && raw[i] != '\n' && raw[i] != '\t') || raw[i] == 0x7F))) {
-            raw[n++] = '?';
-            i += len ? len : 1;
-            continue;
-        }
-        memmove(raw + n, raw + i, len);
-        n += len;
-        i += len;
-    }
+    size_t n = ut_utf8_clean(r->output, kept, raw + i, kept - i, 0); /* in place */
     r->output[n] = '\0';
     r->output_len = n;
     r->output_total = x->total;

@@ -1,7 +1,7 @@
 # health.cmake: md_health, pure: results, history, trend, health states, observations, verdicts.
 md_module(md_health health PURE
   SOURCES types.c history.c trend.c health.c verdict.c obs_codec.c
-  LIBS m)
+  LIBS md_util m)
 
 foreach(t IN ITEMS test_health test_trend test_history test_verdict test_obs_codec)
   md_test(unit.${t} SOURCES tests/unit/${t}.c LIBS md_health)

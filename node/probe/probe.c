@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "base/base.h"
+#include "util.h"
 
 #define BODY_MAX (64 * 1024) /* bytes of body kept to look for expect_body */
 #define BODY_FIRST 4096
@@ -30,7 +31,7 @@ typedef struct check {
     size_t body_len, body_cap;
     uint64_t start_ns;
     bool running;             /* false: waiting in p->waiting */
-    struct check *prev, *next;
+    ut_link link;             /* on p->running, p->waiting or p->free_checks */
 } check;
 
 struct md_prober {
@@ -43,9 +44,9 @@ struct md_prober {
     int n_waiting;
     int depth;                         /* user callbacks on the stack */
     bool dead;                         /* md_prober_free ran inside a callback */
-    check *running;                    /* list */
-    check *wait_head, *wait_tail;      /* FIFO of checks waiting for a slot */
-    check *free_checks;
+    ut_list running;                   /* of check */
+    ut_list waiting;                   /* FIFO of checks waiting for a slot */
+    ut_list free_checks;               /* a stack */
     int n_free_checks;
     CURL **free_easy;                  /* stack of idle easy handles */
     int n_free_easy, cap_free_easy;
@@ -127,9 +128,8 @@ int md_probe_parse_cert_time(const char *s, int64_t *ms_out)
 
 static check *check_get(md_prober *p)
 {
-    check *c = p->free_checks;
+    check *c = ut_list_entry(ut_list_pop_front(&p->free_checks), check, link);
     if (c) {
-        p->free_checks = c->next;
         p->n_free_checks--;
         return c;
     }
@@ -143,8 +143,7 @@ static void check_put(md_prober *p, check *c)
         free(c);
         return;
     }
-    c->next = p->free_checks;
-    p->free_checks = c;
+    ut_list_push_front(&p->free_checks, &c->link);
     p->n_free_checks++;
 }
 
@@ -180,25 +179,13 @@ static void easy_put(md_prober *p, CURL *easy)
 
 static void unlink_running(md_prober *p, check *c)
 {
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        p->running = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    ut_list_remove(&p->running, &c->link);
     p->n_running--;
 }
 
 static void unlink_waiting(md_prober *p, check *c)
 {
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        p->wait_head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        p->wait_tail = c->prev;
+    ut_list_remove(&p->waiting, &c->link);
 }
 
 /* ---- one transfer ---- */
@@ -441,11 +428,7 @@ static int run(md_prober *p, check *c)
         return rc;
     }
     c->running = true;
-    c->prev = NULL;
-    c->next = p->running;
-    if (p->running)
-        p->running->prev = c;
-    p->running = c;
+    ut_list_push_front(&p->running, &c->link);
     p->n_running++;
     return 0;
 }
@@ -454,8 +437,8 @@ static int run(md_prober *p, check *c)
  * reported as a connect failure; this never runs inside md_probe_start. */
 static void start_waiting(md_prober *p)
 {
-    while (p->wait_head && p->n_running < limit_of(p)) {
-        check *c = p->wait_head;
+    while (!ut_list_empty(&p->waiting) && p->n_running < limit_of(p)) {
+        check *c = ut_list_first(&p->waiting, check, link);
         unlink_waiting(p, c);
         p->n_waiting--;
         md_probe_cb cb = c->cb;
@@ -512,18 +495,12 @@ int md_probe_start(md_prober *p, const md_probe_request *req, md_probe_cb cb, vo
     c->hdrs = NULL;
     c->easy = NULL;
     c->running = false;
-    if (p->n_running < limit_of(p) && !p->wait_head) {
+    if (p->n_running < limit_of(p) && ut_list_empty(&p->waiting)) {
         rc = run(p, c);
         if (rc != 0)
             return rc;
     } else {
-        c->next = NULL;
-        c->prev = p->wait_tail;
-        if (p->wait_tail)
-            p->wait_tail->next = c;
-        else
-            p->wait_head = c;
-        p->wait_tail = c;
+        ut_list_push_back(&p->waiting, &c->link);
         p->n_waiting++;
     }
     if (handle_out)
@@ -574,20 +551,19 @@ void md_prober_free(md_prober *p)
 {
     if (!p || p->dead)
         return;
-    while (p->running) {
-        check *c = p->running;
+    while (!ut_list_empty(&p->running)) {
+        check *c = ut_list_first(&p->running, check, link);
         md_curl_loop_cancel(p->cl, c->easy);
         unlink_running(p, c);
         finish(p, c);
     }
-    while (p->wait_head) {
-        check *c = p->wait_head;
+    while (!ut_list_empty(&p->waiting)) {
+        check *c = ut_list_first(&p->waiting, check, link);
         unlink_waiting(p, c);
         finish(p, c);
     }
-    while (p->free_checks) {
-        check *c = p->free_checks;
-        p->free_checks = c->next;
+    for (ut_link *k; (k = ut_list_pop_front(&p->free_checks)) != NULL;) {
+        check *c = ut_list_entry(k, check, link);
         free(c->body);
         free(c);
     }

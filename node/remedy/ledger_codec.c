@@ -11,122 +11,38 @@
 
 /* ---- writer ---- */
 
-static void put(md__lw *w, const void *p, size_t n)
-{
-    if (w->oom)
-        return;
-    if (w->cap - w->len < n) {
-        size_t cap = w->cap ? w->cap : 256;
-        while (cap - w->len < n)
-            cap *= 2;
-        uint8_t *b = realloc(w->buf, cap);
-        if (!b) {
-            w->oom = true;
-            return;
-        }
-        w->buf = b;
-        w->cap = cap;
-    }
-    memcpy(w->buf + w->len, p, n);
-    w->len += n;
-}
-
-static void put_le(md__lw *w, uint64_t v, int n)
-{
-    uint8_t b[8];
-    for (int i = 0; i < n; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    put(w, b, (size_t)n);
-}
-
-void md__lw_u8(md__lw *w, uint8_t v) { put_le(w, v, 1); }
-void md__lw_u16(md__lw *w, uint16_t v) { put_le(w, v, 2); }
-void md__lw_u32(md__lw *w, uint32_t v) { put_le(w, v, 4); }
-void md__lw_u64(md__lw *w, uint64_t v) { put_le(w, v, 8); }
-
 void md__lw_name(md__lw *w, const char *s)
 {
     size_t n = strnlen(s, MD_LEDGER_NAME_MAX + 1);
     assert(md__ledger_name_ok(s, n, true));
     md__lw_u8(w, (uint8_t)n);
-    put(w, s, n);
+    ut_wr_bytes(w, s, n);
 }
 
-/* utf8_len: the length of the acceptable character at p (n bytes left), 0 if it is not one:
- * invalid UTF-8, NUL, or a control character other than tab and newline. */
-static size_t utf8_len(const uint8_t *p, size_t n)
-{
-    uint8_t c = p[0];
-    if (c < 0x80)
-        return (c >= 0x20 && c != 0x7f) || c == '\t' || c == '\n' ? 1 : 0;
-    size_t k;
-    uint8_t lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf)
-        k = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        k = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        if (c == 0xed)
-            hi = 0x9f; /* no surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        k = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        if (c == 0xf4)
-            hi = 0x8f;
-    } else
-        return 0;
-    if (n < k || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < k; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf)
-            return 0;
-    return k;
-}
-
+/* text_ok: clean UTF-8 (no NUL, no control character but tab and newline), not too long. */
 static bool text_ok(const uint8_t *p, size_t n)
 {
-    if (n > MD_LEDGER_TEXT_MAX)
-        return false;
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_len(p + i, n - i);
-        if (!k)
-            return false;
-        i += k;
-    }
-    return true;
+    return n <= MD_LEDGER_TEXT_MAX && ut_utf8_is_clean(p, n);
 }
 
 void md__lw_text(md__lw *w, const char *p, size_t n)
 {
-    const uint8_t *s = (const uint8_t *)p;
-    size_t at = w->len, out = 0;
+    size_t at = w->len, room = n < MD_LEDGER_TEXT_MAX ? n : MD_LEDGER_TEXT_MAX;
     md__lw_u16(w, 0); /* patched below, once the cleaned length is known */
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_len(s + i, n - i);
-        if (out + (k ? k : 1) > MD_LEDGER_TEXT_MAX)
-            break;
-        if (k)
-            put(w, s + i, k);
-        else
-            put(w, "?", 1);
-        out += k ? k : 1;
-        i += k ? k : 1;
-    }
-    if (!w->oom) {
-        w->buf[at] = (uint8_t)out;
-        w->buf[at + 1] = (uint8_t)(out >> 8);
-    }
+    uint8_t *to = ut_wr_room(w, room);
+    if (w->bad)
+        return;
+    size_t out = ut_utf8_clean((char *)to, room, p, n, 0);
+    w->len += out;
+    ut_put_le16(w->p + at, (uint16_t)out);
 }
 
 int md__lw_finish(md__lw *w)
 {
-    if (!w->oom)
-        md__lw_u32(w, md__ledger_crc32c(w->buf, w->len));
-    if (w->oom) {
-        free(w->buf);
-        w->buf = NULL;
+    if (!w->bad)
+        md__lw_u32(w, md__ledger_crc32c(w->p, w->len));
+    if (w->bad) {
+        ut_wr_free(w);
         return -ENOMEM;
     }
     return 0;
@@ -134,19 +50,7 @@ int md__lw_finish(md__lw *w)
 
 /* ---- reader ---- */
 
-uint64_t md__lr_n(md__lr *r, int n)
-{
-    if (r->bad || r->left < (size_t)n) {
-        r->bad = true;
-        return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v |= (uint64_t)r->p[i] << (8 * i);
-    r->p += n;
-    r->left -= (size_t)n;
-    return v;
-}
+uint64_t md__lr_n(md__lr *r, int n) { return ut_rd_le(r, (size_t)n); }
 
 bool md__lr_bool(md__lr *r)
 {
@@ -202,8 +106,7 @@ bool md__lr_open(md__lr *r, const uint8_t *buf, size_t len)
     r->bad = true;
     if (!buf || len < 5)
         return false;
-    uint32_t want = (uint32_t)buf[len - 4] | (uint32_t)buf[len - 3] << 8 | (uint32_t)buf[len - 2] << 16 |
-                    (uint32_t)buf[len - 1] << 24;
+    uint32_t want = ut_get_le32(buf + len - 4);
     if (md__ledger_crc32c(buf, len - 4) != want)
         return false;
     r->left = len - 4;
@@ -293,7 +196,8 @@ int md_ledger_entry_encode(const md_ledger_entry *e, uint8_t **out, size_t *len)
     assert(e && out && len);
     if (!entry_ok(e))
         return -EINVAL;
-    md__lw w = { 0 };
+    md__lw w;
+    md__lw_start(&w);
     md__lw_u8(&w, MD_LEDGER_VERSION);
     md__lw_u8(&w, (uint8_t)e->type);
     md__lw_name(&w, e->service);
@@ -349,7 +253,7 @@ int md_ledger_entry_encode(const md_ledger_entry *e, uint8_t **out, size_t *len)
     int rc = md__lw_finish(&w);
     if (rc)
         return rc;
-    *out = w.buf;
+    *out = w.p;
     *len = w.len;
     return 0;
 }

@@ -4,6 +4,7 @@
 #define MD_LEDGER_INT_H
 
 #include "remedy.h"
+#include "util.h"
 
 struct md_ledger {
     size_t n;
@@ -15,30 +16,24 @@ struct md_ledger {
     uint64_t last_index;
 };
 
-/* Growable output buffer; oom sticks, so writes need no checks until the end. */
-typedef struct {
-    uint8_t *buf;
-    size_t len, cap;
-    bool oom;
-} md__lw;
+/* Growable output buffer (util.h's writer: start it with md__lw_start); bad sticks, so writes
+ * need no checks until the end. */
+typedef ut_wr md__lw;
 
-void md__lw_u8(md__lw *w, uint8_t v);
-void md__lw_u16(md__lw *w, uint16_t v);
-void md__lw_u32(md__lw *w, uint32_t v);
-void md__lw_u64(md__lw *w, uint64_t v);
+static inline void md__lw_start(md__lw *w) { ut_wr_init(w, SIZE_MAX); }
+static inline void md__lw_u8(md__lw *w, uint8_t v) { ut_wr_u8(w, v); }
+static inline void md__lw_u16(md__lw *w, uint16_t v) { ut_wr_u16(w, v); }
+static inline void md__lw_u32(md__lw *w, uint32_t v) { ut_wr_u32(w, v); }
+static inline void md__lw_u64(md__lw *w, uint64_t v) { ut_wr_u64(w, v); }
 void md__lw_name(md__lw *w, const char *s);            /* u8 length + bytes; s already valid */
 void md__lw_text(md__lw *w, const char *p, size_t n);  /* u16 length + bytes, cleaned and cut */
-/* md__lw_finish appends the CRC of everything written; returns 0 or -ENOMEM (buf freed). */
+/* md__lw_finish appends the CRC of everything written; returns 0 or -ENOMEM (buffer freed). */
 int md__lw_finish(md__lw *w);
 
-/* Bounds-checked input; bad sticks, reads after it return zeros. */
-typedef struct {
-    const uint8_t *p;
-    size_t left;
-    bool bad;
-} md__lr;
+/* Bounds-checked input (util.h's reader); bad sticks, reads after it return zeros. */
+typedef ut_rd md__lr;
 
-uint64_t md__lr_n(md__lr *r, int n);
+uint64_t md__lr_n(md__lr *r, int n);                   /* ut_rd_le: n bytes, little-endian */
 bool md__lr_bool(md__lr *r);
 int64_t md__lr_time(md__lr *r);                        /* in [0, MD_LEDGER_TIME_MAX] */
 /* md__lr_name reads a name into out (MD_LEDGER_NAME_MAX + 1 bytes); empty only if allowed. */

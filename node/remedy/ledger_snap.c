@@ -119,7 +119,8 @@ int md_ledger_snapshot(const md_ledger *l, uint8_t **out, size_t *len)
     for (size_t i = 0; i < l->n; i++)
         order[i] = &l->svc[i];
     qsort(order, l->n, sizeof *order, by_name);
-    md__lw w = { 0 };
+    md__lw w;
+    md__lw_start(&w);
     for (int i = 0; i < 4; i++)
         md__lw_u8(&w, magic[i]);
     md__lw_u8(&w, MD_LEDGER_VERSION);
@@ -134,7 +135,7 @@ int md_ledger_snapshot(const md_ledger *l, uint8_t **out, size_t *len)
     int rc = md__lw_finish(&w);
     if (rc)
         return rc;
-    *out = w.buf;
+    *out = w.p;
     *len = w.len;
     return 0;
 }

@@ -5,7 +5,7 @@
 set(MD_REMEDY_SOURCES ledger.c ledger_apply.c ledger_codec.c ledger_snap.c escalation.c driver.c)
 md_module(md_remedy remedy PURE
   SOURCES ${MD_REMEDY_SOURCES}
-  LIBS md_health)
+  LIBS md_health md_util)
 list(TRANSFORM MD_REMEDY_SOURCES PREPEND ${CMAKE_SOURCE_DIR}/node/remedy/)
 # The escalation, ledger and driver invariants are asserted in every build (kept on in release).
 target_compile_options(md_remedy PRIVATE -UNDEBUG)

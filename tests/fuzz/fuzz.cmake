@@ -10,7 +10,7 @@ set(MD_FUZZ_FLAGS
   -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
   -std=c11 -D_GNU_SOURCE "-DMD_VERSION=\"${PROJECT_VERSION}\""
   -Wall -Wextra -Werror -Wno-missing-field-initializers
-  -I${CMAKE_SOURCE_DIR}/node)
+  -I${CMAKE_SOURCE_DIR}/node -I${CMAKE_SOURCE_DIR}/util)
 set(MD_FUZZ_SECONDS 30)
 file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz ${CMAKE_BINARY_DIR}/fuzz-artifacts)
 
@@ -22,11 +22,11 @@ function(md_fuzz_target)
     set(F_MAX_LEN 4096)
   endif()
   set(bin ${CMAKE_BINARY_DIR}/fuzz/fuzz_${F_NAME}) # not beside the target of the same name
-  set(srcs "")
+  set(srcs ${CMAKE_SOURCE_DIR}/util/util.c) # every module may use util (libc only)
   foreach(s IN LISTS F_SOURCES)
     list(APPEND srcs ${CMAKE_SOURCE_DIR}/${s})
   endforeach()
-  file(GLOB headers ${CMAKE_SOURCE_DIR}/node/*/*.h)
+  file(GLOB headers ${CMAKE_SOURCE_DIR}/node/*/*.h ${CMAKE_SOURCE_DIR}/util/*.h)
   add_custom_command(
     OUTPUT ${bin}
     COMMAND ${CLANG_BIN} ${MD_FUZZ_FLAGS} ${srcs} -o ${bin} ${F_LIBS}

@@ -59,12 +59,12 @@ static void repair(uint8_t *b, size_t len)
 {
     size_t off = 0;
     while (len - off >= RAFT__REC_HDR) {
-        uint32_t l = raft__get32(b + off);
+        uint32_t l = ut_get_le32(b + off);
         if (l > RAFT_STORAGE_MAX_ENTRY || len - off - RAFT__REC_HDR < l) {
             return;
         }
         uint32_t crc = raft__crc32c(0, b + off, 4);
-        raft__put32(b + off + 4, raft__crc32c(crc, b + off + 8, RAFT__REC_HDR - 8 + (size_t)l));
+        ut_put_le32(b + off + 4, raft__crc32c(crc, b + off + 8, RAFT__REC_HDR - 8 + (size_t)l));
         off += RAFT__REC_HDR + l;
     }
 }

@@ -23,8 +23,8 @@ static void check_items(const uint8_t *body, size_t len)
     if (it.hdr.n_chunks == 0 || it.hdr.chunk >= it.hdr.n_chunks) {
         abort();
     }
-    tp__wr w;
-    tp__wr_init(&w, len + 1);
+    ut_wr w;
+    ut_wr_init(&w, len + 1);
     tp__items_encode_hdr(&w, &it.hdr);
     tp__kv kv = {0};
     tp__wire_item wi;
@@ -65,7 +65,7 @@ static void check_items(const uint8_t *body, size_t len)
         abort();
     }
     tp__kv_clear(&kv);
-    tp__wr_free(&w);
+    ut_wr_free(&w);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

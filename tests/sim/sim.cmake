@@ -17,8 +17,8 @@ set(MD_SIM_SOURCES
 
 # md_sim_program(name [defines...])
 function(md_sim_program name)
-  add_executable(${name} ${MD_SIM_SOURCES} ${MD_RAFT_SOURCES} ${MD_REMEDY_SOURCES})
-  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/consensus ${CMAKE_SOURCE_DIR}/tests/sim
+  add_executable(${name} ${MD_SIM_SOURCES} ${MD_RAFT_SOURCES} ${MD_REMEDY_SOURCES} ${MD_UTIL_SOURCES})
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/consensus ${MD_UTIL_DIR} ${CMAKE_SOURCE_DIR}/tests/sim
     ${CMAKE_SOURCE_DIR}/node)
   target_compile_options(${name} PRIVATE -O2 -UNDEBUG)
   target_compile_definitions(${name} PRIVATE ${ARGN})

@@ -672,7 +672,8 @@ static void min_service(md__lw *w, const char *name)
 
 static int hand_snapshot(md_ledger *l, uint8_t version, const char *first, const char *second)
 {
-    md__lw w = { 0 };
+    md__lw w;
+    md__lw_start(&w);
     const char *magic = "MDLS";
     for (int i = 0; i < 4; i++)
         md__lw_u8(&w, (uint8_t)magic[i]);
@@ -683,8 +684,8 @@ static int hand_snapshot(md_ledger *l, uint8_t version, const char *first, const
     min_service(&w, second);
     md__lw_u32(&w, 0);
     assert_int_equal(md__lw_finish(&w), 0);
-    int rc = md_ledger_restore(l, w.buf, w.len);
-    free(w.buf);
+    int rc = md_ledger_restore(l, w.p, w.len);
+    free(w.p);
     return rc;
 }
 

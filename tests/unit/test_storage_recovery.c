@@ -24,7 +24,7 @@ static size_t rec_offsets(const uint8_t *b, size_t len, size_t *offs, size_t max
     size_t n = 0, off = 0;
     while (off + 28 <= len && n < max) {
         offs[n++] = off;
-        off += 28 + raft__get32(b + off);
+        off += 28 + ut_get_le32(b + off);
     }
     return n;
 }

@@ -46,40 +46,40 @@ static int open_why(verifier *vf, const uint8_t *buf, size_t len)
 static void test_reader_writer(void **state)
 {
     (void)state;
-    tp__wr w;
-    tp__wr_init(&w, 1 << 20);
-    tp__wr_u8(&w, 0xab);
-    tp__wr_u32(&w, 0x01020304);
-    tp__wr_u64(&w, 0x1122334455667788ULL);
-    tp__wr_bytes(&w, "xyz", 3);
+    ut_wr w;
+    ut_wr_init(&w, 1 << 20);
+    ut_wr_u8(&w, 0xab);
+    ut_wr_u32(&w, 0x01020304);
+    ut_wr_u64(&w, 0x1122334455667788ULL);
+    ut_wr_bytes(&w, "xyz", 3);
     assert_false(w.bad);
     assert_int_equal(w.len, 16);
     assert_int_equal(w.p[1], 0x04); /* little-endian */
 
-    tp__rd r;
-    tp__rd_init(&r, w.p, w.len);
-    assert_int_equal(tp__rd_u8(&r), 0xab);
-    assert_int_equal(tp__rd_u32(&r), 0x01020304);
-    assert_true(tp__rd_u64(&r) == 0x1122334455667788ULL);
-    assert_memory_equal(tp__rd_bytes(&r, 3), "xyz", 3);
-    assert_true(tp__rd_done(&r));
-    assert_null(tp__rd_bytes(&r, 1));
+    ut_rd r;
+    ut_rd_init(&r, w.p, w.len);
+    assert_int_equal(ut_rd_u8(&r), 0xab);
+    assert_int_equal(ut_rd_u32(&r), 0x01020304);
+    assert_true(ut_rd_u64(&r) == 0x1122334455667788ULL);
+    assert_memory_equal(ut_rd_bytes(&r, 3), "xyz", 3);
+    assert_true(ut_rd_done(&r));
+    assert_null(ut_rd_bytes(&r, 1));
     assert_true(r.bad);
-    assert_int_equal(tp__rd_u32(&r), 0);
-    tp__wr_free(&w);
+    assert_int_equal(ut_rd_u32(&r), 0);
+    ut_wr_free(&w);
 
     uint8_t small[4];
-    tp__wr_fixed(&w, small, sizeof small);
-    tp__wr_u32(&w, 7);
+    ut_wr_fixed(&w, small, sizeof small);
+    ut_wr_u32(&w, 7);
     assert_false(w.bad);
-    tp__wr_u8(&w, 1);
+    ut_wr_u8(&w, 1);
     assert_true(w.bad); /* a fixed writer never writes past its buffer */
 
-    tp__wr_init(&w, 10); /* a growing writer stops at its max */
-    tp__wr_u64(&w, 1);
-    tp__wr_u32(&w, 1);
+    ut_wr_init(&w, 10); /* a growing writer stops at its max */
+    ut_wr_u64(&w, 1);
+    ut_wr_u32(&w, 1);
     assert_true(w.bad);
-    tp__wr_free(&w);
+    ut_wr_free(&w);
 }
 
 static void test_envelope_round_trip(void **state)
@@ -290,18 +290,18 @@ static void test_body_decoders(void **state)
     char longkey[TP_MAX_KEY_LEN + 2];
     memset(longkey, 'k', sizeof longkey - 1);
     longkey[sizeof longkey - 1] = '\0';
-    tp__wr w;
-    tp__wr_fixed(&w, bad, sizeof bad);
+    ut_wr w;
+    ut_wr_fixed(&w, bad, sizeof bad);
     tp__items_hdr one = {.n_chunks = 1, .count = 1};
     tp__items_encode_hdr(&w, &one);
-    tp__wr_u8(&w, TP_MAX_KEY_LEN + 1);
-    tp__wr_bytes(&w, longkey, TP_MAX_KEY_LEN + 1);
-    tp__wr_u64(&w, 1);
-    tp__wr_u32(&w, 0);
+    ut_wr_u8(&w, TP_MAX_KEY_LEN + 1);
+    ut_wr_bytes(&w, longkey, TP_MAX_KEY_LEN + 1);
+    ut_wr_u64(&w, 1);
+    ut_wr_u32(&w, 0);
     assert_int_equal(tp__items_open(&it, w.p, w.len), -EBADMSG);
 
     /* a huge count with no items is rejected without looping on it */
-    tp__wr_fixed(&w, bad, sizeof bad);
+    ut_wr_fixed(&w, bad, sizeof bad);
     tp__items_hdr huge = {.n_chunks = 1, .count = UINT32_MAX};
     tp__items_encode_hdr(&w, &huge);
     assert_int_equal(tp__items_open(&it, w.p, w.len), -EBADMSG);

@@ -54,8 +54,8 @@ static inline size_t frame(uint8_t *out, size_t cap, frame_opts o, const void *b
 
 static inline size_t items_body(uint8_t *out, size_t cap, tp__items_hdr h, const char *const *keys, const uint64_t *versions)
 {
-    tp__wr w;
-    tp__wr_fixed(&w, out, cap);
+    ut_wr w;
+    ut_wr_fixed(&w, out, cap);
     tp__items_encode_hdr(&w, &h);
     for (uint32_t i = 0; i < h.count; i++) {
         tp__items_encode_item(&w, keys[i], strlen(keys[i]), versions[i], keys[i], strlen(keys[i]));

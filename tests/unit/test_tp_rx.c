@@ -204,8 +204,8 @@ static void feed_items(fixture *f, uint64_t seq, tp__items_hdr h, const char *co
 static void feed_digest(fixture *f, uint64_t seq, uint32_t n, uint64_t hash)
 {
     uint8_t body[12];
-    tp__wr w;
-    tp__wr_fixed(&w, body, sizeof body);
+    ut_wr w;
+    ut_wr_fixed(&w, body, sizeof body);
     tp__digest_encode(&w, n, hash);
     feed(f, opts("B", 1, seq, TP__DIGEST), body, w.len);
 }
