@@ -229,6 +229,9 @@ void rw__finish(rw_op *op, rw_class cls, const char *fmt, ...)
     rw_client *c = op->c;
     rw_result *r = &op->res;
     r->cls = cls;
+    /* Provisional: classes that are refused before anything happens. */
+    r->reached = !(cls == RW_ERR_AUTH || cls == RW_ERR_RATE_LIMIT || cls == RW_ERR_NETWORK || cls == RW_ERR_SERVER ||
+                   cls == RW_ERR_NOT_JSON || cls == RW_ERR_INTERNAL);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(r->summary, sizeof r->summary, fmt, ap);

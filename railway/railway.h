@@ -106,6 +106,8 @@ typedef struct {
     long http_status;         /* of the last answer, 0 when none arrived */
     uint64_t elapsed_ms;
     uint64_t retry_after_ms;  /* the last Retry-After the server sent, 0 if none */
+    bool reached;             /* the mutation reached Railway (or may have); false when it certainly
+                               * did not: the action was no attempt */
     char summary[RW_SUMMARY_MAX]; /* one line for people and the ledger; never holds the token */
     char deployment_id[RW_ID_MAX];     /* the deployment acted on or polled ("" when none) */
     char new_deployment_id[RW_ID_MAX]; /* REDEPLOY: the new deployment; ROLLBACK: the one the

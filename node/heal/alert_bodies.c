@@ -22,6 +22,7 @@ const char *md_alert_event_name(md_alert_event e)
 {
     static const char *const names[MD_ALERT_EVENT_COUNT] = {
         "incident_open", "step_intent", "step_result", "resolved", "exhausted", "split", "degraded", "rate_limited",
+        "blocked",
     };
     return (unsigned)e < MD_ALERT_EVENT_COUNT ? names[e] : "unknown";
 }
@@ -97,10 +98,11 @@ static void text_step_result(sbuf *sb, const md_alert *a, const char *label, con
         add(sb, "%s failed%s%s", label, after, dur);
     else if (strcmp(o, "timeout") == 0)
         add(sb, "%s timed out%s%s", label, after, dur);
-    else if (strcmp(o, "unknown") == 0) {
-        add(sb, "%s outcome unknown (the leader changed mid-action); counted as attempted", label);
-        return;
-    } else if (strcmp(o, "skipped") == 0) {
+    else if (strcmp(o, "unknown") == 0)
+        add(sb, "%s has no result; counted as attempted", label); /* the detail says why */
+    else if (strcmp(o, "not-attempted") == 0)
+        add(sb, "%s was not attempted and does not count; the ladder stays on this step", label);
+    else if (strcmp(o, "skipped") == 0) {
         add(sb, "%s skipped (shadow mode): nothing was done", label);
         return;
     } else
@@ -169,6 +171,13 @@ static void text_body(sbuf *sb, const md_alert *a, const char *line)
             fmt_duration(a->retry_in_ms, dur, sizeof(dur));
             add(sb, "; next action possible in %s", dur);
         }
+        if (a->incident)
+            add(sb, " (incident %" PRIu64 ")", a->incident);
+        break;
+    case MD_ALERT_BLOCKED:
+        add(sb, "%s blocked: %s; it does not count as an attempt, and medic tries again with backoff (at most "
+                "every 30 s) until it gets through, the service recovers or an operator pauses it",
+            label, line[0] ? line : "its target cannot be reached");
         if (a->incident)
             add(sb, " (incident %" PRIu64 ")", a->incident);
         break;

@@ -32,6 +32,7 @@ typedef enum {
     MD_ALERT_SPLIT,         /* the nodes have disagreed for longer than split_alert_after_ms */
     MD_ALERT_DEGRADED,      /* predictive warning: latency is rising towards the slow threshold */
     MD_ALERT_RATE_LIMITED,  /* max_actions_per_hour reached; the ladder waits */
+    MD_ALERT_BLOCKED,       /* the pending action cannot reach its target; medic retries it */
     MD_ALERT_EVENT_COUNT
 } md_alert_event;
 
@@ -53,7 +54,8 @@ typedef struct {
     const char *step;             /* "restart", "redeploy" or "rollback" */
     int attempt;                  /* 1-based within the step */
     int attempts_max;             /* the step's configured attempts, for "#2 of 3"; 0: unknown */
-    const char *outcome;          /* STEP_RESULT: "ok", "failed", "timeout", "unknown" or "skipped" */
+    const char *outcome;          /* STEP_RESULT: "ok", "failed", "timeout", "unknown", "skipped" or
+                                   * "not-attempted" */
     const char *detail;           /* free text (exit code and output, reason, votes); may be NULL */
     int64_t duration_ms;          /* STEP_RESULT: how long the action took; < 0: unknown */
     bool shadow;                  /* shadow mode: nothing was or will be done */

@@ -126,13 +126,19 @@ static void send_alert(md_heal *r, md_rsvc *s, const md_driver_alert *da)
 static void on_tick(uv_timer_t *t)
 {
     md_heal *r = t->data;
-    if (!r->cons || !md_consensus_is_leader(r->cons))
+    if (!r->cons)
         return;
+    bool leads = md_consensus_is_leader(r->cons);
     int64_t now = md_wall_ms();
     for (size_t i = 0; i < r->n; i++) {
         md_rsvc *s = &r->svc[i];
-        md_driver_input in = { .svc = i, .ledger = md_ledger_service_at(r->ledger, i), .leads = true,
-                               .now_ms = now, .mono_ms = mono_ms() };
+        /* A follower has only what it still holds to give up (a blocked action, an intent it
+         * will not run); the others cost it nothing. */
+        if (!leads && !md_driver_holds(r->driver, i))
+            continue;
+        md_driver_input in = { .svc = i, .ledger = md_ledger_service_at(r->ledger, i), .leads = leads,
+                               .lease_valid = leads && md_consensus_lease_valid(r->cons), .now_ms = now,
+                               .mono_ms = mono_ms() };
         in.verdict = md_cluster_verdict(r->cluster, i, &in.verdict_since_ms);
         in.own_state = md_cluster_own_state(r->cluster, i, &in.own_since_ms);
         md_driver_output out;
@@ -141,10 +147,17 @@ static void on_tick(uv_timer_t *t)
             send_alert(r, s, &out.alerts[k]);
         if (out.propose)
             propose(r, s, &out.entry, out.what);
+        if (out.retry) {
+            md_log(MD_LOG_INFO, "action_retry", MD_S("service", r->cfg->services[i].name),
+                   MD_S("step", md_step_name(out.retry_action->step)), MD_I("attempt", out.retry_action->attempt),
+                   MD_I("action", out.retry_action->action_id));
+            run_action(r, out.retry_action);
+        }
         for (size_t k = 0; k < out.n_alerts; k++)
             if (out.alerts[k].kind != MD_DRIVER_ALERT_RATE_LIMITED)
                 send_alert(r, s, &out.alerts[k]);
-        md__heal_track_known_good(r, s, now);
+        if (leads)
+            md__heal_track_known_good(r, s, now);
     }
 }
 
@@ -184,6 +197,10 @@ static void alert_event(md_heal *r, md_rsvc *s, const md_ledger_event *ev)
         break;
     case MD_LEDGER_EV_INTENT:
         a.event = MD_ALERT_STEP_INTENT;
+        break;
+    case MD_LEDGER_EV_BLOCKED:
+        a.event = MD_ALERT_BLOCKED;
+        a.detail = inc ? inc->blocked_reason : NULL;
         break;
     case MD_LEDGER_EV_RESULT:
         a.event = MD_ALERT_STEP_RESULT;
@@ -530,6 +547,9 @@ static const char *account(const md_rsvc *s, const md_ledger_service *ls, char *
     if (ls->open->exhausted)
         snprintf(buf, len, "incident %llu exhausted: waiting for recovery or an operator",
                  (unsigned long long)ls->open->id);
+    else if (p && ls->open->blocked_action == p->action_id)
+        snprintf(buf, len, "incident %llu: %s #%u of %d blocked: %s (retrying)", (unsigned long long)ls->open->id,
+                 md_step_name(p->step), p->attempt, step_attempts(s, p->step), ls->open->blocked_reason);
     else if (p)
         snprintf(buf, len, "incident %llu: %s #%u of %d %s", (unsigned long long)ls->open->id, md_step_name(p->step),
                  p->attempt, step_attempts(s, p->step), p->shadow ? "(shadow: not executed)" : "running");

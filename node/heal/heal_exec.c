@@ -33,15 +33,49 @@ static void submit_result(md_heal *r, md_rsvc *s, md_outcome outcome, const char
     md__heal_changed(r);
 }
 
+/* blocked: the action never reached its target. It is no attempt and no result: the driver keeps
+ * it and asks for a retry, or gives it up, in a later step. */
+static void blocked(md_heal *r, md_rsvc *s, const char *reason, uint32_t retry_after_ms, const char *detail)
+{
+    s->exec = NULL;
+    s->rw_op = 0;
+    bool first = md_driver_blocked_reason(r->driver, s->idx) == NULL;
+    md_driver_action_blocked(r->driver, s->idx, reason, retry_after_ms, md_mono_us() / 1000);
+    md_log(first ? MD_LOG_WARN : MD_LOG_INFO, "action_blocked", MD_S("service", r->cfg->services[s->idx].name),
+           MD_S("step", md_step_name(s->step)), MD_I("attempt", s->attempt), MD_I("action", s->action_id),
+           MD_S("reason", reason), MD_I("retry_after_ms", retry_after_ms), MD_S("detail", detail));
+    md__heal_changed(r);
+}
+
 static void on_exec_done(const md_exec_result *res, void *ctx)
 {
     md_rsvc *s = ctx;
     char detail[MD_LEDGER_TEXT_MAX];
+    if (res->spawn_error) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "the command could not be started (%s)", uv_strerror(res->spawn_error));
+        blocked(s->r, s, reason, 0, res->summary);
+        return;
+    }
     md_exec_format_detail(res, detail, sizeof detail);
     md_outcome o = res->outcome == MD_EXEC_OK ? MD_OUTCOME_OK
                    : res->outcome == MD_EXEC_TIMEOUT ? MD_OUTCOME_TIMEOUT
                                                      : MD_OUTCOME_FAILED;
     submit_result(s->r, s, o, detail, res->duration_ms, NULL);
+}
+
+/* rw_blocked_reason: a stable sentence per cause (one BLOCKED entry, one alert, per cause). */
+static const char *rw_blocked_reason(rw_class cls)
+{
+    switch (cls) {
+    case RW_ERR_AUTH: return "the Railway API refused the token (auth)";
+    case RW_ERR_RATE_LIMIT: return "the Railway API is rate limiting this token (429)";
+    case RW_ERR_SERVER: return "the Railway API answers with server errors (5xx)";
+    case RW_ERR_NETWORK: return "the Railway API is unreachable";
+    case RW_ERR_TIMEOUT: return "the Railway API does not answer in time";
+    case RW_ERR_NOT_JSON: return "the Railway API answers with a page that is not JSON (blocked on its way?)";
+    default: return "the Railway request could not be made";
+    }
 }
 
 static void on_rw_done(const rw_result *res, void *arg)
@@ -50,6 +84,10 @@ static void on_rw_done(const rw_result *res, void *arg)
     char detail[MD_LEDGER_TEXT_MAX];
     snprintf(detail, sizeof detail, "railway %s: %s (%s, %u request%s)", rw_op_name(res->op), res->summary,
              rw_class_name(res->cls), res->attempts, res->attempts == 1 ? "" : "s");
+    if (res->cls != RW_OK && !res->reached) {
+        blocked(s->r, s, rw_blocked_reason(res->cls), (uint32_t)(res->retry_after_ms > UINT32_MAX ? UINT32_MAX : res->retry_after_ms), detail);
+        return;
+    }
     md_outcome o = res->cls == RW_OK ? MD_OUTCOME_OK : res->cls == RW_ERR_TIMEOUT ? MD_OUTCOME_TIMEOUT : MD_OUTCOME_FAILED;
     submit_result(s->r, s, o, detail, (int64_t)res->elapsed_ms, res->new_deployment_id);
 }
@@ -91,7 +129,8 @@ static int start_railway(md_heal *r, md_rsvc *s, const md_driver_action *a)
     return rw_start(r->rw, op, &req, on_rw_done, s, &s->rw_op);
 }
 
-/* The driver decided (md_driver_action.how): busy, shadow, no lease, or run. */
+/* The driver decided (md_driver_action.how): busy, shadow, no lease, or run; a retry of a blocked
+ * action comes here again with how RUN. */
 void md__heal_execute(md_heal *r, md_rsvc *s, const md_driver_action *a)
 {
     const md_service_config *c = &r->cfg->services[s->idx];
@@ -115,7 +154,7 @@ void md__heal_execute(md_heal *r, md_rsvc *s, const md_driver_action *a)
      * partitioned leader wakes with its lease long gone. */
     if (a->how == MD_DRIVER_REFUSED_LEASE) {
         md_log(MD_LOG_WARN, "intent_not_executed", MD_S("service", c->name), MD_I("action", a->action_id),
-               MD_S("reason", "leader lease not valid: the next leader records it after its timeout"));
+               MD_S("reason", "leader lease not valid: recorded as not attempted"));
         return;
     }
     assert(a->how == MD_DRIVER_RUN && md_driver_in_flight(r->driver, s->idx));
@@ -137,9 +176,10 @@ void md__heal_execute(md_heal *r, md_rsvc *s, const md_driver_action *a)
         rc = start_railway(r, s, a);
     }
     if (rc < 0) {
-        char detail[256];
-        snprintf(detail, sizeof detail, "could not start the %s: %s", md_step_name(a->step), strerror(-rc));
-        submit_result(r, s, MD_OUTCOME_FAILED, detail, 0, NULL);
+        char reason[160];
+        snprintf(reason, sizeof reason, "the %s could not be started (%s)", md_step_name(a->step),
+                 rc == -ENOTSUP ? "no actuator for this step" : strerror(-rc));
+        blocked(r, s, reason, 0, reason);
         return;
     }
     r->actions_started++;

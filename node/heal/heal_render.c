@@ -25,7 +25,7 @@ static const char *incident_state(const md_ledger_incident *inc)
 {
     if (inc->closed != MD_CLOSE_OPEN)
         return md_close_name(inc->closed);
-    return inc->exhausted ? "exhausted" : "open";
+    return inc->exhausted ? "exhausted" : inc->blocked_action ? "blocked" : "open";
 }
 
 static cJSON *step_json(const md_ledger_step *st)
@@ -93,6 +93,15 @@ static cJSON *incident_json(const md_ledger_incident *inc)
         cJSON_AddStringToObject(o, "acked_by", inc->acked_by);
         add_time(o, "acked_at", inc->acked_at_ms);
     }
+    if (inc->blocked_action) {
+        cJSON *b = cJSON_AddObjectToObject(o, "blocked");
+        if (b) {
+            cJSON_AddNumberToObject(b, "action", (double)inc->blocked_action);
+            cJSON_AddStringToObject(b, "reason", inc->blocked_reason);
+            add_time(b, "since", inc->blocked_at_ms);
+        }
+    } else
+        cJSON_AddNullToObject(o, "blocked");
     add_time(o, "exhausted_at", inc->exhausted ? inc->exhausted_at_ms : 0);
     add_time(o, "closed_at", inc->closed != MD_CLOSE_OPEN ? inc->closed_at_ms : 0);
     if (inc->closed != MD_CLOSE_OPEN) {

@@ -28,6 +28,19 @@ typedef struct {
     uint64_t proposed_index;
     int64_t proposed_at_ms;         /* monotonic */
     int64_t wake_at_ms;             /* wall: escalation asked to be asked again then */
+    md_driver_action current;       /* the action in flight here (what a retry runs again) */
+    /* current could not reach its target: it stays in flight and is tried again at retry_at_ms
+     * (monotonic), or given up */
+    bool blocked;
+    bool blocked_tell;              /* a BLOCKED entry for blocked_reason is due */
+    uint32_t blocked_tries;
+    int64_t retry_at_ms;
+    char blocked_reason[MD_DRIVER_REASON_MAX];
+    /* a committed intent of ours that will not run here: its NOT_ATTEMPTED result is due (kept
+     * until it was handed over, so a failed forward is tried again) */
+    uint64_t give_up_action;
+    char give_up_reason[MD_DRIVER_REASON_MAX + 64];
+    bool proposing_give_up;         /* the proposal in progress is that result */
     uint64_t rate_alerted_incident;
     int64_t split_alerted_since;
     int64_t degraded_alerted_since;
@@ -35,6 +48,7 @@ typedef struct {
 
 struct md_driver {
     char node_id[MD_LEDGER_NAME_MAX + 1];
+    char text[256];                 /* a detail the last step's entry points to */
     int64_t split_alert_after_ms;
     int64_t patience_ms;
     size_t n;
@@ -81,24 +95,76 @@ bool md_driver_in_flight(const md_driver *d, size_t svc)
 void md_driver_action_done(md_driver *d, size_t svc)
 {
     assert(svc < d->n);
-    d->svc[svc].in_flight = false;
+    dsvc *s = &d->svc[svc];
+    s->in_flight = false;
+    s->blocked = s->blocked_tell = false;
+    s->blocked_tries = 0;
+    s->blocked_reason[0] = '\0';
+}
+
+void md_driver_action_blocked(md_driver *d, size_t svc, const char *reason, uint32_t retry_after_ms, int64_t mono_ms)
+{
+    assert(svc < d->n && reason);
+    dsvc *s = &d->svc[svc];
+    assert(s->in_flight && !s->blocked);
+    s->blocked = true;
+    if (strncmp(s->blocked_reason, reason, sizeof s->blocked_reason - 1) != 0) {
+        snprintf(s->blocked_reason, sizeof s->blocked_reason, "%s", reason);
+        s->blocked_tell = true;
+    }
+    /* The target's own hint wins; else 1 s doubling. Never longer than the cap, so an answer
+     * that asks for an hour still gets a try every 30 s (the API may work again sooner). */
+    int64_t wait = MD_DRIVER_BACKOFF_MAX_MS;
+    if (retry_after_ms > 0)
+        wait = retry_after_ms;
+    else if (s->blocked_tries < 15)
+        wait = (int64_t)1000 << s->blocked_tries;
+    if (wait > MD_DRIVER_BACKOFF_MAX_MS)
+        wait = MD_DRIVER_BACKOFF_MAX_MS;
+    s->blocked_tries++;
+    s->retry_at_ms = mono_ms + wait;
+}
+
+bool md_driver_holds(const md_driver *d, size_t svc)
+{
+    assert(svc < d->n);
+    const dsvc *s = &d->svc[svc];
+    return s->blocked || s->give_up_action != 0;
+}
+
+const char *md_driver_blocked_reason(const md_driver *d, size_t svc)
+{
+    assert(svc < d->n);
+    const dsvc *s = &d->svc[svc];
+    return s->in_flight && s->blocked_reason[0] ? s->blocked_reason : NULL;
+}
+
+/* give_up records that this process will not run committed intent action (reason for people);
+ * the step then proposes its NOT_ATTEMPTED result. */
+static void give_up(dsvc *s, uint64_t action, const char *reason)
+{
+    s->give_up_action = action;
+    snprintf(s->give_up_reason, sizeof s->give_up_reason, "not attempted: %.240s", reason);
 }
 
 /* The last check before acting, in the order the shell always checked: busy, shadow, lease. The lease
  * is the caller's reading at this very moment, never an earlier one: a paused or partitioned
  * leader wakes with its lease long gone. */
-static md_driver_disposition run_or_refuse(dsvc *s, bool shadow, bool lease_valid)
+static md_driver_disposition run_or_refuse(dsvc *s, const md_driver_action *a, bool lease_valid)
 {
     (void)lease_valid;
     if (s->in_flight)
         return MD_DRIVER_REFUSED_BUSY;
-    if (shadow) {
+    s->current = *a;
+    if (a->shadow) {
         s->in_flight = true;
         return MD_DRIVER_RUN_SHADOW;
     }
 #ifndef REMEDY_BUG_NO_LEASE
-    if (!lease_valid)
+    if (!lease_valid) {
+        give_up(s, a->action_id, "the leader's lease was not valid when the intent committed, so it was never started");
         return MD_DRIVER_REFUSED_LEASE;
+    }
 #endif
     s->in_flight = true;
     return MD_DRIVER_RUN;
@@ -121,8 +187,27 @@ static void add_alert(md_driver_output *out, md_driver_alert a)
     out->alerts[out->n_alerts++] = a;
 }
 
+/* unknown_detail says truthfully why a pending action has no result. Every intent this process
+ * proposed either ran here or got a NOT_ATTEMPTED result, so what reaches the timeout rule was
+ * started by another node, or by this one before a restart. The text is static or in d. */
+static const char *unknown_detail(md_driver *d, const md_driver_input *in, uint64_t action)
+{
+    const md_ledger_step *p = in->ledger->open ? md_ledger_pending(in->ledger->open) : NULL;
+    if (!p || p->action_id != action)
+        return "no result before its timeout: treated as attempted";
+    if (strcmp(p->actor, d->node_id) == 0)
+        snprintf(d->text, sizeof d->text,
+                 "no result within its timeout (%lld ms): this node started it before it restarted; "
+                 "treated as attempted", (long long)p->timeout_ms);
+    else
+        snprintf(d->text, sizeof d->text,
+                 "no result within its timeout (%lld ms): %s, which started it, stopped leading or failed; "
+                 "treated as attempted", (long long)p->timeout_ms, p->actor);
+    return d->text;
+}
+
 /* The entry for decision dec; false when it asks for none. */
-static bool entry_of(const md_driver *d, const dsvc *s, const md_driver_input *in, const md_escalation_decision *dec,
+static bool entry_of(md_driver *d, const dsvc *s, const md_driver_input *in, const md_escalation_decision *dec,
                      md_ledger_entry *e)
 {
     switch (dec->kind) {
@@ -143,8 +228,7 @@ static bool entry_of(const md_driver *d, const dsvc *s, const md_driver_input *i
         fill_common(d, in, e, MD_LEDGER_RESULT);
         e->u.result.action = dec->action_id;
         e->u.result.outcome = MD_OUTCOME_UNKNOWN;
-        e->u.result.detail = md_ledger_text_of("no result before its timeout (the node that started it stopped "
-                                               "leading or failed): treated as attempted");
+        e->u.result.detail = md_ledger_text_of(unknown_detail(d, in, dec->action_id));
         e->u.result.duration_ms = 0;
         return true;
     case MD_ESC_RESOLVE:
@@ -160,6 +244,8 @@ static bool entry_of(const md_driver *d, const dsvc *s, const md_driver_input *i
         return false;
     }
 }
+
+static void propose_entry(dsvc *s, md_driver_output *out, bool give_up_result);
 
 static void decide(md_driver *d, dsvc *s, const md_driver_input *in, md_driver_output *out)
 {
@@ -192,11 +278,7 @@ static void decide(md_driver *d, dsvc *s, const md_driver_input *in, md_driver_o
     }
     if (!entry_of(d, s, in, &dec, &out->entry))
         return;
-    out->propose = true;
-    s->proposing = true;
-    s->proposing_type = out->entry.type;
-    s->early_index = 0;
-    memset(&s->proposing_action, 0, sizeof s->proposing_action);
+    propose_entry(s, out, false);
     if (dec.kind == MD_ESC_INTENT) {
         md_driver_action *a = &s->proposing_action;
         a->svc = in->svc;
@@ -226,16 +308,95 @@ static void watch_alerts(md_driver *d, dsvc *s, const md_driver_input *in, md_dr
     }
 }
 
+/* ---- actions that did not reach their target ---- */
+
+static void propose_entry(dsvc *s, md_driver_output *out, bool give_up_result)
+{
+    out->propose = true;
+    s->proposing = true;
+    s->proposing_type = out->entry.type;
+    s->proposing_give_up = give_up_result;
+    s->early_index = 0;
+    memset(&s->proposing_action, 0, sizeof s->proposing_action);
+}
+
+/* propose_give_up: the NOT_ATTEMPTED result of give_up_action, if that action is still the
+ * service's pending one (else there is nothing left to say). */
+static bool propose_give_up(md_driver *d, dsvc *s, const md_driver_input *in, md_driver_output *out)
+{
+    const md_ledger_step *p = in->ledger->open ? md_ledger_pending(in->ledger->open) : NULL;
+    if (!p || p->action_id != s->give_up_action) {
+        s->give_up_action = 0;
+        return false;
+    }
+    fill_common(d, in, &out->entry, MD_LEDGER_RESULT);
+    out->entry.u.result.action = s->give_up_action;
+    out->entry.u.result.outcome = MD_OUTCOME_NOT_ATTEMPTED;
+    out->entry.u.result.detail = md_ledger_text_of(s->give_up_reason);
+    snprintf(out->what, sizeof out->what, "result not-attempted for action %llu: %.200s",
+             (unsigned long long)s->give_up_action, s->give_up_reason);
+    propose_entry(s, out, true);
+    return true;
+}
+
+/* step_blocked: tell people once, try again after the backoff, or give the action up. */
+static void step_blocked(md_driver *d, dsvc *s, const md_driver_input *in, md_driver_output *out)
+{
+    const md_ledger_step *p = in->ledger->open ? md_ledger_pending(in->ledger->open) : NULL;
+    if (!p || p->action_id != s->current.action_id) { /* no longer pending: nothing of ours to run */
+        md_driver_action_done(d, in->svc);
+        return;
+    }
+    const char *why = !in->leads                     ? "this node stopped leading"
+                      : in->ledger->paused           ? "the service was paused"
+                      : in->verdict == MD_VERDICT_UP ? "the service recovered (verdict UP)"
+                                                     : NULL;
+    if (why) {
+        char reason[MD_DRIVER_REASON_MAX + 48];
+        snprintf(reason, sizeof reason, "%s while it was blocked (%.150s)", why, s->blocked_reason);
+        give_up(s, s->current.action_id, reason);
+        md_driver_action_done(d, in->svc);
+        propose_give_up(d, s, in, out);
+        return;
+    }
+    if (s->blocked_tell) {
+        fill_common(d, in, &out->entry, MD_LEDGER_BLOCKED);
+        out->entry.u.blocked.action = s->current.action_id;
+        out->entry.u.blocked.reason = md_ledger_text_of(s->blocked_reason);
+        snprintf(out->what, sizeof out->what, "blocked: %.230s", s->blocked_reason);
+        s->blocked_tell = false;
+        propose_entry(s, out, false);
+        return;
+    }
+    /* A retry is a new act: it needs the lease now and a verdict still DOWN (SPLIT or UNKNOWN
+     * hold it without giving up). */
+    if (in->mono_ms >= s->retry_at_ms && in->lease_valid && in->verdict == MD_VERDICT_DOWN) {
+        s->blocked = false; /* in flight again; it ends with action_done or action_blocked */
+        out->retry = true;
+        out->retry_action = &s->current;
+    }
+}
+
 void md_driver_step(md_driver *d, const md_driver_input *in, md_driver_output *out)
 {
     assert(d && in && out && in->svc < d->n && in->ledger);
     memset(out, 0, sizeof *out);
-    if (!in->leads)
-        return;
     dsvc *s = &d->svc[in->svc];
     assert(!s->proposing); /* the shell reports every proposal before the next step */
-    decide(d, s, in, out);
-    watch_alerts(d, s, in, out);
+#ifdef REMEDY_BUG_GIVE_UP_RUNNING
+    if (!in->leads && s->in_flight && !s->blocked && !s->give_up_action) { /* BUG: it may have reached its target */
+        give_up(s, s->current.action_id, "this node stopped leading");
+        s->in_flight = false;
+    }
+#endif
+    if (s->give_up_action && propose_give_up(d, s, in, out))
+        return;
+    if (s->blocked)
+        step_blocked(d, s, in, out);
+    else if (in->leads)
+        decide(d, s, in, out);
+    if (in->leads)
+        watch_alerts(d, s, in, out);
     assert(out->propose == s->proposing);
 }
 
@@ -262,13 +423,19 @@ bool md_driver_proposed(md_driver *d, size_t svc, int rc, uint64_t index, bool l
     s->proposing = false;
     uint64_t early = s->early_index;
     s->early_index = 0;
-    if (rc < 0)
+    if (s->proposing_give_up && rc == 0)
+        s->give_up_action = 0; /* handed over (a failed one is proposed again next step) */
+    s->proposing_give_up = false;
+    if (rc < 0) {
+        if (s->proposing_type == MD_LEDGER_BLOCKED)
+            s->blocked_tell = true;
         return false;
+    }
 #ifdef REMEDY_BUG_EXEC_UNCOMMITTED
     if (s->proposing_type == MD_LEDGER_INTENT && index) { /* BUG: runs what is only proposed */
         *act = s->proposing_action;
         act->action_id = index;
-        act->how = run_or_refuse(s, act->shadow, lease_valid);
+        act->how = run_or_refuse(s, act, lease_valid);
         return true;
     }
 #endif
@@ -282,10 +449,14 @@ bool md_driver_proposed(md_driver *d, size_t svc, int rc, uint64_t index, bool l
     }
     /* It committed and was applied inside the propose call (a cluster of one): the intent is
      * ours, by index, and runs now if this node still leads. */
-    if (!s->early_intent || !leads)
+    if (!s->early_intent)
         return false;
+    if (!leads) {
+        give_up(s, index, "this node no longer led when the intent committed, so it was never started");
+        return false;
+    }
     *act = s->early;
-    act->how = run_or_refuse(s, act->shadow, lease_valid);
+    act->how = run_or_refuse(s, act, lease_valid);
     return true;
 }
 
@@ -312,7 +483,13 @@ void md_driver_applied(md_driver *d, const md_ledger_event *ev, bool leads, bool
     out->alert = leads;
     /* An intent is run by the process that proposed it, once committed, if it still leads; one
      * replayed from the log (an earlier life of this node) is left to the timeout rule. */
-    bool ours = ev->kind == MD_LEDGER_EV_INTENT && leads && mine && ev->index == s->intent_index && ev->index != 0;
+    bool proposed_here = ev->kind == MD_LEDGER_EV_INTENT && mine && ev->index == s->intent_index && ev->index != 0;
+    if (proposed_here && !leads) {
+        s->intent_index = 0;
+        give_up(s, ev->index, "this node no longer led when the intent committed, so it was never started");
+        return;
+    }
+    bool ours = proposed_here && leads;
 #ifdef REMEDY_BUG_EXEC_REPLAYED
     ours = ev->kind == MD_LEDGER_EV_INTENT && leads && mine; /* BUG: also intents of an earlier life */
 #endif
@@ -324,5 +501,5 @@ void md_driver_applied(md_driver *d, const md_ledger_event *ev, bool leads, bool
     s->intent_index = 0;
     out->act = true;
     out->action = action_of(ev);
-    out->action.how = run_or_refuse(s, out->action.shadow, lease_valid);
+    out->action.how = run_or_refuse(s, &out->action, lease_valid);
 }

@@ -52,14 +52,24 @@ static md_escalation_decision decide_open(const md_escalation_input *in)
     return d;
 }
 
+/* last_attempted: the incident's last step that reached its target (NULL: none did). */
+static const md_ledger_step *last_attempted(const md_ledger_incident *inc)
+{
+    for (size_t i = inc->n_steps; i-- > 0;)
+        if (md_outcome_attempted(inc->steps[i].outcome))
+            return &inc->steps[i];
+    return NULL;
+}
+
 static md_escalation_decision decide_up(const md_escalation_input *in, const md_ledger_incident *inc)
 {
     md_escalation_decision d = { .kind = MD_ESC_RESOLVE, .incident_id = inc->id };
-    if (inc->n_steps == 0) {
+    const md_ledger_step *last = last_attempted(inc);
+    if (!last) {
         d.reason = "quorum UP before any action";
         return d;
     }
-    int64_t judge_at = inc->steps[inc->n_steps - 1].result_at_ms + in->knobs->verify_after_ms;
+    int64_t judge_at = last->result_at_ms + in->knobs->verify_after_ms;
     if (in->now_ms < judge_at)
         return none(judge_at, "quorum UP: waiting verify_after_ms after the last action");
     d.reason = "quorum UP after verify_after_ms";
@@ -113,8 +123,10 @@ static int64_t rate_limit_wake(const md_escalation_input *in)
 static md_escalation_decision decide_down(const md_escalation_input *in, const md_ledger_incident *inc)
 {
     const md_escalation_knobs *k = in->knobs;
-    if (inc->n_steps > 0) {
-        const md_ledger_step *last = &inc->steps[inc->n_steps - 1];
+    /* Judge the last action that reached its target; one that did not (NOT_ATTEMPTED) leaves
+     * nothing to wait for: its step is simply asked for again. */
+    const md_ledger_step *last = inc->n_steps > 0 ? &inc->steps[inc->n_steps - 1] : NULL;
+    if (last && md_outcome_attempted(last->outcome)) {
         int64_t wait = k->verify_after_ms;
         if (last->step == MD_STEP_RESTART && k->restart_interval_ms > wait)
             wait = k->restart_interval_ms;

@@ -35,6 +35,7 @@ void md__ledger_incident_free(md_ledger_incident *inc)
         return;
     md__ledger_strfree(inc->votes);
     md__ledger_strfree(inc->close_reason);
+    md__ledger_strfree(inc->blocked_reason);
     for (size_t i = 0; i < inc->n_steps; i++)
         md__ledger_strfree(inc->steps[i].detail);
     for (size_t i = 0; i < inc->n_notes; i++)

@@ -62,7 +62,7 @@ static int apply_open(applier *a)
     md_ledger_incident *inc = calloc(1, sizeof *inc);
     if (!inc)
         return -ENOMEM;
-    inc->close_reason = "";
+    inc->close_reason = inc->blocked_reason = "";
     if (md__ledger_strdup(e->u.open.votes.p, e->u.open.votes.len, &inc->votes)) {
         free(inc);
         return -ENOMEM;
@@ -100,6 +100,26 @@ static void rate_push(md_ledger_service *s, int64_t at_ms)
     }
     s->recent_intents_ms[k++] = at_ms;
     s->n_recent = k;
+}
+
+/* rate_remove forgets one intent's time: an action that never reached its target is no action. */
+static void rate_remove(md_ledger_service *s, int64_t at_ms)
+{
+    for (size_t i = 0; i < s->n_recent; i++)
+        if (s->recent_intents_ms[i] == at_ms) {
+            memmove(s->recent_intents_ms + i, s->recent_intents_ms + i + 1,
+                    (s->n_recent - i - 1) * sizeof s->recent_intents_ms[0]);
+            s->n_recent--;
+            return;
+        }
+}
+
+static void clear_blocked(md_ledger_incident *inc)
+{
+    md__ledger_strfree(inc->blocked_reason);
+    inc->blocked_reason = "";
+    inc->blocked_action = 0;
+    inc->blocked_at_ms = 0;
 }
 
 static int apply_intent(applier *a)
@@ -171,6 +191,14 @@ static int apply_result(applier *a)
     st->detail = detail;
     st->duration_ms = e->u.result.duration_ms;
     strcpy(st->new_deployment, e->u.result.new_deployment);
+    if (a->open->blocked_action == st->action_id)
+        clear_blocked(a->open);
+    if (!md_outcome_attempted(st->outcome)) {
+        /* It never reached its target: the ladder stays on this step (the next intent takes
+         * the same attempt number) and the hour's action budget does not pay for it. */
+        a->open->attempts[st->step]--;
+        rate_remove(a->svc, st->intent_at_ms);
+    }
     a->ev->kind = MD_LEDGER_EV_RESULT;
     a->ev->incident_id = a->open->id;
     a->ev->action_id = st->action_id;
@@ -178,6 +206,35 @@ static int apply_result(applier *a)
     a->ev->attempt = st->attempt;
     a->ev->shadow = st->shadow;
     a->ev->outcome = st->outcome;
+    a->ev->incident = a->open;
+    return 0;
+}
+
+/* A BLOCKED entry marks the pending action as unable to reach its target for now (a reason
+ * replaces the previous one); its result clears it. */
+static int apply_blocked(applier *a)
+{
+    const md_ledger_entry *e = a->e;
+    const md_ledger_step *st = md_ledger_pending(a->open);
+    if (!st || st->action_id != e->u.blocked.action) {
+        a->ev->kind = MD_LEDGER_EV_IGNORED;
+        a->ev->why = "no such pending action";
+        a->ev->action_id = e->u.blocked.action;
+        return 0;
+    }
+    const char *reason;
+    if (md__ledger_strdup(e->u.blocked.reason.p, e->u.blocked.reason.len, &reason))
+        return -ENOMEM;
+    clear_blocked(a->open);
+    a->open->blocked_action = st->action_id;
+    a->open->blocked_at_ms = e->at_ms;
+    a->open->blocked_reason = reason;
+    a->ev->kind = MD_LEDGER_EV_BLOCKED;
+    a->ev->incident_id = a->open->id;
+    a->ev->action_id = st->action_id;
+    a->ev->step = st->step;
+    a->ev->attempt = st->attempt;
+    a->ev->shadow = st->shadow;
     a->ev->incident = a->open;
     return 0;
 }
@@ -318,8 +375,12 @@ static void check_service(const md_ledger_service *s)
     for (size_t i = 0; i < inc->n_steps; i++) {
         assert(inc->steps[i].step > MD_STEP_NONE && inc->steps[i].step < MD_STEP_COUNT);
         assert(i + 1 == inc->n_steps || inc->steps[i].outcome != MD_OUTCOME_NONE);
-        seen[inc->steps[i].step]++;
+        if (md_outcome_attempted(inc->steps[i].outcome))
+            seen[inc->steps[i].step]++;
     }
+    const md_ledger_step *p = md_ledger_pending(inc);
+    assert(!inc->blocked_action || (p && p->action_id == inc->blocked_action));
+    assert(inc->blocked_reason && (inc->blocked_action || !inc->blocked_reason[0]));
     for (int k = 0; k < MD_STEP_COUNT; k++)
         assert(seen[k] <= inc->attempts[k]);
     assert(!inc->exhausted || !md_ledger_pending(inc));
@@ -354,6 +415,7 @@ int md_ledger_apply(md_ledger *l, uint64_t raft_index, const uint8_t *payload, s
         [MD_LEDGER_EXHAUSTED] = apply_exhausted, [MD_LEDGER_PAUSE] = apply_pause,
         [MD_LEDGER_RESUME] = apply_resume,      [MD_LEDGER_ACK] = apply_ack,
         [MD_LEDGER_NOTE] = apply_note,          [MD_LEDGER_KNOWN_GOOD] = apply_known_good,
+        [MD_LEDGER_BLOCKED] = apply_blocked,
     };
     assert(e.type > 0 && e.type < MD_LEDGER_TYPE_COUNT);
     int rc = handlers[e.type](&a);

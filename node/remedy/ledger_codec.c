@@ -186,6 +186,8 @@ static bool entry_ok(const md_ledger_entry *e)
         return e->u.note.text.len > 0;
     case MD_LEDGER_KNOWN_GOOD:
         return name_field_ok(e->u.known_good.deployment, false);
+    case MD_LEDGER_BLOCKED:
+        return e->u.blocked.action != 0 && e->u.blocked.reason.len > 0;
     default:
         return false;
     }
@@ -247,6 +249,10 @@ int md_ledger_entry_encode(const md_ledger_entry *e, uint8_t **out, size_t *len)
     case MD_LEDGER_KNOWN_GOOD:
         md__lw_name(&w, e->u.known_good.deployment);
         break;
+    case MD_LEDGER_BLOCKED:
+        md__lw_u64(&w, e->u.blocked.action);
+        md__lw_text(&w, e->u.blocked.reason.p, e->u.blocked.reason.len);
+        break;
     default:
         assert(0 && "entry_ok let an unknown type through");
     }
@@ -304,6 +310,10 @@ static void decode_body(md__lr *r, md_ledger_entry *e)
     case MD_LEDGER_KNOWN_GOOD:
         md__lr_name(r, e->u.known_good.deployment, false);
         break;
+    case MD_LEDGER_BLOCKED:
+        e->u.blocked.action = md__lr_n(r, 8);
+        e->u.blocked.reason = md__lr_text(r);
+        break;
     default:
         r->bad = true;
     }
@@ -338,14 +348,19 @@ const char *md_step_name(md_step s)
 
 const char *md_outcome_name(md_outcome o)
 {
-    static const char *const names[] = { "pending", "ok", "failed", "timeout", "unknown", "skipped" };
+    static const char *const names[] = { "pending", "ok", "failed", "timeout", "unknown", "skipped", "not-attempted" };
     return (unsigned)o < MD_OUTCOME_COUNT ? names[o] : "?";
+}
+
+bool md_outcome_attempted(md_outcome o)
+{
+    return o != MD_OUTCOME_NOT_ATTEMPTED;
 }
 
 const char *md_ledger_entry_type_name(md_ledger_entry_type t)
 {
     static const char *const names[] = { "?", "incident-open", "intent", "result", "resolved", "exhausted",
-                                         "pause", "resume", "ack", "note", "known-good" };
+                                         "pause", "resume", "ack", "note", "known-good", "blocked" };
     return (unsigned)t < MD_LEDGER_TYPE_COUNT ? names[t] : "?";
 }
 
@@ -358,6 +373,6 @@ const char *md_close_name(md_close c)
 const char *md_ledger_ev_name(md_ledger_ev_kind k)
 {
     static const char *const names[] = { "?", "opened", "intent", "result", "resolved", "exhausted", "paused",
-                                         "resumed", "acked", "noted", "known-good", "rejected", "ignored" };
+                                         "resumed", "acked", "noted", "known-good", "blocked", "rejected", "ignored" };
     return (unsigned)k <= MD_LEDGER_EV_IGNORED ? names[k] : "?";
 }

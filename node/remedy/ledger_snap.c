@@ -1,6 +1,7 @@
 /* ledger_snap.c: the ledger's snapshot, for log compaction. Layout:
  *   "MDLS" | u8 version | u64 last_index | u32 n | n services (by name) | u32 m | m closed
  *   incidents (oldest first) | u32 crc32c
+ * Version 2 (written) adds a blocked action to every incident; version 1 (read) has none.
  * Optional parts (a pause, a result, an ack...) follow a presence byte and are absent when
  * unset, so equal states give equal bytes. The decoder checks every field and the relations
  * the apply code keeps (only the last step pending, counters cover the steps...), builds a
@@ -13,6 +14,7 @@
 #include <string.h>
 
 static const uint8_t magic[4] = { 'M', 'D', 'L', 'S' };
+#define SNAP_VERSION 2      /* written; 1 is still read */
 
 /* ---- writing ---- */
 
@@ -68,6 +70,11 @@ static void put_incident(md__lw *w, const md_ledger_incident *inc)
     md__lw_u8(w, inc->exhausted);
     if (inc->exhausted)
         md__lw_u64(w, (uint64_t)inc->exhausted_at_ms);
+    md__lw_u64(w, inc->blocked_action);
+    if (inc->blocked_action) {
+        md__lw_u64(w, (uint64_t)inc->blocked_at_ms);
+        md__lw_text(w, inc->blocked_reason, strlen(inc->blocked_reason));
+    }
     md__lw_u8(w, (uint8_t)inc->closed);
     if (inc->closed != MD_CLOSE_OPEN) {
         md__lw_u64(w, (uint64_t)inc->closed_at_ms);
@@ -123,7 +130,7 @@ int md_ledger_snapshot(const md_ledger *l, uint8_t **out, size_t *len)
     md__lw_start(&w);
     for (int i = 0; i < 4; i++)
         md__lw_u8(&w, magic[i]);
-    md__lw_u8(&w, MD_LEDGER_VERSION);
+    md__lw_u8(&w, SNAP_VERSION);
     md__lw_u64(&w, l->last_index);
     md__lw_u32(&w, (uint32_t)l->n);
     for (size_t i = 0; i < l->n; i++)
@@ -191,8 +198,12 @@ static bool incident_ok(const md_ledger_incident *inc, bool want_open)
     for (size_t i = 0; i < inc->n_steps; i++) {
         if (i + 1 < inc->n_steps && inc->steps[i].outcome == MD_OUTCOME_NONE)
             return false;
-        seen[inc->steps[i].step]++;
+        if (md_outcome_attempted(inc->steps[i].outcome))
+            seen[inc->steps[i].step]++;
     }
+    const md_ledger_step *p = md_ledger_pending(inc);
+    if (inc->blocked_action && (!p || p->action_id != inc->blocked_action))
+        return false;
     for (int k = 0; k < MD_STEP_COUNT; k++)
         if (seen[k] > inc->attempts[k])
             return false;
@@ -203,13 +214,13 @@ static bool incident_ok(const md_ledger_incident *inc, bool want_open)
 }
 
 /* get_incident decodes one incident into *out (owned by the caller on success). */
-static int get_incident(md__lr *r, bool want_open, md_ledger_incident **out)
+static int get_incident(md__lr *r, unsigned version, bool want_open, md_ledger_incident **out)
 {
     bool oom = false;
     md_ledger_incident *inc = calloc(1, sizeof *inc);
     if (!inc)
         return -ENOMEM;
-    inc->votes = inc->close_reason = "";
+    inc->votes = inc->close_reason = inc->blocked_reason = "";
     inc->id = md__lr_n(r, 8);
     md__lr_name(r, inc->service, false);
     inc->opened_at_ms = md__lr_time(r);
@@ -242,6 +253,12 @@ static int get_incident(md__lr *r, bool want_open, md_ledger_incident **out)
     }
     if ((inc->exhausted = md__lr_bool(r)))
         inc->exhausted_at_ms = md__lr_time(r);
+    if (version >= 2 && (inc->blocked_action = md__lr_n(r, 8)) != 0 && !r->bad && !oom) {
+        inc->blocked_at_ms = md__lr_time(r);
+        inc->blocked_reason = dup_text(r, &oom);
+        if (!inc->blocked_reason[0])
+            r->bad = true;
+    }
     uint64_t closed = md__lr_n(r, 1);
     inc->closed = closed < MD_CLOSE_COUNT ? (md_close)closed : MD_CLOSE_OPEN;
     if (closed >= MD_CLOSE_COUNT)
@@ -262,7 +279,7 @@ static int get_incident(md__lr *r, bool want_open, md_ledger_incident **out)
 
 /* get_service decodes one service's record into s (a service of the new state, or a scratch
  * one when this ledger does not know the name). */
-static int get_service(md__lr *r, md_ledger_service *s)
+static int get_service(md__lr *r, unsigned version, md_ledger_service *s)
 {
     bool oom = false;
     if ((s->paused = md__lr_bool(r))) {
@@ -299,7 +316,7 @@ static int get_service(md__lr *r, md_ledger_service *s)
         return -ENOMEM;
     if (md__lr_bool(r) && !r->bad) {
         md_ledger_incident *inc;
-        int rc = get_incident(r, true, &inc);
+        int rc = get_incident(r, version, true, &inc);
         if (rc)
             return rc;
         s->open = inc;
@@ -309,7 +326,7 @@ static int get_service(md__lr *r, md_ledger_service *s)
     return r->bad ? -EINVAL : 0;
 }
 
-static int get_services(md__lr *r, md_ledger *t, md_ledger_service *scratch)
+static int get_services(md__lr *r, unsigned version, md_ledger *t, md_ledger_service *scratch)
 {
     uint64_t n = md__lr_n(r, 4);
     char prev[MD_LEDGER_NAME_MAX + 1] = "", name[MD_LEDGER_NAME_MAX + 1];
@@ -329,7 +346,7 @@ static int get_services(md__lr *r, md_ledger *t, md_ledger_service *scratch)
             scratch->pause_reason = "";
             scratch->name = name;
         }
-        int rc = get_service(r, s);
+        int rc = get_service(r, version, s);
         if (s == scratch) { /* a service this node does not watch: checked, then dropped */
             md__ledger_strfree(scratch->pause_reason);
             md__ledger_incident_free((md_ledger_incident *)scratch->open);
@@ -346,13 +363,14 @@ static int get_all(md__lr *r, md_ledger *t)
     for (int i = 0; i < 4; i++)
         if (md__lr_n(r, 1) != magic[i])
             return -EINVAL;
-    if (md__lr_n(r, 1) != MD_LEDGER_VERSION)
+    unsigned version = (unsigned)md__lr_n(r, 1);
+    if (version != 1 && version != SNAP_VERSION)
         return -EINVAL;
     t->last_index = md__lr_n(r, 8);
     md_ledger_service *scratch = malloc(sizeof *scratch);
     if (!scratch)
         return -ENOMEM;
-    int rc = r->bad ? -EINVAL : get_services(r, t, scratch);
+    int rc = r->bad ? -EINVAL : get_services(r, version, t, scratch);
     free(scratch);
     if (rc)
         return rc;
@@ -361,7 +379,7 @@ static int get_all(md__lr *r, md_ledger *t)
         return -EINVAL;
     for (uint64_t k = 0; k < m; k++) {
         md_ledger_incident *inc;
-        if ((rc = get_incident(r, false, &inc)))
+        if ((rc = get_incident(r, version, false, &inc)))
             return rc;
         md__ledger_push_closed(t, inc);
     }

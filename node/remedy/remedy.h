@@ -55,6 +55,9 @@ typedef enum {
     MD_OUTCOME_TIMEOUT,
     MD_OUTCOME_UNKNOWN,  /* leader changed mid-action: treated as attempted */
     MD_OUTCOME_SKIPPED,  /* shadow mode: judged and recorded, not executed */
+    MD_OUTCOME_NOT_ATTEMPTED, /* never reached its target (auth refused, rate limited, API down,
+                               * command could not start; or given up while blocked): not an
+                               * attempt, so the ladder stays on its step */
     MD_OUTCOME_COUNT
 } md_outcome;
 
@@ -69,6 +72,7 @@ typedef enum {
     MD_LEDGER_ACK,
     MD_LEDGER_NOTE,
     MD_LEDGER_KNOWN_GOOD,
+    MD_LEDGER_BLOCKED,   /* the pending action cannot reach its target yet; its leader retries */
     MD_LEDGER_TYPE_COUNT
 } md_ledger_entry_type;
 
@@ -118,6 +122,7 @@ typedef struct {
         struct { uint64_t incident; char by[MD_LEDGER_NAME_MAX + 1]; } ack;
         struct { md_ledger_text text; } note;
         struct { char deployment[MD_LEDGER_NAME_MAX + 1]; } known_good;
+        struct { uint64_t action; md_ledger_text reason; } blocked;
     } u;
 } md_ledger_entry;
 
@@ -163,6 +168,11 @@ typedef struct {
     int64_t acked_at_ms;
     bool exhausted;
     int64_t exhausted_at_ms;
+    /* The pending action's leader could not reach the actuator's target and retries with
+     * backoff (BLOCKED entry); cleared by that action's result. 0 / "" when not blocked. */
+    uint64_t blocked_action;
+    int64_t blocked_at_ms;
+    const char *blocked_reason;
     md_close closed;
     int64_t closed_at_ms;
     char closed_by[MD_LEDGER_NAME_MAX + 1];     /* the node (RESOLVED) or operator (ACK, RESUME) */
@@ -206,6 +216,7 @@ typedef enum {
     MD_LEDGER_EV_ACKED,
     MD_LEDGER_EV_NOTED,
     MD_LEDGER_EV_KNOWN_GOOD,
+    MD_LEDGER_EV_BLOCKED,     /* the pending action is blocked (the leader tells people once) */
     MD_LEDGER_EV_REJECTED,    /* a valid entry that contradicts the state: nothing changed */
     MD_LEDGER_EV_IGNORED,     /* a result for an action that is not pending: nothing changed */
 } md_ledger_ev_kind;
@@ -279,7 +290,9 @@ int md_ledger_entry_decode(const uint8_t *buf, size_t len, md_ledger_entry *e);
 md_ledger_text md_ledger_text_of(const char *s);
 
 const char *md_step_name(md_step s);                    /* "none", "restart", "redeploy", "rollback" */
-const char *md_outcome_name(md_outcome o);              /* "pending", "ok", "failed", "timeout", "unknown", "skipped" */
+const char *md_outcome_name(md_outcome o);              /* "pending", "ok", "failed", "timeout", "unknown", "skipped", "not-attempted" */
+/* md_outcome_attempted: the step counts as an attempt on the ladder (all but NOT_ATTEMPTED). */
+bool md_outcome_attempted(md_outcome o);
 const char *md_ledger_entry_type_name(md_ledger_entry_type t); /* "incident-open", "intent", ... */
 const char *md_close_name(md_close c);                  /* "open", "resolved", "acked", "resumed" */
 const char *md_ledger_ev_name(md_ledger_ev_kind k);     /* "opened", "intent", ..., "rejected", "ignored" */
@@ -393,7 +406,20 @@ const char *md_escalation_kind_name(md_escalation_kind k); /* "none", "open-inci
  *      the propose call (a cluster of one commits at once), so the driver also takes
  *      md_driver_applied before md_driver_proposed and reconciles the two by index;
  *   3. for every committed entry, in log order, md_driver_applied (after md_ledger_apply);
- *   4. an action the driver asked to run ends with md_driver_action_done.
+ *   4. an action the driver asked to run ends with md_driver_action_done, or, when it never
+ *      reached its target (auth refused, rate limited, API unreachable, 5xx before acceptance,
+ *      a command that could not start), with md_driver_action_blocked.
+ *
+ * Only attempts count. A blocked action stays this node's: the step proposes a BLOCKED entry
+ * (once per reason, so people are told once), then asks the shell to run it again (out->retry)
+ * after a backoff (the target's Retry-After, else 1 s doubling; at most 30 s), until it gets
+ * through; it gives the action up with a NOT_ATTEMPTED result (which the ladder does not count)
+ * when the service is paused, the verdict is no longer DOWN, or this node stops leading. A
+ * committed intent of ours that this process will not run (the lease was not valid, or it no
+ * longer led when the intent committed) gets a NOT_ATTEMPTED result too, at once: only its
+ * proposer could have run it. What is left to the escalation core's timeout rule (RESULT
+ * UNKNOWN, counted as attempted) is an intent of another node or of an earlier life of this one,
+ * and its detail says which.
  *
  * Exactly once: an INTENT is run only by the process that proposed it (by index, never by the
  * entry's actor alone, so an intent replayed from the log after a restart is never run again),
@@ -403,7 +429,9 @@ const char *md_escalation_kind_name(md_escalation_kind k); /* "none", "open-inci
  * Planted bugs (for the simulator's sim.catches_remedy_* tests; never in a shipped build):
  * -DREMEDY_BUG_EXEC_UNCOMMITTED runs an intent as soon as it is proposed; -DREMEDY_BUG_NO_LEASE
  * runs committed intents without a valid lease; -DREMEDY_BUG_EXEC_REPLAYED runs any committed
- * intent naming this node as its actor (also one replayed from the log after a restart). */
+ * intent naming this node as its actor (also one replayed from the log after a restart);
+ * -DREMEDY_BUG_GIVE_UP_RUNNING records a running action (not a blocked one) as NOT_ATTEMPTED when
+ * this node stops leading, uncounting an action that may have reached its target. */
 
 
 
@@ -422,6 +450,9 @@ typedef struct {
     const md_driver_service *svc;  /* n of them, copied */
 } md_driver_config;
 
+#define MD_DRIVER_REASON_MAX 200
+#define MD_DRIVER_BACKOFF_MAX_MS 30000 /* the longest wait between two tries of a blocked action */
+
 /* What the step sees of one service, at one instant. */
 typedef struct {
     size_t svc;                    /* < n */
@@ -431,6 +462,7 @@ typedef struct {
     md_state own_state;            /* this node's own view (the DEGRADED warning) */
     int64_t own_since_ms;
     bool leads;                    /* this node is the Raft leader */
+    bool lease_valid;              /* ... and holds its lease right now (a retry needs it) */
     int64_t now_ms;                /* wall clock */
     int64_t mono_ms;               /* monotonic clock */
 } md_driver_input;
@@ -454,7 +486,8 @@ typedef struct {
 
 /* What md_driver_step decided for one service. */
 typedef struct {
-    bool propose;                  /* propose entry, then call md_driver_proposed */
+    bool propose;                  /* propose entry (or forward it, when not leading), then call
+                                    * md_driver_proposed */
     md_ledger_entry entry;         /* type, service, at_ms, actor and the type's fields are set;
                                     * INCIDENT_OPEN: the shell sets u.open.votes (the votes that
                                     * made the quorum). Texts point to static strings. */
@@ -463,6 +496,9 @@ typedef struct {
     int64_t wake_at_ms;            /* NONE: escalation asks to be asked again then (0: on change) */
     size_t n_alerts;
     md_driver_alert alerts[MD_DRIVER_MAX_ALERTS];
+    bool retry;                    /* run retry_action's actuator again (it was blocked); it ends
+                                    * with md_driver_action_done or md_driver_action_blocked */
+    struct md_driver_action *retry_action; /* owned by the driver, valid until the next call */
 } md_driver_output;
 
 /* What the driver says about an intent it may run. */
@@ -470,10 +506,11 @@ typedef enum {
     MD_DRIVER_RUN = 1,             /* start the actuator; md_driver_action_done when it ends */
     MD_DRIVER_RUN_SHADOW,          /* shadow mode: record it skipped, call nothing; then action_done */
     MD_DRIVER_REFUSED_BUSY,        /* another action of this service still runs here */
-    MD_DRIVER_REFUSED_LEASE,       /* the lease is not valid: the next leader's timeout rule records it */
+    MD_DRIVER_REFUSED_LEASE,       /* the lease is not valid: not run; the step proposes its
+                                    * NOT_ATTEMPTED result */
 } md_driver_disposition;
 
-typedef struct {
+typedef struct md_driver_action {
     md_driver_disposition how;
     size_t svc;
     uint64_t action_id;            /* the INTENT's index */
@@ -499,9 +536,11 @@ typedef struct md_driver md_driver;
 int md_driver_new(const md_driver_config *cfg, md_driver **out);
 void md_driver_free(md_driver *d);
 
-/* md_driver_step decides for in->svc: nothing unless in->leads; else at most one entry to
- * propose (while no proposal of ours for the service awaits its apply, for patience_ms at
- * most), and the alerts due. Pure apart from d's state; out is overwritten. */
+/* md_driver_step decides for in->svc: at most one entry to propose (while no proposal of ours
+ * for the service awaits its apply, for patience_ms at most), a retry of a blocked action, and
+ * the alerts due. A node that does not lead only gives up what it still holds (a blocked action,
+ * an intent it will not run): their NOT_ATTEMPTED results are forwarded to the leader. Call it on
+ * every node. Pure apart from d's state; out is overwritten. */
 void md_driver_step(md_driver *d, const md_driver_input *in, md_driver_output *out);
 
 /* md_driver_proposed reports the fate of the entry the last step proposed for svc: rc 0 with the
@@ -519,6 +558,20 @@ void md_driver_applied(md_driver *d, const md_ledger_event *ev, bool leads, bool
 /* md_driver_action_done: the action the driver asked to run for svc ended (or could not start);
  * its result is the shell's to submit. */
 void md_driver_action_done(md_driver *d, size_t svc);
+
+/* md_driver_action_blocked: the action the driver asked to run for svc did not reach its target.
+ * reason (copied, cut to MD_DRIVER_REASON_MAX - 1 bytes) says why for people and should not vary
+ * between tries of one cause, since a new reason is told again; retry_after_ms is the target's own
+ * hint (0: none). The action stays in flight; see "Only attempts count" above. */
+void md_driver_action_blocked(md_driver *d, size_t svc, const char *reason, uint32_t retry_after_ms, int64_t mono_ms);
+
+/* md_driver_blocked_reason: why svc's action is blocked here, or NULL when it is not. */
+const char *md_driver_blocked_reason(const md_driver *d, size_t svc);
+
+/* md_driver_holds: svc has something here a follower must still see to (a blocked action, a
+ * NOT_ATTEMPTED result not handed over yet); md_driver_step need not be called for it otherwise
+ * when this node does not lead. */
+bool md_driver_holds(const md_driver *d, size_t svc);
 
 /* md_driver_in_flight: an action of svc runs here. */
 bool md_driver_in_flight(const md_driver *d, size_t svc);

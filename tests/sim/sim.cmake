@@ -86,11 +86,12 @@ foreach(nodes IN ITEMS 1 3 5)
     COMMAND sim --seeds 1001-1150 --nodes ${nodes} --steps ${MD_SIM_STEPS} --remedy)
 endforeach()
 
-# ... and catches a driver that executes intents before they commit, without its lease, or again
-# after a restart (an intent of its own replayed from the log). A restarted node replays its own
+# ... and catches a driver that executes intents before they commit, without its lease, again
+# after a restart (an intent of its own replayed from the log), or that gives up a running action
+# as not attempted. A restarted node replays its own
 # intents as the leader only for entries committed after its last persisted commit index: the
 # cluster of one has that window at every restart (caught within ~60 seeds), larger ones rarely.
-foreach(spec IN ITEMS EXEC_UNCOMMITTED:300: NO_LEASE:300: EXEC_REPLAYED:300:1)
+foreach(spec IN ITEMS EXEC_UNCOMMITTED:300: NO_LEASE:300: EXEC_REPLAYED:300:1 GIVE_UP_RUNNING:300:)
   string(REPLACE ":" ";" spec ${spec})
   list(GET spec 0 bug)
   list(GET spec 1 seeds)

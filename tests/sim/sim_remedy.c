@@ -12,19 +12,23 @@
  * service, and proposes (or forwards, or loses) its RESULT. Services break and heal by a seeded
  * schedule; the cluster verdict follows the truth with lags, SPLIT/UNKNOWN periods, and is
  * UNKNOWN on a node cut off from a quorum. Checked as it happens (each failure names its step):
- *   1. no action id is executed more than once, across all nodes and lives;
+ *   1. no action id is executed (reaching its target) more than once, across all nodes and lives;
  *   2. every INTENT proposed, and every one committed, was decided on a quorum DOWN verdict;
  *   3. every node's ledger keeps the ladder's order (restart 1..n, redeploy 1..m, rollback;
- *      never backwards, never a repeated attempt, no step skipped that had attempts left);
+ *      never backwards, never a repeated attempt, no step skipped that had attempts left; a
+ *      NOT_ATTEMPTED result gives its attempt back, and the next intent takes the same number);
  *   4. an execution follows the commit of its own INTENT (same service, step, attempt), in the
  *      node and the life (process) that proposed it;
  *   5. an execution happens only while its node holds a valid lease;
- *   6. two ledgers at the same applied index serialize to the same snapshot bytes.
+ *   6. two ledgers at the same applied index serialize to the same snapshot bytes;
+ *   7. only an action that never reached its target is recorded NOT_ATTEMPTED.
+ * In half the seeds some executions never reach their target (API storms: 429 with or without
+ * Retry-After, outages); the driver must tell, retry and give up without ever uncounting one.
  * And a liveness check: a committed intent that its proposer's driver never starts while the
  * proposer still leads with a valid lease and nothing else runs for the service (the bug of a
  * cluster of one that committed intents and never executed them) fails the run.
  * Broken drivers (node/remedy_driver.h): -DREMEDY_BUG_EXEC_UNCOMMITTED, -DREMEDY_BUG_NO_LEASE,
- * -DREMEDY_BUG_EXEC_REPLAYED. */
+ * -DREMEDY_BUG_EXEC_REPLAYED, -DREMEDY_BUG_GIVE_UP_RUNNING. */
 #include "sim.h"
 
 #include <errno.h>
@@ -78,6 +82,8 @@ typedef struct {
     uint64_t action, done_at;
     md_step step;
     bool executed;
+    bool blocked;                     /* never reached its target: no effect, no result */
+    uint32_t retry_after_ms;
     md_outcome outcome;
 } sr_job;
 
@@ -96,6 +102,7 @@ struct sim_remedy {
     uint8_t *execs; size_t cap_execs;          /* executions per action id */
     uint64_t *snap; size_t cap_snap;           /* snapshot hash by ledger index */
     uint64_t executions, intents_committed, results_lost;
+    uint32_t block_pm;                /* per mille of executions that never reach their target */
 };
 
 static uint64_t rnd(sim_remedy *m, uint64_t lo, uint64_t hi) { return lo + sim_below(&m->rng, hi - lo + 1); }
@@ -330,6 +337,34 @@ static int propose_at(sim_world *w, int i, const md_ledger_entry *e, md_verdict 
 
 static void run(sim_world *w, int i, const md_driver_action *a);
 
+/* submit: node i's leader proposes e; a follower forwards it to the leader it can reach, which
+ * may be lost (node/heal's md__heal_submit). 0 when some leader took it. */
+static int submit(sim_world *w, int i, const md_ledger_entry *e, uint64_t *index)
+{
+    sim_remedy *m = w->rem;
+    sim_node *nd = &w->nodes[i];
+    int at = 0;
+    if (raft_get_role(nd->r) == RAFT_LEADER && !nd->paused) {
+        at = i;
+    } else if (!nd->paused && sim_chance(&m->rng, 700)) {
+        for (int x = 1; x <= w->n && !at; x++) {
+            if (w->nodes[x].r && !w->nodes[x].paused && raft_get_role(w->nodes[x].r) == RAFT_LEADER &&
+                w->link[i][x]) {
+                at = x;
+            }
+        }
+    }
+    *index = 0;
+    if (at == 0 || propose_at(w, at, e, MD_VERDICT_COUNT, index) != 0) {
+        return -EAGAIN;
+    }
+    sim_node_drive(w, at);
+    if (at != i) {
+        *index = 0; /* forwarded: the proposer does not learn the index */
+    }
+    return 0;
+}
+
 /* node/remedy.c's on_tick for one service: the driver decides, this shell proposes. */
 static void decide(sim_world *w, int i, size_t k)
 {
@@ -344,11 +379,15 @@ static void decide(sim_world *w, int i, size_t k)
         .verdict_since_ms = wall_at(w, i, m->svc[k].since),
         .own_state = MD_STATE_UP,
         .leads = raft_get_role(r) == RAFT_LEADER,
+        .lease_valid = raft_lease_valid(r, sim_local_now(w, i)),
         .now_ms = wall_at(w, i, w->now),
         .mono_ms = (int64_t)sim_local_now(w, i),
     };
     md_driver_output out;
     md_driver_step(rn->d, &in, &out);
+    if (out.retry) {
+        run(w, i, out.retry_action);
+    }
     if (!out.propose) {
         return;
     }
@@ -363,7 +402,7 @@ static void decide(sim_world *w, int i, size_t k)
         return;
     }
     uint64_t index = 0;
-    int rc = propose_at(w, i, e, v, &index);
+    int rc = in.leads || e->type != MD_LEDGER_RESULT ? propose_at(w, i, e, v, &index) : submit(w, i, e, &index);
     md_driver_action act;
     r = w->nodes[i].r; /* still this life: applying never crashes a node */
     if (md_driver_proposed(rn->d, k, rc, index, raft_get_role(r) == RAFT_LEADER,
@@ -430,6 +469,18 @@ static void run(sim_world *w, int i, const md_driver_action *a)
             sim_fail(w, "remedy: n%d executes action %lu without a valid lease", i, (unsigned long)action);
             return;
         }
+        if (m->block_pm && sim_chance(&m->rng, m->block_pm)) {
+            /* The target refuses (auth, 429, 5xx, unreachable): nothing happened, so it does not
+             * count towards check 1 either; the driver retries it or gives it up. */
+            m->execs[action]--;
+            job.blocked = true;
+            job.done_at = w->now + 1 + sim_below(&m->rng, 50);
+            job.retry_after_ms = sim_chance(&m->rng, 300) ? (uint32_t)rnd(m, 1, 60000) : 0;
+            sim_trace(w, "n%d REMEDY action %lu blocked", i, (unsigned long)action);
+            sim_grow((void **)&m->jobs, &m->cap_jobs, m->n_jobs, sizeof *m->jobs);
+            m->jobs[m->n_jobs++] = job;
+            return;
+        }
         int64_t timeout_ms = a->timeout_ms > 0 ? a->timeout_ms : 1000;
         uint64_t dur = 1 + sim_below(&m->rng, (uint64_t)timeout_ms * 6 / 5);
         job.done_at = w->now + (dur < (uint64_t)timeout_ms ? dur : (uint64_t)timeout_ms);
@@ -449,6 +500,13 @@ static void finish(sim_world *w, const sr_job *j)
         set_truth(w, j->svc, false); /* the actuator's effect outlives its node */
     }
     sim_node *nd = &w->nodes[j->node];
+    if (j->blocked) {
+        if (nd->r != NULL && nd->life == j->life) {
+            md_driver_action_blocked(m->nodes[j->node].d, j->svc, j->retry_after_ms ? "simulated 429" : "simulated outage",
+                                     j->retry_after_ms, (int64_t)sim_local_now(w, j->node));
+        }
+        return;
+    }
     if (nd->r == NULL || nd->life != j->life) {
         m->results_lost++;
         sim_trace(w, "n%d REMEDY result of action %lu lost (crashed)", j->node, (unsigned long)j->action);
@@ -465,25 +523,11 @@ static void finish(sim_world *w, const sr_job *j)
     e.u.result.outcome = j->outcome;
     e.u.result.detail = md_ledger_text_of("simulated actuator");
     e.u.result.duration_ms = 0;
-    /* The leader proposes; a follower forwards to the leader it can reach, which may be lost. */
-    int at = 0;
-    if (raft_get_role(nd->r) == RAFT_LEADER && !nd->paused) {
-        at = j->node;
-    } else if (!nd->paused && sim_chance(&m->rng, 700)) {
-        for (int x = 1; x <= w->n && !at; x++) {
-            if (w->nodes[x].r && !w->nodes[x].paused && raft_get_role(w->nodes[x].r) == RAFT_LEADER &&
-                w->link[j->node][x]) {
-                at = x;
-            }
-        }
-    }
     uint64_t index = 0;
-    if (at == 0 || propose_at(w, at, &e, MD_VERDICT_COUNT, &index) != 0) {
+    if (submit(w, j->node, &e, &index) != 0) {
         m->results_lost++;
         sim_trace(w, "n%d REMEDY result of action %lu lost", j->node, (unsigned long)j->action);
-        return;
     }
-    sim_node_drive(w, at);
 }
 
 /* ---- applying committed entries (every node) ---- */
@@ -520,6 +564,17 @@ static void check_ladder(sim_world *w, int i, size_t k, const md_ledger_event *e
             return;
         }
         ns->cnt[ev->step]++;
+        if (ev->incident && memcmp(ev->incident->attempts, ns->cnt, sizeof ns->cnt) != 0) {
+            sim_fail(w, "remedy: n%d svc%zu ledger counters differ from the ladder model", i, k);
+        }
+    } else if (ev->kind == MD_LEDGER_EV_RESULT && !md_outcome_attempted(ev->outcome)) {
+        /* Check 7: only an action that never reached its target may be given back. */
+        if (ev->action_id < m->cap_execs && m->execs[ev->action_id] > 0) {
+            sim_fail(w, "remedy: n%d svc%zu action %lu recorded as not attempted, but it was executed", i, k,
+                     (unsigned long)ev->action_id);
+            return;
+        }
+        ns->cnt[ev->step]--;
         if (ev->incident && memcmp(ev->incident->attempts, ns->cnt, sizeof ns->cnt) != 0) {
             sim_fail(w, "remedy: n%d svc%zu ledger counters differ from the ladder model", i, k);
         }
@@ -665,6 +720,7 @@ void sim_remedy_init(sim_world *w)
         m->nodes[i].l = new_ledger(w);
         m->nodes[i].d = new_driver(w, i);
     }
+    m->block_pm = sim_chance(&m->rng, 500) ? 0 : (uint32_t)rnd(m, 50, 400); /* half the seeds: API storms */
 }
 
 void sim_remedy_free(sim_world *w)

@@ -355,8 +355,20 @@ static void test_texts(void **state)
             .duration_ms = 120000 },
           "web: redeploy #1 of 2 timed out after 2 min 0 s" },
         { { .event = MD_ALERT_STEP_RESULT, .step = "restart", .attempt = 3, .attempts_max = 3, .outcome = "unknown",
-            .duration_ms = -1 },
-          "web: restart #3 of 3 outcome unknown (the leader changed mid-action); counted as attempted" },
+            .duration_ms = -1, .detail = "no result within its timeout (30000 ms): n2, which started it, stopped "
+                                         "leading or failed; treated as attempted" },
+          "web: restart #3 of 3 has no result; counted as attempted: no result within its timeout (30000 ms): n2, "
+          "which started it, stopped leading or failed; treated as attempted" },
+        { { .event = MD_ALERT_STEP_RESULT, .step = "restart", .attempt = 1, .attempts_max = 3,
+            .outcome = "not-attempted", .duration_ms = 0,
+            .detail = "not attempted: the service recovered (verdict UP) while it was blocked (auth)" },
+          "web: restart #1 of 3 was not attempted and does not count; the ladder stays on this step: not attempted: "
+          "the service recovered (verdict UP) while it was blocked (auth)" },
+        { { .event = MD_ALERT_BLOCKED, .incident = 42, .step = "restart", .attempt = 1, .attempts_max = 3,
+            .detail = "the Railway API refused the token (auth)" },
+          "web: restart #1 of 3 blocked: the Railway API refused the token (auth); it does not count as an attempt, "
+          "and medic tries again with backoff (at most every 30 s) until it gets through, the service recovers or "
+          "an operator pauses it (incident 42)" },
         { { .event = MD_ALERT_STEP_RESULT, .step = "restart", .attempt = 1, .attempts_max = 3, .outcome = "skipped",
             .shadow = true },
           "web: restart #1 of 3 skipped (shadow mode): nothing was done" },

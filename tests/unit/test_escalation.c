@@ -125,14 +125,17 @@ static void build(const svc_spec *sp, md_ledger_service *svc, md_ledger_incident
             break;
         md_ledger_step *st = &inc->steps[inc->n_steps++];
         st->step = s.step;
-        st->attempt = ++inc->attempts[s.step];
+        st->attempt = inc->attempts[s.step] + 1;
         st->action_id = INC + inc->n_steps;
         st->intent_at_ms = s.at;
         st->timeout_ms = s.step == R ? 30000 : s.step == D ? 120000 : 60000;
         st->outcome = s.outcome;
         st->result_at_ms = s.result_at;
         st->detail = "";
-        svc->recent_intents_ms[svc->n_recent++] = s.at;
+        if (md_outcome_attempted(s.outcome)) { /* as the ledger keeps them: not-attempted ones give both back */
+            inc->attempts[s.step]++;
+            svc->recent_intents_ms[svc->n_recent++] = s.at;
+        }
     }
     svc->open = inc;
 }
@@ -140,6 +143,7 @@ static void build(const svc_spec *sp, md_ledger_service *svc, md_ledger_incident
 #define FAILED(step, at) { step, MD_OUTCOME_FAILED, (at) - 1000, (at) }
 #define OK(step, at) { step, MD_OUTCOME_OK, (at) - 1000, (at) }
 #define PENDING(step, at) { step, MD_OUTCOME_NONE, (at), 0 }
+#define NOT_ATTEMPTED(step, at) { step, MD_OUTCOME_NOT_ATTEMPTED, (at) - 1000, (at) }
 #define RESTARTS_DONE FAILED(R, T - 200000), FAILED(R, T - 150000), FAILED(R, T - 100000)
 #define REDEPLOYS_DONE FAILED(D, T - 80000), FAILED(D, T - 60000)
 
@@ -243,6 +247,17 @@ static const row rows[] = {
       MD_VERDICT_DOWN, 0, T, false, 0, 0, MD_ESC_NONE },
     { "exhausted, UP: resolve", { .open = true, .exhausted = true, .steps = { RESTARTS_DONE } }, MD_VERDICT_UP, 0, T,
       false, 0, 0, MD_ESC_RESOLVE },
+    /* only attempts count */
+    { "not attempted: the same attempt again, at once", { .open = true, .steps = { NOT_ATTEMPTED(R, T - 100) } },
+      MD_VERDICT_DOWN, 0, T, false, 0, 0, MD_ESC_INTENT, .step = R, .attempt = 1, .timeout = 30000 },
+    { "restart failed, then one not attempted: attempt 2 again, no restart_interval wait",
+      { .open = true, .steps = { FAILED(R, T - 60000), NOT_ATTEMPTED(R, T - 100) } }, MD_VERDICT_DOWN, 0, T, false,
+      0, 0, MD_ESC_INTENT, .step = R, .attempt = 2, .timeout = 30000 },
+    { "nothing attempted, UP: resolve at once", { .open = true, .steps = { NOT_ATTEMPTED(R, T - 100) } },
+      MD_VERDICT_UP, 0, T, false, 0, 0, MD_ESC_RESOLVE },
+    { "attempted then not attempted, UP: judged from the attempted one",
+      { .open = true, .steps = { FAILED(R, T - 1000), NOT_ATTEMPTED(R, T - 100) } }, MD_VERDICT_UP, 0, T, false, 0, 0,
+      MD_ESC_NONE, .wake = T - 1000 + 5000 },
     /* hourly limit */
     { "hourly limit reached", { .open = true, .steps = { FAILED(R, T - 10000) }, .recent = 9,
       .recent_oldest = T - 3000000 }, MD_VERDICT_DOWN, 0, T, false, 0, 0, MD_ESC_NONE,

@@ -696,8 +696,70 @@ static void test_snapshot_checks_order_and_version(void **state)
     assert_int_equal(md_ledger_last_index(f->l), 9);
     assert_int_equal(hand_snapshot(f->l, MD_LEDGER_VERSION, "web", "db"), -EINVAL);  /* unsorted */
     assert_int_equal(hand_snapshot(f->l, MD_LEDGER_VERSION, "web", "web"), -EINVAL); /* duplicate */
-    assert_int_equal(hand_snapshot(f->l, MD_LEDGER_VERSION + 1, "db", "web"), -EINVAL);
+    assert_int_equal(hand_snapshot(f->l, 2, "db", "web"), 0);       /* written now; 1 is still read */
+    assert_int_equal(hand_snapshot(f->l, 3, "db", "web"), -EINVAL);
+    assert_int_equal(hand_snapshot(f->l, 0, "db", "web"), -EINVAL);
     assert_int_equal(md_ledger_last_index(f->l), 9);
+}
+
+static md_ledger_entry e_blocked(const char *svc, int64_t at, uint64_t action, const char *reason)
+{
+    md_ledger_entry e = ent(MD_LEDGER_BLOCKED, svc, at);
+    e.u.blocked.action = action;
+    e.u.blocked.reason = md_ledger_text_of(reason);
+    return e;
+}
+
+/* An action that never reached its target: BLOCKED marks it (and survives a snapshot), and its
+ * NOT_ATTEMPTED result takes back the attempt and the hour's action: the same attempt comes again. */
+static void test_blocked_and_not_attempted(void **state)
+{
+    fx *f = *state;
+    put(f, e_open("web", 1000, 0));                                          /* incident 1 */
+    put(f, e_intent("web", 2000, 1, MD_STEP_RESTART, 1));                    /* action 2 */
+    md_ledger_event ev = put(f, e_blocked("web", 2500, 9, "auth refused"));  /* not pending */
+    assert_int_equal(ev.kind, MD_LEDGER_EV_IGNORED);
+    ev = put(f, e_blocked("web", 2600, 2, "auth refused"));
+    assert_int_equal(ev.kind, MD_LEDGER_EV_BLOCKED);
+    assert_int_equal(ev.action_id, 2);
+    const md_ledger_incident *inc = svc(f, "web")->open;
+    assert_int_equal(inc->blocked_action, 2);
+    assert_int_equal(inc->blocked_at_ms, 2600);
+    assert_string_equal(inc->blocked_reason, "auth refused");
+    put(f, e_blocked("web", 2700, 2, "rate limited"));                       /* a new reason replaces it */
+    assert_string_equal(svc(f, "web")->open->blocked_reason, "rate limited");
+
+    uint8_t *b1, *b2;
+    size_t l1, l2;
+    md_ledger *copy;
+    snap(f->l, &b1, &l1);
+    assert_int_equal(md_ledger_new(names3, 3, &copy), 0);
+    assert_int_equal(md_ledger_restore(copy, b1, l1), 0);
+    snap(copy, &b2, &l2);
+    assert_int_equal(l1, l2);
+    assert_memory_equal(b1, b2, l1);
+    size_t i;
+    assert_int_equal(md_ledger_find(copy, "web", &i), 0);
+    assert_string_equal(md_ledger_service_at(copy, i)->open->blocked_reason, "rate limited");
+    md_ledger_free(copy);
+    free(b1);
+    free(b2);
+
+    assert_int_equal(svc(f, "web")->n_recent, 1);
+    ev = put(f, e_result("web", 3000, 2, MD_OUTCOME_NOT_ATTEMPTED));
+    assert_int_equal(ev.kind, MD_LEDGER_EV_RESULT);
+    inc = svc(f, "web")->open;
+    assert_int_equal(inc->attempts[MD_STEP_RESTART], 0);
+    assert_int_equal(inc->blocked_action, 0);
+    assert_string_equal(inc->blocked_reason, "");
+    assert_int_equal(svc(f, "web")->n_recent, 0);
+    assert_false(md_outcome_attempted(inc->steps[0].outcome));
+    assert_string_equal(md_outcome_name(MD_OUTCOME_NOT_ATTEMPTED), "not-attempted");
+    /* attempt 2 would skip one; attempt 1 again is the ladder's next */
+    assert_int_equal(put(f, e_intent("web", 4000, 1, MD_STEP_RESTART, 2)).kind, MD_LEDGER_EV_REJECTED);
+    assert_int_equal(put(f, e_intent("web", 4000, 1, MD_STEP_RESTART, 1)).kind, MD_LEDGER_EV_INTENT);
+    assert_int_equal(svc(f, "web")->open->attempts[MD_STEP_RESTART], 1);
+    assert_int_equal(svc(f, "web")->open->n_steps, 2);
 }
 
 int main(void)
@@ -714,6 +776,7 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_snapshot_round_trip_mid_incident),
         cmocka_unit_test_setup_teardown(test_snapshot_checks_order_and_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blocked_and_not_attempted, setup, teardown),
         cmocka_unit_test(test_entry_codec),
         cmocka_unit_test(test_entry_corruptions),
         cmocka_unit_test_setup_teardown(test_bounded_history, setup, teardown),

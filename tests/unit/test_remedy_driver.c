@@ -1,6 +1,7 @@
 /* test_remedy_driver.c: the remediation driver's step function over a real ledger: proposals,
  * the intent run by its proposer only (by index), a commit inside the propose call (a cluster of
- * one), the lease refusal, shadow mode, a replayed intent, patience, alerts. */
+ * one), the lease refusal, shadow mode, a replayed intent, patience, alerts, and actions that do
+ * not reach their target (blocked: told once, retried with backoff, given up as NOT_ATTEMPTED). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,7 +45,7 @@ static md_driver_output step(fx *f, md_verdict v, bool leads, int64_t mono)
 {
     md_driver_input in = { .svc = 0, .ledger = md_ledger_service_at(f->l, 0), .verdict = v,
                            .verdict_since_ms = NOW - 1000, .own_state = MD_STATE_UP, .leads = leads,
-                           .now_ms = NOW, .mono_ms = mono };
+                           .lease_valid = leads, .now_ms = NOW, .mono_ms = mono };
     md_driver_output out;
     md_driver_step(f->d, &in, &out);
     return out;
@@ -144,7 +145,187 @@ static void test_no_lease_is_refused(void **state)
     assert_true(ao.act);
     assert_int_equal(ao.action.how, MD_DRIVER_REFUSED_LEASE);
     assert_false(md_driver_in_flight(f.d, 0));
+    /* Only its proposer could have run it, and it did not: NOT_ATTEMPTED at once, not counted. */
+    o = step(&f, MD_VERDICT_DOWN, true, 20);
+    assert_true(o.propose);
+    assert_int_equal(o.entry.type, MD_LEDGER_RESULT);
+    assert_int_equal(o.entry.u.result.outcome, MD_OUTCOME_NOT_ATTEMPTED);
+    assert_int_equal(o.entry.u.result.action, f.index);
+    assert_false(md_driver_proposed(f.d, 0, 0, f.index + 1, true, true, 20, &a));
+    commit(&f, &o.entry, true, true);
+    const md_ledger_incident *inc = md_ledger_service_at(f.l, 0)->open;
+    assert_int_equal(inc->attempts[MD_STEP_RESTART], 0);
+    /* ... and the same step comes again as attempt 1 */
+    o = step(&f, MD_VERDICT_DOWN, true, 30);
+    assert_int_equal(o.entry.type, MD_LEDGER_INTENT);
+    assert_int_equal(o.entry.u.intent.attempt, 1);
+    assert_false(md_driver_proposed(f.d, 0, 0, f.index + 1, true, true, 30, &a));
     teardown_fx(&f);
+}
+
+/* Runs restart #1 (proposed, committed, started) and returns the action id. */
+static uint64_t run_restart(fx *f, int64_t mono)
+{
+    open_incident(f);
+    md_driver_output o = step(f, MD_VERDICT_DOWN, true, mono);
+    assert_int_equal(o.entry.type, MD_LEDGER_INTENT);
+    md_driver_action a;
+    assert_false(md_driver_proposed(f->d, 0, 0, f->index + 1, true, true, mono, &a));
+    md_driver_applied_out ao = commit(f, &o.entry, true, true);
+    assert_true(ao.act);
+    assert_int_equal(ao.action.how, MD_DRIVER_RUN);
+    return ao.action.action_id;
+}
+
+static void test_blocked_is_told_once_and_retried_with_backoff(void **state)
+{
+    (void)state;
+    fx f;
+    setup_fx(&f, false);
+    uint64_t action = run_restart(&f, 10);
+    md_driver_action_blocked(f.d, 0, "auth refused", 0, 1000);
+    assert_string_equal(md_driver_blocked_reason(f.d, 0), "auth refused");
+    assert_true(md_driver_in_flight(f.d, 0));
+    /* the BLOCKED entry, once */
+    md_driver_output o = step(&f, MD_VERDICT_DOWN, true, 1001);
+    assert_true(o.propose);
+    assert_int_equal(o.entry.type, MD_LEDGER_BLOCKED);
+    assert_int_equal(o.entry.u.blocked.action, action);
+    md_driver_action a;
+    assert_false(md_driver_proposed(f.d, 0, 0, f.index + 1, true, true, 1001, &a));
+    md_driver_applied_out ao = commit(&f, &o.entry, true, true);
+    assert_true(ao.alert);
+    assert_string_equal(md_ledger_service_at(f.l, 0)->open->blocked_reason, "auth refused");
+    /* nothing until the backoff (1 s) passed, then a retry of the same action */
+    assert_false(step(&f, MD_VERDICT_DOWN, true, 1999).retry);
+    o = step(&f, MD_VERDICT_DOWN, true, 2000);
+    assert_false(o.propose);
+    assert_true(o.retry);
+    assert_int_equal(o.retry_action->action_id, action);
+    assert_int_equal(o.retry_action->attempt, 1);
+    /* blocked again for the same reason: no new entry; the wait doubles; Retry-After wins but is capped */
+    md_driver_action_blocked(f.d, 0, "auth refused", 0, 2000);
+    assert_false(step(&f, MD_VERDICT_DOWN, true, 2001).propose);
+    assert_false(step(&f, MD_VERDICT_DOWN, true, 3999).retry);
+    assert_true(step(&f, MD_VERDICT_DOWN, true, 4000).retry);
+    md_driver_action_blocked(f.d, 0, "rate limited", 3600000, 4000);
+    o = step(&f, MD_VERDICT_DOWN, true, 4001); /* a new reason is told */
+    assert_int_equal(o.entry.type, MD_LEDGER_BLOCKED);
+    assert_false(md_driver_proposed(f.d, 0, 0, f.index + 1, true, true, 4001, &a));
+    commit(&f, &o.entry, true, true);
+    assert_false(step(&f, MD_VERDICT_DOWN, true, 4000 + MD_DRIVER_BACKOFF_MAX_MS - 1).retry);
+    /* no retry without the lease or without a quorum DOWN, and no giving up for SPLIT either */
+    md_driver_input in = { .svc = 0, .ledger = md_ledger_service_at(f.l, 0), .verdict = MD_VERDICT_DOWN,
+                           .leads = true, .lease_valid = false, .now_ms = NOW, .mono_ms = 40000 };
+    md_driver_step(f.d, &in, &o);
+    assert_false(o.retry || o.propose);
+    in.lease_valid = true;
+    in.verdict = MD_VERDICT_SPLIT;
+    md_driver_step(f.d, &in, &o);
+    assert_false(o.retry || o.propose);
+    /* it gets through: an ordinary result follows and the block is forgotten */
+    assert_true(step(&f, MD_VERDICT_DOWN, true, 40000).retry);
+    md_driver_action_done(f.d, 0);
+    assert_null(md_driver_blocked_reason(f.d, 0));
+    assert_false(md_driver_holds(f.d, 0));
+    teardown_fx(&f);
+}
+
+static void test_blocked_is_given_up_without_counting(void **state)
+{
+    (void)state;
+    static const struct { md_verdict v; bool leads; bool pause; const char *why; } cases[] = {
+        { MD_VERDICT_UP, true, false, "recovered" },
+        { MD_VERDICT_DOWN, false, false, "stopped leading" },
+        { MD_VERDICT_DOWN, true, true, "paused" },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        fx f;
+        setup_fx(&f, false);
+        uint64_t action = run_restart(&f, 10);
+        md_driver_action_blocked(f.d, 0, "unreachable", 0, 100);
+        md_driver_action a;
+        md_driver_output o = step(&f, MD_VERDICT_DOWN, true, 101); /* the BLOCKED entry */
+        assert_false(md_driver_proposed(f.d, 0, 0, f.index + 1, true, true, 101, &a));
+        commit(&f, &o.entry, true, true);
+        if (cases[k].pause) {
+            md_ledger_entry e = { .type = MD_LEDGER_PAUSE, .service = "web", .at_ms = NOW, .actor = "n1" };
+            strcpy(e.u.pause.by, "ops");
+            commit(&f, &e, true, true);
+        }
+        assert_true(md_driver_holds(f.d, 0));
+        o = step(&f, cases[k].v, cases[k].leads, 102);
+        assert_true(o.propose);
+        assert_int_equal(o.entry.type, MD_LEDGER_RESULT);
+        assert_int_equal(o.entry.u.result.action, action);
+        assert_int_equal(o.entry.u.result.outcome, MD_OUTCOME_NOT_ATTEMPTED);
+        char detail[300];
+        snprintf(detail, sizeof detail, "%.*s", (int)o.entry.u.result.detail.len, o.entry.u.result.detail.p);
+        assert_non_null(strstr(detail, cases[k].why));
+        assert_non_null(strstr(detail, "unreachable"));
+        assert_false(md_driver_in_flight(f.d, 0));
+        /* a forward that failed is tried again; one that went through is done */
+        assert_false(md_driver_proposed(f.d, 0, -EAGAIN, 0, cases[k].leads, cases[k].leads, 102, &a));
+        o = step(&f, cases[k].v, cases[k].leads, 103);
+        assert_true(o.propose);
+        assert_false(md_driver_proposed(f.d, 0, 0, cases[k].leads ? f.index + 1 : 0, cases[k].leads, cases[k].leads,
+                                        103, &a));
+        assert_false(md_driver_holds(f.d, 0));
+        commit(&f, &o.entry, cases[k].leads, cases[k].leads);
+        const md_ledger_incident *inc = md_ledger_service_at(f.l, 0)->open;
+        assert_int_equal(inc->attempts[MD_STEP_RESTART], 0);
+        assert_int_equal(inc->blocked_action, 0);
+        assert_int_equal(md_ledger_service_at(f.l, 0)->n_recent, 0); /* the hour's budget is not spent */
+        teardown_fx(&f);
+    }
+}
+
+/* A leader that stops leading between its proposal and the commit never runs the intent: it
+ * says so (NOT_ATTEMPTED, forwarded) instead of leaving it to the next leader's timeout rule. */
+static void test_intent_committed_after_losing_the_lead(void **state)
+{
+    (void)state;
+    fx f;
+    setup_fx(&f, false);
+    open_incident(&f);
+    md_driver_output o = step(&f, MD_VERDICT_DOWN, true, 10);
+    md_driver_action a;
+    assert_false(md_driver_proposed(f.d, 0, 0, f.index + 1, true, true, 10, &a));
+    md_driver_applied_out ao = commit(&f, &o.entry, false, false);
+    assert_false(ao.act);
+    assert_true(md_driver_holds(f.d, 0));
+    o = step(&f, MD_VERDICT_DOWN, false, 20);
+    assert_int_equal(o.entry.type, MD_LEDGER_RESULT);
+    assert_int_equal(o.entry.u.result.outcome, MD_OUTCOME_NOT_ATTEMPTED);
+    teardown_fx(&f);
+}
+
+/* The timeout rule's result says who started the action. */
+static void test_unknown_result_says_who(void **state)
+{
+    (void)state;
+    for (int own = 0; own < 2; own++) {
+        fx f;
+        setup_fx(&f, false);
+        open_incident(&f);
+        md_ledger_entry e = { .type = MD_LEDGER_INTENT, .service = "web", .at_ms = NOW - 60000 };
+        strcpy(e.actor, own ? "n1" : "n2");
+        e.u.intent.incident = md_ledger_service_at(f.l, 0)->open->id;
+        e.u.intent.step = MD_STEP_RESTART;
+        e.u.intent.attempt = 1;
+        e.u.intent.timeout_ms = 30000;
+        assert_false(commit(&f, &e, true, true).act); /* not proposed by this process */
+        md_driver_output o = step(&f, MD_VERDICT_DOWN, true, 10);
+        assert_int_equal(o.entry.type, MD_LEDGER_RESULT);
+        assert_int_equal(o.entry.u.result.outcome, MD_OUTCOME_UNKNOWN);
+        char detail[300];
+        snprintf(detail, sizeof detail, "%.*s", (int)o.entry.u.result.detail.len, o.entry.u.result.detail.p);
+        assert_non_null(strstr(detail, own ? "this node started it before it restarted" : "n2, which started it"));
+        assert_non_null(strstr(detail, "30000 ms"));
+        md_driver_action a;
+        assert_false(md_driver_proposed(f.d, 0, 0, f.index + 1, true, true, 10, &a));
+        teardown_fx(&f);
+    }
 }
 
 static void test_replayed_intent_never_runs(void **state)
@@ -234,6 +415,10 @@ int main(void)
         cmocka_unit_test(test_shadow_and_followers),
         cmocka_unit_test(test_patience_and_failed_proposal),
         cmocka_unit_test(test_split_and_degraded_alert_once),
+        cmocka_unit_test(test_blocked_is_told_once_and_retried_with_backoff),
+        cmocka_unit_test(test_blocked_is_given_up_without_counting),
+        cmocka_unit_test(test_intent_committed_after_losing_the_lead),
+        cmocka_unit_test(test_unknown_result_says_who),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
