@@ -70,6 +70,7 @@ static const field fields[] = {
     {"restart_attempts", F_INT, true, OFF(restart_attempts), 0, 15},
     {"restart_interval_ms", F_I64, true, OFF(restart_interval_ms), 1, MAX_MS},
     {"redeploy_attempts", F_INT, true, OFF(redeploy_attempts), 0, 15},
+    {"restart_timeout_ms", F_I64, true, OFF(restart_timeout_ms), 1, MAX_MS},
     {"redeploy_timeout_ms", F_I64, true, OFF(redeploy_timeout_ms), 1, MAX_MS},
     {"rollback_timeout_ms", F_I64, true, OFF(rollback_timeout_ms), 1, MAX_MS},
     {"verify_after_ms", F_I64, true, OFF(verify_after_ms), 0, MAX_MS},
@@ -102,6 +103,7 @@ static void builtin_defaults(md_service_config *s)
     s->restart_attempts = MD_DEFAULT_RESTART_ATTEMPTS;
     s->restart_interval_ms = MD_DEFAULT_RESTART_INTERVAL_MS;
     s->redeploy_attempts = MD_DEFAULT_REDEPLOY_ATTEMPTS;
+    s->restart_timeout_ms = MD_DEFAULT_RESTART_TIMEOUT_MS;
     s->redeploy_timeout_ms = MD_DEFAULT_REDEPLOY_TIMEOUT_MS;
     s->rollback_timeout_ms = MD_DEFAULT_ROLLBACK_TIMEOUT_MS;
     s->verify_after_ms = MD_DEFAULT_VERIFY_AFTER_MS;

@@ -35,6 +35,7 @@ typedef enum { MD_ACTUATOR_NONE = 0, MD_ACTUATOR_RAILWAY, MD_ACTUATOR_EXEC } md_
 #define MD_DEFAULT_RESTART_ATTEMPTS 3
 #define MD_DEFAULT_RESTART_INTERVAL_MS 10000
 #define MD_DEFAULT_REDEPLOY_ATTEMPTS 2
+#define MD_DEFAULT_RESTART_TIMEOUT_MS 30000
 #define MD_DEFAULT_REDEPLOY_TIMEOUT_MS 120000
 #define MD_DEFAULT_ROLLBACK_TIMEOUT_MS 60000
 #define MD_DEFAULT_VERIFY_AFTER_MS 5000
@@ -88,6 +89,7 @@ typedef struct {
     int restart_attempts;         /* 3 */
     int64_t restart_interval_ms;  /* 10000: a restart is judged (and the next one may run) after this */
     int redeploy_attempts;        /* 2 */
+    int64_t restart_timeout_ms;   /* 30000: bound on one restart call (Railway; exec uses exec.timeout_ms) */
     int64_t redeploy_timeout_ms;  /* 120000 */
     int64_t rollback_timeout_ms;  /* 60000 */
     int64_t verify_after_ms;      /* 5000: grace after an action before success is judged */

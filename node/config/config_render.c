@@ -160,6 +160,7 @@ static cJSON *service_json(emitter *e, const md_service_config *s)
     put_num(e, o, "restart_attempts", s->restart_attempts);
     put_num(e, o, "restart_interval_ms", (double)s->restart_interval_ms);
     put_num(e, o, "redeploy_attempts", s->redeploy_attempts);
+    put_num(e, o, "restart_timeout_ms", (double)s->restart_timeout_ms);
     put_num(e, o, "redeploy_timeout_ms", (double)s->redeploy_timeout_ms);
     put_num(e, o, "rollback_timeout_ms", (double)s->rollback_timeout_ms);
     put_num(e, o, "verify_after_ms", (double)s->verify_after_ms);

@@ -366,6 +366,7 @@ static void knobs_of(const md_service_config *c, md_escalation_knobs *k)
     md_escalation_knobs_default(k);
     k->restart_attempts = c->restart_attempts;
     k->restart_interval_ms = c->restart_interval_ms;
+    k->restart_timeout_ms = c->restart_timeout_ms;
     k->redeploy_attempts = c->redeploy_attempts;
     k->redeploy_timeout_ms = c->redeploy_timeout_ms;
     k->rollback_timeout_ms = c->rollback_timeout_ms;

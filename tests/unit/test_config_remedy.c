@@ -21,6 +21,7 @@ static void test_seed_ladder_defaults(void **state)
     assert_int_equal(s->restart_attempts, 3);
     assert_int_equal(s->restart_interval_ms, 10000);
     assert_int_equal(s->redeploy_attempts, 2);
+    assert_int_equal(s->restart_timeout_ms, 30000);
     assert_int_equal(s->redeploy_timeout_ms, 120000);
     assert_int_equal(s->rollback_timeout_ms, 60000);
     assert_int_equal(s->actuator, MD_ACTUATOR_NONE);
@@ -43,6 +44,17 @@ static void test_railway_actuator(void **state)
     assert_string_equal(s->railway_service_id, "s1");
     assert_int_equal(s->restart_attempts, 1);
     assert_false(cfg->remedy.railway_project_token);
+    md_config_free(cfg);
+    cfg = ok("{'remediation':{'railway':{'token':'t'}},'defaults':{'restart_timeout_ms':4000},"
+             "'services':[{'name':'a','url':'http://h/','railway':{'service_id':'s1','environment_id':'e1'}}]}");
+    assert_int_equal(cfg->services[0].restart_timeout_ms, 4000);
+    bad("{'services':[{'name':'a','tcp':'h:1','restart_timeout_ms':0}]}",
+        "t.json: services[0].restart_timeout_ms: must be a positive integer");
+    md_config_free(cfg);
+    cfg = ok("{'remediation':{'railway':{'token':'${MEDIC_T_RW}','token_kind':'bearer'}},"
+             "'defaults':{'restart_attempts':1},"
+             "'services':[{'name':'a','url':'http://h/','railway':{'service_id':'s1','environment_id':'e1'}}]}");
+    s = &cfg->services[0];
     char *text = md_config_to_json(cfg, true);
     assert_null(strstr(text, "rw-token-value-123456"));
     assert_non_null(strstr(text, "\"service_id\":\t\"s1\""));
