@@ -313,12 +313,14 @@ const char *md_ledger_ev_name(md_ledger_ev_kind k);     /* "opened", "intent", .
  *   4. no open incident: UP -> NONE; DOWN -> OPEN_INCIDENT, with reopen_of = the last incident
  *      if it RESOLVED less than reopen_window_ms before the verdict turned DOWN (its ladder
  *      counters continue); else a fresh ladder from restart #1.
- *   5. open incident, UP: RESOLVE at once if no action ran in it, else once verify_after_ms
- *      has passed since the last result (NONE with wake_at until then).
+ *   5. open incident, UP: RESOLVE at once if no action reached its target in it (every step
+ *      NOT_ATTEMPTED, or none), else once verify_after_ms has passed since the last attempted
+ *      step's result (NONE with wake_at until then).
  *   6. open incident, DOWN, exhausted: NONE (until the service recovers or an operator acts).
- *   7. open incident, DOWN: wait after the last result (restart: max(restart_interval_ms,
- *      verify_after_ms); redeploy, rollback: verify_after_ms, their result already covering
- *      their wait for success); then the next step on the ladder that the actuator can
+ *   7. open incident, DOWN: wait after the last result, unless it was NOT_ATTEMPTED (restart:
+ *      max(restart_interval_ms, verify_after_ms); redeploy, rollback: verify_after_ms, their
+ *      result already covering their wait for success); then the next step on the ladder (a
+ *      NOT_ATTEMPTED step gave its attempt back, so it comes again) that the actuator can
  *      perform (rollback also needs a known-good deployment when caps say so), or EXHAUST when
  *      none is left; NONE with rate_limited while max_actions_per_hour intents already ran in
  *      the last hour (wake when the oldest of them leaves the hour).
