@@ -9,42 +9,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Per service: what this process is doing about it (never replicated, lost on restart). */
+/* Per service: what this process is doing about it (never replicated, lost on restart). Kept
+ * small, since every service has one: the bulky state of a service with an action in progress
+ * lives in dcold. */
 typedef struct {
     md_driver_service cfg;
     bool in_flight;                 /* an action this node runs (or records skipped) */
+    bool proposing;                 /* a proposal handed to the shell, md_driver_proposed not called yet */
+    /* the action in flight here could not reach its target: it stays in flight and is tried
+     * again at retry_at_ms (monotonic), or given up */
+    bool blocked;
+    bool blocked_tell;              /* a BLOCKED entry for the blocked reason is due */
+    uint32_t blocked_tries;
+    int64_t retry_at_ms;
     /* the intent this process proposed last: only it may be run here, so an intent replayed
      * from the log after a restart is never run a second time */
     uint64_t intent_index;
-    /* a proposal handed to the shell, md_driver_proposed not called yet */
-    bool proposing;
-    md_ledger_entry_type proposing_type;
-    md_driver_action proposing_action; /* INTENT: what it asks for (no action id yet) */
-    /* an entry of ours applied during the propose call (index not known to us yet) */
-    uint64_t early_index;
-    bool early_intent;
-    md_driver_action early;
     /* a proposal of ours not applied yet: do not propose again for this service meanwhile */
     uint64_t proposed_index;
     int64_t proposed_at_ms;         /* monotonic */
     int64_t wake_at_ms;             /* wall: escalation asked to be asked again then */
-    md_driver_action current;       /* the action in flight here (what a retry runs again) */
-    /* current could not reach its target: it stays in flight and is tried again at retry_at_ms
-     * (monotonic), or given up */
-    bool blocked;
-    bool blocked_tell;              /* a BLOCKED entry for blocked_reason is due */
-    uint32_t blocked_tries;
-    int64_t retry_at_ms;
-    char blocked_reason[MD_DRIVER_REASON_MAX];
     /* a committed intent of ours that will not run here: its NOT_ATTEMPTED result is due (kept
      * until it was handed over, so a failed forward is tried again) */
     uint64_t give_up_action;
-    char give_up_reason[MD_DRIVER_REASON_MAX + 64];
-    bool proposing_give_up;         /* the proposal in progress is that result */
     uint64_t rate_alerted_incident;
     int64_t split_alerted_since;
     int64_t degraded_alerted_since;
 } dsvc;
+
+/* The part of a service's state only an action in progress uses. An array beside dsvc's that is
+ * written only for such services: its untouched pages cost no memory (it comes from calloc). */
+typedef struct {
+    md_driver_action current;       /* the action in flight here (what a retry runs again) */
+    char blocked_reason[MD_DRIVER_REASON_MAX];
+    char give_up_reason[MD_DRIVER_REASON_MAX + 64];
+} dcold;
 
 struct md_driver {
     char node_id[MD_LEDGER_NAME_MAX + 1];
@@ -53,7 +52,22 @@ struct md_driver {
     int64_t patience_ms;
     size_t n;
     dsvc *svc;
+    dcold *cold;                    /* n of them */
+    /* The proposal in progress (the shell proposes one service's entry and reports it before
+     * it steps the next service, so one at a time). */
+    md_ledger_entry_type proposing_type;
+    bool proposing_give_up;         /* it is a NOT_ATTEMPTED result */
+    md_driver_action proposing_action; /* INTENT: what it asks for (no action id yet) */
+    /* an entry of ours applied during the propose call (its index not known to us yet) */
+    uint64_t early_index;
+    bool early_intent;
+    md_driver_action early;
 };
+
+static dcold *cold_of(const md_driver *d, const dsvc *s)
+{
+    return &d->cold[s - d->svc];
+}
 
 int md_driver_new(const md_driver_config *cfg, md_driver **out)
 {
@@ -62,11 +76,14 @@ int md_driver_new(const md_driver_config *cfg, md_driver **out)
         return -EINVAL;
     md_driver *d = calloc(1, sizeof *d);
     dsvc *svc = calloc(cfg->n, sizeof *svc);
-    if (!d || !svc) {
+    dcold *cold = calloc(cfg->n, sizeof *cold);
+    if (!d || !svc || !cold) {
         free(d);
         free(svc);
+        free(cold);
         return -ENOMEM;
     }
+    d->cold = cold;
     snprintf(d->node_id, sizeof d->node_id, "%s", cfg->node_id);
     d->split_alert_after_ms = cfg->split_alert_after_ms;
     d->patience_ms = cfg->patience_ms;
@@ -83,6 +100,7 @@ void md_driver_free(md_driver *d)
     if (!d)
         return;
     free(d->svc);
+    free(d->cold);
     free(d);
 }
 
@@ -99,7 +117,7 @@ void md_driver_action_done(md_driver *d, size_t svc)
     s->in_flight = false;
     s->blocked = s->blocked_tell = false;
     s->blocked_tries = 0;
-    s->blocked_reason[0] = '\0';
+    cold_of(d, s)->blocked_reason[0] = '\0';
 }
 
 void md_driver_action_blocked(md_driver *d, size_t svc, const char *reason, uint32_t retry_after_ms, int64_t mono_ms)
@@ -108,8 +126,8 @@ void md_driver_action_blocked(md_driver *d, size_t svc, const char *reason, uint
     dsvc *s = &d->svc[svc];
     assert(s->in_flight && !s->blocked);
     s->blocked = true;
-    if (strncmp(s->blocked_reason, reason, sizeof s->blocked_reason - 1) != 0) {
-        snprintf(s->blocked_reason, sizeof s->blocked_reason, "%s", reason);
+    if (strncmp(cold_of(d, s)->blocked_reason, reason, sizeof cold_of(d, s)->blocked_reason - 1) != 0) {
+        snprintf(cold_of(d, s)->blocked_reason, sizeof cold_of(d, s)->blocked_reason, "%s", reason);
         s->blocked_tell = true;
     }
     /* The target's own hint wins; else 1 s doubling. Never longer than the cap, so an answer
@@ -136,33 +154,33 @@ const char *md_driver_blocked_reason(const md_driver *d, size_t svc)
 {
     assert(svc < d->n);
     const dsvc *s = &d->svc[svc];
-    return s->in_flight && s->blocked_reason[0] ? s->blocked_reason : NULL;
+    return s->in_flight && cold_of(d, s)->blocked_reason[0] ? cold_of(d, s)->blocked_reason : NULL;
 }
 
 /* give_up records that this process will not run committed intent action (reason for people);
  * the step then proposes its NOT_ATTEMPTED result. */
-static void give_up(dsvc *s, uint64_t action, const char *reason)
+static void give_up(md_driver *d, dsvc *s, uint64_t action, const char *reason)
 {
     s->give_up_action = action;
-    snprintf(s->give_up_reason, sizeof s->give_up_reason, "not attempted: %.240s", reason);
+    snprintf(cold_of(d, s)->give_up_reason, sizeof cold_of(d, s)->give_up_reason, "not attempted: %.240s", reason);
 }
 
 /* The last check before acting, in the order the shell always checked: busy, shadow, lease. The lease
  * is the caller's reading at this very moment, never an earlier one: a paused or partitioned
  * leader wakes with its lease long gone. */
-static md_driver_disposition run_or_refuse(dsvc *s, const md_driver_action *a, bool lease_valid)
+static md_driver_disposition run_or_refuse(md_driver *d, dsvc *s, const md_driver_action *a, bool lease_valid)
 {
     (void)lease_valid;
     if (s->in_flight)
         return MD_DRIVER_REFUSED_BUSY;
-    s->current = *a;
+    cold_of(d, s)->current = *a;
     if (a->shadow) {
         s->in_flight = true;
         return MD_DRIVER_RUN_SHADOW;
     }
 #ifndef REMEDY_BUG_NO_LEASE
     if (!lease_valid) {
-        give_up(s, a->action_id, "the leader's lease was not valid when the intent committed, so it was never started");
+        give_up(d, s, a->action_id, "the leader's lease was not valid when the intent committed, so it was never started");
         return MD_DRIVER_REFUSED_LEASE;
     }
 #endif
@@ -245,7 +263,7 @@ static bool entry_of(md_driver *d, const dsvc *s, const md_driver_input *in, con
     }
 }
 
-static void propose_entry(dsvc *s, md_driver_output *out, bool give_up_result);
+static void propose_entry(md_driver *d, dsvc *s, md_driver_output *out, bool give_up_result);
 
 static void decide(md_driver *d, dsvc *s, const md_driver_input *in, md_driver_output *out)
 {
@@ -278,9 +296,9 @@ static void decide(md_driver *d, dsvc *s, const md_driver_input *in, md_driver_o
     }
     if (!entry_of(d, s, in, &dec, &out->entry))
         return;
-    propose_entry(s, out, false);
+    propose_entry(d, s, out, false);
     if (dec.kind == MD_ESC_INTENT) {
-        md_driver_action *a = &s->proposing_action;
+        md_driver_action *a = &d->proposing_action;
         a->svc = in->svc;
         a->incident = dec.incident_id;
         a->step = dec.step;
@@ -310,14 +328,14 @@ static void watch_alerts(md_driver *d, dsvc *s, const md_driver_input *in, md_dr
 
 /* ---- actions that did not reach their target ---- */
 
-static void propose_entry(dsvc *s, md_driver_output *out, bool give_up_result)
+static void propose_entry(md_driver *d, dsvc *s, md_driver_output *out, bool give_up_result)
 {
     out->propose = true;
     s->proposing = true;
-    s->proposing_type = out->entry.type;
-    s->proposing_give_up = give_up_result;
-    s->early_index = 0;
-    memset(&s->proposing_action, 0, sizeof s->proposing_action);
+    d->proposing_type = out->entry.type;
+    d->proposing_give_up = give_up_result;
+    d->early_index = 0;
+    memset(&d->proposing_action, 0, sizeof d->proposing_action);
 }
 
 /* propose_give_up: the NOT_ATTEMPTED result of give_up_action, if that action is still the
@@ -332,10 +350,10 @@ static bool propose_give_up(md_driver *d, dsvc *s, const md_driver_input *in, md
     fill_common(d, in, &out->entry, MD_LEDGER_RESULT);
     out->entry.u.result.action = s->give_up_action;
     out->entry.u.result.outcome = MD_OUTCOME_NOT_ATTEMPTED;
-    out->entry.u.result.detail = md_ledger_text_of(s->give_up_reason);
+    out->entry.u.result.detail = md_ledger_text_of(cold_of(d, s)->give_up_reason);
     snprintf(out->what, sizeof out->what, "result not-attempted for action %llu: %.200s",
-             (unsigned long long)s->give_up_action, s->give_up_reason);
-    propose_entry(s, out, true);
+             (unsigned long long)s->give_up_action, cold_of(d, s)->give_up_reason);
+    propose_entry(d, s, out, true);
     return true;
 }
 
@@ -343,7 +361,7 @@ static bool propose_give_up(md_driver *d, dsvc *s, const md_driver_input *in, md
 static void step_blocked(md_driver *d, dsvc *s, const md_driver_input *in, md_driver_output *out)
 {
     const md_ledger_step *p = in->ledger->open ? md_ledger_pending(in->ledger->open) : NULL;
-    if (!p || p->action_id != s->current.action_id) { /* no longer pending: nothing of ours to run */
+    if (!p || p->action_id != cold_of(d, s)->current.action_id) { /* no longer pending: nothing of ours to run */
         md_driver_action_done(d, in->svc);
         return;
     }
@@ -353,19 +371,19 @@ static void step_blocked(md_driver *d, dsvc *s, const md_driver_input *in, md_dr
                                                      : NULL;
     if (why) {
         char reason[MD_DRIVER_REASON_MAX + 48];
-        snprintf(reason, sizeof reason, "%s while it was blocked (%.150s)", why, s->blocked_reason);
-        give_up(s, s->current.action_id, reason);
+        snprintf(reason, sizeof reason, "%s while it was blocked (%.150s)", why, cold_of(d, s)->blocked_reason);
+        give_up(d, s, cold_of(d, s)->current.action_id, reason);
         md_driver_action_done(d, in->svc);
         propose_give_up(d, s, in, out);
         return;
     }
     if (s->blocked_tell) {
         fill_common(d, in, &out->entry, MD_LEDGER_BLOCKED);
-        out->entry.u.blocked.action = s->current.action_id;
-        out->entry.u.blocked.reason = md_ledger_text_of(s->blocked_reason);
-        snprintf(out->what, sizeof out->what, "blocked: %.230s", s->blocked_reason);
+        out->entry.u.blocked.action = cold_of(d, s)->current.action_id;
+        out->entry.u.blocked.reason = md_ledger_text_of(cold_of(d, s)->blocked_reason);
+        snprintf(out->what, sizeof out->what, "blocked: %.230s", cold_of(d, s)->blocked_reason);
         s->blocked_tell = false;
-        propose_entry(s, out, false);
+        propose_entry(d, s, out, false);
         return;
     }
     /* A retry is a new act: it needs the lease now and a verdict still DOWN (SPLIT or UNKNOWN
@@ -373,7 +391,7 @@ static void step_blocked(md_driver *d, dsvc *s, const md_driver_input *in, md_dr
     if (in->mono_ms >= s->retry_at_ms && in->lease_valid && in->verdict == MD_VERDICT_DOWN) {
         s->blocked = false; /* in flight again; it ends with action_done or action_blocked */
         out->retry = true;
-        out->retry_action = &s->current;
+        out->retry_action = &cold_of(d, s)->current;
     }
 }
 
@@ -385,7 +403,7 @@ void md_driver_step(md_driver *d, const md_driver_input *in, md_driver_output *o
     assert(!s->proposing); /* the shell reports every proposal before the next step */
 #ifdef REMEDY_BUG_GIVE_UP_RUNNING
     if (!in->leads && s->in_flight && !s->blocked && !s->give_up_action) { /* BUG: it may have reached its target */
-        give_up(s, s->current.action_id, "this node stopped leading");
+        give_up(d, s, cold_of(d, s)->current.action_id, "this node stopped leading");
         s->in_flight = false;
     }
 #endif
@@ -421,27 +439,27 @@ bool md_driver_proposed(md_driver *d, size_t svc, int rc, uint64_t index, bool l
     dsvc *s = &d->svc[svc];
     assert(s->proposing);
     s->proposing = false;
-    uint64_t early = s->early_index;
-    s->early_index = 0;
-    if (s->proposing_give_up && rc == 0)
+    uint64_t early = d->early_index;
+    d->early_index = 0;
+    if (d->proposing_give_up && rc == 0)
         s->give_up_action = 0; /* handed over (a failed one is proposed again next step) */
-    s->proposing_give_up = false;
+    d->proposing_give_up = false;
     if (rc < 0) {
-        if (s->proposing_type == MD_LEDGER_BLOCKED)
+        if (d->proposing_type == MD_LEDGER_BLOCKED)
             s->blocked_tell = true;
         return false;
     }
 #ifdef REMEDY_BUG_EXEC_UNCOMMITTED
-    if (s->proposing_type == MD_LEDGER_INTENT && index) { /* BUG: runs what is only proposed */
-        *act = s->proposing_action;
+    if (d->proposing_type == MD_LEDGER_INTENT && index) { /* BUG: runs what is only proposed */
+        *act = d->proposing_action;
         act->action_id = index;
-        act->how = run_or_refuse(s, act, lease_valid);
+        act->how = run_or_refuse(d, s, act, lease_valid);
         return true;
     }
 #endif
     if (index == 0 || early != index) {
         /* the usual case: it commits later, through md_driver_applied */
-        if (s->proposing_type == MD_LEDGER_INTENT)
+        if (d->proposing_type == MD_LEDGER_INTENT)
             s->intent_index = index;
         s->proposed_index = index ? index : 1;
         s->proposed_at_ms = mono_ms;
@@ -449,14 +467,14 @@ bool md_driver_proposed(md_driver *d, size_t svc, int rc, uint64_t index, bool l
     }
     /* It committed and was applied inside the propose call (a cluster of one): the intent is
      * ours, by index, and runs now if this node still leads. */
-    if (!s->early_intent)
+    if (!d->early_intent)
         return false;
     if (!leads) {
-        give_up(s, index, "this node no longer led when the intent committed, so it was never started");
+        give_up(d, s, index, "this node no longer led when the intent committed, so it was never started");
         return false;
     }
-    *act = s->early;
-    act->how = run_or_refuse(s, act, lease_valid);
+    *act = d->early;
+    act->how = run_or_refuse(d, s, act, lease_valid);
     return true;
 }
 
@@ -471,12 +489,12 @@ void md_driver_applied(md_driver *d, const md_ledger_event *ev, bool leads, bool
     if (s->proposed_index && ev->index >= s->proposed_index)
         s->proposed_index = 0;
     bool mine = strcmp(ev->actor, d->node_id) == 0;
-    if (s->proposing && mine && ev->type == s->proposing_type) {
+    if (s->proposing && mine && ev->type == d->proposing_type) {
         /* applied before its proposer learnt its index: md_driver_proposed matches the index */
-        s->early_index = ev->index;
-        s->early_intent = ev->kind == MD_LEDGER_EV_INTENT;
-        if (s->early_intent)
-            s->early = action_of(ev);
+        d->early_index = ev->index;
+        d->early_intent = ev->kind == MD_LEDGER_EV_INTENT;
+        if (d->early_intent)
+            d->early = action_of(ev);
     }
     if (ev->kind == MD_LEDGER_EV_REJECTED || ev->kind == MD_LEDGER_EV_IGNORED)
         return;
@@ -486,7 +504,7 @@ void md_driver_applied(md_driver *d, const md_ledger_event *ev, bool leads, bool
     bool proposed_here = ev->kind == MD_LEDGER_EV_INTENT && mine && ev->index == s->intent_index && ev->index != 0;
     if (proposed_here && !leads) {
         s->intent_index = 0;
-        give_up(s, ev->index, "this node no longer led when the intent committed, so it was never started");
+        give_up(d, s, ev->index, "this node no longer led when the intent committed, so it was never started");
         return;
     }
     bool ours = proposed_here && leads;
@@ -501,5 +519,5 @@ void md_driver_applied(md_driver *d, const md_ledger_event *ev, bool leads, bool
     s->intent_index = 0;
     out->act = true;
     out->action = action_of(ev);
-    out->action.how = run_or_refuse(s, &out->action, lease_valid);
+    out->action.how = run_or_refuse(d, s, &out->action, lease_valid);
 }
