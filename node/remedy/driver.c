@@ -392,6 +392,7 @@ static void step_blocked(md_driver *d, dsvc *s, const md_driver_input *in, md_dr
         s->blocked = false; /* in flight again; it ends with action_done or action_blocked */
         out->retry = true;
         out->retry_action = &cold_of(d, s)->current;
+        out->retry_action->how = MD_DRIVER_RUN;
     }
 }
 

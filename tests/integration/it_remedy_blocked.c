@@ -22,6 +22,8 @@
 
 typedef struct {
     int n;             /* nodes: 1 or 3 */
+    bool own_service;  /* watch a flaky_service of the test's (it recovers when told) instead of
+                        * the fake's deployment child (which only a Railway action brings back) */
     md_proc fake;
     char dir[64];
     int api_port;      /* the fake's */
@@ -39,11 +41,12 @@ static int control(fixture *fx, const char *path)
     return rc == 0 ? (int)code : -1;
 }
 
-static int setup_n(void **state, int n)
+static int setup_n(void **state, int n, bool own_service)
 {
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
     fx->n = n;
+    fx->own_service = own_service;
     snprintf(fx->dir, sizeof fx->dir, "/tmp/medic-itblk-XXXXXX");
     assert_non_null(mkdtemp(fx->dir));
     char *argv[] = { FAKE_RAILWAY_BIN, "--port", "0", "--state-dir", fx->dir, "--flaky-bin", FLAKY_BIN,
@@ -52,7 +55,8 @@ static int setup_n(void **state, int n)
     char line[512];
     assert_true(md_proc_read_line(&fx->fake, line, sizeof line, 10000) > 0);
     assert_int_equal(sscanf(line, "ready port=%d services=web@%d", &fx->api_port, &fx->svc_port), 2);
-    assert_int_equal(it_trio_init(&fx->t, false), 0);
+    assert_int_equal(it_trio_init(&fx->t, own_service), 0);
+    int watched = own_service ? fx->t.flaky.port : fx->svc_port;
     char peers[1024] = "";
     it_trio_peers(&fx->t, peers, sizeof peers);
     if (n == 1) { /* a cluster of one: its peers hold only itself */
@@ -72,7 +76,7 @@ static int setup_n(void **state, int n)
                  "\"services\":[{\"name\":\"web\",\"url\":\"http://127.0.0.1:%d/health\",\"interval_ms\":200,"
                  "\"timeout_ms\":100,\"restart_interval_ms\":800,\"verify_after_ms\":300,\"restart_timeout_ms\":3000,"
                  "\"railway\":{\"service_id\":\"web\",\"environment_id\":\"e7a10000-0000-4000-8000-0000000000e1\"}}]}",
-                 it_trio_ids[i], peers, fx->api_port, fx->svc_port);
+                 it_trio_ids[i], peers, fx->api_port, watched);
         assert_int_equal(it_node_start(&fx->t.node[i], cfg, NULL), 0);
         fx->t.running[i] = true;
     }
@@ -80,8 +84,10 @@ static int setup_n(void **state, int n)
     return 0;
 }
 
-static int setup1(void **state) { return setup_n(state, 1); }
-static int setup3(void **state) { return setup_n(state, 3); }
+static int setup1(void **state) { return setup_n(state, 1, false); }
+static int setup3(void **state) { return setup_n(state, 3, false); }
+static int setup1_own(void **state) { return setup_n(state, 1, true); }
+static int setup3_own(void **state) { return setup_n(state, 3, true); }
 
 static int teardown(void **state)
 {
@@ -271,9 +277,9 @@ static void test_server_errors_then_recovered(void **state)
     wait_ready(fx);
     assert_int_equal(control(fx, "/control/fault?kind=status&code=502&count=0&op=deploymentRestart"), 200);
     int64_t t0 = it_wall_ms();
-    assert_int_equal(control(fx, "/control/services/web/bug?mode=crash"), 200);
+    assert_true(it_flaky_mode(&fx->t.flaky, "down") > 0);
     wait_blocked(fx, "server errors");
-    assert_int_equal(control(fx, "/control/services/web/bug?mode=none"), 200);
+    assert_true(it_flaky_mode(&fx->t.flaky, "healthy") > 0);
     char got[256];
     wait_closed(fx, t0, 20000, got, sizeof got);
     printf("  %d node%s, 5xx storm then recovered: %s\n", fx->n, fx->n == 1 ? "" : "s", got);
@@ -287,8 +293,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auth_refused_then_fixed, setup1, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limited_then_paused, setup3, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limited_then_paused, setup1, teardown),
-        cmocka_unit_test_setup_teardown(test_server_errors_then_recovered, setup3, teardown),
-        cmocka_unit_test_setup_teardown(test_server_errors_then_recovered, setup1, teardown),
+        cmocka_unit_test_setup_teardown(test_server_errors_then_recovered, setup3_own, teardown),
+        cmocka_unit_test_setup_teardown(test_server_errors_then_recovered, setup1_own, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -201,6 +201,7 @@ static void test_blocked_is_told_once_and_retried_with_backoff(void **state)
     o = step(&f, MD_VERDICT_DOWN, true, 2000);
     assert_false(o.propose);
     assert_true(o.retry);
+    assert_int_equal(o.retry_action->how, MD_DRIVER_RUN);
     assert_int_equal(o.retry_action->action_id, action);
     assert_int_equal(o.retry_action->attempt, 1);
     /* blocked again for the same reason: no new entry; the wait doubles; Retry-After wins but is capped */
