@@ -308,3 +308,61 @@ void it_trio_stop(it_trio *t)
         t->has_flaky = false;
     }
 }
+
+/* ---- the fake Railway API ---- */
+
+int it_fake_railway_start(it_fake_railway *f, const char *services, const char *const *extra)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/medic-itfr-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    char *argv[32] = { FAKE_RAILWAY_BIN, "--port", "0", "--state-dir", f->dir, "--flaky-bin", FLAKY_BIN,
+                       "--services", (char *)services };
+    int n = 9;
+    for (int i = 0; extra && extra[i] && n < 31; i++)
+        argv[n++] = (char *)extra[i];
+    argv[n] = NULL;
+    if (md_proc_spawn(argv, true, NULL, NULL, &f->proc) != 0)
+        return -1;
+    char line[512], first[64] = "";
+    if (md_proc_read_line(&f->proc, line, sizeof line, 10000) <= 0)
+        return -1;
+    /* ready port=P services=NAME@PORT/CONTROL,... */
+    if (sscanf(line, "ready port=%d services=%63[^@]@%d", &f->port, first, &f->svc_port) != 3)
+        return -1;
+    return 0;
+}
+
+int it_fake_railway_control(it_fake_railway *f, const char *path)
+{
+    char url[512], *body = NULL;
+    long code = 0;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", f->port, path);
+    int rc = md_fetch("POST", url, 5000, &code, &body, NULL, 0);
+    free(body);
+    return rc == 0 ? (int)code : -1;
+}
+
+void it_fake_railway_stop(it_fake_railway *f)
+{
+    md_proc_stop(&f->proc, SIGTERM, 5000, NULL);
+    if (f->dir[0])
+        it_rmtree(f->dir);
+    f->dir[0] = '\0';
+}
+
+const cJSON *it_wait_closed_incident(int port, int64_t t0, int timeout_ms, cJSON **doc)
+{
+    int64_t deadline = it_wall_ms() + timeout_ms;
+    while (it_wall_ms() < deadline) {
+        *doc = it_get_json(port, "/v1/incidents", NULL);
+        const cJSON *inc = cJSON_GetArrayItem(cJSON_GetObjectItem(*doc, "closed"), 0);
+        if (inc && cJSON_GetObjectItem(inc, "opened_at_ms")->valuedouble >= (double)t0)
+            return inc;
+        cJSON_Delete(*doc);
+        *doc = NULL;
+        it_sleep_ms(50);
+    }
+    return NULL;
+}

@@ -85,6 +85,25 @@ void it_trio_peers(const it_trio *t, char *out, size_t cap);
  * stops the flaky_service. */
 void it_trio_stop(it_trio *t);
 
+/* The fake Railway API (tests/fakes/fake_railway) as a real process, with one service per name in
+ * services (comma-separated), each a flaky_service child playing its running deployment. */
+typedef struct {
+    md_proc proc;
+    char dir[64];
+    int port;          /* the fake's API: http://127.0.0.1:port/graphql/v2 */
+    int svc_port;      /* the first service's child */
+} it_fake_railway;
+/* it_fake_railway_start: extra args (NULL-terminated, may be NULL) go to the fake. 0 or -1. */
+int it_fake_railway_start(it_fake_railway *f, const char *services, const char *const *extra);
+/* it_fake_railway_control POSTs a /control/... path; returns the HTTP status or -1. */
+int it_fake_railway_control(it_fake_railway *f, const char *path);
+void it_fake_railway_stop(it_fake_railway *f);
+
+/* it_wait_closed_incident polls node port's /v1/incidents until its newest closed incident opened
+ * at or after t0 (wall ms); returns it, inside *doc (the caller frees *doc), or NULL after
+ * timeout_ms (*doc NULL then). */
+const cJSON *it_wait_closed_incident(int port, int64_t t0, int timeout_ms, cJSON **doc);
+
 /* it_skip prints why and exits 77 (ctest counts it as skipped). */
 void it_skip(const char *why);
 

@@ -98,21 +98,9 @@ static void wait_up(fixture *fx)
     }
 }
 
-/* Polls /v1/incidents until the newest closed incident opened after t0 exists; returns it (the
- * caller frees *doc) or NULL after timeout_ms. */
 static const cJSON *wait_closed_incident(fixture *fx, int64_t t0, int timeout_ms, cJSON **doc)
 {
-    int64_t deadline = it_wall_ms() + timeout_ms;
-    while (it_wall_ms() < deadline) {
-        *doc = it_get_json(fx->t.node[any_node(fx)].api_port, "/v1/incidents", NULL);
-        const cJSON *inc = cJSON_GetArrayItem(cJSON_GetObjectItem(*doc, "closed"), 0);
-        if (inc && cJSON_GetObjectItem(inc, "opened_at_ms")->valuedouble >= (double)t0)
-            return inc;
-        cJSON_Delete(*doc);
-        *doc = NULL;
-        it_sleep_ms(50);
-    }
-    return NULL;
+    return it_wait_closed_incident(fx->t.node[any_node(fx)].api_port, t0, timeout_ms, doc);
 }
 
 /* Checks the steps are exactly want ("restart:1,restart:2,...") and every one finished. */

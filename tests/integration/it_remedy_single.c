@@ -33,17 +33,7 @@ static int teardown(void **state)
 
 static const cJSON *wait_closed_incident(fixture *fx, int64_t t0, int timeout_ms, cJSON **doc)
 {
-    int64_t deadline = it_wall_ms() + timeout_ms;
-    while (it_wall_ms() < deadline) {
-        *doc = it_get_json(fx->node.api_port, "/v1/incidents", NULL);
-        const cJSON *inc = cJSON_GetArrayItem(cJSON_GetObjectItem(*doc, "closed"), 0);
-        if (inc && cJSON_GetObjectItem(inc, "opened_at_ms")->valuedouble >= (double)t0)
-            return inc;
-        cJSON_Delete(*doc);
-        *doc = NULL;
-        it_sleep_ms(50);
-    }
-    return NULL;
+    return it_wait_closed_incident(fx->node.api_port, t0, timeout_ms, doc);
 }
 
 static void test_cluster_of_one_heals_with_exec(void **state)
