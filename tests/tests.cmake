@@ -42,7 +42,7 @@ if(MD_NODE_BIN)
     COMMAND ${MD_NODE_BIN} ${CMAKE_SOURCE_DIR}/tests/schema/check.js $<TARGET_FILE:rw_schema_driver>)
 else()
   md_test(schema.railway LABEL integration
-    COMMAND sh -c "echo 'schema.railway: node is not installed (scripts/bootstrap)'; exit 77")
+    COMMAND sh -c "echo 'schema.railway: node is not installed (scripts/bootstrap)' && exit 77")
 endif()
 
 # Integration tests: real medic and flaky_service processes on loopback.

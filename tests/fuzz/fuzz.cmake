@@ -36,12 +36,15 @@ function(md_fuzz_target)
   add_custom_target(fuzz_${F_NAME} ALL DEPENDS ${bin})
 
   set(corpus ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${F_NAME})
+  # No semicolon in the script: md_test passes COMMAND on as a CMake list, which splits at them.
   md_test(fuzz.${F_NAME}
     COMMAND sh -c [[
       set -e
       work=$(mktemp -d "${TMPDIR:-/tmp}/medic-fuzz-XXXXXX")
       trap 'rm -rf "$work"' EXIT
-      if [ -d "$2" ]; then cp -R "$2"/. "$work"/; fi
+      if [ -d "$2" ]
+      then cp -R "$2"/. "$work"/
+      fi
       "$1" -max_total_time="$3" -rss_limit_mb=2048 -timeout=10 -max_len="$5" \
            -print_final_stats=1 -artifact_prefix="$4" "$work"
     ]] sh ${bin} ${corpus} ${MD_FUZZ_SECONDS} ${CMAKE_BINARY_DIR}/fuzz-artifacts/${F_NAME}-
