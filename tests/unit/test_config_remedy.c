@@ -81,9 +81,9 @@ static void test_railway_endpoint_scheme(void **state)
                                     "'services':[{'name':'a','tcp':'h:1'}]}", refused[i]);
         bad(json, "t.json: remediation.railway.endpoint: http:// is refused except to a loopback address");
     }
-    bad("{'remediation':{'railway':{'endpoint':'ftp://127.0.0.1/','token':'t'}},'services':[{'name':'a','tcp':'h:1'}]}",
+    bad("{'remediation':{'railway':{'endpoint':'ftp://127.0.0.1/','token':'tok-9999'}},'services':[{'name':'a','tcp':'h:1'}]}",
         "t.json: remediation.railway.endpoint: must start with https://");
-    bad("{'remediation':{'railway':{'endpoint':'ws://127.0.0.1/','token':'t'}},'services':[{'name':'a','tcp':'h:1'}]}",
+    bad("{'remediation':{'railway':{'endpoint':'ws://127.0.0.1/','token':'tok-9999'}},'services':[{'name':'a','tcp':'h:1'}]}",
         "t.json: remediation.railway.endpoint: must start with https://");
 }
 
@@ -142,7 +142,7 @@ static void test_service_token(void **state)
         "t.json: services[0].railway.token: is required");
     bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','token_kind':'bearer'}}]}",
         "t.json: services[0].railway.token_kind: set only together with token");
-    bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','token':'t','token_kind':'oauth'}}]}",
+    bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','token':'tok-9999','token_kind':'oauth'}}]}",
         "t.json: services[0].railway.token_kind: must be one of project, bearer");
     bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','token':7}}]}",
         "t.json: services[0].railway.token: must be a string");
@@ -150,7 +150,7 @@ static void test_service_token(void **state)
         "t.json: services[0].railway.token: must not be empty");
     bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','token':'${MEDIC_T_UNSET_RW}'}}]}",
         "t.json: services[0].railway.token: environment variable MEDIC_T_UNSET_RW is not set");
-    bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','tokens':'t'}}]}",
+    bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','tokens':'tok-9999'}}]}",
         "t.json: services[0].railway.tokens: unknown key");
     /* An error about a later field never shows a token read before it. */
     bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','token':'${MEDIC_T_RW_B}'}},"
