@@ -61,6 +61,11 @@ foreach(t IN ITEMS it_flaky_service it_detection it_api it_cli it_tls it_cluster
     DEPENDS medic flaky_service fake_railway)
 endforeach()
 target_link_libraries(it_cluster PRIVATE nng::nng)
+# Issue 10: per-project Railway tokens, and /v1/incidents following the leader.
+foreach(t IN ITEMS it_railway_tokens it_incidents_leader)
+  md_test(integration.${t} SERIAL SOURCES tests/integration/${t}.c LIBS md_harness
+    DEPENDS medic flaky_service fake_railway)
+endforeach()
 
 # The demo is a user-facing command: it must finish by itself and report a complete timeline.
 md_test(integration.demo SERIAL TIMEOUT 180 PASS_REGEX "demo complete" COMMAND medic demo)

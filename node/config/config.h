@@ -100,6 +100,8 @@ typedef struct {
     md_actuator_kind actuator;    /* none: alert only */
     char *railway_service_id;     /* actuator railway */
     char *railway_environment_id;
+    char *railway_token;          /* the service's own token (another project's); NULL: remediation.railway's */
+    bool railway_project_token;   /* kind of railway_token: true Project-Access-Token, false Bearer */
     char **exec_restart;          /* actuator exec: NULL-terminated argv lists, each may be NULL */
     char **exec_redeploy;
     char **exec_rollback;
@@ -166,8 +168,8 @@ typedef struct {
     md_webhook_config *webhooks;
     size_t n_webhooks;
     int64_t split_alert_after_ms; /* alert when a verdict stays SPLIT this long */
-    char *railway_endpoint;
-    char *railway_token;       /* NULL: no Railway actuator possible */
+    char *railway_endpoint;    /* https://, or http:// to a loopback address only */
+    char *railway_token;       /* NULL: only services with their own token may use Railway */
     bool railway_project_token;/* true: Project-Access-Token header; false: Authorization: Bearer */
 } md_remedy_config;
 
@@ -217,6 +219,11 @@ void md_config_free(md_config *cfg);
  * every password in a URL's userinfo is shown as "***". Unmasked output parses back to the same
  * config. Returns a malloc'd string the caller frees with free(), or NULL on allocation failure. */
 char *md_config_to_json(const md_config *cfg, bool mask_secrets);
+
+/* md_config_railway_token: the Railway token service s acts with (its own railway.token, else
+ * remediation.railway.token; owned by cfg) and, in *project, whether it is a project token.
+ * NULL when neither is set (never for a service whose actuator is Railway). */
+const char *md_config_railway_token(const md_config *cfg, const md_service_config *s, bool *project);
 
 /* md_config_header_is_sensitive says whether a header's value must never be shown: its name
  * contains (in any case) "auth", "cookie", "token", "secret", "key" or "passw". */

@@ -1,14 +1,17 @@
 /* config_remedy.c: the "remediation" section (mode, admin token, webhooks, Railway access) and
- * each service's actuator: Railway ids, or exec commands, or none (alert only). */
+ * each service's actuator: Railway ids (and its own token), or exec commands, or none (alert only). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "config_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_WEBHOOKS 16
 #define MAX_ARGV 64
@@ -70,28 +73,101 @@ static int parse_webhook(md__cfg_parser *p, size_t i, const cJSON *o, md_webhook
     return 0;
 }
 
+/* host_is_loopback: the host of an http(s) URL is localhost, 127.0.0.0/8 or [::1]. */
+static bool host_is_loopback(const char *url)
+{
+    size_t alen = 0;
+    const char *a = md__cfg_authority(url, &alen);
+    if (!a)
+        return false;
+    const char *at = memrchr(a, '@', alen);
+    if (at) {
+        alen -= (size_t)(at + 1 - a);
+        a = at + 1;
+    }
+    char host[256];
+    size_t hlen;
+    bool v6 = alen && a[0] == '[';
+    if (v6) {
+        const char *close = memchr(a, ']', alen);
+        if (!close)
+            return false;
+        a++;
+        hlen = (size_t)(close - a);
+    } else {
+        const char *colon = memchr(a, ':', alen);
+        hlen = colon ? (size_t)(colon - a) : alen;
+    }
+    if (hlen == 0 || hlen >= sizeof host)
+        return false;
+    memcpy(host, a, hlen);
+    host[hlen] = '\0';
+    struct in_addr v4;
+    struct in6_addr a6;
+    if (v6)
+        return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    return strcasecmp(host, "localhost") == 0;
+}
+
+/* check_endpoint: a Railway token controls production deployments, so it never crosses a network
+ * in clear: https://, or http:// to this machine only (local fakes and proxies). */
+static int check_endpoint(md__cfg_parser *p, const char *path, const char *u)
+{
+    bool http = strncasecmp(u, "http://", 7) == 0;
+    if (!http && strncasecmp(u, "https://", 8) != 0)
+        return md__cfg_fail(p, path, "must start with https:// (http:// is allowed only to a loopback address)");
+    int rc = md__cfg_check_url(p, path, u);
+    if (rc == 0 && http && !host_is_loopback(u))
+        rc = md__cfg_fail(p, path,
+                          "http:// is refused except to a loopback address (127.0.0.0/8, [::1], localhost): the Railway "
+                          "token would cross the network unencrypted; use https://");
+    return rc;
+}
+
+/* parse_token reads a railway object's "token" and "token_kind" (remediation.railway's, or a
+ * service's own). Absent token: *token stays NULL, and a token_kind alone is an error. */
+static int parse_token(md__cfg_parser *p, const char *path, const cJSON *o, char **token, bool *project)
+{
+    static const char *const kinds[] = { "project", "bearer" };
+    const cJSON *tok = md__cfg_get(o, "token"), *kind = md__cfg_get(o, "token_kind");
+    char fp[PATH_LEN];
+    int rc, k = 0;
+    if (!tok) {
+        if (kind)
+            return md__cfg_fail(p, md__cfg_join(fp, sizeof fp, path, "token_kind"),
+                                "set only together with token (it says what kind that token is)");
+        return 0;
+    }
+    if ((rc = secret_string(p, md__cfg_join(fp, sizeof fp, path, "token"), tok, token)))
+        return rc;
+    if (!(*token)[0])
+        return md__cfg_fail(p, fp, "must not be empty");
+    if (kind && (rc = md__cfg_pick(p, md__cfg_join(fp, sizeof fp, path, "token_kind"), kind, kinds, 2,
+                                   "project, bearer", &k)))
+        return rc;
+    *project = k == 0;
+    return 0;
+}
+
 static int parse_railway_access(md__cfg_parser *p, const cJSON *o, md_remedy_config *r)
 {
     static const char *const keys[] = { "endpoint", "token", "token_kind" };
-    static const char *const kinds[] = { "project", "bearer" };
-    int rc, k = 0;
+    int rc;
     if ((rc = md__cfg_want_object(p, "remediation.railway", o)) ||
         (rc = md__cfg_check_keys(p, "remediation.railway", o, keys, 3)))
         return rc;
-    const cJSON *ep = md__cfg_get(o, "endpoint"), *tok = md__cfg_get(o, "token"), *kind = md__cfg_get(o, "token_kind");
+    const cJSON *ep = md__cfg_get(o, "endpoint");
     if (ep) {
         if ((rc = md__cfg_get_string(p, "remediation.railway.endpoint", ep, &r->railway_endpoint)) ||
-            (rc = md__cfg_check_url(p, "remediation.railway.endpoint", r->railway_endpoint)))
+            (rc = check_endpoint(p, "remediation.railway.endpoint", r->railway_endpoint)))
             return rc;
     }
-    if (!tok)
-        return md__cfg_fail(p, "remediation.railway.token", "is required (use \"${RAILWAY_TOKEN}\")");
-    if ((rc = secret_string(p, "remediation.railway.token", tok, &r->railway_token)))
-        return rc;
-    if (kind && (rc = md__cfg_pick(p, "remediation.railway.token_kind", kind, kinds, 2, "project, bearer", &k)))
-        return rc;
-    r->railway_project_token = k == 0;
-    return 0;
+    /* Optional here: services in other projects carry their own; a service left without any
+     * token is reported on that service (md__cfg_check_remedy_services). */
+    r->railway_project_token = true;
+    return parse_token(p, "remediation.railway", o, &r->railway_token, &r->railway_project_token);
 }
 
 int md__cfg_parse_remedy(md__cfg_parser *p, const cJSON *o)
@@ -209,9 +285,9 @@ int md__cfg_parse_service_remedy(md__cfg_parser *p, const char *path, const cJSO
     }
     sc->actuator = (md_actuator_kind)k;
     if (rw) {
-        static const char *const keys[] = { "service_id", "environment_id" };
+        static const char *const keys[] = { "service_id", "environment_id", "token", "token_kind" };
         md__cfg_join(fp, sizeof fp, path, "railway");
-        if ((rc = md__cfg_want_object(p, fp, rw)) || (rc = md__cfg_check_keys(p, fp, rw, keys, 2)))
+        if ((rc = md__cfg_want_object(p, fp, rw)) || (rc = md__cfg_check_keys(p, fp, rw, keys, 4)))
             return rc;
         const cJSON *sid = md__cfg_get(rw, "service_id"), *eid = md__cfg_get(rw, "environment_id");
         char kp[PATH_LEN];
@@ -223,6 +299,9 @@ int md__cfg_parse_service_remedy(md__cfg_parser *p, const char *path, const cJSO
             return rc;
         if (!sc->railway_service_id[0] || !sc->railway_environment_id[0])
             return md__cfg_fail(p, fp, "service_id and environment_id must not be empty");
+        sc->railway_project_token = true;
+        if ((rc = parse_token(p, fp, rw, &sc->railway_token, &sc->railway_project_token)))
+            return rc;
     }
     if (ex)
         return parse_exec(p, md__cfg_join(fp, sizeof fp, path, "exec"), ex, sc);
@@ -236,13 +315,25 @@ int md__cfg_check_remedy_services(md__cfg_parser *p)
         md_service_config *s = &cfg->services[i];
         if (cfg->remedy.shadow)
             s->shadow = true;
-        if (s->actuator == MD_ACTUATOR_RAILWAY && !cfg->remedy.railway_token) {
+        if (s->actuator == MD_ACTUATOR_RAILWAY && !s->railway_token && !cfg->remedy.railway_token) {
             char path[PATH_LEN];
-            snprintf(path, sizeof path, "services[%zu].railway", i);
-            return md__cfg_fail(p, path, "needs remediation.railway.token (the Railway API token)");
+            snprintf(path, sizeof path, "services[%zu].railway.token", i);
+            return md__cfg_fail(p, path,
+                                "is required: the Railway API token, set here or in remediation.railway.token "
+                                "(use \"${RAILWAY_TOKEN}\")");
         }
     }
     return 0;
+}
+
+const char *md_config_railway_token(const md_config *cfg, const md_service_config *s, bool *project)
+{
+    if (s->railway_token) {
+        *project = s->railway_project_token;
+        return s->railway_token;
+    }
+    *project = cfg->remedy.railway_project_token;
+    return cfg->remedy.railway_token;
 }
 
 static void free_argv(char **argv)
@@ -256,6 +347,7 @@ void md__cfg_free_service_remedy(md_service_config *s)
 {
     free(s->railway_service_id);
     free(s->railway_environment_id);
+    free(s->railway_token);
     free_argv(s->exec_restart);
     free_argv(s->exec_redeploy);
     free_argv(s->exec_rollback);

@@ -174,6 +174,10 @@ static cJSON *service_json(emitter *e, const md_service_config *s)
         cJSON *r = cJSON_AddObjectToObject(o, "railway");
         put_str(e, r, "service_id", s->railway_service_id);
         put_str(e, r, "environment_id", s->railway_environment_id);
+        if (s->railway_token) {
+            put_str(e, r, "token", s->railway_token); /* a registered secret: masked */
+            put_str(e, r, "token_kind", s->railway_project_token ? "project" : "bearer");
+        }
     } else if (s->actuator == MD_ACTUATOR_EXEC) {
         cJSON *x = cJSON_AddObjectToObject(o, "exec");
         char **lists[3] = { s->exec_restart, s->exec_redeploy, s->exec_rollback };
@@ -226,11 +230,14 @@ static void remedy_json(emitter *e, cJSON *root, const md_remedy_config *r)
                 put_str(e, h, r->webhooks[i].headers[j].name, r->webhooks[i].headers[j].value);
         }
     }
-    if (r->railway_token) {
+    /* Without a token of its own the section may still name the endpoint services' tokens use. */
+    if (r->railway_token || strcmp(r->railway_endpoint, MD_DEFAULT_RAILWAY_ENDPOINT) != 0) {
         cJSON *rw = cJSON_AddObjectToObject(o, "railway");
-        put_str(e, rw, "endpoint", r->railway_endpoint);
-        put_str(e, rw, "token", r->railway_token);
-        put_str(e, rw, "token_kind", r->railway_project_token ? "project" : "bearer");
+        put_url(e, rw, "endpoint", r->railway_endpoint);
+        if (r->railway_token) {
+            put_str(e, rw, "token", r->railway_token);
+            put_str(e, rw, "token_kind", r->railway_project_token ? "project" : "bearer");
+        }
     }
 }
 

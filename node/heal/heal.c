@@ -462,7 +462,7 @@ int md_heal_new(uv_loop_t *loop, const md_config *cfg, md_cluster *cluster, md_c
         md_alerts_opts opts = { .on_fate = on_alert_fate, .fate_ctx = r };
         rc = md_alerts_new(loop, cl, cfg->remedy.webhooks, cfg->remedy.n_webhooks, &opts, &r->alerts, err, errlen);
     }
-    if (rc == 0 && cfg->remedy.railway_token)
+    if (rc == 0)
         rc = md__heal_rw_new(r, err, errlen);
     if (rc < 0) {
         if (r->alerts)
@@ -504,9 +504,7 @@ static void on_tick_closed(uv_handle_t *h)
     md_heal *r = h->data;
     void (*done)(void *) = r->done;
     void *arg = r->done_arg;
-    if (r->rw)
-        rw_client_free(r->rw);
-    md_rw_host_free(r->rw_host);
+    md__heal_rw_free(r);
     if (r->alerts)
         md_alerts_close(r->alerts);
     md_driver_free(r->driver);
@@ -560,16 +558,28 @@ static const char *account(const md_rsvc *s, const md_ledger_service *ls, char *
     return buf;
 }
 
+/* The document names the leader, which changes without any ledger entry (a transfer, a lost
+ * leader): the cluster's on_change (which consensus reports role and leader changes to) makes the
+ * monitor rebuild the view, and here a leader other than the one rendered makes it stale. */
+static void refresh_incidents(md_heal *r)
+{
+    const char *leader = r->cons ? md_consensus_leader_id(r->cons) : NULL;
+    if (!leader)
+        leader = "";
+    if (!r->incidents_dirty && r->incidents_json && strcmp(leader, r->incidents_leader) == 0)
+        return;
+    char *j = md__heal_incidents_json(r, md_wall_ms());
+    if (!j)
+        return; /* out of memory: readers keep the previous document */
+    free(r->incidents_json);
+    r->incidents_json = j;
+    r->incidents_dirty = false;
+    snprintf(r->incidents_leader, sizeof r->incidents_leader, "%s", leader);
+}
+
 int md_heal_fill_view(md_heal *r, md_view *s)
 {
-    if (r->incidents_dirty || !r->incidents_json) {
-        char *j = md__heal_incidents_json(r, md_wall_ms());
-        if (j) {
-            free(r->incidents_json);
-            r->incidents_json = j;
-            r->incidents_dirty = false;
-        }
-    }
+    refresh_incidents(r);
     s->incidents_json = r->incidents_json ? md_view_strdup(s, r->incidents_json) : NULL;
     s->actions_started = r->actions_started;
     if (r->alerts) {

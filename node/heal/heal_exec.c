@@ -1,5 +1,5 @@
-/* heal_exec.c: runs one committed intent of ours (exec command or Railway call, or nothing in
- * shadow mode) and submits its result; hosts the Railway client on the node's loop. */
+/* heal_exec.c: runs one committed intent of ours (exec command or Railway call through the
+ * service's own Railway client, or nothing in shadow mode) and submits its result. */
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -124,9 +124,9 @@ static int start_railway(md_heal *r, md_rsvc *s, const md_driver_action *a)
         .wait = a->step != MD_STEP_RESTART,
     };
     rw_op_kind op = a->step == MD_STEP_RESTART ? RW_OP_RESTART : a->step == MD_STEP_REDEPLOY ? RW_OP_REDEPLOY : RW_OP_ROLLBACK;
-    if (!r->rw)
+    if (!s->rw)
         return -ENOTSUP;
-    return rw_start(r->rw, op, &req, on_rw_done, s, &s->rw_op);
+    return rw_start(s->rw, op, &req, on_rw_done, s, &s->rw_op);
 }
 
 /* The driver decided (md_driver_action.how): busy, shadow, no lease, or run; a retry of a blocked
@@ -211,7 +211,7 @@ static void on_instance(const rw_result *res, void *arg)
 void md__heal_track_known_good(md_heal *r, md_rsvc *s, int64_t now_wall)
 {
     const md_service_config *c = &r->cfg->services[s->idx];
-    if (c->actuator != MD_ACTUATOR_RAILWAY || !r->rw || s->kg_op || md_driver_in_flight(r->driver, s->idx))
+    if (c->actuator != MD_ACTUATOR_RAILWAY || !s->rw || s->kg_op || md_driver_in_flight(r->driver, s->idx))
         return;
     int64_t since = 0;
     if (md_cluster_verdict(r->cluster, s->idx, &since) != MD_VERDICT_UP || now_wall - since < c->known_good_after_ms)
@@ -222,7 +222,7 @@ void md__heal_track_known_good(md_heal *r, md_rsvc *s, int64_t now_wall)
     s->kg_checked_ms = now_wall;
     rw_request req = { .service_id = c->railway_service_id, .environment_id = c->railway_environment_id,
                        .deadline_ms = 30000 };
-    if (rw_start(r->rw, RW_OP_INSTANCE, &req, on_instance, s, &s->kg_op) < 0)
+    if (rw_start(s->rw, RW_OP_INSTANCE, &req, on_instance, s, &s->kg_op) < 0)
         s->kg_op = 0;
 }
 
@@ -232,34 +232,13 @@ void md__heal_cancel_all(md_heal *r)
         md_rsvc *s = &r->svc[i];
         if (s->exec)
             md_exec_cancel(s->exec);
-        if (s->rw_op && r->rw)
-            rw_cancel(r->rw, s->rw_op);
-        if (s->kg_op && r->rw)
-            rw_cancel(r->rw, s->kg_op);
+        if (s->rw_op && s->rw)
+            rw_cancel(s->rw, s->rw_op);
+        if (s->kg_op && s->rw)
+            rw_cancel(s->rw, s->kg_op);
         s->kg_op = 0;
         s->exec = NULL;
         s->rw_op = 0;
         md_driver_action_done(r->driver, s->idx);
     }
-}
-
-/* ---- the Railway client, hosted on our loop (rw_host.c) ---- */
-
-int md__heal_rw_new(md_heal *r, char *err, size_t errlen)
-{
-    rw_config rc = {
-        .endpoint = r->cfg->remedy.railway_endpoint,
-        .token = r->cfg->remedy.railway_token,
-        .token_kind = r->cfg->remedy.railway_project_token ? RW_TOKEN_PROJECT : RW_TOKEN_BEARER,
-        .user_agent = "medic/" MD_VERSION,
-        .seed = (uint64_t)md_mono_us() ^ 0x9e3779b97f4a7c15ULL,
-    };
-    int e = md_rw_host_new(r->loop, r->cl, NULL, NULL, &r->rw_host);
-    if (e == 0) {
-        md_rw_host_bind(r->rw_host, &rc.host);
-        e = rw_client_new(&rc, &r->rw);
-    }
-    if (e < 0)
-        snprintf(err, errlen, "railway client: %s", strerror(-e));
-    return e;
 }

@@ -22,6 +22,7 @@ typedef struct {
     /* the action this node executes (the driver says when; see md_driver_in_flight) */
     uint64_t action_id;
     md_exec *exec;           /* exec actuator, while running */
+    rw_client *rw;           /* this service's Railway client (one of r->rw_clients); NULL: none */
     uint64_t rw_op;          /* railway operation id, while running (0: none) */
     md_step step;
     uint32_t attempt;
@@ -39,8 +40,9 @@ struct md_heal {
     md_ledger *ledger;
     md_driver *driver;       /* the decisions (pure); this file's code is its shell */
     md_alerts *alerts;       /* NULL without webhooks */
-    rw_client *rw;           /* NULL without Railway access */
-    md_rw_host *rw_host;     /* hosts rw on our loop; freed after rw */
+    rw_client **rw_clients;  /* one per distinct token and kind (heal_rw.c); NULL without Railway services */
+    size_t n_rw_clients;
+    md_rw_host *rw_host;     /* hosts every client on our loop; freed after them */
     uv_timer_t tick;
     bool tick_open;
     bool closing;
@@ -48,6 +50,7 @@ struct md_heal {
     md_rsvc *svc;
     char *incidents_json;    /* rendered from the ledger when it changed */
     bool incidents_dirty;
+    char incidents_leader[72]; /* the leader incidents_json names ("" for none): it goes stale too */
     uint64_t actions_started;
     void (*on_change)(void *);
     void *on_change_ctx;
@@ -68,10 +71,16 @@ void md__heal_alert(struct md_heal *r, const md_alert *a);
  * skipped in shadow mode), then submits its result. */
 void md__heal_execute(struct md_heal *r, md_rsvc *s, const md_driver_action *a);
 void md__heal_cancel_all(struct md_heal *r);
-int md__heal_rw_new(struct md_heal *r, char *err, size_t errlen);
 /* md__heal_track_known_good: on the leader, a Railway service UP for known_good_after_ms gets
  * its running deployment recorded in the ledger as last-known-good. */
 void md__heal_track_known_good(struct md_heal *r, md_rsvc *s, int64_t now_wall);
+
+/* heal_rw.c: md__heal_rw_new makes one Railway client per distinct token and kind among the
+ * Railway services and points each service's md_rsvc.rw at its own (nothing without Railway
+ * services); 0, or a negative error with err filled and nothing left allocated.
+ * md__heal_rw_free frees them and their host (after their operations were cancelled). */
+int md__heal_rw_new(struct md_heal *r, char *err, size_t errlen);
+void md__heal_rw_free(struct md_heal *r);
 
 /* heal_render.c: the /v1/incidents document. Returns a malloc'd string or NULL. */
 char *md__heal_incidents_json(const struct md_heal *r, int64_t now_ms);

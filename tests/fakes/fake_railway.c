@@ -6,8 +6,11 @@
  * Usage:
  *   fake_railway --port 0 --state-dir DIR --flaky-bin PATH --services "svcA,svcB"
  *                [--environment ID] [--token T] [--token-kind any|bearer|project]
- *                [--deploy-delay-ms N]
- * The token may also come from FAKE_RAILWAY_TOKEN; none given accepts any non-empty token.
+ *                [--project NAME:SVC[,SVC...]:TOKEN]... [--deploy-delay-ms N]
+ * The token may also come from FAKE_RAILWAY_TOKEN; none given accepts any non-empty token (with
+ * --project, only the projects' tokens). Each --project (at most 8) is a Railway project: its
+ * TOKEN (in either header, as --token-kind allows) reaches its services only, "Not Authorized"
+ * for any other; --token still reaches every service.
  * Once every child is up it prints one line and flushes:
  *   ready port=P services=svcA@PORT/CONTROLPORT,svcB@...
  * SIGTERM or SIGINT stops every child (SIGKILL after 3 s) and exits 0. Children's stderr goes to
@@ -31,9 +34,11 @@
  *        requests (default 1, 0 = until cleared); op: only requests whose operationName or
  *        root field is NAME; after=1: execute the request first, then answer with the fault.
  *   POST /control/faults/clear
- *   GET  /control/requests               {"requests":[{seq,atMs,operationName,query,fields,variables,
- *                                        status,fault,tokenKind,userAgent,answer}]}
- *                                        (no credentials)
+ *   GET  /control/requests               {"requests":[{seq,atMs,operationName,query,fields,services,
+ *                                        variables,status,fault,tokenKind,project,userAgent,answer}]}
+ *                                        (no credentials: tokenKind "project", "bearer" or "none";
+ *                                        project the --project NAME whose token it carried, or null;
+ *                                        services the ones its fields name)
  *   POST /control/requests/reset
  */
 #include "fake_railway.h"
@@ -209,6 +214,8 @@ static void graphql(fr_conn *c, const fr_req *r)
     cJSON_AddStringToObject(entry, "tokenKind", r->project_token[0]      ? "project"
                                                 : r->authorization[0] ? "bearer"
                                                                       : "none");
+    const fr_project *pj = fr_project_of(r);
+    cJSON_AddItemToObject(entry, "project", pj ? cJSON_CreateString(pj->name) : cJSON_CreateNull());
     cJSON_AddStringToObject(entry, "userAgent", r->user_agent);
     cJSON *body = cJSON_ParseWithLength(r->body, r->body_len);
     const cJSON *opn = cJSON_GetObjectItemCaseSensitive(body, "operationName");
@@ -369,7 +376,8 @@ static void on_signal(uv_signal_t *s, int signum)
 static int usage(const char *why)
 {
     fprintf(stderr, "fake_railway: %s\nusage: fake_railway --port P --state-dir DIR --flaky-bin PATH --services A,B "
-                    "[--environment ID] [--token T] [--token-kind any|bearer|project] [--deploy-delay-ms N]\n", why);
+                    "[--environment ID] [--token T] [--token-kind any|bearer|project] [--project NAME:SVC,...:TOKEN] "
+                    "[--deploy-delay-ms N]\n", why);
     return 2;
 }
 
@@ -389,6 +397,10 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--token") == 0) tok = v;
         else if (strcmp(a, "--token-kind") == 0) tk = v;
         else if (strcmp(a, "--deploy-delay-ms") == 0) FR.deploy_delay_ms = atoi(v);
+        else if (strcmp(a, "--project") == 0) {
+            if (fr_add_project(v) < 0)
+                return usage("bad --project (NAME:SVC[,SVC...]:TOKEN, at most 8)");
+        }
         else return usage("unknown option");
     }
     if (argc % 2 == 0)

@@ -123,11 +123,25 @@ int fr_gq_validate(const fr_field *root, bool mutation, char *err, size_t len);
 void fr_gq_free(fr_field *f);
 
 /* ---- fake_railway_exec.c: auth and execution ---- */
+#define FR_MAX_PROJECTS 8
+/* A Railway project (--project NAME:SVC[,SVC...]:TOKEN): its token reaches its services only. */
 typedef struct {
-    char token[512];        /* expected token ("" accepts any non-empty one) */
+    char name[64];
+    char token[512];
+    char services[FR_MAX_SVCS][FR_ID];
+    int n_services;
+} fr_project;
+typedef struct {
+    char token[512];        /* expected token ("" accepts any non-empty one, or with projects none) */
     int token_kind;         /* 0 either header, 1 bearer only, 2 project only */
+    fr_project projects[FR_MAX_PROJECTS];
+    int n_projects;
 } fr_auth;
 extern fr_auth FR_AUTH;
+/* fr_add_project parses one --project value; 0, or -1 when malformed or too many. */
+int fr_add_project(const char *spec);
+/* fr_project_of: the project whose token the request carries (either header), or NULL. */
+const fr_project *fr_project_of(const fr_req *r);
 /* fr_graphql answers one POST /graphql/v2: *status and the JSON answer (caller frees). info
  * gets the operation name and root fields for the request log. */
 cJSON *fr_graphql(const fr_req *r, int *status, cJSON *info);

@@ -1,5 +1,6 @@
 /* fake_railway_exec.c: the fake Railway API's GraphQL back half: the token check (as backboard:
- * HTTP 200 with "Not Authorized" or "Project Token not found"), and execution over the model,
+ * HTTP 200 with "Not Authorized" or "Project Token not found"; project tokens of --project reach
+ * their own services only), and execution over the model,
  * answering exactly the selected fields in the schema's shapes: Boolean! for restart and
  * rollback, the new Deployment! for redeploy, the DeploymentStatus spelling, errors as
  * {"errors":[{"message","path","extensions":{"code","traceId"}}],"data":null}. */
@@ -216,26 +217,90 @@ static cJSON *exec_field(const fr_field *f, char *err, size_t len)
     return fr_redeploy(d, &nd, err, len) ? NULL : emit_dep(nd, f->sel);
 }
 
-/* Backboard answers a bad token with HTTP 200 and a GraphQL error, never 401. */
+int fr_add_project(const char *spec)
+{
+    const char *c1 = strchr(spec, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c2 || c1 == spec || c2 == c1 + 1 || !c2[1] || FR_AUTH.n_projects >= FR_MAX_PROJECTS ||
+        (size_t)(c1 - spec) >= sizeof FR_AUTH.projects[0].name || strlen(c2 + 1) >= sizeof FR_AUTH.projects[0].token)
+        return -1;
+    fr_project *p = &FR_AUTH.projects[FR_AUTH.n_projects];
+    memset(p, 0, sizeof *p);
+    memcpy(p->name, spec, (size_t)(c1 - spec));
+    snprintf(p->token, sizeof p->token, "%s", c2 + 1);
+    for (const char *s = c1 + 1; s < c2;) {
+        size_t n = strcspn(s, ",:");
+        if (n == 0 || n >= FR_ID || p->n_services >= FR_MAX_SVCS)
+            return -1;
+        memcpy(p->services[p->n_services++], s, n);
+        s += n + (s[n] == ',');
+    }
+    FR_AUTH.n_projects++;
+    return 0;
+}
+
+static const char *presented_token(const fr_req *r)
+{
+    if (r->project_token[0])
+        return r->project_token;
+    if (strncmp(r->authorization, "Bearer ", 7) == 0 && r->authorization[7])
+        return r->authorization + 7;
+    return NULL;
+}
+
+const fr_project *fr_project_of(const fr_req *r)
+{
+    const char *tok = presented_token(r);
+    for (int i = 0; tok && i < FR_AUTH.n_projects; i++)
+        if (strcmp(FR_AUTH.projects[i].token, tok) == 0)
+            return &FR_AUTH.projects[i];
+    return NULL;
+}
+
+/* touched_service: the service a root field reads or changes (by serviceId, input.serviceId or a
+ * deployment's id), or NULL when it names none the model knows. */
+static const char *touched_service(const fr_field *f)
+{
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(f->args, "input");
+    const cJSON *isid = cJSON_GetObjectItemCaseSensitive(in, "serviceId");
+    const char *sid = arg_str(f, "serviceId");
+    if (!sid && cJSON_IsString(isid))
+        sid = isid->valuestring;
+    const fr_dep *d = !sid && arg_str(f, "id") ? fr_find_dep(arg_str(f, "id")) : NULL;
+    return d ? d->svc->id : sid;
+}
+
+static bool in_project(const fr_project *p, const char *svc)
+{
+    for (int i = 0; svc && i < p->n_services; i++)
+        if (strcmp(p->services[i], svc) == 0)
+            return true;
+    return !svc;
+}
+
+/* Backboard answers a bad token with HTTP 200 and a GraphQL error, never 401. A token given with
+ * --project reaches only that project's services; --token (or, with neither, any token) reaches
+ * them all. */
 static const char *auth_error(const fr_req *r, const fr_field *root)
 {
-    bool bearer = strncmp(r->authorization, "Bearer ", 7) == 0 && r->authorization[7];
     bool project = r->project_token[0] != '\0';
-    if (project) {
-        if (FR_AUTH.token_kind == 1 || (FR_AUTH.token[0] && strcmp(r->project_token, FR_AUTH.token) != 0))
-            return "Project Token not found";
+    const char *tok = presented_token(r), *refused = project ? "Project Token not found" : "Not Authorized";
+    if (!tok || FR_AUTH.token_kind == (project ? 1 : 2))
+        return refused;
+    const fr_project *pj = fr_project_of(r);
+    if (!pj && (FR_AUTH.token[0] ? strcmp(tok, FR_AUTH.token) != 0 : FR_AUTH.n_projects > 0))
+        return refused;
+    for (const fr_field *f = root; f; f = f->next) {
+        if (pj && !in_project(pj, touched_service(f)))
+            return "Not Authorized";
+        if (!project)
+            continue;
         /* A project token reaches one environment only. */
-        for (const fr_field *f = root; f; f = f->next) {
-            const char *env = arg_str(f, "environmentId");
-            const cJSON *in = cJSON_GetObjectItemCaseSensitive(f->args, "input");
-            const cJSON *ie = cJSON_GetObjectItemCaseSensitive(in, "environmentId");
-            if ((env && strcmp(env, FR.env_id) != 0) || (cJSON_IsString(ie) && strcmp(ie->valuestring, FR.env_id) != 0))
-                return "Not Authorized";
-        }
-        return NULL;
+        const char *env = arg_str(f, "environmentId");
+        const cJSON *in = cJSON_GetObjectItemCaseSensitive(f->args, "input");
+        const cJSON *ie = cJSON_GetObjectItemCaseSensitive(in, "environmentId");
+        if ((env && strcmp(env, FR.env_id) != 0) || (cJSON_IsString(ie) && strcmp(ie->valuestring, FR.env_id) != 0))
+            return "Not Authorized";
     }
-    if (!bearer || FR_AUTH.token_kind == 2 || (FR_AUTH.token[0] && strcmp(r->authorization + 7, FR_AUTH.token) != 0))
-        return "Not Authorized";
     return NULL;
 }
 
@@ -259,9 +324,14 @@ cJSON *fr_graphql(const fr_req *r, int *status, cJSON *info)
     fr_field *root = fr_gq_parse(q->valuestring, strlen(q->valuestring), vars, &mutation, opname, sizeof opname, err,
                                  sizeof err);
     cJSON *fields = cJSON_AddArrayToObject(info, "fields");
-    for (const fr_field *f = root; f; f = f->next)
+    cJSON *touched = cJSON_AddArrayToObject(info, "services");
+    for (const fr_field *f = root; f; f = f->next) {
         cJSON_AddItemToArray(fields, cJSON_CreateString(f->name));
+        if (touched_service(f))
+            cJSON_AddItemToArray(touched, cJSON_CreateString(touched_service(f)));
+    }
     cJSON *ans = NULL;
+    const char *denied = NULL;
     if (!root) {
         *status = 400;
         ans = error_answer(err, "GRAPHQL_PARSE_FAILED", NULL);
@@ -271,8 +341,8 @@ cJSON *fr_graphql(const fr_req *r, int *status, cJSON *info)
     } else if (fr_gq_validate(root, mutation, err, sizeof err)) {
         *status = 400;
         ans = error_answer(err, "GRAPHQL_VALIDATION_FAILED", NULL);
-    } else if (auth_error(r, root)) {
-        ans = error_answer(auth_error(r, root), NULL, root->name);
+    } else if ((denied = auth_error(r, root))) {
+        ans = error_answer(denied, NULL, root->name);
     } else {
         cJSON *data = cJSON_CreateObject();
         for (const fr_field *f = root; f && !ans; f = f->next) {

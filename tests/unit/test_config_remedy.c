@@ -1,5 +1,6 @@
 /* test_config_remedy.c: the remediation section and each service's actuator: the seed's ladder
- * defaults, Railway and exec actuators, webhooks, shadow mode, and that tokens stay masked. */
+ * defaults, Railway and exec actuators, the Railway endpoint's scheme, per-service tokens,
+ * webhooks, shadow mode, and that tokens stay masked. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -62,11 +63,112 @@ static void test_railway_actuator(void **state)
     md_config_free(cfg);
     unsetenv("MEDIC_T_RW");
     bad("{'services':[{'name':'a','url':'http://h/','railway':{'service_id':'s1','environment_id':'e1'}}]}",
-        "t.json: services[0].railway: needs remediation.railway.token");
-    bad("{'remediation':{'railway':{}},'services':[{'name':'a','tcp':'h:1'}]}",
-        "t.json: remediation.railway.token: is required");
+        "t.json: services[0].railway.token: is required");
+    bad("{'remediation':{'railway':{'token_kind':'bearer'}},'services':[{'name':'a','tcp':'h:1'}]}",
+        "t.json: remediation.railway.token_kind: set only together with token");
     bad("{'remediation':{'railway':{'token':'x'}},'services':[{'name':'a','url':'http://h/','railway':{'service_id':'s1'}}]}",
         "t.json: services[0].railway: needs service_id and environment_id");
+}
+
+/* The token controls production: https://, or http:// to this machine only. */
+static void test_railway_endpoint_scheme(void **state)
+{
+    (void)state;
+    static const char *const good[] = { "https://backboard.railway.com/graphql/v2", "HTTPS://proxy.internal:8443/gql",
+                                        "http://127.0.0.1:9/graphql/v2", "http://127.5.6.7/", "http://localhost:8080/x",
+                                        "http://LocalHost/", "http://[::1]:9/graphql", "http://u:p@127.0.0.1:9/" };
+    static const char *const refused[] = { "http://backboard.railway.com/graphql/v2", "http://10.0.0.1/",
+                                           "http://127.0.0.1.evil.example/", "http://localhost.evil.example/",
+                                           "http://[::2]:9/", "http://128.0.0.1/", "http://127.0.0.1@evil.example/" };
+    char json[512];
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        snprintf(json, sizeof json, "{'remediation':{'railway':{'endpoint':'%s','token':'tok-0123'}},"
+                                    "'services':[{'name':'a','tcp':'h:1'}]}", good[i]);
+        md_config *cfg = ok(json);
+        assert_string_equal(cfg->remedy.railway_endpoint, good[i]);
+        md_config_free(cfg);
+    }
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(json, sizeof json, "{'remediation':{'railway':{'endpoint':'%s','token':'tok-0123'}},"
+                                    "'services':[{'name':'a','tcp':'h:1'}]}", refused[i]);
+        bad(json, "t.json: remediation.railway.endpoint: http:// is refused except to a loopback address");
+    }
+    bad("{'remediation':{'railway':{'endpoint':'ftp://127.0.0.1/','token':'tok-9999'}},'services':[{'name':'a','tcp':'h:1'}]}",
+        "t.json: remediation.railway.endpoint: must start with https://");
+    bad("{'remediation':{'railway':{'endpoint':'ws://127.0.0.1/','token':'tok-9999'}},'services':[{'name':'a','tcp':'h:1'}]}",
+        "t.json: remediation.railway.endpoint: must start with https://");
+}
+
+/* Services in different Railway projects carry their own project tokens. */
+static void test_service_token(void **state)
+{
+    (void)state;
+    setenv("MEDIC_T_RW_B", "project-b-token-7777", 1);
+    const char *doc = "{'remediation':{'railway':{'endpoint':'http://127.0.0.1:9/graphql/v2','token':'global-token-5555'}},"
+                      "'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1'}},"
+                      "{'name':'b','tcp':'h:2','railway':{'service_id':'s2','environment_id':'e2',"
+                      "'token':'${MEDIC_T_RW_B}','token_kind':'bearer'}},"
+                      "{'name':'c','tcp':'h:3','railway':{'service_id':'s3','environment_id':'e3','token':'project-c-token-8888'}}]}";
+    md_config *cfg = ok(doc);
+    bool project = false;
+    assert_string_equal(md_config_railway_token(cfg, &cfg->services[0], &project), "global-token-5555");
+    assert_true(project);
+    assert_string_equal(md_config_railway_token(cfg, &cfg->services[1], &project), "project-b-token-7777");
+    assert_false(project);
+    assert_string_equal(md_config_railway_token(cfg, &cfg->services[2], &project), "project-c-token-8888");
+    assert_true(project); /* the default kind, as for remediation.railway.token */
+    assert_null(cfg->services[0].railway_token);
+    /* Masked in check-config and wherever a message is masked, even when written into the file. */
+    char *text = md_config_to_json(cfg, true);
+    assert_null(strstr(text, "global-token-5555"));
+    assert_null(strstr(text, "project-b-token-7777"));
+    assert_null(strstr(text, "project-c-token-8888"));
+    assert_non_null(strstr(text, "\"token_kind\":\t\"bearer\""));
+    free(text);
+    char masked[256];
+    md_config_mask(cfg, "auth failed for project-c-token-8888 and project-b-token-7777", masked, sizeof masked);
+    assert_string_equal(masked, "auth failed for *** and ***");
+    /* Unmasked, the effective config parses back to the same tokens. */
+    text = md_config_to_json(cfg, false);
+    md_config *again = NULL;
+    char err[MD_CONFIG_ERR_LEN] = "";
+    assert_int_equal(md_config_parse(text, strlen(text), "again", &again, err, sizeof err), 0);
+    assert_string_equal(md_config_railway_token(again, &again->services[1], &project), "project-b-token-7777");
+    assert_false(project);
+    assert_string_equal(again->remedy.railway_endpoint, "http://127.0.0.1:9/graphql/v2");
+    md_config_free(again);
+    free(text);
+    md_config_free(cfg);
+    /* Every Railway service has its own token: no global one needed, the endpoint alone is fine. */
+    cfg = ok("{'remediation':{'railway':{'endpoint':'http://localhost:9/graphql/v2'}},"
+             "'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','token':'own-1'}}]}");
+    assert_null(cfg->remedy.railway_token);
+    assert_string_equal(md_config_railway_token(cfg, &cfg->services[0], &project), "own-1");
+    text = md_config_to_json(cfg, false);
+    assert_non_null(strstr(text, "http://localhost:9/graphql/v2"));
+    free(text);
+    md_config_free(cfg);
+    /* A service with no token anywhere names its field; the rest follow remediation.railway's rules. */
+    bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1'}},"
+        "{'name':'b','tcp':'h:2','railway':{'service_id':'s2','environment_id':'e2','token':'own'}}]}",
+        "t.json: services[0].railway.token: is required");
+    bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','token_kind':'bearer'}}]}",
+        "t.json: services[0].railway.token_kind: set only together with token");
+    bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','token':'tok-9999','token_kind':'oauth'}}]}",
+        "t.json: services[0].railway.token_kind: must be one of project, bearer");
+    bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','token':7}}]}",
+        "t.json: services[0].railway.token: must be a string");
+    bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','token':''}}]}",
+        "t.json: services[0].railway.token: must not be empty");
+    bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','token':'${MEDIC_T_UNSET_RW}'}}]}",
+        "t.json: services[0].railway.token: environment variable MEDIC_T_UNSET_RW is not set");
+    bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','tokens':'tok-9999'}}]}",
+        "t.json: services[0].railway.tokens: unknown key");
+    /* An error about a later field never shows a token read before it. */
+    bad("{'services':[{'name':'a','tcp':'h:1','railway':{'service_id':'s1','environment_id':'e1','token':'${MEDIC_T_RW_B}'}},"
+        "{'name':'project-b-token-7777','tcp':'h:2'},{'name':'project-b-token-7777','tcp':'h:3'}]}",
+        "t.json: services[2].name: \"***\" is already used by services[1]");
+    unsetenv("MEDIC_T_RW_B");
 }
 
 static void test_exec_actuator(void **state)
@@ -127,6 +229,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_ladder_defaults),
         cmocka_unit_test(test_railway_actuator),
+        cmocka_unit_test(test_railway_endpoint_scheme),
+        cmocka_unit_test(test_service_token),
         cmocka_unit_test(test_exec_actuator),
         cmocka_unit_test(test_webhooks_admin_and_shadow),
     };
