@@ -3,6 +3,7 @@
 # contract test are in tests/tests.cmake.
 add_library(md_railway STATIC
   railway/util.c
+  railway/pace.c
   railway/answer.c
   railway/documents.c
   railway/client.c
