@@ -683,10 +683,15 @@ static void test_pacing_under_rate_limit(void **state)
     assert_true(st.throttled_ms >= 500);
 }
 
-/* The client's own budget: 5 an hour, then an operation is not sent at all. */
+/* The client's own budget: 5 an hour, then an operation is not sent at all. (The fake sends its
+ * Reset as an epoch time here.) */
 static void test_budget_per_hour(void **state)
 {
     fx *f = *state;
+    rwt_host_fini(&f->host);
+    rwt_fake_stop(&f->fake);
+    const char *args[] = {"--rate-reset", "epoch", NULL};
+    assert_int_equal(fx_start(f, args, RW_TOKEN_BEARER, TOKEN), 0);
     rw_config cfg = f->cfg;
     rwt_host_fini(&f->host);
     cfg.budget_per_hour = 5;
@@ -707,6 +712,8 @@ static void test_budget_per_hour(void **state)
     assert_int_equal(st.budget_per_hour, 5);
     assert_int_equal(st.sent_last_hour, 5);
     assert_int_equal(st.limit, 1000); /* the fake's default, from its headers */
+    assert_int_equal(st.remaining, 995);
+    assert_true(st.reset_in_ms > 3500000 && st.reset_in_ms <= 3601000); /* epoch seconds, read */
 }
 
 /* Status polls back off: 100, 150, 225, ... ms here (2 s -> 15 s by default). */
