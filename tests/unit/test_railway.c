@@ -831,7 +831,7 @@ static void test_budget_ends_operation_unreached(void **state)
 {
     (void)state;
     crank k = {0};
-    rw_client *c = crank_client_budget(&k, "t", 2);
+    rw_client *c = crank_client_budget(&k, "budget-test-token", 2); /* scrubbed from summaries: not "t" */
     got g = {0};
     rw_request req = {.service_id = "s", .environment_id = "e", .deadline_ms = 60000};
     assert_int_equal(rw_start(c, RW_OP_INSTANCE, &req, on_done, &g, NULL), 0);
