@@ -4,7 +4,7 @@
  *             [-> poll the new one]
  *   rollback: serviceInstance -> deployments(first N) -> pick -> deploymentRollback(pick)
  *             [-> poll serviceInstance until a new latest deployment settles]
- *   check_token: projectToken, or apiToken -> me
+ *   check_token: projectToken, or apiToken -> me (token_check.c)
  *   deployment, instance, list: one query each.
  * Polls wait poll_interval_ms, then 1.5 times longer each time up to poll_max_ms.
  * Each step ends with exactly one rw__send, rw__after or rw__finish (see rw_op.h). */
@@ -466,60 +466,6 @@ static void list_done(rw_op *op, const rw__answer *a)
     rw__finish(op, RW_OK, "%zu recent deployments", op->n_deps);
 }
 
-/* ---- token check ---- */
-
-static void token_summary(rw_op *op)
-{
-    const rw_token_info *t = &op->res.token;
-    if (t->scope == RW_SCOPE_PROJECT) {
-        rw__finish(op, RW_OK, "project token for project %s, environment %s", t->project_id, t->environment_id);
-        return;
-    }
-    char ids[RW_SUMMARY_MAX / 2] = "";
-    size_t at = 0;
-    for (size_t i = 0; i < t->n_workspaces && at + RW_ID_MAX + 2 < sizeof ids; i++)
-        at += (size_t)snprintf(ids + at, sizeof ids - at, "%s%s", i ? ", " : "", t->workspace_ids[i]);
-    rw__finish(op, RW_OK, "%s token (Bearer) reaching %zu workspace%s%s%s%s", rw_token_scope_name(t->scope),
-               t->n_workspaces_total, t->n_workspaces_total == 1 ? "" : "s", at ? ": " : "", ids,
-               t->n_workspaces < t->n_workspaces_total ? ", ..." : "");
-}
-
-static void me_done(rw_op *op, const rw__answer *a)
-{
-    char err[160];
-    if (a->cls == RW_ERR_AUTH) {
-        /* The token works (apiToken answered) but may not call me: not an account token. */
-        op->res.token.scope = RW_SCOPE_WORKSPACE;
-    } else if (rw__parse_me(a->data, err, sizeof err)) {
-        rw__finish(op, RW_ERR_BAD_ANSWER, "me: %s", err);
-        return;
-    } else {
-        op->res.token.scope = RW_SCOPE_ACCOUNT;
-    }
-    token_summary(op);
-}
-
-static void api_token_done(rw_op *op, const rw__answer *a)
-{
-    char err[160];
-    if (rw__parse_api_token(a->data, &op->res.token, err, sizeof err)) {
-        rw__finish(op, RW_ERR_BAD_ANSWER, "apiToken: %s", err);
-        return;
-    }
-    op->auth_is_answer = true;
-    rw__send(op, RW_DOC_ME, cJSON_CreateObject(), me_done);
-}
-
-static void project_token_done(rw_op *op, const rw__answer *a)
-{
-    char err[160];
-    if (rw__parse_project_token(a->data, &op->res.token, err, sizeof err)) {
-        rw__finish(op, RW_ERR_BAD_ANSWER, "projectToken: %s", err);
-        return;
-    }
-    token_summary(op);
-}
-
 void rw__op_begin(rw_op *op)
 {
     switch (op->kind) {
@@ -547,10 +493,7 @@ void rw__op_begin(rw_op *op)
         rw__send(op, RW_DOC_LIST, vars_list(op), list_done);
         break;
     case RW_OP_CHECK_TOKEN:
-        if (op->c->cfg.token_kind == RW_TOKEN_PROJECT)
-            rw__send(op, RW_DOC_PROJECT_TOKEN, cJSON_CreateObject(), project_token_done);
-        else
-            rw__send(op, RW_DOC_API_TOKEN, cJSON_CreateObject(), api_token_done);
+        rw__check_token_begin(op);
         break;
     }
 }

@@ -1,4 +1,4 @@
-/* rw_op.h: one running operation, shared by the request layer (client.c: HTTP exchanges,
+/* rw_op.h: one running operation, shared by the request layer (client.c, request.c: HTTP exchanges,
  * retries, timers) and the operations (ops.c: what to ask next). Private to railway/. */
 #ifndef RW_OP_H
 #define RW_OP_H
@@ -100,5 +100,7 @@ void rw__finish(rw_op *op, rw_class cls, const char *fmt, ...) __attribute__((fo
 
 /* ops.c */
 void rw__op_begin(rw_op *op);
+/* token_check.c */
+void rw__check_token_begin(rw_op *op);
 
 #endif
