@@ -212,6 +212,74 @@ int rw__parse_deployment(const cJSON *obj, rw_deployment *out, char *err, size_t
     /* A status added after this client was written is kept as UNKNOWN, not rejected. */
     out->status = rw_status_parse(st->valuestring);
     rw__clean_text(out->created_at, sizeof out->created_at, ca->valuestring, strlen(ca->valuestring));
+    if (rw__parse_time_ms(ca->valuestring, &out->created_ms))
+        out->created_ms = 0;
+    /* statusUpdatedAt is nullable in the schema; for a SUCCESS deployment it is when it went live
+     * (or came back from CRASHED after a restart). A missing one leaves "live since" unknown (0),
+     * which known-good tracking treats as not yet live long enough. */
+    const cJSON *su = cJSON_GetObjectItemCaseSensitive(obj, "statusUpdatedAt");
+    if (su && !cJSON_IsNull(su) && !cJSON_IsString(su))
+        return bad(err, errlen, "deployment.statusUpdatedAt not a DateTime");
+    int64_t t = 0;
+    if (out->status == RW_ST_SUCCESS && cJSON_IsString(su) && rw__parse_time_ms(su->valuestring, &t) == 0 && t > 0)
+        out->live_since_ms = t;
+    return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian), Howard Hinnant's days_from_civil. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static bool digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+int rw__parse_time_ms(const char *s, int64_t *out)
+{
+    int y, mo, d, h, mi, se, ms = 0;
+    if (!s || strlen(s) < 19 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
+        !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s + 11, 2, &h) ||
+        s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &se))
+        return -EINVAL;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+        return -EINVAL;
+    const char *p = s + 19;
+    if (*p == '.') {
+        int scale = 100;
+        for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
+            ms += scale > 0 ? (*p - '0') * scale : 0;
+    }
+    int64_t off_min = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om;
+        if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 || om > 59)
+            return -EINVAL;
+        off_min = (*p == '-' ? -1 : 1) * (oh * 60 + om);
+        p += 6;
+    } else {
+        return -EINVAL; /* a DateTime without a zone is not what the schema sends */
+    }
+    if (*p)
+        return -EINVAL;
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off_min * 60;
+    *out = secs * 1000 + ms;
     return 0;
 }
 
@@ -272,5 +340,51 @@ int rw__parse_bool(const cJSON *data, const char *field, bool *out, char *err, s
 {
     if (get_bool(data, field, out))
         return bad(err, errlen, "the mutation did not return a Boolean");
+    return 0;
+}
+
+static bool get_id(const cJSON *obj, const char *k, char dst[RW_ID_MAX])
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, k);
+    if (!cJSON_IsString(v) || !rw__valid_id(v->valuestring))
+        return false;
+    snprintf(dst, RW_ID_MAX, "%s", v->valuestring);
+    return true;
+}
+
+int rw__parse_project_token(const cJSON *data, rw_token_info *t, char *err, size_t errlen)
+{
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(data, "projectToken");
+    if (!cJSON_IsObject(pt) || !get_id(pt, "projectId", t->project_id) ||
+        !get_id(pt, "environmentId", t->environment_id))
+        return bad(err, errlen, "projectToken without projectId and environmentId");
+    t->scope = RW_SCOPE_PROJECT;
+    return 0;
+}
+
+int rw__parse_api_token(const cJSON *data, rw_token_info *t, char *err, size_t errlen)
+{
+    const cJSON *ws = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(data, "apiToken"), "workspaces");
+    if (!cJSON_IsArray(ws))
+        return bad(err, errlen, "apiToken.workspaces is not a list");
+    t->n_workspaces = t->n_workspaces_total = 0;
+    const cJSON *w;
+    cJSON_ArrayForEach(w, ws)
+    {
+        if (t->n_workspaces < RW_WORKSPACES_MAX) {
+            if (!get_id(w, "id", t->workspace_ids[t->n_workspaces]))
+                return bad(err, errlen, "apiToken.workspaces[].id missing or malformed");
+            t->n_workspaces++;
+        }
+        t->n_workspaces_total++;
+    }
+    return 0;
+}
+
+int rw__parse_me(const cJSON *data, char *err, size_t errlen)
+{
+    char id[RW_ID_MAX];
+    if (!get_id(cJSON_GetObjectItemCaseSensitive(data, "me"), "id", id))
+        return bad(err, errlen, "me.id missing or malformed");
     return 0;
 }

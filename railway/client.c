@@ -1,6 +1,7 @@
-/* client.c: the railway client's lifecycle (config, token, the list of running operations),
- * starting, cancelling and finishing operations, and their timers. Every text leaving here is
- * scrubbed of the token. The HTTP exchanges are in request.c, the operations in ops.c. */
+/* client.c: the railway client's lifecycle (config, token, the list of running operations, the
+ * request budget), starting, cancelling and finishing operations, their timers, and the
+ * counters. Every text leaving here is scrubbed of the token. The HTTP exchanges are in
+ * request.c, the operations in ops.c, the pacing decision in pace.c. */
 #include "rw_op.h"
 
 #include <assert.h>
@@ -32,6 +33,15 @@ static uint64_t mono_ms(void)
 uint64_t rw__now(const rw_client *c)
 {
     return c->cfg.host.now_ms ? c->cfg.host.now_ms(c->cfg.host.ctx) : mono_ms();
+}
+
+int64_t rw__wall(const rw_client *c)
+{
+    if (c->cfg.host.wall_ms)
+        return c->cfg.host.wall_ms(c->cfg.host.ctx);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 uint64_t rw__time_left(const rw_op *op)
@@ -89,11 +99,21 @@ int rw_client_new(const rw_config *cfg, rw_client **out)
         c->cfg.backoff_max_ms = 30000;
     if (!c->cfg.poll_interval_ms)
         c->cfg.poll_interval_ms = 2000;
+    if (!c->cfg.poll_max_ms)
+        c->cfg.poll_max_ms = 15000;
+    if (c->cfg.poll_max_ms < c->cfg.poll_interval_ms)
+        c->cfg.poll_max_ms = c->cfg.poll_interval_ms;
+    if (!c->cfg.budget_per_hour)
+        c->cfg.budget_per_hour = RW_DEFAULT_BUDGET_PER_HOUR;
+    if (c->cfg.budget_per_hour > RW_BUDGET_MAX)
+        c->cfg.budget_per_hour = RW_BUDGET_MAX;
+    c->pace = (rw__pace){.limit = -1, .remaining = -1, .budget = c->cfg.budget_per_hour};
+    c->pace.sent = calloc(c->pace.budget, sizeof *c->pace.sent);
     c->prng = cfg->seed;
     struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
     if (hl)
         c->base_headers = curl_slist_append(hl, "Accept: application/json");
-    if (!c->endpoint || !c->user_agent || (tok && *tok && !c->token) || !c->base_headers) {
+    if (!c->endpoint || !c->user_agent || (tok && *tok && !c->token) || !c->base_headers || !c->pace.sent) {
         curl_slist_free_all(c->base_headers ? c->base_headers : hl);
         c->base_headers = NULL;
         rw_client_free(c);
@@ -134,6 +154,7 @@ void rw_client_free(rw_client *c)
         free(c->token);
     }
     curl_slist_free_all(c->base_headers);
+    free(c->pace.sent);
     free(c->endpoint);
     free(c->user_agent);
     free(c);
@@ -142,6 +163,17 @@ void rw_client_free(rw_client *c)
 size_t rw_running(const rw_client *c)
 {
     return c->n_ops;
+}
+
+void rw_stats(const rw_client *c, struct rw_stats *out)
+{
+    uint64_t now = rw__now(c);
+    *out = c->stats;
+    out->budget_per_hour = c->pace.budget;
+    out->sent_last_hour = rw__pace_sent_in_hour(&c->pace, now);
+    out->limit = c->pace.limit;
+    out->remaining = c->pace.remaining;
+    out->reset_in_ms = c->pace.reset_at_ms > now ? c->pace.reset_at_ms - now : 0;
 }
 
 int rw_cancel(rw_client *c, uint64_t op_id)
@@ -167,10 +199,10 @@ static int copy_id(char dst[RW_ID_MAX], const char *src, bool required)
 
 static int copy_request(rw_op *op, const rw_request *req)
 {
-    bool svc = op->kind != RW_OP_DEPLOYMENT;
+    bool svc = op->kind != RW_OP_DEPLOYMENT && op->kind != RW_OP_CHECK_TOKEN;
     if (copy_id(op->service_id, req->service_id, svc) || copy_id(op->environment_id, req->environment_id, svc) ||
         copy_id(op->given_id, req->deployment_id, op->kind == RW_OP_DEPLOYMENT) ||
-        copy_id(op->target, req->rollback_target, false))
+        copy_id(op->target, req->rollback_target, false) || copy_id(op->known_good, req->known_good, false))
         return -EINVAL;
     if (req->n_avoid > 0) {
         if (!req->avoid)
@@ -184,13 +216,14 @@ static int copy_request(rw_op *op, const rw_request *req)
         op->n_avoid = req->n_avoid;
     }
     op->wait = req->wait;
+    op->background = req->background;
     op->first = req->first == 0 ? 20 : req->first > RW_LIST_MAX ? RW_LIST_MAX : req->first;
     return 0;
 }
 
 int rw_start(rw_client *c, rw_op_kind kind, const rw_request *req, rw_done_fn done, void *arg, uint64_t *op_id)
 {
-    if (!c || !req || !done || (unsigned)kind > RW_OP_LIST)
+    if (!c || !req || !done || (unsigned)kind >= RW_OP_COUNT)
         return -EINVAL;
     rw_op *op = calloc(1, sizeof *op);
     if (!op)
@@ -229,9 +262,7 @@ void rw__finish(rw_op *op, rw_class cls, const char *fmt, ...)
     rw_client *c = op->c;
     rw_result *r = &op->res;
     r->cls = cls;
-    /* Provisional: classes that are refused before anything happens. */
-    r->reached = !(cls == RW_ERR_AUTH || cls == RW_ERR_RATE_LIMIT || cls == RW_ERR_NETWORK || cls == RW_ERR_SERVER ||
-                   cls == RW_ERR_NOT_JSON || cls == RW_ERR_INTERNAL);
+    r->reached = rw__reached(cls, op->accepted, op->maybe_ran);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(r->summary, sizeof r->summary, fmt, ap);
@@ -240,8 +271,9 @@ void rw__finish(rw_op *op, rw_class cls, const char *fmt, ...)
     r->elapsed_ms = rw__now(c) - op->t0;
     if (r->status == RW_ST_UNKNOWN)
         r->status = op->last_status;
-    rw__log(c, cls == RW_OK ? 1 : 2, "railway %s: %s (%s, %u requests, %llu ms)", rw_op_name(op->kind),
-            r->summary, rw_class_name(cls), r->attempts, (unsigned long long)r->elapsed_ms);
+    rw__log(c, cls == RW_OK ? 1 : 2, "railway %s: %s (%s, %s, %u requests, %llu ms)", rw_op_name(op->kind),
+            r->summary, rw_class_name(cls), r->reached ? "reached" : "not reached", r->attempts,
+            (unsigned long long)r->elapsed_ms);
     rw_done_fn done = op->done;
     void *arg = op->arg;
     rw_result copy = *r; /* op is freed before done runs, so done may start new operations freely */

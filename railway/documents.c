@@ -6,8 +6,9 @@
 
 #include <stdlib.h>
 
-/* The fields we read from any Deployment; all are non-null in the schema. */
-#define DEPLOYMENT_FIELDS "id status canRedeploy canRollback createdAt"
+/* The fields we read from any Deployment; all but statusUpdatedAt (nullable DateTime: when the
+ * status last changed, so for a SUCCESS deployment when it went live) are non-null. */
+#define DEPLOYMENT_FIELDS "id status canRedeploy canRollback createdAt statusUpdatedAt"
 
 const rw__doc rw__docs[RW_DOC_COUNT] = {
     [RW_DOC_INSTANCE] = {
@@ -62,6 +63,31 @@ const rw__doc rw__docs[RW_DOC_COUNT] = {
         .write = true,
         .text = "mutation MedicDeploymentRollback($id: String!) { deploymentRollback(id: $id) }",
         .example_vars = "{\"id\":\"dep\"}",
+    },
+    /* The token check. Only IDs are asked for: a workspace's name or a user's email may be
+     * personal, and the node logs what comes back. projectToken answers only to a project token. */
+    [RW_DOC_PROJECT_TOKEN] = {
+        .name = "MedicProjectToken",
+        .field = "projectToken",
+        .write = false,
+        .text = "query MedicProjectToken { projectToken { projectId environmentId } }",
+        .example_vars = "{}",
+    },
+    /* apiToken: the workspaces a Bearer (account, workspace or OAuth) token can operate on. */
+    [RW_DOC_API_TOKEN] = {
+        .name = "MedicApiToken",
+        .field = "apiToken",
+        .write = false,
+        .text = "query MedicApiToken { apiToken { workspaces { id } } }",
+        .example_vars = "{}",
+    },
+    /* me answers only to an account token; "Not Authorized" tells a workspace token. */
+    [RW_DOC_ME] = {
+        .name = "MedicMe",
+        .field = "me",
+        .write = false,
+        .text = "query MedicMe { me { id } }",
+        .example_vars = "{}",
     },
 };
 

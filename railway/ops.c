@@ -1,9 +1,12 @@
 /* ops.c: what each operation asks Railway, in order, and what it makes of the answers.
  *   restart:  serviceInstance -> deploymentRestart(running deployment) [-> poll deployment(id)]
- *   redeploy: serviceInstance -> deploymentRedeploy(latest, else running) [-> poll the new one]
+ *   redeploy: serviceInstance -> deploymentRedeploy(running, else the caller's known-good)
+ *             [-> poll the new one]
  *   rollback: serviceInstance -> deployments(first N) -> pick -> deploymentRollback(pick)
  *             [-> poll serviceInstance until a new latest deployment settles]
+ *   check_token: projectToken, or apiToken -> me (token_check.c)
  *   deployment, instance, list: one query each.
+ * Polls wait poll_interval_ms, then 1.5 times longer each time up to poll_max_ms.
  * Each step ends with exactly one rw__send, rw__after or rw__finish (see rw_op.h). */
 #include "rw_op.h"
 
@@ -103,17 +106,23 @@ static void describe(const rw_op *op, char *buf, size_t len)
         snprintf(buf, len, "restart of %s", r->deployment_id);
 }
 
-/* Waiting: the next poll after the interval, or TIMEOUT when the deadline comes first. */
+/* Waiting: the next poll after the growing interval (the last one just before the deadline), or
+ * TIMEOUT when not even that fits. */
 static void poll_later(rw_op *op, rw__op_fn poll)
 {
-    uint64_t iv = op->c->cfg.poll_interval_ms;
-    if (iv + MIN_POLL_LEFT_MS > rw__time_left(op)) {
+    const rw_config *cfg = &op->c->cfg;
+    uint64_t iv = rw__poll_interval_ms(op->polls, cfg->poll_interval_ms, cfg->poll_max_ms);
+    uint64_t left = rw__time_left(op);
+    if (iv + MIN_POLL_LEFT_MS > left && left >= 3 * MIN_POLL_LEFT_MS)
+        iv = left - 2 * MIN_POLL_LEFT_MS; /* one last look rather than giving up early */
+    if (iv + MIN_POLL_LEFT_MS > left) {
         char what[RW_SUMMARY_MAX / 2];
         describe(op, what, sizeof what);
         rw__finish(op, RW_ERR_TIMEOUT, "%s accepted, but %s was still %s when the deadline passed", what,
                    watched(op)[0] ? watched(op) : "the new deployment", rw_status_name(op->last_status));
         return;
     }
+    op->polls++;
     rw__after(op, iv, poll);
 }
 
@@ -209,7 +218,7 @@ static void restart_lookup_done(rw_op *op, const rw__answer *a)
 {
     if (take_instance(op, a))
         return;
-    const rw_deployment *pick = NULL;
+    const rw_deployment *pick = rw_serving_deployment(op->deps, op->n_deps);
     for (size_t i = 0; i < op->n_deps && !pick; i++)
         if (running_status(op->deps[i].status))
             pick = &op->deps[i];
@@ -236,31 +245,47 @@ static void restart_send(rw_op *op)
 
 /* ---- redeploy ---- */
 
+/* What a redeploy rebuilds: the deployment that is running (the one serving traffic, else one
+ * that crashed while running: a rebuild is what it needs), else the caller's known-good (the
+ * last healthy one; Railway refuses it if it cannot be rebuilt), else the latest only if it is a
+ * healthy build that may be redeployed. Never a newer FAILED or CRASHED build: rebuilding what
+ * just failed repeats the failure, while the running deployment is known to start. */
+static const char *redeploy_pick(const rw_op *op)
+{
+    const rw_deployment *run = rw_serving_deployment(op->deps, op->n_deps);
+    for (size_t i = 0; i < op->n_deps && !run; i++)
+        if (op->deps[i].status == RW_ST_CRASHED)
+            run = &op->deps[i];
+    if (run && run->can_redeploy)
+        return run->id;
+    if (op->known_good[0])
+        return op->known_good;
+    if (op->has_latest && op->latest.can_redeploy &&
+        (op->latest.status == RW_ST_SUCCESS || op->latest.status == RW_ST_SLEEPING))
+        return op->latest.id;
+    return NULL;
+}
+
 static void redeploy_lookup_done(rw_op *op, const rw__answer *a)
 {
     if (take_instance(op, a))
         return;
     if (op->has_latest)
         copy_id(op->pre_latest, op->latest.id);
-    const rw_deployment *pick = NULL;
     if (op->given_id[0]) {
         copy_id(op->source, op->given_id);
         redeploy_send(op);
         return;
     }
-    /* The latest deployment carries the newest source and config; while it is still building
-     * (canRedeploy false) the running one is the sensible thing to rebuild. */
-    if (op->has_latest && op->latest.can_redeploy)
-        pick = &op->latest;
-    for (size_t i = 0; i < op->n_deps && !pick; i++)
-        if (op->deps[i].can_redeploy)
-            pick = &op->deps[i];
+    const char *pick = redeploy_pick(op);
     if (!pick) {
-        rw__finish(op, RW_ERR_PRECONDITION, "nothing to redeploy: latest deployment %s is %s with canRedeploy false",
+        rw__finish(op, RW_ERR_PRECONDITION,
+                   "nothing to redeploy: no deployment is running, no known-good one was given, and the latest "
+                   "(%s %s) is not a healthy build",
                    op->has_latest ? op->latest.id : "none", op->has_latest ? rw_status_name(op->latest.status) : "-");
         return;
     }
-    copy_id(op->source, pick->id);
+    copy_id(op->source, pick);
     redeploy_send(op);
 }
 
@@ -287,6 +312,7 @@ static void reconcile_done(rw_op *op, const rw__answer *a)
                 op->latest.id);
         copy_id(op->res.new_deployment_id, op->latest.id);
         op->last_status = op->res.status = op->latest.status;
+        op->accepted = true;
         accepted(op);
         return;
     }
@@ -465,6 +491,9 @@ void rw__op_begin(rw_op *op)
         break;
     case RW_OP_LIST:
         rw__send(op, RW_DOC_LIST, vars_list(op), list_done);
+        break;
+    case RW_OP_CHECK_TOKEN:
+        rw__check_token_begin(op);
         break;
     }
 }

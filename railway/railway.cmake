@@ -3,11 +3,13 @@
 # contract test are in tests/tests.cmake.
 add_library(md_railway STATIC
   railway/util.c
+  railway/pace.c
   railway/answer.c
   railway/documents.c
   railway/client.c
   railway/request.c
   railway/ops.c
+  railway/token_check.c
 )
 target_include_directories(md_railway PUBLIC railway)
 target_link_libraries(md_railway PUBLIC md_util PkgConfig::CURL PkgConfig::CJSON)

@@ -1,8 +1,10 @@
-/* request.c: one GraphQL exchange of an operation, over the caller's curl: builds the POST,
- * classifies the answer, and on a retryable failure waits (jittered exponential backoff, at
- * least Retry-After) and tries again while the deadline allows. A mutation is resent only when
- * the failure proves the server did not run it; otherwise the operation's reconcile step looks
- * first, so a timeout after a redeploy never creates a second deployment. */
+/* request.c: one GraphQL exchange of an operation, over the caller's curl: waits first when the
+ * client's pacing says so (pace.c: Retry-After, the hourly budget, the server's window), builds
+ * the POST, reads the rate-limit headers, classifies the answer, and on a retryable failure
+ * waits (jittered exponential backoff, at least Retry-After) and tries again while the deadline
+ * allows. A mutation is resent only when the failure proves the server did not run it;
+ * otherwise the operation's reconcile step looks first, so a timeout after a redeploy never
+ * creates a second deployment. */
 #include "rw_op.h"
 
 #include <assert.h>
@@ -47,6 +49,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     size_t len = size * n;
     if (len >= 12 && strncasecmp(p, "Retry-After:", 12) == 0)
         op->has_retry_after = true;
+    else
+        rw__parse_rl_header(p, len, &op->rl);
     return len;
 }
 
@@ -134,11 +138,17 @@ static void end_exchange(rw_op *op)
     op->headers = NULL;
     op->resp_len = 0;
     op->resp_too_big = op->has_retry_after = false;
+    memset(&op->rl, 0, sizeof op->rl);
     op->errbuf[0] = '\0';
 }
 
 static void give_up(rw_op *op, const rw__answer *a, const char *why)
 {
+    /* Rate limited without a Retry-After: the caller may try again when the window resets. */
+    if (a->cls == RW_ERR_RATE_LIMIT && !op->res.retry_after_ms) {
+        uint64_t w = rw__pace_wait_ms(&op->c->pace, rw__now(op->c), rw__pace_cap(&op->c->pace, op->background));
+        op->res.retry_after_ms = (uint32_t)(w > UINT32_MAX ? UINT32_MAX : w);
+    }
     rw__finish(op, a->cls, "%s: %s after %u attempt%s (%s)", rw__docs[op->doc].name, a->summary, op->res.attempts,
                op->res.attempts == 1 ? "" : "s", why);
 }
@@ -161,6 +171,22 @@ static void retry_later(rw_op *op, const rw__answer *a)
     rw__log(c, 1, "railway %s: %s; attempt %u, retrying in %llu ms%s", rw_op_name(op->kind), a->summary,
             op->res.attempts, (unsigned long long)delay, op->ambiguous ? " after checking whether it ran" : "");
     rw__after(op, delay, op->ambiguous && op->reconcile ? op->reconcile : attempt);
+}
+
+/* The client-wide bookkeeping of one answer: counters, the rate-limit state every operation
+ * paces by, and whether a mutation ran or may have. */
+static void note_answer(rw_op *op, const rw__answer *a, rw__transport tr)
+{
+    rw_client *c = op->c;
+    c->stats.answers[(unsigned)a->cls < RW_CLASS_COUNT ? a->cls : RW_ERR_INTERNAL]++;
+    rw__pace_observe(&c->pace, &op->rl, a->cls == RW_ERR_RATE_LIMIT ? a->retry_after_ms : 0, rw__now(c),
+                     rw__wall(c));
+    if (!rw__docs[op->doc].write)
+        return;
+    if (a->cls == RW_OK)
+        op->accepted = true;
+    else if ((tr == RW_TR_TIMEOUT || tr == RW_TR_IO) && !a->not_executed)
+        op->maybe_ran = true; /* sent, and no answer says it did not run */
 }
 
 static void on_done(CURL *easy, CURLcode rc, void *arg)
@@ -193,9 +219,14 @@ static void on_done(CURL *easy, CURLcode rc, void *arg)
     }
     op->res.http_status = http;
     if (a.retry_after_ms)
-        op->res.retry_after_ms = a.retry_after_ms;
+        op->res.retry_after_ms = (uint32_t)a.retry_after_ms; /* at most a day: fits */
+    note_answer(op, &a, tr);
     end_exchange(op);
-    if (a.cls != RW_OK && a.retryable) {
+    if (a.cls == RW_ERR_AUTH && op->auth_is_answer) {
+        op->auth_is_answer = false;
+        op->tries = 0;
+        op->on_answer(op, &a);
+    } else if (a.cls != RW_OK && a.retryable) {
         retry_later(op, &a);
     } else if (a.cls != RW_OK) {
         give_up(op, &a, a.cls == RW_ERR_AUTH ? "not retried: check the token and its kind" : "not retried");
@@ -203,9 +234,35 @@ static void on_done(CURL *easy, CURLcode rc, void *arg)
         if (!op->ambiguous)
             op->tries = 0; /* a reconcile read keeps the backoff growing for the resend */
         op->ambiguous = false;
+        op->auth_is_answer = false;
         op->on_answer(op, &a);
     }
     rw__answer_free(&a);
+}
+
+/* Pacing: false when the request must wait (a timer then calls attempt again, or the operation
+ * ended because the wait is past its deadline). */
+static bool paced(rw_op *op, uint64_t left)
+{
+    rw_client *c = op->c;
+    uint64_t wait = rw__pace_wait_ms(&c->pace, rw__now(c), rw__pace_cap(&c->pace, op->background));
+    if (wait == 0)
+        return true;
+    if (wait + MIN_REQUEST_MS > left) {
+        op->res.retry_after_ms = (uint32_t)(wait > UINT32_MAX ? UINT32_MAX : wait);
+        rw__finish(op, RW_ERR_RATE_LIMIT,
+                   "%s: not sent: the request budget (%u an hour%s) or Railway's rate limit allows the next "
+                   "request in %llu ms, past the deadline",
+                   rw__docs[op->doc].name, rw__pace_cap(&c->pace, op->background),
+                   op->background ? " in the background" : "", (unsigned long long)wait);
+        return false;
+    }
+    c->stats.throttled++;
+    c->stats.throttled_ms += wait;
+    rw__log(c, 0, "railway %s: %s waits %llu ms for the request budget", rw_op_name(op->kind),
+            rw__docs[op->doc].name, (unsigned long long)wait);
+    rw__after(op, wait, attempt);
+    return false;
 }
 
 static void attempt(rw_op *op)
@@ -218,6 +275,8 @@ static void attempt(rw_op *op)
                    op->res.attempts);
         return;
     }
+    if (!paced(op, left))
+        return;
     uint64_t timeout = left < c->cfg.request_timeout_ms ? left : c->cfg.request_timeout_ms;
     op->headers = make_headers(c);
     op->easy = op->headers ? make_easy(op, timeout) : NULL;
@@ -231,7 +290,10 @@ static void attempt(rw_op *op)
     if (e) {
         end_exchange(op);
         rw__finish(op, RW_ERR_INTERNAL, "the loop refused the HTTP request (%d)", e);
+        return;
     }
+    c->stats.requests++;
+    rw__pace_sent(&c->pace, rw__now(c));
 }
 
 void rw__send(rw_op *op, rw__doc_id doc, cJSON *vars, rw__step_fn on_answer)

@@ -1,5 +1,6 @@
-/* util.c: the railway client's small pure helpers: names of classes, statuses and operations,
- * the seeded PRNG and backoff, token scrubbing, text cleaning and id checks. */
+/* util.c: the railway client's small pure helpers: names of classes, statuses, operations and
+ * token scopes, the serving deployment, the seeded PRNG and backoff, token scrubbing, text
+ * cleaning and id checks. */
 #include "rw_int.h"
 
 #include <assert.h>
@@ -44,7 +45,61 @@ static const char *const op_names[] = {
     [RW_OP_DEPLOYMENT] = "deployment",
     [RW_OP_INSTANCE] = "instance",
     [RW_OP_LIST] = "list",
+    [RW_OP_CHECK_TOKEN] = "check_token",
 };
+
+static const char *const scope_names[] = {
+    [RW_SCOPE_UNKNOWN] = "unknown",
+    [RW_SCOPE_PROJECT] = "project",
+    [RW_SCOPE_ACCOUNT] = "account",
+    [RW_SCOPE_WORKSPACE] = "workspace",
+};
+
+const char *rw_token_scope_name(rw_token_scope s)
+{
+    if ((unsigned)s >= sizeof scope_names / sizeof scope_names[0])
+        return "unknown";
+    return scope_names[s];
+}
+
+/* Went live later, else created later; equal: the first listed stays. */
+static bool newer(const rw_deployment *a, const rw_deployment *b)
+{
+    if (a->live_since_ms != b->live_since_ms)
+        return a->live_since_ms > b->live_since_ms;
+    return a->created_ms > b->created_ms;
+}
+
+bool rw__reached(rw_class cls, bool accepted, bool maybe_ran)
+{
+    if (accepted || maybe_ran)
+        return true;
+    switch (cls) {
+    case RW_ERR_AUTH:
+    case RW_ERR_RATE_LIMIT:
+    case RW_ERR_SERVER:
+    case RW_ERR_NETWORK:
+    case RW_ERR_TIMEOUT:
+    case RW_ERR_NOT_JSON:
+    case RW_ERR_INTERNAL:
+        return false; /* Railway never got the request, or never answered it: no attempt */
+    default:
+        return true; /* it answered, definitively: trying again gets the same answer */
+    }
+}
+
+const rw_deployment *rw_serving_deployment(const rw_deployment *active, size_t n)
+{
+    const rw_deployment *best = NULL, *sleeping = NULL;
+    for (size_t i = 0; active && i < n; i++) {
+        const rw_deployment *d = &active[i];
+        if (d->status == RW_ST_SUCCESS && (!best || newer(d, best)))
+            best = d;
+        else if (d->status == RW_ST_SLEEPING && (!sleeping || newer(d, sleeping)))
+            sleeping = d;
+    }
+    return best ? best : sleeping;
+}
 
 const char *rw_class_name(rw_class c)
 {

@@ -114,9 +114,13 @@ static int start_railway(md_heal *r, md_rsvc *s, const md_driver_action *a)
     for (size_t k = 0; inc && inc->id == a->incident && k < inc->n_steps; k++)
         if (inc->steps[k].new_deployment[0])
             avoid[n_avoid++] = inc->steps[k].new_deployment;
+    /* A redeploy rebuilds the running deployment, else the last known-good one: never a newer
+     * build that failed. */
+    const md_ledger_service *ls = md_ledger_service_at(r->ledger, s->idx);
     rw_request req = {
         .service_id = c->railway_service_id,
         .environment_id = c->railway_environment_id,
+        .known_good = ls->known_good[0] ? ls->known_good : NULL,
         .rollback_target = a->target[0] ? a->target : NULL,
         .avoid = avoid,
         .n_avoid = n_avoid,
@@ -190,24 +194,65 @@ void md__heal_execute(md_heal *r, md_rsvc *s, const md_driver_action *a)
 
 /* ---- last-known-good ---- */
 
+/* A failed lookup is looked up again this soon (the client already retried it with backoff
+ * within its 30 s deadline), not after a whole known_good_after_ms. */
+#define KG_RETRY_MS 15000
+/* After a settled answer, the next look: a new deployment needs known_good_after_ms of its own
+ * anyway, and looking more often than this only spends the Railway request budget. */
+#define KG_RECHECK_MIN_MS 60000
+
+/* The lookup's answer. The deployment serving traffic (rw_serving_deployment: with several active
+ * ones, the SUCCESS one that went live last) becomes last-known-good once that deployment has been
+ * live and the cluster verdict UP, together, for known_good_after_ms: counted from the later of
+ * its live-since (statusUpdatedAt as SUCCESS) and the verdict's last turn to UP. So a deployment
+ * that went live a minute ago in a service UP for an hour is not known good yet; it is looked at
+ * again when it will be. A deployment whose live-since Railway did not give is never recorded.
+ * Railway's clock stamps live-since and ours the verdict: a skew of seconds is small next to the
+ * wait. s->kg_checked_ms holds when the next lookup may start (wall ms): after a settled answer,
+ * known_good_after_ms (at least a minute) later; after a failure, a short backoff. */
 static void on_instance(const rw_result *res, void *arg)
 {
     md_rsvc *s = arg;
     md_heal *r = s->r;
+    const md_service_config *c = &r->cfg->services[s->idx];
+    int64_t now = md_wall_ms(), kg_after = c->known_good_after_ms;
     s->kg_op = 0;
+    if (res->cls != RW_OK) {
+        /* Rate limited: when the budget or Railway allows; else a short backoff. */
+        int64_t retry = KG_RETRY_MS < kg_after ? KG_RETRY_MS : kg_after;
+        if (res->cls == RW_ERR_RATE_LIMIT && (int64_t)res->retry_after_ms > retry)
+            retry = res->retry_after_ms;
+        s->kg_checked_ms = now + retry;
+        md_log(MD_LOG_WARN, "known_good_lookup_failed", MD_S("service", c->name), MD_S("class", rw_class_name(res->cls)),
+               MD_S("detail", res->summary), MD_I("retry_in_ms", retry));
+        return;
+    }
+    s->kg_checked_ms = now + (kg_after > KG_RECHECK_MIN_MS ? kg_after : KG_RECHECK_MIN_MS); /* unless sooner, below */
+    const rw_deployment *d = rw_serving_deployment(res->deployments, res->n_deployments);
+    int64_t up_since = 0;
+    if (!d || d->live_since_ms <= 0 || md_cluster_verdict(r->cluster, s->idx, &up_since) != MD_VERDICT_UP) {
+        md_log(MD_LOG_INFO, "known_good_undecided", MD_S("service", c->name),
+               MD_S("reason", !d ? "no deployment is serving" : d->live_since_ms <= 0 ? "Railway gave no live-since"
+                                                                                       : "the verdict is not UP"));
+        return;
+    }
+    int64_t from = d->live_since_ms > up_since ? d->live_since_ms : up_since;
+    if (now - from < kg_after) {
+        s->kg_checked_ms = from + kg_after;
+        return;
+    }
     const md_ledger_service *ls = md_ledger_service_at(r->ledger, s->idx);
-    const char *running = NULL;
-    for (size_t k = 0; res->cls == RW_OK && k < res->n_deployments; k++)
-        if (res->deployments[k].status == RW_ST_SUCCESS)
-            running = res->deployments[k].id;
-    if (!running || strcmp(running, ls->known_good) == 0 || !md_consensus_is_leader(r->cons))
+    if (strcmp(d->id, ls->known_good) == 0 || !md_consensus_is_leader(r->cons))
         return;
     md_ledger_entry e;
     md__heal_fill_common(r, &e, MD_LEDGER_KNOWN_GOOD, s->idx);
-    snprintf(e.u.known_good.deployment, sizeof e.u.known_good.deployment, "%s", running);
+    snprintf(e.u.known_good.deployment, sizeof e.u.known_good.deployment, "%s", d->id);
     md__heal_submit(r, &e, NULL);
 }
 
+/* On the leader, each tick: look up the serving deployment of a Railway service that has been UP
+ * for at least known_good_after_ms (no deployment can qualify sooner), outside incidents and
+ * actions, when the last answer said to look again (see on_instance). */
 void md__heal_track_known_good(md_heal *r, md_rsvc *s, int64_t now_wall)
 {
     const md_service_config *c = &r->cfg->services[s->idx];
@@ -217,13 +262,17 @@ void md__heal_track_known_good(md_heal *r, md_rsvc *s, int64_t now_wall)
     if (md_cluster_verdict(r->cluster, s->idx, &since) != MD_VERDICT_UP || now_wall - since < c->known_good_after_ms)
         return;
     const md_ledger_service *ls = md_ledger_service_at(r->ledger, s->idx);
-    if (ls->open || (s->kg_checked_ms && now_wall - s->kg_checked_ms < c->known_good_after_ms))
+    if (ls->open || now_wall < s->kg_checked_ms)
         return;
-    s->kg_checked_ms = now_wall;
+    /* background: it may use only half the request budget; remediation keeps the rest. */
     rw_request req = { .service_id = c->railway_service_id, .environment_id = c->railway_environment_id,
-                       .deadline_ms = 30000 };
-    if (rw_start(s->rw, RW_OP_INSTANCE, &req, on_instance, s, &s->kg_op) < 0)
+                       .deadline_ms = 30000, .background = true };
+    if (rw_start(s->rw, RW_OP_INSTANCE, &req, on_instance, s, &s->kg_op) < 0) {
         s->kg_op = 0;
+        s->kg_checked_ms = now_wall + KG_RETRY_MS;
+        md_log(MD_LOG_WARN, "known_good_lookup_failed", MD_S("service", c->name), MD_S("detail", "could not start"),
+               MD_I("retry_in_ms", KG_RETRY_MS));
+    }
 }
 
 void md__heal_cancel_all(md_heal *r)

@@ -5,12 +5,20 @@
  *
  * Usage:
  *   fake_railway --port 0 --state-dir DIR --flaky-bin PATH --services "svcA,svcB"
- *                [--environment ID] [--token T] [--token-kind any|bearer|project]
- *                [--project NAME:SVC[,SVC...]:TOKEN]... [--deploy-delay-ms N]
+ *                [--environment ID] [--token T] [--token-kind any|bearer|workspace|project]
+ *                [--project NAME:SVC[,SVC...]:TOKEN]... [--deploy-delay-ms N] [--rate-limit N]
+ *                [--rate-window-ms MS] [--rate-reset seconds|epoch]
  * The token may also come from FAKE_RAILWAY_TOKEN; none given accepts any non-empty token (with
  * --project, only the projects' tokens). Each --project (at most 8) is a Railway project: its
  * TOKEN (in either header, as --token-kind allows) reaches its services only, "Not Authorized"
  * for any other; --token still reaches every service.
+ * Token kinds: bearer is an account token (Authorization: Bearer; may call me), workspace a
+ * workspace token (Bearer; me is "Not Authorized"), project a Project-Access-Token (projectToken
+ * answers; apiToken and me do not), any takes either header (Bearer as an account token).
+ * Rate limit: every GraphQL answer carries X-RateLimit-Limit, -Remaining and -Reset for a window
+ * of --rate-window-ms (default an hour) allowing --rate-limit requests (default 1000, Hobby);
+ * Reset is the seconds left in the window (default) or its end as epoch seconds. A request past
+ * the limit gets 429 with Retry-After (seconds to the window's end) and is not executed.
  * Once every child is up it prints one line and flushes:
  *   ready port=P services=svcA@PORT/CONTROLPORT,svcB@...
  * SIGTERM or SIGINT stops every child (SIGKILL after 3 s) and exits 0. Children's stderr goes to
@@ -25,7 +33,9 @@
  *          a redeploy builds a healthy one. code_bug: the same, but redeploys build MODE again;
  *          only a rollback to the earlier deployment is healthy.
  *   POST /control/services/<id>/set?[deploy_delay_ms=N][&outcome=success|fail|hang]
- *        [&redeploy=same|MODE]   hang: new deployments never leave BUILDING/DEPLOYING
+ *        [&redeploy=same|MODE][&overlap_ms=N]   hang: new deployments never leave
+ *        BUILDING/DEPLOYING; overlap_ms: a replaced deployment stays SUCCESS among the
+ *        activeDeployments (listed before the new one) for N ms, as with Railway's overlap
  *   POST /control/deployments/<id>/set?can_rollback=0|1   (0 models an expired image)
  *   POST /control/fault?kind=K[&count=N][&op=NAME][&code=C][&retry_after=S][&after=1]
  *        K: status (HTTP code C, default 500), hang, 429, graphql (INTERNAL_SERVER_ERROR),
@@ -35,10 +45,12 @@
  *        root field is NAME; after=1: execute the request first, then answer with the fault.
  *   POST /control/faults/clear
  *   GET  /control/requests               {"requests":[{seq,atMs,operationName,query,fields,services,
- *                                        variables,status,fault,tokenKind,project,userAgent,answer}]}
+ *                                        variables,status,fault,tokenKind,project,userAgent,answer,
+ *                                        remaining}]}
  *                                        (no credentials: tokenKind "project", "bearer" or "none";
  *                                        project the --project NAME whose token it carried, or null;
- *                                        services the ones its fields name)
+ *                                        services the ones its fields name; fault "rate_limit" for
+ *                                        the limit's 429s)
  *   POST /control/requests/reset
  */
 #include "fake_railway.h"
@@ -66,6 +78,12 @@ static fault faults[MAX_FAULTS];
 static int n_faults;
 static cJSON *reqlog;
 static unsigned req_seq;
+
+/* The rate-limit window: a fixed window that starts with its first request. */
+static int rl_limit = 1000;
+static int64_t rl_window_ms = 3600000, rl_start_ms = -1;
+static int rl_used;
+static bool rl_epoch;
 
 static bool qparam(const char *query, const char *name, char *out, size_t len)
 {
@@ -125,11 +143,35 @@ static bool take_fault(const char *opname, const char *query, fault *out)
     return false;
 }
 
-static void answer_fault(fr_conn *c, const fault *f, const fr_req *r, int *status)
+/* Counts one GraphQL request against the window; fills extra with the rate-limit headers (and
+ * Retry-After when used up). Returns false when the request is over the limit. */
+static bool rate_take(char *extra, size_t len, int *remaining)
+{
+    uv_update_time(&loop);
+    int64_t now = (int64_t)uv_now(&loop);
+    if (rl_start_ms < 0 || now >= rl_start_ms + rl_window_ms) {
+        rl_start_ms = now;
+        rl_used = 0;
+    }
+    bool ok = rl_used < rl_limit;
+    if (ok)
+        rl_used++;
+    int64_t left_ms = rl_start_ms + rl_window_ms - now;
+    int64_t left_s = (left_ms + 999) / 1000;
+    long long reset = rl_epoch ? (long long)((fr_wall_ms() + left_ms + 999) / 1000) : (long long)left_s;
+    *remaining = rl_limit - rl_used;
+    int n = snprintf(extra, len, "X-RateLimit-Limit: %d\r\nX-RateLimit-Remaining: %d\r\nX-RateLimit-Reset: %lld\r\n",
+                     rl_limit, *remaining, reset);
+    if (!ok && n > 0 && (size_t)n < len)
+        snprintf(extra + n, len - (size_t)n, "Retry-After: %lld\r\n", (long long)left_s);
+    return ok;
+}
+
+static void answer_fault(fr_conn *c, const fault *f, const fr_req *r, int *status, const char *rl)
 {
     static const char cf[] = "<!DOCTYPE html><html><head><title>Access denied | backboard.railway.com used Cloudflare "
                              "to restrict access</title></head><body>Error 1015</body></html>";
-    char extra[64], msg[2200];
+    char extra[320], msg[2200];
     cJSON *e = NULL;
     *status = 200;
     if (strcmp(f->kind, "hang") == 0) {
@@ -144,7 +186,7 @@ static void answer_fault(fr_conn *c, const fault *f, const fr_req *r, int *statu
         return;
     } else if (strcmp(f->kind, "429") == 0) {
         *status = 429;
-        snprintf(extra, sizeof extra, "Retry-After: %d\r\n", f->retry_after);
+        snprintf(extra, sizeof extra, "Retry-After: %d\r\n%s", f->retry_after, rl);
         const char body[] = "{\"errors\":[{\"message\":\"Rate limit exceeded\"}],\"data\":null}";
         fr_reply(c, 429, "application/json", extra, body, sizeof body - 1);
         return;
@@ -172,7 +214,7 @@ static void answer_fault(fr_conn *c, const fault *f, const fr_req *r, int *statu
     cJSON_AddStringToObject(ext, "traceId", "fake-fault");
     cJSON_AddItemToArray(errs, x);
     cJSON_AddNullToObject(e, "data");
-    fr_reply_json(c, 200, NULL, e);
+    fr_reply_json(c, 200, rl, e);
     cJSON_Delete(e);
 }
 
@@ -206,6 +248,13 @@ static void add_fault(fr_conn *c, const char *q)
 
 /* ---- GraphQL ---- */
 
+static void log_entry(cJSON *entry)
+{
+    if (cJSON_GetArraySize(reqlog) >= MAX_LOG)
+        cJSON_DeleteItemFromArray(reqlog, 0);
+    cJSON_AddItemToArray(reqlog, entry);
+}
+
 static void graphql(fr_conn *c, const fr_req *r)
 {
     cJSON *entry = cJSON_CreateObject();
@@ -221,6 +270,22 @@ static void graphql(fr_conn *c, const fr_req *r)
     const cJSON *opn = cJSON_GetObjectItemCaseSensitive(body, "operationName");
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "query");
     cJSON_AddItemToObject(entry, "query", cJSON_IsString(q) ? cJSON_CreateString(q->valuestring) : cJSON_CreateNull());
+    char rl[256];
+    int remaining = 0;
+    bool allowed = rate_take(rl, sizeof rl, &remaining);
+    cJSON_AddNumberToObject(entry, "remaining", remaining);
+    if (!allowed) {
+        static const char limited[] = "{\"errors\":[{\"message\":\"Rate limit exceeded\"}],\"data\":null}";
+        if (cJSON_IsString(opn))
+            cJSON_AddStringToObject(entry, "operationName", opn->valuestring);
+        fr_reply(c, 429, "application/json", rl, limited, sizeof limited - 1);
+        cJSON_AddStringToObject(entry, "fault", "rate_limit");
+        cJSON_AddNumberToObject(entry, "status", 429);
+        cJSON_AddNullToObject(entry, "answer");
+        cJSON_Delete(body);
+        log_entry(entry);
+        return;
+    }
     fault f;
     bool faulty = take_fault(cJSON_IsString(opn) ? opn->valuestring : NULL, cJSON_IsString(q) ? q->valuestring : NULL, &f);
     cJSON_AddItemToObject(entry, "fault", faulty ? cJSON_CreateString(f.kind) : cJSON_CreateNull());
@@ -231,17 +296,15 @@ static void graphql(fr_conn *c, const fr_req *r)
     else if (cJSON_IsString(opn))
         cJSON_AddStringToObject(entry, "operationName", opn->valuestring);
     if (faulty)
-        answer_fault(c, &f, r, &status);
+        answer_fault(c, &f, r, &status, rl);
     else
-        fr_reply_json(c, status, NULL, ans);
+        fr_reply_json(c, status, rl, ans);
     cJSON_AddNumberToObject(entry, "status", status);
     cJSON_AddItemToObject(entry, "answer", ans && !faulty ? ans : cJSON_CreateNull());
     if (faulty)
         cJSON_Delete(ans);
     cJSON_Delete(body);
-    if (cJSON_GetArraySize(reqlog) >= MAX_LOG)
-        cJSON_DeleteItemFromArray(reqlog, 0);
-    cJSON_AddItemToArray(reqlog, entry);
+    log_entry(entry);
 }
 
 /* ---- control ---- */
@@ -274,6 +337,8 @@ static void control_service(fr_conn *c, const fr_req *r, const char *rest)
             s->deploy_delay_ms = atoi(v);
         if (qparam(r->query, "outcome", v, sizeof v))
             s->outcome = strcmp(v, "fail") == 0 ? FR_OUT_FAIL : strcmp(v, "hang") == 0 ? FR_OUT_HANG : FR_OUT_SUCCESS;
+        if (qparam(r->query, "overlap_ms", v, sizeof v))
+            s->overlap_ms = atoi(v);
         if (qparam(r->query, "redeploy", v, sizeof v))
             snprintf(s->redeploy_behaviour, sizeof s->redeploy_behaviour, "%s", strcmp(v, "same") == 0 ? "" : v);
     } else {
@@ -376,8 +441,9 @@ static void on_signal(uv_signal_t *s, int signum)
 static int usage(const char *why)
 {
     fprintf(stderr, "fake_railway: %s\nusage: fake_railway --port P --state-dir DIR --flaky-bin PATH --services A,B "
-                    "[--environment ID] [--token T] [--token-kind any|bearer|project] [--project NAME:SVC,...:TOKEN] "
-                    "[--deploy-delay-ms N]\n", why);
+                    "[--environment ID] [--token T] [--token-kind any|bearer|workspace|project] "
+                    "[--project NAME:SVC,...:TOKEN] [--deploy-delay-ms N] [--rate-limit N] [--rate-window-ms MS] "
+                    "[--rate-reset seconds|epoch]\n", why);
     return 2;
 }
 
@@ -401,6 +467,9 @@ int main(int argc, char **argv)
             if (fr_add_project(v) < 0)
                 return usage("bad --project (NAME:SVC[,SVC...]:TOKEN, at most 8)");
         }
+        else if (strcmp(a, "--rate-limit") == 0) rl_limit = atoi(v);
+        else if (strcmp(a, "--rate-window-ms") == 0) rl_window_ms = atoll(v);
+        else if (strcmp(a, "--rate-reset") == 0) rl_epoch = strcmp(v, "epoch") == 0;
         else return usage("unknown option");
     }
     if (argc % 2 == 0)
@@ -408,7 +477,9 @@ int main(int argc, char **argv)
     if (port < 0 || port > 65535 || !FR.state_dir || !FR.flaky_bin || !services)
         return usage("--port, --state-dir, --flaky-bin and --services are required");
     snprintf(FR_AUTH.token, sizeof FR_AUTH.token, "%s", tok ? tok : "");
-    FR_AUTH.token_kind = strcmp(tk, "bearer") == 0 ? 1 : strcmp(tk, "project") == 0 ? 2 : 0;
+    FR_AUTH.token_kind = strcmp(tk, "bearer") == 0 ? 1 : strcmp(tk, "project") == 0 ? 2 : strcmp(tk, "workspace") == 0 ? 3 : 0;
+    if (rl_limit < 0 || rl_window_ms < 1)
+        return usage("--rate-limit must be >= 0 and --rate-window-ms >= 1");
     mkdir(FR.state_dir, 0755);
     signal(SIGPIPE, SIG_IGN);
     reqlog = cJSON_CreateArray();

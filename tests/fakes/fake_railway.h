@@ -72,6 +72,9 @@ struct fr_svc {
     bool crashed;              /* stays down until restart/redeploy/rollback */
     bool restart_pending;
     char redeploy_behaviour[64]; /* what a redeploy builds: "" = the source's behaviour */
+    int overlap_ms;            /* a replaced deployment stays SUCCESS and active this long */
+    fr_dep *draining;          /* the replaced one during the overlap, else NULL */
+    int64_t drain_due_mono_ms;
     int deploy_delay_ms;
     fr_outcome outcome;
     unsigned restarts, redeploys, rollbacks, child_starts;
@@ -133,7 +136,8 @@ typedef struct {
 } fr_project;
 typedef struct {
     char token[512];        /* expected token ("" accepts any non-empty one, or with projects none) */
-    int token_kind;         /* 0 either header, 1 bearer only, 2 project only */
+    int token_kind;         /* 0 either header, 1 bearer only (an account token), 2 project only,
+                             * 3 bearer only, a workspace token (me is Not Authorized) */
     fr_project projects[FR_MAX_PROJECTS];
     int n_projects;
 } fr_auth;

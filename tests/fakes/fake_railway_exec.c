@@ -1,6 +1,7 @@
 /* fake_railway_exec.c: the fake Railway API's GraphQL back half: the token check (as backboard:
  * HTTP 200 with "Not Authorized" or "Project Token not found"; project tokens of --project reach
- * their own services only), and execution over the model,
+ * their own services only; projectToken answers only a project token, apiToken only a Bearer one,
+ * me only an account token), and execution over the model,
  * answering exactly the selected fields in the schema's shapes: Boolean! for restart and
  * rollback, the new Deployment! for redeploy, the DeploymentStatus spelling, errors as
  * {"errors":[{"message","path","extensions":{"code","traceId"}}],"data":null}. */
@@ -13,6 +14,9 @@
 fr_auth FR_AUTH;
 
 #define PROJECT_ID "5a1e0000-0000-4000-8000-00000000f00d"
+#define WORKSPACE_ID "0a1e0000-0000-4000-8000-0000000005ca"
+#define USER_ID "0a1e0000-0000-4000-8000-000000000e5e"
+#define PTOKEN_ID "0a1e0000-0000-4000-8000-0000000070ce"
 
 static unsigned trace_seq;
 
@@ -83,6 +87,9 @@ static cJSON *emit_instance(const fr_svc *s, const fr_field *sel)
             v = s->n_deps ? emit_dep(s->deps[s->n_deps - 1], f->sel) : cJSON_CreateNull();
         } else if (strcmp(n, "activeDeployments") == 0) {
             v = cJSON_CreateArray();
+            /* While a new deployment takes over, the old one is still active (listed first). */
+            if (s->draining)
+                cJSON_AddItemToArray(v, emit_dep(s->draining, f->sel));
             if (s->active)
                 cJSON_AddItemToArray(v, emit_dep(s->active, f->sel));
         } else if (strcmp(n, "id") == 0) {
@@ -180,10 +187,47 @@ static const char *arg_str(const fr_field *f, const char *name)
     return cJSON_IsString(a) ? a->valuestring : NULL;
 }
 
+/* The token check's objects: only what a token can tell about itself. */
+static cJSON *emit_token(const fr_field *f)
+{
+    const char *n = f->name;
+    cJSON *o = cJSON_CreateObject();
+    for (const fr_field *g = f->sel; g; g = g->next) {
+        const char *gn = g->name;
+        cJSON *v;
+        if (strcmp(n, "apiToken") == 0 && strcmp(gn, "workspaces") == 0) {
+            v = cJSON_CreateArray();
+            cJSON *w = cJSON_CreateObject();
+            for (const fr_field *h = g->sel; h; h = h->next)
+                cJSON_AddStringToObject(w, key(h), strcmp(h->name, "id") == 0     ? WORKSPACE_ID
+                                                   : strcmp(h->name, "name") == 0 ? "fake workspace"
+                                                                                  : "ApiTokenWorkspace");
+            cJSON_AddItemToArray(v, w);
+        } else if (strcmp(gn, "__typename") == 0) {
+            v = cJSON_CreateString(strcmp(n, "me") == 0 ? "User" : strcmp(n, "apiToken") == 0 ? "ApiTokenContext"
+                                                                                                : "ProjectToken");
+        } else if (strcmp(n, "me") == 0) {
+            v = strcmp(gn, "id") == 0 ? cJSON_CreateString(USER_ID) : cJSON_CreateNull(); /* name, username */
+        } else if (strcmp(gn, "createdAt") == 0) {
+            v = time_str(fr_wall_ms() - 86400000);
+        } else {
+            v = cJSON_CreateString(strcmp(gn, "projectId") == 0       ? PROJECT_ID
+                                   : strcmp(gn, "environmentId") == 0 ? FR.env_id
+                                   : strcmp(gn, "id") == 0            ? PTOKEN_ID
+                                   : strcmp(gn, "displayToken") == 0  ? "****"
+                                                                      : "medic remediation");
+        }
+        cJSON_AddItemToObject(o, key(g), v);
+    }
+    return o;
+}
+
 /* One root field: its value, or NULL with the error message in err. */
 static cJSON *exec_field(const fr_field *f, char *err, size_t len)
 {
     const char *n = f->name;
+    if (strcmp(n, "projectToken") == 0 || strcmp(n, "apiToken") == 0 || strcmp(n, "me") == 0)
+        return emit_token(f);
     if (strcmp(n, "serviceInstance") == 0 || strcmp(n, "serviceInstanceRedeploy") == 0) {
         fr_svc *s = fr_find_svc(arg_str(f, "serviceId"));
         const char *env = arg_str(f, "environmentId");
@@ -284,7 +328,9 @@ static const char *auth_error(const fr_req *r, const fr_field *root)
 {
     bool project = r->project_token[0] != '\0';
     const char *tok = presented_token(r), *refused = project ? "Project Token not found" : "Not Authorized";
-    if (!tok || FR_AUTH.token_kind == (project ? 1 : 2))
+    /* token kinds: 1 bearer only (an account token), 2 project only, 3 bearer only (a workspace token) */
+    if (!tok || (project && (FR_AUTH.token_kind == 1 || FR_AUTH.token_kind == 3)) ||
+        (!project && FR_AUTH.token_kind == 2))
         return refused;
     const fr_project *pj = fr_project_of(r);
     if (!pj && (FR_AUTH.token[0] ? strcmp(tok, FR_AUTH.token) != 0 : FR_AUTH.n_projects > 0))
@@ -292,9 +338,15 @@ static const char *auth_error(const fr_req *r, const fr_field *root)
     for (const fr_field *f = root; f; f = f->next) {
         if (pj && !in_project(pj, touched_service(f)))
             return "Not Authorized";
-        if (!project)
+        if (!project) {
+            /* projectToken needs a project token; me an account token. */
+            if (strcmp(f->name, "projectToken") == 0 || (strcmp(f->name, "me") == 0 && FR_AUTH.token_kind == 3))
+                return "Not Authorized";
             continue;
-        /* A project token reaches one environment only. */
+        }
+        /* A project token reaches one environment only, and says nothing about accounts. */
+        if (strcmp(f->name, "me") == 0 || strcmp(f->name, "apiToken") == 0)
+            return "Not Authorized";
         const char *env = arg_str(f, "environmentId");
         const cJSON *in = cJSON_GetObjectItemCaseSensitive(f->args, "input");
         const cJSON *ie = cJSON_GetObjectItemCaseSensitive(in, "environmentId");

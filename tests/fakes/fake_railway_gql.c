@@ -231,6 +231,9 @@ static const fdef query_f[] = {
     {"serviceInstance", "ServiceInstance!", {"environmentId", "serviceId"}, {"environmentId", "serviceId"}},
     {"deployment", "Deployment!", {"id"}, {"id"}},
     {"deployments", "QueryDeploymentsConnection!", {"input", "first", "after", "last"}, {"input"}},
+    {"projectToken", "ProjectToken!", {0}, {0}},
+    {"apiToken", "ApiTokenContext!", {0}, {0}},
+    {"me", "User!", {0}, {0}},
     {"__typename", "String!", {0}, {0}},
     {0}};
 static const fdef mutation_f[] = {
@@ -252,6 +255,12 @@ static const fdef instance_f[] = {
 static const fdef conn_f[] = {{"edges", "[QueryDeploymentsConnectionEdge!]!"}, {"pageInfo", "PageInfo!"},
                               {"__typename", "String!"}, {0}};
 static const fdef edge_f[] = {{"cursor", "String!"}, {"node", "Deployment!"}, {"__typename", "String!"}, {0}};
+static const fdef ptoken_f[] = {{"id", "ID!"}, {"projectId", "String!"}, {"environmentId", "String!"},
+                                {"name", "String!"}, {"createdAt", "DateTime!"}, {"displayToken", "String!"},
+                                {"__typename", "String!"}, {0}};
+static const fdef apitoken_f[] = {{"workspaces", "[ApiTokenWorkspace!]!"}, {"__typename", "String!"}, {0}};
+static const fdef apiws_f[] = {{"id", "String!"}, {"name", "String!"}, {"__typename", "String!"}, {0}};
+static const fdef user_f[] = {{"id", "ID!"}, {"name", "String"}, {"username", "String"}, {"__typename", "String!"}, {0}};
 static const fdef page_f[] = {{"endCursor", "String"}, {"hasNextPage", "Boolean!"}, {"hasPreviousPage", "Boolean!"},
                               {"startCursor", "String"}, {"__typename", "String!"}, {0}};
 
@@ -259,7 +268,8 @@ static const struct {
     const char *name;
     const fdef *fields;
 } objects[] = {{"Deployment", deployment_f}, {"ServiceInstance", instance_f}, {"QueryDeploymentsConnection", conn_f},
-               {"QueryDeploymentsConnectionEdge", edge_f}, {"PageInfo", page_f}};
+               {"QueryDeploymentsConnectionEdge", edge_f}, {"PageInfo", page_f}, {"ProjectToken", ptoken_f},
+               {"ApiTokenContext", apitoken_f}, {"ApiTokenWorkspace", apiws_f}, {"User", user_f}};
 
 static const fdef *object_fields(const char *type)
 {

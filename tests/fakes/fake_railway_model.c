@@ -254,8 +254,16 @@ static void become_active(fr_dep *d)
     set_status(d, FR_SUCCESS);
     d->ever_success = true;
     s->active = d;
-    if (old && old != d)
+    if (s->draining && s->draining != d)
+        set_status(s->draining, FR_REMOVED);
+    s->draining = NULL;
+    if (old && old != d && s->overlap_ms > 0 && old->status == FR_SUCCESS) {
+        /* Railway's overlap: the old deployment stays SUCCESS and active for a while. */
+        s->draining = old;
+        s->drain_due_mono_ms = (int64_t)uv_now(FR.loop) + s->overlap_ms;
+    } else if (old && old != d) {
         set_status(old, FR_REMOVED); /* SUCCESS -> REMOVING -> REMOVED, collapsed */
+    }
     s->crashed = false;
     restart_child(s);
 }
@@ -267,6 +275,10 @@ static void on_tick(uv_timer_t *t)
     int64_t now = (int64_t)uv_now(FR.loop);
     for (int i = 0; i < FR.n_svcs; i++) {
         fr_svc *s = FR.svcs[i];
+        if (s->draining && s->drain_due_mono_ms <= now) {
+            set_status(s->draining, FR_REMOVED);
+            s->draining = NULL;
+        }
         for (int k = 0; k < s->n_deps; k++) {
             fr_dep *d = s->deps[k];
             if (!d->due_mono_ms || d->due_mono_ms > now)
@@ -389,6 +401,9 @@ static cJSON *dep_json(const fr_dep *d)
     cJSON_AddBoolToObject(o, "canRedeploy", fr_can_redeploy(d));
     fr_iso_time(d->created_ms, t, sizeof t);
     cJSON_AddStringToObject(o, "createdAt", t);
+    fr_iso_time(d->status_ms, t, sizeof t);
+    cJSON_AddStringToObject(o, "statusUpdatedAt", t);
+    cJSON_AddBoolToObject(o, "active", d == d->svc->active || d == d->svc->draining);
     return o;
 }
 
@@ -439,6 +454,7 @@ int fr_model_init(uv_loop_t *loop, const char *csv)
         if (!d)
             return -ENOMEM;
         d->created_ms -= 3600 * 1000;
+        d->status_ms = d->updated_ms = d->created_ms + 60 * 1000; /* live for 59 minutes */
         d->ever_success = true;
         s->active = d;
     }

@@ -96,9 +96,10 @@ md_fuzz_target(NAME ledger_snapshot
   MAX_LEN 65536)
 set(MD_FUZZ_SECONDS ${md_fuzz_seconds_saved})
 
-# Railway API answers: the classifier, the extractors over the schema's shapes, and scrubbing.
+# Railway API answers: the classifier, the extractors over the schema's shapes, the rate-limit
+# headers (pace.c), and scrubbing.
 md_fuzz_target(NAME railway_answer
-  SOURCES tests/fuzz/fuzz_railway_answer.c railway/answer.c railway/util.c
+  SOURCES tests/fuzz/fuzz_railway_answer.c railway/answer.c railway/util.c railway/pace.c
   LIBS -lcjson
   MAX_LEN 16384)
 

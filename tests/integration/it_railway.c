@@ -1,8 +1,11 @@
 /* it_railway.c: the Railway client against the real fake Railway API over loopback: restart,
  * redeploy and rollback on the seed's three scenarios (the flaky_service that plays the
  * deployment must answer 200 afterwards), then every fault mode retried or classified, Retry-After
- * honoured, deadlines kept, mutations never doubled after an ambiguous failure, and the token
- * absent from every summary and log line. */
+ * honoured, deadlines kept, mutations never doubled after an ambiguous failure, the token
+ * absent from every summary and log line; whether each failure reached Railway (no attempt when
+ * it did not), pacing under the fake's rate limit and the client's own budget, the token check
+ * for each token kind, redeploys that never rebuild a newer failed build, and the deployment
+ * serving traffic while two are active. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -38,7 +42,7 @@ static int fx_start(fx *f, const char *const *fake_args, rw_token_kind kind, con
     setenv("RWT_RAILWAY_TOKEN", token, 1);
     f->cfg = (rw_config){.endpoint = f->fake.endpoint, .token_env = "RWT_RAILWAY_TOKEN", .token_kind = kind,
                          .seed = 1234, .deadline_ms = 8000, .request_timeout_ms = 2000, .backoff_base_ms = 50,
-                         .backoff_max_ms = 400, .poll_interval_ms = 100};
+                         .backoff_max_ms = 400, .poll_interval_ms = 100, .budget_per_hour = 1000};
     return rwt_host_init(&f->host, &f->cfg);
 }
 
@@ -553,6 +557,333 @@ static void test_token_never_in_errors(void **state)
     assert_non_null(strstr(f->host.log, "[redacted]")); /* the echo reached the log, scrubbed */
 }
 
+
+/* ---- reached: which failures are attempts ---- */
+
+static void expect_reached(const rwt_outcome *o, rw_class cls, bool reached)
+{
+    expect(o, cls);
+    if (o->r.reached != reached)
+        fail_msg("%s: reached should be %d: %s", rw_class_name(cls), reached, o->r.summary);
+}
+
+static void test_reached_per_fault(void **state)
+{
+    fx *f = *state;
+    rwt_outcome o;
+    rw_request req = svc_req();
+    req.deadline_ms = 1200;
+    /* Never reached the actuator: auth refused, a 5xx storm, a Cloudflare page, before or at the
+     * mutation. */
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/fault?kind=auth&count=0"), 200);
+    run(f, RW_OP_RESTART, &req, &o);
+    expect_reached(&o, RW_ERR_AUTH, false);
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/faults/clear"), 200);
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/fault?kind=status&code=503&count=0"), 200);
+    run(f, RW_OP_RESTART, &req, &o);
+    expect_reached(&o, RW_ERR_SERVER, false);
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/faults/clear"), 200);
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/fault?kind=status&code=500&count=0&op=deploymentRestart"), 200);
+    run(f, RW_OP_RESTART, &req, &o);
+    expect_reached(&o, RW_ERR_SERVER, false); /* the 5xx answered the mutation itself */
+    assert_true(sent(f, "MedicDeploymentRestart") >= 2);
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/faults/clear"), 200);
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/fault?kind=html&count=0&op=deploymentRestart"), 200);
+    run(f, RW_OP_RESTART, &req, &o);
+    expect_reached(&o, RW_ERR_NOT_JSON, false);
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/faults/clear"), 200);
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/fault?kind=html200&count=0"), 200);
+    run(f, RW_OP_INSTANCE, &req, &o);
+    expect_reached(&o, RW_ERR_NOT_JSON, false);
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/faults/clear"), 200);
+    assert_int_equal(counter(f, "restarts"), 0);
+    /* Definitive answers are attempts: trying again gets the same answer. */
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/fault?kind=gqlerror&count=1&op=deploymentRestart"), 200);
+    run(f, RW_OP_RESTART, &req, &o);
+    expect_reached(&o, RW_ERR_GRAPHQL, true);
+    /* Accepted, then the polls fail: reached stays true. */
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/fault?kind=status&code=500&count=0&op=deployment"), 200);
+    req.wait = true;
+    req.deadline_ms = 1500;
+    run(f, RW_OP_REDEPLOY, &req, &o);
+    expect_reached(&o, RW_ERR_SERVER, true);
+    assert_true(o.r.new_deployment_id[0]);
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/faults/clear"), 200);
+    /* Sent and never answered: it may have run, so it counts. */
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/fault?kind=hang&count=0&op=deploymentRestart"), 200);
+    req.wait = false;
+    req.deadline_ms = 2500;
+    run(f, RW_OP_RESTART, &req, &o);
+    expect_reached(&o, RW_ERR_TIMEOUT, true);
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/faults/clear"), 200);
+}
+
+/* A 429 whose Retry-After is past the deadline ends the step at once, unreached, with the wait. */
+static void test_429_long_not_reached(void **state)
+{
+    fx *f = *state;
+    rwt_outcome o;
+    rw_request req = svc_req();
+    req.deadline_ms = 2000;
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/fault?kind=429&retry_after=30&count=1&op=deploymentRestart"), 200);
+    run(f, RW_OP_RESTART, &req, &o);
+    expect_reached(&o, RW_ERR_RATE_LIMIT, false);
+    assert_int_equal(o.r.retry_after_ms, 30000);
+    assert_true(o.r.elapsed_ms < 1000);
+    assert_int_equal(counter(f, "restarts"), 0);
+    /* The Retry-After holds for the whole client: the next operation is not even sent. */
+    int before = sent(f, "MedicServiceInstance");
+    run(f, RW_OP_INSTANCE, &req, &o);
+    expect_reached(&o, RW_ERR_RATE_LIMIT, false);
+    assert_int_equal(o.r.attempts, 0);
+    assert_true(o.r.retry_after_ms > 25000 && o.r.retry_after_ms <= 30000);
+    assert_int_equal(sent(f, "MedicServiceInstance"), before);
+}
+
+/* ---- pacing ---- */
+
+/* The fake allows 12 requests per 3 s window: 20 lookups in a row are spread over two windows
+ * by the headers alone, and none is refused. */
+static void test_pacing_under_rate_limit(void **state)
+{
+    fx *f = *state;
+    rwt_host_fini(&f->host);
+    rwt_fake_stop(&f->fake);
+    const char *args[] = {"--rate-limit", "12", "--rate-window-ms", "3000", NULL};
+    assert_int_equal(fx_start(f, args, RW_TOKEN_BEARER, TOKEN), 0);
+    rw_request req = svc_req();
+    rwt_outcome o;
+    int64_t t0 = rwt_mono_ms();
+    for (int i = 0; i < 20; i++) {
+        run(f, RW_OP_INSTANCE, &req, &o);
+        expect(&o, RW_OK);
+        assert_int_equal(o.r.attempts, 1);
+    }
+    int64_t took = rwt_mono_ms() - t0;
+    assert_true(took >= 2500); /* the 13th had to wait for the second window */
+    assert_true(took < 15000);
+    cJSON *reqs = rwt_fake_requests(&f->fake), *r;
+    int n = 0, limited = 0;
+    cJSON_ArrayForEach(r, reqs)
+    {
+        n++;
+        limited += cJSON_GetObjectItem(r, "status")->valueint == 429;
+    }
+    cJSON_Delete(reqs);
+    assert_int_equal(n, 20);
+    assert_int_equal(limited, 0);
+    struct rw_stats st;
+    rw_stats(f->host.c, &st);
+    assert_int_equal(st.requests, 20);
+    assert_int_equal(st.answers[RW_OK], 20);
+    assert_int_equal(st.limit, 12);
+    assert_true(st.remaining >= 0 && st.remaining < 12);
+    assert_true(st.reset_in_ms <= 3000);
+    assert_true(st.throttled >= 1);
+    assert_true(st.throttled_ms >= 500);
+}
+
+/* The client's own budget: 5 an hour, then an operation is not sent at all. (The fake sends its
+ * Reset as an epoch time here.) */
+static void test_budget_per_hour(void **state)
+{
+    fx *f = *state;
+    rwt_host_fini(&f->host);
+    rwt_fake_stop(&f->fake);
+    const char *args[] = {"--rate-reset", "epoch", NULL};
+    assert_int_equal(fx_start(f, args, RW_TOKEN_BEARER, TOKEN), 0);
+    rw_config cfg = f->cfg;
+    rwt_host_fini(&f->host);
+    cfg.budget_per_hour = 5;
+    assert_int_equal(rwt_host_init(&f->host, &cfg), 0);
+    rw_request req = svc_req();
+    rwt_outcome o;
+    for (int i = 0; i < 5; i++) {
+        run(f, RW_OP_INSTANCE, &req, &o);
+        expect(&o, RW_OK);
+    }
+    run(f, RW_OP_INSTANCE, &req, &o);
+    expect_reached(&o, RW_ERR_RATE_LIMIT, false);
+    assert_int_equal(o.r.attempts, 0);
+    assert_true(o.r.retry_after_ms > 3500000);
+    assert_int_equal(sent(f, "MedicServiceInstance"), 5);
+    struct rw_stats st;
+    rw_stats(f->host.c, &st);
+    assert_int_equal(st.budget_per_hour, 5);
+    assert_int_equal(st.sent_last_hour, 5);
+    assert_int_equal(st.limit, 1000); /* the fake's default, from its headers */
+    assert_int_equal(st.remaining, 995);
+    assert_true(st.reset_in_ms > 3500000 && st.reset_in_ms <= 3601000); /* epoch seconds, read */
+}
+
+/* Status polls back off: 100, 150, 225, ... ms here (2 s -> 15 s by default). */
+static void test_poll_backoff(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/services/svcA/set?outcome=hang"), 200);
+    rwt_outcome o;
+    rw_request req = svc_req();
+    req.wait = true;
+    req.deadline_ms = 2500;
+    run(f, RW_OP_REDEPLOY, &req, &o);
+    expect(&o, RW_ERR_TIMEOUT);
+    cJSON *reqs = rwt_fake_requests(&f->fake), *r;
+    double prev = 0, prev_gap = 0;
+    int polls = 0;
+    cJSON_ArrayForEach(r, reqs)
+    {
+        const cJSON *op = cJSON_GetObjectItem(r, "operationName");
+        if (!cJSON_IsString(op) || strcmp(op->valuestring, "MedicDeployment") != 0)
+            continue;
+        double at = cJSON_GetObjectItem(r, "atMs")->valuedouble;
+        if (polls >= 2 && polls < 5) /* the gaps grow (the last one may be cut by the deadline) */
+            assert_true(at - prev > prev_gap);
+        if (polls >= 1)
+            prev_gap = at - prev;
+        prev = at;
+        polls++;
+    }
+    cJSON_Delete(reqs);
+    assert_true(polls >= 4 && polls <= 9); /* 2.5 s at a fixed 100 ms would be ~20 */
+}
+
+/* ---- the token check ---- */
+
+static void check_token(fx *f, rwt_outcome *o)
+{
+    rw_request none = {0};
+    run(f, RW_OP_CHECK_TOKEN, &none, o);
+    assert_null(strstr(o->r.summary, TOKEN));
+}
+
+static void test_check_token_bearer(void **state)
+{
+    fx *f = *state;
+    rwt_outcome o;
+    check_token(f, &o);
+    expect(&o, RW_OK);
+    assert_int_equal(o.r.token.scope, RW_SCOPE_ACCOUNT);
+    assert_int_equal(o.r.token.n_workspaces, 1);
+    assert_true(o.r.token.workspace_ids[0][0]);
+    assert_non_null(strstr(o.r.summary, "account token"));
+    assert_int_equal(sent(f, "MedicApiToken"), 1);
+    assert_int_equal(sent(f, "MedicMe"), 1);
+    /* A workspace token: apiToken answers, me is Not Authorized. */
+    rwt_host_fini(&f->host);
+    rwt_fake_stop(&f->fake);
+    const char *ws[] = {"--token-kind", "workspace", NULL};
+    assert_int_equal(fx_start(f, ws, RW_TOKEN_BEARER, TOKEN), 0);
+    check_token(f, &o);
+    expect(&o, RW_OK);
+    assert_true(o.r.reached);
+    assert_int_equal(o.r.token.scope, RW_SCOPE_WORKSPACE);
+    assert_non_null(strstr(o.r.summary, "workspace token"));
+    /* A wrong token: auth, unreached. */
+    rw_config cfg = f->cfg;
+    rwt_host_fini(&f->host);
+    cfg.token = "not-the-token";
+    assert_int_equal(rwt_host_init(&f->host, &cfg), 0);
+    check_token(f, &o);
+    expect_reached(&o, RW_ERR_AUTH, false);
+    assert_int_equal(o.r.token.scope, RW_SCOPE_UNKNOWN);
+}
+
+static void test_check_token_project(void **state)
+{
+    fx *f = *state;
+    rwt_host_fini(&f->host);
+    rwt_fake_stop(&f->fake);
+    const char *args[] = {"--token-kind", "project", NULL};
+    assert_int_equal(fx_start(f, args, RW_TOKEN_PROJECT, TOKEN), 0);
+    rwt_outcome o;
+    check_token(f, &o);
+    expect(&o, RW_OK);
+    assert_int_equal(o.r.token.scope, RW_SCOPE_PROJECT);
+    assert_string_equal(o.r.token.environment_id, ENV_ID);
+    assert_true(o.r.token.project_id[0]);
+    assert_non_null(strstr(o.r.summary, ENV_ID));
+    assert_int_equal(sent(f, "MedicProjectToken"), 1);
+    assert_int_equal(sent(f, "MedicApiToken"), 0);
+    /* The project token sent as a Bearer one: refused, and the summary says to check its kind. */
+    rw_config cfg = f->cfg;
+    rwt_host_fini(&f->host);
+    cfg.token_kind = RW_TOKEN_BEARER;
+    assert_int_equal(rwt_host_init(&f->host, &cfg), 0);
+    check_token(f, &o);
+    expect_reached(&o, RW_ERR_AUTH, false);
+    assert_non_null(strstr(o.r.summary, "kind"));
+}
+
+/* ---- what a redeploy rebuilds, and which deployment serves ---- */
+
+static void test_redeploy_never_rebuilds_failed_newer(void **state)
+{
+    fx *f = *state;
+    char running[64];
+    active_id(f, running, sizeof running);
+    rwt_outcome o;
+    rw_request req = svc_req();
+    req.wait = true;
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/services/svcA/set?outcome=fail"), 200);
+    run(f, RW_OP_REDEPLOY, &req, &o);
+    expect(&o, RW_ERR_DEPLOY_FAILED);
+    char failed[64];
+    snprintf(failed, sizeof failed, "%s", o.r.new_deployment_id);
+    /* The failed build is now the latest, and Railway would let it be redeployed. */
+    rw_request peek = svc_req();
+    run(f, RW_OP_INSTANCE, &peek, &o);
+    assert_string_equal(o.r.latest->id, failed);
+    assert_int_equal(o.r.latest->status, RW_ST_FAILED);
+    assert_true(o.r.latest->can_redeploy);
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/services/svcA/set?outcome=success"), 200);
+    req.known_good = running;
+    run(f, RW_OP_REDEPLOY, &req, &o);
+    expect(&o, RW_OK);
+    assert_string_equal(o.r.deployment_id, running); /* the running one, not the failed build */
+    assert_true(service_answers(f, 200));
+}
+
+static void test_serving_deployment_and_live_since(void **state)
+{
+    fx *f = *state;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    char old[64];
+    active_id(f, old, sizeof old);
+    rwt_outcome o;
+    rw_request req = svc_req();
+    run(f, RW_OP_INSTANCE, &req, &o);
+    expect(&o, RW_OK);
+    /* The fake's first deployment went live 59 minutes ago. */
+    assert_true(o.deps[0].live_since_ms > wall - 3600 * 1000 && o.deps[0].live_since_ms < wall - 3500 * 1000);
+    assert_int_equal(rwt_fake_ctl(&f->fake, "/control/services/svcA/set?overlap_ms=5000"), 200);
+    req.wait = true;
+    run(f, RW_OP_REDEPLOY, &req, &o);
+    expect(&o, RW_OK);
+    char fresh[64];
+    snprintf(fresh, sizeof fresh, "%s", o.r.new_deployment_id);
+    req.wait = false;
+    run(f, RW_OP_INSTANCE, &req, &o);
+    expect(&o, RW_OK);
+    assert_int_equal(o.r.n_deployments, 2);
+    assert_string_equal(o.deps[0].id, old); /* listed first, still SUCCESS */
+    assert_int_equal(o.deps[0].status, RW_ST_SUCCESS);
+    const rw_deployment *serving = rw_serving_deployment(o.deps, o.r.n_deployments);
+    assert_non_null(serving);
+    assert_string_equal(serving->id, fresh);
+    assert_true(serving->live_since_ms >= wall - 1000);
+    /* A restart acts on the serving one too. */
+    run(f, RW_OP_RESTART, &req, &o);
+    expect(&o, RW_OK);
+    assert_string_equal(o.r.deployment_id, fresh);
+    /* And a redeploy rebuilds it, not the draining one. */
+    req.wait = true;
+    run(f, RW_OP_REDEPLOY, &req, &o);
+    expect(&o, RW_OK);
+    assert_string_equal(o.r.deployment_id, fresh);
+}
+
 static void never_called(const rw_result *r, void *arg)
 {
     (void)arg;
@@ -597,6 +928,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ambiguous_redeploy_not_doubled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_never_in_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reached_per_fault, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_429_long_not_reached, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pacing_under_rate_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_per_hour, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_poll_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_token_bearer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_token_project, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redeploy_never_rebuilds_failed_newer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_serving_deployment_and_live_since, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

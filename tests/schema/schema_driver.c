@@ -1,8 +1,9 @@
 /* schema_driver.c: the C half of the schema contract test (check.js is the other).
  *   rw_schema_driver --print-documents   every GraphQL document the client can send, as JSON
  *   rw_schema_driver --record            runs the fake Railway API, makes every kind of call the
- *                                        client makes (the three seed scenarios, a not-found and
- *                                        an auth error), and prints the fake's request log: each
+ *                                        client makes (the three seed scenarios, the token check
+ *                                        with a Bearer and a project token, a not-found and an
+ *                                        auth error), and prints the fake's request log: each
  *                                        query, variables, HTTP status and answer, as JSON
  * Exit 0, or 1 with why on stderr. */
 #include <stdio.h>
@@ -43,7 +44,7 @@ static int record(void)
     }
     rwt_host h;
     rw_config cfg = {.endpoint = f.endpoint, .token = TOKEN, .seed = 1, .deadline_ms = 10000,
-                     .backoff_base_ms = 50, .poll_interval_ms = 50};
+                     .backoff_base_ms = 50, .poll_interval_ms = 50, .budget_per_hour = 1000};
     if (rwt_host_init(&h, &cfg) != 0) {
         rwt_fake_stop(&f);
         return 1;
@@ -71,7 +72,14 @@ static int record(void)
     call(&h, RW_OP_LIST, &svc, RW_OK, &o); /* now with REMOVED and rollbackable entries */
     dq.deployment_id = "no-such-deployment";
     call(&h, RW_OP_DEPLOYMENT, &dq, RW_ERR_GRAPHQL, &o);
+    rw_request none = {0};
+    call(&h, RW_OP_CHECK_TOKEN, &none, RW_OK, &o); /* apiToken, me */
     rwt_host_fini(&h);
+    cfg.token_kind = RW_TOKEN_PROJECT;
+    if (rwt_host_init(&h, &cfg) == 0)
+        call(&h, RW_OP_CHECK_TOKEN, &none, RW_OK, &o); /* projectToken */
+    rwt_host_fini(&h);
+    cfg.token_kind = RW_TOKEN_BEARER;
     cfg.token = "wrong-token";
     if (rwt_host_init(&h, &cfg) == 0)
         call(&h, RW_OP_INSTANCE, &svc, RW_ERR_AUTH, &o);
