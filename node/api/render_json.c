@@ -269,11 +269,42 @@ char *md_render_health_json(const md_view *s, int64_t now_ms)
     return finish(root, ok);
 }
 
+/* The node's actuators (Railway clients): what their tokens reach, and their request budget. */
+static cJSON *actuators_json(const md_view *s)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < s->n_actuators; i++) {
+        const md_view_actuator *a = &s->actuators[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON *budget = o ? cJSON_CreateObject() : NULL;
+        bool ok = o && budget && add_str(o, "kind", a->kind) && add_str(o, "token_kind", a->token_kind) &&
+                  add_str(o, "state", a->state) && add_str(o, "scope", a->scope) &&
+                  add(o, "reaches", a->reach ? cJSON_CreateString(a->reach) : cJSON_CreateNull()) &&
+                  add(o, "detail", a->detail ? cJSON_CreateString(a->detail) : cJSON_CreateNull()) &&
+                  add_str(o, "services", a->services) && add_time(o, "checked_at", "checked_at_ms", a->checked_ms) &&
+                  add_num(budget, "per_hour", a->budget_per_hour) && add_num(budget, "sent_last_hour", a->sent_last_hour) &&
+                  add_num(budget, "requests_total", (double)a->requests) &&
+                  add_num(budget, "throttled_total", (double)a->throttled) &&
+                  add(budget, "limit", a->limit >= 0 ? cJSON_CreateNumber((double)a->limit) : cJSON_CreateNull()) &&
+                  add(budget, "remaining", a->remaining >= 0 ? cJSON_CreateNumber((double)a->remaining) : cJSON_CreateNull()) &&
+                  add(o, "requests", budget);
+        if (!ok) {
+            cJSON_Delete(budget);
+            cJSON_Delete(o);
+            cJSON_Delete(arr);
+            return NULL;
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
 char *md_render_status_json(const md_view *s, int64_t now_ms)
 {
     assert(s != NULL);
     cJSON *root = cJSON_CreateObject();
-    bool ok = root && add_head(root, s, now_ms) && add(root, "cluster", cluster_json(s, now_ms));
+    bool ok = root && add_head(root, s, now_ms) && add(root, "cluster", cluster_json(s, now_ms)) &&
+              add(root, "actuators", actuators_json(s));
     cJSON *arr = ok ? cJSON_AddArrayToObject(root, "services") : NULL;
     ok = arr != NULL;
     for (size_t i = 0; ok && i < s->n_services; i++) {

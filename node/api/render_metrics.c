@@ -238,6 +238,44 @@ static void commit_families(buf *b, const md_view_consensus *k)
                k->commit_lat_p99_ms / 1000.0);
 }
 
+/* A Railway client's sample name and labels (the services that use it, never its token); the
+ * caller writes the value. */
+static void railway_labels(buf *b, const char *name, const md_view_actuator *a)
+{
+    puts_(b, name);
+    puts_(b, "{services=");
+    put_label_value(b, a->services ? a->services : "");
+    puts_(b, "} ");
+}
+
+static void railway_families(buf *b, const md_view *s)
+{
+    if (s->n_actuators == 0)
+        return;
+    family(b, "medic_railway_requests_total", "counter", "HTTP requests sent to the Railway API.");
+    for (size_t i = 0; i < s->n_actuators; i++) {
+        railway_labels(b, "medic_railway_requests_total", &s->actuators[i]);
+        putf(b, "%" PRIu64 "\n", s->actuators[i].requests);
+    }
+    family(b, "medic_railway_throttled_waits_total", "counter",
+           "Requests that waited for the request budget or Railway's rate limit.");
+    for (size_t i = 0; i < s->n_actuators; i++) {
+        railway_labels(b, "medic_railway_throttled_waits_total", &s->actuators[i]);
+        putf(b, "%" PRIu64 "\n", s->actuators[i].throttled);
+    }
+    family(b, "medic_railway_throttled_wait_seconds_total", "counter", "Time requests spent waiting for the budget.");
+    for (size_t i = 0; i < s->n_actuators; i++) {
+        railway_labels(b, "medic_railway_throttled_wait_seconds_total", &s->actuators[i]);
+        putf(b, "%.3f\n", (double)s->actuators[i].throttled_ms / 1000.0);
+    }
+    family(b, "medic_railway_token_ok", "gauge",
+           "1 while the client's token works (checked at start, then from every answer); 0 refused or failing.");
+    for (size_t i = 0; i < s->n_actuators; i++) {
+        railway_labels(b, "medic_railway_token_ok", &s->actuators[i]);
+        putf(b, "%d\n", strcmp(s->actuators[i].state, "ok") == 0);
+    }
+}
+
 static void cluster_families(buf *b, const md_view *s)
 {
     family(b, "medic_service_verdict", "gauge", "1 for the cluster verdict of the service, 0 for the others.");
@@ -289,6 +327,7 @@ static void cluster_families(buf *b, const md_view *s)
         sample_d(b, "medic_service_incident_open", &s->services[i], s->services[i].incident_id != 0);
     family(b, "medic_remediation_actions_started_total", "counter", "Actions this node started as leader.");
     putf(b, "medic_remediation_actions_started_total %" PRIu64 "\n", s->actions_started);
+    railway_families(b, s);
     family(b, "medic_alerts_total", "counter", "Webhook deliveries by fate.");
     putf(b, "medic_alerts_total{fate=\"sent\"} %" PRIu64 "\n", s->alerts_sent);
     putf(b, "medic_alerts_total{fate=\"failed\"} %" PRIu64 "\n", s->alerts_failed);

@@ -124,6 +124,40 @@ static void render_cluster(const cJSON *cluster, const cJSON *services, FILE *ou
     fprintf(out, "\n(a cell is each node's own view and its age; in parentheses when it does not count)\n");
 }
 
+/* What remediation is doing (services with an account) and its actuators: a token that is
+ * refused or failing is an actuator problem, shown first and in red. */
+static void render_remediation(const cJSON *doc, const cJSON *services, FILE *out, bool color)
+{
+    bool any = false;
+    const cJSON *s;
+    cJSON_ArrayForEach(s, services)
+    {
+        const char *summary = str_of(cJSON_GetObjectItemCaseSensitive(s, "remediation"), "summary", NULL);
+        if (!summary)
+            continue;
+        if (!any)
+            fprintf(out, "\nREMEDIATION\n");
+        any = true;
+        fprintf(out, "%-24.24s %s\n", str_of(s, "name", "?"), summary);
+    }
+    const cJSON *acts = cJSON_GetObjectItemCaseSensitive(doc, "actuators");
+    if (cJSON_GetArraySize(acts) == 0)
+        return;
+    fprintf(out, "\n%-9s %-8s %-9s %-44s %s\n", "ACTUATOR", "TOKEN", "STATE", "REACHES", "SERVICES");
+    const cJSON *a;
+    cJSON_ArrayForEach(a, acts)
+    {
+        const char *state = str_of(a, "state", "?");
+        bool bad = strcmp(state, "refused") == 0 || strcmp(state, "error") == 0;
+        fprintf(out, "%-9s %-8s %s%-9s%s %-44.44s %s\n", str_of(a, "kind", "?"), str_of(a, "token_kind", "?"),
+                color && bad ? "\033[31m" : "", state, color && bad ? "\033[0m" : "", str_of(a, "reaches", "-"),
+                str_of(a, "services", ""));
+        if (bad)
+            fprintf(out, "  %s: remediation through it is blocked until the token works (%s)\n",
+                    strcmp(state, "refused") == 0 ? "token refused" : "check failed", str_of(a, "detail", "no detail"));
+    }
+}
+
 int md_status_render_table(const char *json, FILE *out, bool color)
 {
     cJSON *doc = cJSON_Parse(json);
@@ -138,6 +172,7 @@ int md_status_render_table(const char *json, FILE *out, bool color)
     const cJSON *cluster = cJSON_GetObjectItemCaseSensitive(doc, "cluster");
     if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(cluster, "name"))) {
         render_cluster(cluster, services, out, color);
+        render_remediation(doc, services, out, color);
         cJSON_Delete(doc);
         return 0;
     }

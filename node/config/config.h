@@ -45,6 +45,7 @@ typedef enum { MD_ACTUATOR_NONE = 0, MD_ACTUATOR_RAILWAY, MD_ACTUATOR_EXEC } md_
 #define MD_DEFAULT_EXEC_TIMEOUT_MS 60000
 #define MD_DEFAULT_SPLIT_ALERT_AFTER_MS 60000
 #define MD_DEFAULT_RAILWAY_ENDPOINT "https://backboard.railway.com/graphql/v2"
+#define MD_DEFAULT_RAILWAY_BUDGET 80 /* requests per hour per token: the smallest plan allows 100 */
 
 typedef struct {
     char *name;  /* owned by the config */
@@ -171,6 +172,8 @@ typedef struct {
     char *railway_endpoint;    /* https://, or http:// to a loopback address only */
     char *railway_token;       /* NULL: only services with their own token may use Railway */
     bool railway_project_token;/* true: Project-Access-Token header; false: Authorization: Bearer */
+    int64_t railway_budget_per_hour; /* requests one Railway token may send per hour from this node;
+                                      * MD_DEFAULT_RAILWAY_BUDGET (the client's safe default) */
 } md_remedy_config;
 
 typedef struct md_config {

@@ -153,10 +153,14 @@ static int parse_token(md__cfg_parser *p, const char *path, const cJSON *o, char
 
 static int parse_railway_access(md__cfg_parser *p, const cJSON *o, md_remedy_config *r)
 {
-    static const char *const keys[] = { "endpoint", "token", "token_kind" };
+    static const char *const keys[] = { "endpoint", "token", "token_kind", "budget_per_hour" };
     int rc;
     if ((rc = md__cfg_want_object(p, "remediation.railway", o)) ||
-        (rc = md__cfg_check_keys(p, "remediation.railway", o, keys, 3)))
+        (rc = md__cfg_check_keys(p, "remediation.railway", o, keys, 4)))
+        return rc;
+    const cJSON *budget = md__cfg_get(o, "budget_per_hour");
+    if (budget && (rc = md__cfg_get_int(p, "remediation.railway.budget_per_hour", budget, 1, 36000,
+                                        &r->railway_budget_per_hour)))
         return rc;
     const cJSON *ep = md__cfg_get(o, "endpoint");
     if (ep) {
@@ -177,6 +181,7 @@ int md__cfg_parse_remedy(md__cfg_parser *p, const cJSON *o)
     md_remedy_config *r = &p->cfg->remedy;
     int rc, m = 0;
     r->split_alert_after_ms = MD_DEFAULT_SPLIT_ALERT_AFTER_MS;
+    r->railway_budget_per_hour = MD_DEFAULT_RAILWAY_BUDGET;
     if (!o)
         goto defaults;
     if ((rc = md__cfg_want_object(p, "remediation", o)) || (rc = md__cfg_check_keys(p, "remediation", o, keys, 5)))

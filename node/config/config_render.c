@@ -234,6 +234,7 @@ static void remedy_json(emitter *e, cJSON *root, const md_remedy_config *r)
     if (r->railway_token || strcmp(r->railway_endpoint, MD_DEFAULT_RAILWAY_ENDPOINT) != 0) {
         cJSON *rw = cJSON_AddObjectToObject(o, "railway");
         put_url(e, rw, "endpoint", r->railway_endpoint);
+        put_num(e, rw, "budget_per_hour", (double)r->railway_budget_per_hour);
         if (r->railway_token) {
             put_str(e, rw, "token", r->railway_token);
             put_str(e, rw, "token_kind", r->railway_project_token ? "project" : "bearer");

@@ -494,6 +494,7 @@ void md_heal_set_on_change(md_heal *r, void (*fn)(void *ctx), void *ctx)
 
 int md_heal_start(md_heal *r)
 {
+    md__heal_rw_check(r); /* every node: which token kind reaches what, logged and shown */
     if (!r->cons)
         return 0;
     return uv_timer_start(&r->tick, on_tick, TICK_MS, TICK_MS);
@@ -582,6 +583,8 @@ int md_heal_fill_view(md_heal *r, md_view *s)
     refresh_incidents(r);
     s->incidents_json = r->incidents_json ? md_view_strdup(s, r->incidents_json) : NULL;
     s->actions_started = r->actions_started;
+    if (md__heal_rw_fill_view(r, s) < 0)
+        return -ENOMEM;
     if (r->alerts) {
         md_alerts_counters c;
         md_alerts_get_counters(r->alerts, &c);

@@ -84,6 +84,7 @@ static void on_rw_done(const rw_result *res, void *arg)
     char detail[MD_LEDGER_TEXT_MAX];
     snprintf(detail, sizeof detail, "railway %s: %s (%s, %u request%s)", rw_op_name(res->op), res->summary,
              rw_class_name(res->cls), res->attempts, res->attempts == 1 ? "" : "s");
+    md__heal_rw_seen(s->r, s->rw, res);
     if (res->cls != RW_OK && !res->reached) {
         blocked(s->r, s, rw_blocked_reason(res->cls), (uint32_t)(res->retry_after_ms > UINT32_MAX ? UINT32_MAX : res->retry_after_ms), detail);
         return;

@@ -41,6 +41,7 @@ struct md_heal {
     md_driver *driver;       /* the decisions (pure); this file's code is its shell */
     md_alerts *alerts;       /* NULL without webhooks */
     rw_client **rw_clients;  /* one per distinct token and kind (heal_rw.c); NULL without Railway services */
+    struct md_rw_state *rw_state; /* n_rw_clients: what each client's token reaches, as last seen */
     size_t n_rw_clients;
     md_rw_host *rw_host;     /* hosts every client on our loop; freed after them */
     uv_timer_t tick;
@@ -57,6 +58,28 @@ struct md_heal {
     void (*done)(void *);
     void *done_arg;
 };
+
+/* What a Railway client's token reaches, from the check at start and from the answers since. */
+typedef struct md_rw_state {
+    md_heal *r;              /* back pointer, for the check's callback */
+    size_t k;                /* its index in r->rw_clients */
+    bool project;            /* sent as a project token */
+    const char *state;       /* "unchecked", "ok", "refused", "error" (static) */
+    rw_token_scope scope;
+    char reach[200];         /* "project P environment E", "workspaces W1,W2", "" */
+    char detail[RW_SUMMARY_MAX]; /* the check's or the last refusal's summary (never the token) */
+    int64_t checked_ms;
+    uint64_t check_op;       /* the check in progress, 0 when none */
+} md_rw_state;
+
+/* heal_rw.c */
+/* md__heal_rw_check starts the token check of every client (once, at start). */
+void md__heal_rw_check(struct md_heal *r);
+/* md__heal_rw_seen records what an action's answer says of its client's token (auth refused, or
+ * an answer that got through). */
+void md__heal_rw_seen(struct md_heal *r, const rw_client *c, const rw_result *res);
+/* md__heal_rw_fill_view adds one actuator per client to the view. */
+int md__heal_rw_fill_view(const struct md_heal *r, md_view *v);
 
 /* heal.c */
 void md__heal_changed(struct md_heal *r);

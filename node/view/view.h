@@ -117,6 +117,21 @@ typedef struct {
     double commit_lat_p99_ms;
 } md_view_consensus;
 
+/* An actuator's connection as this node sees it: one per Railway client (one per distinct token). */
+typedef struct {
+    const char *kind;          /* "railway" (static) */
+    const char *token_kind;    /* "project" or "bearer" (static): the header it is sent in */
+    const char *state;         /* "unchecked", "ok", "refused" (auth), "error" (static) */
+    const char *scope;         /* what the check found: "project", "account", "workspace", "unknown" (static) */
+    const char *reach;         /* owned: e.g. "project P environment E", or NULL; never the token */
+    const char *detail;        /* owned: the check's or the last refusal's summary, or NULL */
+    const char *services;      /* owned: the services that use it, comma-separated */
+    int64_t checked_ms;        /* wall ms of the check, 0 = not yet */
+    uint64_t requests, throttled, throttled_ms;
+    int64_t limit, remaining;  /* the last X-RateLimit-* seen; -1 unknown */
+    uint32_t budget_per_hour, sent_last_hour;
+} md_view_actuator;
+
 typedef struct md_view {
     int refs;                  /* touched only through md_view_ref/unref */
     int64_t built_ms;          /* wall ms */
@@ -138,6 +153,8 @@ typedef struct md_view {
     const char *incidents_json; /* owned: the /v1/incidents document body, or NULL */
     uint64_t alerts_sent, alerts_failed, alerts_dropped, alerts_queued;
     uint64_t actions_started;  /* by this node, since start */
+    size_t n_actuators;
+    md_view_actuator *actuators; /* owned */
 } md_view;
 
 /* md_view_alloc returns a zeroed view with room for n services and refs = 1. */

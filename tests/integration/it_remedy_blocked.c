@@ -191,12 +191,52 @@ static void wait_closed(fixture *fx, int64_t t0, int timeout_ms, char *got, size
     cJSON_Delete(doc);
 }
 
+/* The first actuator of /v1/status on node i: its state ("" when absent). */
+static void actuator_state(fixture *fx, int i, char *state, size_t len)
+{
+    cJSON *doc = it_get_json(fx->t.node[i].api_port, "/v1/status", NULL);
+    const cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "actuators"), 0);
+    const cJSON *st = cJSON_GetObjectItem(a, "state");
+    snprintf(state, len, "%s", cJSON_IsString(st) ? st->valuestring : "");
+    cJSON_Delete(doc);
+}
+
+static bool wait_actuator_state(fixture *fx, int i, const char *want)
+{
+    char st[32] = "";
+    for (int64_t deadline = it_wall_ms() + 10000; it_wall_ms() < deadline; it_sleep_ms(50)) {
+        actuator_state(fx, i, st, sizeof st);
+        if (strcmp(st, want) == 0)
+            return true;
+    }
+    fprintf(stderr, "n%d's Railway actuator is %s, not %s\n", i + 1, st, want);
+    return false;
+}
+
+/* `medic status` of node i, as a person reads it (no colour). */
+static char *status_table(fixture *fx, int i)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s status --node http://127.0.0.1:%d", MEDIC_BIN, fx->t.node[i].api_port);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char *out = calloc(1, 65536);
+    assert_non_null(out);
+    size_t n = fread(out, 1, 65535, p);
+    out[n] = '\0';
+    pclose(p);
+    return out;
+}
+
 /* Auth refused: blocked, told once, retried; once the token works again the restart runs and
- * counts as attempt 1, the only one. */
+ * counts as attempt 1, the only one. The token's state is shown as an actuator problem meanwhile,
+ * after the check at start had said what it reaches. */
 static void test_auth_refused_then_fixed(void **state)
 {
     fixture *fx = *state;
     wait_ready(fx);
+    assert_true(wait_actuator_state(fx, 0, "ok"));
+    assert_true(count_in_logs(fx, "event=railway_token token_kind=project scope=project reaches=\"project ") >= fx->n);
     assert_int_equal(control(fx, "/control/fault?kind=auth&count=0&op=deploymentRestart"), 200);
     int64_t t0 = it_wall_ms();
     assert_int_equal(control(fx, "/control/services/web/bug?mode=crash"), 200);
@@ -205,11 +245,26 @@ static void test_auth_refused_then_fixed(void **state)
     assert_ladder_held(fx);
     assert_true(count_in_logs(fx, "event=action_retry") >= 2);
     assert_int_equal(count_in_logs(fx, "event=alert service=web event=blocked"), 1);
+    /* the leader's token was refused: an actuator problem in /v1/status and the status table */
+    int leader = -1;
+    for (int i = 0; i < fx->n && leader < 0; i++) {
+        char st[32];
+        actuator_state(fx, i, st, sizeof st);
+        if (strcmp(st, "refused") == 0)
+            leader = i;
+    }
+    assert_true(leader >= 0);
+    char *table = status_table(fx, leader);
+    assert_non_null(strstr(table, "token refused: remediation through it is blocked"));
+    assert_non_null(strstr(table, "blocked: the Railway API refused the token (auth) (retrying)"));
+    assert_null(strstr(table, "fake-railway-token-0123"));
+    free(table);
     assert_int_equal(control(fx, "/control/faults/clear"), 200);
     char got[256];
     wait_closed(fx, t0, 20000, got, sizeof got);
     printf("  %d node%s, auth refused then fixed: %s\n", fx->n, fx->n == 1 ? "" : "s", got);
     assert_string_equal(got, "restart:1:ok");
+    assert_true(wait_actuator_state(fx, leader, "ok"));
     assert_int_equal(count_in_logs(fx, "fake-railway-token-0123"), 0);
 }
 

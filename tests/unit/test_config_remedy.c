@@ -23,6 +23,7 @@ static void test_seed_ladder_defaults(void **state)
     assert_int_equal(s->restart_interval_ms, 10000);
     assert_int_equal(s->redeploy_attempts, 2);
     assert_int_equal(s->restart_timeout_ms, 30000);
+    assert_int_equal(cfg->remedy.railway_budget_per_hour, 80);
     assert_int_equal(s->redeploy_timeout_ms, 120000);
     assert_int_equal(s->rollback_timeout_ms, 60000);
     assert_int_equal(s->actuator, MD_ACTUATOR_NONE);
@@ -49,6 +50,8 @@ static void test_railway_actuator(void **state)
     cfg = ok("{'remediation':{'railway':{'token':'t'}},'defaults':{'restart_timeout_ms':4000},"
              "'services':[{'name':'a','url':'http://h/','railway':{'service_id':'s1','environment_id':'e1'}}]}");
     assert_int_equal(cfg->services[0].restart_timeout_ms, 4000);
+    bad("{'remediation':{'railway':{'token':'t','budget_per_hour':0}},'services':[{'name':'a','tcp':'h:1'}]}",
+        "t.json: remediation.railway.budget_per_hour: must be a positive integer");
     bad("{'services':[{'name':'a','tcp':'h:1','restart_timeout_ms':0}]}",
         "t.json: services[0].restart_timeout_ms: must be a positive integer");
     md_config_free(cfg);

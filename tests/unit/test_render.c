@@ -576,6 +576,48 @@ static void test_consensus_metrics(void **state)
     md_view_unref(s);
 }
 
+/* A Railway actuator whose token was refused: JSON in /v1/status and the metrics, no secret. */
+static void test_actuators(void **state)
+{
+    (void)state;
+    md_view *s = make_view();
+    s->n_actuators = 1;
+    s->actuators = md_view_calloc(s, sizeof *s->actuators);
+    assert_non_null(s->actuators);
+    s->actuators[0] = (md_view_actuator){ .kind = "railway", .token_kind = "project", .state = "refused",
+                                          .scope = "project", .reach = md_view_strdup(s, "project p1 environment e1"),
+                                          .detail = md_view_strdup(s, "Not Authorized"),
+                                          .services = md_view_strdup(s, "api,\"web\""), .checked_ms = T0,
+                                          .requests = 12, .throttled = 3, .throttled_ms = 4500, .limit = 100,
+                                          .remaining = 88, .budget_per_hour = 80, .sent_last_hour = 12 };
+    cJSON *j = parse_json(md_render_status_json(s, NOW));
+    const cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "actuators"), 0);
+    assert_non_null(a);
+    assert_string_equal(cJSON_GetObjectItem(a, "state")->valuestring, "refused");
+    assert_string_equal(cJSON_GetObjectItem(a, "reaches")->valuestring, "project p1 environment e1");
+    assert_true(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "requests"), "remaining")->valuedouble == 88);
+    assert_true(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "requests"), "per_hour")->valuedouble == 80);
+    cJSON_Delete(j);
+    char *m = md_render_metrics(s, NOW);
+    assert_non_null(m);
+    static const char *want[] = {
+        "\nmedic_railway_requests_total{services=\"api,\\\"web\\\"\"} 12\n",
+        "\nmedic_railway_throttled_waits_total{services=\"api,\\\"web\\\"\"} 3\n",
+        "\nmedic_railway_throttled_wait_seconds_total{services=\"api,\\\"web\\\"\"} 4.500\n",
+        "\nmedic_railway_token_ok{services=\"api,\\\"web\\\"\"} 0\n",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (strstr(m, want[i]) == NULL)
+            fail_msg("metrics lack %s\n---\n%s", want[i], m);
+    int lines;
+    if (access("/usr/bin/promtool", X_OK) == 0) {
+        assert_int_equal(promtool_check(m, &lines), 0);
+        assert_int_equal(lines, 0);
+    }
+    free(m);
+    md_view_unref(s);
+}
+
 /* ---- the API server end to end ---- */
 
 typedef struct {
@@ -1063,6 +1105,7 @@ int main(void)
         cmocka_unit_test(test_metrics_promtool),
         cmocka_unit_test(test_consensus_json),
         cmocka_unit_test(test_consensus_metrics),
+        cmocka_unit_test(test_actuators),
         cmocka_unit_test(test_api_routes),
         cmocka_unit_test(test_api_bad_requests),
         cmocka_unit_test(test_api_limits),
