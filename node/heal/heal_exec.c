@@ -198,9 +198,6 @@ void md__heal_execute(md_heal *r, md_rsvc *s, const md_driver_action *a)
 /* A failed lookup is looked up again this soon (the client already retried it with backoff
  * within its 30 s deadline), not after a whole known_good_after_ms. */
 #define KG_RETRY_MS 15000
-/* After a settled answer, the next look: a new deployment needs known_good_after_ms of its own
- * anyway, and looking more often than this only spends the Railway request budget. */
-#define KG_RECHECK_MIN_MS 60000
 
 /* The lookup's answer. The deployment serving traffic (rw_serving_deployment: with several active
  * ones, the SUCCESS one that went live last) becomes last-known-good once that deployment has been
@@ -210,7 +207,9 @@ void md__heal_execute(md_heal *r, md_rsvc *s, const md_driver_action *a)
  * again when it will be. A deployment whose live-since Railway did not give is never recorded.
  * Railway's clock stamps live-since and ours the verdict: a skew of seconds is small next to the
  * wait. s->kg_checked_ms holds when the next lookup may start (wall ms): after a settled answer,
- * known_good_after_ms (at least a minute) later; after a failure, a short backoff. */
+ * known_good_after_ms later (a deployment that went live since needs that long of its own anyway;
+ * the lookups are background requests, so the client's budget paces them too); after a failure,
+ * a short backoff. */
 static void on_instance(const rw_result *res, void *arg)
 {
     md_rsvc *s = arg;
@@ -228,7 +227,7 @@ static void on_instance(const rw_result *res, void *arg)
                MD_S("detail", res->summary), MD_I("retry_in_ms", retry));
         return;
     }
-    s->kg_checked_ms = now + (kg_after > KG_RECHECK_MIN_MS ? kg_after : KG_RECHECK_MIN_MS); /* unless sooner, below */
+    s->kg_checked_ms = now + kg_after; /* unless sooner, below */
     const rw_deployment *d = rw_serving_deployment(res->deployments, res->n_deployments);
     int64_t up_since = 0;
     if (!d || d->live_since_ms <= 0 || md_cluster_verdict(r->cluster, s->idx, &up_since) != MD_VERDICT_UP) {

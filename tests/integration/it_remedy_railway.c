@@ -59,7 +59,7 @@ static int setup(void **state)
                  "\"cluster\":{\"name\":\"itrw\",\"secret\":\"it-railway-secret-01234\",\"peers\":[%s],"
                  "\"gossip_interval_ms\":100,\"heartbeat_ms\":50,\"election_timeout_ms\":500},"
                  "\"remediation\":{\"railway\":{\"endpoint\":\"http://127.0.0.1:%d/graphql/v2\","
-                 "\"token\":\"fake-railway-token-0123\",\"token_kind\":\"project\"}},"
+                 "\"token\":\"fake-railway-token-0123\",\"token_kind\":\"project\",\"budget_per_hour\":36000}},"
                  "\"services\":[{\"name\":\"web\",\"url\":\"http://127.0.0.1:%d/health\",\"interval_ms\":200,"
                  "\"timeout_ms\":100,\"restart_interval_ms\":800,\"verify_after_ms\":300,"
                  "\"redeploy_timeout_ms\":5000,\"rollback_timeout_ms\":5000,\"known_good_after_ms\":500,"
@@ -204,6 +204,42 @@ static void test_faults_are_retried_and_reported(void **state)
     }
 }
 
+/* The last-known-good deployment of /v1/incidents on node 3 ("" when none). */
+static void known_good(fixture *fx, char *out, size_t len)
+{
+    cJSON *doc = it_get_json(fx->t.node[2].api_port, "/v1/incidents", NULL);
+    const cJSON *kg = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "services"), 0),
+                                          "known_good_deployment");
+    snprintf(out, len, "%s", cJSON_IsString(kg) ? kg->valuestring : "");
+    cJSON_Delete(doc);
+}
+
+/* Known good means known good: a new deployment becomes last-known-good only once it has itself
+ * been live (and the service UP) for known_good_after_ms, however long the service was UP before
+ * it came. The fake makes a bad_deploy's deployment live at once, and the rule's wait is 500 ms,
+ * so nothing may be recorded sooner than 500 ms after the deploy (the rule before this one took
+ * the running deployment at its next lookup, with the service UP for long enough: at once). */
+static void test_known_good_counts_from_going_live(void **state)
+{
+    fixture *fx = *state;
+    wait_ready(fx);
+    char first[128], now[128] = "";
+    known_good(fx, first, sizeof first);
+    it_sleep_ms(1000); /* UP for twice known_good_after_ms before the new deployment comes */
+    int64_t t0 = it_wall_ms(), took = -1;
+    assert_int_equal(control(fx, "/control/services/web/bug?mode=bad_deploy&broken=healthy"), 200);
+    while (took < 0 && it_wall_ms() - t0 < 15000) {
+        known_good(fx, now, sizeof now);
+        if (now[0] && strcmp(now, first) != 0)
+            took = it_wall_ms() - t0;
+        else
+            it_sleep_ms(20);
+    }
+    printf("  known-good %s -> %s, %lld ms after the deploy (not before 500)\n", first, now, (long long)took);
+    assert_true(took >= 500);
+    assert_true(took <= 8000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +247,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_deploy_redeploy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_code_bug_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_are_retried_and_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_known_good_counts_from_going_live, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
