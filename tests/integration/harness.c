@@ -366,3 +366,16 @@ const cJSON *it_wait_closed_incident(int port, int64_t t0, int timeout_ms, cJSON
     }
     return NULL;
 }
+
+bool it_wait_leader(const it_node *n, int timeout_ms)
+{
+    for (int64_t deadline = it_wall_ms() + timeout_ms; it_wall_ms() < deadline; it_sleep_ms(20)) {
+        cJSON *doc = it_get_json(n->api_port, "/v1/cluster", NULL);
+        const cJSON *l = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "cluster"), "consensus"), "leader");
+        bool led = cJSON_IsString(l);
+        cJSON_Delete(doc);
+        if (led)
+            return true;
+    }
+    return false;
+}

@@ -99,6 +99,9 @@ int it_fake_railway_start(it_fake_railway *f, const char *services, const char *
 int it_fake_railway_control(it_fake_railway *f, const char *path);
 void it_fake_railway_stop(it_fake_railway *f);
 
+/* it_wait_leader polls n's /v1/cluster until it names a Raft leader; false after timeout_ms. */
+bool it_wait_leader(const it_node *n, int timeout_ms);
+
 /* it_wait_closed_incident polls node port's /v1/incidents until its newest closed incident opened
  * at or after t0 (wall ms); returns it, inside *doc (the caller frees *doc), or NULL after
  * timeout_ms (*doc NULL then). */

@@ -88,16 +88,7 @@ static void wait_ready(fixture *fx)
 {
     for (int i = 0; i < fx->n; i++)
         assert_true(it_wait_state(&fx->t.node[i], "web", "UP", 10000) > 0);
-    int64_t deadline = it_wall_ms() + 10000;
-    bool led = false;
-    while (!led && it_wall_ms() < deadline) {
-        cJSON *doc = it_get_json(fx->t.node[0].api_port, "/v1/cluster", NULL);
-        const cJSON *l = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "cluster"), "consensus"), "leader");
-        led = cJSON_IsString(l);
-        cJSON_Delete(doc);
-        it_sleep_ms(20);
-    }
-    assert_true(led);
+    assert_true(it_wait_leader(&fx->t.node[0], 10000));
 }
 
 /* The open incident of /v1/incidents on node i (the document, *inc inside it), or NULL. */

@@ -87,19 +87,10 @@ static void wait_ready(fixture *fx)
     for (int i = 0; i < N; i++)
         assert_true(it_wait_state(&fx->t.node[i], "web", "UP", 10000) > 0);
     /* A leader must exist before the fault, or the timing includes the first election. */
-    int64_t deadline = it_wall_ms() + 10000;
-    bool led = false;
-    while (!led && it_wall_ms() < deadline) {
-        cJSON *doc = it_get_json(fx->t.node[0].api_port, "/v1/cluster", NULL);
-        const cJSON *l = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "cluster"), "consensus"), "leader");
-        led = cJSON_IsString(l);
-        cJSON_Delete(doc);
-        it_sleep_ms(20);
-    }
-    assert_true(led);
+    assert_true(it_wait_leader(&fx->t.node[0], 10000));
     /* After half a second UP the leader records the running deployment as last-known-good: the
      * target a rollback returns to. */
-    deadline = it_wall_ms() + 10000;
+    int64_t deadline = it_wall_ms() + 10000;
     bool known = false;
     while (!known && it_wall_ms() < deadline) {
         cJSON *doc = it_get_json(fx->t.node[2].api_port, "/v1/incidents", NULL);
