@@ -103,7 +103,7 @@ static void send_alert(md_heal *r, md_rsvc *s, const md_driver_alert *da)
         snprintf(key, sizeof key, "%s-rate-limited-%llu", r->cfg->cluster.name, (unsigned long long)da->incident);
         a.event = MD_ALERT_RATE_LIMITED;
         a.incident = da->incident;
-        a.limit = s->knobs.max_actions_per_hour;
+        a.limit = md_driver_knobs(r->driver, s->idx)->max_actions_per_hour;
         a.retry_in_ms = da->retry_in_ms;
         break;
     case MD_DRIVER_ALERT_SPLIT:
@@ -165,9 +165,10 @@ static void on_tick(uv_timer_t *t)
 
 static int step_attempts(const md_rsvc *s, md_step step)
 {
+    const md_escalation_knobs *k = md_driver_knobs(s->r->driver, s->idx);
     switch (step) {
-    case MD_STEP_RESTART: return s->knobs.restart_attempts;
-    case MD_STEP_REDEPLOY: return s->knobs.redeploy_attempts;
+    case MD_STEP_RESTART: return k->restart_attempts;
+    case MD_STEP_REDEPLOY: return k->redeploy_attempts;
     case MD_STEP_ROLLBACK: return 1;
     default: return 0;
     }
@@ -390,14 +391,16 @@ static void caps_of(const md_service_config *c, md_escalation_caps *caps)
     }
 }
 
+/* driver_new: the driver keeps each service's knobs and caps (one copy per service: the shell
+ * asks md_driver_knobs when it needs them). */
 static int driver_new(md_heal *r)
 {
     md_driver_service *svc = calloc(r->n ? r->n : 1, sizeof *svc);
     if (!svc)
         return -ENOMEM;
     for (size_t i = 0; i < r->n; i++) {
-        svc[i].knobs = r->svc[i].knobs;
-        svc[i].caps = r->svc[i].caps;
+        knobs_of(&r->cfg->services[i], &svc[i].knobs);
+        caps_of(&r->cfg->services[i], &svc[i].caps);
         svc[i].shadow = r->cfg->services[i].shadow;
     }
     md_driver_config dc = { .node_id = r->cfg->node_id, .split_alert_after_ms = r->cfg->remedy.split_alert_after_ms,
@@ -450,8 +453,6 @@ int md_heal_new(uv_loop_t *loop, const md_config *cfg, md_cluster *cluster, md_c
         names[i] = cfg->services[i].name;
         r->svc[i].r = r;
         r->svc[i].idx = i;
-        knobs_of(&cfg->services[i], &r->svc[i].knobs);
-        caps_of(&cfg->services[i], &r->svc[i].caps);
     }
     if (rc == 0 && (rc = md_ledger_new(names, r->n, &r->ledger)) < 0)
         snprintf(err, errlen, "remediation ledger: %s", strerror(-rc));

@@ -17,8 +17,6 @@
 typedef struct {
     struct md_heal *r;
     size_t idx;
-    md_escalation_knobs knobs;
-    md_escalation_caps caps;
     /* the action this node executes (the driver says when; see md_driver_in_flight) */
     uint64_t action_id;
     md_exec *exec;           /* exec actuator, while running */
@@ -27,7 +25,7 @@ typedef struct {
     md_step step;
     uint32_t attempt;
     uint64_t incident;
-    int64_t kg_checked_ms;   /* wall: last look for the running deployment (known-good tracking) */
+    int64_t kg_checked_ms;   /* wall: when the next known-good lookup may start (see on_instance) */
     uint64_t kg_op;          /* railway lookup in progress */
 } md_rsvc;
 

@@ -143,6 +143,12 @@ void md_driver_action_blocked(md_driver *d, size_t svc, const char *reason, uint
     s->retry_at_ms = mono_ms + wait;
 }
 
+const md_escalation_knobs *md_driver_knobs(const md_driver *d, size_t svc)
+{
+    assert(svc < d->n);
+    return &d->svc[svc].cfg.knobs;
+}
+
 bool md_driver_holds(const md_driver *d, size_t svc)
 {
     assert(svc < d->n);

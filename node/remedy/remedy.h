@@ -575,6 +575,9 @@ const char *md_driver_blocked_reason(const md_driver *d, size_t svc);
  * when this node does not lead. */
 bool md_driver_holds(const md_driver *d, size_t svc);
 
+/* md_driver_knobs: svc's ladder knobs as configured (owned by d). */
+const md_escalation_knobs *md_driver_knobs(const md_driver *d, size_t svc);
+
 /* md_driver_in_flight: an action of svc runs here. */
 bool md_driver_in_flight(const md_driver *d, size_t svc);
 
