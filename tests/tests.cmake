@@ -61,6 +61,9 @@ foreach(t IN ITEMS it_flaky_service it_detection it_api it_cli it_tls it_cluster
     DEPENDS medic flaky_service fake_railway)
 endforeach()
 target_link_libraries(it_cluster PRIVATE nng::nng)
+# Issue 11: a connection flood against one node's cluster port.
+md_test(integration.it_flood SERIAL SOURCES tests/integration/it_flood.c LIBS md_harness
+  DEPENDS medic flaky_service fake_railway)
 # Issue 10: per-project Railway tokens, and /v1/incidents following the leader.
 foreach(t IN ITEMS it_railway_tokens it_incidents_leader)
   md_test(integration.${t} SERIAL SOURCES tests/integration/${t}.c LIBS md_harness

@@ -126,6 +126,10 @@ static int open_listener(tp *t, const char *cert, const char *key, const char *c
         return errno_of(rv);
     }
     t->pull_open = true;
+    if (tp__guard_watch(t) != 0) {
+        set_err(err, errlen, "listen: cannot watch incoming connections");
+        return -EIO;
+    }
     /* nng drops (and disconnects) far larger frames itself; we count those a little over. */
     nng_socket_set_size(t->pull, NNG_OPT_RECVMAXSZ, t->max_bytes + TP__RECV_SLACK);
     if ((rv = nng_listener_create(&t->listener, t->pull, t->listen)) != 0) {
@@ -217,6 +221,16 @@ out:
     return rc;
 }
 
+/* msgs_accepted: authenticated messages from every peer so far; grows iff tp__rx accepted one. */
+static uint64_t msgs_accepted(const tp *t)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < t->n_peers; i++) {
+        n += t->peers[i].msgs_in;
+    }
+    return n;
+}
+
 static void on_readable(uv_poll_t *h, int status, int events)
 {
     tp *t = h->data;
@@ -229,7 +243,11 @@ static void on_readable(uv_poll_t *h, int status, int events)
         if (nng_recvmsg(t->pull, &m, NNG_FLAG_NONBLOCK) != 0) {
             break; /* NNG_EAGAIN: drained */
         }
+        uint64_t before = msgs_accepted(t);
         tp__rx(t, nng_msg_body(m), nng_msg_len(m));
+        if (msgs_accepted(t) != before) {
+            tp__guard_authed(t, nng_pipe_id(nng_msg_get_pipe(m))); /* a peer: no longer a guest */
+        }
         nng_msg_free(m);
     }
 }
@@ -374,6 +392,7 @@ void tp__net_close(tp *t)
         nng_close(t->pull);
         t->pull_open = false;
     }
+    tp__guard_free(t); /* nng_close returned: no pipe callback runs any more */
     if (t->tls_server != NULL) {
         nng_tls_config_free(t->tls_server);
         t->tls_server = NULL;

@@ -37,6 +37,10 @@ static void on_tick(uv_timer_t *h)
 {
     tp *t = h->data;
     tp__net_refresh(t);
+    tp__guard_sweep(t); /* closes incoming connections idle without authenticating */
+    if (t->closing) {
+        return; /* an on_drop callback closed us */
+    }
     int64_t now = (int64_t)uv_now(t->loop);
     for (size_t i = 0; i < t->n_peers && !t->closing; i++) {
         tp__peer *p = &t->peers[i];

@@ -4,6 +4,7 @@
 #ifndef TP_INT_H
 #define TP_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,6 +38,10 @@ enum { TP__PING = 1, TP__PONG = 2, TP__DIGEST = 3, TP__PULL = 4, TP__ITEMS = 5 }
 #define TP__ITEMS_HDR_LEN (1 + 4 + 4 + 4 + 4)
 #define TP__CONN_RECHECK_MS 20      /* least time between two connectivity snapshots from a send */
 #define TP__PULL_PATIENCE 4         /* gossip intervals an unanswered PULL is waited for */
+#define TP__UNAUTH_MAX 64           /* incoming connections without an authenticated message yet, in total */
+#define TP__UNAUTH_PER_ADDR 16      /* ... and from one source address */
+#define TP__UNAUTH_IDLE_MS 10000    /* such a connection is closed after this long (a peer greets at once) */
+#define TP__FD_HEADROOM 64          /* descriptors left to storage and the API: no new connection beyond */
 
 /* ---- bounds-checked reader and writer ---- */
 
@@ -178,6 +183,28 @@ int tp__kv_set(tp__kv *kv, const char *key, size_t klen, uint64_t version, const
 void tp__kv_remove_at(tp__kv *kv, size_t pos);
 void tp__kv_clear(tp__kv *kv);
 
+/* ---- the flood guard (pipe_events.c) ---- */
+
+/* An incoming connection (a pipe of the pull socket) that has not yet delivered an authenticated
+ * message. */
+typedef struct {
+    uint32_t pipe_id;
+    uint64_t since_ms;  /* monotonic, when nng added it */
+    uint8_t addr[16];   /* source address (IPv4 in the first 4 bytes), compared for the per-address bound */
+} tp__guest;
+
+/* The guard's table is shared between nng's threads (pipe added, removed) and the loop (a pipe
+ * authenticated, the idle sweep), hence the mutex. Bounded: at most TP__UNAUTH_MAX guests. */
+typedef struct {
+    pthread_mutex_t mu;
+    bool ready;
+    tp__guest v[TP__UNAUTH_MAX];
+    size_t n;
+    int fd_limit;             /* RLIMIT_NOFILE (soft) at start */
+    atomic_uint_fast64_t closed; /* connections the guard closed, counted on nng threads */
+    uint64_t closed_seen;     /* ... of which the loop has counted as drops */
+} tp__guard;
+
 /* ---- the transport ---- */
 
 typedef struct tp__peer {
@@ -238,6 +265,7 @@ struct tp {
     uv_work_t close_req;
     uv_async_t hangup;  /* woken by nng threads when a pipe to a peer comes or goes (pipe_events.c) */
     uint64_t conn_checked_ms;
+    tp__guard guard;    /* incoming connections not yet authenticated (pipe_events.c) */
 
     tp__kv own;
     uint64_t own_version; /* last version given to one of our items in this epoch */
@@ -270,6 +298,15 @@ void tp__net_close(tp *t);
 /* pipe_events.c */
 int tp__hangup_init(tp *t);
 int tp__hangup_watch(tp *t, tp__peer *p); /* after p->push is open, before it dials */
+/* tp__guard_watch bounds the pull socket's unauthenticated pipes; after it is open, before it
+ * listens. Returns 0 or -EIO. tp__guard_free after nng_close of the pull socket. */
+int tp__guard_watch(tp *t);
+void tp__guard_free(tp *t);
+/* tp__guard_authed: pipe delivered an authenticated message; it no longer counts (loop thread). */
+void tp__guard_authed(tp *t, uint32_t pipe_id);
+/* tp__guard_sweep closes guests idle for TP__UNAUTH_IDLE_MS and counts the guard's closes as
+ * TP_DROP_UNAUTH_CONN drops (loop thread). */
+void tp__guard_sweep(tp *t);
 
 /* peers.c */
 void tp__peers_start(tp *t);

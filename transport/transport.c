@@ -300,7 +300,8 @@ void tp_drops(const tp *t, uint64_t out[TP_DROP_COUNT]) { memcpy(out, t->drops, 
 const char *tp_drop_reason_name(tp_drop_reason why)
 {
     static const char *const names[TP_DROP_COUNT] = {"auth",      "unknown_sender", "wrong_cluster", "replay",
-                                                     "too_large", "version",        "malformed",     "send_queue"};
+                                                     "too_large", "version",        "malformed",     "send_queue",
+                                                     "unauth_conn"};
     return (unsigned)why < TP_DROP_COUNT ? names[why] : "?";
 }
 

@@ -45,6 +45,8 @@ typedef enum {
     TP_DROP_VERSION,       /* a newer protocol version than ours */
     TP_DROP_MALFORMED,     /* envelope or body does not parse */
     TP_DROP_SEND_QUEUE,    /* ours: could not queue an outgoing message (peer not connected, buffer full) */
+    TP_DROP_UNAUTH_CONN,   /* an incoming connection closed before it sent an authenticated message: over
+                            * the per-address or total bound, idle too long, or descriptors running low */
     TP_DROP_COUNT
 } tp_drop_reason;
 
@@ -151,7 +153,7 @@ int tp_peer_get(const tp *t, size_t i, tp_peer_info *info);
 /* tp_drops copies the per-reason drop counters. */
 void tp_drops(const tp *t, uint64_t out[TP_DROP_COUNT]);
 /* tp_drop_reason_name: "auth", "unknown_sender", "wrong_cluster", "replay", "too_large",
- * "version", "malformed", "send_queue". */
+ * "version", "malformed", "send_queue", "unauth_conn". */
 const char *tp_drop_reason_name(tp_drop_reason why);
 const char *tp_peer_state_name(tp_peer_state s);
 

@@ -1,8 +1,11 @@
 /* api.c: the node's HTTP API server on the loop: one request per connection, answered from the
  * published view only, then closed.
  *
- * Nothing a client does may stall the node: at most MAX_CONNS connections (more are closed at
- * once), one timer per connection bounds reading the head, writing the answer and lingering,
+ * Nothing a client does may stall the node: at most MAX_CONNS connections, of which one client
+ * address holds at most MAX_PER_CLIENT (over its share, its own oldest idle connection is closed;
+ * when all MAX_CONNS are taken, the busiest client's oldest idle one makes room for a client with
+ * fewer), so one client reopening connections cannot starve the others; one timer per connection
+ * bounds reading the head, writing the answer and lingering,
  * the head lives in a fixed buffer, and request bodies are never kept. Handlers never touch
  * live monitor state: each request takes a view reference, renders, and drops it. */
 #include "api.h"
@@ -20,6 +23,8 @@
 #include "util.h"
 
 #define MAX_CONNS 256
+#define MAX_PER_CLIENT 64     /* one source address's share of MAX_CONNS */
+#define CLOSING_SLACK 32      /* closed conns still held until their handles close (next loop turn) */
 #define READ_TIMEOUT_MS 5000  /* from accept to a complete head; not reset by data (slowloris) */
 #define WRITE_TIMEOUT_MS 5000 /* for the client to take the whole answer */
 #define LINGER_MS 2000        /* after our answer, read and drop until the client closes */
@@ -43,6 +48,7 @@ typedef struct conn {
     bool peer_eof;
     size_t len;         /* bytes of the head in buf */
     char *resp;         /* the answer being written; owned by the conn */
+    uint8_t client[16]; /* source address (IPv4 in the first 4 bytes), for the per-client share */
     char buf[MD_HTTP_MAX_HEAD];
 } conn;
 
@@ -51,7 +57,9 @@ struct md_api {
     uv_tcp_t listener;
     md_view_holder *holder; /* borrowed */
     ut_list conns;          /* of conn: every conn not yet freed, open or closing */
-    int n_conns;
+    int n_conns;            /* every conn in conns, closing ones included */
+    int n_live;             /* ... not closing: what the share and MAX_CONNS count */
+    uint64_t evicted;       /* conns closed to keep the per-client share */
     bool closing;
     bool listener_closed;
     int port;
@@ -91,6 +99,7 @@ static void close_conn(conn *c)
         return;
     }
     c->st = C_CLOSING;
+    c->api->n_live--;
     /* Pending write and shutdown requests complete with UV_ECANCELED before the close callbacks. */
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
@@ -499,14 +508,75 @@ static void reject(md_api *api)
     uv_close((uv_handle_t *)t, on_reject_closed);
 }
 
+static void client_of(uv_tcp_t *tcp, uint8_t out[16])
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    memset(out, 0, 16);
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0) {
+        return; /* unknown: such clients share one bucket */
+    }
+    if (ss.ss_family == AF_INET) {
+        memcpy(out, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    } else if (ss.ss_family == AF_INET6) {
+        memcpy(out, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    }
+}
+
+/* idle: nothing of a request arrived yet, or the answer is out and we only linger. */
+static bool idle(const conn *c) { return (c->st == C_READING && c->len == 0) || c->st == C_LINGER; }
+
+/* oldest_of returns the oldest live conn of client (an idle one if any), other than skip. */
+static conn *oldest_of(md_api *api, const uint8_t client[16], const conn *skip, int *count)
+{
+    conn *oldest = NULL, *oldest_idle = NULL;
+    *count = 0;
+    /* The list is newest first: the last match is the oldest. */
+    for (conn *c = ut_list_first(&api->conns, conn, link); c != NULL; c = ut_list_next(c, conn, link)) {
+        if (c == skip || c->st == C_CLOSING || memcmp(c->client, client, 16) != 0) {
+            continue;
+        }
+        ++*count;
+        oldest = c;
+        oldest_idle = idle(c) ? c : oldest_idle;
+    }
+    return oldest_idle != NULL ? oldest_idle : oldest;
+}
+
+/* make_room keeps the shares once c is accepted: over MAX_PER_CLIENT, c's client loses its own
+ * oldest (idle first) conn; over MAX_CONNS, the busiest client with more than c's loses one;
+ * otherwise c itself is closed. */
+static void make_room(md_api *api, conn *c)
+{
+    int mine;
+    conn *victim = oldest_of(api, c->client, c, &mine);
+    if (mine < MAX_PER_CLIENT && api->n_live <= MAX_CONNS) {
+        return;
+    }
+    if (mine < MAX_PER_CLIENT) {
+        int most = mine;
+        victim = NULL;
+        for (conn *o = ut_list_first(&api->conns, conn, link); o != NULL; o = ut_list_next(o, conn, link)) {
+            int n;
+            conn *cand = o->st != C_CLOSING && o != c ? oldest_of(api, o->client, c, &n) : NULL;
+            if (cand != NULL && n > most) {
+                most = n;
+                victim = cand;
+            }
+        }
+    }
+    api->evicted++;
+    close_conn(victim != NULL ? victim : c);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     md_api *api = server->data;
     if (status < 0 || api->closing) {
         return;
     }
-    if (api->n_conns >= MAX_CONNS) {
-        reject(api);
+    if (api->n_conns >= MAX_CONNS + CLOSING_SLACK) {
+        reject(api); /* descriptors are still held by closing conns: a hard bound */
         return;
     }
     conn *c = calloc(1, sizeof(*c));
@@ -521,9 +591,15 @@ static void on_connection(uv_stream_t *server, int status)
     c->open_handles = 2;
     ut_list_push_front(&api->conns, &c->link);
     api->n_conns++;
+    api->n_live++;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 ||
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
         close_conn(c);
+        return;
+    }
+    client_of(&c->tcp, c->client);
+    make_room(api, c);
+    if (c->st == C_CLOSING) {
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);

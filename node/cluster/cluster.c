@@ -617,7 +617,8 @@ static const char *liveness_name(tp_peer_state s)
 }
 
 static const char *const drop_names[MD_VIEW_DROP_REASONS] = { "auth", "unknown_sender", "wrong_cluster", "replay",
-                                                              "too_large", "version", "malformed", "send_queue" };
+                                                              "too_large", "version", "malformed", "send_queue",
+                                                              "unauth_conn" };
 
 static int fill_nodes(const md_cluster *c, md_view *s, int64_t now_mono, int64_t now_wall)
 {

@@ -5,3 +5,4 @@ md_module(md_cluster cluster
   LIBS md_base md_config md_health md_view md_transport md_raft md_raft_storage)
 
 md_test(unit.test_commit_lat SOURCES tests/unit/test_commit_lat.c LIBS md_cluster)
+md_test(unit.test_raft_driver SOURCES tests/unit/test_raft_driver.c LIBS md_cluster)

@@ -1,5 +1,12 @@
 /* raft_driver.c: drives the pure Raft core on the loop: a timer at the core's next deadline,
- * messages in from the transport, and each ready batch persisted (fsync), sent, applied. */
+ * messages in from the transport, and each ready batch persisted (fsync), sent, applied.
+ *
+ * Storage errors: a real disk error (EIO, ENOSPC, EROFS, ...) stops this node's part in consensus
+ * for good (`failed`), since the disk no longer holds what the node promised. A transient one
+ * (EMFILE, ENFILE, ENOMEM, EINTR, EAGAIN: out of descriptors or memory for a moment, as under a
+ * connection flood) keeps the batch and retries it with backoff: the store is reopened (its
+ * recovery drops a half-written batch) and the batch persisted again; nothing of it is sent before
+ * that, so persist-before-send holds throughout. */
 #include "cluster.h"
 
 #include <assert.h>
@@ -15,6 +22,8 @@
 #include "storage.h"
 
 #define TRANSFER_WAIT_MS 800
+#define RETRY_MIN_MS 20    /* first retry of a batch after a transient storage error */
+#define RETRY_MAX_MS 5000  /* backoff doubles up to this */
 
 struct md_consensus {
     uv_loop_t *loop;
@@ -25,11 +34,16 @@ struct md_consensus {
     raft_storage *st;
     uv_timer_t timer;
     uv_timer_t close_timer;
+    uv_timer_t retry_timer;
     int open_handles;
     bool stopping;           /* md_consensus_close was called (a transfer may still run) */
     bool closing;            /* handles are closing: no more work */
     uint64_t transfer_deadline_ms;
     char *failed;            /* set once storage failed: we stop taking part */
+    raft_update pending;     /* the batch that met a transient storage error, until persisted */
+    bool has_pending;
+    unsigned retries;        /* attempts at the pending batch so far */
+    uint64_t retried_total;  /* transient storage errors since start */
     size_t n_nodes;
     const char *ids[MD_CLUSTER_MAX_NODES + 1]; /* raft id -> node id (index 0 unused); borrowed */
     raft_id self;
@@ -50,6 +64,7 @@ struct md_consensus {
     uint64_t snap_index;     /* index of the newest snapshot saved or installed */
     md_commit_lat lat;       /* our own proposals' commit latencies, and entries committed */
     uint64_t too_large_logged_ms; /* last "message too large" error (rate limit) */
+    uint64_t snap_deferred_logged_ms; /* last snapshot put off by a transient error (rate limit) */
     void (*done)(void *);
     void *done_arg;
 };
@@ -110,13 +125,40 @@ static void changed(md_consensus *c)
 static void fail_storage(md_consensus *c, const char *what, int rc)
 {
     char msg[512];
-    snprintf(msg, sizeof msg, "%s: %s", what, raft_storage_errmsg(c->st) ? raft_storage_errmsg(c->st) : strerror(-rc));
+    const char *detail = c->st && raft_storage_errmsg(c->st) && raft_storage_errmsg(c->st)[0] ? raft_storage_errmsg(c->st)
+                                                                                                : strerror(-rc);
+    snprintf(msg, sizeof msg, "%s: %s", what, detail);
     c->failed = strdup(msg);
     md_log(MD_LOG_ERROR, "consensus_stopped",
            MD_S("reason", "storage failed: this node no longer votes or acknowledges entries"), MD_S("error", msg),
            MD_S("data_dir", c->cfg->data_dir));
     uv_timer_stop(&c->timer);
+    uv_timer_stop(&c->retry_timer);
     changed(c);
+}
+
+/* transient: an error that says nothing about the disk, only that the process was short of
+ * descriptors or memory, or was interrupted: worth retrying. */
+static bool transient(int rc)
+{
+    return rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM || rc == -EINTR || rc == -EAGAIN;
+}
+
+/* reopen_store replaces a store that a transient error failed (a failed store refuses every
+ * call) with a freshly opened one; recovery at open drops a half-written batch. */
+static int reopen_store(md_consensus *c)
+{
+    if (c->st && raft_storage_failed(c->st) == 0)
+        return 0;
+    char err[256] = "";
+    raft_storage_close(c->st); /* first: the directory's lock is per open file */
+    c->st = NULL;
+    int rc = raft_storage_open(c->cfg->data_dir, c->cfg->cluster.name, c->cfg->node_id, NULL, &c->st, err, sizeof err);
+    if (rc < 0) {
+        c->st = NULL;
+        md_log(MD_LOG_WARN, "storage_reopen_failed", MD_S("error", err[0] ? err : strerror(-rc)));
+    }
+    return rc;
 }
 
 static void note_role(md_consensus *c)
@@ -176,12 +218,17 @@ static void maybe_snapshot(md_consensus *c)
     uint64_t term = raft_term_at(c->r, applied);
     uint8_t *data = NULL;
     size_t len = 0;
-    if (term == 0 || c->take(c->snap_ctx, &data, &len) < 0)
+    if (term == 0 || reopen_store(c) < 0 || c->take(c->snap_ctx, &data, &len) < 0)
         return;
     int rc = raft_storage_save_snapshot(c->st, applied, term, data, len);
     if (rc < 0) {
         free(data);
-        fail_storage(c, "saving a snapshot", rc);
+        if (!transient(rc)) {
+            fail_storage(c, "saving a snapshot", rc);
+        } else if (now_ms() - c->snap_deferred_logged_ms >= 60000) {
+            c->snap_deferred_logged_ms = now_ms(); /* tried again after the next batch */
+            md_log(MD_LOG_WARN, "snapshot_deferred", MD_S("error", strerror(-rc)), MD_I("index", applied));
+        }
         return;
     }
     rc = raft_compact(c->r, applied, term, data, len);
@@ -197,52 +244,110 @@ static void maybe_snapshot(md_consensus *c)
                MD_S("fix", "raise cluster.max_message_bytes on every node"));
 }
 
+/* persist writes what batch u says to persist (steps 1-4 of raft.h's loop). On a retry, a part
+ * may already be on disk: entries the store already holds are not appended twice. Returns 0 or
+ * the storage error, with *what naming the step. */
+static int persist(md_consensus *c, const raft_update *u, const char **what)
+{
+    int rc = 0;
+    *what = "reopening the store";
+    if ((rc = reopen_store(c)) < 0)
+        return rc;
+    *what = "saving a snapshot";
+    if (u->snapshot.present &&
+        (rc = raft_storage_save_snapshot(c->st, u->snapshot.index, u->snapshot.term, u->snapshot.data,
+                                         u->snapshot.len)) < 0)
+        return rc;
+    *what = "truncating the log";
+    if (u->truncate_from && (rc = raft_storage_truncate_from(c->st, u->truncate_from)) < 0)
+        return rc;
+    *what = "appending to the log";
+    size_t skip = 0;
+    while (c->retries > 0 && skip < u->n_entries && u->entries[skip].index <= raft_storage_last_index(c->st))
+        skip++; /* written before the error: recovery kept the whole batch */
+    if (u->n_entries > skip && (rc = raft_storage_append(c->st, u->entries + skip, u->n_entries - skip)) < 0)
+        return rc;
+    *what = "saving term and vote";
+    if (u->has_hard_state && (rc = raft_storage_save_hard_state(c->st, &u->hard_state)) < 0)
+        return rc;
+    return 0;
+}
+
+/* send_and_apply: steps 6-8 of raft.h's loop, once u is durable. */
+static void send_and_apply(md_consensus *c, raft_update *u)
+{
+    for (size_t i = 0; i < u->n_msgs; i++)
+        send_msg(c, &u->msgs[i]);
+    if (u->snapshot.present) {
+        c->snap_index = u->snapshot.index;
+        if (c->restore && c->restore(c->snap_ctx, u->snapshot.data, u->snapshot.len) < 0)
+            md_log(MD_LOG_ERROR, "snapshot_restore_failed", MD_I("index", u->snapshot.index));
+    }
+    int64_t now_us = md_mono_us();
+    for (size_t i = 0; i < u->n_committed; i++) {
+        const raft_entry *e = &u->committed[i];
+        md_commit_lat_committed(&c->lat, e->index, now_us);
+        md_log(MD_LOG_DEBUG, "raft_apply", MD_I("index", e->index), MD_I("term", e->term), MD_I("type", e->type),
+               MD_I("bytes", e->len));
+        if (e->type == RAFT_ENTRY_NORMAL && c->apply)
+            c->apply(c->apply_ctx, e->index, e->data, e->len);
+    }
+    raft_advance(c->r, u);
+}
+
+static void on_retry(uv_timer_t *t);
+
+/* storage_error: a transient error keeps the batch for a retry with backoff (the core may step
+ * and tick meanwhile; it hands out no other batch); any other error stops us for good. */
+static void storage_error(md_consensus *c, const raft_update *u, const char *what, int rc)
+{
+    if (!transient(rc)) {
+        c->has_pending = false;
+        fail_storage(c, what, rc);
+        return;
+    }
+    c->pending = *u;
+    c->has_pending = true;
+    c->retried_total++;
+    uint64_t delay = (uint64_t)RETRY_MIN_MS << (c->retries < 8 ? c->retries : 8);
+    delay = delay < RETRY_MAX_MS ? delay : RETRY_MAX_MS;
+    c->retries++;
+    md_log(MD_LOG_WARN, "storage_retry", MD_S("step", what), MD_S("error", strerror(-rc)),
+           MD_I("attempt", c->retries), MD_I("retry_in_ms", delay),
+           MD_S("effect", "this node neither acknowledges nor votes until the batch is on disk"));
+    uv_timer_start(&c->retry_timer, on_retry, delay, 0);
+}
+
+/* finish_batch persists, sends and applies u; false when it could not be persisted. */
+static bool finish_batch(md_consensus *c, raft_update *u)
+{
+    const char *what;
+    int rc = persist(c, u, &what);
+    if (rc < 0) {
+        storage_error(c, u, what, rc);
+        return false;
+    }
+    if (c->retries > 0)
+        md_log(MD_LOG_INFO, "storage_recovered", MD_I("attempts", c->retries + 1));
+    c->has_pending = false;
+    c->retries = 0;
+    send_and_apply(c, u);
+    return true;
+}
+
 /* Persist, then send, then apply: the order raft.h requires. */
 static void process_ready(md_consensus *c)
 {
     /* Bounded: each batch is advanced before the next; the core hands out finitely many. */
-    while (!c->failed && raft_has_ready(c->r)) {
+    while (!c->failed && !c->has_pending && raft_has_ready(c->r)) {
         raft_update u;
         if (raft_ready(c->r, &u) < 0)
             break;
-        int rc = 0;
-        if (u.snapshot.present &&
-            (rc = raft_storage_save_snapshot(c->st, u.snapshot.index, u.snapshot.term, u.snapshot.data,
-                                             u.snapshot.len)) < 0) {
-            fail_storage(c, "saving a snapshot", rc);
+        if (!finish_batch(c, &u))
             return;
-        }
-        if (u.truncate_from && (rc = raft_storage_truncate_from(c->st, u.truncate_from)) < 0) {
-            fail_storage(c, "truncating the log", rc);
-            return;
-        }
-        if (u.n_entries && (rc = raft_storage_append(c->st, u.entries, u.n_entries)) < 0) {
-            fail_storage(c, "appending to the log", rc);
-            return;
-        }
-        if (u.has_hard_state && (rc = raft_storage_save_hard_state(c->st, &u.hard_state)) < 0) {
-            fail_storage(c, "saving term and vote", rc);
-            return;
-        }
-        for (size_t i = 0; i < u.n_msgs; i++)
-            send_msg(c, &u.msgs[i]);
-        if (u.snapshot.present) {
-            c->snap_index = u.snapshot.index;
-            if (c->restore && c->restore(c->snap_ctx, u.snapshot.data, u.snapshot.len) < 0)
-                md_log(MD_LOG_ERROR, "snapshot_restore_failed", MD_I("index", u.snapshot.index));
-        }
-        int64_t now_us = md_mono_us();
-        for (size_t i = 0; i < u.n_committed; i++) {
-            const raft_entry *e = &u.committed[i];
-            md_commit_lat_committed(&c->lat, e->index, now_us);
-            md_log(MD_LOG_DEBUG, "raft_apply", MD_I("index", e->index), MD_I("term", e->term), MD_I("type", e->type),
-                   MD_I("bytes", e->len));
-            if (e->type == RAFT_ENTRY_NORMAL && c->apply)
-                c->apply(c->apply_ctx, e->index, e->data, e->len);
-        }
-        raft_advance(c->r, &u);
     }
-    maybe_snapshot(c);
+    if (!c->has_pending)
+        maybe_snapshot(c);
     note_role(c);
 }
 
@@ -264,6 +369,17 @@ static void on_timer(uv_timer_t *t)
         return;
     raft_tick(c->r, now_ms());
     process_ready(c);
+    rearm(c);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    md_consensus *c = t->data;
+    if (c->failed || c->closing || !c->has_pending)
+        return;
+    raft_update u = c->pending;
+    if (finish_batch(c, &u))
+        process_ready(c);
     rearm(c);
 }
 
@@ -387,8 +503,9 @@ int md_consensus_new(uv_loop_t *loop, const md_config *cfg, md_consensus_send_fn
     md_commit_lat_init(&c->lat, raft_get_commit(c->r));
     uv_timer_init(loop, &c->timer);
     uv_timer_init(loop, &c->close_timer);
-    c->timer.data = c->close_timer.data = c;
-    c->open_handles = 2;
+    uv_timer_init(loop, &c->retry_timer);
+    c->timer.data = c->close_timer.data = c->retry_timer.data = c;
+    c->open_handles = 3;
     *out = c;
     return 0;
 }
@@ -514,8 +631,10 @@ static void finish_close(md_consensus *c)
     c->closing = true;
     uv_timer_stop(&c->timer);
     uv_timer_stop(&c->close_timer);
+    uv_timer_stop(&c->retry_timer);
     uv_close((uv_handle_t *)&c->timer, on_closed);
     uv_close((uv_handle_t *)&c->close_timer, on_closed);
+    uv_close((uv_handle_t *)&c->retry_timer, on_closed);
 }
 
 /* While a leadership transfer runs, the core keeps running; this polls for its end. */

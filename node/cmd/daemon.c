@@ -35,13 +35,34 @@ typedef struct {
     bool stopping;
 } daemon_ctx;
 
-static void raise_fd_limit(void)
+/* raise_fd_limit raises the soft descriptor limit to the hard one and returns it (-1: none). */
+static int64_t raise_fd_limit(void)
 {
     /* Thousands of services with keep-alive mean thousands of sockets. */
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return -1;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? -1 : (int64_t)rl.rlim_cur;
+}
+
+/* check_fd_budget warns when the limit cannot hold what the node may open at once: the API's
+ * 256 connections (plus closing ones), the cluster port's 64 unauthenticated connections and
+ * 64-descriptor headroom, a connection per peer each way, storage, and a socket per service.
+ * Past the limit the node degrades (refuses connections, retries storage), never stops. */
+static void check_fd_budget(const md_config *cfg, int64_t limit)
+{
+    int64_t need = 256 + 32 + 64 + 64 + 2 * (int64_t)cfg->cluster.n_peers + 32 + 2 * (int64_t)cfg->n_services;
+    if (limit >= 0 && limit < need) {
+        md_log(MD_LOG_WARN, "fd_limit_low", MD_I("limit", limit), MD_I("suggested", need),
+               MD_S("effect", "under load connections are refused and storage writes retried"),
+               MD_S("fix", "raise the hard limit (ulimit -Hn, LimitNOFILE=)"));
     }
 }
 
@@ -189,7 +210,8 @@ int md_daemon_run(const md_config *cfg, bool insecure_dev)
     d.cfg = cfg;
     d.insecure_dev = insecure_dev;
     signal(SIGPIPE, SIG_IGN);
-    raise_fd_limit();
+    int64_t fd_limit = raise_fd_limit();
+    check_fd_budget(cfg, fd_limit);
     if (uv_loop_init(&d.loop) < 0)
         return 1;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

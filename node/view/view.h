@@ -79,7 +79,7 @@ typedef struct md_view_obs {
     int64_t observed_at_ms;    /* the observer's wall clock, as it reported it */
 } md_view_obs;
 
-#define MD_VIEW_DROP_REASONS 8
+#define MD_VIEW_DROP_REASONS 9
 
 /* A node of the cluster; nodes[0] is the node that built the view. */
 typedef struct {

@@ -856,12 +856,19 @@ static void test_api_routes(void **state)
 
 /* ---- raw sockets, for what curl will not send ---- */
 
-static int raw_connect(int port)
+/* raw_connect_from connects from 127.0.0.src (a client address of its own, for the API's
+ * per-client share); src 0 lets the kernel choose (127.0.0.1). */
+static int raw_connect_from(int port, int src)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
     struct timeval tv = { .tv_sec = 8 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (src > 0) {
+        struct sockaddr_in me = { .sin_family = AF_INET };
+        me.sin_addr.s_addr = htonl(0x7f000000u | (uint32_t)src);
+        assert_int_equal(bind(fd, (struct sockaddr *)&me, sizeof me), 0);
+    }
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
@@ -869,6 +876,8 @@ static int raw_connect(int port)
     }
     return fd;
 }
+
+static int raw_connect(int port) { return raw_connect_from(port, 0); }
 
 /* read_all reads until the server closes (or 8 s pass); returns a malloc'd string. */
 static char *read_all(int fd)
@@ -991,6 +1000,14 @@ static bool closed_within(int fd, int ms)
 }
 
 #define LIMIT 256
+#define SHARE 64 /* one client address's share of LIMIT */
+
+/* still_open: the server has neither answered nor closed fd. */
+static bool still_open(int fd)
+{
+    char b[16];
+    return recv(fd, b, sizeof b, MSG_DONTWAIT) == -1 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
 
 static void test_api_limits(void **state)
 {
@@ -1000,20 +1017,29 @@ static void test_api_limits(void **state)
     md_view_holder_publish(sv.holder, make_view());
     static int fds[LIMIT];
     double t0 = mono_s();
+    /* four clients (127.0.0.1..4) take their whole share each: every slot is taken */
     for (int i = 0; i < LIMIT; i++) {
-        fds[i] = raw_connect(sv.port);
+        fds[i] = raw_connect_from(sv.port, 1 + i / SHARE);
     }
     const char partial[] = "GET /v1/health HTTP/1.1\r\n";
     assert_int_equal(send(fds[0], partial, sizeof partial - 1, 0), (ssize_t)(sizeof partial - 1));
     usleep(300 * 1000); /* every connect above has returned, so the server accepts them in order */
+    for (int i = 0; i < LIMIT; i++) {
+        assert_true(still_open(fds[i]));
+    }
 
-    /* connection 257 is closed at once; the first 256 stay open */
-    int extra = raw_connect(sv.port);
-    assert_true(closed_within(extra, 2000));
-    close(extra);
-    char b[16];
-    assert_int_equal(recv(fds[LIMIT - 1], b, sizeof b, MSG_DONTWAIT), -1);
-    assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+    /* one more from 127.0.0.1: over its share, its own oldest idle one (not fds[0], which sent a
+     * partial head) is closed, no other client's */
+    int extra = raw_connect_from(sv.port, 1);
+    assert_true(closed_within(fds[1], 2000));
+    close(fds[1]);
+    fds[1] = extra;
+    usleep(100 * 1000);
+    for (int i = 0; i < LIMIT; i++) {
+        if (!still_open(fds[i])) {
+            fail_msg("connection %d closed, want only the client's oldest idle one", i);
+        }
+    }
 
     /* 5 s after accept: the partial head gets 408, the silent ones are just closed */
     char *out = read_all(fds[0]);
@@ -1048,6 +1074,56 @@ static void test_api_limits(void **state)
         assert_true(closed_within(idle[i], 1000));
         close(idle[i]);
     }
+}
+
+/* One client reopening connections as fast as it can holds at most its share, and a client that
+ * comes while every slot is taken still gets its answer (the busiest client makes room). */
+static void test_api_client_share(void **state)
+{
+    (void)state;
+    server sv;
+    assert_int_equal(server_start(&sv, "127.0.0.1"), 0);
+    md_view_holder_publish(sv.holder, make_view());
+    static int hog[4 * LIMIT];
+    int n = 0;
+    for (; n < 4 * LIMIT; n++) { /* 1,024 silent connections from 127.0.0.2 */
+        hog[n] = raw_connect_from(sv.port, 2);
+    }
+    usleep(300 * 1000);
+    int open = 0;
+    for (int i = 0; i < n; i++) {
+        open += still_open(hog[i]);
+    }
+    print_message("one client opened %d connections; %d stay open\n", n, open);
+    assert_true(open <= SHARE);
+    /* another client is served at once */
+    const char req[] = "GET /v1/health HTTP/1.1\r\n\r\n";
+    int fd = raw_connect_from(sv.port, 3);
+    assert_int_equal(send(fd, req, sizeof req - 1, 0), (ssize_t)(sizeof req - 1));
+    char *out = read_all(fd);
+    close(fd);
+    assert_int_equal(strncmp(out, "HTTP/1.1 200 ", 13), 0);
+    free(out);
+
+    /* every slot taken by four clients at their share: a fifth is still served */
+    static int full[LIMIT];
+    for (int i = 0; i < LIMIT; i++) {
+        full[i] = raw_connect_from(sv.port, 10 + i / SHARE);
+    }
+    usleep(300 * 1000);
+    fd = raw_connect_from(sv.port, 20);
+    assert_int_equal(send(fd, req, sizeof req - 1, 0), (ssize_t)(sizeof req - 1));
+    out = read_all(fd);
+    close(fd);
+    assert_int_equal(strncmp(out, "HTTP/1.1 200 ", 13), 0);
+    free(out);
+    for (int i = 0; i < n; i++) {
+        close(hog[i]);
+    }
+    for (int i = 0; i < LIMIT; i++) {
+        close(full[i]);
+    }
+    server_stop(&sv);
 }
 
 static void test_api_start_errors(void **state)
@@ -1109,6 +1185,7 @@ int main(void)
         cmocka_unit_test(test_api_routes),
         cmocka_unit_test(test_api_bad_requests),
         cmocka_unit_test(test_api_limits),
+        cmocka_unit_test(test_api_client_share),
         cmocka_unit_test(test_api_start_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
