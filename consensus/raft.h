@@ -93,7 +93,8 @@ enum {
  *                 reject=1: index = the rejected APPEND's index; hint/log_term = where the
  *                 leader should probe next (etcd's conflict hint); sent_ms echoed
  *   HEARTBEAT:    commit (<= what the follower is known to hold); sent_ms
- *   HEARTBEAT_RESP: sent_ms echoed
+ *   HEARTBEAT_RESP: sent_ms echoed; reject=1: the heartbeat's commit is beyond the follower's
+ *                 log (it lost entries it had acknowledged): index = its last index
  *   PRE_VOTE/VOTE: index/log_term = candidate's last entry; transfer = 1 when forced by TimeoutNow
  *   *_VOTE_RESP:  reject
  *   SNAPSHOT:     index/log_term = the snapshot's last entry; commit; sent_ms; snap_data

@@ -29,6 +29,7 @@ typedef enum {
 /* What the leader knows about one follower. */
 typedef struct {
     uint64_t match;            /* highest index known to match ours */
+    uint64_t match_sent_ms;    /* our send time of the newest request a reply showed match for */
     uint64_t next;             /* next index to send */
     uint8_t state;             /* raft_pr_state */
     bool probe_sent;           /* PROBE: an APPEND is out; wait for a reply or heartbeat reply */
@@ -163,8 +164,10 @@ bool raft__pr_paused(const raft *r, const raft_progress *pr);
 void raft__pr_inflight_add(raft_progress *pr, uint64_t last);
 void raft__pr_inflight_free_to(raft_progress *pr, uint64_t index);
 void raft__pr_inflight_free_first(raft_progress *pr);
-bool raft__pr_update(raft_progress *pr, uint64_t index);
+bool raft__pr_update(raft_progress *pr, uint64_t index, uint64_t sent_ms);
 bool raft__pr_decr_to(raft_progress *pr, uint64_t rejected, uint64_t match_hint);
+bool raft__pr_lost_log(const raft_progress *pr, uint64_t has, uint64_t sent_ms);
+void raft__pr_reset_lost(raft_progress *pr, uint64_t has);
 
 /* lease.c */
 void raft__note_reply(raft *r, raft_id from, uint64_t sent_ms);
