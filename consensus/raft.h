@@ -140,6 +140,9 @@ typedef struct {
     uint32_t max_inflight;       /* APPENDs in flight per follower; 0: 16 */
     uint64_t seed;               /* seeds the election-timeout PRNG; use a different one per node */
     uint64_t now_ms;             /* start time; votes are refused for T after it */
+    bool recovering;             /* the node's disk was lost (it starts with no hard state, as a
+                                  * new node does): it neither votes nor stands for election
+                                  * until it has caught up with a leader (see raft_recovering) */
     raft_hard_state hard_state;
     raft_snapshot snapshot;      /* present: the last durable snapshot (data required) */
     const raft_entry *entries;   /* the durable log after the snapshot, consecutive */
@@ -236,6 +239,16 @@ uint64_t raft_snapshot_index(const raft *r);
 uint32_t raft_get_n_nodes(const raft *r);
 raft_id raft_get_id(const raft *r);
 raft_id raft_transfer_target(const raft *r); /* 0: no transfer running */
+/* raft_recovering: the node started with raft_config.recovering and has not yet caught up. A
+ * node whose disk was lost forgot its vote and the entries it acknowledged: if it voted, a
+ * committed entry held by it and one other node could be outvoted. So it grants no vote or
+ * pre-vote and never becomes a candidate until either (1) it holds, and knows committed, an
+ * entry of its current term, up to at least the largest commit index a leader of that term sent
+ * it (a current-term entry commits only after every earlier committed one, and its log then
+ * matches the leader's), or (2) more than n - quorum other nodes asked for (pre-)votes with an
+ * empty log after it started: then no entry was ever committed (a brand-new cluster, where every
+ * node starts this way). It still sends pre-vote requests, which is how (2) is learned. */
+bool raft_recovering(const raft *r);
 /* raft_term_at: the term of entry index (the snapshot's term at its index); 0 if unknown. */
 uint64_t raft_term_at(const raft *r, uint64_t index);
 /* raft_entry_at: entry index of the in-memory log, or NULL (compacted or beyond the end).

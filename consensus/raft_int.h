@@ -81,6 +81,9 @@ struct raft {
     bool heard;
     raft_id hinted;            /* the leader whose connection closed (raft_peer_lost); 0: none */
     uint32_t granted;          /* votes by id bit, this campaign */
+    bool recovering;           /* raft_recovering: lost its disk, not caught up yet */
+    uint32_t empty_peers;      /* recovering: peers seen asking for votes with an empty log */
+    uint64_t recover_to;       /* recovering: largest commit a leader of our term sent us */
     uint32_t refused;
 
     /* Leader state. */
@@ -142,6 +145,7 @@ void raft__campaign(raft *r, bool pre, bool transfer);
 bool raft__in_lease(const raft *r);
 void raft__handle_vote_req(raft *r, const raft_message *m);
 void raft__handle_vote_resp(raft *r, const raft_message *m);
+void raft__recovery_note(raft *r, const raft_message *m);
 
 /* replication.c */
 void raft__become_leader(raft *r);

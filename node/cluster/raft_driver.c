@@ -329,6 +329,9 @@ static int open_core(md_consensus *c, char *err, size_t errlen)
         .seed = (uint64_t)md_mono_us() ^ ((uint64_t)c->self << 48) ^ 0x6a09e667f3bcc908ULL,
         .now_ms = now_ms(),
         .hard_state = st.hs,
+        /* No hard state: a new node, or one whose disk was lost (docs/consensus.md): it may have
+         * voted and acknowledged entries it no longer holds, so it votes only once caught up. */
+        .recovering = st.hs.term == 0,
         .snapshot = { .present = st.snap_index > 0, .index = st.snap_index, .term = st.snap_term,
                       .len = (uint32_t)st.snap_len, .data = st.snap_data },
         .entries = st.entries,

@@ -183,6 +183,7 @@ void sim_node_start(sim_world *w, int i)
         .seed = sim_rand(&w->rng),
         .now_ms = sim_local_now(w, i),
         .hard_state = nd->disk.hs,
+        .recovering = nd->disk.hs.term == 0, /* as the node does: a new node or a lost disk */
         .entries = nd->disk.log,
         .n_entries = nd->disk.n,
     };
