@@ -145,6 +145,17 @@ void raft__campaign(raft *r, bool pre, bool transfer)
     }
 }
 
+/* A recovering node may have voted in any term up to the highest it could have seen, and may have
+ * acknowledged committed entries it no longer holds. Every committed entry, and every term in
+ * which it could have voted, is held by a quorum that included it, so by at least quorum - 1
+ * others; having heard from more than n - quorum others, it has heard from one of them. So it
+ * may vote in a term above every term they held, for a log at least as up to date as theirs. */
+static bool recovering_may_vote(const raft *r, const raft_message *m)
+{
+    return popcount32(r->seen_peers) > (int)r->n - raft__quorum(r) && m->term > r->seen_term &&
+           (m->log_term > r->seen_last_term || (m->log_term == r->seen_last_term && m->index >= r->seen_last_index));
+}
+
 /* A (pre-)vote request whose term is not older than ours (raft.c applied the term rules).
  * "If votedFor is null or candidateId, and candidate's log is at least as up-to-date as
  * receiver's log, grant vote" (Figure 2), plus stickiness. */
@@ -164,7 +175,7 @@ void raft__handle_vote_req(raft *r, const raft_message *m)
     bool up_to_date = m->log_term > last_term ||
                       (m->log_term == last_term && m->index >= raft__last_index(&r->log));
     /* A node that lost its disk may have voted in this term already (raft_recovering). */
-    bool grant = can && !sticky && up_to_date && !r->recovering;
+    bool grant = can && !sticky && up_to_date && (!r->recovering || recovering_may_vote(r, m));
     if (grant && pre && r->role == RAFT_PRE_CANDIDATE && m->from < r->id) {
         /* Two followers that lost the same leader tend to time out together; if both went on,
          * each would vote for itself and the term would be wasted (a split vote, then another
@@ -223,7 +234,8 @@ void raft__handle_vote_resp(raft *r, const raft_message *m)
 static void leave_recovery(raft *r)
 {
     r->recovering = false;
-    r->empty_peers = 0;
+    r->seen_peers = 0;
+    r->seen_term = r->seen_last_term = r->seen_last_index = 0;
     r->recover_to = 0;
 }
 
@@ -235,9 +247,18 @@ void raft__recovery_note(raft *r, const raft_message *m)
         return;
     }
     bool vote_req = m->type == RAFT_MSG_PRE_VOTE || m->type == RAFT_MSG_VOTE;
-    if (vote_req && m->index == 0 && m->log_term == 0) {
-        r->empty_peers |= 1u << m->from;
-        if (popcount32(r->empty_peers) > (int)r->n - raft__quorum(r)) {
+    if (vote_req) {
+        /* The sender's own term is below the one it asks about (recovering_may_vote). */
+        r->seen_peers |= 1u << m->from;
+        if (m->term - 1 > r->seen_term) {
+            r->seen_term = m->term - 1;
+        }
+        if (m->log_term > r->seen_last_term ||
+            (m->log_term == r->seen_last_term && m->index > r->seen_last_index)) {
+            r->seen_last_term = m->log_term;
+            r->seen_last_index = m->index;
+        }
+        if (popcount32(r->seen_peers) > (int)r->n - raft__quorum(r) && r->seen_last_index == 0) {
             leave_recovery(r); /* no quorum holds an entry, so none was ever committed */
         }
         return;

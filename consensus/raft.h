@@ -241,13 +241,17 @@ raft_id raft_get_id(const raft *r);
 raft_id raft_transfer_target(const raft *r); /* 0: no transfer running */
 /* raft_recovering: the node started with raft_config.recovering and has not yet caught up. A
  * node whose disk was lost forgot its vote and the entries it acknowledged: if it voted, a
- * committed entry held by it and one other node could be outvoted. So it grants no vote or
- * pre-vote and never becomes a candidate until either (1) it holds, and knows committed, an
- * entry of its current term, up to at least the largest commit index a leader of that term sent
- * it (a current-term entry commits only after every earlier committed one, and its log then
- * matches the leader's), or (2) more than n - quorum other nodes asked for (pre-)votes with an
- * empty log after it started: then no entry was ever committed (a brand-new cluster, where every
- * node starts this way). It still sends pre-vote requests, which is how (2) is learned. */
+ * committed entry held by it and one other node could be outvoted, and it could vote twice in a
+ * term. So it never becomes a candidate, and grants a (pre-)vote only once more than n - quorum
+ * other nodes asked it for (pre-)votes since it started, and only for a term above all of theirs
+ * and a log at least as up to date as all of theirs (one of them held every committed entry and
+ * every term it could have voted in). It stops recovering when (1) it holds, and knows committed,
+ * an entry of its current term, up to at least the largest commit index a leader of that term
+ * sent it (a current-term entry commits only after every earlier committed one), or (2) all those
+ * more than n - quorum nodes had empty logs: nothing was ever committed (a brand-new cluster,
+ * where every node starts this way). It still sends pre-vote requests, which is how peers learn
+ * its log is empty. The caller must remember the flag across restarts until it turns false (the
+ * node keeps a marker file): a node that wrote a hard state while recovering is still one. */
 bool raft_recovering(const raft *r);
 /* raft_term_at: the term of entry index (the snapshot's term at its index); 0 if unknown. */
 uint64_t raft_term_at(const raft *r, uint64_t index);

@@ -82,7 +82,10 @@ struct raft {
     raft_id hinted;            /* the leader whose connection closed (raft_peer_lost); 0: none */
     uint32_t granted;          /* votes by id bit, this campaign */
     bool recovering;           /* raft_recovering: lost its disk, not caught up yet */
-    uint32_t empty_peers;      /* recovering: peers seen asking for votes with an empty log */
+    uint32_t seen_peers;       /* recovering: peers seen asking for (pre-)votes since start */
+    uint64_t seen_term;        /* ... the highest term they held */
+    uint64_t seen_last_term;   /* ... and the most up-to-date log among theirs */
+    uint64_t seen_last_index;
     uint64_t recover_to;       /* recovering: largest commit a leader of our term sent us */
     uint32_t refused;
 
