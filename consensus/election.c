@@ -121,6 +121,7 @@ void raft__campaign(raft *r, bool pre, bool transfer)
     }
     raft__reset_election_timer(r);
     r->granted |= 1u << r->id;
+    assert(pre || !r->recovering);
     if (popcount32(r->granted) >= raft__quorum(r)) {
         if (pre) {
             raft__campaign(r, false, transfer);
@@ -144,6 +145,17 @@ void raft__campaign(raft *r, bool pre, bool transfer)
     }
 }
 
+/* A recovering node may have voted in any term up to the highest it could have seen, and may have
+ * acknowledged committed entries it no longer holds. Every committed entry, and every term in
+ * which it could have voted, is held by a quorum that included it, so by at least quorum - 1
+ * others; having heard from more than n - quorum others, it has heard from one of them. So it
+ * may vote in a term above every term they held, for a log at least as up to date as theirs. */
+static bool recovering_may_vote(const raft *r, const raft_message *m)
+{
+    return popcount32(r->seen_peers) > (int)r->n - raft__quorum(r) && m->term > r->seen_term &&
+           (m->log_term > r->seen_last_term || (m->log_term == r->seen_last_term && m->index >= r->seen_last_index));
+}
+
 /* A (pre-)vote request whose term is not older than ours (raft.c applied the term rules).
  * "If votedFor is null or candidateId, and candidate's log is at least as up-to-date as
  * receiver's log, grant vote" (Figure 2), plus stickiness. */
@@ -162,7 +174,8 @@ void raft__handle_vote_req(raft *r, const raft_message *m)
     uint64_t last_term = raft__last_term(&r->log);
     bool up_to_date = m->log_term > last_term ||
                       (m->log_term == last_term && m->index >= raft__last_index(&r->log));
-    bool grant = can && !sticky && up_to_date;
+    /* A node that lost its disk may have voted in this term already (raft_recovering). */
+    bool grant = can && !sticky && up_to_date && (!r->recovering || recovering_may_vote(r, m));
     if (grant && pre && r->role == RAFT_PRE_CANDIDATE && m->from < r->id) {
         /* Two followers that lost the same leader tend to time out together; if both went on,
          * each would vote for itself and the term would be wasted (a split vote, then another
@@ -206,12 +219,58 @@ void raft__handle_vote_resp(raft *r, const raft_message *m)
         r->refused |= bit;
     }
     if (popcount32(r->granted) >= raft__quorum(r)) {
-        if (pre) {
+        if (pre && r->recovering) {
+            raft__become_follower(r, r->term, 0); /* asked only to show our empty log */
+        } else if (pre) {
             raft__campaign(r, false, false);
         } else {
             raft__become_leader(r);
         }
     } else if (popcount32(r->refused) >= raft__quorum(r)) {
         raft__become_follower(r, r->term, 0);
+    }
+}
+
+static void leave_recovery(raft *r)
+{
+    r->recovering = false;
+    r->seen_peers = 0;
+    r->seen_term = r->seen_last_term = r->seen_last_index = 0;
+    r->recover_to = 0;
+}
+
+/* Called for every message before the term rules (to see empty-log vote requests) and again
+ * after a leader's message was handled (to see our commit move). See raft_recovering. */
+void raft__recovery_note(raft *r, const raft_message *m)
+{
+    if (!r->recovering) {
+        return;
+    }
+    bool vote_req = m->type == RAFT_MSG_PRE_VOTE || m->type == RAFT_MSG_VOTE;
+    if (vote_req) {
+        /* The sender's own term is below the one it asks about (recovering_may_vote). */
+        r->seen_peers |= 1u << m->from;
+        if (m->term - 1 > r->seen_term) {
+            r->seen_term = m->term - 1;
+        }
+        if (m->log_term > r->seen_last_term ||
+            (m->log_term == r->seen_last_term && m->index > r->seen_last_index)) {
+            r->seen_last_term = m->log_term;
+            r->seen_last_index = m->index;
+        }
+        if (popcount32(r->seen_peers) > (int)r->n - raft__quorum(r) && r->seen_last_index == 0) {
+            leave_recovery(r); /* no quorum holds an entry, so none was ever committed */
+        }
+        return;
+    }
+    bool from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT || m->type == RAFT_MSG_SNAPSHOT;
+    if (!from_leader || r->role != RAFT_FOLLOWER || r->leader != m->from || m->term != r->term) {
+        return;
+    }
+    if (m->commit > r->recover_to) {
+        r->recover_to = m->commit;
+    }
+    if (r->recover_to > 0 && r->commit >= r->recover_to && raft__term_at(&r->log, r->commit) == r->term) {
+        leave_recovery(r);
     }
 }

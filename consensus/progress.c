@@ -85,10 +85,14 @@ void raft__pr_inflight_free_first(raft_progress *pr)
     }
 }
 
-/* A success reply: match only grows (replies arrive out of order). */
-bool raft__pr_update(raft_progress *pr, uint64_t index)
+/* A success reply: match only grows (replies arrive out of order), except by
+ * raft__pr_reset_lost. sent_ms: when we sent the request it answers. */
+bool raft__pr_update(raft_progress *pr, uint64_t index, uint64_t sent_ms)
 {
     bool updated = false;
+    if (index >= pr->match && sent_ms > pr->match_sent_ms) {
+        pr->match_sent_ms = sent_ms;
+    }
     if (pr->match < index) {
         pr->match = index;
         pr->probe_sent = false;
@@ -98,6 +102,31 @@ bool raft__pr_update(raft_progress *pr, uint64_t index)
         pr->next = index + 1;
     }
     return updated;
+}
+
+/* Whether a reply saying the follower holds only up to has (its last index, or the probe hint
+ * of a rejection at or below match) proves it lost entries we counted as matching: it lost
+ * its disk, or a backup or a truncated segment was restored. Only a reply to a request sent
+ * after the newest one that showed match counts: an older reply may predate the entries. A
+ * network that reorders requests can still make this fire spuriously; that costs a probe
+ * round, never safety, because lowering match only delays commits. */
+bool raft__pr_lost_log(const raft_progress *pr, uint64_t has, uint64_t sent_ms)
+{
+    return pr->state != RAFT_PR_SNAPSHOT && has < pr->match && sent_ms > pr->match_sent_ms;
+}
+
+/* Forgets what the follower was known to hold and probes from has: the ordinary rejection
+ * path then walks back to the real match point, or a snapshot if the log is compacted. */
+void raft__pr_reset_lost(raft_progress *pr, uint64_t has)
+{
+    assert(has < pr->match);
+    pr->match = 0;
+    pr->match_sent_ms = 0;
+    pr->state = RAFT_PR_PROBE;
+    pr->next = has + 1;
+    pr->probe_sent = false;
+    pr->pending_snapshot = 0;
+    pr->in_start = pr->in_count = 0;
 }
 
 /* A rejection of the APPEND whose previous index was rejected; returns false if it answers

@@ -54,6 +54,7 @@ void raft__check(const raft *r)
     assert(r->role != RAFT_CANDIDATE || r->vote == r->id);
     assert(r->transfer_to == 0 || r->role == RAFT_LEADER);
     assert((r->snap_data != NULL) == (r->log.snap_index > 0));
+    assert(!r->recovering || (r->role != RAFT_LEADER && r->role != RAFT_CANDIDATE));
 }
 
 static int validate_config(const raft_config *c, char *err, size_t errlen)
@@ -159,6 +160,8 @@ int raft_new(const raft_config *c, raft **out, char *err, size_t errlen)
     r->unsent_from = last + 1;
     r->hs_out = (raft_hard_state){.term = r->term, .vote = r->vote, .commit = r->commit};
     r->role = RAFT_FOLLOWER;
+    /* A cluster of one has nobody to learn from: whatever it lost is lost. */
+    r->recovering = c->recovering && c->n_nodes > 1;
     raft__reset_election_timer(r);
     raft__check(r);
     *out = r;
@@ -349,6 +352,7 @@ int raft_step(raft *r, const raft_message *m, uint64_t now_ms)
         return rc;
     }
     raft__set_now(r, now_ms);
+    raft__recovery_note(r, m);
     if (!term_rules(r, m)) {
         raft__check(r);
         return 0;
@@ -388,6 +392,7 @@ int raft_step(raft *r, const raft_message *m, uint64_t now_ms)
         } else {
             raft__handle_snapshot(r, m);
         }
+        raft__recovery_note(r, m);
         break;
     case RAFT_MSG_APPEND_RESP:
         if (r->role == RAFT_LEADER) {
@@ -450,6 +455,7 @@ uint64_t raft_snapshot_index(const raft *r) { return r->log.snap_index; }
 uint32_t raft_get_n_nodes(const raft *r) { return r->n; }
 raft_id raft_get_id(const raft *r) { return r->id; }
 raft_id raft_transfer_target(const raft *r) { return r->transfer_to; }
+bool raft_recovering(const raft *r) { return r->recovering; }
 uint64_t raft_term_at(const raft *r, uint64_t index) { return raft__term_at(&r->log, index); }
 const raft_entry *raft_entry_at(const raft *r, uint64_t index) { return raft__entry(&r->log, index); }
 const char *raft_errmsg(const raft *r) { return r->errmsg; }

@@ -93,7 +93,8 @@ enum {
  *                 reject=1: index = the rejected APPEND's index; hint/log_term = where the
  *                 leader should probe next (etcd's conflict hint); sent_ms echoed
  *   HEARTBEAT:    commit (<= what the follower is known to hold); sent_ms
- *   HEARTBEAT_RESP: sent_ms echoed
+ *   HEARTBEAT_RESP: sent_ms echoed; reject=1: the heartbeat's commit is beyond the follower's
+ *                 log (it lost entries it had acknowledged): index = its last index
  *   PRE_VOTE/VOTE: index/log_term = candidate's last entry; transfer = 1 when forced by TimeoutNow
  *   *_VOTE_RESP:  reject
  *   SNAPSHOT:     index/log_term = the snapshot's last entry; commit; sent_ms; snap_data
@@ -139,6 +140,9 @@ typedef struct {
     uint32_t max_inflight;       /* APPENDs in flight per follower; 0: 16 */
     uint64_t seed;               /* seeds the election-timeout PRNG; use a different one per node */
     uint64_t now_ms;             /* start time; votes are refused for T after it */
+    bool recovering;             /* the node's disk was lost (it starts with no hard state, as a
+                                  * new node does): it neither votes nor stands for election
+                                  * until it has caught up with a leader (see raft_recovering) */
     raft_hard_state hard_state;
     raft_snapshot snapshot;      /* present: the last durable snapshot (data required) */
     const raft_entry *entries;   /* the durable log after the snapshot, consecutive */
@@ -235,6 +239,20 @@ uint64_t raft_snapshot_index(const raft *r);
 uint32_t raft_get_n_nodes(const raft *r);
 raft_id raft_get_id(const raft *r);
 raft_id raft_transfer_target(const raft *r); /* 0: no transfer running */
+/* raft_recovering: the node started with raft_config.recovering and has not yet caught up. A
+ * node whose disk was lost forgot its vote and the entries it acknowledged: if it voted, a
+ * committed entry held by it and one other node could be outvoted, and it could vote twice in a
+ * term. So it never becomes a candidate, and grants a (pre-)vote only once more than n - quorum
+ * other nodes asked it for (pre-)votes since it started, and only for a term above all of theirs
+ * and a log at least as up to date as all of theirs (one of them held every committed entry and
+ * every term it could have voted in). It stops recovering when (1) it holds, and knows committed,
+ * an entry of its current term, up to at least the largest commit index a leader of that term
+ * sent it (a current-term entry commits only after every earlier committed one), or (2) all those
+ * more than n - quorum nodes had empty logs: nothing was ever committed (a brand-new cluster,
+ * where every node starts this way). It still sends pre-vote requests, which is how peers learn
+ * its log is empty. The caller must remember the flag across restarts until it turns false (the
+ * node keeps a marker file): a node that wrote a hard state while recovering is still one. */
+bool raft_recovering(const raft *r);
 /* raft_term_at: the term of entry index (the snapshot's term at its index); 0 if unknown. */
 uint64_t raft_term_at(const raft *r, uint64_t index);
 /* raft_entry_at: entry index of the in-memory log, or NULL (compacted or beyond the end).

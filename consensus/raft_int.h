@@ -29,6 +29,7 @@ typedef enum {
 /* What the leader knows about one follower. */
 typedef struct {
     uint64_t match;            /* highest index known to match ours */
+    uint64_t match_sent_ms;    /* our send time of the newest request a reply showed match for */
     uint64_t next;             /* next index to send */
     uint8_t state;             /* raft_pr_state */
     bool probe_sent;           /* PROBE: an APPEND is out; wait for a reply or heartbeat reply */
@@ -80,6 +81,12 @@ struct raft {
     bool heard;
     raft_id hinted;            /* the leader whose connection closed (raft_peer_lost); 0: none */
     uint32_t granted;          /* votes by id bit, this campaign */
+    bool recovering;           /* raft_recovering: lost its disk, not caught up yet */
+    uint32_t seen_peers;       /* recovering: peers seen asking for (pre-)votes since start */
+    uint64_t seen_term;        /* ... the highest term they held */
+    uint64_t seen_last_term;   /* ... and the most up-to-date log among theirs */
+    uint64_t seen_last_index;
+    uint64_t recover_to;       /* recovering: largest commit a leader of our term sent us */
     uint32_t refused;
 
     /* Leader state. */
@@ -141,6 +148,7 @@ void raft__campaign(raft *r, bool pre, bool transfer);
 bool raft__in_lease(const raft *r);
 void raft__handle_vote_req(raft *r, const raft_message *m);
 void raft__handle_vote_resp(raft *r, const raft_message *m);
+void raft__recovery_note(raft *r, const raft_message *m);
 
 /* replication.c */
 void raft__become_leader(raft *r);
@@ -163,8 +171,10 @@ bool raft__pr_paused(const raft *r, const raft_progress *pr);
 void raft__pr_inflight_add(raft_progress *pr, uint64_t last);
 void raft__pr_inflight_free_to(raft_progress *pr, uint64_t index);
 void raft__pr_inflight_free_first(raft_progress *pr);
-bool raft__pr_update(raft_progress *pr, uint64_t index);
+bool raft__pr_update(raft_progress *pr, uint64_t index, uint64_t sent_ms);
 bool raft__pr_decr_to(raft_progress *pr, uint64_t rejected, uint64_t match_hint);
+bool raft__pr_lost_log(const raft_progress *pr, uint64_t has, uint64_t sent_ms);
+void raft__pr_reset_lost(raft_progress *pr, uint64_t has);
 
 /* lease.c */
 void raft__note_reply(raft *r, raft_id from, uint64_t sent_ms);

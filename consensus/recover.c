@@ -198,6 +198,19 @@ static int recover_one(raft_storage *s, uint64_t first, bool last, bool *dir, ch
                  "than drop committed entries", s->dir, name, r.bad_off, r.why, bad);
         return -EBADMSG;
     }
+    uint64_t kept = first + r.n_batch - 1;
+    if (r.batch_end < len && kept < s->hs.commit) {
+        /* The hard state says entries past what a cut would keep were committed: whatever broke
+         * the tail, it was not a write that never completed. */
+        free(g.off);
+        snprintf(err, errlen, "data dir %s: %s offset %zu: %s; cutting there would drop committed "
+                 "entries (the hard state's commit is %" PRIu64 ", the log would end at %" PRIu64
+                 "); refusing to start. To recover, stop the node, empty its data dir and start it: "
+                 "it rejoins as a node that lost its disk and catches up from the others "
+                 "(docs/consensus.md)", s->dir, name, r.batch_end,
+                 r.status == RAFT__SCAN_TORN ? r.why : "a batch without its end", s->hs.commit, kept);
+        return -EBADMSG;
+    }
     if (r.batch_end < len) {
         /* A torn write, or whole records of a batch whose last record never arrived. */
         snprintf(s->note, sizeof s->note, "cut %zu bytes (%zu whole records, then %s) from the "

@@ -189,6 +189,13 @@ void raft__handle_heartbeat(raft *r, const raft_message *m)
     raft_message *o = raft__msg_new(r, RAFT_MSG_HEARTBEAT_RESP, m->from);
     if (o) {
         o->sent_ms = m->sent_ms;
+        if (m->commit > last) {
+            /* The leader sends only a commit it knows we hold: we lost entries we had
+             * acknowledged (a wiped disk, a restored backup). Say how much we still hold, or
+             * an idle leader would never send us anything again. */
+            o->reject = RAFT_REJECT_YES;
+            o->index = last;
+        }
     }
 }
 
@@ -231,6 +238,15 @@ void raft__handle_append_resp(raft *r, const raft_message *m)
         if (m->log_term > 0) {
             hint = raft__find_conflict_by_term(&r->log, m->hint, m->log_term);
         }
+        /* The follower lacks our entry at the rejected index; it holds at most up to hint. */
+        uint64_t has = m->hint < m->index ? m->hint : m->index - 1;
+        if (m->index <= pr->match && m->index > 0 && raft__pr_lost_log(pr, has, m->sent_ms)) {
+            /* A fresh rejection at or below match: the follower no longer holds what it
+             * acknowledged. Without this the rejection looks stale and is ignored forever. */
+            raft__pr_reset_lost(pr, has);
+            raft__send_append(r, m->from, true);
+            return;
+        }
         if (raft__pr_decr_to(pr, m->index, hint)) {
             if (pr->state == RAFT_PR_REPLICATE) {
                 raft__pr_become_probe(pr);
@@ -243,7 +259,7 @@ void raft__handle_append_resp(raft *r, const raft_message *m)
         return; /* claims entries we never had: a confused peer; ignore */
     }
     bool was_paused = raft__pr_paused(r, pr);
-    if (!raft__pr_update(pr, m->index)) {
+    if (!raft__pr_update(pr, m->index, m->sent_ms)) {
         return;
     }
     if (pr->state == RAFT_PR_PROBE) {
@@ -271,6 +287,9 @@ void raft__handle_heartbeat_resp(raft *r, const raft_message *m)
 {
     raft_progress *pr = &r->pr[m->from];
     raft__note_reply(r, m->from, m->sent_ms);
+    if (m->reject == RAFT_REJECT_YES && raft__pr_lost_log(pr, m->index, m->sent_ms)) {
+        raft__pr_reset_lost(pr, m->index); /* it lost its log: see raft__handle_heartbeat */
+    }
     pr->probe_sent = false;
     if (pr->state == RAFT_PR_REPLICATE && pr->in_count >= r->max_inflight) {
         raft__pr_inflight_free_first(pr);

@@ -81,7 +81,7 @@ void raft__transfer_clear(raft *r)
 void raft__handle_timeout_now(raft *r, const raft_message *m)
 {
     (void)m;
-    if (r->role == RAFT_FOLLOWER || r->role == RAFT_PRE_CANDIDATE) {
+    if ((r->role == RAFT_FOLLOWER || r->role == RAFT_PRE_CANDIDATE) && !r->recovering) {
         raft__campaign(r, false, true);
     }
 }

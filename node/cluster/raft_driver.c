@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "commit_lat.h"
@@ -65,6 +67,7 @@ struct md_consensus {
     md_commit_lat lat;       /* our own proposals' commit latencies, and entries committed */
     uint64_t too_large_logged_ms; /* last "message too large" error (rate limit) */
     uint64_t snap_deferred_logged_ms; /* last snapshot put off by a transient error (rate limit) */
+    bool recovering;         /* the data dir's "recovering" marker exists (see marker_write) */
     void (*done)(void *);
     void *done_arg;
 };
@@ -348,6 +351,14 @@ static void process_ready(md_consensus *c)
     }
     if (!c->has_pending)
         maybe_snapshot(c);
+    if (c->recovering && !raft_recovering(c->r)) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/recovering", c->cfg->data_dir);
+        unlink(path); /* if this is lost, the next start recovers once more: safe */
+        c->recovering = false;
+        md_log(MD_LOG_INFO, "consensus_caught_up", MD_I("last_index", raft_last_index(c->r)),
+               MD_I("commit", raft_get_commit(c->r)), MD_I("term", raft_get_term(c->r)));
+    }
     note_role(c);
 }
 
@@ -427,6 +438,28 @@ void md_consensus_peer_lost(md_consensus *c, const char *node_id)
 
 /* ---- lifecycle ---- */
 
+/* The "recovering" marker: a node that starts without hard state (new, or its disk was lost)
+ * votes only once it is safe (raft_recovering). The first hard state it saves would make the
+ * next start look normal, so the marker is durable before that and stays until the core has
+ * caught up. Returns 0 or a negative errno. */
+static int marker_write(md_consensus *c, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    int dfd = rc == 0 ? open(c->cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (rc == 0 && dfd < 0)
+        rc = -errno;
+    if (dfd >= 0) {
+        if (fsync(dfd) < 0)
+            rc = -errno;
+        close(dfd);
+    }
+    return rc;
+}
+
 static int open_core(md_consensus *c, char *err, size_t errlen)
 {
     const md_cluster_config *cc = &c->cfg->cluster;
@@ -445,12 +478,29 @@ static int open_core(md_consensus *c, char *err, size_t errlen)
         .seed = (uint64_t)md_mono_us() ^ ((uint64_t)c->self << 48) ^ 0x6a09e667f3bcc908ULL,
         .now_ms = now_ms(),
         .hard_state = st.hs,
+        /* No hard state: a new node, or one whose disk was lost (docs/consensus.md): it may have
+         * voted and acknowledged entries it no longer holds, so it votes only once caught up. */
+        .recovering = st.hs.term == 0,
         .snapshot = { .present = st.snap_index > 0, .index = st.snap_index, .term = st.snap_term,
                       .len = (uint32_t)st.snap_len, .data = st.snap_data },
         .entries = st.entries,
         .n_entries = st.n_entries,
     };
     char why[256] = "";
+    char marker[4096];
+    snprintf(marker, sizeof marker, "%s/recovering", c->cfg->data_dir);
+    bool had_marker = access(marker, F_OK) == 0;
+    rc_cfg.recovering = rc_cfg.recovering || had_marker;
+    if (rc_cfg.recovering && !had_marker && (rc = marker_write(c, marker)) < 0) {
+        snprintf(err, errlen, "%s: cannot write %s: %s", c->cfg->data_dir, marker, strerror(-rc));
+        raft_storage_state_free(&st);
+        return rc;
+    }
+    c->recovering = rc_cfg.recovering;
+    if (c->recovering)
+        md_log(MD_LOG_INFO, "consensus_recovering", MD_S("data_dir", c->cfg->data_dir),
+               MD_S("why", had_marker ? "not caught up before the last stop" : "no hard state: a new node or a lost disk"),
+               MD_S("meaning", "votes only once caught up with the cluster"));
     if (st.snap_index > 0) {
         c->snap_index = st.snap_index;
         c->boot_snap = st.snap_data; /* kept for the application; freed once restored */

@@ -96,18 +96,28 @@ static void test_flood_cluster_port(void **state)
     (void)state;
     it_trio t;
     assert_int_equal(it_trio_init(&t, true), 0);
-    /* n2 and n3 first, so that one of them leads and n1 follows */
-    start_node(&t, 1);
-    start_node(&t, 2);
-    assert_true(wait_leader(&t, 1, NULL, 10000) >= 0);
+    /* A new cluster elects its first leader once every node is up (nodes without a disk state
+     * vote only then: docs/consensus.md), so all three start; n1 with few descriptors. */
     struct rlimit saved, low;
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
     low = saved;
     low.rlim_cur = NODE_NOFILE; /* n1 inherits it */
+    start_node(&t, 1);
+    start_node(&t, 2);
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
     start_node(&t, 0);
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
     int leader = wait_leader(&t, 0, NULL, 10000);
+    if (leader == 0) { /* n1 must follow: it hands over on SIGTERM and comes back with its disk */
+        int st;
+        int64_t el;
+        t.node[0].keep_dir = true;
+        it_node_stop(&t.node[0], SIGTERM, 5000, &st, &el);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+        assert_int_equal(it_node_restart(&t.node[0], NULL), 0);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+        leader = wait_leader(&t, 0, it_trio_ids[0], 10000);
+    }
     assert_true(leader > 0);
 
     static int socks[FLOOD];

@@ -105,3 +105,10 @@ foreach(spec IN ITEMS EXEC_UNCOMMITTED:300: NO_LEASE:300: EXEC_REPLAYED:300:1 GI
   md_test(sim.catches_remedy_${lower}
     COMMAND sim_buggy_remedy_${lower} --seeds 1-${seeds} ${nodes_arg} --steps ${MD_SIM_STEPS} --remedy --expect-violation --trace-lines 40)
 endforeach()
+
+# --disk-loss: crashes sometimes also wipe the node's disk, one node at a time (the next only once
+# the last has caught up); every invariant is still checked, durability against a majority minus
+# the lost disk. Exercises the leader's repair of a follower that lost its log and the rule that a
+# node without hard state votes only once it is safe (raft_recovering).
+md_test(sim.disk_loss TIMEOUT 120
+  COMMAND sim --seeds 1-300 --steps ${MD_SIM_STEPS} --disk-loss)

@@ -70,6 +70,9 @@ typedef struct {
     uint32_t snap_len;
     raft_entry *log;    /* entries after the snapshot; each owns its data */
     size_t n, cap;
+    bool recovering;    /* the node's "recovering" marker file: written (durably) when it starts
+                         * without hard state, removed once raft_recovering turns false, so a
+                         * crash before it caught up does not make it forget (as the node does) */
 } sim_disk;
 
 typedef struct {
@@ -163,6 +166,8 @@ typedef struct {
 
     sim_remedy *rem;        /* NULL unless --remedy */
     uint64_t nemesis_until; /* --nemesis bridge-reboot: the current scenario runs until then */
+    int disk_lost;          /* --disk-loss: the node whose disk was wiped, until it recovered; 0 none */
+    uint64_t disks_lost;    /* stats */
 
     /* Trace ring. */
     char **ring;
@@ -185,6 +190,7 @@ void sim_heap_push(sim_world *w, sim_event ev);
 bool sim_heap_pop(sim_world *w, sim_event *ev);
 void sim_node_start(sim_world *w, int i);
 void sim_node_crash(sim_world *w, int i);
+void sim_node_wipe(sim_world *w, int i); /* the crashed node i's disk is gone */
 void sim_peer_lost_soon(sim_world *w, int at, int peer); /* schedules a raft_peer_lost hint */
 void sim_node_drive(sim_world *w, int i);
 /* sim_node_persist_now: node/consensus.c's propose: each ready batch is made durable inside the
@@ -203,6 +209,10 @@ uint64_t sim_entry_hash(const raft_entry *e);
  * cut-off follower has started asking for votes (what a node that forgets its leader on restart
  * gets wrong). */
 extern bool sim_opt_bridge_reboot;
+/* --disk-loss: a crash sometimes also wipes the node's disk (hard state, snapshot and log), one
+ * node at a time: the next may lose its disk only once the last has caught up (raft_recovering
+ * false). While one is lost, durability (invariant 6) asks a majority minus that one disk. */
+extern bool sim_opt_disk_loss;
 void sim_action(sim_world *w);
 void sim_end_faults(sim_world *w);
 

@@ -253,6 +253,7 @@ static void false_hint(sim_world *w)
 }
 
 bool sim_opt_bridge_reboot = false;
+bool sim_opt_disk_loss = false;
 
 static void bridge_reboot(sim_world *w)
 {
@@ -305,6 +306,9 @@ void sim_action(sim_world *w)
         i = sim_chance(&w->rng, 500) ? find_leader(w) : 0;
         if (i != 0 || (i = pick_node(w, true)) != 0) {
             sim_node_crash(w, i);
+            if (sim_opt_disk_loss && w->disk_lost == 0 && sim_chance(&w->rng, 400)) {
+                sim_node_wipe(w, i);
+            }
             if (sim_chance(&w->rng, 500)) {
                 /* A quick reboot (a supervisor restarting the process) within T: the node has
                  * forgotten whom it heard from. */

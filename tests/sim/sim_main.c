@@ -80,8 +80,9 @@ static void report(uint64_t seed, int n, uint64_t steps, const sim_result *res)
         s = hi;
         printf("  shortest fault phase that still fails liveness: %lu steps\n", (unsigned long)s);
     }
-    printf("  replay: %s --seed %lu --nodes %d --steps %lu%s%s --trace\n", prog, (unsigned long)seed, n,
-           (unsigned long)s, sim_opt_remedy ? " --remedy" : "", sim_opt_bridge_reboot ? " --nemesis bridge-reboot" : "");
+    printf("  replay: %s --seed %lu --nodes %d --steps %lu%s%s%s --trace\n", prog, (unsigned long)seed, n,
+           (unsigned long)s, sim_opt_remedy ? " --remedy" : "", sim_opt_bridge_reboot ? " --nemesis bridge-reboot" : "",
+           sim_opt_disk_loss ? " --disk-loss" : "");
     printf("  last %zu events of the failing run:\n", trace_lines);
     sim_result again = sim_run(seed, n, s, true, false, trace_lines, dump_all);
     if (!again.failed) {
@@ -94,7 +95,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: sim (--seed N | --seeds A-B | --long SECONDS) [--nodes 3|5|7] [--steps S]\n"
                     "           [--trace] [--trace-lines N] [--expect-violation] [--determinism] [--quiet] [--remedy]\n"
-                    "           [--nemesis bridge-reboot]\n");
+                    "           [--nemesis bridge-reboot] [--disk-loss]\n");
     exit(2);
 }
 
@@ -144,6 +145,8 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--nemesis") && v && !strcmp(v, "bridge-reboot")) {
             sim_opt_bridge_reboot = true;
             i++;
+        } else if (!strcmp(a, "--disk-loss")) {
+            sim_opt_disk_loss = true;
         } else if (!strcmp(a, "--quiet")) {
             quiet = true;
         } else {

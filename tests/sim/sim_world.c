@@ -3,6 +3,8 @@
  * able to strike between "written" and "durable". */
 #include "sim.h"
 
+#include <assert.h>
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +185,7 @@ void sim_node_start(sim_world *w, int i)
         .seed = sim_rand(&w->rng),
         .now_ms = sim_local_now(w, i),
         .hard_state = nd->disk.hs,
+        .recovering = nd->disk.hs.term == 0 || nd->disk.recovering, /* as the node does */
         .entries = nd->disk.log,
         .n_entries = nd->disk.n,
     };
@@ -190,6 +193,7 @@ void sim_node_start(sim_world *w, int i)
         c.snapshot = (raft_snapshot){.present = true, .index = nd->disk.snap_index, .term = nd->disk.snap_term,
                                      .len = nd->disk.snap_len, .data = nd->disk.snap_data};
     }
+    nd->disk.recovering = c.recovering;
     char err[128] = "";
     int rc = raft_new(&c, &nd->r, err, sizeof err);
     if (rc != 0) {
@@ -212,6 +216,19 @@ void sim_node_start(sim_world *w, int i)
               (unsigned long)raft_snapshot_index(nd->r), (unsigned long)raft_last_index(nd->r),
               (unsigned long)raft_get_commit(nd->r));
     sim_node_drive(w, i);
+}
+
+void sim_node_wipe(sim_world *w, int i)
+{
+    sim_node *nd = &w->nodes[i];
+    assert(nd->r == NULL);
+    disk_free_entries(&nd->disk, 0);
+    free(nd->disk.log);
+    free(nd->disk.snap_data);
+    memset(&nd->disk, 0, sizeof nd->disk);
+    w->disk_lost = i;
+    w->disks_lost++;
+    sim_trace(w, "n%d DISK LOST", i);
 }
 
 void sim_node_crash(sim_world *w, int i)

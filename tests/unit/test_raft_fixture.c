@@ -57,6 +57,7 @@ void fx_restart(fx *f, int i)
         .seed = f->seed * 100 + (uint64_t)i,
         .now_ms = f->now,
         .hard_state = d->hs,
+        .recovering = f->recovering[i],
         .entries = d->log,
         .n_entries = d->n,
     };

@@ -39,6 +39,7 @@ typedef struct {
     uint32_t max_entries;
     raft *r[FX_MAX + 1];
     fx_disk disk[FX_MAX + 1];
+    bool recovering[FX_MAX + 1];       /* fx_restart passes it as raft_config.recovering */
     bool cut[FX_MAX + 1][FX_MAX + 1];  /* cut[a][b]: a's messages to b are dropped */
     fx_msg q[4096];
     size_t nq;

@@ -106,6 +106,33 @@ static void test_torn_tail_every_offset(void **state)
     free(orig);
 }
 
+/* Issue 11 item 2: a bad tail below the hard state's commit index is not a torn write (those
+ * entries were acknowledged and committed): open refuses, says how to recover, and cuts nothing. */
+static void test_cut_below_commit_is_refused(void **state)
+{
+    tdir *t = *state;
+    raft_storage *s = open_ok(t->dir, NULL);
+    append_each(s, 1, 10, 1, 0);
+    raft_hard_state hs = {.term = 4, .vote = 2, .commit = 10};
+    assert_int_equal(raft_storage_save_hard_state(s, &hs), 0);
+    raft_storage_close(s);
+    const char *seg = "seg-00000000000000000001";
+    size_t len;
+    uint8_t *orig = slurp(t->dir, seg, &len);
+    spit(t->dir, seg, orig, len - 5);
+    char err[1024];
+    s = NULL;
+    assert_int_equal(raft_storage_open(t->dir, CLUSTER, NODE, NULL, &s, err, sizeof err), -EBADMSG);
+    assert_null(s);
+    print_message("refused: %s\n", err);
+    assert_non_null(strstr(err, "committed"));
+    assert_non_null(strstr(err, "empty its data dir"));
+    size_t after;
+    free(slurp(t->dir, seg, &after));
+    assert_int_equal(after, len - 5);
+    free(orig);
+}
+
 /* A last record of the right length whose bytes are garbage (zeros: a block that was allocated
  * but never written) is a torn write too. */
 static void test_garbage_last_record_is_cut(void **state)
@@ -336,6 +363,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c_rfc3720_vectors),
         cmocka_unit_test_setup_teardown(test_torn_tail_every_offset, tdir_setup, tdir_teardown),
+        cmocka_unit_test_setup_teardown(test_cut_below_commit_is_refused, tdir_setup, tdir_teardown),
         cmocka_unit_test_setup_teardown(test_garbage_last_record_is_cut, tdir_setup,
                                         tdir_teardown),
         cmocka_unit_test_setup_teardown(test_unfinished_batch_is_dropped, tdir_setup,
