@@ -7,8 +7,9 @@
  * dropped and counted (gossip repairs what was lost; Raft retries).
  *
  * Wire: every message is an envelope (protocol version, message type, cluster name, sender id,
- * sender epoch, sequence number, sender timestamp, body) followed by an HMAC-SHA256 over all of
- * it under the cluster secret. A message that fails authentication, names an unknown sender or
+ * sender epoch, sender's and receiver's per-boot nonces, sequence number, sender timestamp, body)
+ * followed by an HMAC-SHA256 over all of it under the cluster secret. A message that does not
+ * echo the receiver's current nonce was not sent to this run of it and is never accepted. A message that fails authentication, names an unknown sender or
  * another cluster, repeats an old (epoch, sequence), exceeds max_message_bytes, has a newer
  * protocol version, or does not parse is dropped and counted by reason; nothing a peer sends can
  * crash or stall the node. */
@@ -20,7 +21,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define TP_PROTOCOL_VERSION 1
+#define TP_PROTOCOL_VERSION 2
 /* Message types below TP_TYPE_APP are the transport's own (ping, pong, gossip). */
 #define TP_TYPE_APP 16
 #define TP_MAX_ID_LEN 64
