@@ -5,3 +5,5 @@ md_module(md_cluster cluster
   LIBS md_base md_config md_health md_view md_transport md_raft md_raft_storage)
 
 md_test(unit.test_commit_lat SOURCES tests/unit/test_commit_lat.c LIBS md_cluster)
+# Includes the transport's private tp_int.h to seal frames as a peer (or a forger) would.
+md_test(unit.test_cluster_drops SOURCES tests/unit/test_cluster_drops.c LIBS md_cluster)
