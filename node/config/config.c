@@ -6,6 +6,7 @@
 #endif
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -467,6 +468,22 @@ static int parse_node(md__cfg_parser *p, const cJSON *node)
     return 0;
 }
 
+/* ip_literal: an IPv4 or IPv6 address (an IPv6 zone such as %eth0 allowed), which is all the
+ * API server binds to. A name like "localhost" used to pass here and fail only at start. */
+static bool ip_literal(const char *host)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    char v6[INET6_ADDRSTRLEN + 1];
+    if (inet_pton(AF_INET, host, addr) == 1)
+        return true;
+    size_t n = strcspn(host, "%");
+    if (n >= sizeof v6 || (host[n] == '%' && host[n + 1] == '\0'))
+        return false;
+    memcpy(v6, host, n);
+    v6[n] = '\0';
+    return inet_pton(AF_INET6, v6, addr) == 1;
+}
+
 static int parse_api(md__cfg_parser *p, const cJSON *api)
 {
     static const char *const keys[] = {"listen"};
@@ -486,6 +503,11 @@ static int parse_api(md__cfg_parser *p, const cJSON *api)
         return md__cfg_oom(p);
     if (rc)
         return md__cfg_fail(p, "api.listen", "must be host:port with port 0-65535 (IPv6 as [::1]:8700)");
+    if (!ip_literal(cfg->api_host))
+        return md__cfg_fail(p, "api.listen",
+                            "\"%s\" is not an IP address: the API listens on a literal address only, never a name "
+                            "(127.0.0.1:8700 for this machine alone, 0.0.0.0:8700 for every IPv4 address, [::1]:8700)",
+                            cfg->api_host);
     return 0;
 }
 
