@@ -221,7 +221,7 @@ static void process_ready(md_consensus *c)
             return;
         }
         if (u.has_hard_state && (rc = raft_storage_save_hard_state(c->st, &u.hard_state)) < 0) {
-            fail_storage(c, "saving term and vote", rc);
+            fail_storage(c, "saving term, vote and commit index", rc);
             return;
         }
         for (size_t i = 0; i < u.n_msgs; i++)
