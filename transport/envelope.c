@@ -135,9 +135,13 @@ int tp__env_open(const tp__verifier *v, const uint8_t *buf, size_t len, tp__env 
     } else if (e->version > TP_PROTOCOL_VERSION) {
         *why = TP_DROP_VERSION;
         *detail = "newer protocol version";
-    } else if (e->version != TP_PROTOCOL_VERSION) {
+    } else if (e->version == 0) {
         *why = TP_DROP_MALFORMED;
         *detail = "protocol version 0";
+    } else if (e->version != TP_PROTOCOL_VERSION) {
+        /* an older node (version 1 had no nonce and echo): upgrade every node together */
+        *why = TP_DROP_VERSION;
+        *detail = "older protocol version";
     } else if (!mac_ok(v->mac, buf, len, mac)) {
         *why = TP_DROP_AUTH;
         *detail = "HMAC does not verify";

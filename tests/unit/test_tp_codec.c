@@ -181,6 +181,8 @@ static void test_envelope_rejections(void **state)
     assert_int_equal(open_why(&vf, buf, frame(buf, sizeof buf, o, "x", 1)), TP_DROP_VERSION);
     o.version = 0;
     assert_int_equal(open_why(&vf, buf, frame(buf, sizeof buf, o, "x", 1)), TP_DROP_MALFORMED);
+    o.version = TP_PROTOCOL_VERSION - 1; /* a node not yet upgraded */
+    assert_int_equal(open_why(&vf, buf, frame(buf, sizeof buf, o, "x", 1)), TP_DROP_VERSION);
     o = opts("B", 1, 0, 20);
     assert_int_equal(open_why(&vf, buf, frame(buf, sizeof buf, o, "x", 1)), TP_DROP_MALFORMED);
     static uint8_t big[1100];
