@@ -123,11 +123,29 @@ static void send_alert(md_heal *r, md_rsvc *s, const md_driver_alert *da)
     md__heal_alert(r, &a);
 }
 
+/* tell_replayed writes the one line that stands for the replayed entries. */
+static void tell_replayed(md_heal *r)
+{
+    if (r->replay_told || r->replayed == 0)
+        return;
+    r->replay_told = true;
+    md_log(MD_LOG_INFO, "ledger_replayed", MD_I("entries", r->replayed), MD_I("refused", r->replay_refused),
+           MD_I("up_to_index", r->replay_upto),
+           MD_S("note", "entries an earlier run applied and logged; details at debug"));
+}
+
 static void on_tick(uv_timer_t *t)
 {
     md_heal *r = t->data;
     if (!r->cons)
         return;
+    if (r->replayed > 0 && !r->replay_told) {
+        /* the replay ended on an entry of Raft's own, which never reaches on_apply */
+        md_view *v = md_view_alloc(0);
+        if (v && md_consensus_fill_view(r->cons, v) == 0 && v->consensus.applied >= r->replay_upto)
+            tell_replayed(r);
+        md_view_unref(v);
+    }
     bool leads = md_consensus_is_leader(r->cons);
     int64_t now = md_wall_ms();
     for (size_t i = 0; i < r->n; i++) {
@@ -266,14 +284,15 @@ static void on_apply(void *ctx, uint64_t index, const uint8_t *data, size_t len)
 {
     md_heal *r = ctx;
     bool replay = index <= r->replay_upto;
+    if (!replay)
+        tell_replayed(r); /* the last replayed entry may have been Raft's own (no apply call) */
     bool refused = apply_one(r, index, data, len, replay);
     if (!replay)
         return;
     r->replayed++;
     r->replay_refused += refused;
     if (index == r->replay_upto)
-        md_log(MD_LOG_INFO, "ledger_replayed", MD_I("entries", r->replayed), MD_I("refused", r->replay_refused),
-               MD_I("up_to_index", index), MD_S("note", "entries an earlier run applied and logged; details at debug"));
+        tell_replayed(r);
 }
 
 /* A follower hands the leader an operator's entry, or the result of an action it finished

@@ -55,6 +55,7 @@ struct md_heal {
      * earlier run: applying them again rebuilds the ledger quietly (one summary line). */
     uint64_t replay_upto;
     uint64_t replayed, replay_refused;
+    bool replay_told;        /* the summary line is out */
     char incidents_leader[72]; /* the leader incidents_json names ("" for none): it goes stale too */
     uint64_t actions_started;
     void (*on_change)(void *);
