@@ -41,7 +41,7 @@ void tp__mac_free(tp__mac *m)
 
 size_t tp__env_size(const tp__env *e)
 {
-    return 2 + 1 + e->cluster_len + 1 + e->sender_len + 1 + e->dest_len + 8 + 8 + 8 + 4 + e->body_len + TP__MAC_LEN;
+    return 2 + 1 + e->cluster_len + 1 + e->sender_len + 1 + e->dest_len + 8 + 8 + 8 + 8 + 8 + 4 + e->body_len + TP__MAC_LEN;
 }
 
 int tp__env_seal(const tp__env *e, tp__mac *mac, uint8_t *out, size_t cap)
@@ -61,6 +61,8 @@ int tp__env_seal(const tp__env *e, tp__mac *mac, uint8_t *out, size_t cap)
     ut_wr_u8(&w, (uint8_t)e->dest_len);
     ut_wr_bytes(&w, e->dest, e->dest_len);
     ut_wr_u64(&w, e->epoch);
+    ut_wr_u64(&w, e->nonce);
+    ut_wr_u64(&w, e->echo);
     ut_wr_u64(&w, e->seq);
     ut_wr_u64(&w, (uint64_t)e->sent_at_ms);
     ut_wr_u32(&w, (uint32_t)e->body_len);
@@ -109,6 +111,8 @@ static bool parse(const uint8_t *buf, size_t len, tp__env *e, const uint8_t **ma
     e->dest_len = ut_rd_u8(&r);
     e->dest = ut_rd_bytes(&r, e->dest_len);
     e->epoch = ut_rd_u64(&r);
+    e->nonce = ut_rd_u64(&r);
+    e->echo = ut_rd_u64(&r);
     e->seq = ut_rd_u64(&r);
     e->sent_at_ms = (int64_t)ut_rd_u64(&r);
     e->body_len = ut_rd_u32(&r);
@@ -131,9 +135,13 @@ int tp__env_open(const tp__verifier *v, const uint8_t *buf, size_t len, tp__env 
     } else if (e->version > TP_PROTOCOL_VERSION) {
         *why = TP_DROP_VERSION;
         *detail = "newer protocol version";
-    } else if (e->version != TP_PROTOCOL_VERSION) {
+    } else if (e->version == 0) {
         *why = TP_DROP_MALFORMED;
         *detail = "protocol version 0";
+    } else if (e->version != TP_PROTOCOL_VERSION) {
+        /* an older node (version 1 had no nonce and echo): upgrade every node together */
+        *why = TP_DROP_VERSION;
+        *detail = "older protocol version";
     } else if (!mac_ok(v->mac, buf, len, mac)) {
         *why = TP_DROP_AUTH;
         *detail = "HMAC does not verify";

@@ -102,9 +102,12 @@ void tp__mac_compute(tp__mac *m, const uint8_t *data, size_t len, uint8_t out[TP
 void tp__mac_free(tp__mac *m);
 
 /* Wire layout, little-endian: u8 version, u8 type, u8 cluster_len + cluster, u8 sender_len +
- * sender, u8 dest_len + dest, u64 epoch, u64 seq, i64 sent_at_ms, u32 body_len + body, then
- * HMAC-SHA256 over all of that. dest names the receiving node so a message copied from one
- * link cannot be replayed into another. Pointers borrow the buffer the envelope came from. */
+ * sender, u8 dest_len + dest, u64 epoch, u64 nonce, u64 echo, u64 seq, i64 sent_at_ms,
+ * u32 body_len + body, then HMAC-SHA256 over all of that. dest names the receiving node so a
+ * message copied from one link cannot be replayed into another. nonce is the sender's random
+ * per-boot value and echo the receiver's as the sender last heard it (0: never): a message
+ * recorded before the receiver restarted cannot carry the receiver's new nonce, so it cannot be
+ * replayed into the new run (transport.c checks it). Pointers borrow the buffer the envelope came from. */
 typedef struct {
     uint8_t version;
     uint8_t type;
@@ -115,6 +118,8 @@ typedef struct {
     const uint8_t *dest;
     size_t dest_len;
     uint64_t epoch;
+    uint64_t nonce;
+    uint64_t echo;
     uint64_t seq;
     int64_t sent_at_ms;
     const uint8_t *body;
@@ -228,6 +233,8 @@ typedef struct tp__peer {
 
     uint64_t seq_out; /* last sequence number sent to this peer in our epoch */
     tp__replay replay;
+    uint64_t nonce_in;       /* its per-boot nonce as last learnt (we echo it); 0: none yet */
+    uint64_t nonce_epoch;    /* the epoch of the message it was learnt from */
 
     tp__kv items; /* its gossip items as we hold them */
     bool sync_active;
@@ -251,6 +258,8 @@ struct tp {
     tp__verifier ver;
     size_t max_bytes;
     uint64_t epoch;
+    uint64_t nonce; /* random per tp instance, never 0: what peers must echo to us */
+    int64_t boot_ms; /* wall clock at tp_new: a stale echo stamped earlier counts as a replay */
     int64_t gossip_ms, suspect_ms, dead_ms, redial_min_ms, redial_max_ms;
     tp_callbacks cb;
 

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -94,12 +96,33 @@ static void free_tp(tp *t)
     free(t);
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* boot_nonce returns a random non-zero value for this instance. It need not be secret, only
+ * never repeat across runs; should the kernel's generator fail, the time, the address of t and
+ * the epoch still make a repeat practically impossible. */
+static uint64_t boot_nonce(const tp *t)
+{
+    uint64_t n = 0;
+    if (getrandom(&n, sizeof n, GRND_NONBLOCK) != (ssize_t)sizeof n) {
+        n = uv_hrtime() ^ ((uint64_t)(uintptr_t)t << 17) ^ (t->epoch * 0x9e3779b97f4a7c15u);
+    }
+    return n != 0 ? n : 1;
+}
+
 static int copy_config(tp *t, const tp_config *c)
 {
     strcpy(t->cluster, c->cluster_name);
     strcpy(t->self_id, c->self_id);
     t->max_bytes = c->max_message_bytes ? c->max_message_bytes : TP_DEFAULT_MAX_MESSAGE_BYTES;
     t->epoch = c->epoch;
+    t->nonce = boot_nonce(t);
+    t->boot_ms = wall_ms();
     t->gossip_ms = c->gossip_interval_ms;
     t->suspect_ms = c->peer_suspect_ms;
     t->dead_ms = c->peer_dead_ms;
@@ -230,6 +253,25 @@ static int dispatch(tp *t, tp__peer *p, const tp__env *e)
     return 0;
 }
 
+/* learn_nonce takes p's per-boot nonce from an authenticated message, so that what we send it
+ * carries the echo it checks. Only a newer epoch may change it: an old run's message replayed to
+ * us cannot make us echo a stale nonce for long. When it changed, our earlier messages to p were
+ * refused, so p is greeted at once (ping and digest) rather than at the next gossip interval.
+ * Returns true when it greeted (callbacks may then have closed t). */
+static bool learn_nonce(tp *t, tp__peer *p, const tp__env *e)
+{
+    if (e->nonce == 0 || e->nonce == p->nonce_in || (p->nonce_epoch != 0 && e->epoch <= p->nonce_epoch)) {
+        return false;
+    }
+    p->nonce_in = e->nonce;
+    p->nonce_epoch = e->epoch;
+    if (!t->started) {
+        return false;
+    }
+    tp__peer_greet(t, p);
+    return true;
+}
+
 void tp__rx(tp *t, const uint8_t *buf, size_t len)
 {
     tp__env e;
@@ -243,6 +285,20 @@ void tp__rx(tp *t, const uint8_t *buf, size_t len)
     tp__peer *p = tp__peer_find(t, e.sender, e.sender_len);
     if (p == NULL) {
         tp__drop(t, hint(&e, hbuf), TP_DROP_UNKNOWN_SENDER, "sender is not a configured peer");
+        return;
+    }
+    if (learn_nonce(t, p, &e) && t->closing) {
+        return;
+    }
+    if (e.echo != t->nonce) {
+        /* Not sent to this run: our replay windows died with the last run, so nothing older than
+         * this run may count, not even as a sign of life. A message the sender stamped after we
+         * started only means it has not heard from this run yet (it will, see learn_nonce): not
+         * worth a drop. One stamped before is a recording or a sender's last word to our previous
+         * run: a replay. The stamp only decides what is counted; either way nothing is accepted. */
+        if (e.sent_at_ms < t->boot_ms) {
+            tp__drop(t, p->id, TP_DROP_REPLAY, "sent before this node restarted");
+        }
         return;
     }
     uint64_t known_epoch = p->replay.epoch;

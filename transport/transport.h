@@ -7,11 +7,12 @@
  * dropped and counted (gossip repairs what was lost; Raft retries).
  *
  * Wire: every message is an envelope (protocol version, message type, cluster name, sender id,
- * sender epoch, sequence number, sender timestamp, body) followed by an HMAC-SHA256 over all of
- * it under the cluster secret. A message that fails authentication, names an unknown sender or
- * another cluster, repeats an old (epoch, sequence), exceeds max_message_bytes, has a newer
- * protocol version, or does not parse is dropped and counted by reason; nothing a peer sends can
- * crash or stall the node. */
+ * sender epoch, sender's and receiver's per-boot nonces, sequence number, sender timestamp,
+ * body) followed by an HMAC-SHA256 over all of it under the cluster secret. A message that does
+ * not echo the receiver's current nonce was not sent to this run of it and is never accepted. A
+ * message that fails authentication, names an unknown sender or another cluster, repeats an old
+ * (epoch, sequence), exceeds max_message_bytes, has another protocol version, or does not parse
+ * is dropped and counted by reason; nothing a peer sends can crash or stall the node. */
 #ifndef TP_TRANSPORT_H
 #define TP_TRANSPORT_H
 
@@ -20,7 +21,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define TP_PROTOCOL_VERSION 1
+#define TP_PROTOCOL_VERSION 2
 /* Message types below TP_TYPE_APP are the transport's own (ping, pong, gossip). */
 #define TP_TYPE_APP 16
 #define TP_MAX_ID_LEN 64
@@ -42,7 +43,7 @@ typedef enum {
     TP_DROP_WRONG_CLUSTER,
     TP_DROP_REPLAY,        /* (epoch, sequence) already seen or too old */
     TP_DROP_TOO_LARGE,     /* over max_message_bytes */
-    TP_DROP_VERSION,       /* a newer protocol version than ours */
+    TP_DROP_VERSION,       /* another protocol version than ours (newer, or older than 2) */
     TP_DROP_MALFORMED,     /* envelope or body does not parse */
     TP_DROP_SEND_QUEUE,    /* ours: could not queue an outgoing message (peer not connected, buffer full) */
     TP_DROP_UNAUTH_CONN,   /* an incoming connection closed before it sent an authenticated message: over

@@ -51,7 +51,7 @@ struct md_cluster {
     bool closing;
     size_t n_nodes;       /* nodes[0] is self */
     node_rt *nodes;
-    node_rt unknown_sender; /* rate limit for drops from ids we do not know */
+    node_rt unknown_sender; /* rate limit for drops from ids we do not know or that the HMAC did not confirm */
     size_t n_svc;
     obs_slot *obs;        /* [node * n_svc + svc] */
     int64_t *own_check_ms; /* monotonic ms of our last completed check, per service */
@@ -365,20 +365,33 @@ static void on_gossip_reset(void *ctx, const char *owner)
     changed(c);
 }
 
+/* vouched says whether a drop's peer id is known to be that peer's: the reasons the transport
+ * gives only after the HMAC verified (or for our own sends). For the others (a failed HMAC, an
+ * oversized, unparsable or newer-version frame) the id is whatever the frame claims. */
+static bool vouched(tp_drop_reason why)
+{
+    return why == TP_DROP_REPLAY || why == TP_DROP_WRONG_CLUSTER || why == TP_DROP_SEND_QUEUE;
+}
+
 static void on_drop(void *ctx, const char *peer_hint, tp_drop_reason why, const char *detail)
 {
     md_cluster *c = ctx;
-    long n = peer_hint ? find_node(c, peer_hint) : -1;
-    /* Ids we do not know share one bucket: an attacker cannot flood the log by varying them. */
+    long n = peer_hint && vouched(why) ? find_node(c, peer_hint) : -1;
+    /* Unknown ids and every claim the HMAC did not confirm share one bucket: an attacker can
+     * neither flood the log by varying the id nor spend a real peer's line by naming it. */
     node_rt *bucket = n > 0 ? &c->nodes[n] : &c->unknown_sender;
     int64_t now = mono_ms();
     if (bucket->drop_logged_ms != 0 && now - bucket->drop_logged_ms < DROP_LOG_EVERY_MS) {
         bucket->drops_unlogged++;
         return;
     }
-    md_log(MD_LOG_WARN, "message_dropped", MD_S("peer", n > 0 ? c->nodes[n].id : "unknown"),
-           MD_S("reason", tp_drop_reason_name(why)), MD_S("detail", detail ? detail : ""),
-           MD_I("dropped_since_last_log", bucket->drops_unlogged));
+    if (n > 0)
+        md_log(MD_LOG_WARN, "message_dropped", MD_S("peer", c->nodes[n].id), MD_S("reason", tp_drop_reason_name(why)),
+               MD_S("detail", detail ? detail : ""), MD_I("dropped_since_last_log", bucket->drops_unlogged));
+    else
+        md_log(MD_LOG_WARN, "message_dropped", MD_S("peer", "unknown"),
+               MD_S("claimed_peer", peer_hint ? peer_hint : "?"), MD_S("reason", tp_drop_reason_name(why)),
+               MD_S("detail", detail ? detail : ""), MD_I("dropped_since_last_log", bucket->drops_unlogged));
     bucket->drop_logged_ms = now;
     bucket->drops_unlogged = 0;
     changed(c);

@@ -6,3 +6,6 @@ md_module(md_cluster cluster
 
 md_test(unit.test_commit_lat SOURCES tests/unit/test_commit_lat.c LIBS md_cluster)
 md_test(unit.test_raft_driver SOURCES tests/unit/test_raft_driver.c LIBS md_cluster)
+# Includes the transport's private tp_int.h to seal frames as a peer (or a forger) would.
+md_test(unit.test_cluster_drops SOURCES tests/unit/test_cluster_drops.c LIBS md_cluster)
+md_test(unit.test_raft_driver_msgs SOURCES tests/unit/test_raft_driver_msgs.c LIBS md_cluster)

@@ -270,7 +270,7 @@ static int persist(md_consensus *c, const raft_update *u, const char **what)
         skip++; /* written before the error: recovery kept the whole batch */
     if (u->n_entries > skip && (rc = raft_storage_append(c->st, u->entries + skip, u->n_entries - skip)) < 0)
         return rc;
-    *what = "saving term and vote";
+    *what = "saving term, vote and commit index";
     if (u->has_hard_state && (rc = raft_storage_save_hard_state(c->st, &u->hard_state)) < 0)
         return rc;
     return 0;

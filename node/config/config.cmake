@@ -1,6 +1,6 @@
 # config.cmake: md_config, the configuration: parsing, validation, rendering with secrets masked.
 md_module(md_config config PURE
-  SOURCES config.c config_util.c config_render.c config_cluster.c config_remedy.c
+  SOURCES config.c config_util.c config_render.c config_cluster.c config_remedy.c config_nul.c
   LIBS md_health PkgConfig::CJSON)
 
 foreach(t IN ITEMS test_config test_config_cluster test_config_remedy)

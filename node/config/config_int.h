@@ -51,6 +51,10 @@ const char *md__cfg_authority(const char *url, size_t *len);
 int md__cfg_check_url(md__cfg_parser *p, const char *path, const char *u);
 int md__cfg_want_object(md__cfg_parser *p, const char *path, const cJSON *it);
 
+/* config_nul.c: true when a string of the (already parsed) JSON text holds a \u0000 escape;
+ * path gets the field ("services[2].url"), *in_key whether the escape is in that field's name. */
+bool md__cfg_find_nul(const char *text, size_t len, char *path, size_t cap, bool *in_key);
+
 /* config_cluster.c: the "cluster" section (absent: a cluster of one), then the rules that tie
  * services to it (quorum within the cluster size, gossip no slower than any check). */
 int md__cfg_parse_cluster(md__cfg_parser *p, const cJSON *cl);

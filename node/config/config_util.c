@@ -214,13 +214,17 @@ int md__cfg_get_int(md__cfg_parser *p, const char *path, const cJSON *it, int64_
 {
     const char *what = min == 1 ? "a positive integer" : min == 0 ? "a non-negative integer" : NULL;
     double d = cJSON_IsNumber(it) ? it->valuedouble : 0.5;
-    /* JSON numbers are doubles: accept only whole values that convert exactly (this also
-     * rejects NaN and infinities, for which every comparison is false). */
-    bool whole = d >= -9007199254740992.0 && d <= 9007199254740992.0 && (double)(int64_t)d == d;
-    int64_t v = whole ? (int64_t)d : 0;
-    if (what && (!whole || v < min))
-        return md__cfg_fail(p, path, "must be %s", what);
-    if (!whole || v < min || v > max)
+    /* JSON numbers are doubles: accept only whole values (NaN and infinities are not, since
+     * every comparison with them is false). A whole value too large to convert exactly is still
+     * a whole number: it is told the maximum, not that it is no integer. */
+    bool exact = d >= -9007199254740992.0 && d <= 9007199254740992.0;
+    bool finite = d - d == 0; /* false for NaN and infinities */
+    bool whole = finite && (!exact || d == (double)(int64_t)d); /* every double past 2^53 is whole */
+    if (!whole || (what && d < (double)min)) /* (min is 0 or 1 there: exact as a double) */
+        return what ? md__cfg_fail(p, path, "must be %s", what)
+                    : md__cfg_fail(p, path, "must be an integer from %lld to %lld", (long long)min, (long long)max);
+    int64_t v = exact ? (int64_t)d : 0;
+    if (!exact || v < min || v > max)
         return md__cfg_fail(p, path, "must be an integer from %lld to %lld", (long long)min, (long long)max);
     *out = v;
     return 0;

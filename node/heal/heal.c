@@ -123,11 +123,29 @@ static void send_alert(md_heal *r, md_rsvc *s, const md_driver_alert *da)
     md__heal_alert(r, &a);
 }
 
+/* tell_replayed writes the one line that stands for the replayed entries. */
+static void tell_replayed(md_heal *r)
+{
+    if (r->replay_told || r->replayed == 0)
+        return;
+    r->replay_told = true;
+    md_log(MD_LOG_INFO, "ledger_replayed", MD_I("entries", r->replayed), MD_I("refused", r->replay_refused),
+           MD_I("up_to_index", r->replay_upto),
+           MD_S("note", "entries an earlier run applied and logged; details at debug"));
+}
+
 static void on_tick(uv_timer_t *t)
 {
     md_heal *r = t->data;
     if (!r->cons)
         return;
+    if (r->replayed > 0 && !r->replay_told) {
+        /* the replay ended on an entry of Raft's own, which never reaches on_apply */
+        md_view *v = md_view_alloc(0);
+        if (v && md_consensus_fill_view(r->cons, v) == 0 && v->consensus.applied >= r->replay_upto)
+            tell_replayed(r);
+        md_view_unref(v);
+    }
     bool leads = md_consensus_is_leader(r->cons);
     int64_t now = md_wall_ms();
     for (size_t i = 0; i < r->n; i++) {
@@ -228,37 +246,54 @@ static void alert_event(md_heal *r, md_rsvc *s, const md_ledger_event *ev)
     md__heal_alert(r, &a);
 }
 
-static void on_apply(void *ctx, uint64_t index, const uint8_t *data, size_t len)
+/* apply_one applies one committed entry; replay says an earlier run already applied and
+ * logged it, so it is logged at debug only. Returns true when the ledger refused it. */
+static bool apply_one(md_heal *r, uint64_t index, const uint8_t *data, size_t len, bool replay)
 {
-    md_heal *r = ctx;
     md_ledger_event ev;
     int rc = md_ledger_apply(r->ledger, index, data, len, &ev);
     if (rc < 0) {
         if (rc != -EALREADY)
             md_log(MD_LOG_ERROR, "ledger_entry_unusable", MD_I("index", index), MD_S("error", strerror(-rc)));
-        return;
+        return false;
     }
     r->incidents_dirty = true;
     md__heal_changed(r);
     if (ev.service >= r->n)
-        return;
+        return false;
     md_rsvc *s = &r->svc[ev.service];
     md_driver_applied_out out;
     md_driver_applied(r->driver, &ev, r->cons && md_consensus_is_leader(r->cons),
                       r->cons && md_consensus_lease_valid(r->cons), &out);
     const char *name = r->cfg->services[ev.service].name;
     if (ev.kind == MD_LEDGER_EV_REJECTED || ev.kind == MD_LEDGER_EV_IGNORED) {
-        md_log(MD_LOG_WARN, "ledger_entry_refused", MD_S("service", name), MD_I("index", index),
+        md_log(replay ? MD_LOG_DEBUG : MD_LOG_WARN, "ledger_entry_refused", MD_S("service", name), MD_I("index", index),
                MD_S("type", md_ledger_entry_type_name(ev.type)), MD_S("why", ev.why));
-        return;
+        return true;
     }
-    md_log(MD_LOG_INFO, "ledger", MD_S("service", name), MD_S("event", md_ledger_ev_name(ev.kind)), MD_I("index", index),
-           MD_I("incident", ev.incident_id), MD_S("step", md_step_name(ev.step)), MD_I("attempt", ev.attempt),
-           MD_S("outcome", md_outcome_name(ev.outcome)), MD_S("by", ev.actor));
+    md_log(replay ? MD_LOG_DEBUG : MD_LOG_INFO, "ledger", MD_S("service", name), MD_S("event", md_ledger_ev_name(ev.kind)),
+           MD_I("index", index), MD_I("incident", ev.incident_id), MD_S("step", md_step_name(ev.step)),
+           MD_I("attempt", ev.attempt), MD_S("outcome", md_outcome_name(ev.outcome)), MD_S("by", ev.actor));
     if (out.alert)
         alert_event(r, s, &ev);
     if (out.act)
         run_action(r, &out.action);
+    return false;
+}
+
+static void on_apply(void *ctx, uint64_t index, const uint8_t *data, size_t len)
+{
+    md_heal *r = ctx;
+    bool replay = index <= r->replay_upto;
+    if (!replay)
+        tell_replayed(r); /* the last replayed entry may have been Raft's own (no apply call) */
+    bool refused = apply_one(r, index, data, len, replay);
+    if (!replay)
+        return;
+    r->replayed++;
+    r->replay_refused += refused;
+    if (index == r->replay_upto)
+        tell_replayed(r);
 }
 
 /* A follower hands the leader an operator's entry, or the result of an action it finished
@@ -479,6 +514,10 @@ int md_heal_new(uv_loop_t *loop, const md_config *cfg, md_cluster *cluster, md_c
     r->tick_open = true;
     r->incidents_dirty = true;
     if (r->cons) {
+        md_view *v = md_view_alloc(0);
+        if (v && md_consensus_fill_view(r->cons, v) == 0)
+            r->replay_upto = v->consensus.commit; /* loaded from disk, nothing applied yet */
+        md_view_unref(v);
         md_consensus_set_snapshots(r->cons, take_snapshot, restore_snapshot, r);
         md_consensus_set_apply(r->cons, on_apply, r);
         md_cluster_on_message(cluster, MD_MSG_FORWARD, on_forward, r);

@@ -49,6 +49,11 @@ struct md_heal {
     md_rsvc *svc;
     char *incidents_json;    /* rendered from the ledger when it changed */
     bool incidents_dirty;
+    /* Entries up to the commit index found on disk at start were applied, and logged, by an
+     * earlier run: applying them again rebuilds the ledger quietly (one summary line). */
+    uint64_t replay_upto;
+    uint64_t replayed, replay_refused;
+    bool replay_told;        /* the summary line is out */
     char incidents_leader[72]; /* the leader incidents_json names ("" for none): it goes stale too */
     uint64_t actions_started;
     void (*on_change)(void *);

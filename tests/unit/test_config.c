@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -438,6 +439,85 @@ static void test_wrong_types(void **state)
                "t.json: status_print_interval_ms: must be a non-negative integer");
 }
 
+/* A \u0000 escape would make cJSON cut the string short: it is refused, naming the field. */
+static void test_nul_escape(void **state)
+{
+    (void)state;
+    expect_err("{'services':[{'name':'a','url':'http://x/\\u0000file'}]}",
+               "t.json: services[0].url: contains \\u0000 (a NUL character), which would cut the string short");
+    expect_err(svc1("'headers':{'X-A':'v','X-B':'a\\u0000b'}"),
+               "t.json: services[0].headers.X-B: contains \\u0000 (a NUL character), which would cut the string short");
+    expect_err(svc1("'headers':{'X-\\u0000':'v'}"),
+               "t.json: services[0].headers.X-\\u0000: the key contains \\u0000 (a NUL character)");
+    expect_err("{'node':{'id':'n1'},'services':[{'name':'a','url':'http://127.0.0.1:9/'},"
+               "{'name':'b','url':'http://127.0.0.1:9/','headers':{'k':['x',{'y':'\\u0000'}]}}]}",
+               "t.json: services[1].headers.k[1].y: contains \\u0000 (a NUL character), which would cut the string short");
+    /* an escaped backslash before "u0000", other escapes, and \u0000 spelt out are fine */
+    md_config *cfg = ok(svc1("'headers':{'X-A':'\\\\u0000 \\\" \\u0041'}"));
+    assert_string_equal(cfg->services[0].headers[0].value, "\\u0000 \" A");
+    md_config_free(cfg);
+}
+
+/* many_services writes n services named s0..s{n-1}, except that service i is named after
+ * service rename[i] when rename is given (-1: its own name). */
+static char *many_services(size_t n, const long *rename)
+{
+    size_t cap = n * 64 + 64, at = 0;
+    char *json = malloc(cap);
+    assert_non_null(json);
+    at += (size_t)snprintf(json + at, cap - at, "{\"services\":[");
+    for (size_t i = 0; i < n; i++) {
+        long name = rename && rename[i] >= 0 ? rename[i] : (long)i;
+        at += (size_t)snprintf(json + at, cap - at, "%s{\"name\":\"s%ld\",\"url\":\"http://127.0.0.1:9/\"}",
+                               i ? "," : "", name);
+    }
+    snprintf(json + at, cap - at, "]}");
+    return json;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* 100,000 services (the most allowed) parse in about linear time: the duplicate-name check
+ * compared each name with all before it (5.9 s for 40,000 in a release build, minutes under
+ * the sanitizers). The bound is loose for a loaded machine and a sanitized build. */
+static void test_many_services(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    char err[MD_CONFIG_ERR_LEN] = "";
+    md_config *cfg = NULL;
+    char *json = many_services(N, NULL);
+    double t0 = now_s();
+    int rc = md_config_parse(json, strlen(json), "t.json", &cfg, err, sizeof err);
+    double took = now_s() - t0;
+    free(json);
+    if (rc != 0)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->n_services, N);
+    md_config_free(cfg);
+    if (took > 20.0)
+        fail_msg("100,000 services took %.1f s", took);
+
+    /* Duplicates far apart are found; the first duplicate in the file is the one named. */
+    long *rename = malloc(N * sizeof *rename);
+    assert_non_null(rename);
+    for (size_t i = 0; i < N; i++)
+        rename[i] = -1;
+    rename[N - 1] = 5;
+    rename[70000] = 60000;
+    rename[80000] = 60000;
+    json = many_services(N, rename);
+    assert_int_equal(md_config_parse(json, strlen(json), "t.json", &cfg, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "t.json: services[70000].name: \"s60000\" is already used by services[60000]");
+    free(json);
+    free(rename);
+}
+
 static void test_fractional_numbers(void **state)
 {
     (void)state;
@@ -445,6 +525,12 @@ static void test_fractional_numbers(void **state)
     expect_err(svc1("'failures_before_down':2.5"),
                "t.json: services[0].failures_before_down: must be a positive integer");
     expect_err(svc1("'timeout_ms':1e400"), "t.json: services[0].timeout_ms: must be a positive integer");
+    /* whole numbers past what a double holds exactly are too large, not "no integer" */
+    expect_err(svc1("'interval_ms':9223372036854775807"),
+               "t.json: services[0].interval_ms: must be an integer from 1 to 86400000");
+    expect_err(svc1("'interval_ms':9007199254740993"),
+               "t.json: services[0].interval_ms: must be an integer from 1 to 86400000");
+    expect_err(svc1("'interval_ms':1e300"), "t.json: services[0].interval_ms: must be an integer from 1 to 86400000");
     expect_err("{'defaults':{'trend_window':3.1},'services':[]}",
                "t.json: defaults.trend_window: must be an integer from 3 to 32");
     expect_err(svc1("'expect_status':200.5"), "t.json: services[0].expect_status: must be an integer from 100 to 599");
@@ -574,6 +660,20 @@ static void test_bad_api_listen(void **state)
         expect_err(json, "t.json: api.listen: must be host:port with port 0-65535 (IPv6 as [::1]:8700)");
     }
     expect_err("{'api':{'listen':8700},'services':[]}", "t.json: api.listen: must be a string");
+    /* names are refused here as the server refuses them at start (docs/config.md) */
+    static const char *const names[] = {"localhost", "my-host.example", "[fe80::zz]"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char json[256], want[512];
+        snprintf(json, sizeof json, "{'api':{'listen':'%s:8700'},'services':[]}", names[i]);
+        snprintf(want, sizeof want,
+                 "t.json: api.listen: \"%.*s\" is not an IP address: the API listens on a literal address only, "
+                 "never a name (127.0.0.1:8700 for this machine alone, 0.0.0.0:8700 for every IPv4 address, [::1]:8700)",
+                 names[i][0] == '[' ? (int)strlen(names[i]) - 2 : (int)strlen(names[i]), names[i] + (names[i][0] == '['));
+        expect_err(json, want);
+    }
+    md_config *v6 = ok("{'api':{'listen':'[::1]:8700'},'services':[{'name':'a','tcp':'h:1'}]}");
+    assert_string_equal(v6->api_host, "::1");
+    md_config_free(v6);
     md_config *cfg = ok("{'api':{'listen':'0.0.0.0:0'},'services':[{'name':'a','tcp':'h:1'}]}");
     assert_string_equal(cfg->api_host, "0.0.0.0");
     assert_int_equal(cfg->api_port, 0);
@@ -624,6 +724,8 @@ int main(void)
         cmocka_unit_test(test_service_only_keys_in_defaults),
         cmocka_unit_test(test_duplicate_keys),
         cmocka_unit_test(test_wrong_types),
+        cmocka_unit_test(test_nul_escape),
+        cmocka_unit_test(test_many_services),
         cmocka_unit_test(test_fractional_numbers),
         cmocka_unit_test(test_nonpositive_numbers),
         cmocka_unit_test(test_out_of_range),

@@ -88,7 +88,10 @@ static void test_envelope_round_trip(void **state)
     verifier vf;
     verifier_init(&vf, 4096);
     uint8_t buf[512];
-    size_t n = frame(buf, sizeof buf, opts("B", 42, 7, 20), "hello", 5);
+    frame_opts o = opts("B", 42, 7, 20);
+    o.nonce = 0x1122334455667788u;
+    o.echo = 0x99aabbccddeeff00u;
+    size_t n = frame(buf, sizeof buf, o, "hello", 5);
     tp__env e;
     tp_drop_reason why;
     const char *detail;
@@ -100,6 +103,7 @@ static void test_envelope_round_trip(void **state)
     assert_memory_equal(e.dest, "A", 1);
     assert_memory_equal(e.cluster, CLUSTER, strlen(CLUSTER));
     assert_true(e.epoch == 42 && e.seq == 7 && e.sent_at_ms == 1700000000000);
+    assert_true(e.nonce == 0x1122334455667788u && e.echo == 0x99aabbccddeeff00u);
     assert_int_equal(e.body_len, 5);
     assert_memory_equal(e.body, "hello", 5);
     /* empty body too */
@@ -136,7 +140,7 @@ static void test_envelope_byte_flips(void **state)
     size_t n = frame(buf, sizeof buf, opts("B", 1, 1, 20), "payload", 7);
     size_t clen = strlen(CLUSTER);
     /* offsets of the fields that give the structure: version, lengths */
-    size_t structural[] = {0, 2, 3 + clen, 3 + clen + 1 + 1, 3 + clen + 2 + 1 + 1 + 24};
+    size_t structural[] = {0, 2, 3 + clen, 3 + clen + 1 + 1, 3 + clen + 2 + 1 + 1 + 40};
     for (size_t i = 0; i < n; i++) {
         for (int bit = 0; bit < 8; bit++) {
             buf[i] ^= (uint8_t)(1u << bit);
@@ -173,10 +177,12 @@ static void test_envelope_rejections(void **state)
     o.dest = "C";
     assert_int_equal(open_why(&vf, buf, frame(buf, sizeof buf, o, "x", 1)), TP_DROP_REPLAY);
     o = opts("B", 1, 1, 20);
-    o.version = 2;
+    o.version = TP_PROTOCOL_VERSION + 1;
     assert_int_equal(open_why(&vf, buf, frame(buf, sizeof buf, o, "x", 1)), TP_DROP_VERSION);
     o.version = 0;
     assert_int_equal(open_why(&vf, buf, frame(buf, sizeof buf, o, "x", 1)), TP_DROP_MALFORMED);
+    o.version = TP_PROTOCOL_VERSION - 1; /* a node not yet upgraded */
+    assert_int_equal(open_why(&vf, buf, frame(buf, sizeof buf, o, "x", 1)), TP_DROP_VERSION);
     o = opts("B", 1, 0, 20);
     assert_int_equal(open_why(&vf, buf, frame(buf, sizeof buf, o, "x", 1)), TP_DROP_MALFORMED);
     static uint8_t big[1100];

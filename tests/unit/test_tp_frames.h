@@ -15,6 +15,8 @@ typedef struct {
     uint8_t version, type;
     const char *secret, *cluster, *sender, *dest;
     uint64_t epoch, seq;
+    uint64_t nonce, echo; /* the sender's boot nonce (opts: the epoch) and the receiver's as echoed (opts: 0) */
+    int64_t sent_at_ms;   /* 0: 1700000000000 (November 2023) */
 } frame_opts;
 
 static inline frame_opts opts(const char *sender, uint64_t epoch, uint64_t seq, uint8_t type)
@@ -26,7 +28,8 @@ static inline frame_opts opts(const char *sender, uint64_t epoch, uint64_t seq, 
                         .sender = sender,
                         .dest = "A",
                         .epoch = epoch,
-                        .seq = seq};
+                        .seq = seq,
+                        .nonce = epoch};
 }
 
 /* frame seals body into out as o describes; returns its length. */
@@ -43,8 +46,10 @@ static inline size_t frame(uint8_t *out, size_t cap, frame_opts o, const void *b
                  .dest = (const uint8_t *)o.dest,
                  .dest_len = strlen(o.dest),
                  .epoch = o.epoch,
+                 .nonce = o.nonce,
+                 .echo = o.echo,
                  .seq = o.seq,
-                 .sent_at_ms = 1700000000000,
+                 .sent_at_ms = o.sent_at_ms ? o.sent_at_ms : 1700000000000,
                  .body = body,
                  .body_len = len};
     assert_int_equal(tp__env_seal(&e, &mac, out, cap), 0);

@@ -132,9 +132,13 @@ static int teardown(void **state)
     return 0;
 }
 
+/* feed seals o as a peer of this run would (echoing A's nonce unless o.echo says otherwise). */
 static void feed(fixture *f, frame_opts o, const void *body, size_t len)
 {
     uint8_t buf[4096];
+    if (o.echo == 0) {
+        o.echo = f->t->nonce;
+    }
     size_t n = frame(buf, sizeof buf, o, body, len);
     tp__rx(f->t, buf, n);
 }
@@ -151,7 +155,9 @@ static void test_rx_pipeline(void **state)
     assert_int_equal(f->r.last_drop, TP_DROP_UNKNOWN_SENDER);
     assert_int_equal(f->r.messages, 0);
 
-    size_t n = frame(buf, sizeof buf, opts("B", 10, 1, 20), "hi", 2);
+    frame_opts o = opts("B", 10, 1, 20);
+    o.echo = f->t->nonce;
+    size_t n = frame(buf, sizeof buf, o, "hi", 2);
     tp__rx(f->t, buf, n);
     assert_int_equal(f->r.messages, 1);
     assert_string_equal(f->r.last_from, "B");
@@ -192,6 +198,49 @@ static void test_rx_pipeline(void **state)
     assert_int_equal(f->r.drops, 8);
     assert_string_equal(tp_drop_reason_name(TP_DROP_SEND_QUEUE), "send_queue");
     assert_string_equal(tp_peer_state_name(TP_PEER_SUSPECT), "suspect");
+}
+
+/* The echo of our per-boot nonce: a message not addressed to this run is never accepted; it is
+ * counted as a replay when stamped before this run began, and passed over quietly when stamped
+ * after (its sender has not heard from us yet). Only a newer epoch changes the nonce we echo. */
+static void test_rx_echo(void **state)
+{
+    fixture *f = *state;
+    uint64_t drops[TP_DROP_COUNT];
+    tp__peer *b = tp__peer_find(f->t, "B", 1);
+    assert_non_null(b);
+
+    frame_opts o = opts("B", 10, 1, 20);
+    o.echo = f->t->nonce ^ 1; /* recorded from our previous run */
+    feed(f, o, "old", 3);
+    assert_int_equal(f->r.messages, 0);
+    assert_int_equal(f->r.last_drop, TP_DROP_REPLAY);
+    assert_int_equal(f->r.last_state, TP_PEER_UNKNOWN); /* no sign of life */
+    assert_true(b->nonce_in == 10 && b->nonce_epoch == 10); /* but B's nonce is learnt */
+    assert_int_equal(b->replay.known, false);
+
+    o = opts("B", 10, 2, 20);
+    o.echo = ~f->t->nonce; /* B has not heard from this run yet, stamped after we started */
+    o.sent_at_ms = f->t->boot_ms + 5;
+    feed(f, o, "hello", 5);
+    assert_int_equal(f->r.messages, 0);
+    tp_drops(f->t, drops);
+    assert_int_equal(drops[TP_DROP_REPLAY], 1); /* not counted */
+
+    feed(f, opts("B", 10, 1, 20), "now", 3); /* with our nonce: accepted, seq 1 was never used */
+    assert_int_equal(f->r.messages, 1);
+    assert_int_equal(f->r.last_state, TP_PEER_ALIVE);
+
+    o = opts("B", 9, 5, 20); /* an older run of B cannot change what we echo */
+    o.nonce = 99;
+    feed(f, o, "x", 1);
+    assert_true(b->nonce_in == 10 && b->nonce_epoch == 10);
+    assert_int_equal(f->r.last_drop, TP_DROP_REPLAY);
+    o = opts("B", 11, 1, 20); /* B restarted: new nonce */
+    o.nonce = 1234;
+    feed(f, o, "y", 1);
+    assert_true(b->nonce_in == 1234 && b->nonce_epoch == 11);
+    assert_int_equal(f->r.messages, 2);
 }
 
 static void feed_items(fixture *f, uint64_t seq, tp__items_hdr h, const char *const *keys, const uint64_t *vers)
@@ -419,6 +468,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rx_pipeline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rx_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx_gossip, setup, teardown),
 cmocka_unit_test_setup_teardown(test_one_pull_at_a_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_own_items, setup, teardown),
