@@ -44,13 +44,16 @@ static int setup(void **state)
     char *argv[] = { "/usr/bin/openssl", "s_server", "-accept", accept, "-cert", fx->cert, "-key", fx->key,
                      "-www", "-quiet", NULL };
     assert_int_equal(md_proc_spawn(argv, false, "/dev/null", "/dev/null", &fx->server), 0);
+    /* openssl s_server answers one connection at a time, and both services check it: timeouts
+     * generous enough that one check never times out waiting behind the other's handshake
+     * (a TLS failure must be classified tls, not timeout, on a loaded machine too). */
     char cfg[1024];
     snprintf(cfg, sizeof cfg,
              "{\"api\":{\"listen\":\"127.0.0.1:@API@\"},\"status_print_interval_ms\":0,"
              "\"services\":[{\"name\":\"secure\",\"url\":\"https://127.0.0.1:%d/\",\"ca_file\":\"%s\","
-             "\"interval_ms\":200,\"timeout_ms\":150,\"cert_warn_days\":14},"
+             "\"interval_ms\":1000,\"timeout_ms\":900,\"cert_warn_days\":14},"
              "{\"name\":\"untrusted\",\"url\":\"https://127.0.0.1:%d/\","
-             "\"interval_ms\":200,\"timeout_ms\":150}]}",
+             "\"interval_ms\":1000,\"timeout_ms\":900}]}",
              fx->port, fx->cert, fx->port);
     assert_int_equal(it_node_start(&fx->node, cfg, NULL), 0);
     *state = fx;
