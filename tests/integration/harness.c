@@ -325,11 +325,10 @@ int it_fake_railway_start(it_fake_railway *f, const char *services, const char *
     argv[n] = NULL;
     if (md_proc_spawn(argv, true, NULL, NULL, &f->proc) != 0)
         return -1;
-    char line[512], first[64] = "";
-    if (md_proc_read_line(&f->proc, line, sizeof line, 10000) <= 0)
+    char first[64] = "";
+    if (md_proc_read_line(&f->proc, f->ready, sizeof f->ready, 10000) <= 0)
         return -1;
-    /* ready port=P services=NAME@PORT/CONTROL,... */
-    if (sscanf(line, "ready port=%d services=%63[^@]@%d", &f->port, first, &f->svc_port) != 3)
+    if (sscanf(f->ready, "ready port=%d services=%63[^@]@%d", &f->port, first, &f->svc_port) != 3)
         return -1;
     return 0;
 }

@@ -92,6 +92,7 @@ typedef struct {
     char dir[64];
     int port;          /* the fake's API: http://127.0.0.1:port/graphql/v2 */
     int svc_port;      /* the first service's child */
+    char ready[512];   /* its ready line: "ready port=P services=NAME@PORT/CONTROL,..." */
 } it_fake_railway;
 /* it_fake_railway_start: extra args (NULL-terminated, may be NULL) go to the fake. 0 or -1. */
 int it_fake_railway_start(it_fake_railway *f, const char *services, const char *const *extra);

@@ -24,21 +24,14 @@
 #define ENV_ID "e7a10000-0000-4000-8000-0000000000e1"
 
 typedef struct {
-    md_proc fake;
-    char dir[64];
-    int api_port;               /* the fake's */
+    it_fake_railway fake;
     int web_port, api_svc_port, worker_port;
     it_trio t;
 } fixture;
 
 static int control(fixture *fx, const char *path)
 {
-    char url[512], *body = NULL;
-    long code = 0;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", fx->api_port, path);
-    int rc = md_fetch("POST", url, 5000, &code, &body, NULL, 0);
-    free(body);
-    return rc == 0 ? (int)code : -1;
+    return it_fake_railway_control(&fx->fake, path);
 }
 
 static void service_json(char *out, size_t len, const char *name, int port, const char *token)
@@ -69,7 +62,7 @@ static void start_nodes(fixture *fx)
                  "\"remediation\":{\"railway\":{\"endpoint\":\"http://127.0.0.1:%d/graphql/v2\","
                  "\"token\":\"" ALPHA_TOKEN "\",\"token_kind\":\"project\"}},"
                  "\"services\":[%s,%s,%s]}",
-                 it_trio_ids[i], peers, fx->api_port, web, api, worker);
+                 it_trio_ids[i], peers, fx->fake.port, web, api, worker);
         assert_int_equal(it_node_start(&fx->t.node[i], cfg, NULL), 0);
         fx->t.running[i] = true;
     }
@@ -79,16 +72,11 @@ static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/medic-itrt-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    char *argv[] = { FAKE_RAILWAY_BIN, "--port", "0", "--state-dir", fx->dir, "--flaky-bin", FLAKY_BIN,
-                     "--services", "web,api,worker", "--deploy-delay-ms", "300",
-                     "--project", "alpha:web,worker:" ALPHA_TOKEN, "--project", "beta:api:" BETA_TOKEN, NULL };
-    assert_int_equal(md_proc_spawn(argv, true, NULL, NULL, &fx->fake), 0);
-    char line[512];
-    int ctl[3];
-    assert_true(md_proc_read_line(&fx->fake, line, sizeof line, 10000) > 0);
-    assert_int_equal(sscanf(line, "ready port=%d services=web@%d/%d,api@%d/%d,worker@%d/%d", &fx->api_port,
+    const char *extra[] = { "--deploy-delay-ms", "300", "--project", "alpha:web,worker:" ALPHA_TOKEN,
+                            "--project", "beta:api:" BETA_TOKEN, NULL };
+    assert_int_equal(it_fake_railway_start(&fx->fake, "web,api,worker", extra), 0);
+    int port, ctl[3];
+    assert_int_equal(sscanf(fx->fake.ready, "ready port=%d services=web@%d/%d,api@%d/%d,worker@%d/%d", &port,
                             &fx->web_port, &ctl[0], &fx->api_svc_port, &ctl[1], &fx->worker_port, &ctl[2]),
                      7);
     assert_int_equal(it_trio_init(&fx->t, false), 0);
@@ -101,8 +89,7 @@ static int teardown(void **state)
 {
     fixture *fx = *state;
     it_trio_stop(&fx->t);
-    md_proc_stop(&fx->fake, SIGTERM, 5000, NULL);
-    it_rmtree(fx->dir);
+    it_fake_railway_stop(&fx->fake);
     free(fx);
     return 0;
 }
@@ -154,7 +141,7 @@ static void check_requests(fixture *fx)
 {
     char url[256], *body = NULL;
     long code = 0;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/control/requests", fx->api_port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/control/requests", fx->fake.port);
     assert_int_equal(md_fetch("GET", url, 5000, &code, &body, NULL, 0), 0);
     cJSON *doc = cJSON_Parse(body);
     free(body);

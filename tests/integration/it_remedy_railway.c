@@ -19,35 +19,21 @@
 #define N 3
 
 typedef struct {
-    md_proc fake;
-    char dir[64];
-    int api_port;      /* the fake's */
-    int svc_port;      /* the flaky child playing the running deployment */
+    it_fake_railway fake; /* fake.svc_port: the flaky child playing the running deployment */
     it_trio t;
 } fixture;
 
 static int control(fixture *fx, const char *path)
 {
-    char url[512], *body = NULL;
-    long code = 0;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", fx->api_port, path);
-    int rc = md_fetch("POST", url, 5000, &code, &body, NULL, 0);
-    free(body);
-    return rc == 0 ? (int)code : -1;
+    return it_fake_railway_control(&fx->fake, path);
 }
 
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/medic-itrw-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    char *argv[] = { FAKE_RAILWAY_BIN, "--port", "0", "--state-dir", fx->dir, "--flaky-bin", FLAKY_BIN,
-                     "--services", "web", "--deploy-delay-ms", "300", NULL };
-    assert_int_equal(md_proc_spawn(argv, true, NULL, NULL, &fx->fake), 0);
-    char line[512];
-    assert_true(md_proc_read_line(&fx->fake, line, sizeof line, 10000) > 0);
-    assert_int_equal(sscanf(line, "ready port=%d services=web@%d", &fx->api_port, &fx->svc_port), 2);
+    const char *extra[] = { "--deploy-delay-ms", "300", NULL };
+    assert_int_equal(it_fake_railway_start(&fx->fake, "web", extra), 0);
     assert_int_equal(it_trio_init(&fx->t, false), 0);
     char peers[1024] = "";
     it_trio_peers(&fx->t, peers, sizeof peers);
@@ -64,7 +50,7 @@ static int setup(void **state)
                  "\"timeout_ms\":100,\"restart_interval_ms\":800,\"verify_after_ms\":300,"
                  "\"redeploy_timeout_ms\":5000,\"rollback_timeout_ms\":5000,\"known_good_after_ms\":500,"
                  "\"railway\":{\"service_id\":\"web\",\"environment_id\":\"e7a10000-0000-4000-8000-0000000000e1\"}}]}",
-                 it_trio_ids[i], peers, fx->api_port, fx->svc_port);
+                 it_trio_ids[i], peers, fx->fake.port, fx->fake.svc_port);
         assert_int_equal(it_node_start(&fx->t.node[i], cfg, NULL), 0);
         fx->t.running[i] = true;
     }
@@ -76,8 +62,7 @@ static int teardown(void **state)
 {
     fixture *fx = *state;
     it_trio_stop(&fx->t);
-    md_proc_stop(&fx->fake, SIGTERM, 5000, NULL);
-    it_rmtree(fx->dir);
+    it_fake_railway_stop(&fx->fake);
     free(fx);
     return 0;
 }

@@ -287,19 +287,30 @@ static void schedule_tick(sim_world *w, int i)
 
 static void persist(sim_world *w, int i);
 
+/* stage_next takes node i's next ready batch into nd->u and checks its entries; false when there
+ * is none (or one is staged already, or the run failed). */
+static bool stage_next(sim_world *w, int i)
+{
+    sim_node *nd = &w->nodes[i];
+    if (nd->staged || !raft_has_ready(nd->r) || w->failed) {
+        return false;
+    }
+    if (raft_ready(nd->r, &nd->u) != 0) {
+        sim_fail(w, "n%d: raft_ready failed", i);
+        return false;
+    }
+    sim_check_ready_entries(w, i, &nd->u);
+    nd->staged = true;
+    return true;
+}
+
 void sim_node_drive(sim_world *w, int i)
 {
     sim_node *nd = &w->nodes[i];
     if (nd->r == NULL || nd->paused) {
         return;
     }
-    while (!nd->staged && raft_has_ready(nd->r) && !w->failed) {
-        if (raft_ready(nd->r, &nd->u) != 0) {
-            sim_fail(w, "n%d: raft_ready failed", i);
-            return;
-        }
-        sim_check_ready_entries(w, i, &nd->u);
-        nd->staged = true;
+    while (stage_next(w, i)) {
         const raft_update *u = &nd->u;
         if (u->has_hard_state || u->snapshot.present || u->n_entries > 0 || u->truncate_from != 0) {
             /* Something to make durable: a crash may strike before the fsync completes. */
@@ -356,14 +367,8 @@ void sim_node_persist_now(sim_world *w, int i)
     if (nd->r == NULL || nd->paused) {
         return;
     }
-    while (!nd->staged && raft_has_ready(nd->r) && !w->failed) {
-        if (raft_ready(nd->r, &nd->u) != 0) {
-            sim_fail(w, "n%d: raft_ready failed", i);
-            return;
-        }
-        sim_check_ready_entries(w, i, &nd->u);
+    while (stage_next(w, i)) {
         sim_check_commits(w, i);
-        nd->staged = true;
         persist(w, i);
     }
     schedule_tick(w, i);

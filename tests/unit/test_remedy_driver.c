@@ -79,6 +79,17 @@ static void open_incident(fx *f)
     assert_false(ao.act);
 }
 
+/* The leader proposes the next intent at mono and learns its index; it is not committed yet. */
+static md_driver_output propose_intent(fx *f, int64_t mono)
+{
+    md_driver_output o = step(f, MD_VERDICT_DOWN, true, mono);
+    assert_true(o.propose);
+    assert_int_equal(o.entry.type, MD_LEDGER_INTENT);
+    md_driver_action a;
+    assert_false(md_driver_proposed(f->d, 0, 0, f->index + 1, true, true, mono, &a));
+    return o;
+}
+
 static void test_intent_runs_once_committed(void **state)
 {
     (void)state;
@@ -138,9 +149,8 @@ static void test_no_lease_is_refused(void **state)
     fx f;
     setup_fx(&f, false);
     open_incident(&f);
-    md_driver_output o = step(&f, MD_VERDICT_DOWN, true, 10);
     md_driver_action a;
-    assert_false(md_driver_proposed(f.d, 0, 0, f.index + 1, true, true, 10, &a));
+    md_driver_output o = propose_intent(&f, 10);
     md_driver_applied_out ao = commit(&f, &o.entry, true, false);
     assert_true(ao.act);
     assert_int_equal(ao.action.how, MD_DRIVER_REFUSED_LEASE);
@@ -167,10 +177,7 @@ static void test_no_lease_is_refused(void **state)
 static uint64_t run_restart(fx *f, int64_t mono)
 {
     open_incident(f);
-    md_driver_output o = step(f, MD_VERDICT_DOWN, true, mono);
-    assert_int_equal(o.entry.type, MD_LEDGER_INTENT);
-    md_driver_action a;
-    assert_false(md_driver_proposed(f->d, 0, 0, f->index + 1, true, true, mono, &a));
+    md_driver_output o = propose_intent(f, mono);
     md_driver_applied_out ao = commit(f, &o.entry, true, true);
     assert_true(ao.act);
     assert_int_equal(ao.action.how, MD_DRIVER_RUN);
@@ -289,9 +296,7 @@ static void test_intent_committed_after_losing_the_lead(void **state)
     fx f;
     setup_fx(&f, false);
     open_incident(&f);
-    md_driver_output o = step(&f, MD_VERDICT_DOWN, true, 10);
-    md_driver_action a;
-    assert_false(md_driver_proposed(f.d, 0, 0, f.index + 1, true, true, 10, &a));
+    md_driver_output o = propose_intent(&f, 10);
     md_driver_applied_out ao = commit(&f, &o.entry, false, false);
     assert_false(ao.act);
     assert_true(md_driver_holds(f.d, 0));
@@ -335,9 +340,7 @@ static void test_replayed_intent_never_runs(void **state)
     fx f;
     setup_fx(&f, false);
     open_incident(&f);
-    md_driver_output o = step(&f, MD_VERDICT_DOWN, true, 10);
-    md_driver_action a;
-    assert_false(md_driver_proposed(f.d, 0, 0, f.index + 1, true, true, 10, &a));
+    md_driver_output o = propose_intent(&f, 10);
     /* The process restarts before the commit: a new driver replays the log as the leader. */
     md_driver_free(f.d);
     md_driver_service svc = { 0 };
