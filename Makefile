@@ -6,11 +6,15 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 all: build
 
 bootstrap:
+	@echo "checking packages (scripts/bootstrap)"
 	@scripts/bootstrap
 
+# Each stage prints one line and shows its output only when it fails (VERBOSE=1 shows it all).
 build: bootstrap
-	cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEDIC_FUZZ=OFF >/dev/null
-	cmake --build build/release -j $(JOBS)
+	@scripts/stage "configuring build/release" build/logs/release-configure.log \
+	  cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEDIC_FUZZ=OFF
+	@scripts/stage "building build/release" build/logs/release-build.log \
+	  cmake --build build/release -j $(JOBS)
 
 demo: build
 	build/release/medic demo
@@ -19,11 +23,13 @@ demo: build
 # packager makes (CMAKE_BUILD_TYPE=Release, gcc -O3, no tests), also with warnings as errors, so a
 # warning that only -O3 sees fails the tests rather than somebody's build.
 test: bootstrap
-	cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Debug -DMEDIC_SANITIZE=ON -DMEDIC_WERROR=ON >/dev/null
-	cmake --build build/test -j $(JOBS)
-	cmake -S . -B build/test-o3 -DCMAKE_BUILD_TYPE=Release -DMEDIC_TESTS=OFF -DMEDIC_WERROR=ON >/dev/null
-	cmake --build build/test-o3 -j $(JOBS)
-	scripts/run-tests build/test
+	@scripts/stage "configuring build/test (sanitizers, warnings as errors)" build/logs/test-configure.log \
+	  cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Debug -DMEDIC_SANITIZE=ON -DMEDIC_WERROR=ON
+	@scripts/stage "building build/test" build/logs/test-build.log cmake --build build/test -j $(JOBS)
+	@scripts/stage "configuring build/test-o3 (Release, warnings as errors)" build/logs/test-o3-configure.log \
+	  cmake -S . -B build/test-o3 -DCMAKE_BUILD_TYPE=Release -DMEDIC_TESTS=OFF -DMEDIC_WERROR=ON
+	@scripts/stage "building build/test-o3" build/logs/test-o3-build.log cmake --build build/test-o3 -j $(JOBS)
+	@scripts/run-tests build/test
 
 bench: build
 	bench/probe_throughput

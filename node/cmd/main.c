@@ -26,7 +26,8 @@ static const char usage[] =
     "      validate a config and print it with defaults applied and secrets masked;\n"
     "      exits 2 naming the field when it is wrong\n"
     "  medic demo\n"
-    "      start a node watching a demo service, break the service, print the timeline\n"
+    "      start three nodes on loopback watching a demo service, crash the service, print the\n"
+    "      timeline: each node's detection, the quorum verdict, the restart and the recovery\n"
     "  medic --version | version\n"
     "  medic help | --help\n";
 
