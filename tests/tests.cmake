@@ -72,6 +72,8 @@ endforeach()
 
 # The demo is a user-facing command: it must finish by itself and report a complete timeline.
 md_test(integration.demo SERIAL TIMEOUT 180 PASS_REGEX "demo complete" COMMAND medic demo)
+md_test(integration.demo_keep SERIAL TIMEOUT 180 COMMAND sh ${CMAKE_SOURCE_DIR}/tests/integration/demo_keep.sh
+  $<TARGET_FILE:medic>)
 
 include(${CMAKE_SOURCE_DIR}/tests/sim/sim.cmake)
 

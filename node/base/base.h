@@ -71,6 +71,11 @@ typedef struct {
 int md_proc_spawn(char *const argv[], bool capture_stdout, const char *stdout_path, const char *stderr_path,
                   md_proc *p);
 
+/* md_proc_spawn_kept is md_proc_spawn for a child meant to outlive this process (`medic demo
+ * --keep`): no parent-death signal, and a session of its own. */
+int md_proc_spawn_kept(char *const argv[], bool capture_stdout, const char *stdout_path, const char *stderr_path,
+                       md_proc *p);
+
 /* md_proc_read_line reads one line (without the newline) within timeout_ms.
  * Returns its length, -ETIMEDOUT, or -EPIPE when the child closed stdout. */
 int md_proc_read_line(md_proc *p, char *line, size_t len, int timeout_ms);

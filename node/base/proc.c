@@ -22,8 +22,8 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int md_proc_spawn(char *const argv[], bool capture_stdout, const char *stdout_path, const char *stderr_path,
-                  md_proc *p)
+static int spawn(char *const argv[], bool capture_stdout, const char *stdout_path, const char *stderr_path, bool kept,
+                 md_proc *p)
 {
     int pipefd[2] = { -1, -1 };
     memset(p, 0, sizeof *p);
@@ -41,9 +41,13 @@ int md_proc_spawn(char *const argv[], bool capture_stdout, const char *stdout_pa
         return -e;
     }
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
+        if (kept) {
+            setsid(); /* a Ctrl-C in the terminal that ran the demo is not for the cluster it left */
+        } else {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent)
+                _exit(127);
+        }
         if (capture_stdout) {
             dup2(pipefd[1], STDOUT_FILENO);
         } else if (stdout_path) {
@@ -66,6 +70,18 @@ int md_proc_spawn(char *const argv[], bool capture_stdout, const char *stdout_pa
     }
     p->pid = pid;
     return 0;
+}
+
+int md_proc_spawn(char *const argv[], bool capture_stdout, const char *stdout_path, const char *stderr_path,
+                  md_proc *p)
+{
+    return spawn(argv, capture_stdout, stdout_path, stderr_path, false, p);
+}
+
+int md_proc_spawn_kept(char *const argv[], bool capture_stdout, const char *stdout_path, const char *stderr_path,
+                       md_proc *p)
+{
+    return spawn(argv, capture_stdout, stdout_path, stderr_path, true, p);
 }
 
 int md_proc_read_line(md_proc *p, char *line, size_t len, int timeout_ms)

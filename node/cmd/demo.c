@@ -1,39 +1,29 @@
 /* demo.c: `medic demo`: three medic nodes on loopback watch a demo service; the demo crashes the
  * service and prints, as they happen, each node's detection, the quorum verdict, the incident,
  * the restart committed through Raft and executed by the leader (an exec actuator), and the
- * recovery; then a summary table. It exits by itself and stops every process it started. */
+ * recovery; then a summary table. A second scene (demo_ladder.c) kills the leader mid-ladder.
+ * It exits by itself and stops every process it started, unless --keep leaves them running. */
 #include "cmd.h"
+#include "demo_int.h"
 
-#include <cjson/cJSON.h>
+#include <assert.h>
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "base/base.h"
-
-#define NODES 3
+#define NODES DEMO_NODES
 #define INTERVAL_MS 500
 #define TIMEOUT_MS 300
 #define FAILURES 2
 #define RESTART_INTERVAL_MS 2000
 #define VERIFY_AFTER_MS 1000
-#define WAIT_LIMIT_MS 30000
-
-typedef struct {
-    char dir[64];
-    int control_port, service_port;
-    int api_port[NODES], cluster_port[NODES];
-    char cfg_path[NODES][PATH_MAX], log_path[NODES][PATH_MAX], data_dir[NODES][PATH_MAX];
-    md_proc service;
-    md_proc node[NODES];
-    int64_t t0;                   /* the fault, wall ms */
-} demo;
+#define WAIT_LIMIT_MS DEMO_WAIT_LIMIT_MS
 
 /* One moment of the timeline: found by polling, printed once. */
 typedef struct {
@@ -44,13 +34,13 @@ typedef struct {
 
 enum { M_FAULT, M_SEEN1, M_SEEN2, M_SEEN3, M_QUORUM, M_OPENED, M_INTENT, M_RESULT, M_UP, M_RESOLVED, M_COUNT };
 
-static void sleep_ms(long ms)
+void demo_sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     nanosleep(&ts, NULL);
 }
 
-static cJSON *get_json(int port, const char *path)
+cJSON *demo_get_json(int port, const char *path)
 {
     char url[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
@@ -63,19 +53,19 @@ static cJSON *get_json(int port, const char *path)
     return doc;
 }
 
-static double num(const cJSON *o, const char *k)
+double demo_num(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
-static const char *str(const cJSON *o, const char *k)
+const char *demo_str(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 
-static int64_t set_mode(demo *d, const char *mode)
+int64_t demo_set_mode(demo *d, const char *mode)
 {
     char url[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/mode/%s", d->control_port, mode);
@@ -86,10 +76,39 @@ static int64_t set_mode(demo *d, const char *mode)
         return -1;
     }
     cJSON *doc = cJSON_Parse(body);
-    int64_t t = (int64_t)num(doc, "changed_at_ms");
+    int64_t t = (int64_t)demo_num(doc, "changed_at_ms");
     cJSON_Delete(doc);
     free(body);
     return t > 0 ? t : md_wall_ms();
+}
+
+/* random_hex fills out (len - 1 hex digits and a NUL) from the kernel's random source. */
+static int random_hex(char *out, size_t len)
+{
+    unsigned char raw[32];
+    size_t n = (len - 1) / 2;
+    assert(len >= 3 && n <= sizeof raw);
+    if (getrandom(raw, n, 0) != (ssize_t)n)
+        return -EIO;
+    for (size_t k = 0; k < n; k++) {
+        out[2 * k] = "0123456789abcdef"[raw[k] >> 4];
+        out[2 * k + 1] = "0123456789abcdef"[raw[k] & 15];
+    }
+    out[2 * n] = '\0';
+    return 0;
+}
+
+/* The demo's restart (run by the exec actuator on the leader): it notes which node ran it, one line
+ * per run, so the second scene can prove no step ran twice; it heals the service only while the
+ * fixable file exists, so the second scene can make the first restart fail to help. The paths are
+ * our mkdtemp directory's: no quoting needed. */
+static const char *restart_cmd(const demo *d, int i, char *out, size_t len)
+{
+    snprintf(out, len,
+             "echo n%d >> %s; if [ -e %s ]; then exec curl -sS -X POST http://127.0.0.1:%d/mode/healthy; fi; "
+             "echo 'still broken: this restart does not fix it'",
+             i + 1, d->restarts_path, d->fixable_path, d->control_port);
+    return out;
 }
 
 static int write_configs(demo *d)
@@ -100,12 +119,9 @@ static int write_configs(demo *d)
         at += (size_t)snprintf(peers + at, sizeof peers - at, "%s{\"id\":\"n%d\",\"address\":\"tcp://127.0.0.1:%d\"}",
                                i ? "," : "", i + 1, d->cluster_port[i]);
     char secret[33];
-    uint64_t seed = (uint64_t)md_mono_us() ^ ((uint64_t)getpid() << 20);
-    for (int i = 0; i < 32; i++) {
-        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-        secret[i] = "0123456789abcdef"[(seed >> 60) & 15];
-    }
-    secret[32] = '\0';
+    if (random_hex(secret, sizeof secret) < 0 || random_hex(d->admin_token, sizeof d->admin_token) < 0)
+        return -EIO;
+    char cmd[PATH_MAX * 2 + 256];
     for (int i = 0; i < NODES; i++) {
         FILE *f = fopen(d->cfg_path[i], "w");
         if (!f)
@@ -118,22 +134,30 @@ static int write_configs(demo *d)
                 " \"services\":[{\"name\":\"demo-api\",\"url\":\"http://127.0.0.1:%d/health\",\n"
                 "   \"interval_ms\":%d,\"timeout_ms\":%d,\"failures_before_down\":%d,\n"
                 "   \"restart_interval_ms\":%d,\"verify_after_ms\":%d,\n"
-                "   \"exec\":{\"restart\":[\"curl\",\"-sS\",\"-X\",\"POST\",\"http://127.0.0.1:%d/mode/healthy\"],"
-                "\"timeout_ms\":5000}}]}\n",
+                "   \"exec\":{\"restart\":[\"sh\",\"-c\",\"%s\"],\"timeout_ms\":5000}}],\n"
+                " \"remediation\":{\"admin_token\":\"%s\"}}\n",
                 i + 1, 'a' + i, d->data_dir[i], d->api_port[i], secret, peers, d->service_port, INTERVAL_MS,
-                TIMEOUT_MS, FAILURES, RESTART_INTERVAL_MS, VERIFY_AFTER_MS, d->control_port);
+                TIMEOUT_MS, FAILURES, RESTART_INTERVAL_MS, VERIFY_AFTER_MS, restart_cmd(d, i, cmd, sizeof cmd), d->admin_token);
         if (fclose(f) != 0)
             return -errno;
     }
     return 0;
 }
 
+int demo_spawn_node(demo *d, int i)
+{
+    char *argv[] = { d->medic, "node", "--config", d->cfg_path[i], NULL };
+    if (d->keep)
+        return md_proc_spawn_kept(argv, false, "/dev/null", d->log_path[i], &d->node[i]);
+    return md_proc_spawn(argv, false, "/dev/null", d->log_path[i], &d->node[i]);
+}
+
 static int start_all(demo *d, const char *bindir)
 {
-    char flaky[PATH_MAX + 32], medic[PATH_MAX + 16];
+    char flaky[PATH_MAX + 32];
     const char *env = getenv("MEDIC_FLAKY_BIN");
     snprintf(flaky, sizeof flaky, "%s/flaky_service", bindir);
-    snprintf(medic, sizeof medic, "%s/medic", bindir);
+    snprintf(d->medic, sizeof d->medic, "%s/medic", bindir);
     char *fargv[] = { env && *env ? (char *)env : flaky, "--port", "0", "--control-port", "0", NULL };
     if (access(fargv[0], X_OK) != 0) {
         fprintf(stderr, "medic demo: the demo service %s is missing; build it with `make demo` or set MEDIC_FLAKY_BIN\n",
@@ -141,7 +165,9 @@ static int start_all(demo *d, const char *bindir)
         return -1;
     }
     char line[256];
-    if (md_proc_spawn(fargv, true, NULL, NULL, &d->service) < 0 || md_proc_read_line(&d->service, line, sizeof line, 5000) < 0 ||
+    int src = d->keep ? md_proc_spawn_kept(fargv, true, NULL, NULL, &d->service)
+                      : md_proc_spawn(fargv, true, NULL, NULL, &d->service);
+    if (src < 0 || md_proc_read_line(&d->service, line, sizeof line, 5000) < 0 ||
         sscanf(line, "ready port=%d control=%d", &d->service_port, &d->control_port) != 2) {
         fprintf(stderr, "medic demo: the demo service did not start\n");
         return -1;
@@ -154,11 +180,12 @@ static int start_all(demo *d, const char *bindir)
     }
     if (write_configs(d) < 0)
         return -1;
-    for (int i = 0; i < NODES; i++) {
-        char *argv[] = { medic, "node", "--config", d->cfg_path[i], NULL };
-        if (md_proc_spawn(argv, false, "/dev/null", d->log_path[i], &d->node[i]) < 0)
+    FILE *fix = fopen(d->fixable_path, "w");
+    if (!fix || fclose(fix) != 0)
+        return -1;
+    for (int i = 0; i < NODES; i++)
+        if (demo_spawn_node(d, i) < 0)
             return -1;
-    }
     return 0;
 }
 
@@ -170,83 +197,88 @@ static int wait_ready(demo *d, char *leader, size_t len)
         int ready = 0;
         leader[0] = '\0';
         for (int i = 0; i < NODES; i++) {
-            cJSON *doc = get_json(d->api_port[i], "/v1/services/demo-api");
+            cJSON *doc = demo_get_json(d->api_port[i], "/v1/services/demo-api");
             const cJSON *s = cJSON_GetObjectItemCaseSensitive(doc, "service");
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, "verdict");
-            cJSON *cl = get_json(d->api_port[i], "/v1/cluster");
+            cJSON *cl = demo_get_json(d->api_port[i], "/v1/cluster");
             const cJSON *k = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cl, "cluster"), "consensus");
-            if (strcmp(str(v, "state"), "UP") == 0 && str(k, "leader")[0]) {
+            if (strcmp(demo_str(v, "state"), "UP") == 0 && demo_str(k, "leader")[0]) {
                 ready++;
-                snprintf(leader, len, "%s", str(k, "leader"));
+                snprintf(leader, len, "%s", demo_str(k, "leader"));
             }
             cJSON_Delete(doc);
             cJSON_Delete(cl);
         }
         if (ready == NODES)
             return 0;
-        sleep_ms(50);
+        demo_sleep_ms(50);
     }
     return -1;
 }
 
-static void print_moment(const demo *d, moment *m)
+void demo_print_event(const demo *d, int64_t at_ms, const char *what, const char *note)
 {
     char ts[40];
-    md_format_time_ms(m->at_ms, ts, sizeof ts);
-    printf("  %-12s %+7lld ms  %-34s %s\n", ts + 11, (long long)(m->at_ms - d->t0), m->what, m->note);
+    md_format_time_ms(at_ms, ts, sizeof ts);
+    printf("  %-12s %+7lld ms  %-34s %s\n", ts + 11, (long long)(at_ms - d->t0), what, note);
     fflush(stdout);
+}
+
+static void print_moment(const demo *d, moment *m)
+{
+    demo_print_event(d, m->at_ms, m->what, m->note);
 }
 
 /* One poll of every node: fills the moments not seen yet. */
 static void poll_timeline(demo *d, moment *m)
 {
     for (int i = 0; i < NODES; i++) {
-        cJSON *doc = get_json(d->api_port[i], "/v1/services/demo-api");
+        cJSON *doc = demo_get_json(d->api_port[i], "/v1/services/demo-api");
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(doc, "service");
-        if (!m[M_SEEN1 + i].at_ms && strcmp(str(s, "state"), "DOWN") == 0) {
-            m[M_SEEN1 + i].at_ms = (int64_t)num(s, "state_since_ms");
-            snprintf(m[M_SEEN1 + i].note, sizeof m[0].note, "%s", str(s, "cause"));
+        if (!m[M_SEEN1 + i].at_ms && strcmp(demo_str(s, "state"), "DOWN") == 0) {
+            m[M_SEEN1 + i].at_ms = (int64_t)demo_num(s, "state_since_ms");
+            snprintf(m[M_SEEN1 + i].note, sizeof m[0].note, "%s", demo_str(s, "cause"));
         }
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, "verdict");
-        if (i == 0 && !m[M_QUORUM].at_ms && strcmp(str(v, "state"), "DOWN") == 0) {
-            m[M_QUORUM].at_ms = (int64_t)num(v, "since_ms");
-            snprintf(m[M_QUORUM].note, sizeof m[0].note, "%.0f of %d nodes vote DOWN (quorum %.0f)", num(v, "down"),
-                     NODES, num(v, "quorum"));
+        if (i == 0 && !m[M_QUORUM].at_ms && strcmp(demo_str(v, "state"), "DOWN") == 0) {
+            m[M_QUORUM].at_ms = (int64_t)demo_num(v, "since_ms");
+            snprintf(m[M_QUORUM].note, sizeof m[0].note, "%.0f of %d nodes vote DOWN (quorum %.0f)", demo_num(v, "down"),
+                     NODES, demo_num(v, "quorum"));
         }
-        if (i == 0 && m[M_RESULT].at_ms && !m[M_UP].at_ms && strcmp(str(v, "state"), "UP") == 0) {
-            m[M_UP].at_ms = (int64_t)num(v, "since_ms");
-            snprintf(m[M_UP].note, sizeof m[0].note, "%.0f of %d nodes vote UP", num(v, "up"), NODES);
+        if (i == 0 && m[M_RESULT].at_ms && !m[M_UP].at_ms && strcmp(demo_str(v, "state"), "UP") == 0) {
+            m[M_UP].at_ms = (int64_t)demo_num(v, "since_ms");
+            snprintf(m[M_UP].note, sizeof m[0].note, "%.0f of %d nodes vote UP", demo_num(v, "up"), NODES);
         }
         cJSON_Delete(doc);
     }
-    cJSON *inc = get_json(d->api_port[1], "/v1/incidents");
+    cJSON *inc = demo_get_json(d->api_port[1], "/v1/incidents");
     const cJSON *lists[2] = { cJSON_GetObjectItemCaseSensitive(inc, "open"), cJSON_GetObjectItemCaseSensitive(inc, "closed") };
     for (int l = 0; l < 2; l++) {
         const cJSON *it;
         cJSON_ArrayForEach(it, lists[l])
         {
-            if ((int64_t)num(it, "opened_at_ms") < d->t0)
+            if ((int64_t)demo_num(it, "opened_at_ms") < d->t0)
                 continue;
             if (!m[M_OPENED].at_ms) {
-                m[M_OPENED].at_ms = (int64_t)num(it, "opened_at_ms");
+                m[M_OPENED].at_ms = (int64_t)demo_num(it, "opened_at_ms");
                 snprintf(m[M_OPENED].note, sizeof m[0].note, "incident %.0f, committed by leader %s, votes %s",
-                         num(it, "id"), str(it, "opened_by"), str(it, "votes"));
+                         demo_num(it, "id"), demo_str(it, "opened_by"), demo_str(it, "votes"));
             }
             const cJSON *st = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(it, "steps"), 0);
             if (st && !m[M_INTENT].at_ms) {
-                m[M_INTENT].at_ms = (int64_t)num(st, "intent_at_ms");
-                snprintf(m[M_INTENT].note, sizeof m[0].note, "%s #%.0f committed before acting (by %s)", str(st, "step"),
-                         num(st, "attempt"), str(st, "proposed_by"));
+                m[M_INTENT].at_ms = (int64_t)demo_num(st, "intent_at_ms");
+                snprintf(m[M_INTENT].note, sizeof m[0].note, "%s #%.0f committed before acting (by %s)", demo_str(st, "step"),
+                         demo_num(st, "attempt"), demo_str(st, "proposed_by"));
             }
-            if (st && !m[M_RESULT].at_ms && strcmp(str(st, "outcome"), "pending") != 0) {
-                m[M_RESULT].at_ms = (int64_t)num(st, "result_at_ms");
-                snprintf(m[M_RESULT].note, sizeof m[0].note, "%s ran %.0f ms: %s", str(st, "outcome"),
-                         num(st, "duration_ms"), "`curl -X POST .../mode/healthy` (exec actuator)");
+            if (st && !m[M_RESULT].at_ms && strcmp(demo_str(st, "outcome"), "pending") != 0) {
+                m[M_RESULT].at_ms = (int64_t)demo_num(st, "result_at_ms");
+                snprintf(m[M_RESULT].note, sizeof m[0].note, "%s ran %.0f ms on %s (exec actuator)",
+                         demo_str(st, "outcome"), demo_num(st, "duration_ms"), demo_str(st, "result_by"));
             }
-            if (!m[M_RESOLVED].at_ms && strcmp(str(it, "state"), "resolved") == 0) {
-                m[M_RESOLVED].at_ms = (int64_t)num(it, "closed_at_ms");
-                snprintf(m[M_RESOLVED].note, sizeof m[0].note, "incident %.0f closed: %s", num(it, "id"),
-                         str(it, "close_reason"));
+            if (!m[M_RESOLVED].at_ms && strcmp(demo_str(it, "state"), "resolved") == 0) {
+                m[M_RESOLVED].at_ms = (int64_t)demo_num(it, "closed_at_ms");
+                snprintf(m[M_RESOLVED].note, sizeof m[0].note, "incident %.0f closed: %s", demo_num(it, "id"),
+                         demo_str(it, "close_reason"));
             }
         }
     }
@@ -275,7 +307,7 @@ static int run(demo *d, const char *bindir)
         [M_UP] = { "cluster verdict UP again" },    [M_RESOLVED] = { "incident resolved" },
     };
     printf("  %-12s %10s  %-34s %s\n", "wall clock", "since", "event", "");
-    d->t0 = set_mode(d, "down");
+    d->t0 = demo_set_mode(d, "down");
     if (d->t0 < 0)
         return -1;
     m[M_FAULT].at_ms = d->t0;
@@ -293,40 +325,79 @@ static int run(demo *d, const char *bindir)
                     next = k;
             if (next < 0)
                 break;
+            /* Once resolved, nothing unknown can still come: a node whose checks passed again
+             * before it counted enough failures never sees the service DOWN. */
             bool earlier_unknown = false;
             for (int k = 0; k < next; k++)
                 earlier_unknown |= !m[k].at_ms && k != M_UP;
-            if (earlier_unknown && next != M_RESOLVED)
+            if (earlier_unknown && !m[M_RESOLVED].at_ms)
                 break;
             print_moment(d, &m[next]);
             printed[next] = true;
         }
-        sleep_ms(20);
+        demo_sleep_ms(20);
     }
     if (!printed[M_RESOLVED]) {
         fprintf(stderr, "medic demo: no recovery within %d s\n", WAIT_LIMIT_MS / 1000);
         return -1;
     }
+    for (int i = 0; i < NODES; i++)
+        if (!m[M_SEEN1 + i].at_ms)
+            printf("  (n%d never saw it DOWN: the restart came before its %d failures in a row)\n", i + 1, FAILURES);
     printf("\nSummary (from the fault)           this demo      the seed (single process, defaults)\n");
     printf("  detection (quorum DOWN)         %7lld ms      10-20 s\n", (long long)(m[M_QUORUM].at_ms - d->t0));
     printf("  first restart executed          %7lld ms      20-30 s\n", (long long)(m[M_RESULT].at_ms - d->t0));
     printf("  recovered (cluster UP)          %7lld ms      30-50 s for a crash a restart fixes\n",
            (long long)((m[M_UP].at_ms ? m[M_UP].at_ms : m[M_RESOLVED].at_ms) - d->t0));
-    printf("\nTo look around a running cluster yourself: deploy/local/cluster start, then\n"
-           "  medic status --node http://127.0.0.1:8701     (services as rows, nodes as columns)\n"
-           "  curl -s http://127.0.0.1:8701/v1/incidents    (every step, who acted, when)\n");
+    return demo_leader_killed(d);
+}
+
+/* --keep: a script in the demo's directory stops what the demo left running and removes it. */
+static int write_stop_script(const demo *d, char *path, size_t len)
+{
+    snprintf(path, len, "%s/stop", d->dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -errno;
+    fprintf(f, "#!/bin/sh\n# Stops the cluster `medic demo --keep` left running, and removes its directory.\n");
+    fprintf(f, "kill -TERM");
+    for (int i = 0; i < NODES; i++)
+        fprintf(f, " %d", (int)d->node[i].pid);
+    fprintf(f, " %d 2>/dev/null\nsleep 2\nkill -KILL", (int)d->service.pid);
+    for (int i = 0; i < NODES; i++)
+        fprintf(f, " %d", (int)d->node[i].pid);
+    fprintf(f, " %d 2>/dev/null\nrm -rf '%s'\necho 'medic demo: the kept cluster is stopped and %s removed'\n",
+            (int)d->service.pid, d->dir, d->dir);
+    if (fclose(f) != 0 || chmod(path, 0755) != 0)
+        return -errno;
     return 0;
+}
+
+static void print_kept(const demo *d, const char *stop)
+{
+    printf("\nThe cluster keeps running (--keep): nodes n1..n3, demo-api on port %d.\n", d->service_port);
+    printf("  %s status --node http://127.0.0.1:%d        services as rows, nodes as columns\n", d->medic,
+           d->api_port[0]);
+    printf("  curl -s http://127.0.0.1:%d/v1/incidents               every step, who acted, when\n", d->api_port[0]);
+    printf("  curl -s -X POST http://127.0.0.1:%d/mode/down          crash demo-api again\n", d->control_port);
+    printf("  MEDIC_ADMIN_TOKEN=%s %s pause demo-api --node http://127.0.0.1:%d\n", d->admin_token, d->medic,
+           d->api_port[0]);
+    printf("  logs and data: %s\n", d->dir);
+    printf("To stop it: %s\n", stop);
 }
 
 int md_demo_run(int argc, char **argv)
 {
-    (void)argv;
-    if (argc > 1) {
-        fprintf(stderr, "medic demo: takes no arguments\n");
-        return 2;
-    }
     demo d;
     memset(&d, 0, sizeof d);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--keep") == 0) {
+            d.keep = true;
+        } else {
+            fprintf(stderr, "medic demo: unknown argument '%s' (the only option is --keep)\n", argv[i]);
+            return 2;
+        }
+    }
     d.service.out_fd = -1;
     for (int i = 0; i < NODES; i++)
         d.node[i].out_fd = -1;
@@ -343,6 +414,8 @@ int md_demo_run(int argc, char **argv)
         snprintf(d.log_path[i], sizeof d.log_path[i], "%s/n%d.log", d.dir, i + 1);
         snprintf(d.data_dir[i], sizeof d.data_dir[i], "%s/data-n%d", d.dir, i + 1);
     }
+    snprintf(d.restarts_path, sizeof d.restarts_path, "%s/restarts.log", d.dir);
+    snprintf(d.fixable_path, sizeof d.fixable_path, "%s/fixable", d.dir);
     signal(SIGPIPE, SIG_IGN);
     int rc = run(&d, bindir);
     if (rc != 0) {
@@ -356,6 +429,13 @@ int md_demo_run(int argc, char **argv)
                 fclose(f);
         }
     }
+    char stop[PATH_MAX];
+    if (rc == 0 && d.keep && write_stop_script(&d, stop, sizeof stop) == 0) {
+        print_kept(&d, stop);
+        return 0;
+    }
+    if (rc == 0 && !d.keep)
+        printf("\n`medic demo --keep` leaves such a cluster running for you to look around.\n");
     int killed = 0;
     int64_t t = md_mono_us();
     /* All at once, as an operator's `systemctl stop` on three machines would. */

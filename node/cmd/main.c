@@ -25,9 +25,11 @@ static const char usage[] =
     "  medic check-config [FILE]\n"
     "      validate a config and print it with defaults applied and secrets masked;\n"
     "      exits 2 naming the field when it is wrong\n"
-    "  medic demo\n"
+    "  medic demo [--keep]\n"
     "      start three nodes on loopback watching a demo service, crash the service, print the\n"
-    "      timeline: each node's detection, the quorum verdict, the restart and the recovery\n"
+    "      timeline: each node's detection, the quorum verdict, the restart and the recovery;\n"
+    "      then kill the leader mid-ladder and show the new leader finish without repeating a step;\n"
+    "      --keep leaves the cluster running and prints how to stop it\n"
     "  medic --version | version\n"
     "  medic help | --help\n";
 
