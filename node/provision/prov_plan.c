@@ -264,6 +264,12 @@ void md_prov_plan_print(const md_prov_plan *p, const md_prov_desired *d, const m
                  "    %s: %s\n    %s: %s\n    %s (project token, remediation): %s\n",
             MD_PROV_VAR_SECRET, origin(p->secret_origin), MD_PROV_VAR_ADMIN, origin(p->admin_origin),
             MD_PROV_VAR_TOKEN, origin(p->token_origin));
-    if (p->notes[0])
-        fprintf(out, "  notes:\n    %s", p->notes);
+    if (!p->notes[0])
+        return;
+    fprintf(out, "  notes:\n");
+    for (const char *l = p->notes; *l;) {
+        size_t n = strcspn(l, "\n");
+        fprintf(out, "    %.*s\n", (int)n, l);
+        l += n + (l[n] == '\n');
+    }
 }

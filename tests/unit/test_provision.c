@@ -204,6 +204,33 @@ static void test_partial_run_is_finished(void **st)
     md_prov_state_free(&s);
 }
 
+/* Services that disagree on a secret (edited by hand): all take the first one's, and the plan
+ * says so without printing either value. */
+static void test_disagreeing_secret_is_unified(void **st)
+{
+    (void)st;
+    md_prov_desired d = desired("{\"x\":1}");
+    md_prov_state s;
+    md_prov_plan p;
+    char err[256] = "";
+    state_of(&s, &d, 7, 7);
+    cJSON_ReplaceItemInObject(s.svc[2].vars, MD_PROV_VAR_SECRET, cJSON_CreateString("edited-secret-0123456789"));
+    assert_int_equal(md_prov_plan_make(&d, &s, &p, err, sizeof err), 0);
+    assert_int_equal(p.n_actions, 2); /* n3: set variables, deploy */
+    assert_string_equal(cJSON_GetObjectItem(p.vars[2], MD_PROV_VAR_SECRET)->valuestring, "kept-secret-0123456789");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    md_prov_plan_print(&p, &d, &s, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "    MEDIC_CLUSTER_SECRET differs between services"));
+    assert_null(strstr(buf, "edited-secret"));
+    assert_null(strstr(buf, "kept-secret"));
+    free(buf);
+    md_prov_plan_free(&p);
+    md_prov_state_free(&s);
+}
+
 static void test_conflicts_are_refused(void **st)
 {
     (void)st;
@@ -289,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_empty_project_plans_everything),
         cmocka_unit_test(test_complete_project_plans_nothing),
         cmocka_unit_test(test_partial_run_is_finished),
+        cmocka_unit_test(test_disagreeing_secret_is_unified),
         cmocka_unit_test(test_conflicts_are_refused),
         cmocka_unit_test(test_state_reads_only_ours),
         cmocka_unit_test(test_node_config),
