@@ -140,6 +140,11 @@ static void op_free(rw_op *op)
     free(op->resp);
     free(op->avoid);
     free(op->deps);
+    free(op->vars_json);
+    if (op->data_json) {
+        explicit_bzero(op->data_json, strlen(op->data_json)); /* may hold a new project token */
+        free(op->data_json);
+    }
     free(op);
 }
 
@@ -199,7 +204,14 @@ static int copy_id(char dst[RW_ID_MAX], const char *src, bool required)
 
 static int copy_request(rw_op *op, const rw_request *req)
 {
-    bool svc = op->kind != RW_OP_DEPLOYMENT && op->kind != RW_OP_CHECK_TOKEN;
+    bool svc = op->kind != RW_OP_DEPLOYMENT && op->kind != RW_OP_CHECK_TOKEN && op->kind != RW_OP_CALL;
+    if (op->kind == RW_OP_CALL) {
+        if ((unsigned)req->call >= RW_CALL_COUNT)
+            return -EINVAL;
+        op->call = req->call;
+        if (req->vars_json && !(op->vars_json = strdup(req->vars_json)))
+            return -ENOMEM;
+    }
     if (copy_id(op->service_id, req->service_id, svc) || copy_id(op->environment_id, req->environment_id, svc) ||
         copy_id(op->given_id, req->deployment_id, op->kind == RW_OP_DEPLOYMENT) ||
         copy_id(op->target, req->rollback_target, false) || copy_id(op->known_good, req->known_good, false))
@@ -280,6 +292,9 @@ void rw__finish(rw_op *op, rw_class cls, const char *fmt, ...)
     rw_deployment latest = op->latest;
     rw_deployment *deps = op->deps;
     op->deps = NULL;
+    char *data = op->data_json;
+    op->data_json = NULL;
+    copy.data_json = data;
     if (copy.latest)
         copy.latest = &latest;
     if (copy.deployments)
@@ -287,6 +302,10 @@ void rw__finish(rw_op *op, rw_class cls, const char *fmt, ...)
     op_free(op);
     done(&copy, arg);
     free(deps);
+    if (data) {
+        explicit_bzero(data, strlen(data));
+        free(data);
+    }
 }
 
 /* ---- timers ---- */

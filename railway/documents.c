@@ -89,6 +89,101 @@ const rw__doc rw__docs[RW_DOC_COUNT] = {
         .text = "query MedicMe { me { id } }",
         .example_vars = "{}",
     },
+    /* ---- RW_OP_CALL: provisioning (`medic railway provision|regions|check`) ---- */
+    /* name is the deploy-region id a service instance takes; deprecated regions are skipped. */
+    [RW_DOC_REGIONS] = {
+        .name = "MedicRegions",
+        .field = "regions",
+        .write = false,
+        .text = "query MedicRegions($projectId: String) { regions(projectId: $projectId) {"
+                " name country location deploymentConstraints { deprecationInfo { isDeprecated } } } }",
+        .example_vars = "{\"projectId\":\"prj\"}",
+    },
+    /* The services of a project, to find ours by name (100 is far more than a project holds). */
+    [RW_DOC_PROJECT] = {
+        .name = "MedicProject",
+        .field = "project",
+        .write = false,
+        .text = "query MedicProject($id: String!) { project(id: $id) { id name"
+                " services(first: 100) { edges { node { id name } } } } }",
+        .example_vars = "{\"id\":\"prj\"}",
+    },
+    /* What an environment holds of them: each instance's settings and whether it ever deployed,
+     * and the volumes (a volume pins its service to the volume's region). */
+    [RW_DOC_ENVIRONMENT] = {
+        .name = "MedicEnvironment",
+        .field = "environment",
+        .write = false,
+        .text = "query MedicEnvironment($id: String!, $projectId: String) {"
+                " environment(id: $id, projectId: $projectId) { id name"
+                " serviceInstances(first: 100) { edges { node { serviceId serviceName region healthcheckPath"
+                " restartPolicyType dockerfilePath source { image repo } latestDeployment { id status } } } }"
+                " volumeInstances(first: 100) { edges { node { volumeId serviceId mountPath region } } } } }",
+        .example_vars = "{\"id\":\"env\",\"projectId\":\"prj\"}",
+    },
+    /* One service's variables (EnvironmentVariables: a JSON map of name to value). */
+    [RW_DOC_VARIABLES] = {
+        .name = "MedicVariables",
+        .field = "variables",
+        .write = false,
+        .text = "query MedicVariables($projectId: String!, $environmentId: String!, $serviceId: String) {"
+                " variables(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId) }",
+        .example_vars = "{\"projectId\":\"prj\",\"environmentId\":\"env\",\"serviceId\":\"svc\"}",
+    },
+    /* An empty service (no source yet): nothing deploys before its volume, region and variables. */
+    [RW_DOC_SERVICE_CREATE] = {
+        .name = "MedicServiceCreate",
+        .field = "serviceCreate",
+        .write = true,
+        .text = "mutation MedicServiceCreate($input: ServiceCreateInput!) { serviceCreate(input: $input) { id name } }",
+        .example_vars = "{\"input\":{\"projectId\":\"prj\",\"environmentId\":\"env\",\"name\":\"medic-n1\"}}",
+    },
+    [RW_DOC_VOLUME_CREATE] = {
+        .name = "MedicVolumeCreate",
+        .field = "volumeCreate",
+        .write = true,
+        .text = "mutation MedicVolumeCreate($input: VolumeCreateInput!) { volumeCreate(input: $input) { id name } }",
+        .example_vars = "{\"input\":{\"projectId\":\"prj\",\"environmentId\":\"env\",\"serviceId\":\"svc\","
+                        "\"mountPath\":\"/data\",\"region\":\"us-west2\"}}",
+    },
+    /* skipDeploys: provisioning deploys once, after every setting is in place. */
+    [RW_DOC_VARIABLES_UPSERT] = {
+        .name = "MedicVariableCollectionUpsert",
+        .field = "variableCollectionUpsert",
+        .write = true,
+        .text = "mutation MedicVariableCollectionUpsert($input: VariableCollectionUpsertInput!) {"
+                " variableCollectionUpsert(input: $input) }",
+        .example_vars = "{\"input\":{\"projectId\":\"prj\",\"environmentId\":\"env\",\"serviceId\":\"svc\","
+                        "\"variables\":{\"MEDIC_NODE_ID\":\"n1\"},\"skipDeploys\":true}}",
+    },
+    [RW_DOC_INSTANCE_UPDATE] = {
+        .name = "MedicServiceInstanceUpdate",
+        .field = "serviceInstanceUpdate",
+        .write = true,
+        .text = "mutation MedicServiceInstanceUpdate($serviceId: String!, $environmentId: String,"
+                " $input: ServiceInstanceUpdateInput!) {"
+                " serviceInstanceUpdate(serviceId: $serviceId, environmentId: $environmentId, input: $input) }",
+        .example_vars = "{\"serviceId\":\"svc\",\"environmentId\":\"env\",\"input\":{\"region\":\"us-west2\","
+                        "\"healthcheckPath\":\"/v1/health\",\"restartPolicyType\":\"ON_FAILURE\","
+                        "\"source\":{\"image\":\"ghcr.io/example/medic:1\"}}}",
+    },
+    /* Returns the new token itself (String!): it goes into the services' variables, never a log. */
+    [RW_DOC_PROJECT_TOKEN_CREATE] = {
+        .name = "MedicProjectTokenCreate",
+        .field = "projectTokenCreate",
+        .write = true,
+        .text = "mutation MedicProjectTokenCreate($input: ProjectTokenCreateInput!) { projectTokenCreate(input: $input) }",
+        .example_vars = "{\"input\":{\"projectId\":\"prj\",\"environmentId\":\"env\",\"name\":\"medic remediation\"}}",
+    },
+    /* Deploys the service's source as configured; returns the deployment id. */
+    [RW_DOC_DEPLOY] = {
+        .name = "MedicServiceInstanceDeploy",
+        .field = "serviceInstanceDeployV2",
+        .write = true,
+        .text = "mutation MedicServiceInstanceDeploy($serviceId: String!, $environmentId: String!) {"
+                " serviceInstanceDeployV2(serviceId: $serviceId, environmentId: $environmentId) }",
+        .example_vars = "{\"serviceId\":\"svc\",\"environmentId\":\"env\"}",
+    },
 };
 
 char *rw_documents_json(void)

@@ -5,6 +5,7 @@
  *   rollback: serviceInstance -> deployments(first N) -> pick -> deploymentRollback(pick)
  *             [-> poll serviceInstance until a new latest deployment settles]
  *   check_token: projectToken, or apiToken -> me (token_check.c)
+ *   call: one provisioning document (call.c)
  *   deployment, instance, list: one query each.
  * Polls wait poll_interval_ms, then 1.5 times longer each time up to poll_max_ms.
  * Each step ends with exactly one rw__send, rw__after or rw__finish (see rw_op.h). */
@@ -494,6 +495,9 @@ void rw__op_begin(rw_op *op)
         break;
     case RW_OP_CHECK_TOKEN:
         rw__check_token_begin(op);
+        break;
+    case RW_OP_CALL:
+        rw__call_begin(op);
         break;
     }
 }

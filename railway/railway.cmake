@@ -10,6 +10,7 @@ add_library(md_railway STATIC
   railway/request.c
   railway/ops.c
   railway/token_check.c
+  railway/call.c
 )
 target_include_directories(md_railway PUBLIC railway)
 target_link_libraries(md_railway PUBLIC md_util PkgConfig::CURL PkgConfig::CJSON)

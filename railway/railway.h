@@ -95,8 +95,32 @@ typedef enum {
                        * environmentId }. Bearer: apiToken { workspaces { id } }, then me { id },
                        * which only an account token may call ("Not Authorized" = a workspace or
                        * OAuth token). Never reveals the token. */
+    RW_OP_CALL,       /* one provisioning document (rw_request.call) with the caller's variables
+                       * (rw_request.vars_json); rw_result.data_json is the answer's data */
 } rw_op_kind;
-#define RW_OP_COUNT (RW_OP_CHECK_TOKEN + 1)
+#define RW_OP_COUNT (RW_OP_CALL + 1)
+
+/* The documents `medic railway provision|regions|check` sends through RW_OP_CALL, each one
+ * constant in documents.c (validated against Railway's schema by tests/schema). Variables are the
+ * document's own, as JSON; documents.c names them. A mutation here is never resent after a
+ * failure that leaves it unknown whether it ran (a timeout after sending, a reset): the call ends
+ * with that error (reached true), and the provisioner's next run reads what exists first. */
+typedef enum {
+    RW_CALL_REGIONS = 0,   /* regions(projectId) { name country location deprecation } */
+    RW_CALL_PROJECT,       /* project(id) { id name services { id name } } */
+    RW_CALL_ENVIRONMENT,   /* environment(id, projectId) { service instances with their settings
+                            * and latest deployment, volume instances } */
+    RW_CALL_VARIABLES,     /* variables(projectId, environmentId, serviceId): a JSON map */
+    RW_CALL_SERVICE_CREATE,     /* serviceCreate(input) { id name } */
+    RW_CALL_VOLUME_CREATE,      /* volumeCreate(input) { id name } */
+    RW_CALL_VARIABLES_UPSERT,   /* variableCollectionUpsert(input): Boolean! */
+    RW_CALL_INSTANCE_UPDATE,    /* serviceInstanceUpdate(serviceId, environmentId, input): Boolean! */
+    RW_CALL_PROJECT_TOKEN_CREATE, /* projectTokenCreate(input): String! (the new token) */
+    RW_CALL_DEPLOY,             /* serviceInstanceDeployV2(serviceId, environmentId): String! */
+} rw_call_doc;
+#define RW_CALL_COUNT (RW_CALL_DEPLOY + 1)
+/* rw_call_name: the document's operationName ("MedicRegions", ...), or "?" */
+const char *rw_call_name(rw_call_doc d);
 
 /* What a token turned out to be (RW_OP_CHECK_TOKEN). */
 typedef enum {
@@ -137,6 +161,8 @@ typedef struct {
     bool background;            /* a lookup that can wait (known-good tracking): it may use only
                                  * half of the hourly budget, so remediation always has the rest */
     unsigned first;             /* LIST, and ROLLBACK's search: how many, 0 = 20, at most 100 */
+    rw_call_doc call;           /* CALL: which document */
+    const char *vars_json;      /* CALL: its variables as a JSON object (NULL = {}) */
 } rw_request;
 
 /* The outcome. Valid only during the done callback; copy what you keep. */
@@ -170,6 +196,9 @@ typedef struct {
                                        * client, valid during the callback */
     size_t n_deployments;
     rw_token_info token;      /* CHECK_TOKEN: what the token reaches (zero otherwise) */
+    const char *data_json;    /* CALL with RW_OK: the answer's "data" object as JSON text (it may
+                               * hold a new token: never log it); owned by the client, valid
+                               * during the callback; NULL otherwise */
 } rw_result;
 
 typedef void (*rw_done_fn)(const rw_result *res, void *arg);

@@ -24,8 +24,20 @@ typedef enum {
     RW_DOC_PROJECT_TOKEN,
     RW_DOC_API_TOKEN,
     RW_DOC_ME,
+    /* RW_OP_CALL's documents, in rw_call_doc's order (RW_DOC_CALL_FIRST + call) */
+    RW_DOC_REGIONS,
+    RW_DOC_PROJECT,
+    RW_DOC_ENVIRONMENT,
+    RW_DOC_VARIABLES,
+    RW_DOC_SERVICE_CREATE,
+    RW_DOC_VOLUME_CREATE,
+    RW_DOC_VARIABLES_UPSERT,
+    RW_DOC_INSTANCE_UPDATE,
+    RW_DOC_PROJECT_TOKEN_CREATE,
+    RW_DOC_DEPLOY,
     RW_DOC_COUNT
 } rw__doc_id;
+#define RW_DOC_CALL_FIRST RW_DOC_REGIONS
 
 typedef struct {
     const char *name;  /* operationName, also sent in the request body */

@@ -80,6 +80,9 @@ struct rw_op {
     bool maybe_ran;  /* a mutation was sent and its fate is unknown (timeout, broken connection) */
     bool auth_is_answer; /* the exchange in flight: an auth refusal is an answer for on_answer
                           * (the token check's me query), not the end of the operation */
+    rw_call_doc call;    /* CALL: the document */
+    char *vars_json;     /* CALL: its variables (owned) */
+    char *data_json;     /* CALL: the answer's data (owned until rw__finish hands it to done) */
 };
 
 /* client.c */
@@ -102,5 +105,7 @@ void rw__finish(rw_op *op, rw_class cls, const char *fmt, ...) __attribute__((fo
 void rw__op_begin(rw_op *op);
 /* token_check.c */
 void rw__check_token_begin(rw_op *op);
+/* call.c */
+void rw__call_begin(rw_op *op);
 
 #endif

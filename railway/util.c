@@ -46,6 +46,7 @@ static const char *const op_names[] = {
     [RW_OP_INSTANCE] = "instance",
     [RW_OP_LIST] = "list",
     [RW_OP_CHECK_TOKEN] = "check_token",
+    [RW_OP_CALL] = "call",
 };
 
 static const char *const scope_names[] = {

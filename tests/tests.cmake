@@ -15,6 +15,7 @@ add_executable(fake_railway
   ${CMAKE_SOURCE_DIR}/tests/fakes/fake_railway_model.c
   ${CMAKE_SOURCE_DIR}/tests/fakes/fake_railway_gql.c
   ${CMAKE_SOURCE_DIR}/tests/fakes/fake_railway_exec.c
+  ${CMAKE_SOURCE_DIR}/tests/fakes/fake_railway_project.c
 )
 target_link_libraries(fake_railway PRIVATE PkgConfig::UV PkgConfig::CJSON)
 
@@ -64,8 +65,9 @@ target_link_libraries(it_cluster PRIVATE nng::nng)
 # Issue 11: a connection flood against one node's cluster port.
 md_test(integration.it_flood SERIAL SOURCES tests/integration/it_flood.c LIBS md_harness
   DEPENDS medic flaky_service fake_railway)
-# Issue 10: per-project Railway tokens, and /v1/incidents following the leader.
-foreach(t IN ITEMS it_railway_tokens it_incidents_leader)
+# Issue 10: per-project Railway tokens, and /v1/incidents following the leader. Issue 12:
+# `medic railway provision|regions|check` against the fake.
+foreach(t IN ITEMS it_railway_tokens it_incidents_leader it_railway_provision)
   md_test(integration.${t} SERIAL SOURCES tests/integration/${t}.c LIBS md_harness
     DEPENDS medic flaky_service fake_railway)
 endforeach()

@@ -36,4 +36,10 @@ int md_action_cmd(const char *action, const char *node_url, const char *service,
 /* md_demo_run runs the embedded demo and returns the exit code (0 when the timeline completed). */
 int md_demo_run(int argc, char **argv);
 
+/* `medic railway provision|regions|check`: medic deploying itself on Railway through the API. */
+
+/* md_railway_cmd runs `medic railway ...` (argv[0] is "railway"). Returns the exit code: 0 ok,
+ * 1 Railway refused or failed (the message says which and what to do), 2 bad arguments. */
+int md_railway_cmd(int argc, char **argv);
+
 #endif

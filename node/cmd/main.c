@@ -1,4 +1,4 @@
-/* main.c: the `medic` command: dispatches to node, status, check-config, demo, version and help. */
+/* main.c: the `medic` command: dispatches to node, status, check-config, demo, railway, version and help. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +30,17 @@ static const char usage[] =
     "      timeline: each node's detection, the quorum verdict, the restart and the recovery;\n"
     "      then kill the leader mid-ladder and show the new leader finish without repeating a step;\n"
     "      --keep leaves the cluster running and prints how to stop it\n"
+    "  medic railway provision --project ID --environment ID --regions R1,R2,R3 --config FILE\n"
+    "        [--image REF | --repo OWNER/NAME] [--name PREFIX] [--dry-run] [--print-admin-token]\n"
+    "        [--project-token-env VAR | --project-token-file FILE]\n"
+    "      create (or bring up to date) one monitor service per region through Railway's API: a\n"
+    "      volume, its region, a health check, the variables; a second run changes nothing\n"
+    "  medic railway regions [--project ID] [--all]\n"
+    "      list the region ids Railway offers (deprecated ones only with --all)\n"
+    "  medic railway check [--project ID [--environment ID]] [--token-kind auto|bearer|project]\n"
+    "      say which kind of token this is and what it reaches\n"
+    "      (railway commands read the token from $RAILWAY_API_TOKEN, --token-env VAR or --token-file\n"
+    "      FILE, never from the command line; --endpoint URL for a proxy or a test API)\n"
     "  medic --version | version\n"
     "  medic help | --help\n";
 
@@ -168,6 +179,8 @@ int main(int argc, char **argv)
         return cmd_check_config(argc, argv);
     if (strcmp(cmd, "demo") == 0)
         return md_demo_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "railway") == 0)
+        return md_railway_cmd(argc - 1, argv + 1);
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("medic %s\n", MD_VERSION);
         return 0;

@@ -42,8 +42,14 @@
  *        gqlerror (BAD_USER_INPUT), auth ("Not Authorized"), html (Cloudflare 403 page),
  *        html200, echo (an error quoting the request's credentials back). count: how many
  *        requests (default 1, 0 = until cleared); op: only requests whose operationName or
- *        root field is NAME; after=1: execute the request first, then answer with the fault.
+ *        root field is NAME ("mutation": every mutation); skip=N: let the first N matching
+ *        requests through (skip=4&op=mutation fails the fifth mutation); after=1: execute the
+ *        request first, then answer with the fault.
  *   POST /control/faults/clear
+ *   GET  /control/project                the provisioning model (fake_railway_project.c): "mutations"
+ *                                        executed so far, "tokensCreated", and each service made
+ *                                        by serviceCreate with its settings, variables, volume and
+ *                                        deployment count
  *   GET  /control/requests               {"requests":[{seq,atMs,operationName,query,fields,services,
  *                                        variables,status,fault,tokenKind,project,userAgent,answer,
  *                                        remaining}]}
@@ -67,7 +73,7 @@
 
 typedef struct {
     char kind[16], op[64];
-    int code, count, retry_after;
+    int code, count, retry_after, skip;
     bool after, forever;
 } fault;
 
@@ -116,6 +122,11 @@ static bool names_op(const fault *f, const char *opname, const char *query)
 {
     if (!f->op[0])
         return true;
+    if (strcmp(f->op, "mutation") == 0) {
+        while (query && (*query == ' ' || *query == '\n' || *query == '\t'))
+            query++;
+        return query && strncmp(query, "mutation", 8) == 0;
+    }
     if (opname && strcmp(opname, f->op) == 0)
         return true;
     size_t n = strlen(f->op);
@@ -133,6 +144,10 @@ static bool take_fault(const char *opname, const char *query, fault *out)
     for (int i = 0; i < n_faults; i++) {
         if (!names_op(&faults[i], opname, query))
             continue;
+        if (faults[i].skip > 0) { /* this many matching requests pass first */
+            faults[i].skip--;
+            continue;
+        }
         *out = faults[i];
         if (!faults[i].forever && --faults[i].count <= 0) {
             memmove(&faults[i], &faults[i + 1], (size_t)(n_faults - i - 1) * sizeof faults[0]);
@@ -241,6 +256,7 @@ static void add_fault(fr_conn *c, const char *q)
         f.code = atoi(v);
     f.retry_after = qparam(q, "retry_after", v, sizeof v) ? atoi(v) : 1;
     f.after = qparam(q, "after", v, sizeof v) && strcmp(v, "1") == 0;
+    f.skip = qparam(q, "skip", v, sizeof v) ? atoi(v) : 0;
     qparam(q, "op", f.op, sizeof f.op);
     faults[n_faults++] = f;
     reply_msg(c, 200, "fault", f.kind);
@@ -351,7 +367,11 @@ static void control_service(fr_conn *c, const fr_req *r, const char *rest)
 static void control(fr_conn *c, const fr_req *r)
 {
     const char *p = r->path + strlen("/control/");
-    if (strcmp(p, "services") == 0) {
+    if (strcmp(p, "project") == 0) {
+        cJSON *j = fr_prov_json();
+        fr_reply_json(c, 200, NULL, j);
+        cJSON_Delete(j);
+    } else if (strcmp(p, "services") == 0) {
         cJSON *j = fr_model_json();
         fr_reply_json(c, 200, NULL, j);
         cJSON_Delete(j);
@@ -501,6 +521,7 @@ int main(int argc, char **argv)
     uv_run(&loop, UV_RUN_DEFAULT);
     e = uv_loop_close(&loop);
     fr_model_free();
+    fr_prov_free();
     cJSON_Delete(reqlog);
     return e == 0 ? 0 : 1;
 }

@@ -150,4 +150,14 @@ const fr_project *fr_project_of(const fr_req *r);
  * gets the operation name and root fields for the request log. */
 cJSON *fr_graphql(const fr_req *r, int *status, cJSON *info);
 
+/* ---- fake_railway_project.c: provisioning (regions, project, environment, variables and the
+ * mutations `medic railway provision` sends) ---- */
+/* fr_prov_field: a root field this part answers. */
+bool fr_prov_field(const char *name);
+/* fr_prov_exec runs one such field (project_id: the fake's project); NULL with err set. */
+cJSON *fr_prov_exec(const fr_field *f, const char *project_id, char *err, size_t len);
+/* fr_prov_json: GET /control/project: {"mutations","tokensCreated","services":[...]} */
+cJSON *fr_prov_json(void);
+void fr_prov_free(void);
+
 #endif

@@ -3,7 +3,7 @@
  * their own services only; projectToken answers only a project token, apiToken only a Bearer one,
  * me only an account token), and execution over the model,
  * answering exactly the selected fields in the schema's shapes: Boolean! for restart and
- * rollback, the new Deployment! for redeploy, the DeploymentStatus spelling, errors as
+ * rollback, the new Deployment! for redeploy (provisioning fields: fake_railway_project.c), the DeploymentStatus spelling, errors as
  * {"errors":[{"message","path","extensions":{"code","traceId"}}],"data":null}. */
 #include "fake_railway.h"
 
@@ -226,6 +226,8 @@ static cJSON *emit_token(const fr_field *f)
 static cJSON *exec_field(const fr_field *f, char *err, size_t len)
 {
     const char *n = f->name;
+    if (fr_prov_field(n))
+        return fr_prov_exec(f, PROJECT_ID, err, len);
     if (strcmp(n, "projectToken") == 0 || strcmp(n, "apiToken") == 0 || strcmp(n, "me") == 0)
         return emit_token(f);
     if (strcmp(n, "serviceInstance") == 0 || strcmp(n, "serviceInstanceRedeploy") == 0) {
@@ -344,8 +346,9 @@ static const char *auth_error(const fr_req *r, const fr_field *root)
                 return "Not Authorized";
             continue;
         }
-        /* A project token reaches one environment only, and says nothing about accounts. */
-        if (strcmp(f->name, "me") == 0 || strcmp(f->name, "apiToken") == 0)
+        /* A project token reaches one environment only, and says nothing about accounts; the fake
+         * lets only account and workspace tokens provision. */
+        if (strcmp(f->name, "me") == 0 || strcmp(f->name, "apiToken") == 0 || fr_prov_field(f->name))
             return "Not Authorized";
         const char *env = arg_str(f, "environmentId");
         const cJSON *in = cJSON_GetObjectItemCaseSensitive(f->args, "input");

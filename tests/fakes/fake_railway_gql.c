@@ -234,9 +234,20 @@ static const fdef query_f[] = {
     {"projectToken", "ProjectToken!", {0}, {0}},
     {"apiToken", "ApiTokenContext!", {0}, {0}},
     {"me", "User!", {0}, {0}},
+    {"regions", "[Region!]!", {"projectId"}, {0}},
+    {"project", "Project!", {"id"}, {"id"}},
+    {"environment", "Environment!", {"id", "projectId"}, {"id"}},
+    {"variables", "EnvironmentVariables!", {"environmentId", "projectId", "serviceId", "unrendered"},
+     {"environmentId", "projectId"}},
     {"__typename", "String!", {0}, {0}},
     {0}};
 static const fdef mutation_f[] = {
+    {"serviceCreate", "Service!", {"input"}, {"input"}},
+    {"volumeCreate", "Volume!", {"input"}, {"input"}},
+    {"variableCollectionUpsert", "Boolean!", {"input"}, {"input"}},
+    {"serviceInstanceUpdate", "Boolean!", {"environmentId", "input", "serviceId"}, {"input", "serviceId"}},
+    {"projectTokenCreate", "String!", {"input"}, {"input"}},
+    {"serviceInstanceDeployV2", "String!", {"commitSha", "environmentId", "serviceId"}, {"environmentId", "serviceId"}},
     {"deploymentRestart", "Boolean!", {"id"}, {"id"}},
     {"deploymentRedeploy", "Deployment!", {"id", "usePreviousImageTag"}, {"id"}},
     {"deploymentRollback", "Boolean!", {"id"}, {"id"}},
@@ -251,7 +262,36 @@ static const fdef deployment_f[] = {
 static const fdef instance_f[] = {
     {"id", "ID!"}, {"serviceId", "String!"}, {"serviceName", "String!"}, {"environmentId", "String!"},
     {"numReplicas", "Int"}, {"latestDeployment", "Deployment"}, {"activeDeployments", "[Deployment!]!"},
-    {"__typename", "String!"}, {0}};
+    {"region", "String"}, {"healthcheckPath", "String"}, {"restartPolicyType", "RestartPolicyType!"},
+    {"dockerfilePath", "String"}, {"source", "ServiceSource"}, {"__typename", "String!"}, {0}};
+/* provisioning (fake_railway_project.c) */
+static const fdef region_f[] = {{"name", "String!"}, {"location", "String!"}, {"country", "String!"}, {"id", "String"},
+                                {"region", "String"},
+                                {"deploymentConstraints", "RegionDeploymentConstraints"}, {"__typename", "String!"}, {0}};
+static const fdef rconstraints_f[] = {{"deprecationInfo", "RegionDeprecationInfo"}, {"__typename", "String!"}, {0}};
+static const fdef rdeprecation_f[] = {{"isDeprecated", "Boolean!"}, {"replacementRegion", "String!"},
+                                      {"__typename", "String!"}, {0}};
+static const fdef project_f[] = {{"id", "ID!"}, {"name", "String!"},
+                                 {"services", "ProjectServicesConnection!", {"first", "after", "last", "before"}},
+                                 {"__typename", "String!"}, {0}};
+static const fdef pconn_f[] = {{"edges", "[ProjectServicesConnectionEdge!]!"}, {"pageInfo", "PageInfo!"},
+                               {"__typename", "String!"}, {0}};
+static const fdef pedge_f[] = {{"cursor", "String!"}, {"node", "Service!"}, {"__typename", "String!"}, {0}};
+static const fdef service_f[] = {{"id", "ID!"}, {"name", "String!"}, {"projectId", "String!"}, {"__typename", "String!"}, {0}};
+static const fdef env_f[] = {{"id", "ID!"}, {"name", "String!"}, {"projectId", "String!"},
+                             {"serviceInstances", "EnvironmentServiceInstancesConnection!", {"first", "after", "last", "before"}},
+                             {"volumeInstances", "EnvironmentVolumeInstancesConnection!", {"first", "after", "last", "before"}},
+                             {"__typename", "String!"}, {0}};
+static const fdef siconn_f[] = {{"edges", "[EnvironmentServiceInstancesConnectionEdge!]!"}, {"pageInfo", "PageInfo!"},
+                                {"__typename", "String!"}, {0}};
+static const fdef siedge_f[] = {{"cursor", "String!"}, {"node", "ServiceInstance!"}, {"__typename", "String!"}, {0}};
+static const fdef viconn_f[] = {{"edges", "[EnvironmentVolumeInstancesConnectionEdge!]!"}, {"pageInfo", "PageInfo!"},
+                                {"__typename", "String!"}, {0}};
+static const fdef viedge_f[] = {{"cursor", "String!"}, {"node", "VolumeInstance!"}, {"__typename", "String!"}, {0}};
+static const fdef volinst_f[] = {{"id", "ID!"}, {"volumeId", "String!"}, {"serviceId", "String"}, {"mountPath", "String!"},
+                                 {"region", "String"}, {"environmentId", "String!"}, {"__typename", "String!"}, {0}};
+static const fdef volume_f[] = {{"id", "ID!"}, {"name", "String!"}, {"projectId", "String!"}, {"__typename", "String!"}, {0}};
+static const fdef source_f[] = {{"image", "String"}, {"repo", "String"}, {"__typename", "String!"}, {0}};
 static const fdef conn_f[] = {{"edges", "[QueryDeploymentsConnectionEdge!]!"}, {"pageInfo", "PageInfo!"},
                               {"__typename", "String!"}, {0}};
 static const fdef edge_f[] = {{"cursor", "String!"}, {"node", "Deployment!"}, {"__typename", "String!"}, {0}};
@@ -269,7 +309,16 @@ static const struct {
     const fdef *fields;
 } objects[] = {{"Deployment", deployment_f}, {"ServiceInstance", instance_f}, {"QueryDeploymentsConnection", conn_f},
                {"QueryDeploymentsConnectionEdge", edge_f}, {"PageInfo", page_f}, {"ProjectToken", ptoken_f},
-               {"ApiTokenContext", apitoken_f}, {"ApiTokenWorkspace", apiws_f}, {"User", user_f}};
+               {"ApiTokenContext", apitoken_f}, {"ApiTokenWorkspace", apiws_f}, {"User", user_f},
+               {"Region", region_f}, {"RegionDeploymentConstraints", rconstraints_f},
+               {"RegionDeprecationInfo", rdeprecation_f}, {"Project", project_f},
+               {"ProjectServicesConnection", pconn_f}, {"ProjectServicesConnectionEdge", pedge_f},
+               {"Service", service_f}, {"Environment", env_f},
+               {"EnvironmentServiceInstancesConnection", siconn_f},
+               {"EnvironmentServiceInstancesConnectionEdge", siedge_f},
+               {"EnvironmentVolumeInstancesConnection", viconn_f},
+               {"EnvironmentVolumeInstancesConnectionEdge", viedge_f}, {"VolumeInstance", volinst_f},
+               {"Volume", volume_f}, {"ServiceSource", source_f}};
 
 static const fdef *object_fields(const char *type)
 {

@@ -10,7 +10,7 @@
 if(NOT SRC)
   message(FATAL_ERROR "usage: cmake -DSRC=<source dir> -P check.cmake")
 endif()
-set(pure health config view remedy)
+set(pure health config view remedy provision)
 set(bad 0)
 
 # The module order, from node.cmake's include lines.

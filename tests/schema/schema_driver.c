@@ -2,8 +2,8 @@
  *   rw_schema_driver --print-documents   every GraphQL document the client can send, as JSON
  *   rw_schema_driver --record            runs the fake Railway API, makes every kind of call the
  *                                        client makes (the three seed scenarios, the token check
- *                                        with a Bearer and a project token, a not-found and an
- *                                        auth error), and prints the fake's request log: each
+ *                                        with a Bearer and a project token, every provisioning
+ *                                        document, a not-found and an auth error), and prints the fake's request log: each
  *                                        query, variables, HTTP status and answer, as JSON
  * Exit 0, or 1 with why on stderr. */
 #include <stdio.h>
@@ -14,6 +14,9 @@
 
 #define TOKEN "schema-driver-token"
 #define ENV_ID "e7a10000-0000-4000-8000-0000000000e1"
+#define PROJECT_ID "5a1e0000-0000-4000-8000-00000000f00d"
+/* The fake numbers what it creates in order: the first serviceCreate makes this one. */
+#define NEW_SVC "5e700000-0000-4000-8000-000000000001"
 
 static int failures;
 
@@ -23,6 +26,41 @@ static void call(rwt_host *h, rw_op_kind op, const rw_request *req, rw_class wan
         fprintf(stderr, "rw_schema_driver: %s: wanted %s, got %s: %s\n", rw_op_name(op), rw_class_name(want),
                 rw_class_name(o->r.cls), o->r.summary);
         failures++;
+    }
+}
+
+/* Every provisioning document (RW_OP_CALL), as `medic railway provision` sends them: the
+ * environment before (a service with no instance settings, no volume, never deployed) and after. */
+static void provisioning(rwt_host *h)
+{
+    static const struct {
+        rw_call_doc doc;
+        const char *vars;
+    } seq[] = {
+        {RW_CALL_REGIONS, "{\"projectId\":\"" PROJECT_ID "\"}"},
+        {RW_CALL_PROJECT, "{\"id\":\"" PROJECT_ID "\"}"},
+        {RW_CALL_SERVICE_CREATE, "{\"input\":{\"projectId\":\"" PROJECT_ID "\",\"environmentId\":\"" ENV_ID
+                                 "\",\"name\":\"medic-n1\"}}"},
+        {RW_CALL_ENVIRONMENT, "{\"id\":\"" ENV_ID "\",\"projectId\":\"" PROJECT_ID "\"}"},
+        {RW_CALL_VOLUME_CREATE, "{\"input\":{\"projectId\":\"" PROJECT_ID "\",\"environmentId\":\"" ENV_ID
+                                "\",\"serviceId\":\"" NEW_SVC "\",\"mountPath\":\"/data\",\"region\":\"us-west2\"}}"},
+        {RW_CALL_INSTANCE_UPDATE, "{\"serviceId\":\"" NEW_SVC "\",\"environmentId\":\"" ENV_ID "\",\"input\":{"
+                                  "\"region\":\"us-west2\",\"healthcheckPath\":\"/v1/health\","
+                                  "\"restartPolicyType\":\"ON_FAILURE\",\"source\":{\"image\":\"ghcr.io/x/medic:1\"}}}"},
+        {RW_CALL_PROJECT_TOKEN_CREATE, "{\"input\":{\"projectId\":\"" PROJECT_ID "\",\"environmentId\":\"" ENV_ID
+                                       "\",\"name\":\"medic remediation\"}}"},
+        {RW_CALL_VARIABLES_UPSERT, "{\"input\":{\"projectId\":\"" PROJECT_ID "\",\"environmentId\":\"" ENV_ID
+                                   "\",\"serviceId\":\"" NEW_SVC "\",\"variables\":{\"MEDIC_NODE_ID\":\"n1\"},"
+                                   "\"skipDeploys\":true}}"},
+        {RW_CALL_VARIABLES, "{\"projectId\":\"" PROJECT_ID "\",\"environmentId\":\"" ENV_ID "\",\"serviceId\":\""
+                            NEW_SVC "\"}"},
+        {RW_CALL_DEPLOY, "{\"serviceId\":\"" NEW_SVC "\",\"environmentId\":\"" ENV_ID "\"}"},
+        {RW_CALL_ENVIRONMENT, "{\"id\":\"" ENV_ID "\",\"projectId\":\"" PROJECT_ID "\"}"},
+    };
+    rwt_outcome o;
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        rw_request req = {.call = seq[i].doc, .vars_json = seq[i].vars};
+        call(h, RW_OP_CALL, &req, RW_OK, &o);
     }
 }
 
@@ -74,6 +112,7 @@ static int record(void)
     call(&h, RW_OP_DEPLOYMENT, &dq, RW_ERR_GRAPHQL, &o);
     rw_request none = {0};
     call(&h, RW_OP_CHECK_TOKEN, &none, RW_OK, &o); /* apiToken, me */
+    provisioning(&h);
     rwt_host_fini(&h);
     cfg.token_kind = RW_TOKEN_PROJECT;
     if (rwt_host_init(&h, &cfg) == 0)
