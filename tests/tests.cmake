@@ -70,6 +70,10 @@ foreach(t IN ITEMS it_railway_tokens it_incidents_leader)
     DEPENDS medic flaky_service fake_railway)
 endforeach()
 
+# Issue 12: `medic gen-certs`, and three nodes over tls+tcp:// with what it made.
+md_test(integration.it_gen_certs SERIAL SOURCES tests/integration/it_gen_certs.c LIBS md_harness
+  DEPENDS medic flaky_service fake_railway)
+
 # The demo is a user-facing command: it must finish by itself and report a complete timeline.
 md_test(integration.demo SERIAL TIMEOUT 180 PASS_REGEX "demo complete" COMMAND medic demo)
 
