@@ -85,6 +85,9 @@ if(MEDIC_FUZZ AND CLANG_BIN)
   include(${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz.cmake)
 endif()
 
+# deploy/: the container, Kubernetes, systemd and Prometheus files (label deploy).
+include(${CMAKE_SOURCE_DIR}/tests/deploy/deploy.cmake)
+
 # The folder rules (one public header per module, arrows one way, pure modules stay pure).
 md_test(unit.layout COMMAND ${CMAKE_COMMAND} -DSRC=${CMAKE_SOURCE_DIR} -P ${CMAKE_SOURCE_DIR}/tests/layout/check.cmake)
 # What `cmake --install` puts in place: medic only (the test fakes stay out).
