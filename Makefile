@@ -1,7 +1,12 @@
 # Makefile: the README's two commands. Everything real lives in CMake and scripts/.
-.PHONY: all demo test build bootstrap bench clean
+.PHONY: all demo test build bootstrap bench clean install
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# The plain optimised build a user, a packager or the container image makes: no tests, and warnings
+# are never errors there. `make test` builds exactly this too (build/test-o3), with warnings as
+# errors, so CI compiles what ships.
+RELEASE_FLAGS = -DCMAKE_BUILD_TYPE=Release -DMEDIC_TESTS=OFF
+PREFIX ?= /usr/local
 
 all: build
 
@@ -27,9 +32,16 @@ test: bootstrap
 	  cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Debug -DMEDIC_SANITIZE=ON -DMEDIC_WERROR=ON
 	@scripts/stage "building build/test" build/logs/test-build.log cmake --build build/test -j $(JOBS)
 	@scripts/stage "configuring build/test-o3 (Release, warnings as errors)" build/logs/test-o3-configure.log \
-	  cmake -S . -B build/test-o3 -DCMAKE_BUILD_TYPE=Release -DMEDIC_TESTS=OFF -DMEDIC_WERROR=ON
+	  cmake -S . -B build/test-o3 $(RELEASE_FLAGS) -DMEDIC_WERROR=ON
 	@scripts/stage "building build/test-o3" build/logs/test-o3-build.log cmake --build build/test-o3 -j $(JOBS)
 	@scripts/run-tests build/test
+
+# The release build installed under $(PREFIX) (bin/medic only). Runs no bootstrap: run
+# `scripts/bootstrap --build-only` first (deploy/docker/Dockerfile does).
+install:
+	cmake -S . -B build/package $(RELEASE_FLAGS) >/dev/null
+	cmake --build build/package -j $(JOBS)
+	cmake --install build/package --prefix $(PREFIX)
 
 bench: build
 	bench/probe_throughput

@@ -72,6 +72,10 @@ foreach(t IN ITEMS it_railway_tokens it_incidents_leader it_railway_provision)
     DEPENDS medic flaky_service fake_railway)
 endforeach()
 
+# Issue 12: `medic gen-certs`, and three nodes over tls+tcp:// with what it made.
+md_test(integration.it_gen_certs SERIAL SOURCES tests/integration/it_gen_certs.c LIBS md_harness
+  DEPENDS medic flaky_service fake_railway)
+
 # The demo is a user-facing command: it must finish by itself and report a complete timeline.
 md_test(integration.demo SERIAL TIMEOUT 180 PASS_REGEX "demo complete" COMMAND medic demo)
 md_test(integration.demo_keep SERIAL TIMEOUT 180 COMMAND sh ${CMAKE_SOURCE_DIR}/tests/integration/demo_keep.sh
@@ -84,6 +88,9 @@ find_program(CLANG_BIN NAMES clang clang-14)
 if(MEDIC_FUZZ AND CLANG_BIN)
   include(${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz.cmake)
 endif()
+
+# deploy/: the container, Kubernetes, systemd and Prometheus files (label deploy).
+include(${CMAKE_SOURCE_DIR}/tests/deploy/deploy.cmake)
 
 # The folder rules (one public header per module, arrows one way, pure modules stay pure).
 md_test(unit.layout COMMAND ${CMAKE_COMMAND} -DSRC=${CMAKE_SOURCE_DIR} -P ${CMAKE_SOURCE_DIR}/tests/layout/check.cmake)

@@ -1,4 +1,4 @@
-/* cmd.h: the `medic` commands: `node` (the daemon's wiring), `status`, and `demo`. */
+/* cmd.h: the `medic` commands: `node` (the daemon's wiring), `status`, `health`, `gen-certs` and `demo`. */
 #ifndef MD_CMD_H
 #define MD_CMD_H
 
@@ -30,6 +30,18 @@ int md_status_render_table(const char *json, FILE *out, bool color);
  * 1 refused or unreachable, 2 bad arguments. */
 int md_action_cmd(const char *action, const char *node_url, const char *service, const char *reason,
                   const char *token, FILE *out);
+
+/* md_health_cmd: `medic health [--node URL]`: GETs node_url + "/v1/health" (blocking, CLI only) and
+ * prints the answer. Returns the exit code: 0 when the node answered 200 (it is up and serving), 1
+ * when it is unreachable or not ready (503 while starting), 2 bad arguments. For container health
+ * checks and scripts: no curl needed. */
+int md_health_cmd(const char *node_url, FILE *out);
+
+/* `medic gen-certs`: a CA and node certificates for mutual TLS (gen_certs.c). */
+
+/* md_gen_certs_cmd runs `medic gen-certs` with argv[0] = "gen-certs". Returns the exit code: 0 done,
+ * 1 a file could not be written or a key exists (without --force), 2 bad arguments. */
+int md_gen_certs_cmd(int argc, char **argv);
 
 /* `medic demo`: a node, a demo service, a failure, and the recovery timeline. */
 

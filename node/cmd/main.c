@@ -1,4 +1,5 @@
-/* main.c: the `medic` command: dispatches to node, status, check-config, demo, railway, version and help. */
+/* main.c: the `medic` command: dispatches to node, status, health, check-config, gen-certs, demo,
+ * railway, version and help. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +20,18 @@ static const char usage[] =
     "      --insecure-dev lets a cluster run without cluster.secret (local demos only)\n"
     "  medic status [--node URL] [--json]\n"
     "      show what a node sees (default URL $MEDIC_NODE or http://127.0.0.1:8700)\n"
+    "  medic health [--node URL]\n"
+    "      exit 0 when the node's /v1/health answers 200, else 1 (for container health checks)\n"
     "  medic pause|resume|ack SERVICE [--node URL] [--reason TEXT] [--token TOKEN]\n"
     "      stop or restart remediation of a service, or acknowledge its incident; needs the admin\n"
     "      token (--token or $MEDIC_ADMIN_TOKEN)\n"
     "  medic check-config [FILE]\n"
     "      validate a config and print it with defaults applied and secrets masked;\n"
     "      exits 2 naming the field when it is wrong\n"
+    "  medic gen-certs --out DIR [--days N] [--ca-days N] [--force] ID=HOST[,HOST...] ...\n"
+    "      make a CA (DIR/ca.pem, ca.key) and per node DIR/ID.pem and ID.key for mutual TLS\n"
+    "      between nodes (tls+tcp://); HOST: every name or IP address peers dial the node by;\n"
+    "      an existing CA in DIR is reused; existing node keys are kept unless --force\n"
     "  medic demo [--keep]\n"
     "      start three nodes on loopback watching a demo service, crash the service, print the\n"
     "      timeline: each node's detection, the quorum verdict, the restart and the recovery;\n"
@@ -116,6 +123,20 @@ static int cmd_status(int argc, char **argv)
     return md_status_cmd(node && *node ? node : "http://127.0.0.1:8700", json, stdout);
 }
 
+static int cmd_health(int argc, char **argv)
+{
+    const char *node = getenv("MEDIC_NODE");
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--node") == 0 && i + 1 < argc)
+            node = argv[++i];
+        else {
+            fprintf(stderr, "medic health: unknown or incomplete argument '%s'\n\n%s", argv[i], usage);
+            return EXIT_USAGE;
+        }
+    }
+    return md_health_cmd(node && *node ? node : "http://127.0.0.1:8700", stdout);
+}
+
 static int cmd_action(int argc, char **argv)
 {
     const char *node = getenv("MEDIC_NODE"), *service = NULL, *reason = NULL, *token = getenv("MEDIC_ADMIN_TOKEN");
@@ -175,6 +196,10 @@ int main(int argc, char **argv)
         return cmd_status(argc, argv);
     if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0 || strcmp(cmd, "ack") == 0)
         return cmd_action(argc, argv);
+    if (strcmp(cmd, "health") == 0)
+        return cmd_health(argc, argv);
+    if (strcmp(cmd, "gen-certs") == 0)
+        return md_gen_certs_cmd(argc - 1, argv + 1);
     if (strcmp(cmd, "check-config") == 0)
         return cmd_check_config(argc, argv);
     if (strcmp(cmd, "demo") == 0)

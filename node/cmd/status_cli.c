@@ -234,6 +234,32 @@ int md_status_cmd(const char *node_url, bool json, FILE *out)
     return exit_code;
 }
 
+int md_health_cmd(const char *node_url, FILE *out)
+{
+    char url[1024];
+    size_t ul = strlen(node_url);
+    while (ul > 0 && node_url[ul - 1] == '/')
+        ul--;
+    if (ul == 0 || ul > 900) {
+        fprintf(stderr, "medic health: --node must be a URL like http://127.0.0.1:8700\n");
+        return 2;
+    }
+    snprintf(url, sizeof url, "%.*s/v1/health", (int)ul, node_url);
+    char err[256];
+    char *body = NULL;
+    long code = 0;
+    /* A health check runs often and has its own timeout around it: answer within 5 s. */
+    if (md_fetch("GET", url, 5000, &code, &body, err, sizeof err) < 0) {
+        fprintf(stderr, "medic health: cannot reach %s: %s\n", url, err);
+        return 1;
+    }
+    fprintf(code == 200 ? out : stderr, "%s%s", body ? body : "", body && *body ? "\n" : "");
+    if (code != 200)
+        fprintf(stderr, "medic health: %s answered HTTP %ld\n", url, code);
+    free(body);
+    return code == 200 ? 0 : 1;
+}
+
 int md_action_cmd(const char *action, const char *node_url, const char *service, const char *reason,
                   const char *token, FILE *out)
 {

@@ -182,6 +182,12 @@ static void test_status_table_and_json(void **state)
     cJSON_Delete(doc);
     free_result(&r);
 
+    /* medic health: the container health check (exit 0 while /v1/health answers 200) */
+    r = run_medic((const char *[]){ "health", "--node", url, NULL });
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "\"status\":\"ok\""));
+    free_result(&r);
+
     /* The status block is printed every status_print_interval_ms (300 ms here). */
     int64_t deadline = it_wall_ms() + 5000;
     char *out = NULL;
@@ -206,6 +212,10 @@ static void test_status_table_and_json(void **state)
     assert_true(took < 1000);
 
     r = run_medic((const char *[]){ "status", "--node", url, NULL });
+    assert_int_equal(r.code, 1);
+    assert_non_null(strstr(r.err, "cannot reach"));
+    free_result(&r);
+    r = run_medic((const char *[]){ "health", "--node", url, NULL });
     assert_int_equal(r.code, 1);
     assert_non_null(strstr(r.err, "cannot reach"));
     free_result(&r);
