@@ -117,7 +117,7 @@ const rw__doc rw__docs[RW_DOC_COUNT] = {
         .text = "query MedicEnvironment($id: String!, $projectId: String) {"
                 " environment(id: $id, projectId: $projectId) { id name"
                 " serviceInstances(first: 100) { edges { node { serviceId serviceName region healthcheckPath"
-                " restartPolicyType dockerfilePath source { image repo } latestDeployment { id status } } } }"
+                " startCommand restartPolicyType dockerfilePath source { image repo } latestDeployment { id status } } } }"
                 " volumeInstances(first: 100) { edges { node { volumeId serviceId mountPath region } } } } }",
         .example_vars = "{\"id\":\"env\",\"projectId\":\"prj\"}",
     },

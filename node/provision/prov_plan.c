@@ -88,6 +88,7 @@ static int instance_diff(const md_prov_desired *d, const md_prov_service *v, siz
     } while (0)
     DIFF("region", v->region, d->regions[i]);
     DIFF("healthcheckPath", v->healthcheck, MD_PROV_HEALTH_PATH);
+    DIFF("startCommand", v->start, MD_PROV_START);
     DIFF("restartPolicyType", v->restart, MD_PROV_RESTART);
     if (d->source_kind == MD_PROV_SRC_REPO)
         DIFF("dockerfilePath", v->dockerfile, MD_PROV_DOCKERFILE);
@@ -123,9 +124,9 @@ static int vars_diff(const md_prov_desired *d, const md_prov_service *v, size_t 
 {
     char id[24];
     snprintf(id, sizeof id, "n%zu", i + 1);
-    const char *names[] = { MD_PROV_VAR_NODE_ID, MD_PROV_VAR_REGION, MD_PROV_VAR_PORT, MD_PROV_VAR_CONFIG,
-                            MD_PROV_VAR_SECRET,  MD_PROV_VAR_ADMIN,  MD_PROV_VAR_TOKEN };
-    const char *want[] = { id, d->regions[i], MD_PROV_API_PORT, d->medic_config, secret, admin, token };
+    const char *names[] = { MD_PROV_VAR_NODE_ID, MD_PROV_VAR_REGION, MD_PROV_VAR_PORT,  MD_PROV_VAR_CONFIG,
+                            MD_PROV_VAR_SECRET,  MD_PROV_VAR_ADMIN,  MD_PROV_VAR_TOKEN, MD_PROV_VAR_RUN_UID };
+    const char *want[] = { id, d->regions[i], MD_PROV_API_PORT, d->medic_config, secret, admin, token, MD_PROV_RUN_UID };
     cJSON *o = cJSON_CreateObject();
     size_t at = 0;
     *out = NULL;

@@ -59,6 +59,7 @@ static int read_instances(md_prov_state *s, const cJSON *env, char *err, size_t 
         v->has_instance = true;
         copy(v->region, sizeof v->region, n, "region");
         copy(v->healthcheck, sizeof v->healthcheck, n, "healthcheckPath");
+        copy(v->start, sizeof v->start, n, "startCommand");
         copy(v->restart, sizeof v->restart, n, "restartPolicyType");
         copy(v->dockerfile, sizeof v->dockerfile, n, "dockerfilePath");
         copy(v->image, sizeof v->image, src, "image");

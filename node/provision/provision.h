@@ -21,6 +21,8 @@
 #define MD_PROV_HEALTH_PATH "/v1/health"
 #define MD_PROV_RESTART "ON_FAILURE"          /* ALWAYS is not offered on Railway's Free/Trial plans */
 #define MD_PROV_DOCKERFILE "deploy/docker/Dockerfile" /* for --repo sources */
+#define MD_PROV_START "/usr/bin/medic node"  /* the image's binary; the config comes from MEDIC_CONFIG */
+#define MD_PROV_RUN_UID "0"                   /* Railway mounts a volume owned by root: run as root there */
 #define MD_PROV_CLUSTER_PORT 7000
 #define MD_PROV_API_PORT "8700"               /* PORT: the API and Railway's health check */
 #define MD_PROV_SECRET_MIN 16                 /* as the config requires of both secrets */
@@ -33,6 +35,7 @@
 #define MD_PROV_VAR_SECRET "MEDIC_CLUSTER_SECRET"
 #define MD_PROV_VAR_ADMIN "MEDIC_ADMIN_TOKEN"
 #define MD_PROV_VAR_TOKEN "MEDIC_RAILWAY_TOKEN"
+#define MD_PROV_VAR_RUN_UID "RAILWAY_RUN_UID"
 
 typedef enum { MD_PROV_SRC_KEEP = 0, MD_PROV_SRC_IMAGE, MD_PROV_SRC_REPO } md_prov_source;
 
@@ -55,7 +58,7 @@ typedef struct {
     bool exists;
     char id[MD_PROV_NAME_MAX];
     bool has_instance;      /* it has an instance in the environment */
-    char region[MD_PROV_NAME_MAX], healthcheck[128], restart[16], dockerfile[256], image[512], repo[256];
+    char region[MD_PROV_NAME_MAX], healthcheck[128], start[128], restart[16], dockerfile[256], image[512], repo[256];
     bool deployed;          /* latestDeployment is not null */
     bool has_volume;
     char mount[256], volume_region[MD_PROV_NAME_MAX];

@@ -262,7 +262,8 @@ static const fdef deployment_f[] = {
 static const fdef instance_f[] = {
     {"id", "ID!"}, {"serviceId", "String!"}, {"serviceName", "String!"}, {"environmentId", "String!"},
     {"numReplicas", "Int"}, {"latestDeployment", "Deployment"}, {"activeDeployments", "[Deployment!]!"},
-    {"region", "String"}, {"healthcheckPath", "String"}, {"restartPolicyType", "RestartPolicyType!"},
+    {"region", "String"}, {"healthcheckPath", "String"}, {"startCommand", "String"},
+    {"restartPolicyType", "RestartPolicyType!"},
     {"dockerfilePath", "String"}, {"source", "ServiceSource"}, {"__typename", "String!"}, {0}};
 /* provisioning (fake_railway_project.c) */
 static const fdef region_f[] = {{"name", "String!"}, {"location", "String!"}, {"country", "String!"}, {"id", "String"},

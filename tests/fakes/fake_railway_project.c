@@ -19,7 +19,7 @@
 
 typedef struct {
     char id[FR_ID], name[64];
-    char region[64], health[128], restart[16], dockerfile[256], image[512], repo[256]; /* "" = null */
+    char region[64], health[128], start[128], restart[16], dockerfile[256], image[512], repo[256]; /* "" = null */
     cJSON *vars;
     int deploys;
     char last_dep[FR_ID];
@@ -190,6 +190,7 @@ static cJSON *instance(const char *sid, const char *name, const pv_svc *p)
     cJSON_AddStringToObject(n, "environmentId", FR.env_id);
     cJSON_AddItemToObject(n, "region", p ? null_or(p->region) : cJSON_CreateString("us-west2"));
     cJSON_AddItemToObject(n, "healthcheckPath", p ? null_or(p->health) : cJSON_CreateNull());
+    cJSON_AddItemToObject(n, "startCommand", p ? null_or(p->start) : cJSON_CreateNull());
     cJSON_AddStringToObject(n, "restartPolicyType", p && p->restart[0] ? p->restart : "ON_FAILURE");
     cJSON_AddItemToObject(n, "dockerfilePath", p ? null_or(p->dockerfile) : cJSON_CreateNull());
     if (p && (p->image[0] || p->repo[0])) {
@@ -375,6 +376,8 @@ static cJSON *m_instance_update(const fr_field *f, char *err, size_t len)
         snprintf(p->restart, sizeof p->restart, "%s", rp);
     if (str_arg(in, "healthcheckPath"))
         snprintf(p->health, sizeof p->health, "%s", str_arg(in, "healthcheckPath"));
+    if (str_arg(in, "startCommand"))
+        snprintf(p->start, sizeof p->start, "%s", str_arg(in, "startCommand"));
     if (str_arg(in, "dockerfilePath"))
         snprintf(p->dockerfile, sizeof p->dockerfile, "%s", str_arg(in, "dockerfilePath"));
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(in, "source");

@@ -136,6 +136,7 @@ static cJSON *assert_complete(fixture *fx)
         assert_string_equal(cJSON_GetObjectItem(s, "region")->valuestring, regions[i]);
         assert_string_equal(cJSON_GetObjectItem(s, "healthcheckPath")->valuestring, "/v1/health");
         assert_string_equal(cJSON_GetObjectItem(s, "restartPolicyType")->valuestring, "ON_FAILURE");
+        assert_string_equal(cJSON_GetObjectItem(s, "startCommand")->valuestring, "/usr/bin/medic node");
         assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "source"), "image")->valuestring,
                             "ghcr.io/example/medic:1");
         const cJSON *vol = cJSON_GetObjectItem(s, "volume");
@@ -145,6 +146,7 @@ static cJSON *assert_complete(fixture *fx)
         assert_string_equal(var(s, "MEDIC_NODE_ID"), id);
         assert_string_equal(var(s, "MEDIC_REGION"), regions[i]);
         assert_string_equal(var(s, "PORT"), "8700");
+        assert_string_equal(var(s, "RAILWAY_RUN_UID"), "0");
         assert_string_equal(var(s, "MEDIC_CLUSTER_SECRET"), secret);
         assert_non_null(var(s, "MEDIC_ADMIN_TOKEN"));
         assert_non_null(strstr(var(s, "MEDIC_RAILWAY_TOKEN"), "fake-project-token-"));

@@ -47,10 +47,10 @@ static void state_of(md_prov_state *s, const md_prov_desired *d, unsigned exists
         bool c = complete & (1u << i);
         snprintf(b, sizeof b,
                  "%s{\"node\":{\"serviceId\":\"s%d\",\"serviceName\":\"medic-n%d\",\"region\":%s%s%s,"
-                 "\"healthcheckPath\":%s,\"restartPolicyType\":\"%s\",\"dockerfilePath\":null,"
+                 "\"healthcheckPath\":%s,\"startCommand\":%s,\"restartPolicyType\":\"%s\",\"dockerfilePath\":null,"
                  "\"source\":%s,\"latestDeployment\":%s}}",
                  first_i ? "" : ",", i, i + 1, c ? "\"" : "", c ? regions[i] : "null", c ? "\"" : "",
-                 c ? "\"/v1/health\"" : "null", c ? "ON_FAILURE" : "ON_FAILURE",
+                 c ? "\"/v1/health\"" : "null", c ? "\"/usr/bin/medic node\"" : "null", c ? "ON_FAILURE" : "ON_FAILURE",
                  c ? "{\"image\":\"ghcr.io/x/medic:1\",\"repo\":null}" : "null",
                  c ? "{\"id\":\"d\",\"status\":\"SUCCESS\"}" : "null");
         strcat(inst, b);
@@ -83,6 +83,7 @@ static void state_of(md_prov_state *s, const md_prov_desired *d, unsigned exists
             cJSON_AddStringToObject(o, MD_PROV_VAR_SECRET, "kept-secret-0123456789");
             cJSON_AddStringToObject(o, MD_PROV_VAR_ADMIN, "kept-admin-0123456789");
             cJSON_AddStringToObject(o, MD_PROV_VAR_TOKEN, "kept-project-token");
+            cJSON_AddStringToObject(o, MD_PROV_VAR_RUN_UID, MD_PROV_RUN_UID);
         }
         cJSON_AddItemToObject(root, "variables", o);
         char *t = cJSON_PrintUnformatted(root);
