@@ -1,4 +1,4 @@
-/* main.c: the `medic` command: dispatches to node, status, check-config, demo, version and help. */
+/* main.c: the `medic` command: dispatches to node, status, check-config, demo, chaos, version and help. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +30,9 @@ static const char usage[] =
     "      timeline: each node's detection, the quorum verdict, the restart and the recovery;\n"
     "      then kill the leader mid-ladder and show the new leader finish without repeating a step;\n"
     "      --keep leaves the cluster running and prints how to stop it\n"
+    "  medic chaos [--scenario NAME] [--runs N] [--nodes 3|5] [--json] [--quick] [--list]\n"
+    "      build regions of nodes on this machine (network namespaces: needs root; without it the\n"
+    "      loopback subset), break them, print detection, verdict, action and recovery times\n"
     "  medic --version | version\n"
     "  medic help | --help\n";
 
@@ -168,6 +171,8 @@ int main(int argc, char **argv)
         return cmd_check_config(argc, argv);
     if (strcmp(cmd, "demo") == 0)
         return md_demo_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "chaos") == 0)
+        return md_chaos_run(argc - 1, argv + 1);
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("medic %s\n", MD_VERSION);
         return 0;
