@@ -1,5 +1,5 @@
 # Makefile: the README's two commands. Everything real lives in CMake and scripts/.
-.PHONY: all demo test build bootstrap bench clean
+.PHONY: all demo test build bootstrap bench chaos clean
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -30,6 +30,12 @@ test: bootstrap
 	  cmake -S . -B build/test-o3 -DCMAKE_BUILD_TYPE=Release -DMEDIC_TESTS=OFF -DMEDIC_WERROR=ON
 	@scripts/stage "building build/test-o3" build/logs/test-o3-build.log cmake --build build/test-o3 -j $(JOBS)
 	@scripts/run-tests build/test
+
+# The full chaos matrix (docs/chaos.md): as root in network namespaces, otherwise the loopback
+# subset. RUNS=N runs each scenario N times; the tables go to build/chaos-results/.
+RUNS ?= 5
+chaos: build
+	build/release/medic chaos --runs $(RUNS) --results build/chaos-results
 
 bench: build
 	bench/probe_throughput

@@ -8,7 +8,12 @@
 
 void ch_watch_init(ch_watch *wt, int64_t t0)
 {
+    bool ignore[CH_MAX_NODES], skewed[CH_MAX_NODES];
+    memcpy(ignore, wt->ignore, sizeof ignore);
+    memcpy(skewed, wt->skewed, sizeof skewed);
     memset(wt, 0, sizeof *wt);
+    memcpy(wt->ignore, ignore, sizeof ignore);
+    memcpy(wt->skewed, skewed, sizeof skewed);
     wt->t0 = t0;
 }
 
@@ -18,7 +23,7 @@ void ch_watch_poll(ch_watch *wt, ch_cluster *c)
     int up = 0, answered = 0;
     int64_t up_since = 0;
     for (int i = 0; i < c->n; i++) {
-        if (!c->node[i].running || c->node[i].stopped)
+        if (!c->node[i].running || c->node[i].stopped || wt->ignore[i])
             continue;
         cJSON *doc = ch_node_get(c, i, "/v1/services/" CH_SERVICE);
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(doc, "service");
@@ -30,14 +35,14 @@ void ch_watch_poll(ch_watch *wt, ch_cluster *c)
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, "verdict");
         snprintf(wt->state[i], sizeof wt->state[i], "%s", ch_jstr(s, "state"));
         if (strcmp(wt->state[i], "DOWN") == 0) {
-            int64_t since = (int64_t)ch_jnum(s, "state_since_ms");
+            int64_t since = wt->skewed[i] ? md_wall_ms() : (int64_t)ch_jnum(s, "state_since_ms");
             wt->node_down[i] = true;
             if (since >= wt->t0 && (!wt->first_down || since < wt->first_down))
                 wt->first_down = since;
         }
         const char *vs = ch_jstr(v, "state");
         if (strcmp(vs, "DOWN") == 0) {
-            int64_t since = (int64_t)ch_jnum(v, "since_ms");
+            int64_t since = wt->skewed[i] ? md_wall_ms() : (int64_t)ch_jnum(v, "since_ms");
             wt->verdict_down_seen = true;
             wt->verdict_down_on[i] = true;
             if (since >= wt->t0 && (!wt->quorum_down || since < wt->quorum_down))
@@ -45,7 +50,7 @@ void ch_watch_poll(ch_watch *wt, ch_cluster *c)
         }
         if (strcmp(vs, "UP") == 0) {
             up++;
-            int64_t since = (int64_t)ch_jnum(v, "since_ms");
+            int64_t since = wt->skewed[i] ? 0 : (int64_t)ch_jnum(v, "since_ms");
             if (since > up_since)
                 up_since = since;
         }

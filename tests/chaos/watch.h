@@ -12,6 +12,8 @@ typedef struct {
     bool verdict_down_on[CH_MAX_NODES];
     bool node_down[CH_MAX_NODES];
     bool all_up;
+    bool ignore[CH_MAX_NODES];         /* not read (an isolated minority: its verdict cannot be UP) */
+    bool skewed[CH_MAX_NODES];         /* its wall clock is moved: its times are when the harness saw them */
     char state[CH_MAX_NODES][16];      /* each node's own state of the service, last poll */
     char incident[16];                 /* the newest incident since t0: its state, "" none */
     int incident_steps;
