@@ -133,6 +133,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "medic chaos: --runs must be 1-64 and --nodes 3 or 5\n");
         return 2;
     }
+    /* Every name asked for must be a scenario, before anything starts. */
+    for (const char *p = only; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        bool known = false;
+        for (int k = 0; k < ch_scenario_count(); k++)
+            known |= strlen(ch_scenario_name(ch_scenario_at(k))) == len &&
+                     strncmp(p, ch_scenario_name(ch_scenario_at(k)), len) == 0;
+        if (!known) {
+            fprintf(stderr, "medic chaos: unknown scenario '%.*s' (--list names them)\n", (int)len, p);
+            return 2;
+        }
+        p += len + (end ? 1 : 0);
+    }
     if (list) {
         for (int k = 0; k < ch_scenario_count(); k++)
             printf("%-14s %s%s\n", ch_scenario_name(ch_scenario_at(k)), ch_scenario_proves(ch_scenario_at(k)),
@@ -215,10 +229,8 @@ int main(int argc, char **argv)
         }
     }
     ch_world_close(&w);
-    if (only && nrows == 0 && !ch_interrupted) {
-        fprintf(stderr, "medic chaos: no scenario matched '%s' here (--list names them)\n", only);
-        return 2;
-    }
+    if (only && nrows == 0 && !ch_interrupted)
+        printf("medic chaos: none of '%s' can run here (see what was skipped above)\n", only);
     char md[PATH_MAX];
     if (nrows && ch_report_write(results, rows, nrows, &tm, md, sizeof md) == 0 && !json)
         printf("results: %s (and .json beside it)\n", md);
