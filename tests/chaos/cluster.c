@@ -151,7 +151,7 @@ static int write_config(ch_cluster *c, int i, const int *peer_port)
             "   \"railway\":{\"service_id\":\"" CH_SERVICE "\",\"environment_id\":\"e7a10000-0000-4000-8000-0000000000e1\"}}]}\n",
             nd->id, i % 3 + 1, nd->data, nd->ip, nd->api_port, nd->ip, nd->cluster_port, peers, tm->heartbeat_ms,
             tm->election_ms, c->rw_port[i], c->fake_ip, c->svc_port, tm->interval_ms, tm->timeout_ms, tm->failures,
-            tm->quick ? 1000 : 2000, tm->quick ? 400 : 1000, 5000, 8000, 8000);
+            tm->quick ? 1000 : 3000, tm->quick ? 400 : 2000, 5000, 8000, 8000);
     return fclose(f) == 0 ? 0 : -errno;
 }
 
