@@ -1,5 +1,5 @@
 # Makefile: the README's two commands. Everything real lives in CMake and scripts/.
-.PHONY: all demo test build bootstrap bench clean install
+.PHONY: all demo test build bootstrap bench chaos clean install
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # The plain optimised build a user, a packager or the container image makes: no tests, and warnings
@@ -36,12 +36,19 @@ test: bootstrap
 	@scripts/stage "building build/test-o3" build/logs/test-o3-build.log cmake --build build/test-o3 -j $(JOBS)
 	@scripts/run-tests build/test
 
-# The release build installed under $(PREFIX) (bin/medic only). Runs no bootstrap: run
+# The release build installed under $(PREFIX) (bin/medic and its helpers in libexec/medic). Runs no
+# bootstrap: run
 # `scripts/bootstrap --build-only` first (deploy/docker/Dockerfile does).
 install:
 	cmake -S . -B build/package $(RELEASE_FLAGS) >/dev/null
 	cmake --build build/package -j $(JOBS)
 	cmake --install build/package --prefix $(PREFIX)
+
+# The full chaos matrix (docs/chaos.md): as root in network namespaces, otherwise the loopback
+# subset. RUNS=N runs each scenario N times; the tables go to build/chaos-results/.
+RUNS ?= 5
+chaos: build
+	build/release/medic chaos --runs $(RUNS) --results build/chaos-results
 
 bench: build
 	bench/probe_throughput

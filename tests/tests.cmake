@@ -2,22 +2,8 @@
 # with real processes on loopback, the demo as a test, the simulator and the fuzz targets. Unit
 # tests sit with their modules' .cmake files. Included only when MEDIC_TESTS is on.
 
-# Test fakes: never installed.
-add_executable(flaky_service ${CMAKE_SOURCE_DIR}/tests/fakes/flaky_service.c)
-target_link_libraries(flaky_service PRIVATE PkgConfig::UV)
-include(${CMAKE_SOURCE_DIR}/tests/fakes/relay.cmake)
-
-# The Railway client against the fake Railway API.
-# The fake Railway API: a real program the integration tests (and the remediation tests) run.
-add_executable(fake_railway
-  ${CMAKE_SOURCE_DIR}/tests/fakes/fake_railway.c
-  ${CMAKE_SOURCE_DIR}/tests/fakes/fake_railway_http.c
-  ${CMAKE_SOURCE_DIR}/tests/fakes/fake_railway_model.c
-  ${CMAKE_SOURCE_DIR}/tests/fakes/fake_railway_gql.c
-  ${CMAKE_SOURCE_DIR}/tests/fakes/fake_railway_exec.c
-  ${CMAKE_SOURCE_DIR}/tests/fakes/fake_railway_project.c
-)
-target_link_libraries(fake_railway PRIVATE PkgConfig::UV PkgConfig::CJSON)
+# The test fakes (flaky_service, fake_railway, relay) are built by tests/chaos/chaos.cmake: medic
+# chaos and medic demo run them, so they are installed with medic.
 
 # A loop for tests: the node's Railway host adapter (md_heal) and curl driver (md_base) hosting the client,
 # plus the fake's fixture.
@@ -94,6 +80,7 @@ include(${CMAKE_SOURCE_DIR}/tests/deploy/deploy.cmake)
 
 # The folder rules (one public header per module, arrows one way, pure modules stay pure).
 md_test(unit.layout COMMAND ${CMAKE_COMMAND} -DSRC=${CMAKE_SOURCE_DIR} -P ${CMAKE_SOURCE_DIR}/tests/layout/check.cmake)
-# What `cmake --install` puts in place: medic only (the test fakes stay out).
+# What `cmake --install` puts in place: medic, and the programs medic chaos and medic demo run in
+# libexec/medic.
 md_test(unit.install COMMAND ${CMAKE_COMMAND} -DBUILD=${CMAKE_BINARY_DIR} -DTMP=${CMAKE_BINARY_DIR}/install-check
   -P ${CMAKE_SOURCE_DIR}/tests/layout/install.cmake)

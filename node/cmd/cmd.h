@@ -54,4 +54,16 @@ int md_demo_run(int argc, char **argv);
  * 1 Railway refused or failed (the message says which and what to do), 2 bad arguments. */
 int md_railway_cmd(int argc, char **argv);
 
+/* `medic chaos`: runs the chaos harness (medic-chaos, built from tests/chaos/). */
+
+/* md_chaos_run finds medic-chaos next to this program (a build tree) or in ../libexec/medic (an
+ * installed medic) and execs it with argv[1..] and --medic <this program>. Returns only on
+ * failure: 1 when it is missing. */
+int md_chaos_run(int argc, char **argv);
+
+/* md_helper_path writes the path of a helper program installed with medic (flaky_service,
+ * fake_railway, relay, medic-chaos): next to this program, or in ../libexec/medic. Returns 0, or
+ * -ENOENT with out set to the first place it looked. */
+int md_helper_path(const char *name, char *out, size_t len);
+
 #endif

@@ -156,11 +156,12 @@ static int start_all(demo *d, const char *bindir)
 {
     char flaky[PATH_MAX + 32];
     const char *env = getenv("MEDIC_FLAKY_BIN");
-    snprintf(flaky, sizeof flaky, "%s/flaky_service", bindir);
+    md_helper_path("flaky_service", flaky, sizeof flaky); /* beside medic, or in ../libexec/medic */
     snprintf(d->medic, sizeof d->medic, "%s/medic", bindir);
     char *fargv[] = { env && *env ? (char *)env : flaky, "--port", "0", "--control-port", "0", NULL };
     if (access(fargv[0], X_OK) != 0) {
-        fprintf(stderr, "medic demo: the demo service %s is missing; build it with `make demo` or set MEDIC_FLAKY_BIN\n",
+        fprintf(stderr, "medic demo: the demo service %s is missing (it is built and installed with medic: `make demo`, "
+                        "or `cmake --install`), or set MEDIC_FLAKY_BIN\n",
                 fargv[0]);
         return -1;
     }

@@ -1,5 +1,5 @@
 /* main.c: the `medic` command: dispatches to node, status, health, check-config, gen-certs, demo,
- * railway, version and help. */
+ * chaos, railway, version and help. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +37,9 @@ static const char usage[] =
     "      timeline: each node's detection, the quorum verdict, the restart and the recovery;\n"
     "      then kill the leader mid-ladder and show the new leader finish without repeating a step;\n"
     "      --keep leaves the cluster running and prints how to stop it\n"
+    "  medic chaos [--scenario NAME] [--runs N] [--nodes 3|5] [--json] [--quick] [--list]\n"
+    "      build regions of nodes on this machine (network namespaces: needs root; without it the\n"
+    "      loopback subset), break them, print detection, verdict, action and recovery times\n"
     "  medic railway provision --project ID --environment ID --regions R1,R2,R3 --config FILE\n"
     "        [--image REF | --repo OWNER/NAME] [--name PREFIX] [--dry-run] [--print-admin-token]\n"
     "        [--project-token-env VAR | --project-token-file FILE]\n"
@@ -204,6 +207,8 @@ int main(int argc, char **argv)
         return cmd_check_config(argc, argv);
     if (strcmp(cmd, "demo") == 0)
         return md_demo_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "chaos") == 0)
+        return md_chaos_run(argc - 1, argv + 1);
     if (strcmp(cmd, "railway") == 0)
         return md_railway_cmd(argc - 1, argv + 1);
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {

@@ -7,7 +7,7 @@
  *   fake_railway --port 0 --state-dir DIR --flaky-bin PATH --services "svcA,svcB"
  *                [--environment ID] [--token T] [--token-kind any|bearer|workspace|project]
  *                [--project NAME:SVC[,SVC...]:TOKEN]... [--deploy-delay-ms N] [--rate-limit N]
- *                [--rate-window-ms MS] [--rate-reset seconds|epoch]
+ *                [--rate-window-ms MS] [--rate-reset seconds|epoch] [--host IPV4]
  * The token may also come from FAKE_RAILWAY_TOKEN; none given accepts any non-empty token (with
  * --project, only the projects' tokens). Each --project (at most 8) is a Railway project: its
  * TOKEN (in either header, as --token-kind allows) reaches its services only, "Not Authorized"
@@ -15,6 +15,8 @@
  * Token kinds: bearer is an account token (Authorization: Bearer; may call me), workspace a
  * workspace token (Bearer; me is "Not Authorized"), project a Project-Access-Token (projectToken
  * answers; apiToken and me do not), any takes either header (Bearer as an account token).
+ * --host (default 127.0.0.1) is where the API and every flaky_service child listen (medic chaos
+ * runs the fake in a network namespace of its own, reached at that namespace's address).
  * Rate limit: every GraphQL answer carries X-RateLimit-Limit, -Remaining and -Reset for a window
  * of --rate-window-ms (default an hour) allowing --rate-limit requests (default 1000, Hobby);
  * Reset is the seconds left in the window (default) or its end as epoch seconds. A request past
@@ -463,7 +465,7 @@ static int usage(const char *why)
     fprintf(stderr, "fake_railway: %s\nusage: fake_railway --port P --state-dir DIR --flaky-bin PATH --services A,B "
                     "[--environment ID] [--token T] [--token-kind any|bearer|workspace|project] "
                     "[--project NAME:SVC,...:TOKEN] [--deploy-delay-ms N] [--rate-limit N] [--rate-window-ms MS] "
-                    "[--rate-reset seconds|epoch]\n", why);
+                    "[--rate-reset seconds|epoch] [--host IPV4]\n", why);
     return 2;
 }
 
@@ -473,11 +475,13 @@ int main(int argc, char **argv)
     int port = -1;
     snprintf(FR.env_id, sizeof FR.env_id, "e7a10000-0000-4000-8000-0000000000e1");
     FR.deploy_delay_ms = 300;
+    FR.host = "127.0.0.1";
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--port") == 0) port = atoi(v);
         else if (strcmp(a, "--state-dir") == 0) FR.state_dir = v;
         else if (strcmp(a, "--flaky-bin") == 0) FR.flaky_bin = v;
+        else if (strcmp(a, "--host") == 0) FR.host = v;
         else if (strcmp(a, "--services") == 0) services = v;
         else if (strcmp(a, "--environment") == 0) snprintf(FR.env_id, sizeof FR.env_id, "%s", v);
         else if (strcmp(a, "--token") == 0) tok = v;
@@ -504,7 +508,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     reqlog = cJSON_CreateArray();
     uv_loop_init(&loop);
-    int e = fr_http_listen(&loop, port, handle, &http_port);
+    int e = fr_http_listen(&loop, FR.host, port, handle, &http_port);
     if (e) {
         fprintf(stderr, "fake_railway: listen: %s\n", uv_strerror(e));
         return 1;

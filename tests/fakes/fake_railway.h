@@ -25,8 +25,8 @@ typedef struct {
 } fr_req;
 typedef void (*fr_handler)(fr_conn *c, const fr_req *r);
 
-/* fr_http_listen listens on 127.0.0.1:port (0 = any free port); *bound gets the port. */
-int fr_http_listen(uv_loop_t *loop, int port, fr_handler h, int *bound);
+/* fr_http_listen listens on host:port (an IPv4 address; 0 = any free port); *bound gets the port. */
+int fr_http_listen(uv_loop_t *loop, const char *host, int port, fr_handler h, int *bound);
 /* fr_reply answers once and closes the connection after writing. extra: header lines, each
  * ending in \r\n, or NULL. */
 void fr_reply(fr_conn *c, int status, const char *ctype, const char *extra, const char *body, size_t len);
@@ -84,6 +84,7 @@ typedef struct {
     uv_loop_t *loop;
     const char *flaky_bin;
     const char *state_dir;
+    const char *host; /* where the API and the children listen (--host, default 127.0.0.1) */
     char env_id[FR_ID];
     fr_svc *svcs[FR_MAX_SVCS];
     int n_svcs;

@@ -222,11 +222,12 @@ static void on_conn(uv_stream_t *server, int status)
         conn_close(c);
 }
 
-int fr_http_listen(uv_loop_t *loop, int port, fr_handler h, int *bound)
+int fr_http_listen(uv_loop_t *loop, const char *host, int port, fr_handler h, int *bound)
 {
     struct sockaddr_in a;
     handler = h;
-    uv_ip4_addr("127.0.0.1", port, &a);
+    if (uv_ip4_addr(host, port, &a) != 0)
+        return UV_EINVAL;
     uv_tcp_init(loop, &listener);
     listening = true;
     int e = uv_tcp_bind(&listener, (const struct sockaddr *)&a, 0);

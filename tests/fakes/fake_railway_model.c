@@ -207,7 +207,8 @@ static void spawn_child(fr_svc *s)
     snprintf(port, sizeof port, "%d", s->port);
     snprintf(cport, sizeof cport, "%d", s->control_port);
     const char *mode = s->active ? s->active->behaviour : "healthy";
-    char *args[] = {(char *)FR.flaky_bin, "--port", port, "--control-port", cport, "--mode", (char *)mode, NULL};
+    char *args[] = {(char *)FR.flaky_bin, "--port", port, "--control-port", cport, "--mode", (char *)mode,
+                    "--host", (char *)FR.host, NULL};
     snprintf(logp, sizeof logp, "%s/%s.flaky.log", FR.state_dir, s->id);
     int errfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     uv_pipe_init(FR.loop, &ch->out, 0);
