@@ -36,9 +36,8 @@ test: bootstrap
 	@scripts/stage "building build/test-o3" build/logs/test-o3-build.log cmake --build build/test-o3 -j $(JOBS)
 	@scripts/run-tests build/test
 
-# The release build installed under $(PREFIX) (bin/medic and its helpers in libexec/medic). Runs no
-# bootstrap: run
-# `scripts/bootstrap --build-only` first (deploy/docker/Dockerfile does).
+# The release build installed under $(PREFIX) (bin/medic and its helpers in libexec/medic). Runs
+# no bootstrap: run `scripts/bootstrap --build-only` first (deploy/docker/Dockerfile does).
 install:
 	cmake -S . -B build/package $(RELEASE_FLAGS) >/dev/null
 	cmake --build build/package -j $(JOBS)
