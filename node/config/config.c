@@ -508,7 +508,8 @@ static int parse_api(md__cfg_parser *p, const cJSON *api)
     if (!ip_literal(cfg->api_host))
         return md__cfg_fail(p, "api.listen",
                             "\"%s\" is not an IP address: the API listens on a literal address only, never a name "
-                            "(127.0.0.1:8700 for this machine alone, 0.0.0.0:8700 for every IPv4 address, [::1]:8700)",
+                            "(127.0.0.1:8700 for this machine alone, 0.0.0.0:8700 for every IPv4 address, [::1]:8700, "
+                            "[::]:8700 for every address); host names are for cluster addresses",
                             cfg->api_host);
     return 0;
 }
