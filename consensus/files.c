@@ -83,6 +83,18 @@ static bool meta_line(const char **p, const char *end, const char *key, char *ou
     return true;
 }
 
+/* meta_parse reads the meta file's text into c and n (RAFT_STORAGE_MAX_NAME + 1 bytes each). */
+static bool meta_parse(const uint8_t *buf, size_t len, char *c, char *n)
+{
+    const char *p = (const char *)buf, *end = p + len;
+    size_t ml = strlen(META_MAGIC);
+    if (buf == NULL || len <= ml || memcmp(p, META_MAGIC, ml) != 0) {
+        return false;
+    }
+    p += ml;
+    return meta_line(&p, end, "cluster", c) && meta_line(&p, end, "node", n) && p == end;
+}
+
 int raft__meta_check(raft_storage *s, const char *cluster, const char *node_id, bool fresh,
                      char *err, size_t errlen)
 {
@@ -113,13 +125,7 @@ int raft__meta_check(raft_storage *s, const char *cluster, const char *node_id, 
         return rc;
     }
     char c[RAFT_STORAGE_MAX_NAME + 1], n[RAFT_STORAGE_MAX_NAME + 1];
-    const char *p = (const char *)buf, *end = p + len;
-    size_t ml = strlen(META_MAGIC);
-    bool ok = len > ml && memcmp(p, META_MAGIC, ml) == 0;
-    if (ok) {
-        p += ml;
-        ok = meta_line(&p, end, "cluster", c) && meta_line(&p, end, "node", n) && p == end;
-    }
+    bool ok = meta_parse(buf, len, c, n);
     free(buf);
     if (!ok) {
         snprintf(err, errlen, "data dir %s: meta file is not one this version understands",
@@ -127,10 +133,37 @@ int raft__meta_check(raft_storage *s, const char *cluster, const char *node_id, 
         return -EBADMSG;
     }
     if (strcmp(c, cluster) != 0 || strcmp(n, node_id) != 0) {
-        snprintf(err, errlen, "data dir %s belongs to cluster %s node %s, not cluster %s node %s",
-                 s->dir, c, n, cluster, node_id);
+        snprintf(err, errlen, "data dir %s belongs to node %s of cluster %s, not node %s of cluster %s "
+                 "(a node's id and cluster must not change across restarts)", s->dir, n, c, node_id, cluster);
         return -EPERM;
     }
+    return 0;
+}
+
+int raft_storage_owner(const char *dir, char *cluster, char *node_id, size_t cap)
+{
+    char path[PATH_MAX];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char c[RAFT_STORAGE_MAX_NAME + 1], n[RAFT_STORAGE_MAX_NAME + 1];
+    if (cap < RAFT_STORAGE_MAX_NAME + 1) {
+        return -EINVAL;
+    }
+    int w = snprintf(path, sizeof path, "%s/meta", dir);
+    if (w < 0 || (size_t)w >= sizeof path) {
+        return -ENAMETOOLONG;
+    }
+    int rc = raft__st_read_file(path, &buf, &len);
+    if (rc < 0) {
+        return rc;
+    }
+    bool ok = meta_parse(buf, len, c, n);
+    free(buf);
+    if (!ok) {
+        return -EBADMSG;
+    }
+    memcpy(cluster, c, sizeof c);
+    memcpy(node_id, n, sizeof n);
     return 0;
 }
 

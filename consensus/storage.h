@@ -82,6 +82,14 @@ typedef struct {
 int raft_storage_open(const char *dir, const char *cluster, const char *node_id,
                       const raft_storage_io *io, raft_storage **out, char *err, size_t errlen);
 
+/* raft_storage_owner reads which cluster and node the data directory dir belongs to (recorded by
+ * the first raft_storage_open), without opening, locking or changing anything. cluster and node_id
+ * get the names (each cap >= RAFT_STORAGE_MAX_NAME + 1 bytes). A node checks it before it starts,
+ * so that one that comes back under another id is refused, naming both.
+ * Errors: -ENOENT no record (a new or empty directory); -EBADMSG a record this version cannot
+ * read; -EINVAL cap too small; other negative errno from reading the file. */
+int raft_storage_owner(const char *dir, char *cluster, char *node_id, size_t cap);
+
 /* raft_storage_close releases the store; s may be NULL. Nothing is pending: writes are durable
  * when their call returns. */
 void raft_storage_close(raft_storage *s);

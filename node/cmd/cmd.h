@@ -14,6 +14,12 @@
  * insecure_dev lets a cluster run without cluster.secret (local demos only). */
 int md_daemon_run(const md_config *cfg, bool insecure_dev);
 
+/* md_identity_check: for a cluster node, refuses (-EPERM, err filled with a config error naming
+ * node.id or cluster.name and both values) a data directory recorded for another node id or
+ * cluster; 0 when it is this node's, new, or unreadable (storage reports that at start). Reads
+ * the directory; changes nothing. The caller exits 2, as for any config error. */
+int md_identity_check(const md_config *cfg, char *err, size_t errlen);
+
 /* `medic status`: asks a node's API for its status and prints a table or JSON. */
 
 /* md_status_cmd fetches node_url + "/v1/status" (blocking: this runs in the CLI, not a node).

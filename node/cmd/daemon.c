@@ -145,6 +145,43 @@ static void print_status(void *ctx, const md_view *v)
     md_status_print(stdout, v, md_wall_ms(), d->cfg->log_format == MD_LOGFMT_JSON);
 }
 
+/* start_api listens where the config says. An address taken from PORT ("[::]") on a host
+ * without IPv6 falls back to every IPv4 address rather than failing the platform's health check. */
+static int start_api(daemon_ctx *d, char *err, size_t errlen)
+{
+    const md_config *cfg = d->cfg;
+    int rc = md_api_start(&d->loop, cfg->api_host, cfg->api_port, d->holder, &d->api, err, errlen);
+    bool from_port = cfg->api_listen_from && strcmp(cfg->api_listen_from, "PORT") == 0;
+    if (rc == UV_EAFNOSUPPORT || rc == UV_EADDRNOTAVAIL) {
+        if (!from_port)
+            return rc;
+        md_log(MD_LOG_WARN, "api_ipv6_unavailable", MD_S("api_listen", cfg->api_listen),
+               MD_S("error", uv_strerror(rc)), MD_S("fallback", "0.0.0.0"));
+        err[0] = '\0';
+        rc = md_api_start(&d->loop, "0.0.0.0", cfg->api_port, d->holder, &d->api, err, errlen);
+    }
+    return rc;
+}
+
+/* log_identity says who this node is and where each part of that came from (the config, a
+ * platform variable, the host name, a default), and which consensus timing runs and why. */
+static void log_identity(const md_config *cfg)
+{
+    md_log(MD_LOG_INFO, "node_identity", MD_S("node", cfg->node_id), MD_S("id_from", cfg->node_id_from),
+           MD_S("region", cfg->node_region), MD_S("region_from", cfg->node_region_from),
+           MD_S("api_listen", cfg->api_listen), MD_S("api_listen_from", cfg->api_listen_from));
+    if (!cfg->cluster.enabled)
+        return;
+    md_log(MD_LOG_INFO, "data_dir", MD_S("path", cfg->data_dir), MD_S("from", cfg->data_dir_from));
+    if (cfg->node_id_from && strcmp(cfg->node_id_from, "host name") == 0)
+        md_log(MD_LOG_WARN, "node_id_from_host_name", MD_S("node", cfg->node_id),
+               MD_S("why", "a cluster node's id must stay the same across restarts: set node.id or MEDIC_NODE_ID "
+                           "unless the host name is stable (a StatefulSet pod's is)"));
+    md_log(MD_LOG_INFO, "timing_profile", MD_S("profile", cfg->cluster.timing),
+           MD_S("reason", cfg->cluster.timing_reason), MD_I("heartbeat_ms", cfg->cluster.heartbeat_ms),
+           MD_I("election_timeout_ms", cfg->cluster.election_timeout_ms));
+}
+
 static int start(daemon_ctx *d)
 {
     char err[256] = "";
@@ -174,7 +211,7 @@ static int start(daemon_ctx *d)
     md_monitor_add_view_part(d->monitor, cluster_view_part, d->cluster);
     md_monitor_add_view_part(d->monitor, heal_view_part, d->remedy);
     md_monitor_set_status_printer(d->monitor, print_status, d);
-    rc = md_api_start(&d->loop, d->cfg->api_host, d->cfg->api_port, d->holder, &d->api, err, sizeof err);
+    rc = start_api(d, err, sizeof err);
     if (rc < 0) {
         md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", err[0] ? err : uv_strerror(rc)),
                MD_S("api_listen", d->cfg->api_listen));
@@ -226,6 +263,7 @@ int md_daemon_run(const md_config *cfg, bool insecure_dev)
     uv_signal_start(&d.sig_int, on_signal, SIGINT);
 
     int exit_code = 0;
+    log_identity(cfg);
     if (start(&d) < 0) {
         exit_code = 1;
         stop(&d, "start failed");

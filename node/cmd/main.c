@@ -16,7 +16,9 @@ static const char usage[] =
     "\n"
     "usage:\n"
     "  medic node [--config FILE] [--log-format text|json] [--log-level LEVEL] [--insecure-dev]\n"
-    "      run a monitor node; without --config the config is read from $MEDIC_CONFIG;\n"
+    "      run a monitor node; without --config the config is read from $MEDIC_CONFIG (the JSON\n"
+    "      text itself); MEDIC_NODE_ID, MEDIC_REGION, MEDIC_DATA_DIR and PORT fill what the config\n"
+    "      leaves out (docs/config.md, \"Environment variables\");\n"
     "      --insecure-dev lets a cluster run without cluster.secret (local demos only)\n"
     "  medic status [--node URL] [--json]\n"
     "      show what a node sees (default URL $MEDIC_NODE or http://127.0.0.1:8700)\n"
@@ -96,6 +98,12 @@ static int cmd_node(int argc, char **argv)
     if (cfg->cluster.enabled && !cfg->cluster.secret && !insecure_dev) {
         fprintf(stderr, "medic: config error: %s: cluster.secret: is required (every node of the cluster shares it; "
                         "for a local demo only, run with --insecure-dev)\n", cfg->origin);
+        md_config_free(cfg);
+        return EXIT_USAGE;
+    }
+    char err[1024];
+    if (md_identity_check(cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "medic: config error: %s\n", err);
         md_config_free(cfg);
         return EXIT_USAGE;
     }

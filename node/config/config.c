@@ -434,38 +434,33 @@ static int parse_node(md__cfg_parser *p, const cJSON *node)
     if ((rc = md__cfg_want_object(p, "node", node)) || (rc = md__cfg_check_keys(p, "node", node, keys, 3)))
         return rc;
     if (id) {
+        cfg->node_id_from = "node.id";
         if ((rc = md__cfg_get_string(p, "node.id", id, &cfg->node_id)))
             return rc;
         if (!md__cfg_name_ok(cfg->node_id))
             return md__cfg_fail(p, "node.id", NAME_RULE);
-    } else {
-        char host[256] = "";
-        if (gethostname(host, sizeof host - 1) != 0 || !md__cfg_name_ok(host))
-            return md__cfg_fail(p, "node.id", "not set, and the host name is not a valid id; set node.id");
-        if (!(cfg->node_id = strdup(host)))
-            return md__cfg_oom(p);
+    } else if ((rc = md__cfg_env_node_id(p))) {
+        return rc;
     }
     if (region) {
+        cfg->node_region_from = "node.region";
         if ((rc = md__cfg_get_string(p, "node.region", region, &cfg->node_region)))
             return rc;
         if (!md__cfg_name_ok(cfg->node_region))
             return md__cfg_fail(p, "node.region", NAME_RULE);
-    } else if (!(cfg->node_region = strdup("local"))) {
-        return md__cfg_oom(p);
+    } else if ((rc = md__cfg_env_node_region(p))) {
+        return rc;
     }
     const cJSON *dd = md__cfg_get(node, "data_dir");
     if (dd) {
+        cfg->data_dir_from = "node.data_dir";
         if ((rc = md__cfg_get_string(p, "node.data_dir", dd, &cfg->data_dir)))
             return rc;
         if (!cfg->data_dir[0])
             return md__cfg_fail(p, "node.data_dir", "must not be empty");
-    } else {
-        size_t n = strlen(cfg->node_id) + sizeof "medic-data/";
-        if (!(cfg->data_dir = malloc(n)))
-            return md__cfg_oom(p);
-        snprintf(cfg->data_dir, n, "medic-data/%s", cfg->node_id);
+        return 0;
     }
-    return 0;
+    return md__cfg_env_data_dir(p);
 }
 
 /* ip_literal: an IPv4 or IPv6 address (an IPv6 zone such as %eth0 allowed), which is all the
@@ -493,10 +488,17 @@ static int parse_api(md__cfg_parser *p, const cJSON *api)
     if ((rc = md__cfg_want_object(p, "api", api)) || (rc = md__cfg_check_keys(p, "api", api, keys, 1)))
         return rc;
     if (listen) {
+        cfg->api_listen_from = "api.listen";
         if ((rc = md__cfg_get_string(p, "api.listen", listen, &cfg->api_listen)))
             return rc;
-    } else if (!(cfg->api_listen = strdup(MD_DEFAULT_API_LISTEN))) {
-        return md__cfg_oom(p);
+    } else if ((rc = md__cfg_env_api_listen(p, &cfg->api_listen))) {
+        return rc;
+    } else if (cfg->api_listen) {
+        cfg->api_listen_from = "PORT";
+    } else {
+        cfg->api_listen_from = "default";
+        if (!(cfg->api_listen = strdup(MD_DEFAULT_API_LISTEN)))
+            return md__cfg_oom(p);
     }
     rc = md__cfg_split_hostport(cfg->api_listen, 0, &cfg->api_host, &cfg->api_port);
     if (rc == -ENOMEM)
@@ -506,7 +508,8 @@ static int parse_api(md__cfg_parser *p, const cJSON *api)
     if (!ip_literal(cfg->api_host))
         return md__cfg_fail(p, "api.listen",
                             "\"%s\" is not an IP address: the API listens on a literal address only, never a name "
-                            "(127.0.0.1:8700 for this machine alone, 0.0.0.0:8700 for every IPv4 address, [::1]:8700)",
+                            "(127.0.0.1:8700 for this machine alone, 0.0.0.0:8700 for every IPv4 address, [::1]:8700, "
+                            "[::]:8700 for every address); host names are for cluster addresses",
                             cfg->api_host);
     return 0;
 }
@@ -575,9 +578,20 @@ static int fail_json(md__cfg_parser *p, const char *text, size_t off)
 int md_config_parse(const char *json, size_t len, const char *origin, md_config **out, char *err,
                     size_t errlen)
 {
+    return md_config_parse_env(json, len, origin, NULL, out, err, errlen);
+}
+
+int md_config_parse_env(const char *json, size_t len, const char *origin, const md_config_env *env,
+                        md_config **out, char *err, size_t errlen)
+{
     assert(out);
     assert(json || len == 0);
-    md__cfg_parser p = {NULL, origin ? origin : "config", err, errlen};
+    md_config_env own;
+    if (!env) {
+        own = md_config_process_env();
+        env = &own;
+    }
+    md__cfg_parser p = {NULL, env, origin ? origin : "config", err, errlen};
     if (err && errlen)
         err[0] = '\0';
     /* cJSON wants a terminated buffer; the copy also keeps the caller's bytes untouched. */
@@ -658,16 +672,26 @@ static int read_file(const char *path, char **out, size_t *len)
 
 int md_config_load(const char *path, md_config **out, char *err, size_t errlen)
 {
+    return md_config_load_env(path, NULL, out, err, errlen);
+}
+
+int md_config_load_env(const char *path, const md_config_env *env, md_config **out, char *err, size_t errlen)
+{
     assert(out);
+    md_config_env own;
+    if (!env) {
+        own = md_config_process_env();
+        env = &own;
+    }
     if (!path) {
-        const char *env = getenv("MEDIC_CONFIG");
-        if (!env) {
+        const char *text = env->lookup ? env->lookup(env->ctx, "MEDIC_CONFIG") : NULL;
+        if (!text) {
             if (err && errlen)
                 snprintf(err, errlen, "MEDIC_CONFIG: not set (give a config file, or put the JSON "
                                       "config in MEDIC_CONFIG)");
             return -ENOENT;
         }
-        return md_config_parse(env, strlen(env), "MEDIC_CONFIG", out, err, errlen);
+        return md_config_parse_env(text, strlen(text), "MEDIC_CONFIG", env, out, err, errlen);
     }
     char *text = NULL;
     size_t len = 0;
@@ -678,7 +702,7 @@ int md_config_load(const char *path, md_config **out, char *err, size_t errlen)
                      rc == -EFBIG ? "larger than 16 MiB" : strerror(-rc));
         return rc;
     }
-    rc = md_config_parse(text, len, path, out, err, errlen);
+    rc = md_config_parse_env(text, len, path, env, out, err, errlen);
     free(text);
     return rc;
 }

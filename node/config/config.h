@@ -122,7 +122,7 @@ typedef struct {
 typedef struct {
     char *id;
     char *address;   /* "tcp://host:port" or "tls+tcp://host:port" */
-    char *region;    /* default "unknown" */
+    char *region;    /* default "unknown" (also when written as "unknown") */
 } md_peer_config;
 
 /* The cluster section. Without one, the node is a cluster of one: its own view is the verdict. */
@@ -141,7 +141,8 @@ typedef struct {
     int64_t peer_dead_ms;
     int64_t max_message_bytes;
     /* consensus timing: a profile ("lan": 100/1000 ms, "wan": 300/3000 ms), each overridable */
-    char *timing;           /* "lan" or "wan" */
+    char *timing;           /* "lan" or "wan": cluster.timing, else "wan" when nodes are in 2+ regions */
+    char *timing_reason;    /* why (for the log): "set in cluster.timing", "nodes in 3 regions (a, b, c)"... */
     int64_t heartbeat_ms;
     int64_t election_timeout_ms; /* timeouts are drawn from [this, 2 x this) */
     int64_t lease_drift_ms;      /* margin for clock drift taken off the leader lease */
@@ -177,10 +178,14 @@ typedef struct {
 } md_remedy_config;
 
 typedef struct md_config {
-    char *node_id;        /* node.id, default: the host name */
-    char *node_region;    /* node.region, default "local" */
-    char *data_dir;       /* node.data_dir, default "medic-data/<node.id>" (cluster mode only) */
-    char *api_listen;     /* api.listen as given, default MD_DEFAULT_API_LISTEN */
+    char *node_id;        /* node.id, else $MEDIC_NODE_ID, else the host name */
+    char *node_region;    /* node.region, else $MEDIC_REGION, else $RAILWAY_REPLICA_REGION, else "local" */
+    char *data_dir;       /* node.data_dir, else $MEDIC_DATA_DIR, else $RAILWAY_VOLUME_MOUNT_PATH/medic,
+                           * else "medic-data/<node.id>" (cluster mode only) */
+    char *api_listen;     /* api.listen as given, else "[::]:$PORT", else MD_DEFAULT_API_LISTEN */
+    /* Where each of the four above came from, for the log: the config key ("node.id"), the
+     * variable ("MEDIC_NODE_ID", "PORT"...), "host name" or "default". Static strings. */
+    const char *node_id_from, *node_region_from, *data_dir_from, *api_listen_from;
     char *api_host;       /* parsed from api_listen */
     int api_port;
     int log_level;        /* log.level: 0 debug, 1 info, 2 warn, 3 error; default 1 */
@@ -200,16 +205,43 @@ typedef struct md_config {
     size_t n_env_names;
 } md_config;
 
+/* What a config may take from outside its own text: environment variables, through lookup
+ * (returns a variable's value, or NULL when it is not set; ctx is passed back), and the machine's
+ * host name (NULL: none). The loader reads nothing else, so tests inject both. Which variables it
+ * reads, and the order of precedence (the config wins, then the variables, then the default), is
+ * in docs/config.md, "Environment variables". A variable set to "" counts as not set, except
+ * inside ${VAR}. */
+typedef struct {
+    const char *(*lookup)(void *ctx, const char *name);
+    void *ctx;
+    const char *host_name;
+} md_config_env;
+
+/* md_config_process_env: the process's own environment (getenv) and host name (gethostname). The
+ * host name is read once per call into a static buffer: call it from one thread. */
+md_config_env md_config_process_env(void);
+
+/* md_config_parse_env parses JSON text, taking ${VAR}, MEDIC_CONFIG and the fallbacks of node.id,
+ * node.region, node.data_dir and api.listen from env (NULL: md_config_process_env()). Otherwise as
+ * md_config_parse. */
+int md_config_parse_env(const char *json, size_t len, const char *origin, const md_config_env *env,
+                        md_config **out, char *err, size_t errlen);
+
+/* md_config_load_env: md_config_load with env (NULL: the process's). */
+int md_config_load_env(const char *path, const md_config_env *env, md_config **out, char *err, size_t errlen);
+
 /* md_config_parse parses JSON text. origin names the source in messages (a path or
  * "MEDIC_CONFIG"). On success *out is a new config the caller frees with md_config_free.
  * Returns 0, or -EINVAL with err filled, or -ENOMEM. Every message starts with the origin, then
  * the field path when there is one ("config.json: services[2].interval_ms: must be a positive
  * integer", "config.json: malformed JSON at byte 123 (line 5, column 9)"), and has every secret
- * masked, so callers print it as it is. On error *out is untouched. */
+ * masked, so callers print it as it is. On error *out is untouched. Uses the process environment
+ * (md_config_process_env); md_config_parse_env takes another. */
 int md_config_parse(const char *json, size_t len, const char *origin, md_config **out,
                     char *err, size_t errlen);
 
-/* md_config_load reads path, or the environment variable MEDIC_CONFIG when path is NULL.
+/* md_config_load reads path, or the environment variable MEDIC_CONFIG (the JSON text itself, never
+ * a path) when path is NULL. Uses the process environment (md_config_process_env).
  * Returns 0, or a negative error with err filled (unreadable file: -errno, e.g. -ENOENT, with
  * "PATH: cannot read: strerror"; MEDIC_CONFIG unset: -ENOENT; anything md_config_parse returns). */
 int md_config_load(const char *path, md_config **out, char *err, size_t errlen);

@@ -43,7 +43,14 @@ static int check_address(md__cfg_parser *p, const char *path, const char *a, boo
     return 0;
 }
 
-static int parse_peer(md__cfg_parser *p, size_t i, const cJSON *o, const char *self_id, char **self_address,
+/* The entry of this node in cluster.peers, when it lists itself: its address and region (NULL:
+ * none given), both malloc'd, owned by whoever holds the struct. */
+typedef struct {
+    char *address;
+    char *region;
+} self_entry;
+
+static int parse_peer(md__cfg_parser *p, size_t i, const cJSON *o, const char *self_id, self_entry *self,
                       md_cluster_config *c, bool *any_tls)
 {
     static const char *const keys[] = { "id", "address", "region" };
@@ -90,13 +97,16 @@ static int parse_peer(md__cfg_parser *p, size_t i, const cJSON *o, const char *s
     *any_tls = *any_tls || tls;
     if (strcmp(peer.id, self_id) == 0) {
         /* The same peer list can be shared by every node: our own entry gives our address. */
-        if (*self_address) {
+        if (self->address) {
             rc = md__cfg_fail(p, md__cfg_join(fp, sizeof fp, path, "id"), "'%s' is listed twice", peer.id);
             goto fail;
         }
-        *self_address = peer.address;
+        self->address = peer.address;
+        if (region)
+            self->region = peer.region;
+        else
+            free(peer.region);
         free(peer.id);
-        free(peer.region);
         return 0;
     }
     c->peers[c->n_peers++] = peer;
@@ -153,19 +163,19 @@ static int parse_timing(md__cfg_parser *p, const cJSON *cl, md_cluster_config *c
     return 0;
 }
 
-/* Consensus timing: a profile, then single overrides. */
-static int parse_consensus_timing(md__cfg_parser *p, const cJSON *cl, md_cluster_config *c)
+/* Consensus timing: a profile (cluster.timing, or picked from the nodes' regions), then single
+ * overrides. Runs after the peers are parsed: their regions pick the profile. */
+static int parse_consensus_timing(md__cfg_parser *p, const cJSON *cl, md_cluster_config *c, const char *self_region)
 {
-    static const char *const profiles[] = { "lan", "wan" };
-    const cJSON *t = md__cfg_get(cl, "timing"), *hb = md__cfg_get(cl, "heartbeat_ms");
+    const cJSON *hb = md__cfg_get(cl, "heartbeat_ms");
     const cJSON *et = md__cfg_get(cl, "election_timeout_ms"), *ld = md__cfg_get(cl, "lease_drift_ms");
-    int prof = 0, rc;
-    if (t && (rc = md__cfg_pick(p, "cluster.timing", t, profiles, 2, "lan, wan", &prof)))
+    bool node_region_given = p->cfg->node_region_from && strcmp(p->cfg->node_region_from, "default") != 0;
+    int rc;
+    if ((rc = md__cfg_pick_timing(p, cl, c, self_region, node_region_given)))
         return rc;
-    if (!(c->timing = strdup(profiles[prof])))
-        return md__cfg_oom(p);
-    c->heartbeat_ms = prof == 0 ? MD_LAN_HEARTBEAT_MS : MD_WAN_HEARTBEAT_MS;
-    c->election_timeout_ms = prof == 0 ? MD_LAN_ELECTION_MS : MD_WAN_ELECTION_MS;
+    bool wan = strcmp(c->timing, "wan") == 0;
+    c->heartbeat_ms = wan ? MD_WAN_HEARTBEAT_MS : MD_LAN_HEARTBEAT_MS;
+    c->election_timeout_ms = wan ? MD_WAN_ELECTION_MS : MD_LAN_ELECTION_MS;
     if (hb && (rc = md__cfg_get_int(p, "cluster.heartbeat_ms", hb, 1, 60000, &c->heartbeat_ms)))
         return rc;
     if (et && (rc = md__cfg_get_int(p, "cluster.election_timeout_ms", et, 1, 600000, &c->election_timeout_ms)))
@@ -183,7 +193,7 @@ static int parse_consensus_timing(md__cfg_parser *p, const cJSON *cl, md_cluster
     return 0;
 }
 
-static int parse_peers(md__cfg_parser *p, const cJSON *cl, md_cluster_config *c, char **self_address, bool *any_tls)
+static int parse_peers(md__cfg_parser *p, const cJSON *cl, md_cluster_config *c, self_entry *self, bool *any_tls)
 {
     const cJSON *peers = md__cfg_get(cl, "peers");
     if (!peers)
@@ -199,7 +209,7 @@ static int parse_peers(md__cfg_parser *p, const cJSON *cl, md_cluster_config *c,
     const cJSON *o;
     cJSON_ArrayForEach(o, peers)
     {
-        int rc = parse_peer(p, i++, o, p->cfg->node_id, self_address, c, any_tls);
+        int rc = parse_peer(p, i++, o, p->cfg->node_id, self, c, any_tls);
         if (rc)
             return rc;
     }
@@ -258,11 +268,18 @@ int md__cfg_parse_cluster(md__cfg_parser *p, const cJSON *cl)
         if ((rc = md__cfg_add_secret(p->cfg, c->secret)))
             return rc == -ENOMEM ? md__cfg_oom(p) : rc;
     }
-    char *self_address = NULL; /* borrowed from a peer entry until copied below */
+    self_entry self = { NULL, NULL };
     bool any_tls = false, listen_tls = false;
-    if ((rc = parse_timing(p, cl, c)) || (rc = parse_consensus_timing(p, cl, c)) ||
-        (rc = parse_peers(p, cl, c, &self_address, &any_tls)) ||
-        (rc = parse_tls(p, md__cfg_get(cl, "tls"), c))) {
+    rc = parse_timing(p, cl, c);
+    if (rc == 0)
+        rc = parse_peers(p, cl, c, &self, &any_tls);
+    if (rc == 0)
+        rc = parse_consensus_timing(p, cl, c, self.region);
+    if (rc == 0)
+        rc = parse_tls(p, md__cfg_get(cl, "tls"), c);
+    char *self_address = self.address; /* ours until handed to c->listen below */
+    free(self.region);
+    if (rc) {
         free(self_address);
         return rc;
     }
@@ -325,6 +342,7 @@ void md__cfg_free_cluster(md_cluster_config *c)
     free(c->secret);
     free(c->listen);
     free(c->timing);
+    free(c->timing_reason);
     free(c->tls_cert_file);
     free(c->tls_key_file);
     free(c->tls_ca_file);

@@ -18,6 +18,7 @@
 
 typedef struct {
     md_config *cfg; /* being built; the secrets found so far mask error messages */
+    const md_config_env *env; /* never NULL */
     const char *origin;
     char *err;
     size_t errlen;
@@ -54,6 +55,23 @@ int md__cfg_want_object(md__cfg_parser *p, const char *path, const cJSON *it);
 /* config_nul.c: true when a string of the (already parsed) JSON text holds a \u0000 escape;
  * path gets the field ("services[2].url"), *in_key whether the escape is in that field's name. */
 bool md__cfg_find_nul(const char *text, size_t len, char *path, size_t cap, bool *in_key);
+
+/* config_env.c: md__cfg_env_get returns variable name from p->env, or NULL when it is not set or
+ * empty. md__cfg_env_node fills node.id, node.region and node.data_dir that the "node" section
+ * left out; md__cfg_env_api_listen gives api.listen ("[::]:$PORT") when PORT is set, else NULL in
+ * *out with 0 returned. Errors name the field and the variable. */
+const char *md__cfg_env_get(const md__cfg_parser *p, const char *name);
+int md__cfg_env_node_id(md__cfg_parser *p);
+int md__cfg_env_node_region(md__cfg_parser *p);
+int md__cfg_env_data_dir(md__cfg_parser *p);
+int md__cfg_env_api_listen(md__cfg_parser *p, char **out);
+
+/* config_timing.c: picks cluster.timing's profile when the config leaves it out: "wan" when the
+ * nodes' regions (cluster.peers[].region, and node.region when this node's own entry gives none)
+ * number two or more, else "lan"; sets c->timing and c->timing_reason. self_region: this node's
+ * entry's region in cluster.peers (NULL: none given). */
+int md__cfg_pick_timing(md__cfg_parser *p, const cJSON *cl, md_cluster_config *c, const char *self_region,
+                        bool node_region_given);
 
 /* config_cluster.c: the "cluster" section (absent: a cluster of one), then the rules that tie
  * services to it (quorum within the cluster size, gossip no slower than any check). */

@@ -169,7 +169,7 @@ int md__cfg_expand(md__cfg_parser *p, const char *path, const char *s, char **ou
         char var[MAX_VAR_NAME + 1];
         memcpy(var, name, n);
         var[n] = '\0';
-        const char *val = getenv(var);
+        const char *val = p->env->lookup ? p->env->lookup(p->env->ctx, var) : NULL;
         if (!val) {
             rc = md__cfg_fail(p, path, "environment variable %s is not set", var);
             break;

@@ -34,8 +34,13 @@ void it_skip(const char *why)
 
 char *it_get(int port, const char *path, long *code)
 {
+    return it_get_at("127.0.0.1", port, path, code);
+}
+
+char *it_get_at(const char *host, int port, const char *path, long *code)
+{
     char url[512];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    snprintf(url, sizeof url, "http://%s:%d%s", host, port, path);
     char *body = NULL;
     long c = 0;
     if (md_fetch("GET", url, 5000, &c, &body, NULL, 0) < 0)
@@ -145,8 +150,14 @@ static int write_config(it_node *n, const char *json)
 
 int it_node_start(it_node *n, const char *config_json, const char *const *extra_args)
 {
+    return it_node_start_at(n, "127.0.0.1", config_json, extra_args);
+}
+
+int it_node_start_at(it_node *n, const char *api_host, const char *config_json, const char *const *extra_args)
+{
     memset(n, 0, sizeof *n);
     n->proc.out_fd = -1;
+    snprintf(n->api_host, sizeof n->api_host, "%s", api_host);
     snprintf(n->dir, sizeof n->dir, "/tmp/medic-it-XXXXXX");
     if (!mkdtemp(n->dir))
         return -1;
@@ -167,7 +178,7 @@ int it_node_start(it_node *n, const char *config_json, const char *const *extra_
     int64_t deadline = it_wall_ms() + 10000;
     while (it_wall_ms() < deadline) {
         long code = 0;
-        char *body = it_get(n->api_port, "/v1/health", &code);
+        char *body = it_get_at(n->api_host, n->api_port, "/v1/health", &code);
         free(body);
         if (body && code == 200)
             return 0;
@@ -218,7 +229,7 @@ int it_node_restart(it_node *n, const char *const *extra_args)
     int64_t deadline = it_wall_ms() + 10000;
     while (it_wall_ms() < deadline) {
         long code = 0;
-        char *body = it_get(n->api_port, "/v1/health", &code);
+        char *body = it_get_at(n->api_host, n->api_port, "/v1/health", &code);
         free(body);
         if (body && code == 200)
             return 0;
@@ -285,11 +296,28 @@ int it_trio_init(it_trio *t, bool with_flaky)
 
 void it_trio_peers(const it_trio *t, char *out, size_t cap)
 {
+    it_trio_peers_at(t, "127.0.0.1", out, cap);
+}
+
+void it_trio_peers_at(const it_trio *t, const char *host, char *out, size_t cap)
+{
     size_t at = 0;
     out[0] = '\0';
     for (int j = 0; j < IT_TRIO && at < cap; j++)
-        at += (size_t)snprintf(out + at, cap - at, "%s{\"id\":\"%s\",\"address\":\"tcp://127.0.0.1:%d\"}",
-                               j ? "," : "", it_trio_ids[j], t->cluster_port[j]);
+        at += (size_t)snprintf(out + at, cap - at, "%s{\"id\":\"%s\",\"address\":\"tcp://%s:%d\"}",
+                               j ? "," : "", it_trio_ids[j], host, t->cluster_port[j]);
+}
+
+bool it_has_ipv6_loopback(void)
+{
+    FILE *fp = fopen("/proc/net/if_inet6", "r");
+    char line[256];
+    bool found = false;
+    while (fp && !found && fgets(line, sizeof line, fp))
+        found = strncmp(line, "00000000000000000000000000000001 ", 33) == 0;
+    if (fp)
+        fclose(fp);
+    return found;
 }
 
 void it_trio_stop(it_trio *t)
@@ -366,10 +394,46 @@ const cJSON *it_wait_closed_incident(int port, int64_t t0, int timeout_ms, cJSON
     return NULL;
 }
 
+/* consensus_field: a string of n's /v1/cluster "cluster.consensus" object into out ("" if none). */
+static void consensus_field(const it_node *n, const char *key, char *out, size_t cap)
+{
+    char *body = it_get_at(n->api_host, n->api_port, "/v1/cluster", NULL);
+    cJSON *doc = body ? cJSON_Parse(body) : NULL;
+    free(body);
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "cluster"), "consensus"), key);
+    snprintf(out, cap, "%s", cJSON_IsString(v) ? v->valuestring : "");
+    cJSON_Delete(doc);
+}
+
+int it_trio_agreed_leader(it_trio *t, int timeout_ms)
+{
+    for (int64_t deadline = it_wall_ms() + timeout_ms; it_wall_ms() < deadline; it_sleep_ms(20)) {
+        char first[64] = "", leader[64], role[32];
+        bool agree = true;
+        for (int i = 0; i < IT_TRIO && agree; i++) {
+            if (!t->running[i])
+                continue;
+            consensus_field(&t->node[i], "leader", leader, sizeof leader);
+            agree = leader[0] && (!first[0] || strcmp(first, leader) == 0);
+            snprintf(first, sizeof first, "%s", leader);
+        }
+        for (int i = 0; agree && i < IT_TRIO; i++) {
+            if (!t->running[i] || strcmp(it_trio_ids[i], first) != 0)
+                continue;
+            consensus_field(&t->node[i], "role", role, sizeof role);
+            if (strcmp(role, "leader") == 0)
+                return i;
+        }
+    }
+    return -1;
+}
+
 bool it_wait_leader(const it_node *n, int timeout_ms)
 {
     for (int64_t deadline = it_wall_ms() + timeout_ms; it_wall_ms() < deadline; it_sleep_ms(20)) {
-        cJSON *doc = it_get_json(n->api_port, "/v1/cluster", NULL);
+        char *body = it_get_at(n->api_host, n->api_port, "/v1/cluster", NULL);
+        cJSON *doc = body ? cJSON_Parse(body) : NULL;
+        free(body);
         const cJSON *l = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "cluster"), "consensus"), "leader");
         bool led = cJSON_IsString(l);
         cJSON_Delete(doc);

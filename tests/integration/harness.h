@@ -20,6 +20,7 @@ typedef struct {
 typedef struct {
     md_proc proc;
     int api_port;
+    char api_host[48]; /* as in a URL: "127.0.0.1", "[::1]" */
     char dir[64];
     char cfg_path[PATH_MAX];
     char log_path[PATH_MAX];
@@ -40,6 +41,8 @@ void it_flaky_stop(it_flaky *f);
  * "@DIR@" by the node's own temp dir, for node.data_dir) to that temp dir, starts `medic node --config` with extra args (NULL-terminated, may be NULL), stderr to a
  * log file and stdout to another, and waits up to 10 s for /v1/health to answer. Returns 0 or -1. */
 int it_node_start(it_node *n, const char *config_json, const char *const *extra_args);
+/* it_node_start_at: it_node_start for a node whose API listens on api_host (as in a URL: "[::1]"). */
+int it_node_start_at(it_node *n, const char *api_host, const char *config_json, const char *const *extra_args);
 /* it_node_restart starts the node again on the same config and directory (stopped with
  * keep_dir set) and waits for its API. Returns 0 or -1. */
 int it_node_restart(it_node *n, const char *const *extra_args);
@@ -54,6 +57,8 @@ char *it_node_stdout(const it_node *n);
 
 /* it_get GETs http://127.0.0.1:port + path; returns the body (malloc'd) and *code, or NULL. */
 char *it_get(int port, const char *path, long *code);
+/* it_get_at GETs http://host:port + path (host as in a URL: "[::1]", "localhost"). */
+char *it_get_at(const char *host, int port, const char *path, long *code);
 /* it_get_json GETs and parses; NULL unless the answer parsed as JSON. */
 cJSON *it_get_json(int port, const char *path, long *code);
 
@@ -81,6 +86,8 @@ extern const char *const it_trio_ids[IT_TRIO];
 int it_trio_init(it_trio *t, bool with_flaky);
 /* it_trio_peers writes the members of cluster.peers: {"id":"n1","address":"tcp://..."},... */
 void it_trio_peers(const it_trio *t, char *out, size_t cap);
+/* it_trio_peers_at: it_trio_peers with host in every address ("[::1]", "localhost"). */
+void it_trio_peers_at(const it_trio *t, const char *host, char *out, size_t cap);
 /* it_trio_stop resumes (SIGCONT) and stops every running node, removes every node's dir, and
  * stops the flaky_service. */
 void it_trio_stop(it_trio *t);
@@ -100,7 +107,14 @@ int it_fake_railway_start(it_fake_railway *f, const char *services, const char *
 int it_fake_railway_control(it_fake_railway *f, const char *path);
 void it_fake_railway_stop(it_fake_railway *f);
 
-/* it_wait_leader polls n's /v1/cluster until it names a Raft leader; false after timeout_ms. */
+/* it_trio_agreed_leader polls every running node's /v1/cluster (on its api_host) until all name
+ * the same leader and that node says it leads; returns its index, or -1 after timeout_ms. */
+int it_trio_agreed_leader(it_trio *t, int timeout_ms);
+
+/* it_has_ipv6_loopback: whether ::1 is configured (/proc/net/if_inet6 lists it). */
+bool it_has_ipv6_loopback(void);
+
+/* it_wait_leader polls n's /v1/cluster (on its api_host) until it names a Raft leader; false after timeout_ms. */
 bool it_wait_leader(const it_node *n, int timeout_ms);
 
 /* it_wait_closed_incident polls node port's /v1/incidents until its newest closed incident opened

@@ -667,12 +667,16 @@ static void test_bad_api_listen(void **state)
         snprintf(json, sizeof json, "{'api':{'listen':'%s:8700'},'services':[]}", names[i]);
         snprintf(want, sizeof want,
                  "t.json: api.listen: \"%.*s\" is not an IP address: the API listens on a literal address only, "
-                 "never a name (127.0.0.1:8700 for this machine alone, 0.0.0.0:8700 for every IPv4 address, [::1]:8700)",
+                 "never a name (127.0.0.1:8700 for this machine alone, 0.0.0.0:8700 for every IPv4 address, [::1]:8700, "
+                 "[::]:8700 for every address); host names are for cluster addresses",
                  names[i][0] == '[' ? (int)strlen(names[i]) - 2 : (int)strlen(names[i]), names[i] + (names[i][0] == '['));
         expect_err(json, want);
     }
     md_config *v6 = ok("{'api':{'listen':'[::1]:8700'},'services':[{'name':'a','tcp':'h:1'}]}");
     assert_string_equal(v6->api_host, "::1");
+    md_config_free(v6);
+    v6 = ok("{'api':{'listen':'[::]:8700'},'services':[{'name':'a','tcp':'h:1'}]}");
+    assert_string_equal(v6->api_host, "::");
     md_config_free(v6);
     md_config *cfg = ok("{'api':{'listen':'0.0.0.0:0'},'services':[{'name':'a','tcp':'h:1'}]}");
     assert_string_equal(cfg->api_host, "0.0.0.0");

@@ -165,6 +165,27 @@ static void test_secret_is_always_masked(void **state)
     md_config_free(cfg);
 }
 
+/* Cluster addresses take IPv6 literals and host names (the API's do not; test_config.c). */
+static void test_addresses_ipv6_and_names(void **state)
+{
+    (void)state;
+    md_config *cfg = ok(doc("'name':'prod','secret':'0123456789abcdef','listen':'tcp://[::]:8710','peers':["
+                            "{'id':'n1','address':'tcp://[::1]:8701'},{'id':'n2','address':'tcp://[fd12:3::10]:8702'},"
+                            "{'id':'n3','address':'tcp://medic-n3.railway.internal:8703'}]", ""));
+    assert_string_equal(cfg->cluster.listen, "tcp://[::]:8710");
+    assert_string_equal(cfg->cluster.peers[0].address, "tcp://[fd12:3::10]:8702");
+    assert_string_equal(cfg->cluster.peers[1].address, "tcp://medic-n3.railway.internal:8703");
+    md_config_free(cfg);
+    cfg = ok(doc("'name':'prod','secret':'0123456789abcdef','peers':[{'id':'n1','address':'tcp://localhost:8701'},"
+                 "{'id':'n2','address':'tcp://localhost:8702'},{'id':'n3','address':'tcp://localhost:8703'}]", ""));
+    assert_string_equal(cfg->cluster.listen, "tcp://localhost:8701");
+    md_config_free(cfg);
+    bad(doc("'name':'prod','secret':'0123456789abcdef','listen':'tcp://::1:8710'", ""),
+        "t.json: cluster.listen: must be tcp://host:port or tls+tcp://host:port with port 1-65535");
+    bad(doc("'name':'prod','secret':'0123456789abcdef','listen':'tcp://[::1]8710'", ""),
+        "t.json: cluster.listen: must be tcp://host:port or tls+tcp://host:port with port 1-65535");
+}
+
 static void test_consensus_timing_and_data_dir(void **state)
 {
     (void)state;
@@ -213,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_tls_rules),
         cmocka_unit_test(test_secret_is_always_masked),
         cmocka_unit_test(test_consensus_timing_and_data_dir),
+        cmocka_unit_test(test_addresses_ipv6_and_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

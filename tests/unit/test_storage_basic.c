@@ -279,9 +279,15 @@ static void test_meta_mismatch_refused(void **state)
     assert_int_equal(raft_storage_open(t->dir, "B", "n1", NULL, &s, err, sizeof err), -EPERM);
     assert_null(s);
     char want[256];
-    snprintf(want, sizeof want, "data dir %s belongs to cluster A node n2, not cluster B node n1",
-             t->dir);
+    snprintf(want, sizeof want, "data dir %s belongs to node n2 of cluster A, not node n1 of cluster B "
+             "(a node's id and cluster must not change across restarts)", t->dir);
     assert_string_equal(err, want);
+    /* The owner is readable without opening (the node checks it before it starts). */
+    char oc[RAFT_STORAGE_MAX_NAME + 1], on[RAFT_STORAGE_MAX_NAME + 1];
+    assert_int_equal(raft_storage_owner(t->dir, oc, on, sizeof oc), 0);
+    assert_string_equal(oc, "A");
+    assert_string_equal(on, "n2");
+    assert_int_equal(raft_storage_owner(t->dir, oc, on, 8), -EINVAL);
     assert_int_equal(raft_storage_open(t->dir, "A", "n1", NULL, &s, err, sizeof err), -EPERM);
     assert_int_equal(raft_storage_open(t->dir, "A", "n2", NULL, &s, err, sizeof err), 0);
     raft_storage_close(s);
@@ -290,6 +296,7 @@ static void test_meta_mismatch_refused(void **state)
     char p[PATH_MAX];
     path_in(t->dir, "meta", p);
     assert_int_equal(unlink(p), 0);
+    assert_int_equal(raft_storage_owner(t->dir, oc, on, sizeof oc), -ENOENT);
     assert_int_equal(raft_storage_open(t->dir, "A", "n2", NULL, &s, err, sizeof err), -EBADMSG);
     assert_non_null(strstr(err, "no meta"));
 
