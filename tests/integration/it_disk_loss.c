@@ -228,6 +228,10 @@ static int64_t lose_and_catch_up(it_trio *t, int leader, int v, loss how, uint64
     if (how != WIPE) {
         const char *const want[] = { hs_kind[how], NULL };
         assert_true(log_has(&t->node[v], off, want));
+        char *log = it_node_log(&t->node[v]);
+        const char *line = strstr(log + off, "level=error event=hardstate_lost");
+        print_message("%.*s\n", (int)strcspn(line, "\n"), line);
+        free(log);
     }
     return at - t0;
 }
