@@ -471,9 +471,12 @@ static void log_hard_state_lost(md_consensus *c, bool had_marker)
         return;
     md_log(MD_LOG_ERROR, "hardstate_lost", MD_S("data_dir", c->cfg->data_dir), MD_S("hardstate", raft_storage_hs_found_name(f)),
            MD_S("detail", f == RAFT_STORAGE_HS_DAMAGED ? raft_storage_recovery_note(c->st) : "no hardstate file beside the log"),
-           MD_S("action", "starting as a node that lost its disk: it never campaigns, votes only once more than "
-                          "n - quorum peers asked it, and catches up from the leader; nothing to do unless another "
-                          "node reports this too (docs/consensus.md, Damaged or missing files)"));
+           MD_S("action", c->n_nodes > 1
+                              ? "starting as a node that lost its disk: it never campaigns, votes only once more than "
+                                "n - quorum peers asked it, and catches up from the leader; nothing to do unless another "
+                                "node reports this too (docs/consensus.md, Damaged or missing files)"
+                              : "a cluster of one has no peer to learn from: it goes on with what its log holds (the "
+                                "term from the log); check the disk (docs/consensus.md, Damaged or missing files)"));
 }
 
 static int open_core(md_consensus *c, char *err, size_t errlen)
