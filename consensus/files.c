@@ -176,17 +176,21 @@ int raft__load_hard_state(raft_storage *s, char *err, size_t errlen)
     if (rc == 0) {
         rc = raft__st_read_file(path, &buf, &len);
     }
+    memset(&s->hs, 0, sizeof s->hs);
+    s->hs_found = RAFT_STORAGE_HS_OK;
     if (rc == -ENOENT) {
-        memset(&s->hs, 0, sizeof s->hs);
+        s->hs_found = RAFT_STORAGE_HS_NONE;
         return 0;
     }
     if (rc == 0) {
         rc = raft__hs_decode(buf, len, &s->hs);
         free(buf);
         if (rc < 0) {
-            snprintf(err, errlen, "data dir %s: hardstate is damaged (%zu bytes, bad checksum "
-                     "or format); refusing to start with an unknown term and vote", s->dir, len);
-            return rc;
+            /* Lost like a missing file (storage.h): the caller starts the node as recovering. */
+            memset(&s->hs, 0, sizeof s->hs);
+            s->hs_found = RAFT_STORAGE_HS_DAMAGED;
+            snprintf(s->note, sizeof s->note, "hardstate is damaged (%zu bytes, bad checksum or "
+                     "format): term, vote and commit unknown", len);
         }
         return 0;
     }

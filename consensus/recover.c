@@ -201,7 +201,8 @@ static int recover_one(raft_storage *s, uint64_t first, bool last, bool *dir, ch
     uint64_t kept = first + r.n_batch - 1;
     if (r.batch_end < len && kept < s->hs.commit) {
         /* The hard state says entries past what a cut would keep were committed: whatever broke
-         * the tail, it was not a write that never completed. */
+         * the tail, it was not a write that never completed. (Without a hard state the commit
+         * reads 0 and the tail is cut: the node starts as one that lost its disk; storage.h.) */
         free(g.off);
         snprintf(err, errlen, "data dir %s: %s offset %zu: %s; cutting there would drop committed "
                  "entries (the hard state's commit is %" PRIu64 ", the log would end at %" PRIu64
@@ -213,8 +214,9 @@ static int recover_one(raft_storage *s, uint64_t first, bool last, bool *dir, ch
     }
     if (r.batch_end < len) {
         /* A torn write, or whole records of a batch whose last record never arrived. */
-        snprintf(s->note, sizeof s->note, "cut %zu bytes (%zu whole records, then %s) from the "
-                 "end of %s at offset %zu", len - r.batch_end, r.n - r.n_batch,
+        size_t at = strlen(s->note); /* after what files.c said of the hard state */
+        snprintf(s->note + at, sizeof s->note - at, "%scut %zu bytes (%zu whole records, then %s) "
+                 "from the end of %s at offset %zu", at ? "; " : "", len - r.batch_end, r.n - r.n_batch,
                  r.status == RAFT__SCAN_TORN ? r.why : "no batch end", name, r.batch_end);
     }
     if (r.batch_end == 0 || r.batch_end < len) {
@@ -267,6 +269,9 @@ int raft__segs_recover(raft_storage *s, char *err, size_t errlen)
                  "snapshot ends at %" PRIu64 "; refusing to start with entries missing",
                  s->dir, s->segs[0].first, s->snap_index);
         return -EBADMSG;
+    }
+    if (rc == 0 && s->hs_found == RAFT_STORAGE_HS_NONE && (s->nsegs > 0 || s->snap_index > 0)) {
+        s->hs_found = RAFT_STORAGE_HS_MISSING; /* it had a log, so it had a hard state */
     }
     if (rc == 0) {
         rc = raft__segs_compact(s, "recovery");

@@ -288,6 +288,26 @@ const char *raft_storage_recovery_note(const raft_storage *s)
     return s->note;
 }
 
+raft_storage_hs_found raft_storage_hard_state_found(const raft_storage *s)
+{
+    return s->hs_found;
+}
+
+const char *raft_storage_hs_found_name(raft_storage_hs_found f)
+{
+    switch (f) {
+    case RAFT_STORAGE_HS_OK:
+        return "ok";
+    case RAFT_STORAGE_HS_NONE:
+        return "none";
+    case RAFT_STORAGE_HS_MISSING:
+        return "missing";
+    case RAFT_STORAGE_HS_DAMAGED:
+        return "damaged";
+    }
+    return "?";
+}
+
 uint64_t raft_storage_last_index(const raft_storage *s)
 {
     uint64_t last = raft__segs_last(s);

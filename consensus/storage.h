@@ -15,9 +15,19 @@
  * record is missing.
  *
  * Recovery (in raft_storage_open): a short or bad record at the end of the last segment is a torn
- * write and is cut off, together with the rest of its batch. A bad record followed by a valid one,
- * a bad record in any other segment, or a gap in the indexes is corruption: open fails with
- * -EBADMSG and a message naming the file and offset, rather than drop committed entries.
+ * write and is cut off, together with the rest of its batch, unless the hard state's commit index
+ * says entries it would drop were committed: then open fails with -EBADMSG and a message that says
+ * how to recover. A bad record followed by a valid one, a bad record in any other segment, or a
+ * gap in the indexes is corruption: open fails with -EBADMSG and a message naming the file and
+ * offset, rather than drop committed entries.
+ *
+ * A hard state file that is missing (while the log or a snapshot exist) or damaged (short, bad
+ * checksum or format) is the same loss: term, vote and commit index are unknown. Open succeeds
+ * with a zero hard state, as for a new store, and says so (raft_storage_hard_state_found); the
+ * caller must start the node as one that lost its disk (raft_config.recovering). The commit
+ * index is unknown then, so a torn tail is cut whatever it held: a recovering node may lack
+ * entries it acknowledged, and the leader repairs it. A damaged file stays until the next
+ * raft_storage_save_hard_state replaces it.
  *
  * Failure: any error of a write, fsync, rename, truncate or unlink puts the store in a failed
  * state; from then on every call that writes returns that error without touching the disk.
@@ -71,6 +81,15 @@ typedef struct {
     raft_entry *entries;    /* the log after snap_index, in index order (malloc'd array) */
     size_t n_entries;       /* entries[i].index == snap_index + 1 + i */
 } raft_storage_state;
+
+/* What raft_storage_open found of the hard state. */
+typedef enum {
+    RAFT_STORAGE_HS_OK = 0,  /* read and checked */
+    RAFT_STORAGE_HS_NONE,    /* no file, and no log entry or snapshot either: a new store, or one
+                              * whose node never saved a hard state */
+    RAFT_STORAGE_HS_MISSING, /* no file, but log segments or a snapshot exist */
+    RAFT_STORAGE_HS_DAMAGED  /* the file is short, or its checksum or format is wrong */
+} raft_storage_hs_found;
 
 /* raft_storage_open opens (creating if needed) the data directory dir for this cluster and
  * node, recovers the log and takes the directory's lock. io may be NULL (POSIX); the table is
@@ -139,6 +158,13 @@ const char *raft_storage_errmsg(const raft_storage *s);
  * records, then short record) from the end of seg-... at offset 4096", or "" if nothing; for the
  * node's log. Owned by s. */
 const char *raft_storage_recovery_note(const raft_storage *s);
+
+/* raft_storage_hard_state_found says what open found of the hard state. Anything but
+ * RAFT_STORAGE_HS_OK leaves the loaded hard state zero: term, vote and commit are unknown. */
+raft_storage_hs_found raft_storage_hard_state_found(const raft_storage *s);
+
+/* raft_storage_hs_found_name: "ok", "none", "missing", "damaged" (static strings). */
+const char *raft_storage_hs_found_name(raft_storage_hs_found f);
 
 /* raft_storage_last_index returns the index of the last entry, or the snapshot index when the
  * log after it is empty (0 for a new store). */

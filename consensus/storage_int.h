@@ -109,14 +109,15 @@ struct raft_storage {
     int segfd;              /* the last segment, open for appending; -1 if none open */
     raft__seg *segs;        /* owned, in index order, contiguous */
     size_t nsegs, capsegs;
-    raft_hard_state hs;     /* as on disk */
+    raft_hard_state hs;     /* as on disk; zero when hs_found is not OK */
+    raft_storage_hs_found hs_found;
     uint64_t snap_index, snap_term;
     uint64_t seg_bytes;
     int failed;             /* 0 or the first write error */
     uint8_t *buf;           /* owned encode buffer, reused by appends */
     size_t bufcap;
     char errmsg[256];
-    char note[256];         /* what recovery repaired, for raft_storage_load's caller */
+    char note[512];         /* what recovery found and repaired, for raft_storage_load's caller */
 };
 
 /* raft__st_fail puts s in the failed state (keeping the first error) and returns err (< 0). */
@@ -135,7 +136,9 @@ int raft__st_atomic_write(raft_storage *s, const char *what, const char *name, c
 /* raft__meta_check writes meta on first use or compares it: 0, -EPERM, -EBADMSG or -errno. */
 int raft__meta_check(raft_storage *s, const char *cluster, const char *node_id, bool fresh,
                      char *err, size_t errlen);
-/* raft__load_hard_state reads the hardstate file into s->hs (missing: zeros).
+/* raft__load_hard_state reads the hardstate file into s->hs and sets s->hs_found; missing or
+ * damaged: zeros, NONE or DAMAGED (raft__segs_recover turns NONE into MISSING when the log or a
+ * snapshot exist), and a damaged file is described in s->note.
  * raft__load_snapshot checks the snapshot file and returns its index and term (0 if none) and,
  * with data != NULL, its data (caller frees). Both: 0, -EBADMSG or -errno, with err set. */
 int raft__load_hard_state(raft_storage *s, char *err, size_t errlen);

@@ -460,6 +460,25 @@ static int marker_write(md_consensus *c, const char *path)
     return rc;
 }
 
+/* A hard state file that is missing beside a log, or damaged, is a lost disk found at start: the
+ * node goes on as recovering (storage.h), and says so at error level because a disk lost
+ * something it had written. A node that was recovering already may lack one (it crashed between
+ * its first entries and its first hard state): nothing new is lost then. */
+static void log_hard_state_lost(md_consensus *c, bool had_marker)
+{
+    raft_storage_hs_found f = raft_storage_hard_state_found(c->st);
+    if (f == RAFT_STORAGE_HS_OK || f == RAFT_STORAGE_HS_NONE || (f == RAFT_STORAGE_HS_MISSING && had_marker))
+        return;
+    md_log(MD_LOG_ERROR, "hardstate_lost", MD_S("data_dir", c->cfg->data_dir), MD_S("hardstate", raft_storage_hs_found_name(f)),
+           MD_S("detail", f == RAFT_STORAGE_HS_DAMAGED ? raft_storage_recovery_note(c->st) : "no hardstate file beside the log"),
+           MD_S("action", c->n_nodes > 1
+                              ? "starting as a node that lost its disk: it never campaigns, votes only once more than "
+                                "n - quorum peers asked it, and catches up from the leader; nothing to do unless another "
+                                "node reports this too (docs/consensus.md, Damaged or missing files)"
+                              : "a cluster of one has no peer to learn from: it goes on with what its log holds (the "
+                                "term from the log); check the disk (docs/consensus.md, Damaged or missing files)"));
+}
+
 static int open_core(md_consensus *c, char *err, size_t errlen)
 {
     const md_cluster_config *cc = &c->cfg->cluster;
@@ -478,9 +497,10 @@ static int open_core(md_consensus *c, char *err, size_t errlen)
         .seed = (uint64_t)md_mono_us() ^ ((uint64_t)c->self << 48) ^ 0x6a09e667f3bcc908ULL,
         .now_ms = now_ms(),
         .hard_state = st.hs,
-        /* No hard state: a new node, or one whose disk was lost (docs/consensus.md): it may have
-         * voted and acknowledged entries it no longer holds, so it votes only once caught up. */
-        .recovering = st.hs.term == 0,
+        /* No hard state (none, missing or damaged: the same loss): a new node, or one whose disk
+         * was lost (docs/consensus.md): it may have voted and acknowledged entries it no longer
+         * holds, so it votes only once caught up. */
+        .recovering = st.hs.term == 0 || raft_storage_hard_state_found(c->st) != RAFT_STORAGE_HS_OK,
         .snapshot = { .present = st.snap_index > 0, .index = st.snap_index, .term = st.snap_term,
                       .len = (uint32_t)st.snap_len, .data = st.snap_data },
         .entries = st.entries,
@@ -497,6 +517,7 @@ static int open_core(md_consensus *c, char *err, size_t errlen)
         return rc;
     }
     c->recovering = rc_cfg.recovering;
+    log_hard_state_lost(c, had_marker);
     if (c->recovering)
         md_log(MD_LOG_INFO, "consensus_recovering", MD_S("data_dir", c->cfg->data_dir),
                MD_S("why", had_marker ? "not caught up before the last stop" : "no hard state: a new node or a lost disk"),

@@ -184,7 +184,7 @@ static void log_identity(const md_config *cfg)
 
 static int start(daemon_ctx *d)
 {
-    char err[256] = "";
+    char err[1024] = ""; /* storage's refusals say how to recover: room for the whole sentence */
     d->cl = md_curl_loop_new(&d->loop);
     d->holder = md_view_holder_new();
     if (!d->cl || !d->holder) {

@@ -2,7 +2,8 @@
  * CRC32C against RFC 3720's vectors; a torn last record, cut at every byte offset or filled with
  * garbage, is cut off and the rest survives; a batch whose last record is missing goes as a
  * whole; damage before a valid record, in an earlier segment, a gap or a misplaced index is
- * refused with the file and offset in the message, and the files are left as they were. */
+ * refused with the file and offset in the message, and the files are left as they were; a cut
+ * below the commit index is refused; a missing and a damaged hard state are the same lost disk. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -328,34 +329,125 @@ static void test_gap_and_misplaced_index_are_refused(void **state)
     free(c);
 }
 
-static void test_damaged_small_files_are_refused(void **state)
+/* A damaged snapshot is refused: it is the only copy of what it covers. */
+static void test_damaged_snapshot_is_refused(void **state)
 {
     tdir *t = *state;
     build_log(t->dir, 3);
     raft_storage *s = open_ok(t->dir, NULL);
     assert_int_equal(raft_storage_save_snapshot(s, 2, 1, "snapshot data", 13), 0);
     raft_storage_close(s);
-    const char *names[] = {"hardstate", "snapshot"};
-    for (int i = 0; i < 2; i++) {
-        size_t len;
-        uint8_t *b = slurp(t->dir, names[i], &len);
-        b[len - 3] ^= 0x40;
-        spit(t->dir, names[i], b, len);
-        raft_storage *x = NULL;
-        char err[256];
-        assert_int_equal(raft_storage_open(t->dir, CLUSTER, NODE, NULL, &x, err, sizeof err),
-                         -EBADMSG);
-        assert_non_null(strstr(err, names[i]));
-        assert_non_null(strstr(err, "damaged"));
-        b[len - 3] ^= 0x40;
-        spit(t->dir, names[i], b, len);
-        free(b);
-    }
+    size_t len;
+    uint8_t *b = slurp(t->dir, "snapshot", &len);
+    b[len - 3] ^= 0x40;
+    spit(t->dir, "snapshot", b, len);
+    raft_storage *x = NULL;
+    char err[256];
+    assert_int_equal(raft_storage_open(t->dir, CLUSTER, NODE, NULL, &x, err, sizeof err), -EBADMSG);
+    assert_non_null(strstr(err, "snapshot"));
+    assert_non_null(strstr(err, "damaged"));
+    b[len - 3] ^= 0x40;
+    spit(t->dir, "snapshot", b, len);
+    free(b);
     raft_storage_state st;
     reload(t->dir, &st);
     assert_int_equal(st.snap_index, 2);
     expect_entries(&st, 3, 3, term1, 0);
     raft_storage_state_free(&st);
+}
+
+/* The ways a hard state can be lost: 0 missing, 1 flipped bit, 2 short, 3 empty, 4 longer. */
+static void lose_hard_state(const char *dir, int how)
+{
+    if (how == 0) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/hardstate", dir);
+        assert_int_equal(unlink(path), 0);
+        return;
+    }
+    size_t len;
+    uint8_t *b = slurp(dir, "hardstate", &len);
+    uint8_t *c = calloc(1, len + 8);
+    memcpy(c, b, len);
+    if (how == 1) {
+        c[len - 7] ^= 0x10;
+    }
+    spit(dir, "hardstate", c, how == 2 ? len - 5 : how == 3 ? 0 : how == 4 ? len + 8 : len);
+    free(b);
+    free(c);
+}
+
+/* Issue 11 item 2: a missing hard state and a damaged one are the same loss. Both open (nothing
+ * is refused), report it, load a zero hard state with the log intact, and a torn tail is cut even
+ * beyond the old commit index (unknown now: the node starts as one that lost its disk). The first
+ * save replaces a damaged file, and the next open finds it ok. */
+static void test_missing_or_damaged_hard_state_is_a_lost_disk(void **state)
+{
+    tdir *t = *state;
+    static const raft_storage_hs_found want[] = {RAFT_STORAGE_HS_MISSING, RAFT_STORAGE_HS_DAMAGED,
+                                                 RAFT_STORAGE_HS_DAMAGED, RAFT_STORAGE_HS_DAMAGED,
+                                                 RAFT_STORAGE_HS_DAMAGED};
+    const char *seg = "seg-00000000000000000001";
+    for (int how = 0; how < 5; how++) {
+        raft_storage *s = open_ok(t->dir, NULL);
+        if (how == 0) {
+            assert_int_equal(raft_storage_hard_state_found(s), RAFT_STORAGE_HS_NONE);
+            append_each(s, 1, 10, 1, 0);
+        }
+        raft_hard_state hs = {.term = 4, .vote = 2, .commit = 10};
+        assert_int_equal(raft_storage_save_hard_state(s, &hs), 0);
+        raft_storage_close(s);
+        s = open_ok(t->dir, NULL);
+        assert_int_equal(raft_storage_hard_state_found(s), RAFT_STORAGE_HS_OK);
+        raft_storage_close(s);
+
+        lose_hard_state(t->dir, how);
+        size_t len;
+        uint8_t *orig = slurp(t->dir, seg, &len);
+        spit(t->dir, seg, orig, len - 5); /* below the old commit: refused with a hard state */
+        s = open_ok(t->dir, NULL);
+        assert_int_equal(raft_storage_hard_state_found(s), want[how]);
+        const char *note = raft_storage_recovery_note(s);
+        print_message("%s: note: %s\n", raft_storage_hs_found_name(want[how]), note);
+        assert_non_null(strstr(note, "cut"));
+        assert_true((strstr(note, "hardstate is damaged") != NULL) == (how > 0));
+        raft_storage_state st;
+        assert_int_equal(raft_storage_load(s, &st), 0);
+        assert_int_equal(st.hs.term, 0);
+        assert_int_equal(st.hs.vote, 0);
+        assert_int_equal(st.hs.commit, 0);
+        expect_entries(&st, 1, 9, term1, 0);
+        raft_storage_state_free(&st);
+        /* the node goes on: entry 10 again, then its first hard state */
+        append_batch(s, 10, 10, 1, 0);
+        raft_storage_close(s);
+        free(orig);
+    }
+}
+
+/* A store that never saved a hard state and holds no log is new, not lost (NONE), even when a
+ * torn first batch was all it had; a snapshot alone without a hard state is MISSING. */
+static void test_no_hard_state_and_no_log_is_new(void **state)
+{
+    tdir *t = *state;
+    raft_storage *s = open_ok(t->dir, NULL);
+    assert_int_equal(raft_storage_hard_state_found(s), RAFT_STORAGE_HS_NONE);
+    append_batch(s, 1, 3, 1, 0);
+    raft_storage_close(s);
+    const char *seg = "seg-00000000000000000001";
+    size_t len;
+    uint8_t *b = slurp(t->dir, seg, &len);
+    spit(t->dir, seg, b, len - 1); /* the batch never completed: all of it goes */
+    free(b);
+    s = open_ok(t->dir, NULL);
+    assert_int_equal(raft_storage_hard_state_found(s), RAFT_STORAGE_HS_NONE);
+    assert_int_equal(raft_storage_last_index(s), 0);
+    append_each(s, 1, 3, 1, 0);
+    assert_int_equal(raft_storage_save_snapshot(s, 3, 1, "x", 1), 0);
+    raft_storage_close(s);
+    s = open_ok(t->dir, NULL);
+    assert_int_equal(raft_storage_hard_state_found(s), RAFT_STORAGE_HS_MISSING);
+    raft_storage_close(s);
 }
 
 int main(void)
@@ -374,7 +466,11 @@ int main(void)
                                         tdir_teardown),
         cmocka_unit_test_setup_teardown(test_gap_and_misplaced_index_are_refused, tdir_setup,
                                         tdir_teardown),
-        cmocka_unit_test_setup_teardown(test_damaged_small_files_are_refused, tdir_setup,
+        cmocka_unit_test_setup_teardown(test_damaged_snapshot_is_refused, tdir_setup,
+                                        tdir_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_or_damaged_hard_state_is_a_lost_disk,
+                                        tdir_setup, tdir_teardown),
+        cmocka_unit_test_setup_teardown(test_no_hard_state_and_no_log_is_new, tdir_setup,
                                         tdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
