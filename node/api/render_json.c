@@ -223,6 +223,7 @@ static cJSON *cluster_json(const md_view *s, int64_t now_ms)
              add_str(r, "leader", k->leader_id) && add_num(r, "commit_index", (double)k->commit) &&
              add_num(r, "applied_index", (double)k->applied) && add_num(r, "last_index", (double)k->last_index) &&
              add_num(r, "snapshot_index", (double)k->snapshot_index) && add_bool(r, "lease_valid", k->lease_valid) &&
+             add_bool(r, "recovering", k->recovering) &&
              add_num(r, "leader_changes", (double)k->leader_changes) && add_str(r, "failed", k->failed) &&
              add_str(r, "timing", k->timing) && add_num(r, "heartbeat_ms", (double)k->heartbeat_ms) &&
              add_num(r, "election_timeout_ms", (double)k->election_timeout_ms) &&

@@ -311,6 +311,9 @@ static void cluster_families(buf *b, const md_view *s)
         putf(b, "medic_raft_leader %d\n", strcmp(k->role, "leader") == 0);
         family(b, "medic_raft_lease_valid", "gauge", "1 while this node leads with a valid lease.");
         putf(b, "medic_raft_lease_valid %d\n", k->lease_valid);
+        family(b, "medic_raft_recovering", "gauge",
+               "1 while this node lost its disk (or is new) and has not caught up with the cluster.");
+        putf(b, "medic_raft_recovering %d\n", k->recovering);
         family(b, "medic_raft_commit_index", "gauge", "The highest log index known committed.");
         putf(b, "medic_raft_commit_index %" PRIu64 "\n", k->commit);
         family(b, "medic_raft_leader_changes_total", "counter", "Leaders this node has seen since it started.");

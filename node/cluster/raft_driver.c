@@ -664,6 +664,7 @@ int md_consensus_fill_view(const md_consensus *c, md_view *s)
     o->last_index = raft_last_index(c->r);
     o->snapshot_index = raft_snapshot_index(c->r);
     o->lease_valid = md_consensus_lease_valid(c);
+    o->recovering = raft_recovering(c->r);
     o->leader_changes = c->leader_changes;
     o->failed = c->failed ? md_view_strdup(s, c->failed) : NULL;
     o->timing = md_view_strdup(s, cc->timing);

@@ -78,9 +78,10 @@ static void render_cluster(const cJSON *cluster, const cJSON *services, FILE *ou
     fprintf(out, "cluster %s  quorum %.0f\n", str_of(cluster, "name", "?"), num_of(cluster, "quorum", 0));
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(cluster, "consensus");
     if (cJSON_IsObject(k)) {
-        fprintf(out, "raft: %s, term %.0f, leader %s, commit %.0f%s%s%s\n", str_of(k, "role", "?"),
+        fprintf(out, "raft: %s, term %.0f, leader %s, commit %.0f%s%s%s%s\n", str_of(k, "role", "?"),
                 num_of(k, "term", 0), str_of(k, "leader", "none"), num_of(k, "commit_index", 0),
                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(k, "lease_valid")) ? ", lease valid" : "",
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(k, "recovering")) ? ", recovering (catching up)" : "",
                 str_of(k, "failed", NULL) ? ", STOPPED: " : "", str_of(k, "failed", ""));
     }
     fprintf(out, "\n%-16s %-12s %-8s %-9s %10s %9s %7s\n", "NODE", "REGION", "STATE", "ISOLATED", "LAST SEEN",

@@ -106,6 +106,7 @@ typedef struct {
     uint64_t last_index;
     uint64_t snapshot_index;
     bool lease_valid;
+    bool recovering;           /* lost its disk (or is new): votes only once caught up */
     uint64_t leader_changes;   /* since start */
     const char *failed;        /* owned; NULL, or why this node stopped taking part (disk error) */
     const char *timing;        /* owned: "lan" or "wan" */

@@ -49,6 +49,7 @@ static void start_node(it_trio *t, int i)
 
 typedef struct {
     double last, commit, snap;
+    bool recovering;
     char leader[16];
 } cons;
 
@@ -65,6 +66,7 @@ static bool read_cons(it_trio *t, int i, cons *out)
         out->last = last->valuedouble;
         out->commit = commit->valuedouble;
         out->snap = cJSON_IsNumber(snap) ? snap->valuedouble : 0;
+        out->recovering = cJSON_IsTrue(cJSON_GetObjectItem(c, "recovering"));
         snprintf(out->leader, sizeof out->leader, "%s", cJSON_IsString(l) ? l->valuestring : "");
     }
     cJSON_Delete(doc);
@@ -224,6 +226,11 @@ static int64_t lose_and_catch_up(it_trio *t, int leader, int v, loss how, uint64
     assert_true(at > 0);
     assert_true(logged);
     assert_true(error_logged);
+    /* Caught up, it says so in /v1/cluster too (the view is at most 100 ms old). */
+    cons vc = { .recovering = true };
+    for (int64_t deadline = it_wall_ms() + 2000; vc.recovering && it_wall_ms() < deadline; it_sleep_ms(20))
+        assert_true(read_cons(t, v, &vc));
+    assert_false(vc.recovering);
     static const char *const hs_kind[] = { NULL, "hardstate=damaged", "hardstate=missing" };
     if (how != WIPE) {
         const char *const want[] = { hs_kind[how], NULL };

@@ -517,6 +517,7 @@ static void set_consensus(md_view *s, bool leads)
     k->commit_lat_samples = leads ? 200 : 0;
     k->commit_lat_p50_ms = leads ? 1.25 : 0;
     k->commit_lat_p99_ms = leads ? 3.5 : 0;
+    k->recovering = !leads; /* a leader never is; this follower lost its disk */
 }
 
 static void test_consensus_json(void **state)
@@ -531,9 +532,13 @@ static void test_consensus_json(void **state)
     assert_true(num(j, "cluster.consensus.commit_latency_ms.samples") == 200);
     assert_true(num(j, "cluster.consensus.commit_latency_ms.p50") == 1.25);
     assert_true(num(j, "cluster.consensus.commit_latency_ms.p99") == 3.5);
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "cluster"), "consensus"),
+                                                  "recovering")));
     cJSON_Delete(j);
     set_consensus(s, false); /* a follower measures nothing */
     j = parse_json(md_render_status_json(s, NOW));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "cluster"), "consensus"),
+                                                 "recovering")));
     assert_true(num(j, "cluster.consensus.commit_latency_ms.samples") == 0);
     is_null(j, "cluster.consensus.commit_latency_ms.p50");
     is_null(j, "cluster.consensus.commit_latency_ms.p99");
