@@ -245,7 +245,8 @@ typedef struct {
     uint64_t fail_step;
     char why[512];
     uint64_t steps_done;
-    uint64_t liveness_ms;
+    uint64_t liveness_ms;   /* from the end of faults until the probe entry is applied everywhere */
+    uint64_t commit_ms;     /* from the end of faults until it committed (the bound is 20 T) */
     uint64_t virtual_ms;
     uint64_t elections;
     uint64_t digest;

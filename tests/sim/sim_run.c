@@ -130,6 +130,9 @@ sim_result sim_run(uint64_t seed, int n, uint64_t steps, bool trace, bool trace_
         uint64_t bound = 20 * (uint64_t)w->p.election_ms;
         probe pb = {0};
         for (;;) {
+            if (pb.committed && res.commit_ms == 0) {
+                res.commit_ms = w->now - start;
+            }
             if (!one_step(w, false) || w->failed) {
                 res.liveness = w->failed && strncmp(w->why, "liveness", 8) == 0;
                 break;
