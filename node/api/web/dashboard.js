@@ -196,6 +196,7 @@
       want.push(['warn', 'No leader: the cluster elects one; nothing is remediated until it has one.']);
     }
     if (cons && cons.failed) want.push(['bad', 'This node stopped taking part in consensus: ' + cons.failed]);
+    document.body.classList.toggle('stale', !!st.failSince);
     const text = want.map(function (w) { return w[1]; }).join('\n');
     if (box.getAttribute('data-text') === text) return; /* unchanged: do not re-announce */
     box.setAttribute('data-text', text);
@@ -304,6 +305,15 @@
     return box;
   }
 
+  /* sparkRange: the last latency and the range drawn, as text beside the sparkline. */
+  function sparkRange(name) {
+    const h = historyOf(name);
+    const ok = (h && Array.isArray(h.points) ? h.points : []).filter(function (p) { return p[2] === 'ok'; });
+    if (ok.length === 0) return '';
+    const v = ok.map(function (p) { return p[1]; });
+    return 'last ' + lat(v[v.length - 1]) + ' \u00b7 ' + lat(Math.min.apply(null, v)) + '\u2013' + lat(Math.max.apply(null, v));
+  }
+
   function ledgerService(name) {
     const i = st.incidents;
     if (!i || !Array.isArray(i.services)) return null;
@@ -356,7 +366,11 @@
       const hr = add(add(t, el('thead')), el('tr'));
       const heads = ['Service', 'Verdict'].concat(nodes.map(function (n) { return n.id; }),
         ['Latency', 'Remediation'], failover ? ['Active endpoint', 'Breakers'] : [], st.token ? ['Actions'] : []);
-      for (const h of heads) add(hr, el('th', null, h)).setAttribute('scope', 'col');
+      heads.forEach(function (h, k) {
+        /* node ids keep their case: the other headings are styled upper case */
+        const isNode = k >= 2 && k < 2 + nodes.length;
+        add(hr, el('th', isNode ? 'id' : null, h)).setAttribute('scope', 'col');
+      });
       const tb = add(t, el('tbody'));
       for (const v of services) {
         const tr = add(tb, el('tr'));
@@ -368,22 +382,29 @@
         const vd = v.verdict || { state: 'UNKNOWN' };
         const vc = cell(tr, 'Verdict', badge(vd.state, vd.state));
         vc.setAttribute('data-verdict', vd.state);
-        add(vc, el('div', 'small', vd.down + ' down, ' + vd.up + ' up of ' + vd.quorum + ' needed; since ' + clock(vd.since_ms)));
+        add(vc, el('div', 'small', vd.up + ' up, ' + vd.down + ' down (quorum ' + vd.quorum + '); since ' + clock(vd.since_ms)));
         for (const n of nodes) {
           const o = v.observations ? v.observations[n.id] : null;
           if (!o) {
-            cell(tr, n.id, el('span', 'small', 'no report'));
+            cell(tr, n.id, el('span', 'small', 'no report'), 'id');
             continue;
           }
-          const c = cell(tr, n.id, badge(o.state, o.state));
+          const c = cell(tr, n.id, badge(o.state, o.state), 'id');
           const why = o.vote === 'up' || o.vote === 'down' ? '' : ' \u00b7 counts as ' + o.vote;
           add(c, el('div', 'small', lat(o.latency_ms) + (o.last_error ? ' \u00b7 ' + o.last_error : '') +
             ' \u00b7 ' + dur(o.age_ms) + ' old' + why));
         }
-        cell(tr, 'Latency', spark(v.name, v.slow_ms));
+        const sp = cell(tr, 'Latency', spark(v.name, v.slow_ms));
+        add(sp, el('div', 'small', sparkRange(v.name)));
         const ls = ledgerService(v.name);
-        const rem = cell(tr, 'Remediation', v.remedy || (openIncident(v.name) ? 'incident open' : 'idle'));
-        if (ls && ls.paused) add(rem, el('div', null, 'paused' + (ls.paused_by ? ' by ' + ls.paused_by : '')));
+        const rs = v.remediation || {};
+        const inc = openIncident(v.name);
+        const rem = cell(tr, 'Remediation', rs.summary || (inc ? 'incident #' + inc.id + ' open' : 'idle'));
+        if ((ls && ls.paused) || rs.paused) {
+          const l = ls || {};
+          add(rem, el('div', 'paused', 'paused' + (l.paused_by ? ' by ' + l.paused_by : '') +
+            (l.pause_reason ? ': ' + l.pause_reason : '')));
+        }
         if (failover) {
           cell(tr, 'Active endpoint', endpointName(v.active_endpoint));
           cell(tr, 'Breakers', breakers(v));
@@ -540,8 +561,12 @@
   function start() {
     setupToken();
     for (const p of POLLS) startPoll(p);
-    /* the "open for" and banner clocks move even when no document changed */
-    setInterval(renderHead, 1000);
+    /* the header's clock moves even when no document changed; the browser's resource timing
+     * buffer would otherwise fill with one entry per poll */
+    setInterval(function () {
+      renderHead();
+      if (performance.clearResourceTimings) performance.clearResourceTimings();
+    }, 1000);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
