@@ -15,7 +15,8 @@ typedef struct md_api md_api;
 
 /* md_api_start listens on host:port on loop and serves /v1/health, /v1/status,
  * /v1/services/{name}, /v1/history, /metrics and the dashboard page (/, /ui/...) from the views
- * published in holder (borrowed; must outlive the api). Returns 0 with *out set, or a negative uv error with err filled. */
+ * published in holder (borrowed; must outlive the api). Returns 0 with *out set, or a negative uv
+ * error with err filled. */
 int md_api_start(uv_loop_t *loop, const char *host, int port, md_view_holder *holder,
                  md_api **out, char *err, size_t errlen);
 

@@ -353,6 +353,12 @@ def run(args):
         driver.set_window_size(390, 844)
         time.sleep(0.3)
         driver.save_screenshot(os.path.join(args.out, "dashboard-phone.png"))
+        width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], "the page is %d px wide on a %d px phone" % tuple(width)
+        driver.execute_script("document.getElementById('incidents').scrollIntoView()")
+        time.sleep(0.3)
+        driver.save_screenshot(os.path.join(args.out, "dashboard-phone-incidents.png"))
+        driver.execute_script("window.scrollTo(0, 0)")
         driver.set_window_size(1440, 900)
         time.sleep(0.3)
         driver.save_screenshot(os.path.join(args.out, "dashboard-desktop.png"))
@@ -360,6 +366,15 @@ def run(args):
         time.sleep(0.3)
         driver.save_screenshot(os.path.join(args.out, "dashboard-desktop-tall.png"))
         driver.set_window_size(1440, 900)
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                               {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        time.sleep(0.3)
+        driver.save_screenshot(os.path.join(args.out, "dashboard-desktop-dark.png"))
+        driver.set_window_size(390, 844)
+        time.sleep(0.3)
+        driver.save_screenshot(os.path.join(args.out, "dashboard-phone-dark.png"))
+        driver.set_window_size(1440, 900)
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
 
         # Kill n3: n1's page goes on (and shows n3 dead), n3's tab says it lost contact.
         t_kill = now_ms()

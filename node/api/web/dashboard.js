@@ -399,12 +399,12 @@
         const ls = ledgerService(v.name);
         const rs = v.remediation || {};
         const inc = openIncident(v.name);
-        const rem = cell(tr, 'Remediation', rs.summary || (inc ? 'incident #' + inc.id + ' open' : 'idle'));
-        if ((ls && ls.paused) || rs.paused) {
-          const l = ls || {};
-          add(rem, el('div', 'paused', 'paused' + (l.paused_by ? ' by ' + l.paused_by : '') +
-            (l.pause_reason ? ': ' + l.pause_reason : '')));
-        }
+        const paused = (ls && ls.paused) || rs.paused;
+        const l = ls || {};
+        let what = rs.summary || (inc ? 'incident #' + inc.id + ' open' : 'idle');
+        if (paused && what.indexOf('paused') < 0) what = 'paused' + (l.paused_by ? ' by ' + l.paused_by : '');
+        const rem = cell(tr, 'Remediation', what);
+        if (paused && l.pause_reason) add(rem, el('div', 'small', 'reason: ' + l.pause_reason));
         if (failover) {
           cell(tr, 'Active endpoint', endpointName(v.active_endpoint));
           cell(tr, 'Breakers', breakers(v));
