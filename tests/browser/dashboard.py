@@ -276,6 +276,22 @@ def run(args):
         assert code in (200, 202), "resume refused: %d" % code
         wait_for("resume on the page", lambda: "paused" not in text_of(driver, "tr[data-service='web']"), 10)
 
+        # The admin token: typed in, used from a header by the buttons, never in a URL.
+        from selenium.webdriver.common.by import By
+        assert not driver.find_elements(By.CSS_SELECTOR, "#grid-wrap button"), "action buttons without a token"
+        driver.find_element(By.ID, "token").send_keys(TOKEN)
+        driver.find_element(By.ID, "token-use").click()
+        btn = wait_for("a pause button", lambda: driver.find_elements(By.CSS_SELECTOR, "button[data-focus='pause:n1-api']"), 5)
+        btn[0].click()
+        wait_for("the pause accepted", lambda: "HTTP 202" in text_of(driver, "#action-result"), 5,
+                 detail=lambda: text_of(driver, "#action-result"))
+        wait_for("n1-api paused on the page", lambda: driver.find_elements(By.CSS_SELECTOR, "button[data-focus='resume:n1-api']"), 10)
+        driver.find_element(By.CSS_SELECTOR, "button[data-focus='resume:n1-api']").click()
+        wait_for("n1-api resumed on the page", lambda: driver.find_elements(By.CSS_SELECTOR, "button[data-focus='pause:n1-api']"), 10)
+        assert TOKEN not in driver.current_url and driver.execute_script("return location.search") == ""
+        driver.find_element(By.ID, "token-forget").click()
+        wait_for("the buttons gone", lambda: not driver.find_elements(By.CSS_SELECTOR, "#grid-wrap button"), 5)
+        print("admin token: pause and resume from the page's buttons (header only), then forgotten")
         driver.save_screenshot(os.path.join(args.out, "dashboard-desktop-up.png"))
         heap_start = heap(driver)
         errs = browser_errors(driver)
