@@ -68,6 +68,16 @@ md_test(integration.demo SERIAL TIMEOUT 180 PASS_REGEX "demo complete" COMMAND m
 md_test(integration.demo_keep SERIAL TIMEOUT 180 COMMAND sh ${CMAKE_SOURCE_DIR}/tests/integration/demo_keep.sh
   $<TARGET_FILE:medic>)
 
+# Issue 15: the dashboard in headless Chromium against three real nodes. selenium comes from Debian
+# (python3-selenium), installed for Debian's python3: prefer /usr/bin's over one earlier on PATH.
+# Skips (77) with the reason when chromium, chromium-driver or python3-selenium is missing.
+find_program(MD_SYSTEM_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
+find_program(MD_SYSTEM_PYTHON3 python3)
+if(MD_SYSTEM_PYTHON3)
+  md_test(browser.dashboard SERIAL TIMEOUT 240 COMMAND ${MD_SYSTEM_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/browser/dashboard.py
+    --medic $<TARGET_FILE:medic> --flaky $<TARGET_FILE:flaky_service> --out ${CMAKE_BINARY_DIR}/browser)
+endif()
+
 include(${CMAKE_SOURCE_DIR}/tests/sim/sim.cmake)
 
 # Fuzz targets for every decoder of outside bytes, built with clang's libFuzzer when present.

@@ -20,6 +20,7 @@
 
 #include "base/base.h"
 #include "http_parse.h"
+#include "page.h"
 #include "util.h"
 
 #define MAX_CONNS 256
@@ -109,6 +110,11 @@ static const char *reason(int status)
 {
     switch (status) {
     case 200: return "OK";
+    case 202: return "Accepted";
+    case 304: return "Not Modified";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 409: return "Conflict";
     case 400: return "Bad Request";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
@@ -151,16 +157,20 @@ static void on_write(uv_write_t *req, int status)
     }
 }
 
-/* respond writes the whole answer (body omitted for HEAD) and then closes. body is borrowed. */
-static void respond(conn *c, int status, const char *ctype, const char *body, size_t body_len,
-                    bool head_only, const char *extra_headers)
+/* respond_cached writes the whole answer (body omitted for HEAD and 304) with the given
+ * Cache-Control and then closes. body is borrowed. Every answer carries the page's CSP. */
+static void respond_cached(conn *c, int status, const char *ctype, const char *body, size_t body_len,
+                           bool head_only, const char *cache, const char *extra_headers)
 {
     assert(c->st == C_READING);
-    char head[512];
+    char head[1024], length[96] = "";
+    if (status != 304) /* a 304 has no body and describes none */
+        snprintf(length, sizeof length, "Content-Type: %s\r\nContent-Length: %zu\r\n", ctype, body_len);
+    head_only = head_only || status == 304;
     int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
-                     status, reason(status), ctype, body_len, extra_headers ? extra_headers : "");
+                     "HTTP/1.1 %d %s\r\n%sCache-Control: %s\r\nConnection: close\r\n"
+                     "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: " MD__CSP "\r\n%s\r\n",
+                     status, reason(status), length, cache, extra_headers ? extra_headers : "");
     assert(n > 0 && (size_t)n < sizeof head);
     size_t total = (size_t)n + (head_only ? 0 : body_len);
     c->resp = malloc(total);
@@ -179,6 +189,24 @@ static void respond(conn *c, int status, const char *ctype, const char *body, si
     if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
         close_conn(c);
     }
+}
+
+/* respond: an answer no cache may keep (every API document). */
+static void respond(conn *c, int status, const char *ctype, const char *body, size_t body_len,
+                    bool head_only, const char *extra_headers)
+{
+    respond_cached(c, status, ctype, body, body_len, head_only, "no-store", extra_headers);
+}
+
+/* respond_tagged answers body with ETag etag, or 304 when the request's If-None-Match has it. */
+static void respond_tagged(conn *c, const md_http_request *req, const char *ctype, const char *body,
+                           size_t body_len, bool head_only, const char *cache, const char *etag)
+{
+    char extra[96];
+    snprintf(extra, sizeof extra, "ETag: %s\r\n", etag);
+    const md_http_header *inm = md_http_header_get(req, "If-None-Match");
+    bool fresh = inm && md__etag_matches(inm->value, inm->value_len, etag);
+    respond_cached(c, fresh ? 304 : 200, ctype, body, body_len, head_only, cache, extra);
 }
 
 /* respond_error answers {"error":{"code":status,"message":msg}}. */
@@ -226,7 +254,9 @@ static int percent_decode(const char *src, size_t n, char *out)
     return 0;
 }
 
-typedef enum { EP_NONE, EP_HEALTH, EP_STATUS, EP_SERVICE, EP_METRICS, EP_CLUSTER, EP_INCIDENTS } endpoint;
+typedef enum {
+    EP_NONE, EP_HEALTH, EP_STATUS, EP_SERVICE, EP_METRICS, EP_CLUSTER, EP_INCIDENTS, EP_HISTORY
+} endpoint;
 
 #define SERVICES_PREFIX "/v1/services/"
 
@@ -243,6 +273,7 @@ static endpoint route_of(const md_http_request *req)
     if (path_is(req, "/metrics")) return EP_METRICS;
     if (path_is(req, "/v1/cluster")) return EP_CLUSTER;
     if (path_is(req, "/v1/incidents")) return EP_INCIDENTS;
+    if (path_is(req, "/v1/history")) return EP_HISTORY;
     if (req->path_len >= pl && memcmp(req->path, SERVICES_PREFIX, pl) == 0) return EP_SERVICE;
     return EP_NONE;
 }
@@ -378,6 +409,17 @@ static void serve(conn *c, const md_http_request *req)
     }
     if (serve_action(c, req))
         return;
+    const md__asset *asset = md__page_find(req->path, req->path_len);
+    if (asset && !is_get && !is_head) {
+        respond_error(c, 405, "method not allowed", false, "Allow: GET, HEAD\r\n");
+        return;
+    }
+    if (asset) {
+        /* The page's own files: revalidated (no-cache), so a new binary's page shows at once. */
+        respond_tagged(c, req, asset->content_type, (const char *)asset->data, asset->len, is_head, "no-cache",
+                       asset->etag);
+        return;
+    }
     endpoint ep = route_of(req);
     if (ep == EP_NONE) {
         char msg[MD_HTTP_MAX_HEAD + 64];
@@ -411,21 +453,33 @@ static void serve(conn *c, const md_http_request *req)
         static const char none[] = "{\"open\":[],\"closed\":[],\"services\":[],\"note\":\"remediation needs a "
                                    "cluster section\"}";
         const char *doc = s->incidents_json ? s->incidents_json : none;
-        respond(c, 200, CT_JSON, doc, strlen(doc), is_head, NULL);
+        char etag[64];
+        md__etag_bytes(doc, strlen(doc), etag); /* the document changes only with the ledger */
+        respond_tagged(c, req, CT_JSON, doc, strlen(doc), is_head, "no-store", etag);
         md_view_unref(s);
         return;
     }
     int64_t now_ms = md_wall_ms();
+    char etag[64] = "";
+    if (ep == EP_STATUS || ep == EP_CLUSTER)
+        md__etag_view(s, etag);
     char *body = ep == EP_HEALTH    ? md_render_health_json(s, now_ms)
                  : ep == EP_STATUS  ? md_render_status_json(s, now_ms)
                  : ep == EP_CLUSTER ? md_render_cluster_json(s, now_ms)
+                 : ep == EP_HISTORY ? md_render_history_json(s)
                                     : md_render_metrics(s, now_ms);
     md_view_unref(s);
     if (body == NULL) {
         respond_error(c, 500, "out of memory", is_head, NULL);
         return;
     }
-    respond(c, 200, ep == EP_METRICS ? CT_METRICS : CT_JSON, body, strlen(body), is_head, NULL);
+    if (ep == EP_HISTORY)
+        md__etag_bytes(body, strlen(body), etag); /* no "now" in it: equal bytes, nothing new */
+    const char *ctype = ep == EP_METRICS ? CT_METRICS : CT_JSON;
+    if (etag[0])
+        respond_tagged(c, req, ctype, body, strlen(body), is_head, "no-store", etag);
+    else
+        respond(c, 200, ctype, body, strlen(body), is_head, NULL);
     free(body);
 }
 

@@ -14,8 +14,9 @@
 typedef struct md_api md_api;
 
 /* md_api_start listens on host:port on loop and serves /v1/health, /v1/status,
- * /v1/services/{name} and /metrics from the views published in holder (borrowed; must
- * outlive the api). Returns 0 with *out set, or a negative uv error with err filled. */
+ * /v1/services/{name}, /v1/history, /metrics and the dashboard page (/, /ui/...) from the views
+ * published in holder (borrowed; must outlive the api). Returns 0 with *out set, or a negative uv
+ * error with err filled. */
 int md_api_start(uv_loop_t *loop, const char *host, int port, md_view_holder *holder,
                  md_api **out, char *err, size_t errlen);
 
@@ -49,6 +50,9 @@ char *md_render_service_json(const md_view *s, const char *name, int64_t now_ms)
 /* GET /v1/cluster: membership alone: {"generated_at",...,"node":{...},"cluster":{"name","quorum",
  * "self","nodes":[...],"dropped":{reason: count}}}. */
 char *md_render_cluster_json(const md_view *s, int64_t now_ms);
+/* GET /v1/history: {"node":ID,"max_points":100,"services":[{"name","interval_ms","slow_ms",
+ * "points":[[at_ms,latency_ms,"ok"|class],...]}]}, oldest point first; no "now" in it. */
+char *md_render_history_json(const md_view *s);
 /* GET /metrics: Prometheus text exposition format 0.0.4. */
 char *md_render_metrics(const md_view *s, int64_t now_ms);
 /* {"error":{"code":404,"message":"..."}} */

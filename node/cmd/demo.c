@@ -377,6 +377,8 @@ static int write_stop_script(const demo *d, char *path, size_t len)
 static void print_kept(const demo *d, const char *stop)
 {
     printf("\nThe cluster keeps running (--keep): nodes n1..n3, demo-api on port %d.\n", d->service_port);
+    printf("  open http://127.0.0.1:%d/ in a browser                the dashboard (n2: %d, n3: %d)\n", d->api_port[0],
+           d->api_port[1], d->api_port[2]);
     printf("  %s status --node http://127.0.0.1:%d        services as rows, nodes as columns\n", d->medic,
            d->api_port[0]);
     printf("  curl -s http://127.0.0.1:%d/v1/incidents               every step, who acted, when\n", d->api_port[0]);
