@@ -48,9 +48,9 @@ static void print_params(sim_world *w)
     const sim_params *p = &w->p;
     printf("  params: heartbeat %u ms, election %u ms, drift margin %u ms (clock rates +-%u ppm), "
            "drop %u/1000, dup %u/1000, long delay %u/1000, max delay %u ms, fsync <= %u ms, actions %u/1000, "
-           "batch %u, inflight %u\n",
+           "batch %u, inflight %u, snapshot chunk %u\n",
            p->heartbeat_ms, p->election_ms, p->drift_ms, p->max_ppm, p->drop_pm, p->dup_pm, p->long_pm,
-           p->delay_max_ms, p->fsync_max_ms, p->action_pm, p->max_entries, p->max_inflight);
+           p->delay_max_ms, p->fsync_max_ms, p->action_pm, p->max_entries, p->max_inflight, p->snap_chunk);
 }
 
 static void dump_all(sim_world *w)
