@@ -202,11 +202,13 @@ static void leader_change_never_mixes(void **state)
 
 /* ---- the follower's side, stepped by hand ---- */
 
+static uint64_t snap_term; /* the term of the hand-made snapshots' last entry */
+
 static raft_message chunk(uint64_t term, raft_id from, uint64_t index, uint32_t off, uint32_t len,
                           const uint8_t *data, uint32_t total)
 {
     return (raft_message){.type = RAFT_MSG_SNAPSHOT, .from = from, .to = 3, .term = term, .index = index,
-                          .log_term = term, .sent_ms = 1, .snap_offset = off, .snap_len = len,
+                          .log_term = snap_term, .sent_ms = 1, .snap_offset = off, .snap_len = len,
                           .snap_data = (uint8_t *)(data + off), .snap_total = total};
 }
 
@@ -240,7 +242,8 @@ static uint64_t follower(fx **out)
     fx_isolate(f, 3, false);
     fx_drop_all(f);
     *out = f;
-    return raft_get_term(f->r[1]);
+    snap_term = raft_get_term(f->r[1]);
+    return snap_term;
 }
 
 static void out_of_order_and_wrong_offset_refused(void **state)
@@ -292,7 +295,8 @@ static void new_term_discards_partial_snapshot(void **state)
     int rej = -1;
     assert_int_equal(step3(f, chunk(t, 1, 50, 0, 10, snap_a, 30), &rej), 10);
     assert_int_equal(step3(f, chunk(t, 1, 50, 10, 10, snap_a, 30), &rej), 20);
-    /* Node 2 leads term t + 1: the same snapshot's continuation from it is refused, from 0. */
+    /* Node 2 leads term t + 1: the continuation of the same snapshot (index, term and length) is
+     * refused from it: what came from node 1 in term t is gone. */
     fx_set_time(f, f->now + 2 * FX_T); /* past node 3's stickiness: it may hear a new leader */
     assert_int_equal(step3(f, chunk(t + 1, 2, 50, 20, 10, snap_b, 30), &rej), 0);
     assert_int_equal(rej, 1);
