@@ -163,6 +163,8 @@ typedef struct {
 
     /* Stats. */
     uint64_t elections, crashes, snapshots_sent, transfers, msgs, leader_changes;
+    uint64_t snap_chunks;       /* SNAPSHOT messages sent that hold part of a snapshot only */
+    uint64_t snap_installs;     /* snapshots installed from a leader's */
     uint64_t liveness_ms;
 
     sim_remedy *rem;        /* NULL unless --remedy */
@@ -255,6 +257,7 @@ typedef struct {
     uint64_t digest;
     uint32_t election_ms;   /* the run's T, to express liveness_ms in election timeouts */
     uint64_t intents, executions, results_lost; /* --remedy */
+    uint64_t snap_chunks, snap_installs;
 } sim_result;
 
 sim_result sim_run(uint64_t seed, int n, uint64_t steps, bool trace, bool trace_print, size_t ring,

@@ -158,6 +158,8 @@ sim_result sim_run(uint64_t seed, int n, uint64_t steps, bool trace, bool trace_
     res.elections = w->elections;
     res.digest = w->digest;
     res.election_ms = w->p.election_ms;
+    res.snap_chunks = w->snap_chunks;
+    res.snap_installs = w->snap_installs;
     sim_remedy_stats(w, &res.intents, &res.executions, &res.results_lost);
     if (dump) {
         dump(w);

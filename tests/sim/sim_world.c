@@ -126,6 +126,9 @@ static void net_send(sim_world *w, int from, const raft_message *m)
 {
     int to = (int)m->to;
     w->msgs++;
+    if (m->type == RAFT_MSG_SNAPSHOT && m->snap_len < m->snap_total) {
+        w->snap_chunks++;
+    }
     if (!w->link[from][to] || (w->faults && sim_chance(&w->rng, w->p.drop_pm))) {
         return;
     }
@@ -347,6 +350,7 @@ static void persist(sim_world *w, int i)
         net_send(w, i, &u->msgs[k]);
     }
     if (u->snapshot.present) {
+        w->snap_installs++;
         sm_restore(w, i, u->snapshot.data, u->snapshot.len);
     }
     for (size_t k = 0; k < u->n_committed; k++) {
