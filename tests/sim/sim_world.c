@@ -529,12 +529,14 @@ static void pick_params(sim_world *w)
     p->commit_crash_pm = (uint32_t)sim_below(g, 100);
     p->fsync_crash_pm = (uint32_t)sim_below(g, 10);
     p->hint_pm = sim_chance(g, 250) ? 0 : (uint32_t)sim_below(g, 1001);
-    /* Snapshots (24-60 bytes, more with --remedy) in chunks: whole in a quarter of the seeds, in
-     * up to 60 chunks in others. Drawn from the seed's hash, not the stream above, so every other
-     * knob of a seed stays what it was before chunks existed. */
+    /* Snapshots (24-60 bytes; with --remedy the ledger's, some 16 times that) in chunks: whole
+     * in a quarter of the seeds, in up to 60 chunks (about as many with --remedy) in the others.
+     * Drawn from the seed's hash, not the stream above, so every other knob of a seed stays what
+     * it was before chunks existed. */
     uint64_t h = sim_mix(w->seed, 0x5eed5a4b);
     static const uint32_t tier_min[4] = {0, 1, 5, 17}, tier_span[4] = {1, 4, 12, 24};
     p->snap_chunk = h % 4 == 0 ? 0 : tier_min[h % 4] + (uint32_t)((h >> 8) % tier_span[h % 4]);
+    p->snap_chunk *= sim_opt_remedy ? 16 : 1;
 }
 
 void sim_world_init(sim_world *w, uint64_t seed, int n, uint64_t steps)
