@@ -72,6 +72,8 @@ struct md_consensus {
     md_commit_lat lat;       /* our own proposals' commit latencies, and entries committed */
     uint64_t too_large_logged_ms; /* last "message too large" error (rate limit) */
     uint64_t version_logged_ms; /* last message of another codec version (rate limit) */
+    uint64_t snap_logged_index[MD_CLUSTER_MAX_NODES + 1]; /* snapshot_send_start: by raft id */
+    uint64_t snap_logged_ms[MD_CLUSTER_MAX_NODES + 1];
     uint64_t snap_deferred_logged_ms; /* last snapshot put off by a transient error (rate limit) */
     bool recovering;         /* the data dir's "recovering" marker exists (see marker_write) */
     void (*done)(void *);
@@ -198,6 +200,16 @@ static void send_msg(md_consensus *c, const raft_message *m)
     if (m->to == 0 || m->to > c->n_nodes || m->to == c->self)
         return;
     size_t len = raft_msg_encoded_len(m);
+    uint64_t now = now_ms();
+    if (m->type == RAFT_MSG_SNAPSHOT && m->snap_offset == 0 &&
+        (c->snap_logged_index[m->to] != m->index || now - c->snap_logged_ms[m->to] >= 60000)) {
+        /* Once per snapshot and peer (a peer that stays away is sent it again every election
+         * timeout: once a minute is enough to say so). */
+        c->snap_logged_index[m->to] = m->index;
+        c->snap_logged_ms[m->to] = now;
+        md_log(MD_LOG_INFO, "snapshot_send_start", MD_S("peer", c->ids[m->to]), MD_I("index", (int64_t)m->index),
+               MD_I("bytes", m->snap_total), MD_I("chunk_bytes", m->snap_len));
+    }
     uint8_t stack[2048];
     uint8_t *buf = len <= sizeof stack ? stack : malloc(len);
     if (!buf)
@@ -208,7 +220,6 @@ static void send_msg(md_consensus *c, const raft_message *m)
     /* Too large for the transport: Raft would resend it forever in vain. Snapshot chunks and
      * APPENDs are sized to fit (payload_limit); one entry larger than the limit is what is left.
      * Say so, at most once a minute. */
-    uint64_t now = now_ms();
     if (rc == -EMSGSIZE && (c->too_large_logged_ms == 0 || now - c->too_large_logged_ms >= 60000)) {
         c->too_large_logged_ms = now;
         md_log(MD_LOG_ERROR, "raft_message_too_large", MD_S("peer", c->ids[m->to]),
