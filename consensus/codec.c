@@ -2,11 +2,14 @@
  * transport (which authenticates them); the decoder still treats every byte as hostile:
  * exact lengths, bounded counts, no trailing bytes, every field range-checked.
  *
- * Layout (little endian), version 1:
+ * Layout (little endian), version 2 (RAFT_CODEC_VERSION):
  *   u8 version, u8 type, u8 reject, u8 transfer, u32 from, u32 to,
  *   u64 term, u64 index, u64 log_term, u64 hint, u64 commit, u64 sent_ms
  *   APPEND:   u32 n, then n x (u64 term, u8 type, u32 len, len bytes); indexes are implied
- *   SNAPSHOT: u32 len, len bytes */
+ *   SNAPSHOT: u32 total, u32 offset, u32 len, len bytes (one chunk of the snapshot)
+ * Version 1 sent a SNAPSHOT as u32 len, len bytes (the whole snapshot) and had no
+ * SNAPSHOT_RESP. A message of another version is refused as such (-EPROTONOSUPPORT), never
+ * read with the wrong layout: nodes of different versions do not talk Raft at all. */
 #include "raft_int.h"
 
 #include <stdlib.h>
@@ -14,7 +17,6 @@
 
 #include "util.h"
 
-#define CODEC_VERSION 1
 #define HEADER_LEN (4 + 4 + 4 + 6 * 8)
 #define ENTRY_HEADER_LEN (8 + 1 + 4)
 
@@ -27,7 +29,7 @@ size_t raft_msg_encoded_len(const raft_message *m)
             n += ENTRY_HEADER_LEN + m->entries[i].len;
         }
     } else if (m->type == RAFT_MSG_SNAPSHOT) {
-        n += 4 + m->snap_len;
+        n += 4 + 4 + 4 + m->snap_len;
     }
     return n;
 }
@@ -39,7 +41,7 @@ int raft_msg_encode(const raft_message *m, uint8_t *buf, size_t cap)
         return -EMSGSIZE;
     }
     uint8_t *p = buf;
-    *p++ = CODEC_VERSION;
+    *p++ = RAFT_CODEC_VERSION;
     *p++ = m->type;
     *p++ = m->reject;
     *p++ = m->transfer;
@@ -64,6 +66,8 @@ int raft_msg_encode(const raft_message *m, uint8_t *buf, size_t cap)
             }
         }
     } else if (m->type == RAFT_MSG_SNAPSHOT) {
+        p = ut_put_le32(p, m->snap_total);
+        p = ut_put_le32(p, m->snap_offset);
         p = ut_put_le32(p, m->snap_len);
         if (m->snap_len) {
             memcpy(p, m->snap_data, m->snap_len);
@@ -74,9 +78,13 @@ int raft_msg_encode(const raft_message *m, uint8_t *buf, size_t cap)
     return (int)len;
 }
 
-static bool decode_header(ut_rd *rd, raft_message *m)
+/* decode_header: 0, -EBADMSG, or -EPROTONOSUPPORT for another version (whatever follows). */
+static int decode_header(ut_rd *rd, raft_message *m)
 {
     uint8_t version = ut_rd_u8(rd);
+    if (!rd->bad && version != RAFT_CODEC_VERSION) {
+        return version == 0 ? -EBADMSG : -EPROTONOSUPPORT;
+    }
     m->type = ut_rd_u8(rd);
     m->reject = ut_rd_u8(rd);
     m->transfer = ut_rd_u8(rd);
@@ -88,12 +96,13 @@ static bool decode_header(ut_rd *rd, raft_message *m)
     m->hint = ut_rd_u64(rd);
     m->commit = ut_rd_u64(rd);
     m->sent_ms = ut_rd_u64(rd);
-    if (rd->bad || version != CODEC_VERSION) {
-        return false;
+    if (rd->bad) {
+        return -EBADMSG;
     }
-    return m->type >= RAFT_MSG_APPEND && m->type <= RAFT_MSG_TYPE_MAX && m->reject <= RAFT_REJECT_STALE &&
-           m->transfer <= 1 && m->from >= 1 && m->from <= RAFT_MAX_NODES && m->to >= 1 &&
-           m->to <= RAFT_MAX_NODES && m->from != m->to && (m->term >= 1 || raft__msg_is_response(m->type));
+    bool ok = m->type >= RAFT_MSG_APPEND && m->type <= RAFT_MSG_TYPE_MAX && m->reject <= RAFT_REJECT_STALE &&
+              m->transfer <= 1 && m->from >= 1 && m->from <= RAFT_MAX_NODES && m->to >= 1 &&
+              m->to <= RAFT_MAX_NODES && m->from != m->to && (m->term >= 1 || raft__msg_is_response(m->type));
+    return ok ? 0 : -EBADMSG;
 }
 
 /* First pass over the entries: validates them and sums their payload. */
@@ -154,9 +163,12 @@ static int decode_entries(ut_rd *rd, raft_message *m)
 
 static int decode_snapshot(ut_rd *rd, raft_message *m)
 {
+    m->snap_total = ut_rd_u32(rd);
+    m->snap_offset = ut_rd_u32(rd);
     m->snap_len = ut_rd_u32(rd);
-    if (rd->bad || m->snap_len > RAFT_MAX_SNAPSHOT_LEN || m->snap_len != rd->left ||
-        m->index == 0 || m->log_term == 0 || m->log_term > m->term) {
+    if (rd->bad || m->snap_total > RAFT_MAX_SNAPSHOT_LEN || m->snap_offset > m->snap_total ||
+        m->snap_len > m->snap_total - m->snap_offset || m->snap_len != rd->left ||
+        (m->snap_len == 0 && m->snap_total != 0) || m->index == 0 || m->log_term == 0 || m->log_term > m->term) {
         return -EBADMSG;
     }
     m->snap_data = malloc(m->snap_len ? m->snap_len : 1);
@@ -178,14 +190,18 @@ int raft_msg_decode(const uint8_t *buf, size_t len, raft_message *m)
     }
     ut_rd rd;
     ut_rd_init(&rd, buf, len);
-    int rc = -EBADMSG;
-    if (!decode_header(&rd, m)) {
+    int rc = decode_header(&rd, m);
+    if (rc != 0) {
         goto fail;
     }
     if (m->type == RAFT_MSG_APPEND) {
         rc = decode_entries(&rd, m);
     } else if (m->type == RAFT_MSG_SNAPSHOT) {
         rc = decode_snapshot(&rd, m);
+    } else if (m->type == RAFT_MSG_SNAPSHOT_RESP) {
+        /* index/log_term name a snapshot; hint is a byte offset into it */
+        bool ok = rd.left == 0 && m->index >= 1 && m->log_term >= 1 && m->hint <= RAFT_MAX_SNAPSHOT_LEN;
+        rc = ok ? 0 : -EBADMSG;
     } else {
         rc = rd.left == 0 ? 0 : -EBADMSG;
     }
@@ -207,6 +223,7 @@ void raft_msg_release(raft_message *m)
     m->snap_data = NULL;
     m->n_entries = 0;
     m->snap_len = 0;
+    m->snap_offset = m->snap_total = 0;
 }
 
 int raft_msg_copy(raft_message *dst, const raft_message *src)

@@ -34,6 +34,7 @@ foreach(t IN ITEMS
     test_raft_transfer
     test_raft_lease
     test_raft_snapshot
+    test_raft_snapshot_chunks
     test_raft_disk_loss
     test_raft_ready)
   md_test(unit.${t} SOURCES tests/unit/${t}.c tests/unit/test_raft_fixture.c LIBS md_raft)

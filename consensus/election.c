@@ -54,6 +54,7 @@ void raft__become_follower(raft *r, uint64_t term, raft_id leader)
         r->term = term;
         r->vote = 0;
         r->hinted = 0;
+        raft__snap_rx_drop(r); /* a new term's leader sends its own snapshot, from its start */
     }
     if (leader != r->hinted) {
         r->hinted = 0; /* a hint is about one leader in one term */
@@ -107,6 +108,7 @@ void raft__campaign(raft *r, bool pre, bool transfer)
 {
     assert(r->role != RAFT_LEADER);
     uint64_t term;
+    raft__snap_rx_drop(r); /* only a follower assembles one */
     r->granted = r->refused = 0;
     r->leader = 0;
     r->hinted = 0;

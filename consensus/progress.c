@@ -29,6 +29,7 @@ void raft__pr_become_probe(raft_progress *pr)
     pr->next = next;
     pr->probe_sent = false;
     pr->pending_snapshot = 0;
+    pr->snap_offset = 0;
     pr->in_start = pr->in_count = 0;
 }
 
@@ -45,6 +46,8 @@ void raft__pr_become_snapshot(raft_progress *pr, uint64_t index, uint64_t now)
     pr->state = RAFT_PR_SNAPSHOT;
     pr->pending_snapshot = index;
     pr->snap_sent_ms = now;
+    pr->snap_chunk_ms = now;
+    pr->snap_offset = 0;
     pr->probe_sent = false;
     pr->in_start = pr->in_count = 0;
 }
@@ -126,6 +129,7 @@ void raft__pr_reset_lost(raft_progress *pr, uint64_t has)
     pr->next = has + 1;
     pr->probe_sent = false;
     pr->pending_snapshot = 0;
+    pr->snap_offset = 0;
     pr->in_start = pr->in_count = 0;
 }
 

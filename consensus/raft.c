@@ -30,7 +30,7 @@ uint64_t raft__random(raft *r)
 bool raft__msg_is_response(uint8_t type)
 {
     return type == RAFT_MSG_APPEND_RESP || type == RAFT_MSG_HEARTBEAT_RESP || type == RAFT_MSG_PRE_VOTE_RESP ||
-           type == RAFT_MSG_VOTE_RESP;
+           type == RAFT_MSG_VOTE_RESP || type == RAFT_MSG_SNAPSHOT_RESP;
 }
 
 int raft__quorum(const raft *r)
@@ -55,6 +55,8 @@ void raft__check(const raft *r)
     assert(r->transfer_to == 0 || r->role == RAFT_LEADER);
     assert((r->snap_data != NULL) == (r->log.snap_index > 0));
     assert(!r->recovering || (r->role != RAFT_LEADER && r->role != RAFT_CANDIDATE));
+    assert(r->rx_data == NULL ||
+           (r->role == RAFT_FOLLOWER && r->rx_have < r->rx_total && r->rx_total <= RAFT_MAX_SNAPSHOT_LEN));
 }
 
 static int validate_config(const raft_config *c, char *err, size_t errlen)
@@ -121,6 +123,7 @@ int raft_new(const raft_config *c, raft **out, char *err, size_t errlen)
     r->max_entries = c->max_entries_per_msg ? c->max_entries_per_msg : 64;
     r->max_bytes = c->max_bytes_per_msg ? c->max_bytes_per_msg : 512 * 1024;
     r->max_inflight = c->max_inflight ? c->max_inflight : 16;
+    r->max_chunk = c->max_snapshot_chunk ? c->max_snapshot_chunk : 512 * 1024;
     r->rng = c->seed;
     r->now = c->now_ms;
     r->started_at = c->now_ms;
@@ -180,6 +183,7 @@ void raft_free(raft *r)
     raft__outbox_free(r);
     raft__log_free(&r->log);
     free(r->snap_data);
+    free(r->rx_data);
     free(r);
 }
 
@@ -206,7 +210,8 @@ void raft_tick(raft *r, uint64_t now_ms)
         if (r->role == RAFT_LEADER) {
             for (raft_id p = 1; p <= r->n; p++) {
                 raft_progress *pr = &r->pr[p];
-                /* A snapshot (or its reply) was lost: probe again, which resends it if needed. */
+                /* A snapshot transfer made no progress for T (the follower is gone, or the
+                 * reply to its last chunk was lost): probe again, which restarts it if needed. */
                 if (p != r->id && pr->state == RAFT_PR_SNAPSHOT &&
                     r->now >= pr->snap_sent_ms + r->election_ms) {
                     raft__pr_become_probe(pr);
@@ -276,8 +281,13 @@ static int validate_msg(raft *r, const raft_message *m)
         }
     }
     if (m->type == RAFT_MSG_SNAPSHOT &&
-        (m->index == 0 || m->log_term == 0 || m->log_term > m->term || (m->snap_len > 0 && m->snap_data == NULL))) {
+        (m->index == 0 || m->log_term == 0 || m->log_term > m->term || (m->snap_len > 0 && m->snap_data == NULL) ||
+         m->snap_total > RAFT_MAX_SNAPSHOT_LEN || m->snap_offset > m->snap_total ||
+         m->snap_len > m->snap_total - m->snap_offset || (m->snap_len == 0 && m->snap_total != 0))) {
         return raft__error(r, -EINVAL, "snapshot header inconsistent");
+    }
+    if (m->type != RAFT_MSG_SNAPSHOT && (m->snap_len != 0 || m->snap_offset != 0 || m->snap_total != 0)) {
+        return raft__error(r, -EINVAL, "snapshot bytes in a %s", raft_msg_type_name(m->type));
     }
     return 0;
 }
@@ -404,6 +414,11 @@ int raft_step(raft *r, const raft_message *m, uint64_t now_ms)
             raft__handle_heartbeat_resp(r, m);
         }
         break;
+    case RAFT_MSG_SNAPSHOT_RESP:
+        if (r->role == RAFT_LEADER) {
+            raft__handle_snapshot_resp(r, m);
+        }
+        break;
     case RAFT_MSG_TIMEOUT_NOW:
         raft__handle_timeout_now(r, m);
         break;
@@ -482,6 +497,7 @@ const char *raft_role_name(raft_role role)
 const char *raft_msg_type_name(uint8_t type)
 {
     static const char *names[] = {"?", "APPEND", "APPEND_RESP", "HEARTBEAT", "HEARTBEAT_RESP", "PRE_VOTE",
-                                  "PRE_VOTE_RESP", "VOTE", "VOTE_RESP", "SNAPSHOT", "TIMEOUT_NOW"};
+                                  "PRE_VOTE_RESP", "VOTE", "VOTE_RESP", "SNAPSHOT", "TIMEOUT_NOW",
+                                  "SNAPSHOT_RESP"};
     return type <= RAFT_MSG_TYPE_MAX ? names[type] : "?";
 }

@@ -68,16 +68,17 @@ typedef enum {
 
 typedef enum {
     RAFT_MSG_APPEND = 1,      /* leader -> follower: entries after (index, log_term) */
-    RAFT_MSG_APPEND_RESP,     /* follower -> leader; also answers SNAPSHOT */
+    RAFT_MSG_APPEND_RESP,     /* follower -> leader; also answers a SNAPSHOT's last chunk */
     RAFT_MSG_HEARTBEAT,       /* leader -> follower: commit and liveness, no log claim */
     RAFT_MSG_HEARTBEAT_RESP,  /* also the reply to any message from a stale term */
     RAFT_MSG_PRE_VOTE,        /* term is the candidate's term + 1 */
     RAFT_MSG_PRE_VOTE_RESP,
     RAFT_MSG_VOTE,
     RAFT_MSG_VOTE_RESP,
-    RAFT_MSG_SNAPSHOT,        /* leader -> follower: the whole snapshot */
+    RAFT_MSG_SNAPSHOT,        /* leader -> follower: one chunk of a snapshot */
     RAFT_MSG_TIMEOUT_NOW,     /* leader -> transfer target: campaign now, skip pre-vote */
-    RAFT_MSG_TYPE_MAX = RAFT_MSG_TIMEOUT_NOW
+    RAFT_MSG_SNAPSHOT_RESP,   /* follower -> leader: how much of a snapshot it holds */
+    RAFT_MSG_TYPE_MAX = RAFT_MSG_SNAPSHOT_RESP
 } raft_msg_type;
 
 /* raft_message.reject */
@@ -97,7 +98,14 @@ enum {
  *                 log (it lost entries it had acknowledged): index = its last index
  *   PRE_VOTE/VOTE: index/log_term = candidate's last entry; transfer = 1 when forced by TimeoutNow
  *   *_VOTE_RESP:  reject
- *   SNAPSHOT:     index/log_term = the snapshot's last entry; commit; sent_ms; snap_data
+ *   SNAPSHOT:     index/log_term = the snapshot's last entry; commit; sent_ms; snap_data holds
+ *                 bytes [snap_offset, snap_offset + snap_len) of a snapshot of snap_total bytes
+ *                 (chunks of at most raft_config.max_snapshot_chunk; the last ends at snap_total).
+ *                 The follower installs the snapshot once it holds every byte and answers that
+ *                 chunk with APPEND_RESP (index = the snapshot's), every other with SNAPSHOT_RESP.
+ *   SNAPSHOT_RESP: index/log_term = the snapshot's; hint = how many of its bytes the follower
+ *                 holds (the offset it expects next); reject=1: the chunk did not fit (a gap,
+ *                 or another snapshot than the one it assembles): send from hint; sent_ms echoed
  * sent_ms is the leader's clock when it sent a round; echoed by the follower, it lets the
  * leader measure its lease from the send time of the round a majority acknowledged. */
 typedef struct {
@@ -114,6 +122,8 @@ typedef struct {
     uint64_t sent_ms;
     uint32_t n_entries;
     raft_entry *entries;   /* n_entries, consecutive indexes from index + 1 */
+    uint32_t snap_offset;  /* SNAPSHOT: where snap_data starts in the snapshot */
+    uint32_t snap_total;   /* SNAPSHOT: the whole snapshot's length */
     uint32_t snap_len;
     uint8_t *snap_data;
 } raft_message;
@@ -138,6 +148,7 @@ typedef struct {
     uint32_t max_entries_per_msg;/* 0: 64 */
     uint32_t max_bytes_per_msg;  /* entry payload bytes per APPEND (one entry always fits); 0: 512 KiB */
     uint32_t max_inflight;       /* APPENDs in flight per follower; 0: 16 */
+    uint32_t max_snapshot_chunk; /* snapshot bytes per SNAPSHOT message; 0: 512 KiB */
     uint64_t seed;               /* seeds the election-timeout PRNG; use a different one per node */
     uint64_t now_ms;             /* start time; votes are refused for T after it */
     bool recovering;             /* the node's disk was lost (it starts with no hard state, as a
@@ -205,8 +216,8 @@ int raft_transfer(raft *r, raft_id target);
 
 /* raft_compact: the application has durably saved a snapshot of its state after applying
  * entry index (<= the last applied index) of the given term. The core keeps a copy of data
- * (to send to lagging followers, in one SNAPSHOT message: keep it under the transport's message
- * limit) and drops its in-memory log up to index; without compaction that log only grows.
+ * (to send to lagging followers, in chunks of max_snapshot_chunk bytes, one chunk in flight per
+ * follower) and drops its in-memory log up to index; without compaction that log only grows.
  * Returns 0, -EINVAL (index not applied, or term does not match the log), -EMSGSIZE or -ENOMEM. */
 int raft_compact(raft *r, uint64_t index, uint64_t term, const void *data, size_t len);
 
@@ -265,13 +276,18 @@ const char *raft_errmsg(const raft *r);
 const char *raft_role_name(raft_role role);  /* "follower", "pre-candidate", "candidate", "leader" */
 const char *raft_msg_type_name(uint8_t type);
 
+/* The first byte of every encoded message. 2: snapshots travel in chunks (SNAPSHOT carries
+ * offset and total, SNAPSHOT_RESP exists). Nodes of different versions cannot talk Raft. */
+#define RAFT_CODEC_VERSION 2
+
 /* Wire codec (little endian, versioned). raft_msg_encoded_len: exact size of m's encoding.
  * raft_msg_encode writes it into buf (cap bytes); returns the length or -EMSGSIZE. */
 size_t raft_msg_encoded_len(const raft_message *m);
 int raft_msg_encode(const raft_message *m, uint8_t *buf, size_t cap);
 /* raft_msg_decode parses exactly len bytes from outside (untrusted). On 0, *m owns heap
  * memory: release it with raft_msg_release. Returns 0, -EBADMSG (malformed, truncated,
- * trailing bytes, out-of-range fields) or -ENOMEM; on error *m holds nothing. */
+ * trailing bytes, out-of-range fields), -EPROTONOSUPPORT (another version of the encoding: a
+ * peer running another release; RAFT_CODEC_VERSION) or -ENOMEM; on error *m holds nothing. */
 int raft_msg_decode(const uint8_t *buf, size_t len, raft_message *m);
 /* raft_msg_release frees what a decoded message (or a copy made by raft_msg_copy) owns. */
 void raft_msg_release(raft_message *m);

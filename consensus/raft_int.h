@@ -33,8 +33,10 @@ typedef struct {
     uint64_t next;             /* next index to send */
     uint8_t state;             /* raft_pr_state */
     bool probe_sent;           /* PROBE: an APPEND is out; wait for a reply or heartbeat reply */
-    uint64_t pending_snapshot; /* SNAPSHOT: index of the snapshot sent */
-    uint64_t snap_sent_ms;
+    uint64_t pending_snapshot; /* SNAPSHOT: index of the snapshot being sent */
+    uint64_t snap_sent_ms;     /* SNAPSHOT: when the transfer started or last made progress */
+    uint64_t snap_chunk_ms;    /* SNAPSHOT: when the chunk at snap_offset was last sent */
+    uint32_t snap_offset;      /* SNAPSHOT: bytes the follower is known to hold; next chunk's start */
     uint64_t inflight[RAFT_MAX_INFLIGHT]; /* last index of each APPEND in flight, ascending */
     uint32_t in_start, in_count;
     uint64_t last_resp_ms;     /* last reply in this term (check-quorum counts replies, not sends) */
@@ -61,6 +63,7 @@ struct raft {
     uint32_t max_entries;
     uint32_t max_bytes;
     uint32_t max_inflight;
+    uint32_t max_chunk;        /* snapshot bytes per SNAPSHOT message */
     uint64_t rng;
     uint64_t now;
     uint64_t started_at;
@@ -88,6 +91,13 @@ struct raft {
     uint64_t seen_last_index;
     uint64_t recover_to;       /* recovering: largest commit a leader of our term sent us */
     uint32_t refused;
+    /* Follower: the snapshot being assembled from chunks (snapshot.c); rx_data NULL: none.
+     * One transfer at a time, from one leader in one term: anything else starts over. */
+    uint8_t *rx_data;          /* rx_total bytes, the first rx_have of them received */
+    uint32_t rx_total, rx_have;
+    uint64_t rx_index, rx_term;/* the snapshot's last entry */
+    uint64_t rx_in_term;       /* our term when it began */
+    raft_id rx_from;           /* the leader sending it */
 
     /* Leader state. */
     raft_progress pr[RAFT_MAX_NODES + 1]; /* by id; pr[id] is ourselves */
@@ -189,7 +199,10 @@ void raft__handle_timeout_now(raft *r, const raft_message *m);
 
 /* snapshot.c */
 void raft__send_snapshot(raft *r, raft_id to);
+void raft__snapshot_retransmit(raft *r, raft_id to);
 void raft__handle_snapshot(raft *r, const raft_message *m);
+void raft__handle_snapshot_resp(raft *r, const raft_message *m);
+void raft__snap_rx_drop(raft *r);  /* forget a partly received snapshot */
 
 /* ready.c */
 raft_message *raft__msg_new(raft *r, uint8_t type, raft_id to);  /* NULL on ENOMEM: message lost */

@@ -265,9 +265,13 @@ void raft__handle_append_resp(raft *r, const raft_message *m)
     if (pr->state == RAFT_PR_PROBE) {
         raft__pr_become_replicate(pr);
     } else if (pr->state == RAFT_PR_SNAPSHOT) {
-        if (pr->match >= r->log.snap_index) {
+        if (pr->match >= pr->pending_snapshot) {
+            /* Installed (or held already). If we compacted past it meanwhile, the probe that
+             * follows finds the log gone and sends the newer snapshot. */
             raft__pr_become_probe(pr);
-            raft__pr_become_replicate(pr);
+            if (pr->match >= r->log.snap_index) {
+                raft__pr_become_replicate(pr);
+            }
         }
     } else {
         raft__pr_inflight_free_to(pr, m->index);
@@ -291,6 +295,10 @@ void raft__handle_heartbeat_resp(raft *r, const raft_message *m)
         raft__pr_reset_lost(pr, m->index); /* it lost its log: see raft__handle_heartbeat */
     }
     pr->probe_sent = false;
+    if (pr->state == RAFT_PR_SNAPSHOT && r->now >= pr->snap_chunk_ms + r->heartbeat_ms) {
+        /* It answers heartbeats but not the chunk sent a heartbeat ago: resend it. */
+        raft__snapshot_retransmit(r, m->from);
+    }
     if (pr->state == RAFT_PR_REPLICATE && pr->in_count >= r->max_inflight) {
         raft__pr_inflight_free_first(pr);
     }

@@ -26,6 +26,11 @@
 #define TRANSFER_WAIT_MS 800
 #define RETRY_MIN_MS 20    /* first retry of a batch after a transient storage error */
 #define RETRY_MAX_MS 5000  /* backoff doubles up to this */
+/* What a Raft message's bytes may not use of cluster.max_message_bytes: the transport's envelope
+ * (at most 2+1+255+1+64+1+64+5*8+4+32 = 464 bytes with the longest cluster name and node ids) and
+ * the Raft header (60, and 12 more for a snapshot chunk), with room to spare. */
+#define RAFT_MSG_OVERHEAD 1024
+#define APPEND_BYTES_DEFAULT (512 * 1024) /* the core's default entry bytes per APPEND */
 
 struct md_consensus {
     uv_loop_t *loop;
@@ -66,6 +71,9 @@ struct md_consensus {
     uint64_t snap_index;     /* index of the newest snapshot saved or installed */
     md_commit_lat lat;       /* our own proposals' commit latencies, and entries committed */
     uint64_t too_large_logged_ms; /* last "message too large" error (rate limit) */
+    uint64_t version_logged_ms; /* last message of another codec version (rate limit) */
+    uint64_t snap_logged_index[MD_CLUSTER_MAX_NODES + 1]; /* snapshot_send_start: by raft id */
+    uint64_t snap_logged_ms[MD_CLUSTER_MAX_NODES + 1];
     uint64_t snap_deferred_logged_ms; /* last snapshot put off by a transient error (rate limit) */
     bool recovering;         /* the data dir's "recovering" marker exists (see marker_write) */
     void (*done)(void *);
@@ -192,6 +200,16 @@ static void send_msg(md_consensus *c, const raft_message *m)
     if (m->to == 0 || m->to > c->n_nodes || m->to == c->self)
         return;
     size_t len = raft_msg_encoded_len(m);
+    uint64_t now = now_ms();
+    if (m->type == RAFT_MSG_SNAPSHOT && m->snap_offset == 0 &&
+        (c->snap_logged_index[m->to] != m->index || now - c->snap_logged_ms[m->to] >= 60000)) {
+        /* Once per snapshot and peer (a peer that stays away is sent it again every election
+         * timeout: once a minute is enough to say so). */
+        c->snap_logged_index[m->to] = m->index;
+        c->snap_logged_ms[m->to] = now;
+        md_log(MD_LOG_INFO, "snapshot_send_start", MD_S("peer", c->ids[m->to]), MD_I("index", (int64_t)m->index),
+               MD_I("bytes", m->snap_total), MD_I("chunk_bytes", m->snap_len));
+    }
     uint8_t stack[2048];
     uint8_t *buf = len <= sizeof stack ? stack : malloc(len);
     if (!buf)
@@ -199,9 +217,9 @@ static void send_msg(md_consensus *c, const raft_message *m)
     int rc = raft_msg_encode(m, buf, len) >= 0 ? c->send(c->send_ctx, c->ids[m->to], MD_MSG_RAFT, buf, len) : 0;
     if (buf != stack)
         free(buf);
-    /* Too large for the transport: Raft would resend it forever in vain (a snapshot for a
-     * follower that is far behind, with many services). Say so, at most once a minute. */
-    uint64_t now = now_ms();
+    /* Too large for the transport: Raft would resend it forever in vain. Snapshot chunks and
+     * APPENDs are sized to fit (payload_limit); one entry larger than the limit is what is left.
+     * Say so, at most once a minute. */
     if (rc == -EMSGSIZE && (c->too_large_logged_ms == 0 || now - c->too_large_logged_ms >= 60000)) {
         c->too_large_logged_ms = now;
         md_log(MD_LOG_ERROR, "raft_message_too_large", MD_S("peer", c->ids[m->to]),
@@ -239,12 +257,6 @@ static void maybe_snapshot(md_consensus *c)
     c->snap_index = applied;
     md_log(rc == 0 ? MD_LOG_INFO : MD_LOG_WARN, "snapshot_saved", MD_I("index", applied), MD_I("term", term),
            MD_I("bytes", len), MD_S("compacted", rc == 0 ? "yes" : raft_errmsg(c->r)));
-    /* A snapshot travels as one message: warn while everyone is still caught up. */
-    int64_t max = c->cfg->cluster.max_message_bytes;
-    if (max > 0 && (int64_t)len + 4096 > max)
-        md_log(MD_LOG_WARN, "snapshot_exceeds_message_limit", MD_I("bytes", len), MD_I("max_message_bytes", max),
-               MD_S("effect", "a follower that falls behind the log cannot be sent it"),
-               MD_S("fix", "raise cluster.max_message_bytes on every node"));
 }
 
 /* persist writes what batch u says to persist (steps 1-4 of raft.h's loop). On a retry, a part
@@ -283,6 +295,8 @@ static void send_and_apply(md_consensus *c, raft_update *u)
         send_msg(c, &u->msgs[i]);
     if (u->snapshot.present) {
         c->snap_index = u->snapshot.index;
+        md_log(MD_LOG_INFO, "snapshot_installed", MD_I("index", u->snapshot.index), MD_I("term", u->snapshot.term),
+               MD_I("bytes", u->snapshot.len), MD_S("from", c->leader ? c->ids[c->leader] : "-"));
         if (c->restore && c->restore(c->snap_ctx, u->snapshot.data, u->snapshot.len) < 0)
             md_log(MD_LOG_ERROR, "snapshot_restore_failed", MD_I("index", u->snapshot.index));
     }
@@ -399,7 +413,19 @@ void md_consensus_receive(md_consensus *c, const char *from_id, const uint8_t *b
     if (c->failed || c->closing)
         return;
     raft_message m;
-    if (raft_msg_decode(body, len, &m) < 0) {
+    int rc = raft_msg_decode(body, len, &m);
+    if (rc == -EPROTONOSUPPORT) {
+        uint64_t now = now_ms();
+        if (c->version_logged_ms == 0 || now - c->version_logged_ms >= 60000) {
+            c->version_logged_ms = now;
+            md_log(MD_LOG_ERROR, "raft_message_version", MD_S("peer", from_id), MD_I("version", len ? body[0] : 0),
+                   MD_I("ours", RAFT_CODEC_VERSION),
+                   MD_S("effect", "messages of that node are ignored: it runs another medic release"),
+                   MD_S("fix", "run the same medic release on every node"));
+        }
+        return;
+    }
+    if (rc < 0) {
         md_log(MD_LOG_WARN, "raft_message_malformed", MD_S("peer", from_id), MD_I("bytes", len));
         return;
     }
@@ -411,7 +437,7 @@ void md_consensus_receive(md_consensus *c, const char *from_id, const uint8_t *b
         raft_msg_release(&m);
         return;
     }
-    int rc = raft_step(c->r, &m, now_ms());
+    rc = raft_step(c->r, &m, now_ms());
     if (rc < 0 && rc != -EINVAL)
         md_log(MD_LOG_WARN, "raft_message_rejected", MD_S("peer", from_id),
                MD_S("type", raft_msg_type_name(m.type)), MD_S("error", raft_errmsg(c->r)));
@@ -479,6 +505,15 @@ static void log_hard_state_lost(md_consensus *c, bool had_marker)
                                 "term from the log); check the disk (docs/consensus.md, Damaged or missing files)"));
 }
 
+/* payload_limit: the most bytes of payload a Raft message may carry and still fit in
+ * cluster.max_message_bytes (>= 4096 by the config, so this is >= 3072). */
+static uint32_t payload_limit(const md_config *cfg)
+{
+    int64_t max = cfg->cluster.max_message_bytes > 0 ? cfg->cluster.max_message_bytes : MD_DEFAULT_MAX_MESSAGE_BYTES;
+    int64_t room = max - RAFT_MSG_OVERHEAD;
+    return room < 1024 ? 1024 : room > (int64_t)RAFT_MAX_SNAPSHOT_LEN ? RAFT_MAX_SNAPSHOT_LEN : (uint32_t)room;
+}
+
 static int open_core(md_consensus *c, char *err, size_t errlen)
 {
     const md_cluster_config *cc = &c->cfg->cluster;
@@ -494,6 +529,10 @@ static int open_core(md_consensus *c, char *err, size_t errlen)
         .heartbeat_ms = (uint32_t)cc->heartbeat_ms,
         .election_timeout_ms = (uint32_t)cc->election_timeout_ms,
         .lease_drift_ms = (uint32_t)cc->lease_drift_ms,
+        /* Snapshots travel in chunks that fit the transport's limit; APPENDs too (one entry
+         * always goes whole, and entries are far smaller than the limit). */
+        .max_snapshot_chunk = payload_limit(c->cfg),
+        .max_bytes_per_msg = payload_limit(c->cfg) < APPEND_BYTES_DEFAULT ? payload_limit(c->cfg) : APPEND_BYTES_DEFAULT,
         .seed = (uint64_t)md_mono_us() ^ ((uint64_t)c->self << 48) ^ 0x6a09e667f3bcc908ULL,
         .now_ms = now_ms(),
         .hard_state = st.hs,

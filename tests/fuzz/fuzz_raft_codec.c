@@ -2,8 +2,11 @@
  * bytes come from peers over the network, and for the core's handling of whatever decodes:
  * a decoded message is stepped into a fresh core (of 7 nodes, addressed to the message's
  * receiver), in each of the roles a node can be in, where it must be accepted or refused with
- * an error but never trip an assert. The input is an exact-size heap copy, so ASan sees any read
- * past the end. It also checks the codec's contract: the result is 0, -EBADMSG or -ENOMEM, and
+ * an error but never trip an assert. A snapshot chunk is also stepped again (a duplicate) and
+ * followed by the chunk that would continue it, so the follower's assembly and install run on
+ * whatever the fuzzer makes of offsets and lengths. The input is an exact-size heap copy, so ASan sees any read
+ * past the end. It also checks the codec's contract: the result is 0, -EBADMSG, -EPROTONOSUPPORT
+ * (another version) or -ENOMEM, and
  * anything that decodes re-encodes to exactly the same bytes. */
 #include <errno.h>
 #include <stdint.h>
@@ -42,6 +45,23 @@ static raft *core(raft_id id, int role)
     return r;
 }
 
+/* Steps m again, then the next chunk of the same snapshot (up to 7 bytes of filler). */
+static void step_more_chunks(raft *r, const raft_message *m)
+{
+    static uint8_t filler[7] = "chunk!";
+    if (raft_step(r, m, 1000 + m->sent_ms % 1000) == 0 && m->snap_offset + m->snap_len < m->snap_total) {
+        raft_message next = *m;
+        next.snap_offset = m->snap_offset + m->snap_len;
+        next.snap_len = m->snap_total - next.snap_offset < sizeof filler ? m->snap_total - next.snap_offset
+                                                                          : (uint32_t)sizeof filler;
+        next.snap_data = filler;
+        int rc = raft_step(r, &next, 1000 + m->sent_ms % 1000);
+        if (rc != 0 && rc != -EINVAL && rc != -EPROTO && rc != -ENOMEM) {
+            abort();
+        }
+    }
+}
+
 static void drain(raft *r)
 {
     while (raft_has_ready(r)) {
@@ -62,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data, size);
     raft_message m;
     int rc = raft_msg_decode(buf, size, &m);
-    if (rc != 0 && rc != -EBADMSG && rc != -ENOMEM) {
+    if (rc != 0 && rc != -EBADMSG && rc != -EPROTONOSUPPORT && rc != -ENOMEM) {
         abort();
     }
     if (rc == 0) {
@@ -80,6 +100,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             }
             drain(r);
+            if (m.type == RAFT_MSG_SNAPSHOT) {
+                step_more_chunks(r, &m);
+                drain(r);
+            }
             raft_tick(r, 5000);
             drain(r);
             raft_free(r);

@@ -112,6 +112,7 @@ typedef struct {
 typedef struct {
     uint32_t heartbeat_ms, election_ms, drift_ms;
     uint32_t max_entries, max_inflight;
+    uint32_t snap_chunk;                    /* raft_config.max_snapshot_chunk (0: the default) */
     uint32_t drop_pm, dup_pm, long_pm;     /* per message */
     uint32_t delay_max_ms, long_max_ms;
     uint32_t fsync_max_ms;
@@ -162,6 +163,8 @@ typedef struct {
 
     /* Stats. */
     uint64_t elections, crashes, snapshots_sent, transfers, msgs, leader_changes;
+    uint64_t snap_chunks;       /* SNAPSHOT messages sent that hold part of a snapshot only */
+    uint64_t snap_installs;     /* snapshots installed from a leader's */
     uint64_t liveness_ms;
 
     sim_remedy *rem;        /* NULL unless --remedy */
@@ -178,6 +181,9 @@ typedef struct {
 void *sim_xmalloc(size_t n);              /* aborts on exhaustion: the simulator has no plan B */
 uint64_t sim_virtual_at(const sim_world *w, int i, uint64_t t); /* first time node i's clock reads t */
 uint64_t sim_mix(uint64_t h, uint64_t v);
+/* sim_pad_byte: byte k of a snapshot's padding, a function of its state hash, so that a snapshot
+ * assembled from chunks of two different ones does not restore. */
+uint8_t sim_pad_byte(uint64_t state_hash, uint32_t k);
 /* sim_grow makes *v (of *cap elements) hold index need, zeroing the new part; aborts on exhaustion. */
 void sim_grow(void **v, size_t *cap, size_t need, size_t elem);
 
@@ -252,6 +258,7 @@ typedef struct {
     uint64_t digest;
     uint32_t election_ms;   /* the run's T, to express liveness_ms in election timeouts */
     uint64_t intents, executions, results_lost; /* --remedy */
+    uint64_t snap_chunks, snap_installs;
 } sim_result;
 
 sim_result sim_run(uint64_t seed, int n, uint64_t steps, bool trace, bool trace_print, size_t ring,

@@ -161,6 +161,11 @@ uint64_t sim_mix(uint64_t h, uint64_t v)
     return h ^ (h >> 33);
 }
 
+uint8_t sim_pad_byte(uint64_t state_hash, uint32_t k)
+{
+    return (uint8_t)sim_mix(state_hash, k);
+}
+
 uint64_t sim_entry_hash(const raft_entry *e)
 {
     uint64_t h = sim_mix(0x1234567, e->index);

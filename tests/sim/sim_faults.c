@@ -216,6 +216,10 @@ static void compact(sim_world *w)
     memcpy(data + 16, &nd->sm_hash, 8);
     if (led_len) {
         memcpy(data + 24, led, led_len);
+    } else {
+        for (uint32_t k = 24; k < len; k++) {
+            data[k] = sim_pad_byte(nd->sm_hash, k);
+        }
     }
     free(led);
     sim_disk_snapshot(w, i, nd->sm_index, nd->sm_term, data, len);

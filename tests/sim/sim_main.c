@@ -48,9 +48,9 @@ static void print_params(sim_world *w)
     const sim_params *p = &w->p;
     printf("  params: heartbeat %u ms, election %u ms, drift margin %u ms (clock rates +-%u ppm), "
            "drop %u/1000, dup %u/1000, long delay %u/1000, max delay %u ms, fsync <= %u ms, actions %u/1000, "
-           "batch %u, inflight %u\n",
+           "batch %u, inflight %u, snapshot chunk %u\n",
            p->heartbeat_ms, p->election_ms, p->drift_ms, p->max_ppm, p->drop_pm, p->dup_pm, p->long_pm,
-           p->delay_max_ms, p->fsync_max_ms, p->action_pm, p->max_entries, p->max_inflight);
+           p->delay_max_ms, p->fsync_max_ms, p->action_pm, p->max_entries, p->max_inflight, p->snap_chunk);
 }
 
 static void dump_all(sim_world *w)
@@ -183,7 +183,7 @@ int main(int argc, char **argv)
     }
     double t0 = wall(), next_report = t0 + 10;
     uint64_t done = 0, total_steps = 0, total_elections = 0, max_live = 0, vms = 0;
-    uint64_t intents = 0, executions = 0, lost = 0;
+    uint64_t intents = 0, executions = 0, lost = 0, chunks = 0, installs = 0;
     double max_live_t = 0, max_commit_t = 0;
     for (uint64_t seed = first;; seed++) {
         int n = nodes_for(seed, forced_n);
@@ -195,6 +195,8 @@ int main(int argc, char **argv)
         intents += res.intents;
         executions += res.executions;
         lost += res.results_lost;
+        chunks += res.snap_chunks;
+        installs += res.snap_installs;
         if (res.liveness_ms > max_live) {
             max_live = res.liveness_ms;
         }
@@ -234,6 +236,8 @@ int main(int argc, char **argv)
            expect ? "NO VIOLATION in" : "ok", (unsigned long)done, (unsigned long)first, (unsigned long)steps, dt,
            done / dt, total_steps / dt, (unsigned long)total_elections, vms / 1000.0, (unsigned long)max_live,
            max_commit_t, max_live_t);
+    printf("  snapshots: %lu installed from a leader's; %lu partial chunks sent\n", (unsigned long)installs,
+           (unsigned long)chunks);
     if (sim_opt_remedy) {
         printf("  remedy: %lu intents committed, %lu actions executed, %lu results lost\n", (unsigned long)intents,
                (unsigned long)executions, (unsigned long)lost);

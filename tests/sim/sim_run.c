@@ -45,7 +45,8 @@ typedef struct {
 
 /* Liveness: propose through a leader that holds its lease (re-proposing if leadership moves
  * first) until the entry commits; then every node must apply it, within a bound that allows
- * a lagging node to catch up one entry per round trip (the slowest flow-control setting). */
+ * a lagging node to catch up one entry per round trip (the slowest flow-control setting), and
+ * one snapshot chunk per round trip (one chunk is in flight per follower). */
 static bool probe_step(sim_world *w, probe *pb)
 {
     uint64_t ct, ch;
@@ -68,6 +69,12 @@ static bool probe_step(sim_world *w, probe *pb)
                 uint64_t lag = pb->index - (w->nodes[i].sm_index < pb->index ? w->nodes[i].sm_index : pb->index);
                 behind = lag > behind ? lag : behind;
             }
+            uint64_t snap = 0;
+            for (int i = 1; i <= w->n; i++) {
+                snap = w->nodes[i].disk.snap_len > snap ? w->nodes[i].disk.snap_len : snap;
+            }
+            uint64_t chunk = w->p.snap_chunk ? w->p.snap_chunk : 512 * 1024;
+            behind += (snap + chunk - 1) / chunk;
             uint64_t rtt = 2 * (uint64_t)w->p.delay_max_ms + w->p.fsync_max_ms + 2;
             pb->committed = true;
             pb->deadline = w->now + 20 * (uint64_t)w->p.election_ms + 2 * behind * rtt;
@@ -161,6 +168,8 @@ sim_result sim_run(uint64_t seed, int n, uint64_t steps, bool trace, bool trace_
     res.elections = w->elections;
     res.digest = w->digest;
     res.election_ms = w->p.election_ms;
+    res.snap_chunks = w->snap_chunks;
+    res.snap_installs = w->snap_installs;
     sim_remedy_stats(w, &res.intents, &res.executions, &res.results_lost);
     if (dump) {
         dump(w);

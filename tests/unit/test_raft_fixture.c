@@ -13,7 +13,7 @@ static void die(const char *what)
     abort();
 }
 
-fx *fx_new_opts(int n, uint64_t seed, uint32_t max_entries)
+static fx *make(int n, uint64_t seed, uint32_t max_entries, uint32_t max_chunk)
 {
     fx *f = calloc(1, sizeof *f);
     if (f == NULL) {
@@ -22,15 +22,26 @@ fx *fx_new_opts(int n, uint64_t seed, uint32_t max_entries)
     f->n = n;
     f->seed = seed;
     f->max_entries = max_entries;
+    f->max_chunk = max_chunk;
     for (int i = 1; i <= n; i++) {
         fx_restart(f, i);
     }
     return f;
 }
 
+fx *fx_new_opts(int n, uint64_t seed, uint32_t max_entries)
+{
+    return make(n, seed, max_entries, 0);
+}
+
+fx *fx_new_chunked(int n, uint64_t seed, uint32_t max_chunk)
+{
+    return make(n, seed, 0, max_chunk);
+}
+
 fx *fx_new(int n, uint64_t seed)
 {
-    return fx_new_opts(n, seed, 0);
+    return make(n, seed, 0, 0);
 }
 
 void fx_free(fx *f)
@@ -54,6 +65,7 @@ void fx_restart(fx *f, int i)
         .election_timeout_ms = FX_T,
         .lease_drift_ms = FX_DRIFT,
         .max_entries_per_msg = f->max_entries,
+        .max_snapshot_chunk = f->max_chunk,
         .seed = f->seed * 100 + (uint64_t)i,
         .now_ms = f->now,
         .hard_state = d->hs,

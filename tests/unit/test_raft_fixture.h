@@ -20,7 +20,7 @@ typedef struct {
     raft_hard_state hs;
     bool has_snap;
     uint64_t snap_index, snap_term;
-    uint8_t snap_data[64];
+    uint8_t snap_data[1024];
     uint32_t snap_len;
     raft_entry log[512];  /* after the snapshot; data points into bytes */
     uint8_t bytes[512][32];
@@ -37,6 +37,7 @@ typedef struct {
     uint64_t now;
     uint64_t seed;
     uint32_t max_entries;
+    uint32_t max_chunk;   /* raft_config.max_snapshot_chunk for every (re)start; 0: default */
     raft *r[FX_MAX + 1];
     fx_disk disk[FX_MAX + 1];
     bool recovering[FX_MAX + 1];       /* fx_restart passes it as raft_config.recovering */
@@ -53,6 +54,8 @@ typedef struct {
 fx *fx_new(int n, uint64_t seed);
 /* fx_new_opts: as fx_new, with max entries per APPEND (0: default). */
 fx *fx_new_opts(int n, uint64_t seed, uint32_t max_entries);
+/* fx_new_chunked: as fx_new, with snapshots sent in chunks of at most max_chunk bytes. */
+fx *fx_new_chunked(int n, uint64_t seed, uint32_t max_chunk);
 void fx_free(fx *f);
 
 /* fx_set_log: replace node i's disk with entries of the given terms (index 1..k) and hard

@@ -111,7 +111,8 @@ static void holder_of_the_entry_only_commits(void **state)
     assert_int_equal(raft_last_index(f->r[2]), 2);
     assert_int_equal(raft_get_commit(f->r[2]), 1);
     raft_message s = {.type = RAFT_MSG_SNAPSHOT, .from = 1, .to = 2, .term = raft_get_term(f->r[1]),
-                      .index = 2, .log_term = raft_get_term(f->r[1]), .snap_data = (uint8_t *)"s", .snap_len = 1};
+                      .index = 2, .log_term = raft_get_term(f->r[1]), .snap_data = (uint8_t *)"s", .snap_len = 1,
+                      .snap_total = 1};
     assert_int_equal(raft_step(f->r[2], &s, f->now), 0);
     fx_flush(f, 2);
     assert_int_equal(f->snapshots_installed[2], 0);
