@@ -185,7 +185,9 @@ static void test_frozen_leader_steps_down(void **state)
     assert_true(v.answered);
     assert_false(v.lease);
     int64_t deadline = it_wall_ms() + 3000;
-    while (it_wall_ms() < deadline && (strcmp(v.role, "follower") != 0 || v.term < new_term)) {
+    /* It may step down on a newer term before it hears who leads it: wait for both. */
+    while (it_wall_ms() < deadline &&
+           (strcmp(v.role, "follower") != 0 || v.term < new_term || strcmp(v.leader, it_trio_ids[next]) != 0)) {
         assert_false(v.lease);
         it_sleep_ms(5);
         v = view_of(fx, leader);
