@@ -49,6 +49,9 @@ char *md_render_service_json(const md_view *s, const char *name, int64_t now_ms)
 /* GET /v1/cluster: membership alone: {"generated_at",...,"node":{...},"cluster":{"name","quorum",
  * "self","nodes":[...],"dropped":{reason: count}}}. */
 char *md_render_cluster_json(const md_view *s, int64_t now_ms);
+/* GET /v1/resolve/{name}: the service's active endpoint and its breakers (docs/failover.md); NULL
+ * also when name is unknown or has no endpoints. */
+char *md_render_resolve_json(const md_view *s, const char *name, int64_t now_ms);
 /* GET /metrics: Prometheus text exposition format 0.0.4. */
 char *md_render_metrics(const md_view *s, int64_t now_ms);
 /* {"error":{"code":404,"message":"..."}} */
