@@ -10,6 +10,8 @@
 #include <string.h>
 
 #define READ_BUF 65536
+#define BUF_CACHE 128       /* free read buffers a proxy keeps (8 MiB at most): malloc/free of
+                             * 64 KiB per read made glibc return and re-fault pages (perf) */
 #define HOLD_CAP 65536      /* client bytes kept for a replay until the first reply byte */
 #define WQ_HIGH (256 * 1024) /* a side's pending writes above this pause reading the other side */
 
@@ -49,6 +51,8 @@ struct md_fo_proxy {
     bool closing;
     int handles;             /* the listener plus every connection */
     px_conn *conns;          /* a list, for closing them all */
+    char *spare[BUF_CACHE];  /* free READ_BUF buffers */
+    int n_spare;
     uint64_t total, active, retries, rejected, failed, bytes_up, bytes_down;
 };
 
@@ -56,9 +60,11 @@ typedef struct {
     uv_write_t req;
     px_conn *c;
     char *buf;
+    bool pooled;             /* buf is READ_BUF bytes: back to the cache when written */
 } px_write;
 
 static void attempt(px_conn *c);
+static void attempt_failed(px_conn *c);
 static void conn_close(px_conn *c);
 
 /* ---- lifetime ---- */
@@ -68,6 +74,8 @@ static void proxy_release(md_fo_proxy *px)
     if (--px->handles > 0)
         return;
     md_failover *f = px->svc->f;
+    while (px->n_spare > 0)
+        free(px->spare[--px->n_spare]);
     px->svc->proxy = NULL;
     free(px);
     md__fo_release(f);
@@ -139,11 +147,32 @@ static void conn_close(px_conn *c)
 
 /* ---- writes and backpressure ---- */
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static char *buf_get(md_fo_proxy *px)
 {
-    (void)h;
+    return px->n_spare > 0 ? px->spare[--px->n_spare] : malloc(READ_BUF);
+}
+
+static void buf_put(md_fo_proxy *px, char *b)
+{
+    if (b && px->n_spare < BUF_CACHE)
+        px->spare[px->n_spare++] = b;
+    else
+        free(b);
+}
+
+static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
     (void)suggested;
-    buf->base = malloc(READ_BUF);
+    px_conn *c = h->data;
+    buf->base = buf_get(c->px);
+    buf->len = buf->base ? READ_BUF : 0;
+}
+
+static void up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    px_up *u = h->data;
+    buf->base = buf_get(u->c->px);
     buf->len = buf->base ? READ_BUF : 0;
 }
 
@@ -157,12 +186,12 @@ static void resume_reading(px_conn *c)
     if (c->client_paused && !c->client_eof && c->connected &&
         uv_stream_get_write_queue_size((uv_stream_t *)&c->up->h) < WQ_HIGH) {
         c->client_paused = false;
-        uv_read_start((uv_stream_t *)&c->client, alloc_cb, on_client_read);
+        uv_read_start((uv_stream_t *)&c->client, client_alloc, on_client_read);
     }
     if (c->up_paused && c->connected && !c->up_eof &&
         uv_stream_get_write_queue_size((uv_stream_t *)&c->client) < WQ_HIGH) {
         c->up_paused = false;
-        uv_read_start((uv_stream_t *)&c->up->h, alloc_cb, on_up_read);
+        uv_read_start((uv_stream_t *)&c->up->h, up_alloc, on_up_read);
     }
 }
 
@@ -172,36 +201,46 @@ static void on_written(uv_write_t *req, int status)
     px_conn *c = w->c;
     bool to_client = req->handle == (uv_stream_t *)&c->client;
     bool to_current = c->up != NULL && req->handle == (uv_stream_t *)&c->up->h;
-    free(w->buf);
+    if (w->pooled)
+        buf_put(c->px, w->buf);
+    else
+        free(w->buf);
     free(w);
     if (c->closing)
         return;
     if (status < 0) {
-        /* A write to an abandoned attempt failed: that attempt's failure is handled already. */
-        if (to_client || to_current)
+        /* A write to an abandoned attempt failed: that attempt's failure is handled already. A
+         * write to the current one failed (EPIPE, ECONNRESET: it died) before any reply: the
+         * next endpoint gets the held bytes. */
+        if (to_current && !c->replied && !c->hold_overflow)
+            attempt_failed(c);
+        else if (to_client || to_current)
             conn_close(c);
         return;
     }
     resume_reading(c);
 }
 
-/* send_to writes n bytes of buf (taking buf) to dst. Returns 0 or a negative uv error. */
-static int send_to(px_conn *c, uv_stream_t *dst, char *buf, size_t n)
+/* send_to writes n bytes of buf (taking buf: a READ_BUF buffer from the cache when pooled, else
+ * malloc'd) to dst. Returns 0 or a negative uv error. */
+static int send_to(px_conn *c, uv_stream_t *dst, char *buf, size_t n, bool pooled)
 {
     px_write *w = malloc(sizeof *w);
-    if (!w) {
-        free(buf);
-        return UV_ENOMEM;
-    }
-    w->c = c;
-    w->buf = buf;
-    uv_buf_t b = uv_buf_init(buf, (unsigned)n);
-    int rc = uv_write(&w->req, dst, &b, 1, on_written);
-    if (rc < 0) {
-        free(buf);
+    if (w) {
+        w->c = c;
+        w->buf = buf;
+        w->pooled = pooled;
+        uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+        int rc = uv_write(&w->req, dst, &b, 1, on_written);
+        if (rc == 0)
+            return 0;
         free(w);
     }
-    return rc;
+    if (pooled)
+        buf_put(c->px, buf);
+    else
+        free(buf);
+    return w ? UV_EPIPE : UV_ENOMEM;
 }
 
 static void touch(px_conn *c)
@@ -235,11 +274,11 @@ static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     px_conn *c = s->data;
     if (n == 0) {
-        free(buf->base);
+        buf_put(c->px, buf->base);
         return;
     }
     if (n < 0) {
-        free(buf->base);
+        buf_put(c->px, buf->base);
         if (n != UV_EOF) {
             conn_close(c);
             return;
@@ -256,14 +295,14 @@ static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     touch(c);
     c->px->bytes_up += (uint64_t)n;
     if (hold(c, buf->base, (size_t)n) < 0) {
-        free(buf->base);
+        buf_put(c->px, buf->base);
         conn_close(c);
         return;
     }
     if (!c->connected) {
         /* Not connected yet: the bytes wait in the hold (written on connect). Without room for a
          * replay, stop reading until connected. */
-        free(buf->base);
+        buf_put(c->px, buf->base);
         if (c->hold_overflow)
             conn_close(c); /* more than HOLD_CAP before the upstream even connected */
         else if (c->held_len >= HOLD_CAP / 2) {
@@ -273,7 +312,7 @@ static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     }
     uv_stream_t *up = (uv_stream_t *)&c->up->h;
-    if (send_to(c, up, buf->base, (size_t)n) < 0) {
+    if (send_to(c, up, buf->base, (size_t)n, true) < 0) {
         conn_close(c);
         return;
     }
@@ -304,11 +343,11 @@ static void on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     px_up *u = s->data;
     px_conn *c = u->c;
     if (n == 0) {
-        free(buf->base);
+        buf_put(c->px, buf->base);
         return;
     }
     if (n < 0) {
-        free(buf->base);
+        buf_put(c->px, buf->base);
         /* Reset before any byte came back, or closed after the client spoke and before any
          * answer: a dead endpoint, try the next one. A quiet close of a connection the client
          * never spoke on (or closed itself) is just a close. */
@@ -337,7 +376,7 @@ static void on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         c->held_len = 0;
     }
     c->px->bytes_down += (uint64_t)n;
-    if (send_to(c, (uv_stream_t *)&c->client, buf->base, (size_t)n) < 0) {
+    if (send_to(c, (uv_stream_t *)&c->client, buf->base, (size_t)n, true) < 0) {
         conn_close(c);
         return;
     }
@@ -371,14 +410,14 @@ static void on_connected(uv_connect_t *req, int status)
             return;
         }
         memcpy(copy, c->held, c->held_len);
-        if (send_to(c, (uv_stream_t *)&u->h, copy, c->held_len) < 0) {
+        if (send_to(c, (uv_stream_t *)&u->h, copy, c->held_len, false) < 0) {
             conn_close(c);
             return;
         }
     }
     if (c->client_eof)
         half_close((uv_stream_t *)&u->h);
-    if (uv_read_start((uv_stream_t *)&u->h, alloc_cb, on_up_read) < 0) {
+    if (uv_read_start((uv_stream_t *)&u->h, up_alloc, on_up_read) < 0) {
         conn_close(c);
         return;
     }
@@ -493,7 +532,7 @@ static void on_connection(uv_stream_t *l, int status)
     px->conns = c;
     touch(c);
     if (uv_accept(l, (uv_stream_t *)&c->client) < 0 ||
-        uv_read_start((uv_stream_t *)&c->client, alloc_cb, on_client_read) < 0) {
+        uv_read_start((uv_stream_t *)&c->client, client_alloc, on_client_read) < 0) {
         conn_close(c);
         return;
     }
