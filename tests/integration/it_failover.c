@@ -167,6 +167,9 @@ static void test_killed_primary_no_failed_request(void **state)
     fixture *fx = *state;
     tally t = {0};
     assert_true(wait_active(fx, 0, 5000));
+    long code = 0;
+    free(it_get(fx->node.api_port, "/v1/resolve/nope", &code));
+    assert_int_equal(code, 404);
     run_for(fx, 300, 2000, &t);
     assert_true(md_proc_stop(&fx->primary.proc, SIGKILL, 2000, NULL) >= 0);
     run_for(fx, 1000, 2000, &t);
