@@ -96,6 +96,8 @@ static void conn_handle_closed(uv_handle_t *h)
     px->active--;
     free(c->held);
     free(c);
+    if (!px->closing) /* while failover closes, the monitor may be gone */
+        md_monitor_touch(px->svc->f->mon);
     proxy_release(px);
 }
 
@@ -526,6 +528,7 @@ static void on_connection(uv_stream_t *l, int status)
     px->handles++;
     px->active++;
     px->total++;
+    md_monitor_touch(px->svc->f->mon); /* readers see the counters within a view's 100 ms */
     c->next = px->conns;
     if (c->next)
         c->next->prev = c;

@@ -30,6 +30,8 @@ typedef struct {
     int proxy_port;
 } fixture;
 
+static int max_connections = 4096; /* proxy.max_connections of the next setup */
+
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
@@ -45,8 +47,9 @@ static int setup(void **state)
              "\"endpoints\":[\"http://127.0.0.1:%d/health\",\"http://127.0.0.1:%d/health\"],"
              "\"breaker\":{\"failures\":2,\"successes\":2,\"open_ms\":200,\"open_max_ms\":800},"
              "\"failback_after_ms\":%d,"
-             "\"proxy\":{\"listen\":\"127.0.0.1:%d\",\"connect_timeout_ms\":200,\"idle_timeout_ms\":5000}}]}",
-             fx->primary.port, fx->backup.port, FAILBACK_MS, fx->proxy_port);
+             "\"proxy\":{\"listen\":\"127.0.0.1:%d\",\"connect_timeout_ms\":200,\"idle_timeout_ms\":5000,"
+             "\"max_connections\":%d}}]}",
+             fx->primary.port, fx->backup.port, FAILBACK_MS, fx->proxy_port, max_connections);
     if (it_node_start(&fx->node, cfg, NULL) != 0) {
         it_flaky_stop(&fx->primary);
         it_flaky_stop(&fx->backup);
@@ -331,6 +334,58 @@ static void test_bad_proxy_port_exits_2(void **state)
     it_rmtree(dir);
 }
 
+static int setup_two(void **state)
+{
+    max_connections = 2;
+    int rc = setup(state);
+    max_connections = 4096;
+    return rc;
+}
+
+static int connect_proxy(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = {.tv_sec = 2};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+static void test_max_connections(void **state)
+{
+    fixture *fx = *state;
+    assert_true(wait_active(fx, 0, 5000));
+    /* Two quiet connections fill the proxy; a third is accepted and closed at once. */
+    int a = connect_proxy(fx->proxy_port), b = connect_proxy(fx->proxy_port);
+    int64_t end = it_wall_ms() + 5000;
+    while (it_service_number(&fx->node, "web", "failover.proxy.connections_active") < 2 && it_wall_ms() < end)
+        it_sleep_ms(20);
+    int c = connect_proxy(fx->proxy_port);
+    char byte;
+    int64_t t0 = it_wall_ms();
+    assert_int_equal(read(c, &byte, 1), 0); /* closed, not left waiting */
+    assert_true(it_wall_ms() - t0 < 1000);
+    close(c);
+    close(a);
+    /* Room again: a request goes through. */
+    end = it_wall_ms() + 5000;
+    int ok = 0;
+    while (!ok && it_wall_ms() < end) {
+        ok = request(fx->proxy_port, 2000, NULL);
+        if (!ok)
+            it_sleep_ms(20);
+    }
+    assert_true(ok);
+    close(b);
+    end = it_wall_ms() + 5000;
+    while (it_service_number(&fx->node, "web", "failover.proxy.rejected") < 1 && it_wall_ms() < end)
+        it_sleep_ms(20);
+    assert_true(it_service_number(&fx->node, "web", "failover.proxy.rejected") >= 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +395,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flapping_no_ping_pong, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_fd_leak, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_proxy_port_exits_2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_connections, setup_two, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
