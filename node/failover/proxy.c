@@ -67,6 +67,16 @@ static void attempt(px_conn *c);
 static void attempt_failed(px_conn *c);
 static void conn_close(px_conn *c);
 
+/* upstream_write_failed: a write to the current endpoint failed (EPIPE, ECONNRESET: it died).
+ * Before any reply, the next endpoint gets the held bytes; after one, the connection ends. */
+static void upstream_write_failed(px_conn *c)
+{
+    if (!c->replied && !c->hold_overflow)
+        attempt_failed(c);
+    else
+        conn_close(c);
+}
+
 /* ---- lifetime ---- */
 
 static void proxy_release(md_fo_proxy *px)
@@ -214,34 +224,55 @@ static void on_written(uv_write_t *req, int status)
         /* A write to an abandoned attempt failed: that attempt's failure is handled already. A
          * write to the current one failed (EPIPE, ECONNRESET: it died) before any reply: the
          * next endpoint gets the held bytes. */
-        if (to_current && !c->replied && !c->hold_overflow)
-            attempt_failed(c);
-        else if (to_client || to_current)
+        if (to_current)
+            upstream_write_failed(c);
+        else if (to_client)
             conn_close(c);
         return;
     }
     resume_reading(c);
 }
 
+static void release_buf(px_conn *c, char *buf, bool pooled)
+{
+    if (pooled)
+        buf_put(c->px, buf);
+    else
+        free(buf);
+}
+
 /* send_to writes n bytes of buf (taking buf: a READ_BUF buffer from the cache when pooled, else
- * malloc'd) to dst. Returns 0 or a negative uv error. */
+ * malloc'd) to dst. With nothing queued it first writes what the socket takes at once
+ * (uv_try_write): the usual case on loopback, with no write request and no callback; the rest is
+ * queued. Returns 0 or a negative uv error. */
 static int send_to(px_conn *c, uv_stream_t *dst, char *buf, size_t n, bool pooled)
 {
+    size_t off = 0;
+    if (uv_stream_get_write_queue_size(dst) == 0) {
+        uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+        int wr = uv_try_write(dst, &b, 1);
+        if (wr < 0 && wr != UV_EAGAIN) {
+            release_buf(c, buf, pooled);
+            return wr;
+        }
+        off = wr > 0 ? (size_t)wr : 0;
+        if (off == n) {
+            release_buf(c, buf, pooled);
+            return 0;
+        }
+    }
     px_write *w = malloc(sizeof *w);
     if (w) {
         w->c = c;
         w->buf = buf;
         w->pooled = pooled;
-        uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+        uv_buf_t b = uv_buf_init(buf + off, (unsigned)(n - off));
         int rc = uv_write(&w->req, dst, &b, 1, on_written);
         if (rc == 0)
             return 0;
         free(w);
     }
-    if (pooled)
-        buf_put(c->px, buf);
-    else
-        free(buf);
+    release_buf(c, buf, pooled);
     return w ? UV_EPIPE : UV_ENOMEM;
 }
 
@@ -315,7 +346,7 @@ static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     uv_stream_t *up = (uv_stream_t *)&c->up->h;
     if (send_to(c, up, buf->base, (size_t)n, true) < 0) {
-        conn_close(c);
+        upstream_write_failed(c);
         return;
     }
     if (uv_stream_get_write_queue_size(up) >= WQ_HIGH) {
@@ -413,7 +444,7 @@ static void on_connected(uv_connect_t *req, int status)
         }
         memcpy(copy, c->held, c->held_len);
         if (send_to(c, (uv_stream_t *)&u->h, copy, c->held_len, false) < 0) {
-            conn_close(c);
+            upstream_write_failed(c);
             return;
         }
     }
