@@ -2,9 +2,11 @@
 # (a module uses only modules listed before it; node/README.md draws the arrows).
 include(${CMAKE_CURRENT_LIST_DIR}/base/base.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/health/health.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/breaker/breaker.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/config/config.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/view/view.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/probe/probe.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/failover/failover.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/cluster/cluster.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/remedy/remedy.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/heal/heal.cmake)

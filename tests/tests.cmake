@@ -59,6 +59,10 @@ foreach(t IN ITEMS it_railway_tokens it_incidents_leader it_railway_provision)
     DEPENDS medic flaky_service fake_railway)
 endforeach()
 
+# Issue 14: the failover proxy in front of a primary and a backup flaky_service.
+md_test(integration.it_failover SERIAL TIMEOUT 180 SOURCES tests/integration/it_failover.c LIBS md_harness
+  DEPENDS medic flaky_service fake_railway)
+
 # Issue 12: `medic gen-certs`, and three nodes over tls+tcp:// with what it made.
 md_test(integration.it_gen_certs SERIAL SOURCES tests/integration/it_gen_certs.c LIBS md_harness
   DEPENDS medic flaky_service fake_railway)

@@ -255,10 +255,11 @@ static int percent_decode(const char *src, size_t n, char *out)
 }
 
 typedef enum {
-    EP_NONE, EP_HEALTH, EP_STATUS, EP_SERVICE, EP_METRICS, EP_CLUSTER, EP_INCIDENTS, EP_HISTORY
+    EP_NONE, EP_HEALTH, EP_STATUS, EP_SERVICE, EP_METRICS, EP_CLUSTER, EP_INCIDENTS, EP_HISTORY, EP_RESOLVE
 } endpoint;
 
 #define SERVICES_PREFIX "/v1/services/"
+#define RESOLVE_PREFIX "/v1/resolve/"
 
 static bool path_is(const md_http_request *req, const char *p)
 {
@@ -275,6 +276,8 @@ static endpoint route_of(const md_http_request *req)
     if (path_is(req, "/v1/incidents")) return EP_INCIDENTS;
     if (path_is(req, "/v1/history")) return EP_HISTORY;
     if (req->path_len >= pl && memcmp(req->path, SERVICES_PREFIX, pl) == 0) return EP_SERVICE;
+    if (req->path_len > strlen(RESOLVE_PREFIX) && memcmp(req->path, RESOLVE_PREFIX, strlen(RESOLVE_PREFIX)) == 0)
+        return EP_RESOLVE;
     return EP_NONE;
 }
 
@@ -302,6 +305,35 @@ static void serve_service(conn *c, const md_http_request *req, const md_view *s,
         return;
     }
     respond(c, 200, CT_JSON, body, strlen(body), head_only, NULL);
+    free(body);
+}
+
+/* serve_resolve answers /v1/resolve/{name} from view s (borrowed): 200 with the active endpoint,
+ * 503 with the same document when no endpoint's breaker is closed, 404 for a service without
+ * endpoints. */
+static void serve_resolve(conn *c, const md_http_request *req, const md_view *s, bool head_only)
+{
+    size_t pl = strlen(RESOLVE_PREFIX);
+    const char *raw = req->path + pl;
+    size_t raw_len = req->path_len - pl;
+    char name[MD_HTTP_MAX_HEAD + 1];
+    char msg[MD_HTTP_MAX_HEAD + 64];
+    if (percent_decode(raw, raw_len, name) < 0) {
+        respond_error(c, 400, "malformed percent-encoding in service name", head_only, NULL);
+        return;
+    }
+    const md_view_service *v = md_view_find(s, name);
+    if (v == NULL || v->n_endpoints == 0) {
+        snprintf(msg, sizeof msg, v ? "service has no endpoints: %.*s" : "no such service: %.*s", (int)raw_len, raw);
+        respond_error(c, 404, msg, head_only, NULL);
+        return;
+    }
+    char *body = md_render_resolve_json(s, name, md_wall_ms());
+    if (body == NULL) {
+        respond_error(c, 500, "out of memory", head_only, NULL);
+        return;
+    }
+    respond(c, v->active_endpoint >= 0 ? 200 : 503, CT_JSON, body, strlen(body), head_only, NULL);
     free(body);
 }
 
@@ -446,6 +478,11 @@ static void serve(conn *c, const md_http_request *req)
     }
     if (ep == EP_SERVICE) {
         serve_service(c, req, s, is_head);
+        md_view_unref(s);
+        return;
+    }
+    if (ep == EP_RESOLVE) {
+        serve_resolve(c, req, s, is_head);
         md_view_unref(s);
         return;
     }

@@ -53,6 +53,9 @@ char *md_render_cluster_json(const md_view *s, int64_t now_ms);
 /* GET /v1/history: {"node":ID,"max_points":100,"services":[{"name","interval_ms","slow_ms",
  * "points":[[at_ms,latency_ms,"ok"|class],...]}]}, oldest point first; no "now" in it. */
 char *md_render_history_json(const md_view *s);
+/* GET /v1/resolve/{name}: the service's active endpoint and its breakers (docs/failover.md); NULL
+ * also when name is unknown or has no endpoints. */
+char *md_render_resolve_json(const md_view *s, const char *name, int64_t now_ms);
 /* GET /metrics: Prometheus text exposition format 0.0.4. */
 char *md_render_metrics(const md_view *s, int64_t now_ms);
 /* {"error":{"code":404,"message":"..."}} */

@@ -4,6 +4,7 @@
  * Every wall time appears twice: as an RFC 3339 UTC string with milliseconds for people and as
  * an integer "_ms" field for programs; a time of 0 ("never") renders as null in both. */
 #include "api.h"
+#include "render_failover.h"
 
 #include <assert.h>
 #include <cjson/cJSON.h>
@@ -244,7 +245,8 @@ static cJSON *cluster_json(const md_view *s, int64_t now_ms)
 static cJSON *service_json(const md_view *s, const md_view_service *v)
 {
     cJSON *o = cJSON_CreateObject();
-    if (o != NULL && (!add_service_fields(o, v) || !add_cluster_fields(o, s, v))) {
+    if (o != NULL && (!add_service_fields(o, v) || !add_cluster_fields(o, s, v) ||
+                      (v->n_endpoints && !add(o, "failover", md__render_failover_json(v))))) {
         cJSON_Delete(o);
         return NULL;
     }

@@ -3,6 +3,7 @@
  * Samples are grouped family by family (the format requires each family's samples together,
  * after its HELP and TYPE lines), services in config order within each family. */
 #include "api.h"
+#include "render_failover.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -354,6 +355,12 @@ char *md_render_metrics(const md_view *s, int64_t now_ms)
     counter_families(&b, s);
     warning_families(&b, s);
     cluster_families(&b, s);
+    char *fo = md__render_failover_metrics(s);
+    if (fo)
+        puts_(&b, fo);
+    else
+        b.oom = true;
+    free(fo);
     if (b.oom || b.p == NULL) {
         free(b.p);
         return NULL;

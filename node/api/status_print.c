@@ -57,6 +57,10 @@ void md_status_print(FILE *out, const md_view *s, int64_t now_ms, int json)
                     (long long)(v->trend_eta_ms / 1000));
         if (v->cert_warning)
             fprintf(out, "   Warning: certificate expires soon\n");
+        if (v->n_endpoints)
+            fprintf(out, "   Active endpoint: %s%s (%llu failovers)\n",
+                    v->active_endpoint >= 0 ? v->endpoints[v->active_endpoint].target : "none",
+                    v->active_endpoint > 0 ? " (backup)" : "", (unsigned long long)v->failovers);
     }
     fprintf(out, "\n============================================================\n");
     fflush(out);

@@ -3,6 +3,7 @@
 #include "cmd.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "failover/failover.h"
 #include "cluster/cluster.h"
 #include "base/base.h"
 #include "probe/probe.h"
@@ -28,6 +30,8 @@ typedef struct {
     md_heal *remedy;
     md_view_holder *holder;
     md_monitor *monitor;
+    md_failover *failover;
+    bool bad_config;  /* start failed on a field of the config (a proxy port taken): exit 2 */
     md_api *api;
     uv_signal_t sig_term;
     uv_signal_t sig_int;
@@ -59,6 +63,9 @@ static int64_t raise_fd_limit(void)
 static void check_fd_budget(const md_config *cfg, int64_t limit)
 {
     int64_t need = 256 + 32 + 64 + 64 + 2 * (int64_t)cfg->cluster.n_peers + 32 + 2 * (int64_t)cfg->n_services;
+    for (size_t i = 0; i < cfg->n_services; i++) /* a proxied connection holds two sockets */
+        if (cfg->services[i].proxy_listen)
+            need += 2 * (int64_t)cfg->services[i].proxy_max_connections + (int64_t)cfg->services[i].n_endpoints;
     if (limit >= 0 && limit < need) {
         md_log(MD_LOG_WARN, "fd_limit_low", MD_I("limit", limit), MD_I("suggested", need),
                MD_S("effect", "under load connections are refused and storage writes retried"),
@@ -118,6 +125,12 @@ static void stop(daemon_ctx *d, const char *why)
         md_api_close(d->api);
         d->api = NULL;
     }
+    if (d->failover) {
+        /* Before the monitor: failover calls into it. Its prober goes at once, its sockets close
+         * on the loop. */
+        md_failover_close(d->failover, NULL, NULL);
+        d->failover = NULL;
+    }
     if (d->monitor) {
         md_monitor_close(d->monitor, on_monitor_closed, d);
         d->monitor = NULL;
@@ -138,6 +151,8 @@ static void own_health(void *ctx, size_t i, const md_health *h) { md_cluster_own
 static int cluster_view_part(void *ctx, md_view *v) { return md_cluster_fill_view(ctx, v); }
 
 static int heal_view_part(void *ctx, md_view *v) { return md_heal_fill_view(ctx, v); }
+
+static int failover_view_part(void *ctx, md_view *v) { return md_failover_fill_view(ctx, v); }
 
 static void print_status(void *ctx, const md_view *v)
 {
@@ -210,6 +225,14 @@ static int start(daemon_ctx *d)
     md_monitor_set_health_sink(d->monitor, own_health, d->cluster);
     md_monitor_add_view_part(d->monitor, cluster_view_part, d->cluster);
     md_monitor_add_view_part(d->monitor, heal_view_part, d->remedy);
+    rc = md_failover_new(&d->loop, d->cfg, d->cl, d->monitor, &d->failover, err, sizeof err);
+    if (rc < 0) {
+        d->bad_config = rc != -ENOMEM;
+        md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", rc == -ENOMEM ? "out of memory" : err));
+        return -1;
+    }
+    md_monitor_set_result_sink(d->monitor, md_failover_check_result, d->failover);
+    md_monitor_add_view_part(d->monitor, failover_view_part, d->failover);
     md_monitor_set_status_printer(d->monitor, print_status, d);
     rc = start_api(d, err, sizeof err);
     if (rc < 0) {
@@ -225,6 +248,12 @@ static int start(daemon_ctx *d)
     if (rc < 0) {
         md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", err[0] ? err : uv_strerror(rc)),
                MD_S("cluster_listen", d->cfg->cluster.listen ? d->cfg->cluster.listen : "-"));
+        return -1;
+    }
+    rc = md_failover_start(d->failover, err, sizeof err);
+    if (rc < 0) {
+        d->bad_config = true;
+        md_log(MD_LOG_ERROR, "node_start_failed", MD_S("error", err[0] ? err : uv_strerror(rc)));
         return -1;
     }
     rc = md_heal_start(d->remedy);
@@ -265,7 +294,7 @@ int md_daemon_run(const md_config *cfg, bool insecure_dev)
     int exit_code = 0;
     log_identity(cfg);
     if (start(&d) < 0) {
-        exit_code = 1;
+        exit_code = d.bad_config ? 2 : 1;
         stop(&d, "start failed");
     }
     uv_run(&d.loop, UV_RUN_DEFAULT);

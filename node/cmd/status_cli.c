@@ -159,6 +159,35 @@ static void render_remediation(const cJSON *doc, const cJSON *services, FILE *ou
     }
 }
 
+/* Failover (services with endpoints): this node's active endpoint and every breaker. The choice
+ * is each node's own, so `medic status --node` on another node may differ. */
+static void render_failover(const cJSON *services, FILE *out, bool color)
+{
+    bool any = false;
+    const cJSON *s;
+    cJSON_ArrayForEach(s, services)
+    {
+        const cJSON *fo = cJSON_GetObjectItemCaseSensitive(s, "failover");
+        if (!cJSON_IsObject(fo))
+            continue;
+        if (!any)
+            fprintf(out, "\n%-24s %-5s %-44s %9s  %s\n", "FAILOVER (this node)", "INDEX", "ACTIVE", "SWITCHES",
+                    "BREAKERS (primary first)");
+        any = true;
+        int idx = (int)num_of(fo, "active_index", -1);
+        char brk[256] = "";
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(fo, "endpoints"))
+        {
+            size_t n = strlen(brk);
+            snprintf(brk + n, sizeof brk - n, "%s%s", n ? " " : "", str_of(e, "breaker", "?"));
+        }
+        const char *col = !color ? "" : idx == 0 ? "\033[32m" : idx > 0 ? "\033[33m" : "\033[31m";
+        fprintf(out, "%-24.24s %s%-5d %-44.44s%s %9.0f  %s\n", str_of(s, "name", "?"), col, idx,
+                str_of(fo, "active", "none"), color ? "\033[0m" : "", num_of(fo, "failovers", 0), brk);
+    }
+}
+
 int md_status_render_table(const char *json, FILE *out, bool color)
 {
     cJSON *doc = cJSON_Parse(json);
@@ -174,6 +203,7 @@ int md_status_render_table(const char *json, FILE *out, bool color)
     if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(cluster, "name"))) {
         render_cluster(cluster, services, out, color);
         render_remediation(doc, services, out, color);
+        render_failover(services, out, color);
         cJSON_Delete(doc);
         return 0;
     }
@@ -192,6 +222,7 @@ int md_status_render_table(const char *json, FILE *out, bool color)
                 num_of(s, "uptime_hour_pct", 0), num_of(lat, "last", 0), okt,
                 short_time(str_of(s, "last_success", NULL), tbuf, sizeof tbuf), str_of(s, "cause", ""));
     }
+    render_failover(services, out, color);
     cJSON_Delete(doc);
     return 0;
 }

@@ -83,6 +83,10 @@ static const field fields[] = {
     {"actuator", F_SPECIAL, false, 0, 0, 0},
     {"railway", F_SPECIAL, false, 0, 0, 0},
     {"exec", F_SPECIAL, false, 0, 0, 0},
+    {"endpoints", F_SPECIAL, false, 0, 0, 0},
+    {"breaker", F_SPECIAL, false, 0, 0, 0},
+    {"proxy", F_SPECIAL, false, 0, 0, 0},
+    {"failback_after_ms", F_I64, true, OFF(failback_after_ms), 0, MAX_MS},
 };
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 
@@ -113,6 +117,7 @@ static void builtin_defaults(md_service_config *s)
     s->max_actions_per_hour = MD_DEFAULT_MAX_ACTIONS_PER_HOUR;
     s->known_good_after_ms = MD_DEFAULT_KNOWN_GOOD_AFTER_MS;
     s->exec_timeout_ms = MD_DEFAULT_EXEC_TIMEOUT_MS;
+    md__cfg_failover_defaults(s);
 }
 
 static int set_field(md__cfg_parser *p, const char *path, const field *f, const cJSON *it, md_service_config *sc)
@@ -224,22 +229,34 @@ static int parse_headers(md__cfg_parser *p, const char *path, const cJSON *obj, 
 static int parse_target(md__cfg_parser *p, const char *path, const cJSON *obj, md_service_config *sc)
 {
     const cJSON *url = md__cfg_get(obj, "url"), *tcp = md__cfg_get(obj, "tcp");
+    const char *url_key = "url", *tcp_key = "tcp";
     char fp[PATH_LEN];
     int rc;
     if (url && tcp)
         return md__cfg_fail(p, path, "set url or tcp, not both");
-    if (!url && !tcp)
-        return md__cfg_fail(p, path, "needs url (an HTTP check) or tcp (a TCP connect check)");
+    if (!url && !tcp) {
+        /* endpoints alone: the primary (endpoints[0]) is the check's target */
+        const cJSON *first = md__cfg_primary_endpoint(obj);
+        if (!first)
+            return md__cfg_fail(p, path, "needs url (an HTTP check), tcp (a TCP connect check) or endpoints");
+        if (strstr(first->valuestring, "://")) {
+            url = first;
+            url_key = "endpoints[0]";
+        } else {
+            tcp = first;
+            tcp_key = "endpoints[0]";
+        }
+    }
     if (url) {
         sc->kind = MD_CHECK_HTTP;
-        md__cfg_join(fp, sizeof fp, path, "url");
+        md__cfg_join(fp, sizeof fp, path, url_key);
         if ((rc = md__cfg_get_string(p, fp, url, &sc->url)))
             return rc;
         return md__cfg_check_url(p, fp, sc->url);
     }
     char *s;
     sc->kind = MD_CHECK_TCP;
-    md__cfg_join(fp, sizeof fp, path, "tcp");
+    md__cfg_join(fp, sizeof fp, path, tcp_key);
     if ((rc = md__cfg_get_string(p, fp, tcp, &s)))
         return rc;
     rc = md__cfg_split_hostport(s, 1, &sc->tcp_host, &sc->tcp_port);
@@ -333,7 +350,8 @@ static int parse_service(md__cfg_parser *p, size_t i, const cJSON *obj, const md
     if (!md__cfg_name_ok(sc->name))
         return md__cfg_fail(p, fp, NAME_RULE);
     if ((rc = parse_target(p, path, obj, sc)) || (rc = parse_http_only(p, path, obj, sc)) ||
-        (rc = parse_prewarm(p, path, obj, sc)) || (rc = md__cfg_parse_service_remedy(p, path, obj, sc)))
+        (rc = parse_prewarm(p, path, obj, sc)) || (rc = md__cfg_parse_service_remedy(p, path, obj, sc)) ||
+        (rc = md__cfg_parse_service_failover(p, path, obj, sc)))
         return rc;
     if (sc->timeout_ms >= sc->interval_ms)
         return md__cfg_fail(p, md__cfg_join(fp, sizeof fp, path, "timeout_ms"), "must be less than interval_ms (%lld)",
@@ -722,6 +740,7 @@ static void free_service(md_service_config *s)
     free(s->tcp_host);
     free(s->prewarm_url);
     md__cfg_free_service_remedy(s);
+    md__cfg_free_service_failover(s);
 }
 
 void md_config_free(md_config *cfg)

@@ -28,6 +28,16 @@
 #define MD_DEFAULT_API_LISTEN "127.0.0.1:8700"
 #define MD_DEFAULT_MAX_CONCURRENT_CHECKS 1024
 #define MD_DEFAULT_EWMA_ALPHA 0.3
+/* Failover (docs/failover.md): breakers, failback, the proxy. */
+#define MD_DEFAULT_BREAKER_FAILURES 2
+#define MD_DEFAULT_BREAKER_SUCCESSES 2
+#define MD_DEFAULT_BREAKER_OPEN_MS 1000
+#define MD_DEFAULT_BREAKER_OPEN_MAX_MS 30000
+#define MD_DEFAULT_FAILBACK_AFTER_MS 5000
+#define MD_DEFAULT_PROXY_MAX_CONNECTIONS 4096
+#define MD_DEFAULT_PROXY_CONNECT_TIMEOUT_MS 1000
+#define MD_DEFAULT_PROXY_IDLE_TIMEOUT_MS 300000
+#define MD_MAX_ENDPOINTS 16
 
 typedef enum { MD_CHECK_HTTP = 0, MD_CHECK_TCP } md_check_kind;
 typedef enum { MD_ACTUATOR_NONE = 0, MD_ACTUATOR_RAILWAY, MD_ACTUATOR_EXEC } md_actuator_kind;
@@ -51,6 +61,13 @@ typedef struct {
     char *name;  /* owned by the config */
     char *value; /* owned by the config; may hold a secret */
 } md_header;
+
+/* One endpoint of a service (failover): where it is and how it is checked. */
+typedef struct {
+    char *target;  /* as written: a URL (HTTP services) or host:port (TCP services) */
+    char *host;    /* the URL's or target's host, without brackets */
+    int port;      /* the explicit port; 0 when a URL gives none (refused when proxy.listen is set) */
+} md_endpoint_config;
 
 /* Everything about one watched service. Every string is owned by the md_config. */
 typedef struct {
@@ -83,6 +100,21 @@ typedef struct {
     bool prewarm;           /* default false */
     char *prewarm_url;      /* defaults to url when prewarm is true; NULL when prewarm is false */
     int64_t prewarm_interval_ms;
+    /* failover: endpoints[0] is the primary (equal to url, or to tcp), then the backups; none
+     * (n_endpoints 0) when the service lists no endpoints */
+    md_endpoint_config *endpoints;
+    size_t n_endpoints;
+    int breaker_failures;         /* 2: consecutive failures that open an endpoint's breaker */
+    int breaker_successes;        /* 2: successes that close a half-open one */
+    int64_t breaker_open_ms;      /* 1000: first open period, doubled on each re-open */
+    int64_t breaker_open_max_ms;  /* 30000: the cap on that doubling */
+    int64_t failback_after_ms;    /* 5000: an earlier endpoint takes traffic back once closed this long */
+    char *proxy_listen;           /* NULL: no proxy; else "host:port" as written */
+    char *proxy_host;             /* parsed from proxy_listen */
+    int proxy_port;
+    int proxy_max_connections;    /* 4096 */
+    int64_t proxy_connect_timeout_ms; /* 1000: one connection attempt to one endpoint */
+    int64_t proxy_idle_timeout_ms;    /* 300000: a proxied connection with no bytes either way */
     /* cluster */
     int quorum;             /* nodes that must agree for a cluster verdict; resolved, never 0 */
     /* remediation: the ladder restart x restart_attempts -> redeploy x redeploy_attempts ->

@@ -86,6 +86,14 @@ int md__cfg_check_remedy_services(md__cfg_parser *p);
 void md__cfg_free_remedy(md_remedy_config *r);
 void md__cfg_free_service_remedy(md_service_config *s);
 
+/* config_failover.c: a service's endpoints, breaker and proxy (failback_after_ms is a plain field).
+ * md__cfg_primary_endpoint returns endpoints[0] when it is a string (a service may leave out url
+ * or tcp and give only endpoints), else NULL. */
+void md__cfg_failover_defaults(md_service_config *s);
+const cJSON *md__cfg_primary_endpoint(const cJSON *obj);
+int md__cfg_parse_service_failover(md__cfg_parser *p, const char *path, const cJSON *obj, md_service_config *sc);
+void md__cfg_free_service_failover(md_service_config *s);
+
 extern const char *const md__cfg_log_levels[4];
 extern const char *const md__cfg_log_formats[2];
 

@@ -128,6 +128,37 @@ static void http_json(emitter *e, cJSON *o, const md_service_config *s)
     }
 }
 
+static void failover_json(emitter *e, cJSON *o, const md_service_config *s)
+{
+    cJSON *a = cJSON_AddArrayToObject(o, "endpoints");
+    for (size_t i = 0; a && i < s->n_endpoints; i++) {
+        cJSON *tmp = cJSON_CreateObject();
+        put_url(e, tmp, "v", s->endpoints[i].target); /* masked like the url */
+        cJSON *v = cJSON_DetachItemFromObject(tmp, "v");
+        cJSON_Delete(tmp);
+        if (!v || !cJSON_AddItemToArray(a, v)) {
+            cJSON_Delete(v);
+            e->ok = false;
+        }
+    }
+    cJSON *b = cJSON_AddObjectToObject(o, "breaker");
+    if (b) {
+        put_num(e, b, "failures", s->breaker_failures);
+        put_num(e, b, "successes", s->breaker_successes);
+        put_num(e, b, "open_ms", (double)s->breaker_open_ms);
+        put_num(e, b, "open_max_ms", (double)s->breaker_open_max_ms);
+    }
+    if (!s->proxy_listen)
+        return;
+    cJSON *px = cJSON_AddObjectToObject(o, "proxy");
+    if (px) {
+        put_str(e, px, "listen", s->proxy_listen);
+        put_num(e, px, "max_connections", s->proxy_max_connections);
+        put_num(e, px, "connect_timeout_ms", (double)s->proxy_connect_timeout_ms);
+        put_num(e, px, "idle_timeout_ms", (double)s->proxy_idle_timeout_ms);
+    }
+}
+
 static cJSON *service_json(emitter *e, const md_service_config *s)
 {
     cJSON *o = cJSON_CreateObject();
@@ -168,6 +199,9 @@ static cJSON *service_json(emitter *e, const md_service_config *s)
     put_num(e, o, "max_actions_per_hour", s->max_actions_per_hour);
     put_num(e, o, "known_good_after_ms", (double)s->known_good_after_ms);
     put_bool(e, o, "shadow", s->shadow);
+    put_num(e, o, "failback_after_ms", (double)s->failback_after_ms);
+    if (s->n_endpoints)
+        failover_json(e, o, s);
     static const char *const kinds[] = { "none", "railway", "exec" };
     put_str(e, o, "actuator", kinds[s->actuator]);
     if (s->actuator == MD_ACTUATOR_RAILWAY) {

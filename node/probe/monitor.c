@@ -50,6 +50,8 @@ struct md_monitor {
     md_curl_loop *cl;
     void (*health_sink)(void *ctx, size_t i, const md_health *h);
     void *health_sink_ctx;
+    void (*result_sink)(void *ctx, size_t i, const md_check_result *r);
+    void *result_sink_ctx;
     struct {
         md_view_part_fn fill;
         void *ctx;
@@ -177,6 +179,8 @@ static void on_check_done(void *ctx, const md_check_result *r, const md_probe_ex
     bool moved = md_health_observe(&s->health, r, &ch);
     if (m->health_sink)
         m->health_sink(m->health_sink_ctx, (size_t)(s - m->svc), &s->health);
+    if (m->result_sink)
+        m->result_sink(m->result_sink_ctx, (size_t)(s - m->svc), r);
     if (moved) {
         snprintf(s->cause, sizeof s->cause, "%s", ch.cause);
         md_log(change_level(ch.to), "state_change", MD_S("service", s->cfg->name),
@@ -419,6 +423,20 @@ void md_monitor_set_health_sink(md_monitor *m, void (*fn)(void *ctx, size_t i, c
 {
     m->health_sink = fn;
     m->health_sink_ctx = ctx;
+}
+
+void md_monitor_set_result_sink(md_monitor *m, void (*fn)(void *ctx, size_t i, const md_check_result *r),
+                                void *ctx)
+{
+    m->result_sink = fn;
+    m->result_sink_ctx = ctx;
+}
+
+void md_monitor_check_now(md_monitor *m, size_t i)
+{
+    assert(i < m->n);
+    if (!m->closing)
+        start_check(m, &m->svc[i]);
 }
 
 int md_monitor_add_view_part(md_monitor *m, md_view_part_fn fill, void *ctx)

@@ -113,6 +113,16 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_v
  * (borrowed for the call); the daemon hands it to the cluster view. */
 void md_monitor_set_health_sink(md_monitor *m, void (*fn)(void *ctx, size_t i, const md_health *h), void *ctx);
 
+/* md_monitor_set_result_sink: fn(ctx, i, r) runs after every check of service i with its result
+ * (borrowed for the call); the daemon hands it to failover, whose primary breaker it feeds. */
+void md_monitor_set_result_sink(md_monitor *m, void (*fn)(void *ctx, size_t i, const md_check_result *r),
+                                void *ctx);
+
+/* md_monitor_check_now starts a check of service i at once (unless one runs), outside its
+ * cadence, which goes on as before: failover calls it when live traffic opens the primary's
+ * breaker, so the service's health (and remediation) learn of it without waiting an interval. */
+void md_monitor_check_now(md_monitor *m, size_t i);
+
 /* md_monitor_add_view_part: every view the monitor builds is also filled by fill(ctx, v) (the
  * cluster's nodes and verdicts, remediation state), in the order added; a part that fails
  * (returns < 0) drops that view. At most MD_MONITOR_VIEW_PARTS; returns 0 or -ENOSPC. */

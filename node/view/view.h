@@ -64,7 +64,38 @@ typedef struct {
     bool paused;
     uint64_t incident_id;      /* the open incident, 0 when none */
     const char *remedy;        /* owned; a short account, e.g. "restart #2 of 3 running", or NULL */
+    /* Failover (services with endpoints, filled by node/failover; n_endpoints 0 otherwise). */
+    size_t n_endpoints;
+    struct md_view_endpoint *endpoints; /* owned, primary first */
+    int active_endpoint;       /* index into endpoints, -1 when no breaker is closed */
+    int64_t active_since_ms;   /* wall ms */
+    uint64_t failovers;        /* times the active endpoint changed since start */
+    struct md_view_proxy *proxy; /* owned; NULL without proxy.listen */
 } md_view_service;
+
+/* One endpoint of a service with failover, as this node sees it. */
+typedef struct md_view_endpoint {
+    const char *target;        /* owned; URL or host:port, secrets masked */
+    const char *breaker;       /* "closed", "open", "half-open" (static) */
+    int64_t breaker_since_ms;  /* wall ms */
+    int64_t half_open_at_ms;   /* wall ms when an open breaker turns half-open; 0 unless open */
+    int64_t open_period_ms;    /* the open period in force (doubles on each re-open) */
+    uint64_t opens;
+    uint64_t probes, probes_failed;
+    uint64_t traffic_ok, traffic_failed; /* proxied connection attempts */
+    md_err_class last_err;     /* of the last probe */
+    double last_latency_ms;
+} md_view_endpoint;
+
+/* A service's failover proxy on this node. */
+typedef struct md_view_proxy {
+    const char *listen;        /* owned */
+    uint64_t connections_total, connections_active;
+    uint64_t retries;          /* connection attempts moved to the next endpoint */
+    uint64_t rejected;         /* refused at proxy.max_connections */
+    uint64_t failed;           /* no endpoint took the connection */
+    uint64_t bytes_up, bytes_down;
+} md_view_proxy;
 
 /* One node's latest observation of one service, as held by the node that built the view. */
 typedef struct md_view_obs {

@@ -60,7 +60,8 @@ md_fuzz_target(NAME http_parse
 md_fuzz_target(NAME config
   SOURCES tests/fuzz/fuzz_config.c node/config/config.c node/config/config_util.c node/config/config_render.c
           node/config/config_cluster.c node/config/config_remedy.c node/config/config_nul.c
-          node/config/config_env.c node/config/config_timing.c node/health/verdict.c node/health/types.c
+          node/config/config_env.c node/config/config_timing.c node/config/config_failover.c
+          node/health/verdict.c node/health/types.c
   LIBS -lcjson)
 
 # Gossip values from peers: observations and node facts.

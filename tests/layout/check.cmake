@@ -4,13 +4,13 @@
 #      (they use other modules only by bare public header name: "util.h", "raft.h"...).
 #   2. A node/ module uses another only through its public header "<module>/<module>.h".
 #   3. A node/ module uses only modules listed before it in node/node.cmake: arrows point one way.
-#   4. Pure modules (health, config, view, remedy) include no libuv, curl or nng header and use only
+#   4. Pure modules (health, breaker, config, view, remedy, provision) include no libuv, curl or nng header and use only
 #      pure modules.
 # Every violation is printed; the script fails if there is any.
 if(NOT SRC)
   message(FATAL_ERROR "usage: cmake -DSRC=<source dir> -P check.cmake")
 endif()
-set(pure health config view remedy provision)
+set(pure health breaker config view remedy provision)
 set(bad 0)
 
 # The module order, from node.cmake's include lines.

@@ -607,7 +607,7 @@ static void test_url_and_tcp(void **state)
     expect_err("{'services':[{'name':'a','url':'http://h/','tcp':'h:1'}]}",
                "t.json: services[0]: set url or tcp, not both");
     expect_err("{'services':[{'name':'a'}]}",
-               "t.json: services[0]: needs url (an HTTP check) or tcp (a TCP connect check)");
+               "t.json: services[0]: needs url (an HTTP check), tcp (a TCP connect check) or endpoints");
     expect_err("{'services':[{'name':'a','tcp':'h:1','method':'GET'}]}",
                "t.json: services[0].method: only for url checks");
     expect_err("{'services':[{'name':'a','tcp':'h:1','prewarm':true}]}",
