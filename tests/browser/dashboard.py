@@ -137,7 +137,9 @@ class Cluster:
                     {"name": "web", "url": "http://127.0.0.1:%d/health" % self.svc_port, "interval_ms": 300,
                      "timeout_ms": 200, "restart_interval_ms": 600, "verify_after_ms": 300,
                      "exec": {"restart": heal, "redeploy": ["true"], "rollback": ["true"], "timeout_ms": 8000}},
-                    {"name": "n1-api", "url": "http://127.0.0.1:%d/v1/health" % self.api_ports[0],
+                    # with a backup endpoint (n2's API), so the page shows the failover columns
+                    {"name": "n1-api", "endpoints": ["http://127.0.0.1:%d/v1/health" % self.api_ports[0],
+                                                     "http://127.0.0.1:%d/v1/health" % self.api_ports[1]],
                      "interval_ms": 500, "timeout_ms": 400},
                 ],
             }
@@ -269,6 +271,11 @@ def run(args):
         grid = text_of(driver, "#grid-wrap")
         for nid in IDS:
             assert nid in grid, "no column for " + nid
+        # the failover columns: n1-api's active endpoint is its primary, both breakers closed
+        primary = "http://127.0.0.1:%d/v1/health" % cluster.api_ports[0]
+        wait_for("the active endpoint", lambda: primary + " (active)" in text_of(driver, "tr[data-service='n1-api']") and
+                 text_of(driver, "tr[data-service='n1-api']").count("closed") == 2, 10,
+                 detail=lambda: "row: %r" % text_of(driver, "tr[data-service='n1-api']"))
         print("rendered: 3 nodes, 2 services, hostile text shown literally (%.1f s after load)" % (time.time() - t_open))
         wait_for("sparklines", lambda: driver.execute_script("return document.querySelectorAll('svg.spark polyline').length") >= 2, 12)
         code, _ = http("http://127.0.0.1:%d/v1/services/web/resume" % (leader_port or n1), method="POST",

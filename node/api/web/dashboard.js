@@ -325,26 +325,23 @@
     return i.open.find(function (x) { return x.service === name; }) || null;
   }
 
-  /* The failover columns (issue 14): shown only when the node reports them. */
+  /* The failover columns: shown only when a service has endpoints, whose "failover" object
+   * (docs/api.md) holds the active endpoint's target and every endpoint with its breaker. */
   function hasFailover(services) {
-    return services.some(function (v) { return v.active_endpoint !== undefined || Array.isArray(v.endpoints); });
+    return services.some(function (v) { return v.failover && typeof v.failover === 'object'; });
   }
-  function endpointName(e) {
-    if (e === null || e === undefined) return '\u2014';
-    if (typeof e !== 'object') return String(e);
-    return str(e.name || e.url || e.target || e.address);
+  function activeEndpoint(v) {
+    const fo = v.failover;
+    if (!fo || fo.active === null || fo.active === undefined) return fo ? 'none (every breaker open)' : '\u2014';
+    return str(fo.active);
   }
   function breakers(v) {
     const f = document.createDocumentFragment();
-    const eps = Array.isArray(v.endpoints) ? v.endpoints : [];
-    if (eps.length === 0 && v.breaker) {
-      const b = typeof v.breaker === 'object' ? v.breaker.state : v.breaker;
-      add(f, badge(str(b), b === 'closed' ? 'up' : b === 'open' ? 'down' : 'warn'));
-    }
+    const eps = v.failover && Array.isArray(v.failover.endpoints) ? v.failover.endpoints : [];
     eps.forEach(function (e, i) {
       if (i) add(f, el('br'));
-      const b = e && typeof e === 'object' ? (typeof e.breaker === 'object' && e.breaker ? e.breaker.state : e.breaker || e.state) : null;
-      add(f, el('span', 'small', endpointName(e) + ' '));
+      const b = e && typeof e === 'object' ? e.breaker : null;
+      add(f, el('span', 'small', str(e && e.target) + (e && e.active ? ' (active) ' : ' ')));
       add(f, badge(str(b), b === 'closed' ? 'up' : b === 'open' ? 'down' : 'warn'));
     });
     return f;
@@ -406,7 +403,7 @@
         const rem = cell(tr, 'Remediation', what);
         if (paused && l.pause_reason) add(rem, el('div', 'small', 'reason: ' + l.pause_reason));
         if (failover) {
-          cell(tr, 'Active endpoint', endpointName(v.active_endpoint));
+          cell(tr, 'Active endpoint', activeEndpoint(v));
           cell(tr, 'Breakers', breakers(v));
         }
         if (st.token) cell(tr, 'Actions', actionButtons(v.name, ls));
