@@ -1,7 +1,8 @@
 /* probe.c: the probe engine. Runs HTTP(S) and TCP checks as libcurl transfers on the node's
  * curl loop and turns each outcome into an md_check_result. Checks and curl easy handles come
  * from free lists, so a steady check rate allocates nothing here; connections stay in the
- * multi's cache, so keep-alive works whichever easy handle runs the next check. */
+ * multi's cache, so keep-alive works whichever easy handle runs the next check, and TLS sessions
+ * sit in one share, so a new HTTPS connection resumes a session whichever handle made it. */
 #include "probe.h"
 
 #include <assert.h>
@@ -51,6 +52,7 @@ struct md_prober {
     CURL **free_easy;                  /* stack of idle easy handles */
     int n_free_easy, cap_free_easy;
     int n_easy;                        /* easy handles in existence (idle or running) */
+    CURLSH *tls_share;                 /* TLS sessions of every handle; NULL if curl refused one */
 };
 
 md_err_class md_probe_classify(int curl_code)
@@ -284,8 +286,15 @@ static int setup_easy(check *c)
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }
-    if (r->want_cert)
+    if (c->p->tls_share)
+        curl_easy_setopt(e, CURLOPT_SHARE, c->p->tls_share);
+    if (r->want_cert) {
+        /* A resumed session (and a kept-alive connection) carries no certificate: reading the
+         * expiry takes a full handshake on a new connection, once per relearn period. */
         curl_easy_setopt(e, CURLOPT_CERTINFO, 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    }
     return 0;
 }
 
@@ -537,6 +546,13 @@ md_prober *md_prober_new(uv_loop_t *loop, struct md_curl_loop *cl)
     p->cl = cl;
     p->max_inflight = MD_PROBE_MAX_INFLIGHT;
     p->ramp = MD_PROBE_SLOW_START;
+    /* Only the loop thread uses the handles, so the share needs no lock functions. Without it
+     * checks still run, each new HTTPS connection with a full handshake. */
+    p->tls_share = curl_share_init();
+    if (p->tls_share && curl_share_setopt(p->tls_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+        curl_share_cleanup(p->tls_share);
+        p->tls_share = NULL;
+    }
     return p;
 }
 
@@ -570,6 +586,13 @@ void md_prober_free(md_prober *p)
     while (p->n_free_easy > 0)
         curl_easy_cleanup(p->free_easy[--p->n_free_easy]);
     free(p->free_easy);
+    if (p->tls_share) {
+        /* Every handle is gone (running ones were cancelled into the free list above). */
+        CURLSHcode src = curl_share_cleanup(p->tls_share);
+        assert(src == CURLSHE_OK);
+        (void)src;
+        p->tls_share = NULL;
+    }
     p->dead = true;
     if (p->depth == 0)
         free(p);
