@@ -20,6 +20,7 @@
 #define BODY_MAX (64 * 1024) /* bytes of body kept to look for expect_body */
 #define BODY_FIRST 4096
 #define POOL_KEEP_CHECKS 1024
+#define CA_CACHE_S 300 /* a changed CA file is read again within this */
 
 typedef struct check {
     md_prober *p;
@@ -282,6 +283,14 @@ static int setup_easy(check *c)
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->tls_verify ? 2L : 0L);
     if (r->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, r->ca_file);
+    /* One CA file (ca_file or the system bundle) and no CA directory: curl then keeps the parsed
+     * CA store in the multi instead of reading and parsing the PEM file for every new
+     * connection, which cost more than the handshake itself. Debian's bundle holds every
+     * certificate of its directory. The store is read again at most CA_CACHE_S after a change. */
+    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+#if LIBCURL_VERSION_NUM >= 0x075700 /* 7.87.0 */
+    curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, (long)CA_CACHE_S);
+#endif
     if (!r->keepalive) {
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
