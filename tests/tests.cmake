@@ -44,7 +44,7 @@ target_compile_definitions(md_harness PUBLIC
 
 foreach(t IN ITEMS it_flaky_service it_detection it_api it_cli it_tls it_cluster it_consensus it_remedy
                    it_overload it_remedy_railway it_remedy_single it_remedy_blocked it_ledger_replay
-                   it_addresses it_platform_env it_disk_loss)
+                   it_addresses it_platform_env it_disk_loss it_detect_quorum)
   md_test(integration.${t} SERIAL SOURCES tests/integration/${t}.c LIBS md_harness
     DEPENDS medic flaky_service fake_railway)
 endforeach()

@@ -63,6 +63,8 @@ struct md_cluster {
     int64_t started_ms;
     void (*on_change)(void *);
     void *on_change_ctx;
+    void (*on_suspect)(void *, size_t, size_t);
+    void *on_suspect_ctx;
     uint8_t app_type;          /* one application message type besides Raft (remediation) */
     md_cluster_msg_fn app_fn;
     void *app_ctx;
@@ -333,6 +335,10 @@ static void on_gossip_item(void *ctx, const char *owner, const char *key, const 
         return;
     }
     obs_slot *s = slot(c, (size_t)n, (size_t)svc);
+    /* Only the step into suspicion asks: repeats of it (digest repair) would add nothing. */
+    bool was_suspect = s->present && md_health_suspects(&s->obs);
+    if (c->on_suspect && n > 0 && md_health_suspects(&o) && !was_suspect)
+        c->on_suspect(c->on_suspect_ctx, (size_t)svc, (size_t)n);
     s->present = true;
     s->obs = o;
     s->version = version;
@@ -542,6 +548,12 @@ int md_cluster_new(uv_loop_t *loop, const md_config *cfg, bool insecure_dev, md_
     c->timer_open = true;
     *out = c;
     return 0;
+}
+
+void md_cluster_set_on_suspect(md_cluster *c, void (*fn)(void *ctx, size_t svc, size_t peer), void *ctx)
+{
+    c->on_suspect = fn;
+    c->on_suspect_ctx = ctx;
 }
 
 void md_cluster_set_on_change(md_cluster *c, void (*fn)(void *ctx), void *ctx)

@@ -101,6 +101,11 @@ typedef struct md_cluster md_cluster;
 int md_cluster_new(uv_loop_t *loop, const md_config *cfg, bool insecure_dev, md_cluster **out, char *err,
                    size_t errlen);
 
+/* md_cluster_set_on_suspect: fn(ctx, svc, peer) runs when gossip brings peer's (index >= 1 in
+ * the config's node order) first failures of service svc short of DOWN: the peer suspects it,
+ * and a check of our own now confirms or clears it sooner. fn bounds how often it acts. */
+void md_cluster_set_on_suspect(md_cluster *c, void (*fn)(void *ctx, size_t svc, size_t peer), void *ctx);
+
 /* md_cluster_set_on_change: fn(ctx) runs whenever something readers see changed. */
 void md_cluster_set_on_change(md_cluster *c, void (*fn)(void *ctx), void *ctx);
 

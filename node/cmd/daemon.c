@@ -148,6 +148,9 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static void own_health(void *ctx, size_t i, const md_health *h) { md_cluster_own(ctx, i, h); }
 
+/* A peer's first failure asks us to check now (the monitor bounds how often). */
+static void peer_suspects(void *ctx, size_t svc, size_t peer) { (void)md_monitor_check_soon(ctx, svc, peer); }
+
 static int cluster_view_part(void *ctx, md_view *v) { return md_cluster_fill_view(ctx, v); }
 
 static int heal_view_part(void *ctx, md_view *v) { return md_heal_fill_view(ctx, v); }
@@ -223,6 +226,7 @@ static int start(daemon_ctx *d)
     }
     md_heal_set_on_change(d->remedy, md_monitor_touch, d->monitor);
     md_monitor_set_health_sink(d->monitor, own_health, d->cluster);
+    md_cluster_set_on_suspect(d->cluster, peer_suspects, d->monitor);
     md_monitor_add_view_part(d->monitor, cluster_view_part, d->cluster);
     md_monitor_add_view_part(d->monitor, heal_view_part, d->remedy);
     rc = md_failover_new(&d->loop, d->cfg, d->cl, d->monitor, &d->failover, err, sizeof err);

@@ -59,6 +59,7 @@ static const field fields[] = {
     {"keepalive", F_BOOL, true, OFF(keepalive), 0, 0},
     {"interval_ms", F_I64, true, OFF(interval_ms), 1, MAX_MS},
     {"timeout_ms", F_I64, true, OFF(timeout_ms), 1, MAX_MS},
+    {"retry_interval_ms", F_I64, true, OFF(retry_interval_ms), 1, MAX_MS},
     {"slow_ms", F_I64, true, OFF(slow_ms), 1, MAX_MS},
     {"failures_before_down", F_INT, true, OFF(failures_before_down), 1, 1000},
     {"successes_before_up", F_INT, true, OFF(successes_before_up), 1, 1000},
@@ -97,6 +98,7 @@ static void builtin_defaults(md_service_config *s)
     s->keepalive = true;
     s->interval_ms = MD_DEFAULT_INTERVAL_MS;
     s->timeout_ms = MD_DEFAULT_TIMEOUT_MS;
+    s->retry_interval_ms = MD_DEFAULT_RETRY_INTERVAL_MS;
     s->slow_ms = MD_DEFAULT_SLOW_MS;
     s->failures_before_down = MD_DEFAULT_FAILURES_BEFORE_DOWN;
     s->successes_before_up = MD_DEFAULT_SUCCESSES_BEFORE_UP;
@@ -356,6 +358,14 @@ static int parse_service(md__cfg_parser *p, size_t i, const cJSON *obj, const md
     if (sc->timeout_ms >= sc->interval_ms)
         return md__cfg_fail(p, md__cfg_join(fp, sizeof fp, path, "timeout_ms"), "must be less than interval_ms (%lld)",
                     (long long)sc->interval_ms);
+    /* An interval shorter than the inherited retry keeps working without a retry_interval_ms of
+     * its own: the retry is then the interval itself. Only the service's own value is an error. */
+    if (sc->retry_interval_ms > sc->interval_ms) {
+        if (md__cfg_get(obj, "retry_interval_ms"))
+            return md__cfg_fail(p, md__cfg_join(fp, sizeof fp, path, "retry_interval_ms"),
+                                "must not be more than interval_ms (%lld)", (long long)sc->interval_ms);
+        sc->retry_interval_ms = sc->interval_ms;
+    }
     return 0;
 }
 

@@ -17,6 +17,7 @@
 /* Defaults from the seed document. */
 #define MD_DEFAULT_INTERVAL_MS 10000
 #define MD_DEFAULT_TIMEOUT_MS 5000
+#define MD_DEFAULT_RETRY_INTERVAL_MS 1000
 #define MD_DEFAULT_FAILURES_BEFORE_DOWN 2
 #define MD_DEFAULT_SUCCESSES_BEFORE_UP 1
 #define MD_DEFAULT_SLOW_MS 3000
@@ -89,6 +90,7 @@ typedef struct {
     /* thresholds */
     int64_t interval_ms;
     int64_t timeout_ms;    /* always < interval_ms */
+    int64_t retry_interval_ms; /* after a failure short of DOWN, the next check comes this soon; <= interval_ms */
     int64_t slow_ms;
     int failures_before_down;
     int successes_before_up;

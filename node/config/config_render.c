@@ -175,6 +175,7 @@ static cJSON *service_json(emitter *e, const md_service_config *s)
         put_str(e, o, "ca_file", s->ca_file);
     put_bool(e, o, "keepalive", s->keepalive);
     put_num(e, o, "interval_ms", (double)s->interval_ms);
+    put_num(e, o, "retry_interval_ms", (double)s->retry_interval_ms);
     put_num(e, o, "timeout_ms", (double)s->timeout_ms);
     put_num(e, o, "slow_ms", (double)s->slow_ms);
     put_num(e, o, "failures_before_down", s->failures_before_down);

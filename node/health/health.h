@@ -301,4 +301,28 @@ int md_node_info_decode(const uint8_t *buf, size_t len, md_node_info *n);
  * failure count, error class, status): only such changes are pushed at once. */
 bool md_obs_differs(const md_obs *a, const md_obs *b);
 
+/* When checks run (pure; cadence.c). A failure short of DOWN is a suspicion: the next check
+ * comes after retry_ms instead of a whole interval, so a crash is confirmed (or cleared) within
+ * about failures_before_down retries rather than failures_before_down intervals. */
+
+/* md_health_next_delay_ms: how long after the check just folded into h the next one should
+ * start: retry_ms while h has failures in a row short of DOWN, else interval_ms (a success, or
+ * DOWN already: confirming it faster changes nothing). Needs 0 < retry_ms <= interval_ms. */
+int64_t md_health_next_delay_ms(const md_health *h, int64_t interval_ms, int64_t retry_ms);
+
+/* md_health_suspects: whether a peer's observation asks us to check now: failures in a row
+ * that have not (yet) made it DOWN in the peer's eyes. */
+bool md_health_suspects(const md_obs *o);
+
+/* One service's bound on early checks that peers ask for: at most one per asking peer per
+ * interval, so a flapping service cannot make the cluster hammer it. Zeroed is ready. */
+#define MD_EARLY_MAX_PEERS 16
+typedef struct {
+    int64_t last_ms[MD_EARLY_MAX_PEERS]; /* monotonic ms of the last early check granted; 0 never */
+} md_early_gate;
+
+/* md_early_gate_allow: whether peer (< MD_EARLY_MAX_PEERS) may have an early check at now_ms
+ * (monotonic, > 0); records the grant when it returns true. */
+bool md_early_gate_allow(md_early_gate *g, size_t peer, int64_t now_ms, int64_t interval_ms);
+
 #endif

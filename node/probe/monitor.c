@@ -17,7 +17,9 @@
 #define CERT_RELEARN_MS (3600LL * 1000)
 #define DAY_MS (24LL * 3600 * 1000)
 
-enum { EV_CHECK = 0, EV_PREWARM = 1 };
+/* EV_CHECK and EV_PREWARM recur at their interval; EV_EARLY (a retry after a failure, or a check
+ * a peer asked for) runs once, and each service has at most one queued. */
+enum { EV_CHECK = 0, EV_PREWARM = 1, EV_EARLY = 2 };
 
 typedef struct {
     int64_t due_us;
@@ -33,6 +35,8 @@ typedef struct svc_rt {
     int64_t cert_expiry_ms;
     int64_t cert_learned_ms;
     int64_t cert_warned_ms;
+    bool early_queued;    /* an EV_EARLY of this service is in the heap */
+    md_early_gate gate;   /* early checks granted to each asking peer */
     uint64_t skipped;     /* due times passed over because the previous check still ran */
     uint64_t results[MD_ERR_COUNT];
     uint64_t dur_bucket[MD_DURATION_BUCKETS]; /* per bucket, not cumulative */
@@ -164,6 +168,18 @@ static md_log_level change_level(md_state to)
     return (to == MD_STATE_DOWN || to == MD_STATE_DEGRADED) ? MD_LOG_WARN : MD_LOG_INFO;
 }
 
+static void rearm(md_monitor *m);
+
+/* queue_early queues s's one-shot check delay_us from now unless one is queued already. */
+static void queue_early(md_monitor *m, svc_rt *s, int64_t delay_us)
+{
+    if (s->early_queued || m->closing)
+        return;
+    s->early_queued = true;
+    heap_push(m, (sched_ev){ .due_us = md_mono_us() + delay_us, .svc = (uint32_t)(s - m->svc), .kind = EV_EARLY });
+    rearm(m);
+}
+
 static void on_check_done(void *ctx, const md_check_result *r, const md_probe_extra *x)
 {
     svc_rt *s = ctx;
@@ -191,6 +207,9 @@ static void on_check_done(void *ctx, const md_check_result *r, const md_probe_ex
         md_log(MD_LOG_DEBUG, "check", MD_S("service", s->cfg->name), MD_S("result", md_err_name(r->err)),
                MD_D("latency_ms", r->latency_us / 1000.0), MD_I("http_status", r->http_status));
     }
+    int64_t next_ms = md_health_next_delay_ms(&s->health, s->cfg->interval_ms, s->cfg->retry_interval_ms);
+    if (next_ms < s->cfg->interval_ms)
+        queue_early(m, s, next_ms * 1000);
     m->dirty = true;
 }
 
@@ -298,6 +317,12 @@ static void on_tick(uv_timer_t *t)
     while (m->heap_len > 0 && m->heap[0].due_us <= now_us + 500) {
         sched_ev ev = heap_pop(m);
         svc_rt *s = &m->svc[ev.svc];
+        if (ev.kind == EV_EARLY) {
+            assert(s->early_queued);
+            s->early_queued = false;
+            start_check(m, s);
+            continue; /* one-shot: the regular cadence stays as it was */
+        }
         int64_t period_us = (ev.kind == EV_CHECK ? s->cfg->interval_ms : s->cfg->prewarm_interval_ms) * 1000;
         if (ev.kind == EV_CHECK)
             start_check(m, s);
@@ -456,6 +481,22 @@ void md_monitor_set_status_printer(md_monitor *m, void (*fn)(void *ctx, const md
     m->status_printer_ctx = ctx;
 }
 
+int md_monitor_check_soon(md_monitor *m, size_t svc, size_t peer)
+{
+    assert(svc < m->n);
+    if (peer >= MD_EARLY_MAX_PEERS)
+        return -EINVAL;
+    svc_rt *s = &m->svc[svc];
+    /* Running, queued, or our own retry is coming anyway: nothing to add, nothing spent. */
+    if (m->closing || s->check_handle || s->early_queued || s->health.consecutive_failures > 0)
+        return -EALREADY;
+    if (!md_early_gate_allow(&s->gate, peer, md_mono_us() / 1000 + 1, s->cfg->interval_ms))
+        return -EAGAIN;
+    md_log(MD_LOG_DEBUG, "early_check", MD_S("service", s->cfg->name), MD_S("reason", "a peer saw it fail"));
+    queue_early(m, s, 0);
+    return 0;
+}
+
 void md_monitor_touch(void *m)
 {
     ((md_monitor *)m)->dirty = true;
@@ -475,7 +516,7 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_v
     m->started_ms = md_wall_ms();
     m->rng = (uint64_t)md_mono_us() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
     m->svc = calloc(m->n ? m->n : 1, sizeof *m->svc);
-    m->heap_cap = 2 * (m->n ? m->n : 1);
+    m->heap_cap = 3 * (m->n ? m->n : 1); /* a check, a pre-warm and an early check each */
     m->heap = calloc(m->heap_cap, sizeof *m->heap);
     m->prober = md_prober_new(loop, cl);
     if (m->prober)

@@ -1,7 +1,8 @@
 /* probe.c: the probe engine. Runs HTTP(S) and TCP checks as libcurl transfers on the node's
  * curl loop and turns each outcome into an md_check_result. Checks and curl easy handles come
  * from free lists, so a steady check rate allocates nothing here; connections stay in the
- * multi's cache, so keep-alive works whichever easy handle runs the next check. */
+ * multi's cache, so keep-alive works whichever easy handle runs the next check, and TLS sessions
+ * sit in one share, so a new HTTPS connection resumes a session whichever handle made it. */
 #include "probe.h"
 
 #include <assert.h>
@@ -19,6 +20,7 @@
 #define BODY_MAX (64 * 1024) /* bytes of body kept to look for expect_body */
 #define BODY_FIRST 4096
 #define POOL_KEEP_CHECKS 1024
+#define CA_CACHE_S 300 /* a changed CA file is read again within this */
 
 typedef struct check {
     md_prober *p;
@@ -51,6 +53,7 @@ struct md_prober {
     CURL **free_easy;                  /* stack of idle easy handles */
     int n_free_easy, cap_free_easy;
     int n_easy;                        /* easy handles in existence (idle or running) */
+    CURLSH *tls_share;                 /* TLS sessions of every handle; NULL if curl refused one */
 };
 
 md_err_class md_probe_classify(int curl_code)
@@ -280,12 +283,27 @@ static int setup_easy(check *c)
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->tls_verify ? 2L : 0L);
     if (r->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, r->ca_file);
+    /* One CA file (ca_file or the system bundle) and no CA directory: curl then keeps the parsed
+     * CA store in the multi instead of reading and parsing the PEM file for every new
+     * connection, which cost more than the handshake itself. Debian's bundle holds every
+     * certificate of its directory. The store is read again at most CA_CACHE_S after a change. */
+    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+#if LIBCURL_VERSION_NUM >= 0x075700 /* 7.87.0 */
+    curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, (long)CA_CACHE_S);
+#endif
     if (!r->keepalive) {
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }
-    if (r->want_cert)
+    if (c->p->tls_share)
+        curl_easy_setopt(e, CURLOPT_SHARE, c->p->tls_share);
+    if (r->want_cert) {
+        /* A resumed session (and a kept-alive connection) carries no certificate: reading the
+         * expiry takes a full handshake on a new connection, once per relearn period. */
         curl_easy_setopt(e, CURLOPT_CERTINFO, 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    }
     return 0;
 }
 
@@ -537,6 +555,15 @@ md_prober *md_prober_new(uv_loop_t *loop, struct md_curl_loop *cl)
     p->cl = cl;
     p->max_inflight = MD_PROBE_MAX_INFLIGHT;
     p->ramp = MD_PROBE_SLOW_START;
+    /* Only the loop thread uses the handles, so the share needs no lock functions. Without it
+     * checks still run, each easy handle resuming only the sessions it made itself. libcurl 7.88
+     * keeps 8 sessions in a share: more distinct TLS servers than that mostly get full
+     * handshakes on new connections (keep-alive avoids them). */
+    p->tls_share = curl_share_init();
+    if (p->tls_share && curl_share_setopt(p->tls_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+        curl_share_cleanup(p->tls_share);
+        p->tls_share = NULL;
+    }
     return p;
 }
 
@@ -570,6 +597,13 @@ void md_prober_free(md_prober *p)
     while (p->n_free_easy > 0)
         curl_easy_cleanup(p->free_easy[--p->n_free_easy]);
     free(p->free_easy);
+    if (p->tls_share) {
+        /* Every handle is gone (running ones were cancelled into the free list above). */
+        CURLSHcode src = curl_share_cleanup(p->tls_share);
+        assert(src == CURLSHE_OK);
+        (void)src;
+        p->tls_share = NULL;
+    }
     p->dead = true;
     if (p->depth == 0)
         free(p);

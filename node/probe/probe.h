@@ -134,6 +134,13 @@ int md_monitor_add_view_part(md_monitor *m, md_view_part_fn fill, void *ctx);
  * (borrowed for the call). */
 void md_monitor_set_status_printer(md_monitor *m, void (*fn)(void *ctx, const md_view *v), void *ctx);
 
+/* md_monitor_check_soon: a peer (index < MD_EARLY_MAX_PEERS, as the caller numbers them) saw
+ * service svc fail: check it at once. Bounded to one such check per service per interval per
+ * peer. Returns 0 when queued, -EALREADY when a check is running or queued or our own retry is
+ * due (the allowance is not spent), -EAGAIN when the peer's allowance is spent, -EINVAL for a
+ * peer index out of range. Never starts the check before returning. */
+int md_monitor_check_soon(md_monitor *m, size_t svc, size_t peer);
+
 /* md_monitor_touch marks what readers see as changed (m is a md_monitor; the signature fits
  * md_cluster_set_on_change). */
 void md_monitor_touch(void *m);

@@ -1,5 +1,7 @@
 /* it_tls.c: a node watching a real HTTPS server (openssl s_server) whose certificate expires in
- * 10 days: the expiry shows in /v1/services and /metrics, and the node warns once in its log. */
+ * 10 days: the expiry shows in /v1/services and /metrics, and the node warns once in its log;
+ * new connections resume TLS sessions (s_server's -www page says "Reused,") while the expiry is
+ * still read from a full handshake. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -47,14 +49,16 @@ static int setup(void **state)
     /* openssl s_server answers one connection at a time, and both services check it: timeouts
      * generous enough that one check never times out waiting behind the other's handshake
      * (a TLS failure must be classified tls, not timeout, on a loaded machine too). */
-    char cfg[1024];
+    char cfg[2048];
     snprintf(cfg, sizeof cfg,
              "{\"api\":{\"listen\":\"127.0.0.1:@API@\"},\"status_print_interval_ms\":0,"
              "\"services\":[{\"name\":\"secure\",\"url\":\"https://127.0.0.1:%d/\",\"ca_file\":\"%s\","
              "\"interval_ms\":1000,\"timeout_ms\":900,\"cert_warn_days\":14},"
+             "{\"name\":\"resumed\",\"url\":\"https://127.0.0.1:%d/\",\"ca_file\":\"%s\","
+             "\"keepalive\":false,\"expect_body\":\"Reused,\",\"interval_ms\":1000,\"timeout_ms\":900},"
              "{\"name\":\"untrusted\",\"url\":\"https://127.0.0.1:%d/\","
              "\"interval_ms\":1000,\"timeout_ms\":900}]}",
-             fx->port, fx->cert, fx->port);
+             fx->port, fx->cert, fx->port, fx->cert, fx->port);
     assert_int_equal(it_node_start(&fx->node, cfg, NULL), 0);
     *state = fx;
     return 0;
@@ -114,11 +118,23 @@ static void test_untrusted_certificate_is_a_tls_failure(void **state)
     cJSON_Delete(doc);
 }
 
+/* Every check of "resumed" opens a new connection, and s_server's page says whether its handshake
+ * resumed a session: the service is UP only when a session made by an earlier check (of any
+ * service with the same TLS settings) is offered again. The first check of each service still
+ * makes a full handshake to read the certificate. */
+static void test_new_connections_resume_sessions(void **state)
+{
+    fixture *fx = *state;
+    assert_true(it_wait_state(&fx->node, "resumed", "UP", 15000) > 0);
+    assert_true(it_service_number(&fx->node, "resumed", "cert.expires_at_ms") > it_wall_ms());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expiry_is_recorded_and_warned),
         cmocka_unit_test(test_untrusted_certificate_is_a_tls_failure),
+        cmocka_unit_test(test_new_connections_resume_sessions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

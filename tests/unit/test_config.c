@@ -616,6 +616,32 @@ static void test_url_and_tcp(void **state)
                "t.json: services[0].prewarm_url: set while prewarm is false");
 }
 
+/* retry_interval_ms: default 1 s, set per service or in defaults; a service's own value above its
+ * interval is an error naming it, an inherited one is cut to the interval. */
+static void test_retry_interval(void **state)
+{
+    (void)state;
+    md_config *cfg = ok(svc1(""));
+    assert_int_equal(cfg->services[0].retry_interval_ms, MD_DEFAULT_RETRY_INTERVAL_MS);
+    assert_int_equal(cfg->services[0].retry_interval_ms, 1000);
+    md_config_free(cfg);
+    cfg = ok(svc1("'retry_interval_ms':250"));
+    assert_int_equal(cfg->services[0].retry_interval_ms, 250);
+    md_config_free(cfg);
+    cfg = ok(svc1("'interval_ms':400,'timeout_ms':100")); /* the default retry is cut to 400 */
+    assert_int_equal(cfg->services[0].retry_interval_ms, 400);
+    md_config_free(cfg);
+    cfg = ok("{'defaults':{'retry_interval_ms':5000},'services':[{'name':'a','url':'http://127.0.0.1:9/h',"
+             "'interval_ms':2000,'timeout_ms':1000}]}");
+    assert_int_equal(cfg->services[0].retry_interval_ms, 2000);
+    md_config_free(cfg);
+    expect_err(svc1("'interval_ms':2000,'timeout_ms':1000,'retry_interval_ms':3000"),
+               "t.json: services[0].retry_interval_ms: must not be more than interval_ms (2000)");
+    expect_err(svc1("'retry_interval_ms':0"), "t.json: services[0].retry_interval_ms: must be a positive integer");
+    expect_err("{'defaults':{'retry_interval_ms':'x'},'services':[{'name':'a','url':'http://127.0.0.1:9/h'}]}",
+               "t.json: defaults.retry_interval_ms: must be a positive integer");
+}
+
 static void test_bad_tcp(void **state)
 {
     (void)state;
@@ -710,6 +736,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_from_seed),
+        cmocka_unit_test(test_retry_interval),
         cmocka_unit_test(test_defaults_and_service_override),
         cmocka_unit_test(test_all_fields),
         cmocka_unit_test(test_env_substitution_values),
