@@ -149,6 +149,36 @@ static int open_listener(tp *t, const char *cert, const char *key, const char *c
     return 0;
 }
 
+/* make_dialer gives p's push socket a dialer to its address (not started). */
+static int make_dialer(tp *t, tp__peer *p, char *err, size_t errlen)
+{
+    int rv;
+    if ((rv = nng_dialer_create(&p->dialer, p->push, p->address)) != 0) {
+        set_err(err, errlen, "peers[%s].address: %s: %s", p->id, p->address, nng_strerror(rv));
+        return -EINVAL;
+    }
+    nng_dialer_set_ms(p->dialer, NNG_OPT_RECONNMINT, (nng_duration)t->redial_min_ms);
+    nng_dialer_set_ms(p->dialer, NNG_OPT_RECONNMAXT, (nng_duration)t->redial_max_ms);
+    if (p->tls != NULL && (rv = nng_dialer_set_ptr(p->dialer, NNG_OPT_TLS_CONFIG, p->tls)) != 0) {
+        set_err(err, errlen, "peer %s: tls: %s", p->id, nng_strerror(rv));
+        return errno_of(rv);
+    }
+    return 0;
+}
+
+int tp__net_redial(tp *t, tp__peer *p)
+{
+    char err[128];
+    assert(t->started && p->push_open);
+    nng_dialer_close(p->dialer); /* aborts a connect still waiting on its SYN retransmissions */
+    int rc = make_dialer(t, p, err, sizeof err);
+    if (rc == 0) {
+        int rv = nng_dialer_start(p->dialer, NNG_FLAG_NONBLOCK);
+        rc = rv == 0 ? 0 : errno_of(rv);
+    }
+    return rc;
+}
+
 static int open_dialer(tp *t, tp__peer *p, const char *cert, const char *key, const char *ca, char *err,
                        size_t errlen)
 {
@@ -164,12 +194,6 @@ static int open_dialer(tp *t, tp__peer *p, const char *cert, const char *key, co
     }
     nng_socket_set_int(p->push, NNG_OPT_SENDBUF, TP__SEND_BUF);
     nng_socket_set_size(p->push, NNG_OPT_RECVMAXSZ, 1024); /* a push socket never expects data */
-    if ((rv = nng_dialer_create(&p->dialer, p->push, p->address)) != 0) {
-        set_err(err, errlen, "peers[%s].address: %s: %s", p->id, p->address, nng_strerror(rv));
-        return -EINVAL;
-    }
-    nng_dialer_set_ms(p->dialer, NNG_OPT_RECONNMINT, (nng_duration)t->redial_min_ms);
-    nng_dialer_set_ms(p->dialer, NNG_OPT_RECONNMAXT, (nng_duration)t->redial_max_ms);
     if (is_tls(p->address)) {
         char name[256];
         server_name(p->address, name, sizeof name);
@@ -177,12 +201,8 @@ static int open_dialer(tp *t, tp__peer *p, const char *cert, const char *key, co
         if (rc != 0) {
             return rc;
         }
-        if ((rv = nng_dialer_set_ptr(p->dialer, NNG_OPT_TLS_CONFIG, p->tls)) != 0) {
-            set_err(err, errlen, "peer %s: tls: %s", p->id, nng_strerror(rv));
-            return errno_of(rv);
-        }
     }
-    return 0;
+    return make_dialer(t, p, err, errlen);
 }
 
 int tp__net_open(tp *t, const tp_config *cfg, char *err, size_t errlen)

@@ -1,6 +1,18 @@
 /* peers.c: peer liveness and round-trip times. Every gossip interval a timer refreshes which
  * peers are connected, moves silent peers to SUSPECT and DEAD, and sends each peer a PING and our
- * gossip DIGEST. Any authenticated message makes its sender ALIVE at once. */
+ * gossip DIGEST. Any authenticated message makes its sender ALIVE at once.
+ *
+ * A connection whose pings go unanswered for peer_suspect_ms (at least TP__RENEW_MIN_MS) while
+ * it stays up is replaced: closed, and redialled by nng. Why: under heavy packet loss a TCP
+ * connection's retransmission timeout doubles with every lost retransmission and is only reset
+ * by an acknowledgement, so with 30% loss each way (about half the round trips fail) a single
+ * connection stalls for seconds, at times for tens of seconds, while a fresh connection starts
+ * again from the smallest timeout. Replacing it turns that unbounded tail into a bounded one.
+ * The floor is the first SYN timeout (1 s on Linux): a replacement sooner than that could cost
+ * more than it saves. A pong needs both directions, so a stall of either replaces ours; the
+ * peer, missing our pongs as well, replaces its own. For the same reason a connection attempt
+ * that has not come up within that time is abandoned and started again: a lost SYN is
+ * retransmitted after 1, 2, 4, 8... s, and nng's dial has no deadline of its own. */
 #include "tp_int.h"
 
 #include <assert.h>
@@ -26,11 +38,22 @@ void tp__peer_heard(tp *t, tp__peer *p)
 
 static void send_ping(tp *t, tp__peer *p)
 {
+    if (p->unanswered_ms == 0) {
+        p->unanswered_ms = (int64_t)uv_now(t->loop);
+    }
     uint8_t buf[8];
     ut_wr w;
     ut_wr_fixed(&w, buf, sizeof buf);
     tp__ping_encode(&w, uv_hrtime());
     tp__net_send(t, p, TP__PING, w.p, w.len, false);
+}
+
+/* stalled: our pings to p have gone unanswered for the renewal time while the link stays up. */
+static int64_t renew_time(const tp *t) { return t->suspect_ms > TP__RENEW_MIN_MS ? t->suspect_ms : TP__RENEW_MIN_MS; }
+
+static bool stalled(const tp *t, const tp__peer *p, int64_t now)
+{
+    return p->connected && p->unanswered_ms != 0 && now - p->unanswered_ms >= renew_time(t);
 }
 
 static void on_tick(uv_timer_t *h)
@@ -56,11 +79,41 @@ static void on_tick(uv_timer_t *h)
     tp__gossip_flush(t); /* a digest must not overtake the pushes it counts */
     for (size_t i = 0; i < t->n_peers && !t->closing; i++) {
         tp__peer *p = &t->peers[i];
+        if (stalled(t, p, now)) {
+            tp__peer_renew(t, p); /* the redial greets it (pipe_events.c) */
+            continue;
+        }
+        if (p->connected) {
+            p->unconnected_ms = 0;
+        } else if (p->unconnected_ms == 0) {
+            p->unconnected_ms = now;
+        } else if (now - p->unconnected_ms >= renew_time(t) && tp__net_redial(t, p) == 0) {
+            p->unconnected_ms = now;
+            p->renewals++;
+        }
         if (p->connected) {
             send_ping(t, p);
             tp__gossip_send_digest(t, p);
         }
     }
+}
+
+void tp__peer_renew(tp *t, tp__peer *p)
+{
+    uint32_t id = (uint32_t)atomic_load(&p->pipe_id);
+    p->unanswered_ms = 0;
+    if (id == 0) {
+        return;
+    }
+    nng_pipe pipe = NNG_PIPE_INITIALIZER;
+    pipe.id = id;
+    p->renewing = true;
+    if (nng_pipe_close(pipe) != 0) {
+        p->renewing = false; /* already gone: nng reports that removal itself */
+        return;
+    }
+    p->renewals++;
+    (void)t;
 }
 
 void tp__peer_greet(tp *t, tp__peer *p)
@@ -104,6 +157,7 @@ int tp__peer_on_pong(tp *t, tp__peer *p, const uint8_t *body, size_t len)
         return 0;
     }
     p->last_echo_ns = sent;
+    p->unanswered_ms = 0;
     p->rtt_us = (int64_t)((now - sent + 999) / 1000);
     return 0;
 }
@@ -122,6 +176,7 @@ int tp_peer_get(const tp *t, size_t i, tp_peer_info *info)
                            .connected = p->connected,
                            .last_seen_ms = p->last_seen_ms,
                            .rtt_us = p->rtt_us,
+                           .renewals = p->renewals,
                            .msgs_in = p->msgs_in,
                            .msgs_out = p->msgs_out,
                            .bytes_in = p->bytes_in,

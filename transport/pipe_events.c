@@ -31,7 +31,13 @@
 static void on_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
     tp__peer *p = arg;
-    (void)pipe;
+    uint32_t id = (uint32_t)nng_pipe_id(pipe);
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        atomic_store(&p->pipe_id, id);
+    } else {
+        uint_fast32_t cur = id;
+        atomic_compare_exchange_strong(&p->pipe_id, &cur, 0);
+    }
     atomic_store(ev == NNG_PIPE_EV_ADD_POST ? &p->came_up : &p->hung_up, true);
     uv_async_send(&p->owner->hangup);
 }
@@ -52,7 +58,9 @@ static void on_hangup(uv_async_t *a)
             continue;
         }
         p->connected = false; /* sends wait for the redial, rechecked before each send */
-        if (t->cb.on_peer_lost != NULL) {
+        bool ours = p->renewing;
+        p->renewing = false;
+        if (!ours && t->cb.on_peer_lost != NULL) {
             t->cb.on_peer_lost(t->cb.ctx, p->id);
         }
     }
@@ -70,6 +78,7 @@ int tp__hangup_watch(tp *t, tp__peer *p)
     p->owner = t;
     atomic_init(&p->hung_up, false);
     atomic_init(&p->came_up, false);
+    atomic_init(&p->pipe_id, 0);
     if (nng_pipe_notify(p->push, NNG_PIPE_EV_ADD_POST, on_pipe_event, p) != 0 ||
         nng_pipe_notify(p->push, NNG_PIPE_EV_REM_POST, on_pipe_event, p) != 0) {
         return -EIO;

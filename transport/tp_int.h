@@ -42,6 +42,7 @@ enum { TP__PING = 1, TP__PONG = 2, TP__DIGEST = 3, TP__PULL = 4, TP__ITEMS = 5 }
 #define TP__UNAUTH_PER_ADDR 16      /* ... and from one source address */
 #define TP__UNAUTH_IDLE_MS 10000    /* such a connection is closed after this long (a peer greets at once) */
 #define TP__FD_HEADROOM 64          /* descriptors left to storage and the API: no new connection beyond */
+#define TP__RENEW_MIN_MS 1000       /* least silence before a stalled connection is replaced (peers.c) */
 
 /* ---- bounds-checked reader and writer ---- */
 
@@ -219,6 +220,8 @@ typedef struct tp__peer {
     struct tp *owner;
     atomic_bool hung_up; /* set on an nng thread when our pipe to it is removed (pipe_events.c) */
     atomic_bool came_up; /* ... and when one is added */
+    atomic_uint_fast32_t pipe_id; /* our dialer's current pipe (nng pipe id), 0: none */
+    bool renewing;       /* we closed that pipe ourselves (peers.c): its removal is no hint of a loss */
 
     nng_socket push;
     nng_dialer dialer;
@@ -230,6 +233,9 @@ typedef struct tp__peer {
     int64_t last_seen_ms;
     int64_t rtt_us;
     uint64_t last_echo_ns; /* newest ping time a PONG echoed, to ignore stale pongs */
+    int64_t unanswered_ms; /* uv_now of the first ping sent since the last pong; 0: none outstanding */
+    int64_t unconnected_ms; /* uv_now when a tick first found it without a connection; 0: connected */
+    uint64_t renewals;     /* connections we replaced because they stalled */
 
     uint64_t seq_out; /* last sequence number sent to this peer in our epoch */
     tp__replay replay;
@@ -302,6 +308,9 @@ int tp__net_start(tp *t, char *err, size_t errlen);
  * queue is always counted. Returns 0, -EAGAIN, -EMSGSIZE or -ENOMEM. */
 int tp__net_send(tp *t, tp__peer *p, uint8_t type, const void *body, size_t len, bool count_unconnected);
 void tp__net_refresh(tp *t);
+/* tp__net_redial replaces p's dialer by a new one, started: a connection attempt in progress is
+ * abandoned. Returns 0 or a negative error (the peer then stays without a dialer until the next). */
+int tp__net_redial(tp *t, tp__peer *p);
 void tp__net_close(tp *t);
 
 /* pipe_events.c */
@@ -321,6 +330,9 @@ void tp__guard_sweep(tp *t);
 void tp__peers_start(tp *t);
 void tp__peer_heard(tp *t, tp__peer *p);
 void tp__peer_greet(tp *t, tp__peer *p); /* a new connection: ping and digest now */
+/* tp__peer_renew closes our connection to p so that nng redials it (a fresh TCP connection);
+ * its removal is not reported as on_peer_lost. Loop thread. */
+void tp__peer_renew(tp *t, tp__peer *p);
 int tp__peer_on_ping(tp *t, tp__peer *p, const uint8_t *body, size_t len);
 int tp__peer_on_pong(tp *t, tp__peer *p, const uint8_t *body, size_t len);
 

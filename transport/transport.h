@@ -117,6 +117,9 @@ typedef struct {
                               * disconnected (at most every 20 ms); sends to it are dropped while false */
     int64_t last_seen_ms;    /* monotonic ms (uv_now) of its last authenticated message; 0 = never */
     int64_t rtt_us;          /* last ping round trip; -1 = unknown */
+    uint64_t renewals;       /* our connections to it replaced after their pings went unanswered for
+                              * peer_suspect_ms (at least 1 s) while they stayed up: a stalled TCP
+                              * connection (heavy loss) is redialled rather than waited out */
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
 } tp_peer_info;
 

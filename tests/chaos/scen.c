@@ -392,7 +392,7 @@ static void inject(run *x)
         /* With the short timings' 50 ms heartbeats, 30% loss keeps peers flapping between alive
          * and dead (TCP's retransmission backoff outlasts the liveness window): see docs/chaos.md. */
         for (int i = 0; i < x->c.n; i++)
-            ch_net_loss(x->c.w, i, x->c.n, x->c.tm.quick ? 15 : 30);
+            ch_net_loss(x->c.w, i, x->c.n, getenv("CH_LOSS") ? atoi(getenv("CH_LOSS")) : 30);
         bug(x, x->s->arg);
         if (!wait_for(x, resolved, x->bound_ms))
             fail(x, "not resolved with packet loss between the nodes");
@@ -478,4 +478,9 @@ void ch_scenario_run(const ch_scenario *s, ch_world *w, const ch_timing *tm, int
         }
     }
     ch_cluster_stop(&x.c);
+    const char *keep_dir = getenv("CH_KEEP");
+    if (keep_dir && *keep_dir) {
+        static int kept;
+        ch_sh("mkdir -p '%s' && cp -r '%s/run' '%s/%s-%d'", keep_dir, w->dir, keep_dir, s->name, ++kept);
+    }
 }
