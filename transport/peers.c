@@ -36,24 +36,46 @@ void tp__peer_heard(tp *t, tp__peer *p)
     set_state(t, p, TP_PEER_ALIVE);
 }
 
+/* send_ping pings p on each link that is up, each with its own ping: the link's index rides in
+ * the two low bits of the time it carries, so its pong tells which link it went out on. */
 static void send_ping(tp *t, tp__peer *p)
 {
-    if (p->unanswered_ms == 0) {
-        p->unanswered_ms = (int64_t)uv_now(t->loop);
+    int64_t now = (int64_t)uv_now(t->loop);
+    for (size_t k = 0; k < t->n_links && !t->closing; k++) {
+        tp__link *l = &p->link[k];
+        if (!l->connected) {
+            continue;
+        }
+        if (l->unanswered_ms == 0) {
+            l->unanswered_ms = now;
+        }
+        uint8_t buf[8];
+        ut_wr w;
+        ut_wr_fixed(&w, buf, sizeof buf);
+        tp__ping_encode(&w, (uv_hrtime() & ~(uint64_t)(TP_MAX_LINKS - 1)) | k);
+        tp__net_send_link(t, p, k, TP__PING, w.p, w.len);
     }
-    uint8_t buf[8];
-    ut_wr w;
-    ut_wr_fixed(&w, buf, sizeof buf);
-    tp__ping_encode(&w, uv_hrtime());
-    tp__net_send(t, p, TP__PING, w.p, w.len, false);
 }
 
-/* stalled: our pings to p have gone unanswered for the renewal time while the link stays up. */
 static int64_t renew_time(const tp *t) { return t->suspect_ms > TP__RENEW_MIN_MS ? t->suspect_ms : TP__RENEW_MIN_MS; }
 
-static bool stalled(const tp *t, const tp__peer *p, int64_t now)
+/* tend_links replaces p's links that stalled (pings unanswered for the renewal time while up) and
+ * restarts the dials that have not come up in that time. */
+static void tend_links(tp *t, tp__peer *p, int64_t now)
 {
-    return p->connected && p->unanswered_ms != 0 && now - p->unanswered_ms >= renew_time(t);
+    for (size_t k = 0; k < t->n_links; k++) {
+        tp__link *l = &p->link[k];
+        if (l->connected && l->unanswered_ms != 0 && now - l->unanswered_ms >= renew_time(t)) {
+            tp__peer_renew(t, l); /* the redial greets it (pipe_events.c) */
+        } else if (l->connected) {
+            l->unconnected_ms = 0;
+        } else if (l->unconnected_ms == 0) {
+            l->unconnected_ms = now;
+        } else if (now - l->unconnected_ms >= renew_time(t) && tp__net_redial(t, l) == 0) {
+            l->unconnected_ms = now;
+            p->renewals++;
+        }
+    }
 }
 
 static void on_tick(uv_timer_t *h)
@@ -79,18 +101,7 @@ static void on_tick(uv_timer_t *h)
     tp__gossip_flush(t); /* a digest must not overtake the pushes it counts */
     for (size_t i = 0; i < t->n_peers && !t->closing; i++) {
         tp__peer *p = &t->peers[i];
-        if (stalled(t, p, now)) {
-            tp__peer_renew(t, p); /* the redial greets it (pipe_events.c) */
-            continue;
-        }
-        if (p->connected) {
-            p->unconnected_ms = 0;
-        } else if (p->unconnected_ms == 0) {
-            p->unconnected_ms = now;
-        } else if (now - p->unconnected_ms >= renew_time(t) && tp__net_redial(t, p) == 0) {
-            p->unconnected_ms = now;
-            p->renewals++;
-        }
+        tend_links(t, p, now);
         if (p->connected) {
             send_ping(t, p);
             tp__gossip_send_digest(t, p);
@@ -98,21 +109,21 @@ static void on_tick(uv_timer_t *h)
     }
 }
 
-void tp__peer_renew(tp *t, tp__peer *p)
+void tp__peer_renew(tp *t, tp__link *l)
 {
-    uint32_t id = (uint32_t)atomic_load(&p->pipe_id);
-    p->unanswered_ms = 0;
+    uint32_t id = (uint32_t)atomic_load(&l->pipe_id);
+    l->unanswered_ms = 0;
     if (id == 0) {
         return;
     }
     nng_pipe pipe = NNG_PIPE_INITIALIZER;
     pipe.id = id;
-    p->renewing = true;
+    l->renewing = true;
     if (nng_pipe_close(pipe) != 0) {
-        p->renewing = false; /* already gone: nng reports that removal itself */
+        l->renewing = false; /* already gone: nng reports that removal itself */
         return;
     }
-    p->renewals++;
+    l->peer->renewals++;
     (void)t;
 }
 
@@ -151,13 +162,16 @@ int tp__peer_on_pong(tp *t, tp__peer *p, const uint8_t *body, size_t len)
         return -EBADMSG;
     }
     uint64_t now = uv_hrtime();
+    size_t link = (size_t)(sent & (TP_MAX_LINKS - 1));
+    if (sent <= now && link < t->n_links) {
+        p->link[link].unanswered_ms = 0; /* that link carried a round trip */
+    }
     /* Only the newest echo counts, and only a plausible one: a pong answering a ping that sat in
      * a queue while the link was down would report a round trip that never happened. */
     if (sent <= p->last_echo_ns || sent > now || now - sent > (uint64_t)t->dead_ms * 1000000u) {
         return 0;
     }
     p->last_echo_ns = sent;
-    p->unanswered_ms = 0;
     p->rtt_us = (int64_t)((now - sent + 999) / 1000);
     return 0;
 }
@@ -177,6 +191,7 @@ int tp_peer_get(const tp *t, size_t i, tp_peer_info *info)
                            .last_seen_ms = p->last_seen_ms,
                            .rtt_us = p->rtt_us,
                            .renewals = p->renewals,
+                           .dups_in = p->dups_in,
                            .msgs_in = p->msgs_in,
                            .msgs_out = p->msgs_out,
                            .bytes_in = p->bytes_in,
