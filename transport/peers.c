@@ -36,6 +36,8 @@ void tp__peer_heard(tp *t, tp__peer *p)
     set_state(t, p, TP_PEER_ALIVE);
 }
 
+_Static_assert((TP_MAX_LINKS & (TP_MAX_LINKS - 1)) == 0, "a link index must fit in a ping time's low bits");
+
 /* send_ping pings p on each link that is up, each with its own ping: the link's index rides in
  * the two low bits of the time it carries, so its pong tells which link it went out on. */
 static void send_ping(tp *t, tp__peer *p)
