@@ -1,5 +1,6 @@
 /* net.c: nng sockets driven from the libuv loop. One pull0 socket listens on cfg->listen and
- * receives from every peer; one push0 socket per peer dials it and sends only to it. The loop
+ * receives from every peer; each peer gets links_per_peer push0 sockets (links), each with its
+ * own dialer, and every message to it is sent on each link that is up. The loop
  * polls the pull socket's NNG_OPT_RECVFD and drains it without blocking; sends never block. nng's
  * own threads never call into tp (the one pipe callback, in pipe_events.c, only sets a flag and wakes
  * the loop), and whether a peer is connected is read from nng's pipe statistics on the loop
@@ -149,27 +150,40 @@ static int open_listener(tp *t, const char *cert, const char *key, const char *c
     return 0;
 }
 
-static int open_dialer(tp *t, tp__peer *p, const char *cert, const char *key, const char *ca, char *err,
-                       size_t errlen)
+/* make_dialer gives a link's push socket a dialer to its peer's address (not started). */
+static int make_dialer(tp *t, tp__link *l, char *err, size_t errlen)
 {
-    int rv = nng_push0_open(&p->push);
-    if (rv != 0) {
-        set_err(err, errlen, "peer %s: %s", p->id, nng_strerror(rv));
-        return errno_of(rv);
-    }
-    p->push_open = true;
-    if (tp__hangup_watch(t, p) != 0) {
-        set_err(err, errlen, "peer %s: cannot watch its connection", p->id);
-        return -EIO;
-    }
-    nng_socket_set_int(p->push, NNG_OPT_SENDBUF, TP__SEND_BUF);
-    nng_socket_set_size(p->push, NNG_OPT_RECVMAXSZ, 1024); /* a push socket never expects data */
-    if ((rv = nng_dialer_create(&p->dialer, p->push, p->address)) != 0) {
+    tp__peer *p = l->peer;
+    int rv;
+    if ((rv = nng_dialer_create(&l->dialer, l->push, p->address)) != 0) {
         set_err(err, errlen, "peers[%s].address: %s: %s", p->id, p->address, nng_strerror(rv));
         return -EINVAL;
     }
-    nng_dialer_set_ms(p->dialer, NNG_OPT_RECONNMINT, (nng_duration)t->redial_min_ms);
-    nng_dialer_set_ms(p->dialer, NNG_OPT_RECONNMAXT, (nng_duration)t->redial_max_ms);
+    nng_dialer_set_ms(l->dialer, NNG_OPT_RECONNMINT, (nng_duration)t->redial_min_ms);
+    nng_dialer_set_ms(l->dialer, NNG_OPT_RECONNMAXT, (nng_duration)t->redial_max_ms);
+    if (p->tls != NULL && (rv = nng_dialer_set_ptr(l->dialer, NNG_OPT_TLS_CONFIG, p->tls)) != 0) {
+        set_err(err, errlen, "peer %s: tls: %s", p->id, nng_strerror(rv));
+        return errno_of(rv);
+    }
+    return 0;
+}
+
+int tp__net_redial(tp *t, tp__link *l)
+{
+    char err[128];
+    assert(t->started && l->open);
+    nng_dialer_close(l->dialer); /* aborts a connect still waiting on its SYN retransmissions */
+    int rc = make_dialer(t, l, err, sizeof err);
+    if (rc == 0) {
+        int rv = nng_dialer_start(l->dialer, NNG_FLAG_NONBLOCK);
+        rc = rv == 0 ? 0 : errno_of(rv);
+    }
+    return rc;
+}
+
+static int open_dialer(tp *t, tp__peer *p, const char *cert, const char *key, const char *ca, char *err,
+                       size_t errlen)
+{
     if (is_tls(p->address)) {
         char name[256];
         server_name(p->address, name, sizeof name);
@@ -177,9 +191,23 @@ static int open_dialer(tp *t, tp__peer *p, const char *cert, const char *key, co
         if (rc != 0) {
             return rc;
         }
-        if ((rv = nng_dialer_set_ptr(p->dialer, NNG_OPT_TLS_CONFIG, p->tls)) != 0) {
-            set_err(err, errlen, "peer %s: tls: %s", p->id, nng_strerror(rv));
+    }
+    for (size_t k = 0; k < t->n_links; k++) {
+        tp__link *l = &p->link[k];
+        int rv = nng_push0_open(&l->push);
+        if (rv != 0) {
+            set_err(err, errlen, "peer %s: %s", p->id, nng_strerror(rv));
             return errno_of(rv);
+        }
+        l->open = true;
+        if (tp__hangup_watch(t, l) != 0) {
+            set_err(err, errlen, "peer %s: cannot watch its connection", p->id);
+            return -EIO;
+        }
+        nng_socket_set_int(l->push, NNG_OPT_SENDBUF, TP__SEND_BUF);
+        nng_socket_set_size(l->push, NNG_OPT_RECVMAXSZ, 1024); /* a push socket never expects data */
+        if ((rv = make_dialer(t, l, err, errlen)) != 0) {
+            return rv;
         }
     }
     return 0;
@@ -276,10 +304,12 @@ int tp__net_start(tp *t, char *err, size_t errlen)
         return uv_rc;
     }
     for (size_t i = 0; i < t->n_peers; i++) {
-        /* Non-blocking: a peer that is down now is redialled in the background with backoff. */
-        if ((rv = nng_dialer_start(t->peers[i].dialer, NNG_FLAG_NONBLOCK)) != 0) {
-            set_err(err, errlen, "peer %s: dial: %s", t->peers[i].id, nng_strerror(rv));
-            return errno_of(rv);
+        for (size_t k = 0; k < t->n_links; k++) {
+            /* Non-blocking: a peer that is down now is redialled in the background with backoff. */
+            if ((rv = nng_dialer_start(t->peers[i].link[k].dialer, NNG_FLAG_NONBLOCK)) != 0) {
+                set_err(err, errlen, "peer %s: dial: %s", t->peers[i].id, nng_strerror(rv));
+                return errno_of(rv);
+            }
         }
     }
     return 0;
@@ -310,9 +340,14 @@ void tp__net_refresh(tp *t)
     }
     for (size_t i = 0; i < t->n_peers; i++) {
         tp__peer *p = &t->peers[i];
-        int64_t pipes = all != NULL ? socket_pipes(all, nng_socket_id(p->push)) : -1;
-        /* Without statistics we cannot tell; then sends are queued and nng delivers them later. */
-        p->connected = t->started && pipes != 0;
+        p->connected = false;
+        for (size_t k = 0; k < t->n_links; k++) {
+            tp__link *l = &p->link[k];
+            int64_t pipes = all != NULL ? socket_pipes(all, nng_socket_id(l->push)) : -1;
+            /* Without statistics we cannot tell; then sends are queued and nng delivers them later. */
+            l->connected = t->started && pipes != 0;
+            p->connected = p->connected || l->connected;
+        }
     }
     if (all != NULL) {
         nng_stats_free(all);
@@ -326,7 +361,10 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int tp__net_send(tp *t, tp__peer *p, uint8_t type, const void *body, size_t len, bool count_unconnected)
+/* send_on seals one envelope for p and queues a copy on every link in mask that is up; all copies
+ * carry the same sequence number, so the receiver keeps the first and drops the others. */
+static int send_on(tp *t, tp__peer *p, unsigned mask, uint8_t type, const void *body, size_t len,
+                   bool count_unconnected)
 {
     assert(!t->closing);
     if (!p->connected && uv_now(t->loop) - t->conn_checked_ms >= TP__CONN_RECHECK_MS) {
@@ -365,10 +403,29 @@ int tp__net_send(tp *t, tp__peer *p, uint8_t type, const void *body, size_t len,
     assert(rc == 0);
     (void)rc;
     p->seq_out++;
-    /* A send that succeeds takes the message; one that fails leaves it with us. */
-    if (nng_sendmsg(p->push, m, NNG_FLAG_NONBLOCK) != 0) {
-        nng_msg_free(m);
-        tp__drop(t, p->id, TP_DROP_SEND_QUEUE, "send queue full");
+    size_t sent = 0, up = 0;
+    for (size_t k = 0; k < t->n_links; k++) {
+        tp__link *l = &p->link[k];
+        nng_msg *copy;
+        if (!(mask & (1u << k)) || !l->connected) {
+            continue;
+        }
+        up++;
+        if (nng_msg_dup(&copy, m) != 0) {
+            continue;
+        }
+        /* A send that succeeds takes the message; one that fails leaves it with us. */
+        if (nng_sendmsg(l->push, copy, NNG_FLAG_NONBLOCK) != 0) {
+            nng_msg_free(copy);
+        } else {
+            sent++;
+        }
+    }
+    nng_msg_free(m);
+    if (sent == 0) {
+        if (up > 0 || count_unconnected) {
+            tp__drop(t, p->id, TP_DROP_SEND_QUEUE, up > 0 ? "send queue full" : "peer not connected");
+        }
         return -EAGAIN;
     }
     p->msgs_out++;
@@ -376,14 +433,27 @@ int tp__net_send(tp *t, tp__peer *p, uint8_t type, const void *body, size_t len,
     return 0;
 }
 
+int tp__net_send(tp *t, tp__peer *p, uint8_t type, const void *body, size_t len, bool count_unconnected)
+{
+    return send_on(t, p, ~0u, type, body, len, count_unconnected);
+}
+
+int tp__net_send_link(tp *t, tp__peer *p, size_t link, uint8_t type, const void *body, size_t len)
+{
+    assert(link < t->n_links);
+    return send_on(t, p, 1u << link, type, body, len, false);
+}
+
 void tp__net_close(tp *t)
 {
     /* The poll handle is already closed; this may run on a worker thread (see tp_close). */
     for (size_t i = 0; i < t->n_peers; i++) {
         tp__peer *p = &t->peers[i];
-        if (p->push_open) {
-            nng_close(p->push);
-            p->push_open = false;
+        for (size_t k = 0; k < TP_MAX_LINKS; k++) {
+            if (p->link[k].open) {
+                nng_close(p->link[k].push);
+                p->link[k].open = false;
+            }
         }
         if (p->tls != NULL) {
             nng_tls_config_free(p->tls);

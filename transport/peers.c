@@ -1,6 +1,18 @@
 /* peers.c: peer liveness and round-trip times. Every gossip interval a timer refreshes which
  * peers are connected, moves silent peers to SUSPECT and DEAD, and sends each peer a PING and our
- * gossip DIGEST. Any authenticated message makes its sender ALIVE at once. */
+ * gossip DIGEST. Any authenticated message makes its sender ALIVE at once.
+ *
+ * A connection whose pings go unanswered for peer_suspect_ms (at least TP__RENEW_MIN_MS) while
+ * it stays up is replaced: closed, and redialled by nng. Why: under heavy packet loss a TCP
+ * connection's retransmission timeout doubles with every lost retransmission and is only reset
+ * by an acknowledgement, so with 30% loss each way (about half the round trips fail) a single
+ * connection stalls for seconds, at times for tens of seconds, while a fresh connection starts
+ * again from the smallest timeout. Replacing it turns that unbounded tail into a bounded one.
+ * The floor is the first SYN timeout (1 s on Linux): a replacement sooner than that could cost
+ * more than it saves. A pong needs both directions, so a stall of either replaces ours; the
+ * peer, missing our pongs as well, replaces its own. For the same reason a connection attempt
+ * that has not come up within that time is abandoned and started again: a lost SYN is
+ * retransmitted after 1, 2, 4, 8... s, and nng's dial has no deadline of its own. */
 #include "tp_int.h"
 
 #include <assert.h>
@@ -24,13 +36,48 @@ void tp__peer_heard(tp *t, tp__peer *p)
     set_state(t, p, TP_PEER_ALIVE);
 }
 
+_Static_assert((TP_MAX_LINKS & (TP_MAX_LINKS - 1)) == 0, "a link index must fit in a ping time's low bits");
+
+/* send_ping pings p on each link that is up, each with its own ping: the link's index rides in
+ * the two low bits of the time it carries, so its pong tells which link it went out on. */
 static void send_ping(tp *t, tp__peer *p)
 {
-    uint8_t buf[8];
-    ut_wr w;
-    ut_wr_fixed(&w, buf, sizeof buf);
-    tp__ping_encode(&w, uv_hrtime());
-    tp__net_send(t, p, TP__PING, w.p, w.len, false);
+    int64_t now = (int64_t)uv_now(t->loop);
+    for (size_t k = 0; k < t->n_links && !t->closing; k++) {
+        tp__link *l = &p->link[k];
+        if (!l->connected) {
+            continue;
+        }
+        if (l->unanswered_ms == 0) {
+            l->unanswered_ms = now;
+        }
+        uint8_t buf[8];
+        ut_wr w;
+        ut_wr_fixed(&w, buf, sizeof buf);
+        tp__ping_encode(&w, (uv_hrtime() & ~(uint64_t)(TP_MAX_LINKS - 1)) | k);
+        tp__net_send_link(t, p, k, TP__PING, w.p, w.len);
+    }
+}
+
+static int64_t renew_time(const tp *t) { return t->suspect_ms > TP__RENEW_MIN_MS ? t->suspect_ms : TP__RENEW_MIN_MS; }
+
+/* tend_links replaces p's links that stalled (pings unanswered for the renewal time while up) and
+ * restarts the dials that have not come up in that time. */
+static void tend_links(tp *t, tp__peer *p, int64_t now)
+{
+    for (size_t k = 0; k < t->n_links; k++) {
+        tp__link *l = &p->link[k];
+        if (l->connected && l->unanswered_ms != 0 && now - l->unanswered_ms >= renew_time(t)) {
+            tp__peer_renew(t, l); /* the redial greets it (pipe_events.c) */
+        } else if (l->connected) {
+            l->unconnected_ms = 0;
+        } else if (l->unconnected_ms == 0) {
+            l->unconnected_ms = now;
+        } else if (now - l->unconnected_ms >= renew_time(t) && tp__net_redial(t, l) == 0) {
+            l->unconnected_ms = now;
+            p->renewals++;
+        }
+    }
 }
 
 static void on_tick(uv_timer_t *h)
@@ -56,11 +103,30 @@ static void on_tick(uv_timer_t *h)
     tp__gossip_flush(t); /* a digest must not overtake the pushes it counts */
     for (size_t i = 0; i < t->n_peers && !t->closing; i++) {
         tp__peer *p = &t->peers[i];
+        tend_links(t, p, now);
         if (p->connected) {
             send_ping(t, p);
             tp__gossip_send_digest(t, p);
         }
     }
+}
+
+void tp__peer_renew(tp *t, tp__link *l)
+{
+    uint32_t id = (uint32_t)atomic_load(&l->pipe_id);
+    l->unanswered_ms = 0;
+    if (id == 0) {
+        return;
+    }
+    nng_pipe pipe = NNG_PIPE_INITIALIZER;
+    pipe.id = id;
+    l->renewing = true;
+    if (nng_pipe_close(pipe) != 0) {
+        l->renewing = false; /* already gone: nng reports that removal itself */
+        return;
+    }
+    l->peer->renewals++;
+    (void)t;
 }
 
 void tp__peer_greet(tp *t, tp__peer *p)
@@ -98,6 +164,10 @@ int tp__peer_on_pong(tp *t, tp__peer *p, const uint8_t *body, size_t len)
         return -EBADMSG;
     }
     uint64_t now = uv_hrtime();
+    size_t link = (size_t)(sent & (TP_MAX_LINKS - 1));
+    if (sent <= now && link < t->n_links) {
+        p->link[link].unanswered_ms = 0; /* that link carried a round trip */
+    }
     /* Only the newest echo counts, and only a plausible one: a pong answering a ping that sat in
      * a queue while the link was down would report a round trip that never happened. */
     if (sent <= p->last_echo_ns || sent > now || now - sent > (uint64_t)t->dead_ms * 1000000u) {
@@ -122,6 +192,8 @@ int tp_peer_get(const tp *t, size_t i, tp_peer_info *info)
                            .connected = p->connected,
                            .last_seen_ms = p->last_seen_ms,
                            .rtt_us = p->rtt_us,
+                           .renewals = p->renewals,
+                           .dups_in = p->dups_in,
                            .msgs_in = p->msgs_in,
                            .msgs_out = p->msgs_out,
                            .bytes_in = p->bytes_in,

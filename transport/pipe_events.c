@@ -30,10 +30,16 @@
 
 static void on_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
-    tp__peer *p = arg;
-    (void)pipe;
-    atomic_store(ev == NNG_PIPE_EV_ADD_POST ? &p->came_up : &p->hung_up, true);
-    uv_async_send(&p->owner->hangup);
+    tp__link *l = arg;
+    uint32_t id = (uint32_t)nng_pipe_id(pipe);
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        atomic_store(&l->pipe_id, id);
+    } else {
+        uint_fast32_t cur = id;
+        atomic_compare_exchange_strong(&l->pipe_id, &cur, 0);
+    }
+    atomic_store(ev == NNG_PIPE_EV_ADD_POST ? &l->came_up : &l->hung_up, true);
+    uv_async_send(&l->peer->owner->hangup);
 }
 
 static void count_closed(tp *t);
@@ -44,15 +50,27 @@ static void on_hangup(uv_async_t *a)
     count_closed(t);
     for (size_t i = 0; i < t->n_peers && !t->closing; i++) {
         tp__peer *p = &t->peers[i];
-        if (atomic_exchange(&p->came_up, false) && t->started) {
-            p->connected = true;
+        bool came = false, lost = false;
+        for (size_t k = 0; k < t->n_links; k++) {
+            tp__link *l = &p->link[k];
+            if (atomic_exchange(&l->came_up, false) && t->started) {
+                l->connected = came = true;
+            }
+            if (atomic_exchange(&l->hung_up, false)) {
+                l->connected = false; /* sends wait for the redial, rechecked before each send */
+                lost = lost || !l->renewing; /* closing it ourselves says nothing about the peer */
+                l->renewing = false;
+            }
+        }
+        p->connected = false;
+        for (size_t k = 0; k < t->n_links; k++) {
+            p->connected = p->connected || p->link[k].connected;
+        }
+        if (came) {
             tp__peer_greet(t, p);
         }
-        if (t->closing || !atomic_exchange(&p->hung_up, false)) {
-            continue;
-        }
-        p->connected = false; /* sends wait for the redial, rechecked before each send */
-        if (t->cb.on_peer_lost != NULL) {
+        /* Only the last link's loss is a hint: a peer whose process exits loses them all. */
+        if (!t->closing && lost && !p->connected && t->cb.on_peer_lost != NULL) {
             t->cb.on_peer_lost(t->cb.ctx, p->id);
         }
     }
@@ -64,14 +82,15 @@ int tp__hangup_init(tp *t)
     return uv_async_init(t->loop, &t->hangup, on_hangup);
 }
 
-int tp__hangup_watch(tp *t, tp__peer *p)
+int tp__hangup_watch(tp *t, tp__link *l)
 {
-    assert(p->push_open);
-    p->owner = t;
-    atomic_init(&p->hung_up, false);
-    atomic_init(&p->came_up, false);
-    if (nng_pipe_notify(p->push, NNG_PIPE_EV_ADD_POST, on_pipe_event, p) != 0 ||
-        nng_pipe_notify(p->push, NNG_PIPE_EV_REM_POST, on_pipe_event, p) != 0) {
+    assert(l->open && l->peer != NULL);
+    l->peer->owner = t;
+    atomic_init(&l->hung_up, false);
+    atomic_init(&l->came_up, false);
+    atomic_init(&l->pipe_id, 0);
+    if (nng_pipe_notify(l->push, NNG_PIPE_EV_ADD_POST, on_pipe_event, l) != 0 ||
+        nng_pipe_notify(l->push, NNG_PIPE_EV_REM_POST, on_pipe_event, l) != 0) {
         return -EIO;
     }
     return 0;

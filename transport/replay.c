@@ -65,8 +65,11 @@ int tp__replay_accept(tp__replay *r, uint64_t epoch, uint64_t seq)
         return TP__RP_OK;
     }
     uint64_t back = r->top - seq;
-    if (back >= TP__REPLAY_WINDOW || test_bit(r, back)) {
+    if (back >= TP__REPLAY_WINDOW) {
         return TP__RP_REPLAY;
+    }
+    if (test_bit(r, back)) {
+        return TP__RP_DUP;
     }
     set_bit(r, back);
     assert(test_bit(r, 0));

@@ -42,6 +42,7 @@ enum { TP__PING = 1, TP__PONG = 2, TP__DIGEST = 3, TP__PULL = 4, TP__ITEMS = 5 }
 #define TP__UNAUTH_PER_ADDR 16      /* ... and from one source address */
 #define TP__UNAUTH_IDLE_MS 10000    /* such a connection is closed after this long (a peer greets at once) */
 #define TP__FD_HEADROOM 64          /* descriptors left to storage and the API: no new connection beyond */
+#define TP__RENEW_MIN_MS 1000       /* least silence before a stalled connection is replaced (peers.c) */
 
 /* ---- bounds-checked reader and writer ---- */
 
@@ -152,10 +153,12 @@ typedef struct {
     uint64_t bits[TP__REPLAY_WINDOW / 64]; /* bit i: top - i was accepted */
 } tp__replay;
 
-enum { TP__RP_REPLAY = -1, TP__RP_OK = 0, TP__RP_FIRST = 1, TP__RP_NEW_EPOCH = 2 };
+enum { TP__RP_DUP = -2, TP__RP_REPLAY = -1, TP__RP_OK = 0, TP__RP_FIRST = 1, TP__RP_NEW_EPOCH = 2 };
 /* tp__replay_accept records (epoch, seq) and says whether it is new: TP__RP_FIRST on the first
- * message ever, TP__RP_NEW_EPOCH when epoch grew (window reset), TP__RP_OK, or TP__RP_REPLAY
- * (older epoch, seq 0, seen, or below the window) without changing anything. */
+ * message ever, TP__RP_NEW_EPOCH when epoch grew (window reset), TP__RP_OK, TP__RP_DUP (seen,
+ * within the window: a copy from another of the sender's links, or a copy replayed by someone
+ * else; either way dropped) or TP__RP_REPLAY (older epoch, seq 0, or below the window) without
+ * changing anything. */
 int tp__replay_accept(tp__replay *r, uint64_t epoch, uint64_t seq);
 
 /* ---- item tables (kv.c) ---- */
@@ -212,24 +215,39 @@ typedef struct {
 
 /* ---- the transport ---- */
 
+/* One connection to a peer: a push0 socket with one dialer. A peer has tp->n_links of them and
+ * every message goes out on each that is up (the receiver's replay window drops the copies), so
+ * one stalled TCP connection delays nothing while another gets through (peers.c says why). */
+typedef struct tp__link {
+    struct tp__peer *peer;
+    nng_socket push;
+    nng_dialer dialer;
+    bool open;
+    bool connected;             /* it had an established pipe at the last snapshot or event */
+    atomic_bool hung_up;        /* set on an nng thread when its pipe is removed (pipe_events.c) */
+    atomic_bool came_up;        /* ... and when one is added */
+    atomic_uint_fast32_t pipe_id; /* its current pipe (nng pipe id), 0: none */
+    bool renewing;              /* we closed that pipe ourselves (peers.c): no hint of a loss */
+    int64_t unanswered_ms;      /* uv_now of the first ping on it since its last pong; 0: none */
+    int64_t unconnected_ms;     /* uv_now when a tick first found it down; 0: up */
+} tp__link;
+
 typedef struct tp__peer {
     char id[TP_MAX_ID_LEN + 1];
     size_t id_len;
     char *address; /* owned */
     struct tp *owner;
-    atomic_bool hung_up; /* set on an nng thread when our pipe to it is removed (pipe_events.c) */
-    atomic_bool came_up; /* ... and when one is added */
 
-    nng_socket push;
-    nng_dialer dialer;
-    bool push_open;
-    nng_tls_config *tls; /* client config for this dialer, or NULL */
-    bool connected;      /* our push socket had an established pipe at the last snapshot */
+    tp__link link[TP_MAX_LINKS];
+    nng_tls_config *tls; /* client config for its dialers, or NULL */
+    bool connected;      /* one of its links is up */
 
     tp_peer_state state;
     int64_t last_seen_ms;
     int64_t rtt_us;
     uint64_t last_echo_ns; /* newest ping time a PONG echoed, to ignore stale pongs */
+    uint64_t renewals;     /* links we replaced because they stalled or did not come up */
+    uint64_t dups_in;      /* copies of messages already accepted (its redundant links) */
 
     uint64_t seq_out; /* last sequence number sent to this peer in our epoch */
     tp__replay replay;
@@ -261,6 +279,7 @@ struct tp {
     uint64_t nonce; /* random per tp instance, never 0: what peers must echo to us */
     int64_t boot_ms; /* wall clock at tp_new: a stale echo stamped earlier counts as a replay */
     int64_t gossip_ms, suspect_ms, dead_ms, redial_min_ms, redial_max_ms;
+    size_t n_links; /* connections to each peer, 1..TP_MAX_LINKS */
     tp_callbacks cb;
 
     nng_socket pull;
@@ -301,12 +320,17 @@ int tp__net_start(tp *t, char *err, size_t errlen);
  * not connected is skipped (-EAGAIN; counted as a drop only when count_unconnected); a full
  * queue is always counted. Returns 0, -EAGAIN, -EMSGSIZE or -ENOMEM. */
 int tp__net_send(tp *t, tp__peer *p, uint8_t type, const void *body, size_t len, bool count_unconnected);
+/* tp__net_send_link is tp__net_send on one link only (pings: each link is measured on its own). */
+int tp__net_send_link(tp *t, tp__peer *p, size_t link, uint8_t type, const void *body, size_t len);
 void tp__net_refresh(tp *t);
+/* tp__net_redial replaces a link's dialer by a new one, started: a connection attempt in progress
+ * is abandoned. Returns 0 or a negative error (the link then stays without a dialer until the next). */
+int tp__net_redial(tp *t, tp__link *l);
 void tp__net_close(tp *t);
 
 /* pipe_events.c */
 int tp__hangup_init(tp *t);
-int tp__hangup_watch(tp *t, tp__peer *p); /* after p->push is open, before it dials */
+int tp__hangup_watch(tp *t, tp__link *l); /* after l->push is open, before it dials */
 /* tp__guard_watch bounds the pull socket's unauthenticated pipes; after it is open, before it
  * listens. Returns 0 or -EIO. tp__guard_free after nng_close of the pull socket. */
 int tp__guard_watch(tp *t);
@@ -321,6 +345,9 @@ void tp__guard_sweep(tp *t);
 void tp__peers_start(tp *t);
 void tp__peer_heard(tp *t, tp__peer *p);
 void tp__peer_greet(tp *t, tp__peer *p); /* a new connection: ping and digest now */
+/* tp__peer_renew closes our connection to p so that nng redials it (a fresh TCP connection);
+ * its removal is not reported as on_peer_lost. Loop thread. */
+void tp__peer_renew(tp *t, tp__link *l);
 int tp__peer_on_ping(tp *t, tp__peer *p, const uint8_t *body, size_t len);
 int tp__peer_on_pong(tp *t, tp__peer *p, const uint8_t *body, size_t len);
 

@@ -71,6 +71,9 @@ static int check_config(const tp_config *c, char *err, size_t errlen)
         c->peer_dead_ms <= c->peer_suspect_ms) {
         return fail(err, errlen, "need 0 < gossip_interval_ms < peer_suspect_ms < peer_dead_ms");
     }
+    if (c->links_per_peer > TP_MAX_LINKS) {
+        return fail(err, errlen, "links_per_peer: must be 0..%d", TP_MAX_LINKS);
+    }
     bool default_redial = c->redial_min_ms == 0 && c->redial_max_ms == 0;
     if (!default_redial && (c->redial_min_ms <= 0 || c->redial_max_ms < c->redial_min_ms)) {
         return fail(err, errlen, "redial_min_ms, redial_max_ms: need 0 < min <= max (or both 0)");
@@ -128,6 +131,7 @@ static int copy_config(tp *t, const tp_config *c)
     t->dead_ms = c->peer_dead_ms;
     t->redial_min_ms = c->redial_min_ms ? c->redial_min_ms : 100;
     t->redial_max_ms = c->redial_max_ms ? c->redial_max_ms : 5000;
+    t->n_links = c->links_per_peer ? c->links_per_peer : 1;
     if ((t->listen = strdup(c->listen)) == NULL) {
         return -ENOMEM;
     }
@@ -140,6 +144,9 @@ static int copy_config(tp *t, const tp_config *c)
         strcpy(p->id, c->peers[i].id);
         p->id_len = strlen(p->id);
         p->rtt_us = -1;
+        for (size_t k = 0; k < TP_MAX_LINKS; k++) {
+            p->link[k].peer = p;
+        }
         if ((p->address = strdup(c->peers[i].address)) == NULL) {
             return -ENOMEM;
         }
@@ -303,6 +310,10 @@ void tp__rx(tp *t, const uint8_t *buf, size_t len)
     }
     uint64_t known_epoch = p->replay.epoch;
     int rp = tp__replay_accept(&p->replay, e.epoch, e.seq);
+    if (rp == TP__RP_DUP) {
+        p->dups_in++; /* the sender's other link delivered it first: nothing to count as a drop */
+        return;
+    }
     if (rp == TP__RP_REPLAY) {
         tp__drop(t, p->id, TP_DROP_REPLAY, e.epoch < known_epoch ? "older epoch" : "sequence seen or too old");
         return;

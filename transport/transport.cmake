@@ -21,6 +21,6 @@ target_link_libraries(md_transport PUBLIC md_util nng::nng PkgConfig::UV ${MD_MB
 # Transport tests may include the module's private tp_int.h.
 md_test(unit.test_tp_codec SOURCES tests/unit/test_tp_codec.c LIBS md_transport)
 md_test(unit.test_tp_rx SOURCES tests/unit/test_tp_rx.c LIBS md_transport)
-foreach(t IN ITEMS test_tp_live test_tp_gossip test_tp_security test_tp_flood test_tp_replay)
+foreach(t IN ITEMS test_tp_live test_tp_gossip test_tp_security test_tp_flood test_tp_replay test_tp_stall)
   md_test(unit.${t} SOURCES tests/unit/${t}.c tests/unit/test_tp_util.c LIBS md_transport)
 endforeach()

@@ -27,6 +27,7 @@
 #define TP_MAX_ID_LEN 64
 #define TP_MAX_KEY_LEN 128
 #define TP_DEFAULT_MAX_MESSAGE_BYTES (1024 * 1024)
+#define TP_MAX_LINKS 4
 
 typedef struct tp tp;
 
@@ -69,6 +70,9 @@ typedef struct {
     int64_t gossip_interval_ms;    /* digest and ping period, > 0 */
     int64_t peer_suspect_ms;       /* > gossip_interval_ms */
     int64_t peer_dead_ms;          /* > peer_suspect_ms */
+    size_t links_per_peer;         /* TCP connections to each peer, every message sent on each: 0 gives 1,
+                                    * at most TP_MAX_LINKS. More than one keeps messages flowing through
+                                    * heavy packet loss, where one connection stalls for seconds */
     int64_t redial_min_ms;         /* redial backoff bounds; 0 gives 100 and 5000 */
     int64_t redial_max_ms;
     /* Mutual TLS for tls+tcp:// addresses; all three, or none. */
@@ -112,11 +116,16 @@ typedef struct {
     const char *id;          /* valid until tp_close */
     const char *address;
     tp_peer_state state;
-    bool connected;          /* our dialer had an established connection (an nng pipe) at the last check:
+    bool connected;          /* one of our dialers had an established connection (an nng pipe) at the last check:
                               * checked every gossip interval and before a send to a peer believed
                               * disconnected (at most every 20 ms); sends to it are dropped while false */
     int64_t last_seen_ms;    /* monotonic ms (uv_now) of its last authenticated message; 0 = never */
     int64_t rtt_us;          /* last ping round trip; -1 = unknown */
+    uint64_t renewals;       /* our connections to it replaced after their pings went unanswered, or
+                              * their dial did not complete, for peer_suspect_ms (at least 1 s): a
+                              * stalled TCP connection (heavy loss) is redialled rather than waited out */
+    uint64_t dups_in;        /* copies of its messages dropped because one had arrived already (its
+                              * links_per_peer > 1; not counted as drops) */
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
 } tp_peer_info;
 

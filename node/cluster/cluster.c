@@ -470,6 +470,7 @@ static int new_transport(md_cluster *c, bool insecure_dev, char *err, size_t err
         .gossip_interval_ms = cc->gossip_interval_ms,
         .peer_suspect_ms = cc->peer_suspect_ms,
         .peer_dead_ms = cc->peer_dead_ms,
+        .links_per_peer = (size_t)cc->links_per_peer,
         /* A peer that comes back must be redialled within about a gossip interval, so that it
          * catches up that fast; on loopback or a LAN a retry every interval costs nothing. */
         .redial_min_ms = cc->gossip_interval_ms < 100 ? cc->gossip_interval_ms : 100,

@@ -174,6 +174,8 @@ typedef struct {
     int64_t peer_suspect_ms;
     int64_t peer_dead_ms;
     int64_t max_message_bytes;
+    int64_t links_per_peer; /* TCP connections to each peer, every message on each: 1..4; 2 with the
+                             * wan profile (a lossy link stalls one connection for seconds), else 1 */
     /* consensus timing: a profile ("lan": 100/1000 ms, "wan": 300/3000 ms), each overridable */
     char *timing;           /* "lan" or "wan": cluster.timing, else "wan" when nodes are in 2+ regions */
     char *timing_reason;    /* why (for the log): "set in cluster.timing", "nodes in 3 regions (a, b, c)"... */

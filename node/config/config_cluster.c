@@ -16,7 +16,7 @@
 static const char *const cluster_keys[] = { "name", "secret", "listen", "peers", "quorum", "allow_two_nodes",
                                             "gossip_interval_ms", "peer_suspect_ms", "peer_dead_ms",
                                             "max_message_bytes", "tls", "timing", "heartbeat_ms",
-                                            "election_timeout_ms", "lease_drift_ms" };
+                                            "election_timeout_ms", "lease_drift_ms", "links_per_peer" };
 #define N_CLUSTER_KEYS (sizeof cluster_keys / sizeof cluster_keys[0])
 
 /* A cluster address is tcp://host:port or tls+tcp://host:port; *tls says which. */
@@ -179,6 +179,13 @@ static int parse_consensus_timing(md__cfg_parser *p, const cJSON *cl, md_cluster
     if (hb && (rc = md__cfg_get_int(p, "cluster.heartbeat_ms", hb, 1, 60000, &c->heartbeat_ms)))
         return rc;
     if (et && (rc = md__cfg_get_int(p, "cluster.election_timeout_ms", et, 1, 600000, &c->election_timeout_ms)))
+        return rc;
+    /* Over a wide area, one TCP connection on a lossy path stalls for seconds at a time (its
+     * retransmission timeout doubles with each loss): a second connection carrying the same
+     * messages rides through. On a LAN one suffices. */
+    const cJSON *lp = md__cfg_get(cl, "links_per_peer");
+    c->links_per_peer = wan ? 2 : 1;
+    if (lp && (rc = md__cfg_get_int(p, "cluster.links_per_peer", lp, 1, 4, &c->links_per_peer)))
         return rc;
     c->lease_drift_ms = c->election_timeout_ms / 10;
     if (ld && (rc = md__cfg_get_int(p, "cluster.lease_drift_ms", ld, 0, 600000, &c->lease_drift_ms)))

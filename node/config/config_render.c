@@ -307,6 +307,7 @@ static void cluster_json(emitter *e, cJSON *root, const md_cluster_config *c)
     put_num(e, o, "gossip_interval_ms", (double)c->gossip_interval_ms);
     put_num(e, o, "peer_suspect_ms", (double)c->peer_suspect_ms);
     put_num(e, o, "peer_dead_ms", (double)c->peer_dead_ms);
+    put_num(e, o, "links_per_peer", (double)c->links_per_peer);
     put_num(e, o, "max_message_bytes", (double)c->max_message_bytes);
     put_str(e, o, "timing", c->timing);
     put_num(e, o, "heartbeat_ms", (double)c->heartbeat_ms);

@@ -202,7 +202,10 @@ void md__heal_execute(md_heal *r, md_rsvc *s, const md_driver_action *a)
 /* The lookup's answer. The deployment serving traffic (rw_serving_deployment: with several active
  * ones, the SUCCESS one that went live last) becomes last-known-good once that deployment has been
  * live and the cluster verdict UP, together, for known_good_after_ms: counted from the later of
- * its live-since (statusUpdatedAt as SUCCESS) and the verdict's last turn to UP. So a deployment
+ * its live-since (statusUpdatedAt as SUCCESS) and the verdict's last turn to UP, plus the
+ * verdict's lag (verdict_lag_ms: a broken deployment keeps an UP verdict until enough checks
+ * failed; without it a deployment broken from its first second was recorded as known good
+ * whenever known_good_after_ms was shorter than the detection time). So a deployment
  * that went live a minute ago in a service UP for an hour is not known good yet; it is looked at
  * again when it will be. A deployment whose live-since Railway did not give is never recorded.
  * Railway's clock stamps live-since and ours the verdict: a skew of seconds is small next to the
@@ -210,6 +213,17 @@ void md__heal_execute(md_heal *r, md_rsvc *s, const md_driver_action *a)
  * known_good_after_ms later (a deployment that went live since needs that long of its own anyway;
  * the lookups are background requests, so the client's budget paces them too); after a failure,
  * a short backoff. */
+/* verdict_lag_ms: how long the cluster verdict may still say UP after the service broke: the
+ * failed checks it takes (each up to its timeout) and a gossip round to spread them. An UP verdict
+ * now vouches only for the deployment as it was that long ago. */
+static int64_t verdict_lag_ms(const md_heal *r, const md_service_config *c)
+{
+    int64_t lag = (int64_t)c->failures_before_down * c->interval_ms + c->timeout_ms;
+    if (r->cfg->cluster.enabled)
+        lag += r->cfg->cluster.gossip_interval_ms;
+    return lag;
+}
+
 static void on_instance(const rw_result *res, void *arg)
 {
     md_rsvc *s = arg;
@@ -236,7 +250,7 @@ static void on_instance(const rw_result *res, void *arg)
                                                                                        : "the verdict is not UP"));
         return;
     }
-    int64_t from = d->live_since_ms > up_since ? d->live_since_ms : up_since;
+    int64_t from = (d->live_since_ms > up_since ? d->live_since_ms : up_since) + verdict_lag_ms(r, c);
     if (now - from < kg_after) {
         s->kg_checked_ms = from + kg_after;
         return;

@@ -28,6 +28,7 @@ typedef struct {
     char bindir[PATH_MAX];       /* where relay, fake_railway, flaky_service are */
     char medic[PATH_MAX + 16];   /* the medic program the nodes run */
     char faketime_lib[PATH_MAX]; /* libfaketime, or "" when absent */
+    char keep_dir[512];          /* --keep-logs: where each run's logs are copied; "" for none */
     int root_ns_fd;              /* the harness's own network namespace (root), -1 in loopback */
 } ch_world;
 

@@ -15,12 +15,13 @@ extern volatile int ch_interrupted;
 
 static const char usage_text[] =
     "usage: medic chaos [--scenario NAME[,NAME...]] [--runs N] [--nodes 3|5] [--json] [--quick]\n"
-    "                   [--results DIR] [--loopback] [--need-root] [--list]\n"
+    "                   [--results DIR] [--keep-logs DIR] [--loopback] [--need-root] [--list]\n"
     "  Builds a small world of regions on this machine (as root: one network namespace per node,\n"
     "  joined to a bridge, links delayed by relays, faults by nftables), breaks it, and prints the\n"
     "  times to detection, verdict, action and recovery. Without root it runs the loopback subset.\n"
     "  --quick       short timings (the `make test` run); default: the matrix's timings\n"
     "  --results DIR where the markdown table and JSON go (default ./chaos-results)\n"
+    "  --keep-logs DIR  copy each run's node logs and configs to DIR/<scenario>-<n>\n"
     "  --loopback    the loopback subset even as root\n";
 
 static bool tty;
@@ -107,7 +108,7 @@ static int find_bins(ch_world *w, const char *given, const char *medic)
 
 int main(int argc, char **argv)
 {
-    const char *only = NULL, *results = "chaos-results", *bindir = NULL, *medic = NULL;
+    const char *only = NULL, *results = "chaos-results", *bindir = NULL, *medic = NULL, *keep = NULL;
     int runs = 1, nodes = 3;
     bool json = false, quick = false, loopback = false, need_root = false, list = false;
     for (int i = 1; i < argc; i++) {
@@ -116,6 +117,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--runs") == 0 && v) runs = atoi(argv[++i]);
         else if (strcmp(a, "--nodes") == 0 && v) nodes = atoi(argv[++i]);
         else if (strcmp(a, "--results") == 0 && v) results = argv[++i];
+        else if (strcmp(a, "--keep-logs") == 0 && v) keep = argv[++i];
         else if (strcmp(a, "--bindir") == 0 && v) bindir = argv[++i];
         else if (strcmp(a, "--medic") == 0 && v) medic = argv[++i];
         else if (strcmp(a, "--json") == 0) json = true;
@@ -163,6 +165,10 @@ int main(int argc, char **argv)
     memset(&w, 0, sizeof w);
     if (find_bins(&w, bindir, medic) < 0)
         return 1;
+    if (keep && (strchr(keep, '\'') || snprintf(w.keep_dir, sizeof w.keep_dir, "%s", keep) >= (int)sizeof w.keep_dir)) {
+        fprintf(stderr, "medic chaos: --keep-logs: a directory without quotes, shorter than %zu\n", sizeof w.keep_dir);
+        return 2;
+    }
     bool netns = root && !loopback;
     if (!netns) {
         char skipped[512] = "";

@@ -37,6 +37,8 @@ function(md_fuzz_target)
 
   set(corpus ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${F_NAME})
   # No semicolon in the script: md_test passes COMMAND on as a CMake list, which splits at them.
+  # -error_exitcode=1: libFuzzer's default for a crash is 77, which ctest took for "skipped"
+  # (md_test's SKIP_RETURN_CODE), so a crashing target used to show up as a skip.
   md_test(fuzz.${F_NAME}
     COMMAND sh -c [[
       set -e
@@ -45,7 +47,7 @@ function(md_fuzz_target)
       if [ -d "$2" ]
       then cp -R "$2"/. "$work"/
       fi
-      "$1" -max_total_time="$3" -rss_limit_mb=2048 -timeout=10 -max_len="$5" \
+      "$1" -max_total_time="$3" -rss_limit_mb=2048 -timeout=10 -max_len="$5" -error_exitcode=1 \
            -print_final_stats=1 -artifact_prefix="$4" "$work"
     ]] sh ${bin} ${corpus} ${MD_FUZZ_SECONDS} ${CMAKE_BINARY_DIR}/fuzz-artifacts/${F_NAME}-
        ${F_MAX_LEN}

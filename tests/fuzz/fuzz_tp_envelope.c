@@ -6,7 +6,7 @@
  *  - the result is 0, or -EBADMSG with a reason below TP_DROP_COUNT and a detail;
  *  - a re-sealed input never fails authentication; an input over max_bytes is too_large;
  *  - on 0, every span lies inside the input and sealing the parsed envelope gives the input back;
- *  - the replay window accepts a (epoch, seq) at most once.
+ *  - the replay window accepts a (epoch, seq) at most once (a second time it is a duplicate).
  * The seeds in corpus/tp_envelope are protocol version 2 (with nonce and echo); a seed of an older
  * layout would stop at the structure check and never reach the HMAC or the checks after it. */
 #include <errno.h>
@@ -32,7 +32,7 @@ static void check_replay(const tp__env *e)
 {
     tp__replay r = {0};
     if (tp__replay_accept(&r, e->epoch, e->seq) != TP__RP_FIRST ||
-        tp__replay_accept(&r, e->epoch, e->seq) != TP__RP_REPLAY) {
+        tp__replay_accept(&r, e->epoch, e->seq) != TP__RP_DUP) {
         abort();
     }
     /* walk the window with the body as signed sequence steps */
@@ -43,7 +43,7 @@ static void check_replay(const tp__env *e)
         if (a == TP__RP_FIRST || a == TP__RP_NEW_EPOCH || (a == TP__RP_OK && seq == 0)) {
             abort();
         }
-        if (a == TP__RP_OK && tp__replay_accept(&r, e->epoch, seq) != TP__RP_REPLAY) {
+        if (a == TP__RP_OK && tp__replay_accept(&r, e->epoch, seq) != TP__RP_DUP) {
             abort();
         }
     }

@@ -28,7 +28,8 @@ static int control(fixture *fx, const char *path)
     return it_fake_railway_control(&fx->fake, path);
 }
 
-static int setup(void **state)
+/* Checks every interval_ms, DOWN after failures failed checks. */
+static int setup_with(void **state, int interval_ms, int failures)
 {
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
@@ -46,17 +47,23 @@ static int setup(void **state)
                  "\"gossip_interval_ms\":100,\"heartbeat_ms\":50,\"election_timeout_ms\":500},"
                  "\"remediation\":{\"railway\":{\"endpoint\":\"http://127.0.0.1:%d/graphql/v2\","
                  "\"token\":\"fake-railway-token-0123\",\"token_kind\":\"project\",\"budget_per_hour\":36000}},"
-                 "\"services\":[{\"name\":\"web\",\"url\":\"http://127.0.0.1:%d/health\",\"interval_ms\":200,"
+                 "\"services\":[{\"name\":\"web\",\"url\":\"http://127.0.0.1:%d/health\",\"interval_ms\":%d,"
+                 "\"failures_before_down\":%d,"
                  "\"timeout_ms\":100,\"restart_interval_ms\":800,\"verify_after_ms\":300,"
                  "\"redeploy_timeout_ms\":5000,\"rollback_timeout_ms\":5000,\"known_good_after_ms\":500,"
                  "\"railway\":{\"service_id\":\"web\",\"environment_id\":\"e7a10000-0000-4000-8000-0000000000e1\"}}]}",
-                 it_trio_ids[i], peers, fx->fake.port, fx->fake.svc_port);
+                 it_trio_ids[i], peers, fx->fake.port, fx->fake.svc_port, interval_ms, failures);
         assert_int_equal(it_node_start(&fx->t.node[i], cfg, NULL), 0);
         fx->t.running[i] = true;
     }
     *state = fx;
     return 0;
 }
+
+static int setup(void **state) { return setup_with(state, 200, 2); }
+
+/* Slow detection: three failed checks 400 ms apart, longer than known_good_after_ms (500). */
+static int setup_slow(void **state) { return setup_with(state, 400, 3); }
 
 static int teardown(void **state)
 {
@@ -192,8 +199,9 @@ static void known_good(fixture *fx, char *out, size_t len)
 
 /* Known good means known good: a new deployment becomes last-known-good only once it has itself
  * been live (and the service UP) for known_good_after_ms, however long the service was UP before
- * it came. The fake makes a bad_deploy's deployment live at once, and the rule's wait is 500 ms,
- * so nothing may be recorded sooner than 500 ms after the deploy (the rule before this one took
+ * it came. The fake makes a bad_deploy's deployment live at once, and the rule's wait is 500 ms
+ * plus the verdict's lag (2 checks x 200 ms + the 100 ms timeout + a 100 ms gossip round), so
+ * nothing may be recorded sooner than 1100 ms after the deploy (the rule before this one took
  * the running deployment at its next lookup, with the service UP for long enough: at once). */
 static void test_known_good_counts_from_going_live(void **state)
 {
@@ -211,9 +219,31 @@ static void test_known_good_counts_from_going_live(void **state)
         else
             it_sleep_ms(20);
     }
-    printf("  known-good %s -> %s, %lld ms after the deploy (not before 500)\n", first, now, (long long)took);
-    assert_true(took >= 500);
+    printf("  known-good %s -> %s, %lld ms after the deploy (not before 1100)\n", first, now, (long long)took);
+    assert_true(took >= 1100);
     assert_true(took <= 8000);
+}
+
+/* A broken deployment is never known good, however slowly the checks notice it. The service was
+ * UP long enough; then a broken deployment goes live and the verdict stays UP until three failed
+ * checks 400 ms apart say otherwise, 800 ms or more later, past known_good_after_ms (500 ms).
+ * Before the lag was counted, the leader's lookup at 500 ms saw that deployment serving and the
+ * verdict still UP and recorded it: a code bug's rollback then went back to the bug itself and
+ * the ladder ended exhausted (medic chaos, code_bug with the matrix's 500 ms checks). */
+static void test_broken_deploy_never_known_good(void **state)
+{
+    fixture *fx = *state;
+    wait_ready(fx);
+    char first[128], now[128] = "";
+    known_good(fx, first, sizeof first);
+    assert_true(first[0] != '\0');
+    it_sleep_ms(1000);
+    assert_int_equal(control(fx, "/control/services/web/bug?mode=code_bug"), 200);
+    assert_true(it_wait_state(&fx->t.node[0], "web", "DOWN", 10000) > 0);
+    it_sleep_ms(3000); /* well past any lookup the broken deployment could have qualified for */
+    known_good(fx, now, sizeof now);
+    printf("  known-good before the broken deploy %s, after %s\n", first, now);
+    assert_string_equal(now, first);
 }
 
 int main(void)
@@ -224,6 +254,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_code_bug_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_are_retried_and_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_known_good_counts_from_going_live, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broken_deploy_never_known_good, setup_slow, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

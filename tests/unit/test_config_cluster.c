@@ -195,13 +195,21 @@ static void test_consensus_timing_and_data_dir(void **state)
     assert_int_equal(cfg->cluster.heartbeat_ms, 100);
     assert_int_equal(cfg->cluster.election_timeout_ms, 1000);
     assert_int_equal(cfg->cluster.lease_drift_ms, 100);
+    assert_int_equal(cfg->cluster.links_per_peer, 1); /* one network: one connection a peer */
     md_config_free(cfg);
     char c[1024];
     snprintf(c, sizeof c, "%s,'timing':'wan'", THREE);
     cfg = ok(doc(c, ""));
     assert_int_equal(cfg->cluster.heartbeat_ms, 300);
     assert_int_equal(cfg->cluster.election_timeout_ms, 3000);
+    assert_int_equal(cfg->cluster.links_per_peer, 2); /* between regions: two */
     md_config_free(cfg);
+    snprintf(c, sizeof c, "%s,'timing':'wan','links_per_peer':3", THREE);
+    cfg = ok(doc(c, ""));
+    assert_int_equal(cfg->cluster.links_per_peer, 3);
+    md_config_free(cfg);
+    snprintf(c, sizeof c, "%s,'links_per_peer':5", THREE);
+    bad(doc(c, ""), "t.json: cluster.links_per_peer: must be an integer from 1 to 4");
     snprintf(c, sizeof c, "%s,'timing':'wan','heartbeat_ms':200,'lease_drift_ms':50", THREE);
     cfg = ok(doc(c, ""));
     assert_int_equal(cfg->cluster.heartbeat_ms, 200);

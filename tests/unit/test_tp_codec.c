@@ -199,24 +199,24 @@ static void test_replay_window(void **state)
     (void)state;
     tp__replay r = {0};
     assert_int_equal(tp__replay_accept(&r, 5, 10), TP__RP_FIRST);
-    assert_int_equal(tp__replay_accept(&r, 5, 10), TP__RP_REPLAY);
+    assert_int_equal(tp__replay_accept(&r, 5, 10), TP__RP_DUP);
     assert_int_equal(tp__replay_accept(&r, 5, 12), TP__RP_OK);
     assert_int_equal(tp__replay_accept(&r, 5, 11), TP__RP_OK); /* reordered, once */
-    assert_int_equal(tp__replay_accept(&r, 5, 11), TP__RP_REPLAY);
+    assert_int_equal(tp__replay_accept(&r, 5, 11), TP__RP_DUP);
     assert_int_equal(tp__replay_accept(&r, 5, 0), TP__RP_REPLAY);
     assert_int_equal(tp__replay_accept(&r, 5, 12 + 127), TP__RP_OK);
-    assert_int_equal(tp__replay_accept(&r, 5, 12), TP__RP_REPLAY);     /* seen, at the window's edge */
+    assert_int_equal(tp__replay_accept(&r, 5, 12), TP__RP_DUP);        /* seen, at the window's edge */
     assert_int_equal(tp__replay_accept(&r, 5, 11), TP__RP_REPLAY);     /* below the window */
     assert_int_equal(tp__replay_accept(&r, 5, 13), TP__RP_OK);         /* unseen, inside */
     assert_int_equal(tp__replay_accept(&r, 5, 1000), TP__RP_OK);       /* a jump clears the window */
     assert_int_equal(tp__replay_accept(&r, 5, 1000 - 64), TP__RP_OK);  /* word boundary */
-    assert_int_equal(tp__replay_accept(&r, 5, 1000 - 64), TP__RP_REPLAY);
+    assert_int_equal(tp__replay_accept(&r, 5, 1000 - 64), TP__RP_DUP);
     assert_int_equal(tp__replay_accept(&r, 5, 1065), TP__RP_OK);       /* shift by 65 keeps 936 */
     assert_int_equal(tp__replay_accept(&r, 5, 1000 - 64), TP__RP_REPLAY);
-    assert_int_equal(tp__replay_accept(&r, 5, 1000), TP__RP_REPLAY);
+    assert_int_equal(tp__replay_accept(&r, 5, 1000), TP__RP_DUP);
     assert_int_equal(tp__replay_accept(&r, 4, 5000), TP__RP_REPLAY);   /* older epoch */
     assert_int_equal(tp__replay_accept(&r, 6, 1), TP__RP_NEW_EPOCH);
-    assert_int_equal(tp__replay_accept(&r, 6, 1), TP__RP_REPLAY);
+    assert_int_equal(tp__replay_accept(&r, 6, 1), TP__RP_DUP);
     assert_int_equal(tp__replay_accept(&r, 5, 5000), TP__RP_REPLAY);
     /* every sequence in a long shuffled run is accepted exactly once */
     tp__replay q = {0};
@@ -225,7 +225,7 @@ static void test_replay_window(void **state)
         for (uint64_t k = 0; k < 16; k++) {
             uint64_t s = base + (k * 7) % 16; /* a permutation of the block */
             assert_int_equal(tp__replay_accept(&q, 1, s), TP__RP_OK);
-            assert_int_equal(tp__replay_accept(&q, 1, s), TP__RP_REPLAY);
+            assert_int_equal(tp__replay_accept(&q, 1, s), TP__RP_DUP);
         }
     }
 }

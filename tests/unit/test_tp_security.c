@@ -204,6 +204,7 @@ static void test_mutual_tls(void **state)
     c.scheme = "tls+tcp";
     tls_files(&c, 0, tmpdir, "a");
     tls_files(&c, 1, tmpdir, "b");
+    c.node[0].links = c.node[1].links = 2; /* as between regions: two connections share the TLS config */
     tpt_start(&c, 0, 1);
     tpt_start(&c, 1, 1);
     assert_true(tpt_run_until(&c, ab_alive, NULL, 8000));
@@ -211,6 +212,9 @@ static void test_mutual_tls(void **state)
     assert_int_equal(tp_send(c.node[0].t, "B", TP_TYPE_APP, "over tls", 8), 0);
     assert_true(tpt_run_until(&c, tls_ab_message, NULL, 2000));
     assert_string_equal(c.node[1].last_msg, "over tls");
+    tpt_run_for(&c, 200);
+    assert_int_equal(c.node[1].messages, 1);          /* once, */
+    assert_true(tpt_peer(&c.node[1], "A").dups_in > 0); /* though it came over both links */
 
     /* a plain tcp:// dialer cannot talk to the TLS listener */
     nng_socket raw;

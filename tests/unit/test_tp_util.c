@@ -119,7 +119,8 @@ int tpt_try_start(tpt_cluster *c, int i, uint64_t epoch, char *err, size_t errle
     snprintf(listen, sizeof listen, "%s://127.0.0.1:%d", c->scheme, n->port);
     for (int j = 0; j < c->n; j++) {
         if (j != i) {
-            snprintf(addrs[np], sizeof addrs[np], "%s://127.0.0.1:%d", c->scheme, c->node[j].port);
+            snprintf(addrs[np], sizeof addrs[np], "%s://127.0.0.1:%d", c->scheme,
+                     n->via_port[j] ? n->via_port[j] : c->node[j].port);
             peers[np] = (tp_peer_config){.id = c->node[j].id, .address = addrs[np]};
             np++;
         }
@@ -135,6 +136,7 @@ int tpt_try_start(tpt_cluster *c, int i, uint64_t epoch, char *err, size_t errle
                      .gossip_interval_ms = c->gossip_ms,
                      .peer_suspect_ms = c->suspect_ms,
                      .peer_dead_ms = c->dead_ms,
+                     .links_per_peer = n->links,
                      .redial_min_ms = 20,
                      .redial_max_ms = 200,
                      .tls_cert_file = n->cert,

@@ -30,6 +30,8 @@ typedef struct {
     tp *t; /* NULL while stopped */
     const char *secret; /* NULL: the cluster's */
     const char *cert, *key, *ca; /* TLS files, or NULL */
+    int via_port[TPT_MAX_NODES]; /* non-zero: dial node j at this port (a proxy) instead of its own */
+    size_t links;                /* links_per_peer (0: the transport's default) */
 
     int messages;
     char last_msg[256];
