@@ -77,6 +77,20 @@ struct md_monitor {
     void *done_arg;
 };
 
+/* mark_dirty notes a change. A view older than VIEW_MIN_GAP_US is dropped now rather than at the
+ * next read: the holder would otherwise keep a whole stale picture of the node (1-2 KB a service)
+ * between scrapes, and the next read would build a new one while the old still lived. Readers
+ * that hold it keep it until they let go. */
+static void mark_dirty(md_monitor *m)
+{
+    m->dirty = true;
+    if (m->have_view && md_mono_us() - m->built_us >= VIEW_MIN_GAP_US) {
+        md_view_holder_publish(m->holder, NULL);
+        m->have_view = false;
+    }
+}
+
+
 /* ---- scheduling heap ---- */
 
 static void heap_push(md_monitor *m, sched_ev ev)
@@ -187,7 +201,7 @@ static void on_check_done(void *ctx, const md_check_result *r, const md_probe_ex
         md_log(MD_LOG_DEBUG, "check", MD_S("service", s->cfg->name), MD_S("result", md_err_name(r->err)),
                MD_D("latency_ms", r->latency_us / 1000.0), MD_I("http_status", r->http_status));
     }
-    m->dirty = true;
+    mark_dirty(m);
 }
 
 static void on_prewarm_done(void *ctx, const md_check_result *r, const md_probe_extra *x)
@@ -201,7 +215,7 @@ static void on_prewarm_done(void *ctx, const md_check_result *r, const md_probe_
         md_log(MD_LOG_DEBUG, "prewarm_failed", MD_S("service", s->cfg->name),
                MD_S("error", md_err_name(r->err)), MD_I("http_status", r->http_status));
     }
-    s->m->dirty = true;
+    mark_dirty(s->m);
 }
 
 static void fill_request(const md_service_config *c, md_probe_request *req)
@@ -393,9 +407,14 @@ static void refresh_view(void *ctx)
     int64_t now_us = md_mono_us();
     if (m->have_view && (!m->dirty || now_us - m->built_us < VIEW_MIN_GAP_US))
         return;
+    /* The old view goes first, so two whole views never live at once only because of us (a reader
+     * still holding the old one keeps it). Out of memory, readers get no view (503) until a
+     * build succeeds. */
+    md_view_holder_publish(m->holder, NULL);
+    m->have_view = false;
     md_view *snap = build_view(m);
     if (!snap)
-        return; /* out of memory: readers keep the previous view */
+        return;
     md_view_holder_publish(m->holder, snap);
     m->have_view = true;
     m->dirty = false;
@@ -440,7 +459,7 @@ void md_monitor_set_status_printer(md_monitor *m, void (*fn)(void *ctx, const md
 
 void md_monitor_touch(void *m)
 {
-    ((md_monitor *)m)->dirty = true;
+    mark_dirty(m);
 }
 
 int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_view_holder *holder,
