@@ -550,7 +550,9 @@ static void serve(conn *c, const md_http_request *req)
         respond_error(c, 405, msg, false, "Allow: GET, HEAD\r\n");
         return;
     }
-    md_view *s = md_view_holder_get(c->api->holder);
+    /* Only the documents that show results need the services' histories in the view. */
+    md_view *s = ep == EP_SERVICE || ep == EP_HISTORY ? md_view_holder_get_full(c->api->holder)
+                                                     : md_view_holder_get(c->api->holder);
     if (s == NULL) {
         if (ep == EP_HEALTH) {
             static const char starting[] = "{\"status\":\"starting\"}";

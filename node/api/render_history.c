@@ -11,7 +11,7 @@
 static cJSON *points_json(const md_view_service *v)
 {
     md_check_result res[MD_HISTORY_LEN];
-    size_t n = md_history_get(&v->history, res, MD_HISTORY_LEN);
+    size_t n = v->history ? md_history_get(v->history, res, MD_HISTORY_LEN) : 0;
     cJSON *arr = cJSON_CreateArray();
     for (size_t k = n; arr && k > 0; k--) { /* md_history_get is newest first */
         const md_check_result *r = &res[k - 1];

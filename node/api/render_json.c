@@ -360,7 +360,7 @@ char *md_render_status_json(const md_view *s, int64_t now_ms)
 static cJSON *history_json(const md_view_service *v)
 {
     md_check_result res[MD_HISTORY_LEN];
-    size_t n = md_history_get(&v->history, res, MD_HISTORY_LEN);
+    size_t n = v->history ? md_history_get(v->history, res, MD_HISTORY_LEN) : 0;
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; arr && i < n; i++) {
         cJSON *e = cJSON_CreateObject();

@@ -65,6 +65,7 @@ struct md_monitor {
     bool closing;
     bool dirty;           /* something changed since the last view */
     bool have_view;
+    bool view_full;       /* the published view holds the services' histories */
     int64_t built_us;
     int64_t started_ms;
     uint64_t rng;
@@ -325,8 +326,9 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- views ---- */
 
+/* snap_hist: room in snap for the service's history, or NULL for a view without histories. */
 static void fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, const svc_rt *s,
-                              int64_t now_ms)
+                              md_history *snap_hist, int64_t now_ms)
 {
     const md_service_config *c = s->cfg;
     const md_health *h = &s->health;
@@ -375,14 +377,22 @@ static void fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, 
     o->duration_sum_s = s->dur_sum_s;
     o->prewarm_total = s->prewarm_total;
     o->prewarm_failed = s->prewarm_failed;
-    o->history = h->history;
+    if (snap_hist != NULL) {
+        *snap_hist = h->history;
+        o->history = snap_hist;
+    }
 }
 
-static md_view *build_view(md_monitor *m)
+static md_view *build_view(md_monitor *m, bool full)
 {
     md_view *snap = md_view_alloc(m->n);
     if (!snap)
         return NULL;
+    md_history *hist = NULL; /* one block for every service's history, only when asked for */
+    if (full && m->n > 0 && (hist = md_view_calloc(snap, m->n * sizeof *hist)) == NULL) {
+        md_view_unref(snap);
+        return NULL;
+    }
     int64_t now_ms = md_wall_ms();
     snap->built_ms = now_ms;
     snap->node_id = md_view_strdup(snap, m->cfg->node_id);
@@ -391,7 +401,7 @@ static md_view *build_view(md_monitor *m)
     snap->started_ms = m->started_ms;
     snap->pid = (int)getpid();
     for (size_t i = 0; i < m->n; i++)
-        fill_snap_service(m, snap, &snap->services[i], &m->svc[i], now_ms);
+        fill_snap_service(m, snap, &snap->services[i], &m->svc[i], hist ? &hist[i] : NULL, now_ms);
     for (size_t k = 0; k < m->n_parts; k++) {
         if (m->parts[k].fill(m->parts[k].ctx, snap) < 0) {
             md_view_unref(snap);
@@ -401,20 +411,21 @@ static md_view *build_view(md_monitor *m)
     return snap;
 }
 
-static void refresh_view(void *ctx)
+static void refresh_view(void *ctx, bool full)
 {
     md_monitor *m = ctx;
     int64_t now_us = md_mono_us();
-    if (m->have_view && (!m->dirty || now_us - m->built_us < VIEW_MIN_GAP_US))
+    if (m->have_view && (!full || m->view_full) && (!m->dirty || now_us - m->built_us < VIEW_MIN_GAP_US))
         return;
     /* The old view goes first, so two whole views never live at once only because of us (a reader
      * still holding the old one keeps it). Out of memory, readers get no view (503) until a
      * build succeeds. */
     md_view_holder_publish(m->holder, NULL);
     m->have_view = false;
-    md_view *snap = build_view(m);
+    md_view *snap = build_view(m, full);
     if (!snap)
         return;
+    m->view_full = full;
     md_view_holder_publish(m->holder, snap);
     m->have_view = true;
     m->dirty = false;
