@@ -12,6 +12,7 @@
 #include "health/health.h"
 
 #define VIEW_MIN_GAP_US 100000 /* readers see state at most this old */
+#define FULL_VIEWS_FOR_US (30 * 1000000LL) /* after a reader asked for histories */
 #define FIRST_CHECK_JITTER_CAP_MS 10000
 #define CERT_WARN_REPEAT_MS (24LL * 3600 * 1000)
 #define CERT_RELEARN_MS (3600LL * 1000)
@@ -66,6 +67,7 @@ struct md_monitor {
     bool dirty;           /* something changed since the last view */
     bool have_view;
     bool view_full;       /* the published view holds the services' histories */
+    int64_t full_until_us; /* views carry histories until then (a reader asked for them) */
     int64_t built_us;
     int64_t started_ms;
     uint64_t rng;
@@ -415,6 +417,12 @@ static void refresh_view(void *ctx, bool full)
 {
     md_monitor *m = ctx;
     int64_t now_us = md_mono_us();
+    /* Once a reader wanted histories (the dashboard polls /v1/history beside /v1/status), every view
+     * carries them for a while: otherwise each change would build a lean view for /v1/status and
+     * then a full one for /v1/history, and the page would see two new ETags per change. */
+    if (full)
+        m->full_until_us = now_us + FULL_VIEWS_FOR_US;
+    full = full || now_us < m->full_until_us;
     if (m->have_view && (!full || m->view_full) && (!m->dirty || now_us - m->built_us < VIEW_MIN_GAP_US))
         return;
     /* The old view goes first, so two whole views never live at once only because of us (a reader
