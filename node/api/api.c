@@ -218,7 +218,8 @@ static void on_write(uv_write_t *req, int status)
 }
 
 /* A body_len for respond_cached: the body is c->stream's document, written after the head, its
- * length unknown: no Content-Length; the body ends where the connection closes (Connection: close). */
+ * length unknown: no Content-Length; the body ends where the connection closes (Connection: close).
+ * With c->stream set and a real body_len, the head says that length and the stream follows. */
 #define STREAMED SIZE_MAX
 
 /* respond_cached writes the whole answer (body omitted for HEAD and 304) with the given
@@ -239,7 +240,7 @@ static void respond_cached(conn *c, int status, const char *ctype, const char *b
                      "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: " MD__CSP "\r\n%s\r\n",
                      status, reason(status), length, cache, extra_headers ? extra_headers : "");
     assert(n > 0 && (size_t)n < sizeof head);
-    if (head_only || body_len == STREAMED) {
+    if (head_only || c->stream != NULL) {
         body_len = 0; /* a streamed body follows the head from on_write */
     }
     if (head_only) { /* nothing of a stream is sent */
@@ -515,6 +516,37 @@ static void serve_streamed(conn *c, const md_http_request *req, endpoint ep, md_
         respond(c, 200, ctype, NULL, STREAMED, false, NULL);
 }
 
+/* serve_history answers /v1/history from view s (whose reference it takes). Its strong ETag is a
+ * hash of the document (no "now" in it: equal bytes, nothing new), so the document is rendered
+ * twice a chunk at a time: once to hash and count it, then (unless the client has it: 304) again
+ * as it is written, with its Content-Length. */
+static void serve_history(conn *c, const md_http_request *req, md_view *s, bool head_only)
+{
+    assert(c->stream == NULL && c->view == NULL);
+    md_render_stream *pass = md_render_history_stream(s);
+    uint64_t h = MD__ETAG_SEED;
+    size_t total = 0;
+    long n = -ENOMEM;
+    const char *chunk;
+    while (pass != NULL && (n = md_render_stream_next(pass, &chunk)) > 0) {
+        h = md__etag_fold(h, chunk, (size_t)n);
+        total += (size_t)n;
+    }
+    md_render_stream_free(pass);
+    if (n < 0 || (!head_only && (c->stream = md_render_history_stream(s)) == NULL)) {
+        md_view_unref(s);
+        respond_error(c, 500, "out of memory", head_only, NULL);
+        return;
+    }
+    char etag[64];
+    md__etag_of_hash(h, etag);
+    if (c->stream != NULL)
+        c->view = s;
+    else
+        md_view_unref(s);
+    respond_tagged(c, req, CT_JSON, NULL, total, head_only, "no-store", etag);
+}
+
 static void serve(conn *c, const md_http_request *req)
 {
     bool is_get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
@@ -585,21 +617,20 @@ static void serve(conn *c, const md_http_request *req)
         serve_streamed(c, req, ep, s, now_ms, etag, is_head);
         return;
     }
-    char *body = ep == EP_HEALTH    ? md_render_health_json(s, now_ms)
-                 : ep == EP_CLUSTER ? md_render_cluster_json(s, now_ms)
-                                    : md_render_history_json(s);
+    if (ep == EP_HISTORY) {
+        serve_history(c, req, s, is_head);
+        return;
+    }
+    char *body = ep == EP_HEALTH ? md_render_health_json(s, now_ms) : md_render_cluster_json(s, now_ms);
     md_view_unref(s);
     if (body == NULL) {
         respond_error(c, 500, "out of memory", is_head, NULL);
         return;
     }
-    if (ep == EP_HISTORY)
-        md__etag_bytes(body, strlen(body), etag); /* no "now" in it: equal bytes, nothing new */
-    const char *ctype = ep == EP_METRICS ? CT_METRICS : CT_JSON;
     if (etag[0])
-        respond_tagged(c, req, ctype, body, strlen(body), is_head, "no-store", etag);
+        respond_tagged(c, req, CT_JSON, body, strlen(body), is_head, "no-store", etag);
     else
-        respond(c, 200, ctype, body, strlen(body), is_head, NULL);
+        respond(c, 200, CT_JSON, body, strlen(body), is_head, NULL);
     free(body);
 }
 

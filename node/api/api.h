@@ -62,6 +62,7 @@ typedef struct md_render_stream md_render_stream;
 /* md_render_metrics_stream and md_render_status_stream return a new stream, or NULL on OOM. */
 md_render_stream *md_render_metrics_stream(const md_view *s, int64_t now_ms);
 md_render_stream *md_render_status_stream(const md_view *s, int64_t now_ms);
+md_render_stream *md_render_history_stream(const md_view *s);
 /* md_render_stream_next renders the next chunk (about 64 KiB) and sets *out to it (owned by the
  * stream, valid until the next call or free). Returns its length, 0 once the document is complete,
  * or -ENOMEM. */

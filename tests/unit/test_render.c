@@ -703,6 +703,12 @@ static void test_render_streams(void **state)
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "services")), 3000);
     cJSON_Delete(j);
     free(whole);
+    whole = md_render_history_json(s);
+    joined = joined_chunks(md_render_history_stream(s), &chunks);
+    assert_true(chunks > 1);
+    assert_string_equal(joined, whole);
+    free(joined);
+    free(whole);
     md_view_unref(s);
     /* a view without services still makes whole documents */
     s = md_view_alloc(0);
