@@ -48,7 +48,9 @@ typedef struct conn {
     int open_handles;   /* the conn is freed when both tcp and timer have closed */
     bool peer_eof;
     size_t len;         /* bytes of the head in buf */
-    char *resp;         /* the answer being written; owned by the conn */
+    char *resp;         /* the answer's head (and small body) being written; owned by the conn */
+    md_render_stream *stream; /* a big document still being written, chunk by chunk; owned */
+    md_view *view;      /* the reference the stream renders from; owned */
     uint8_t client[16]; /* source address (IPv4 in the first 4 bytes), for the per-client share */
     char buf[MD_HTTP_MAX_HEAD];
 } conn;
@@ -70,6 +72,7 @@ struct md_api {
 };
 
 static void on_timer(uv_timer_t *t);
+static void on_write(uv_write_t *req, int status);
 
 static void maybe_free_api(md_api *api)
 {
@@ -90,11 +93,15 @@ static void on_conn_handle_closed(uv_handle_t *h)
     ut_list_remove(&api->conns, &c->link);
     api->n_conns--;
     free(c->resp);
+    md_render_stream_free(c->stream);
+    md_view_unref(c->view);
     free(c);
     maybe_free_api(api);
 }
 
-static void close_conn(conn *c)
+/* close_conn closes c; reset sends RST instead of FIN, so a client reading a streamed document
+ * (whose end is the connection's clean close) sees that it was cut short. */
+static void close_conn_how(conn *c, bool reset)
 {
     if (c->st == C_CLOSING) {
         return;
@@ -102,8 +109,14 @@ static void close_conn(conn *c)
     c->st = C_CLOSING;
     c->api->n_live--;
     /* Pending write and shutdown requests complete with UV_ECANCELED before the close callbacks. */
-    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+    if (!reset || uv_tcp_close_reset(&c->tcp, on_conn_handle_closed) != 0)
+        uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+}
+
+static void close_conn(conn *c)
+{
+    close_conn_how(c, false);
 }
 
 static const char *reason(int status)
@@ -136,11 +149,58 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     }
 }
 
+/* write_next_chunk renders and sends the stream's next chunks; false once the document is complete.
+ * Chunks the socket takes at once go out with uv_try_write (up to TURN_BYTES a loop turn, so a
+ * big document neither waits a loop turn per chunk nor holds the loop); the first one it does not
+ * take whole is queued with uv_write, whose completion calls back here. Each queued chunk restarts
+ * the write timer: a client must keep taking the document, not take it all in WRITE_TIMEOUT_MS. */
+#define TURN_BYTES (256 * 1024)
+static bool write_next_chunk(conn *c)
+{
+    size_t sent = 0;
+    for (;;) {
+        const char *chunk = NULL;
+        long n = md_render_stream_next(c->stream, &chunk);
+        if (n < 0) {
+            close_conn_how(c, true); /* out of memory mid-document: cut short, and said so */
+            return true;
+        }
+        if (n == 0) {
+            md_render_stream_free(c->stream);
+            c->stream = NULL;
+            md_view_unref(c->view);
+            c->view = NULL;
+            return false;
+        }
+        uv_buf_t b = uv_buf_init((char *)chunk, (unsigned)n);
+        int took = sent < TURN_BYTES ? uv_try_write((uv_stream_t *)&c->tcp, &b, 1) : 0;
+        if (took == n) {
+            sent += (size_t)n;
+            continue;
+        }
+        if (took < 0 && took != UV_EAGAIN) {
+            close_conn_how(c, true);
+            return true;
+        }
+        if (took > 0) {
+            b = uv_buf_init((char *)chunk + took, (unsigned)(n - took));
+        }
+        uv_timer_start(&c->timer, on_timer, WRITE_TIMEOUT_MS, 0);
+        if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+            close_conn_how(c, true);
+        }
+        return true;
+    }
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     conn *c = req->data;
     if (status < 0 || c->st != C_WRITING) {
-        close_conn(c);
+        close_conn_how(c, c->stream != NULL);
+        return;
+    }
+    if (c->stream != NULL && write_next_chunk(c)) {
         return;
     }
     if (c->peer_eof) {
@@ -157,14 +217,22 @@ static void on_write(uv_write_t *req, int status)
     }
 }
 
+/* A body_len for respond_cached: the body is c->stream's document, written after the head, its
+ * length unknown: no Content-Length; the body ends where the connection closes (Connection: close).
+ * With c->stream set and a real body_len, the head says that length and the stream follows. */
+#define STREAMED SIZE_MAX
+
 /* respond_cached writes the whole answer (body omitted for HEAD and 304) with the given
  * Cache-Control and then closes. body is borrowed. Every answer carries the page's CSP. */
 static void respond_cached(conn *c, int status, const char *ctype, const char *body, size_t body_len,
                            bool head_only, const char *cache, const char *extra_headers)
 {
     assert(c->st == C_READING);
+    assert(body_len != STREAMED || c->stream != NULL);
     char head[1024], length[96] = "";
-    if (status != 304) /* a 304 has no body and describes none */
+    if (status != 304 && body_len == STREAMED)
+        snprintf(length, sizeof length, "Content-Type: %s\r\n", ctype);
+    else if (status != 304) /* a 304 has no body and describes none */
         snprintf(length, sizeof length, "Content-Type: %s\r\nContent-Length: %zu\r\n", ctype, body_len);
     head_only = head_only || status == 304;
     int n = snprintf(head, sizeof head,
@@ -172,14 +240,23 @@ static void respond_cached(conn *c, int status, const char *ctype, const char *b
                      "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: " MD__CSP "\r\n%s\r\n",
                      status, reason(status), length, cache, extra_headers ? extra_headers : "");
     assert(n > 0 && (size_t)n < sizeof head);
-    size_t total = (size_t)n + (head_only ? 0 : body_len);
+    if (head_only || c->stream != NULL) {
+        body_len = 0; /* a streamed body follows the head from on_write */
+    }
+    if (head_only) { /* nothing of a stream is sent */
+        md_render_stream_free(c->stream);
+        c->stream = NULL;
+        md_view_unref(c->view);
+        c->view = NULL;
+    }
+    size_t total = (size_t)n + body_len;
     c->resp = malloc(total);
     if (c->resp == NULL) {
         close_conn(c);
         return;
     }
     memcpy(c->resp, head, (size_t)n);
-    if (!head_only && body_len > 0) {
+    if (body_len > 0) {
         memcpy(c->resp + n, body, body_len);
     }
     c->st = C_WRITING;
@@ -431,6 +508,77 @@ static bool serve_action(conn *c, const md_http_request *req)
     return true;
 }
 
+/* serve_streamed answers /v1/status or /metrics from view s (whose reference it takes) a chunk
+ * at a time: the conn keeps the view and the stream until the last chunk is written, so at most
+ * one chunk of the text exists at once, however many services the node has. */
+static void serve_streamed(conn *c, const md_http_request *req, endpoint ep, md_view *s, int64_t now_ms,
+                           const char *etag, bool head_only)
+{
+    assert(c->stream == NULL && c->view == NULL);
+    c->stream = ep == EP_STATUS ? md_render_status_stream(s, now_ms) : md_render_metrics_stream(s, now_ms);
+    if (c->stream == NULL) {
+        md_view_unref(s);
+        respond_error(c, 500, "out of memory", head_only, NULL);
+        return;
+    }
+    const char *ctype = ep == EP_METRICS ? CT_METRICS : CT_JSON;
+    if (head_only) {
+        /* HEAD says how long GET's body would be: render it once, a chunk at a time, counting. */
+        size_t total = 0;
+        const char *chunk;
+        long n;
+        while ((n = md_render_stream_next(c->stream, &chunk)) > 0)
+            total += (size_t)n;
+        md_render_stream_free(c->stream);
+        c->stream = NULL;
+        md_view_unref(s);
+        if (n < 0) {
+            respond_error(c, 500, "out of memory", true, NULL);
+        } else if (etag[0]) {
+            respond_tagged(c, req, ctype, NULL, total, true, "no-store", etag);
+        } else {
+            respond(c, 200, ctype, NULL, total, true, NULL);
+        }
+        return;
+    }
+    c->view = s;
+    if (etag[0])
+        respond_tagged(c, req, ctype, NULL, STREAMED, false, "no-store", etag);
+    else
+        respond(c, 200, ctype, NULL, STREAMED, false, NULL);
+}
+
+/* serve_history answers /v1/history from view s (whose reference it takes). Its strong ETag is a
+ * hash of the document (no "now" in it: equal bytes, nothing new), so the document is rendered
+ * twice a chunk at a time: once to hash and count it, then (unless the client has it: 304) again
+ * as it is written, with its Content-Length. */
+static void serve_history(conn *c, const md_http_request *req, md_view *s, bool head_only)
+{
+    assert(c->stream == NULL && c->view == NULL);
+    md_render_stream *pass = md_render_history_stream(s);
+    uint64_t h = MD__ETAG_SEED;
+    size_t total = 0;
+    long n = -ENOMEM;
+    const char *chunk;
+    while (pass != NULL && (n = md_render_stream_next(pass, &chunk)) > 0) {
+        h = md__etag_fold(h, chunk, (size_t)n);
+        total += (size_t)n;
+    }
+    md_render_stream_free(pass);
+    if (n < 0 || (!head_only && (c->stream = md_render_history_stream(s)) == NULL)) {
+        md_view_unref(s);
+        respond_error(c, 500, "out of memory", head_only, NULL);
+        return;
+    }
+    char etag[64];
+    md__etag_of_hash(h, etag);
+    if (c->stream != NULL)
+        c->view = s;
+    else
+        md_view_unref(s);
+    respond_tagged(c, req, CT_JSON, NULL, total, head_only, "no-store", etag);
+}
+
 static void serve(conn *c, const md_http_request *req)
 {
     bool is_get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
@@ -466,7 +614,9 @@ static void serve(conn *c, const md_http_request *req)
         respond_error(c, 405, msg, false, "Allow: GET, HEAD\r\n");
         return;
     }
-    md_view *s = md_view_holder_get(c->api->holder);
+    /* Only the documents that show results need the services' histories in the view. */
+    md_view *s = ep == EP_SERVICE || ep == EP_HISTORY ? md_view_holder_get_full(c->api->holder)
+                                                     : md_view_holder_get(c->api->holder);
     if (s == NULL) {
         if (ep == EP_HEALTH) {
             static const char starting[] = "{\"status\":\"starting\"}";
@@ -500,23 +650,24 @@ static void serve(conn *c, const md_http_request *req)
     char etag[64] = "";
     if (ep == EP_STATUS || ep == EP_CLUSTER)
         md__etag_view(s, etag);
-    char *body = ep == EP_HEALTH    ? md_render_health_json(s, now_ms)
-                 : ep == EP_STATUS  ? md_render_status_json(s, now_ms)
-                 : ep == EP_CLUSTER ? md_render_cluster_json(s, now_ms)
-                 : ep == EP_HISTORY ? md_render_history_json(s)
-                                    : md_render_metrics(s, now_ms);
+    if (ep == EP_STATUS || ep == EP_METRICS) {
+        serve_streamed(c, req, ep, s, now_ms, etag, is_head);
+        return;
+    }
+    if (ep == EP_HISTORY) {
+        serve_history(c, req, s, is_head);
+        return;
+    }
+    char *body = ep == EP_HEALTH ? md_render_health_json(s, now_ms) : md_render_cluster_json(s, now_ms);
     md_view_unref(s);
     if (body == NULL) {
         respond_error(c, 500, "out of memory", is_head, NULL);
         return;
     }
-    if (ep == EP_HISTORY)
-        md__etag_bytes(body, strlen(body), etag); /* no "now" in it: equal bytes, nothing new */
-    const char *ctype = ep == EP_METRICS ? CT_METRICS : CT_JSON;
     if (etag[0])
-        respond_tagged(c, req, ctype, body, strlen(body), is_head, "no-store", etag);
+        respond_tagged(c, req, CT_JSON, body, strlen(body), is_head, "no-store", etag);
     else
-        respond(c, 200, ctype, body, strlen(body), is_head, NULL);
+        respond(c, 200, CT_JSON, body, strlen(body), is_head, NULL);
     free(body);
 }
 

@@ -10,8 +10,8 @@ add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/web_assets.c
   COMMENT "Embedding the dashboard (node/api/web)")
 
 md_module(md_api api
-  SOURCES api.c http_parse.c page.c render_json.c render_history.c render_metrics.c render_failover.c
-    status_print.c
+  SOURCES api.c http_parse.c page.c render_stream.c render_json.c render_history.c render_metrics.c
+    render_failover.c status_print.c
   LIBS md_view md_base md_health md_util PkgConfig::UV PkgConfig::CJSON)
 target_sources(md_api PRIVATE ${CMAKE_BINARY_DIR}/web_assets.c)
 

@@ -58,6 +58,20 @@ char *md_render_history_json(const md_view *s);
 char *md_render_resolve_json(const md_view *s, const char *name, int64_t now_ms);
 /* GET /metrics: Prometheus text exposition format 0.0.4. */
 char *md_render_metrics(const md_view *s, int64_t now_ms);
+/* Streams: the big documents (/metrics, /v1/status) rendered a chunk at a time, so the whole text is
+ * never in memory at once. The view s is borrowed: hold a reference until md_render_stream_free.
+ * The chunks joined are byte for byte what md_render_metrics / md_render_status_json return. */
+typedef struct md_render_stream md_render_stream;
+/* md_render_metrics_stream and md_render_status_stream return a new stream, or NULL on OOM. */
+md_render_stream *md_render_metrics_stream(const md_view *s, int64_t now_ms);
+md_render_stream *md_render_status_stream(const md_view *s, int64_t now_ms);
+md_render_stream *md_render_history_stream(const md_view *s);
+/* md_render_stream_next renders the next chunk (about 64 KiB) and sets *out to it (owned by the
+ * stream, valid until the next call or free). Returns its length, 0 once the document is complete,
+ * or -ENOMEM. */
+long md_render_stream_next(md_render_stream *st, const char **out);
+void md_render_stream_free(md_render_stream *st);
+
 /* {"error":{"code":404,"message":"..."}} */
 char *md_render_error_json(int code, const char *message);
 

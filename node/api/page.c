@@ -64,12 +64,21 @@ void md__etag_view(const md_view *s, char out[64])
     snprintf(out, 64, "W/\"v%d-%" PRId64 "-%" PRId64 "\"", s->pid, s->started_ms, s->built_ms);
 }
 
-void md__etag_bytes(const char *data, size_t len, char out[64])
+uint64_t md__etag_fold(uint64_t h, const char *data, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < len; i++) {
         h ^= (unsigned char)data[i];
         h *= 1099511628211ULL;
     }
+    return h;
+}
+
+void md__etag_of_hash(uint64_t h, char out[64])
+{
     snprintf(out, 64, "\"d%016" PRIx64 "\"", h);
+}
+
+void md__etag_bytes(const char *data, size_t len, char out[64])
+{
+    md__etag_of_hash(md__etag_fold(MD__ETAG_SEED, data, len), out);
 }

@@ -42,4 +42,10 @@ void md__etag_view(const md_view *s, char out[64]);
 /* md__etag_bytes writes a strong ETag of data[0..len) (FNV-1a 64) into out (room for 64). */
 void md__etag_bytes(const char *data, size_t len, char out[64]);
 
+/* The same tag over data given in pieces: start with h = MD__ETAG_SEED, fold each piece in with
+ * md__etag_fold, then md__etag_of_hash. */
+#define MD__ETAG_SEED 1469598103934665603ULL
+uint64_t md__etag_fold(uint64_t h, const char *data, size_t len);
+void md__etag_of_hash(uint64_t h, char out[64]);
+
 #endif

@@ -5,11 +5,14 @@
  * an integer "_ms" field for programs; a time of 0 ("never") renders as null in both. */
 #include "api.h"
 #include "render_failover.h"
+#include "render_int.h"
 
 #include <assert.h>
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 /* The RFC 3339 form of wall ms, e.g. "2026-11-29T11:27:29.123Z"; out must hold 80 bytes (years beyond 9999 still fit).
@@ -302,28 +305,64 @@ static cJSON *actuators_json(const md_view *s)
     return arr;
 }
 
-char *md_render_status_json(const md_view *s, int64_t now_ms)
+/* /v1/status in pieces: the head (everything before the services, printed by cJSON with an empty
+ * services array whose closing "]}" is cut off), then each service as its own small cJSON tree,
+ * then "]}". The pieces join to exactly what printing the whole tree at once gives. */
+static bool status_step(md_render_stream *st)
+{
+    const md_view *s = st->s;
+    if (st->section == 0) {
+        cJSON *root = cJSON_CreateObject();
+        bool ok = root && add_head(root, s, st->now_ms) && add(root, "cluster", cluster_json(s, st->now_ms)) &&
+                  add(root, "actuators", actuators_json(s)) && cJSON_AddArrayToObject(root, "services");
+        char *head = finish(root, ok);
+        size_t n = head ? strlen(head) : 0;
+        if (head == NULL || n < 2 || strcmp(head + n - 2, "]}") != 0) {
+            free(head);
+            st->b.oom = true;
+            return false;
+        }
+        md__buf_put(&st->b, head, n - 2);
+        free(head);
+        st->section = 1;
+        return true;
+    }
+    if (st->section == 1 && st->item < s->n_services) {
+        char *svc = finish(service_json(s, &s->services[st->item]), true);
+        if (svc == NULL) {
+            st->b.oom = true;
+            return false;
+        }
+        if (st->item > 0)
+            md__buf_put(&st->b, ",", 1);
+        md__buf_puts(&st->b, svc);
+        free(svc);
+        st->item++;
+        return true;
+    }
+    if (st->section == 1) {
+        md__buf_put(&st->b, "]}", 2);
+        st->section = 2;
+        return true;
+    }
+    return false;
+}
+
+md_render_stream *md_render_status_stream(const md_view *s, int64_t now_ms)
 {
     assert(s != NULL);
-    cJSON *root = cJSON_CreateObject();
-    bool ok = root && add_head(root, s, now_ms) && add(root, "cluster", cluster_json(s, now_ms)) &&
-              add(root, "actuators", actuators_json(s));
-    cJSON *arr = ok ? cJSON_AddArrayToObject(root, "services") : NULL;
-    ok = arr != NULL;
-    for (size_t i = 0; ok && i < s->n_services; i++) {
-        cJSON *svc = service_json(s, &s->services[i]);
-        ok = svc != NULL;
-        if (ok) {
-            cJSON_AddItemToArray(arr, svc);
-        }
-    }
-    return finish(root, ok);
+    return md__render_stream_new(s, now_ms, status_step);
+}
+
+char *md_render_status_json(const md_view *s, int64_t now_ms)
+{
+    return md__render_all(md_render_status_stream(s, now_ms));
 }
 
 static cJSON *history_json(const md_view_service *v)
 {
     md_check_result res[MD_HISTORY_LEN];
-    size_t n = md_history_get(&v->history, res, MD_HISTORY_LEN);
+    size_t n = v->history ? md_history_get(v->history, res, MD_HISTORY_LEN) : 0;
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; arr && i < n; i++) {
         cJSON *e = cJSON_CreateObject();

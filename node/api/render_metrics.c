@@ -1,63 +1,23 @@
-/* render_metrics.c: /metrics in the Prometheus text exposition format 0.0.4, from a view only.
+/* render_metrics.c: /metrics in the Prometheus text exposition format 0.0.4, from a view only,
+ * whole or as a stream of bounded chunks (one service of one family per step).
  *
  * Samples are grouped family by family (the format requires each family's samples together,
  * after its HELP and TYPE lines), services in config order within each family. */
 #include "api.h"
 #include "render_failover.h"
+#include "render_int.h"
 
 #include <assert.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A growing output buffer; oom sticks once set, so writers need not check each call. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} buf;
-
-static void put(buf *b, const char *s, size_t n)
-{
-    if (b->oom) {
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void puts_(buf *b, const char *s)
-{
-    put(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static void putf(buf *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    assert(n >= 0 && (size_t)n < sizeof tmp); /* only numbers and fixed names go through here */
-    put(b, tmp, (size_t)n);
-}
+typedef md__buf buf;
+#define put md__buf_put
+#define puts_ md__buf_puts
+#define putf md__buf_putf
 
 /* Label values escape backslash, double quote and newline, as the format requires. */
 static void put_label_value(buf *b, const char *v)
@@ -134,82 +94,100 @@ static void node_families(buf *b, const md_view *s)
     puts_(b, "\n");
 }
 
-static void state_families(buf *b, const md_view *s)
+/* ---- per-service samples: one service of one family at a time ---- */
+
+static void each_up(buf *b, const md_view *s, const md_view_service *v)
 {
-    family(b, "medic_service_up", "gauge", "1 when the service is UP or DEGRADED, else 0.");
-    for (size_t i = 0; i < s->n_services; i++) {
-        const md_view_service *v = &s->services[i];
-        sample_d(b, "medic_service_up", v, v->state == MD_STATE_UP || v->state == MD_STATE_DEGRADED);
-    }
-    family(b, "medic_service_state", "gauge", "1 for the service's current state, 0 for the others.");
-    for (size_t i = 0; i < s->n_services; i++) {
-        for (int st = 0; st < MD_STATE_COUNT; st++) {
-            sample_u(b, "medic_service_state", &s->services[i], "state", md_state_name((md_state)st),
-                     s->services[i].state == (md_state)st);
-        }
-    }
-    family(b, "medic_service_uptime_ratio", "gauge", "Successful checks over all checks since the node started.");
-    for (size_t i = 0; i < s->n_services; i++) {
-        sample_d(b, "medic_service_uptime_ratio", &s->services[i], s->services[i].uptime_pct / 100.0);
-    }
-    family(b, "medic_service_latency_seconds", "gauge", "Duration of the last check.");
-    for (size_t i = 0; i < s->n_services; i++) {
-        sample_d(b, "medic_service_latency_seconds", &s->services[i], s->services[i].last_latency_ms / 1000.0);
+    (void)s;
+    sample_d(b, "medic_service_up", v, v->state == MD_STATE_UP || v->state == MD_STATE_DEGRADED);
+}
+
+static void each_state(buf *b, const md_view *s, const md_view_service *v)
+{
+    (void)s;
+    for (int st = 0; st < MD_STATE_COUNT; st++) {
+        sample_u(b, "medic_service_state", v, "state", md_state_name((md_state)st), v->state == (md_state)st);
     }
 }
 
-static void histogram_family(buf *b, const md_view *s)
+static void each_uptime(buf *b, const md_view *s, const md_view_service *v)
 {
-    const char *name = "medic_check_duration_seconds";
-    family(b, name, "histogram", "Duration of checks, successful or not.");
-    for (size_t i = 0; i < s->n_services; i++) {
-        const md_view_service *v = &s->services[i];
-        char le[32];
-        for (int k = 0; k < MD_DURATION_BUCKETS; k++) {
-            snprintf(le, sizeof le, "%g", md_duration_bucket_le[k]);
-            sample_u(b, "medic_check_duration_seconds_bucket", v, "le", le, v->duration_bucket[k]);
-        }
-        sample_u(b, "medic_check_duration_seconds_bucket", v, "le", "+Inf", v->duration_count);
-        sample_d(b, "medic_check_duration_seconds_sum", v, v->duration_sum_s);
-        open_sample(b, "medic_check_duration_seconds_count", v);
-        putf(b, "} %" PRIu64 "\n", v->duration_count);
+    (void)s;
+    sample_d(b, "medic_service_uptime_ratio", v, v->uptime_pct / 100.0);
+}
+
+static void each_latency(buf *b, const md_view *s, const md_view_service *v)
+{
+    (void)s;
+    sample_d(b, "medic_service_latency_seconds", v, v->last_latency_ms / 1000.0);
+}
+
+static void each_duration(buf *b, const md_view *s, const md_view_service *v)
+{
+    (void)s;
+    char le[32];
+    for (int k = 0; k < MD_DURATION_BUCKETS; k++) {
+        snprintf(le, sizeof le, "%g", md_duration_bucket_le[k]);
+        sample_u(b, "medic_check_duration_seconds_bucket", v, "le", le, v->duration_bucket[k]);
+    }
+    sample_u(b, "medic_check_duration_seconds_bucket", v, "le", "+Inf", v->duration_count);
+    sample_d(b, "medic_check_duration_seconds_sum", v, v->duration_sum_s);
+    open_sample(b, "medic_check_duration_seconds_count", v);
+    putf(b, "} %" PRIu64 "\n", v->duration_count);
+}
+
+static void each_checks(buf *b, const md_view *s, const md_view_service *v)
+{
+    (void)s;
+    for (int e = 0; e < MD_ERR_COUNT; e++) {
+        sample_u(b, "medic_checks_total", v, "result", e == MD_ERR_NONE ? "ok" : md_err_name((md_err_class)e),
+                 v->results[e]);
     }
 }
 
-static void counter_families(buf *b, const md_view *s)
+static void each_prewarm(buf *b, const md_view *s, const md_view_service *v)
 {
-    family(b, "medic_checks_total", "counter", "Checks by result: ok or the class of failure.");
-    for (size_t i = 0; i < s->n_services; i++) {
-        for (int e = 0; e < MD_ERR_COUNT; e++) {
-            sample_u(b, "medic_checks_total", &s->services[i], "result",
-                     e == MD_ERR_NONE ? "ok" : md_err_name((md_err_class)e), s->services[i].results[e]);
-        }
-    }
-    family(b, "medic_prewarm_total", "counter", "Pre-warm requests by result.");
-    for (size_t i = 0; i < s->n_services; i++) {
-        const md_view_service *v = &s->services[i];
-        uint64_t failed = v->prewarm_failed < v->prewarm_total ? v->prewarm_failed : v->prewarm_total;
-        sample_u(b, "medic_prewarm_total", v, "result", "ok", v->prewarm_total - failed);
-        sample_u(b, "medic_prewarm_total", v, "result", "failed", failed);
+    (void)s;
+    uint64_t failed = v->prewarm_failed < v->prewarm_total ? v->prewarm_failed : v->prewarm_total;
+    sample_u(b, "medic_prewarm_total", v, "result", "ok", v->prewarm_total - failed);
+    sample_u(b, "medic_prewarm_total", v, "result", "failed", failed);
+}
+
+static void each_cert(buf *b, const md_view *s, const md_view_service *v)
+{
+    (void)s;
+    if (v->cert_expiry_ms != 0) {
+        sample_d(b, "medic_cert_expiry_timestamp_seconds", v, (double)v->cert_expiry_ms / 1000.0);
     }
 }
 
-static void warning_families(buf *b, const md_view *s)
+static void each_trend(buf *b, const md_view *s, const md_view_service *v)
 {
-    family(b, "medic_cert_expiry_timestamp_seconds", "gauge",
-           "When the service's TLS certificate expires, in seconds since the Unix epoch.");
-    for (size_t i = 0; i < s->n_services; i++) {
-        const md_view_service *v = &s->services[i];
-        if (v->cert_expiry_ms != 0) {
-            sample_d(b, "medic_cert_expiry_timestamp_seconds", v, (double)v->cert_expiry_ms / 1000.0);
-        }
-    }
-    family(b, "medic_service_trend_warning", "gauge",
-           "1 when the latency trend predicts crossing the slow threshold soon.");
-    for (size_t i = 0; i < s->n_services; i++) {
-        sample_d(b, "medic_service_trend_warning", &s->services[i], s->services[i].trend_warning);
+    (void)s;
+    sample_d(b, "medic_service_trend_warning", v, v->trend_warning);
+}
+
+static void each_verdict(buf *b, const md_view *s, const md_view_service *v)
+{
+    (void)s;
+    for (int d = 0; d < MD_VERDICT_COUNT; d++) {
+        sample_u(b, "medic_service_verdict", v, "verdict", md_verdict_name((md_verdict)d), v->verdict == (md_verdict)d);
     }
 }
+
+static void each_paused(buf *b, const md_view *s, const md_view_service *v)
+{
+    (void)s;
+    sample_d(b, "medic_service_paused", v, v->paused);
+}
+
+static void each_incident(buf *b, const md_view *s, const md_view_service *v)
+{
+    (void)s;
+    sample_d(b, "medic_service_incident_open", v, v->incident_id != 0);
+}
+
+/* ---- node-wide families ---- */
 
 /* A family of one unlabelled gauge; its sample is left out when there is no value. */
 static void lone_gauge(buf *b, const char *name, const char *help, bool present, double val)
@@ -277,15 +255,8 @@ static void railway_families(buf *b, const md_view *s)
     }
 }
 
-static void cluster_families(buf *b, const md_view *s)
+static void peer_families(buf *b, const md_view *s)
 {
-    family(b, "medic_service_verdict", "gauge", "1 for the cluster verdict of the service, 0 for the others.");
-    for (size_t i = 0; i < s->n_services; i++) {
-        for (int v = 0; v < MD_VERDICT_COUNT; v++) {
-            sample_u(b, "medic_service_verdict", &s->services[i], "verdict", md_verdict_name((md_verdict)v),
-                     s->services[i].verdict == (md_verdict)v);
-        }
-    }
     family(b, "medic_peer_up", "gauge", "1 when the peer is alive (heard from recently), else 0.");
     for (size_t i = 1; i < s->n_nodes; i++) {
         puts_(b, "medic_peer_up{peer=");
@@ -323,12 +294,10 @@ static void cluster_families(buf *b, const md_view *s)
         putf(b, "medic_raft_failed %d\n", k->failed != NULL);
         commit_families(b, k);
     }
-    family(b, "medic_service_paused", "gauge", "1 while an operator has paused remediation of the service.");
-    for (size_t i = 0; i < s->n_services; i++)
-        sample_d(b, "medic_service_paused", &s->services[i], s->services[i].paused);
-    family(b, "medic_service_incident_open", "gauge", "1 while the service has an open incident.");
-    for (size_t i = 0; i < s->n_services; i++)
-        sample_d(b, "medic_service_incident_open", &s->services[i], s->services[i].incident_id != 0);
+}
+
+static void tail_families(buf *b, const md_view *s)
+{
     family(b, "medic_remediation_actions_started_total", "counter", "Actions this node started as leader.");
     putf(b, "medic_remediation_actions_started_total %" PRIu64 "\n", s->actions_started);
     railway_families(b, s);
@@ -344,26 +313,88 @@ static void cluster_families(buf *b, const md_view *s)
     }
 }
 
-char *md_render_metrics(const md_view *s, int64_t now_ms)
+/* The failover families (render_failover.c): few services have endpoints, so they are rendered in
+ * one piece. */
+static void failover_families(buf *b, const md_view *s)
+{
+    char *fo = md__render_failover_metrics(s);
+    if (fo == NULL) {
+        b->oom = true;
+        return;
+    }
+    puts_(b, fo);
+    free(fo);
+}
+
+/* ---- the document: its sections in order ---- */
+
+/* A section writes its family's HELP and TYPE (when name is set), then once (node-wide samples,
+ * or whole node-wide families), then each for every service in config order. A new per-service
+ * family is one row here and one each_ function. */
+typedef struct {
+    const char *name, *type, *help;
+    void (*once)(buf *b, const md_view *s);
+    void (*each)(buf *b, const md_view *s, const md_view_service *v);
+} section;
+
+static const section sections[] = {
+    { NULL, NULL, NULL, node_families, NULL },
+    { "medic_service_up", "gauge", "1 when the service is UP or DEGRADED, else 0.", NULL, each_up },
+    { "medic_service_state", "gauge", "1 for the service's current state, 0 for the others.", NULL, each_state },
+    { "medic_service_uptime_ratio", "gauge", "Successful checks over all checks since the node started.", NULL,
+      each_uptime },
+    { "medic_service_latency_seconds", "gauge", "Duration of the last check.", NULL, each_latency },
+    { "medic_check_duration_seconds", "histogram", "Duration of checks, successful or not.", NULL, each_duration },
+    { "medic_checks_total", "counter", "Checks by result: ok or the class of failure.", NULL, each_checks },
+    { "medic_prewarm_total", "counter", "Pre-warm requests by result.", NULL, each_prewarm },
+    { "medic_cert_expiry_timestamp_seconds", "gauge",
+      "When the service's TLS certificate expires, in seconds since the Unix epoch.", NULL, each_cert },
+    { "medic_service_trend_warning", "gauge", "1 when the latency trend predicts crossing the slow threshold soon.",
+      NULL, each_trend },
+    { "medic_service_verdict", "gauge", "1 for the cluster verdict of the service, 0 for the others.", NULL,
+      each_verdict },
+    { NULL, NULL, NULL, peer_families, NULL },
+    { "medic_service_paused", "gauge", "1 while an operator has paused remediation of the service.", NULL,
+      each_paused },
+    { "medic_service_incident_open", "gauge", "1 while the service has an open incident.", NULL, each_incident },
+    { NULL, NULL, NULL, tail_families, NULL },
+    { NULL, NULL, NULL, failover_families, NULL },
+};
+#define N_SECTIONS (sizeof sections / sizeof sections[0])
+
+static bool metrics_step(md_render_stream *st)
+{
+    if (st->section >= N_SECTIONS) {
+        return false;
+    }
+    const section *sec = &sections[st->section];
+    const md_view *s = st->s;
+    if (st->item == 0) {
+        if (sec->name != NULL) {
+            family(&st->b, sec->name, sec->type, sec->help);
+        }
+        if (sec->once != NULL) {
+            sec->once(&st->b, s);
+        }
+    } else {
+        sec->each(&st->b, s, &s->services[st->item - 1]);
+    }
+    st->item++;
+    if (sec->each == NULL || st->item > s->n_services) {
+        st->section++;
+        st->item = 0;
+    }
+    return true;
+}
+
+md_render_stream *md_render_metrics_stream(const md_view *s, int64_t now_ms)
 {
     assert(s != NULL);
     (void)now_ms; /* every value is a property of the view; no sample carries a timestamp */
-    buf b = { 0 };
-    node_families(&b, s);
-    state_families(&b, s);
-    histogram_family(&b, s);
-    counter_families(&b, s);
-    warning_families(&b, s);
-    cluster_families(&b, s);
-    char *fo = md__render_failover_metrics(s);
-    if (fo)
-        puts_(&b, fo);
-    else
-        b.oom = true;
-    free(fo);
-    if (b.oom || b.p == NULL) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return md__render_stream_new(s, now_ms, metrics_step);
+}
+
+char *md_render_metrics(const md_view *s, int64_t now_ms)
+{
+    return md__render_all(md_render_metrics_stream(s, now_ms));
 }

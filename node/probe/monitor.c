@@ -12,6 +12,7 @@
 #include "health/health.h"
 
 #define VIEW_MIN_GAP_US 100000 /* readers see state at most this old */
+#define FULL_VIEWS_FOR_US (30 * 1000000LL) /* after a reader asked for histories */
 #define FIRST_CHECK_JITTER_CAP_MS 10000
 #define CERT_WARN_REPEAT_MS (24LL * 3600 * 1000)
 #define CERT_RELEARN_MS (3600LL * 1000)
@@ -71,6 +72,8 @@ struct md_monitor {
     bool closing;
     bool dirty;           /* something changed since the last view */
     bool have_view;
+    bool view_full;       /* the published view holds the services' histories */
+    int64_t full_until_us; /* views carry histories until then (a reader asked for them) */
     int64_t built_us;
     int64_t started_ms;
     uint64_t rng;
@@ -82,6 +85,20 @@ struct md_monitor {
     void (*done)(void *);
     void *done_arg;
 };
+
+/* mark_dirty notes a change. A view older than VIEW_MIN_GAP_US is dropped now rather than at the
+ * next read: the holder would otherwise keep a whole stale picture of the node (1-2 KB a service)
+ * between scrapes, and the next read would build a new one while the old still lived. Readers
+ * that hold it keep it until they let go. */
+static void mark_dirty(md_monitor *m)
+{
+    m->dirty = true;
+    if (m->have_view && md_mono_us() - m->built_us >= VIEW_MIN_GAP_US) {
+        md_view_holder_publish(m->holder, NULL);
+        m->have_view = false;
+    }
+}
+
 
 /* ---- scheduling heap ---- */
 
@@ -210,7 +227,7 @@ static void on_check_done(void *ctx, const md_check_result *r, const md_probe_ex
     int64_t next_ms = md_health_next_delay_ms(&s->health, s->cfg->interval_ms, s->cfg->retry_interval_ms);
     if (next_ms < s->cfg->interval_ms)
         queue_early(m, s, next_ms * 1000);
-    m->dirty = true;
+    mark_dirty(m);
 }
 
 static void on_prewarm_done(void *ctx, const md_check_result *r, const md_probe_extra *x)
@@ -224,7 +241,7 @@ static void on_prewarm_done(void *ctx, const md_check_result *r, const md_probe_
         md_log(MD_LOG_DEBUG, "prewarm_failed", MD_S("service", s->cfg->name),
                MD_S("error", md_err_name(r->err)), MD_I("http_status", r->http_status));
     }
-    s->m->dirty = true;
+    mark_dirty(s->m);
 }
 
 static void fill_request(const md_service_config *c, md_probe_request *req)
@@ -340,8 +357,9 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- views ---- */
 
+/* snap_hist: room in snap for the service's history, or NULL for a view without histories. */
 static void fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, const svc_rt *s,
-                              int64_t now_ms)
+                              md_history *snap_hist, int64_t now_ms)
 {
     const md_service_config *c = s->cfg;
     const md_health *h = &s->health;
@@ -390,14 +408,22 @@ static void fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, 
     o->duration_sum_s = s->dur_sum_s;
     o->prewarm_total = s->prewarm_total;
     o->prewarm_failed = s->prewarm_failed;
-    o->history = h->history;
+    if (snap_hist != NULL) {
+        *snap_hist = h->history;
+        o->history = snap_hist;
+    }
 }
 
-static md_view *build_view(md_monitor *m)
+static md_view *build_view(md_monitor *m, bool full)
 {
     md_view *snap = md_view_alloc(m->n);
     if (!snap)
         return NULL;
+    md_history *hist = NULL; /* one block for every service's history, only when asked for */
+    if (full && m->n > 0 && (hist = md_view_calloc(snap, m->n * sizeof *hist)) == NULL) {
+        md_view_unref(snap);
+        return NULL;
+    }
     int64_t now_ms = md_wall_ms();
     snap->built_ms = now_ms;
     snap->node_id = md_view_strdup(snap, m->cfg->node_id);
@@ -406,7 +432,7 @@ static md_view *build_view(md_monitor *m)
     snap->started_ms = m->started_ms;
     snap->pid = (int)getpid();
     for (size_t i = 0; i < m->n; i++)
-        fill_snap_service(m, snap, &snap->services[i], &m->svc[i], now_ms);
+        fill_snap_service(m, snap, &snap->services[i], &m->svc[i], hist ? &hist[i] : NULL, now_ms);
     for (size_t k = 0; k < m->n_parts; k++) {
         if (m->parts[k].fill(m->parts[k].ctx, snap) < 0) {
             md_view_unref(snap);
@@ -416,15 +442,27 @@ static md_view *build_view(md_monitor *m)
     return snap;
 }
 
-static void refresh_view(void *ctx)
+static void refresh_view(void *ctx, bool full)
 {
     md_monitor *m = ctx;
     int64_t now_us = md_mono_us();
-    if (m->have_view && (!m->dirty || now_us - m->built_us < VIEW_MIN_GAP_US))
+    /* Once a reader wanted histories (the dashboard polls /v1/history beside /v1/status), every view
+     * carries them for a while: otherwise each change would build a lean view for /v1/status and
+     * then a full one for /v1/history, and the page would see two new ETags per change. */
+    if (full)
+        m->full_until_us = now_us + FULL_VIEWS_FOR_US;
+    full = full || now_us < m->full_until_us;
+    if (m->have_view && (!full || m->view_full) && (!m->dirty || now_us - m->built_us < VIEW_MIN_GAP_US))
         return;
-    md_view *snap = build_view(m);
+    /* The old view goes first, so two whole views never live at once only because of us (a reader
+     * still holding the old one keeps it). Out of memory, readers get no view (503) until a
+     * build succeeds. */
+    md_view_holder_publish(m->holder, NULL);
+    m->have_view = false;
+    md_view *snap = build_view(m, full);
     if (!snap)
-        return; /* out of memory: readers keep the previous view */
+        return;
+    m->view_full = full;
     md_view_holder_publish(m->holder, snap);
     m->have_view = true;
     m->dirty = false;
@@ -499,7 +537,7 @@ int md_monitor_check_soon(md_monitor *m, size_t svc, size_t peer)
 
 void md_monitor_touch(void *m)
 {
-    ((md_monitor *)m)->dirty = true;
+    mark_dirty(m);
 }
 
 int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_view_holder *holder,

@@ -21,6 +21,7 @@
 #define BODY_FIRST 4096
 #define POOL_KEEP_CHECKS 1024
 #define CA_CACHE_S 300 /* a changed CA file is read again within this */
+#define PROBE_RECV_BUFFER 4096L /* curl's receive buffer per handle (its minimum is 1,024) */
 
 typedef struct check {
     md_prober *p;
@@ -254,6 +255,9 @@ static int setup_easy(check *c)
     curl_easy_setopt(e, CURLOPT_USERAGENT, "medic/" MD_VERSION);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    /* A pooled handle keeps its receive buffer (16 KiB by default) while it waits; health answers
+     * are small, and with up to 1,024 handles pooled the default is most of the node's memory. */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, PROBE_RECV_BUFFER);
     if (r->kind == MD_CHECK_TCP) {
         char url[320];
         bool v6 = strchr(r->tcp_host, ':') && r->tcp_host[0] != '[';

@@ -152,7 +152,7 @@ void md_view_holder_publish(md_view_holder *h, md_view *s)
     md_view_unref(old); /* outside the lock: freeing may take a while */
 }
 
-md_view *md_view_holder_get(md_view_holder *h)
+static md_view *holder_get(md_view_holder *h, bool full)
 {
     assert(h != NULL);
     pthread_mutex_lock(&h->mu);
@@ -160,12 +160,22 @@ md_view *md_view_holder_get(md_view_holder *h)
     void *ctx = h->refresh_ctx;
     pthread_mutex_unlock(&h->mu);
     if (fn != NULL) {
-        fn(ctx); /* unlocked: the hook publishes, which takes the lock itself */
+        fn(ctx, full); /* unlocked: the hook publishes, which takes the lock itself */
     }
     pthread_mutex_lock(&h->mu);
     md_view *s = h->cur ? md_view_ref(h->cur) : NULL;
     pthread_mutex_unlock(&h->mu);
     return s;
+}
+
+md_view *md_view_holder_get(md_view_holder *h)
+{
+    return holder_get(h, false);
+}
+
+md_view *md_view_holder_get_full(md_view_holder *h)
+{
+    return holder_get(h, true);
 }
 
 void md_view_holder_set_refresh(md_view_holder *h, md_view_refresh_fn fn, void *ctx)

@@ -52,7 +52,9 @@ typedef struct {
     double duration_sum_s;
     uint64_t prewarm_total;
     uint64_t prewarm_failed;
-    md_history history;        /* packed copy of the last results; read with md_history_get */
+    const md_history *history; /* packed copy of the last results (read with md_history_get), owned
+                                * by the view; NULL in a view built without histories (only the
+                                * readers that show results ask for them: md_view_holder_get_full) */
     /* The cluster's view (a cluster of one without a cluster section). */
     md_verdict verdict;
     int64_t verdict_since_ms;  /* wall ms of the last verdict change */
@@ -210,14 +212,18 @@ typedef struct md_view_holder md_view_holder;
 md_view_holder *md_view_holder_new(void);
 /* md_view_holder_publish takes over the caller's reference to s. */
 void md_view_holder_publish(md_view_holder *h, md_view *s);
-/* md_view_holder_get returns a new reference (release with md_view_unref), or NULL if none yet. */
+/* md_view_holder_get returns a new reference (release with md_view_unref), or NULL if none yet.
+ * The view may lack the services' histories (history NULL): md_view_holder_get_full asks the refresh
+ * hook for a view with them (a view with histories serves either). */
 md_view *md_view_holder_get(md_view_holder *h);
+md_view *md_view_holder_get_full(md_view_holder *h);
 void md_view_holder_free(md_view_holder *h);
 
 /* md_view_holder_set_refresh installs a hook that md_view_holder_get calls first, on the
  * caller's thread, so a producer on the loop can build views lazily (only when someone
  * reads and something changed). Only loop-thread readers may be used with a refresh hook. */
-typedef void (*md_view_refresh_fn)(void *ctx);
+/* full: the reader needs the services' histories. */
+typedef void (*md_view_refresh_fn)(void *ctx, bool full);
 void md_view_holder_set_refresh(md_view_holder *h, md_view_refresh_fn fn, void *ctx);
 
 #endif

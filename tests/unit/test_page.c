@@ -148,12 +148,15 @@ static md_view *history_view(int64_t built_ms)
         v->target = md_view_strdup(s, "http://127.0.0.1:1/");
         v->interval_ms = 1000;
         v->slow_ms = 3000;
-        md_history_init(&v->history, T0);
+        md_history *h = md_view_calloc(s, sizeof *h);
+        assert_non_null(h);
+        md_history_init(h, T0);
+        v->history = h;
     }
     md_check_result r = { .at_ms = T0 + 1000, .latency_us = 12345, .err = MD_ERR_NONE };
-    md_history_push(&s->services[0].history, &r);
+    md_history_push((md_history *)s->services[0].history, &r);
     r = (md_check_result){ .at_ms = T0 + 2000, .latency_us = 5000000, .err = MD_ERR_TIMEOUT };
-    md_history_push(&s->services[0].history, &r);
+    md_history_push((md_history *)s->services[0].history, &r);
     return s;
 }
 
@@ -418,7 +421,7 @@ static void test_api_etags(void **state)
     /* new check results change the history's tag */
     md_view *s = history_view(T0 + 7000);
     md_check_result res = { .at_ms = T0 + 6500, .latency_us = 1000, .err = MD_ERR_NONE };
-    md_history_push(&s->services[1].history, &res);
+    md_history_push((md_history *)s->services[1].history, &res); /* ours until published */
     md_view_holder_publish(sv.holder, s);
     r = get(sv.port, "/v1/history", hetag);
     expect_status(r, 200);

@@ -37,9 +37,19 @@
 
 /* ---- a hand-built view ---- */
 
-static void push(md_view_service *v, int64_t at_ms, uint32_t latency_us, md_err_class err)
+/* new_history gives v an empty history owned by view s. */
+static md_history *new_history(md_view *s, md_view_service *v)
 {
-    md_history_push(&v->history, &(md_check_result){ .at_ms = at_ms, .latency_us = latency_us, .err = err });
+    md_history *h = md_view_calloc(s, sizeof *h);
+    assert_non_null(h);
+    md_history_init(h, T0);
+    v->history = h;
+    return h;
+}
+
+static void push(md_history *h, int64_t at_ms, uint32_t latency_us, md_err_class err)
+{
+    md_history_push(h, &(md_check_result){ .at_ms = at_ms, .latency_us = latency_us, .err = err });
 }
 
 static void fill_api(md_view *s, md_view_service *a)
@@ -79,10 +89,10 @@ static void fill_api(md_view *s, md_view_service *a)
     a->duration_sum_s = 5.1;
     a->prewarm_total = 3;
     a->prewarm_failed = 1;
-    md_history_init(&a->history, T0);
-    push(a, T0 + 30000, 10000, MD_ERR_NONE);
-    push(a, T0 + 40000, 5000000, MD_ERR_TIMEOUT);
-    push(a, T0 + 50000, 12345, MD_ERR_NONE);
+    md_history *h = new_history(s, a);
+    push(h, T0 + 30000, 10000, MD_ERR_NONE);
+    push(h, T0 + 40000, 5000000, MD_ERR_TIMEOUT);
+    push(h, T0 + 50000, 12345, MD_ERR_NONE);
 }
 
 static md_view *make_view(void)
@@ -110,18 +120,18 @@ static md_view *make_view(void)
     d->last_err = MD_ERR_CONNECT;
     d->results[MD_ERR_CONNECT] = 4;
     d->interval_ms = 10000;
-    md_history_init(&d->history, T0);
+    new_history(s, d);
 
     md_view_service *c = &s->services[2];
     c->name = md_view_strdup(s, "cache");
     c->kind = "http";
     c->state = MD_STATE_DEGRADED;
-    md_history_init(&c->history, T0);
+    new_history(s, c);
 
     md_view_service *n = &s->services[3];
     n->name = md_view_strdup(s, "new");
     n->kind = "tcp";
-    md_history_init(&n->history, T0);
+    new_history(s, n);
     return s;
 }
 
@@ -200,8 +210,11 @@ static size_t count(const char *hay, const char *needle)
 static int refreshes;
 static md_view_holder *refresh_holder;
 
-static void refresh(void *ctx)
+static bool refresh_full; /* what the last refresh was asked for */
+
+static void refresh(void *ctx, bool full)
 {
+    refresh_full = full;
     assert_ptr_equal(ctx, &refreshes);
     if (refreshes++ == 0) {
         md_view_holder_publish(refresh_holder, make_view()); /* lazily, on first read */
@@ -241,8 +254,10 @@ static void test_view_holder(void **state)
     g = md_view_holder_get(h);
     assert_non_null(g);
     md_view_unref(g);
-    g = md_view_holder_get(h);
+    assert_false(refresh_full); /* a plain get does not ask for the histories */
+    g = md_view_holder_get_full(h);
     md_view_unref(g);
+    assert_true(refresh_full);
     assert_int_equal(refreshes, 2);
     md_view_holder_set_refresh(h, NULL, NULL);
     md_view_holder_free(h);
@@ -623,6 +638,87 @@ static void test_actuators(void **state)
     md_view_unref(s);
 }
 
+/* ---- streaming: the big documents in chunks ---- */
+
+/* make_big_view: n services like "api", each with its own name, so the documents span many chunks. */
+static md_view *make_big_view(size_t n)
+{
+    md_view *s = md_view_alloc(n);
+    assert_non_null(s);
+    s->built_ms = T0 + 60000;
+    s->node_id = md_view_strdup(s, "node-a");
+    s->node_region = md_view_strdup(s, "eu-west");
+    s->version = "9.9.9";
+    s->started_ms = T0;
+    s->pid = 4242;
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        fill_api(s, &s->services[i]);
+        snprintf(name, sizeof name, "api-%zu", i);
+        s->services[i].name = md_view_strdup(s, name);
+    }
+    return s;
+}
+
+/* joined_chunks runs st to its end and returns the chunks joined; asserts each is bounded. */
+static char *joined_chunks(md_render_stream *st, size_t *n_chunks)
+{
+    assert_non_null(st);
+    size_t len = 0;
+    char *all = calloc(1, 1);
+    const char *chunk;
+    long n;
+    *n_chunks = 0;
+    while ((n = md_render_stream_next(st, &chunk)) > 0) {
+        assert_true(n <= 64 * 1024 + 8 * 1024); /* a chunk, plus at most one piece past it */
+        all = realloc(all, len + (size_t)n + 1);
+        assert_non_null(all);
+        memcpy(all + len, chunk, (size_t)n);
+        len += (size_t)n;
+        all[len] = '\0';
+        (*n_chunks)++;
+    }
+    assert_int_equal(n, 0);
+    assert_int_equal(md_render_stream_next(st, &chunk), 0); /* stays complete */
+    md_render_stream_free(st);
+    return all;
+}
+
+static void test_render_streams(void **state)
+{
+    (void)state;
+    md_view *s = make_big_view(3000);
+    size_t chunks = 0;
+    char *whole = md_render_metrics(s, NOW);
+    char *joined = joined_chunks(md_render_metrics_stream(s, NOW), &chunks);
+    assert_true(chunks > 10);
+    assert_string_equal(joined, whole);
+    free(whole);
+    free(joined);
+    whole = md_render_status_json(s, NOW);
+    joined = joined_chunks(md_render_status_stream(s, NOW), &chunks);
+    assert_true(chunks > 10);
+    assert_string_equal(joined, whole);
+    cJSON *j = parse_json(joined); /* frees joined */
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "services")), 3000);
+    cJSON_Delete(j);
+    free(whole);
+    whole = md_render_history_json(s);
+    joined = joined_chunks(md_render_history_stream(s), &chunks);
+    assert_true(chunks > 1);
+    assert_string_equal(joined, whole);
+    free(joined);
+    free(whole);
+    md_view_unref(s);
+    /* a view without services still makes whole documents */
+    s = md_view_alloc(0);
+    assert_non_null(s);
+    j = parse_json(joined_chunks(md_render_status_stream(s, NOW), &chunks));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "services")), 0);
+    cJSON_Delete(j);
+    md_view_unref(s);
+}
+
 /* ---- the API server end to end ---- */
 
 typedef struct {
@@ -856,6 +952,36 @@ static void test_api_routes(void **state)
     j = expect_json(&sv, "GET", "/v1/health", 200);
     assert_string_equal(str(j, "node.id"), "node-b");
     cJSON_Delete(j);
+    server_stop(&sv);
+}
+
+/* /metrics and /v1/status of a node with many services go out in chunks from the view the request
+ * took, the same bytes as rendered whole, even when a new view is published meanwhile. */
+static void test_api_streams(void **state)
+{
+    (void)state;
+    server sv;
+    assert_int_equal(server_start(&sv, "127.0.0.1"), 0);
+    md_view *s = make_big_view(1500);
+    md_view_holder_publish(sv.holder, md_view_ref(s));
+    char *want = md_render_metrics(s, NOW);
+    resp g = http(&sv, "GET", "/metrics");
+    assert_int_equal(g.status, 200);
+    assert_int_equal(g.len, strlen(want));
+    assert_string_equal(g.body, want);
+    resp h = http(&sv, "HEAD", "/metrics");
+    assert_int_equal(h.status, 200);
+    assert_int_equal(h.len, 0);
+    assert_int_equal(h.clen, (curl_off_t)g.len);
+    free(g.body);
+    free(h.body);
+    free(want);
+    cJSON *j = expect_json(&sv, "GET", "/v1/status", 200);
+    cJSON *arr = cJSON_GetObjectItem(j, "services");
+    assert_int_equal(cJSON_GetArraySize(arr), 1500);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 1499), "name")->valuestring, "api-1499");
+    cJSON_Delete(j);
+    md_view_unref(s);
     server_stop(&sv);
 }
 
@@ -1214,6 +1340,8 @@ int main(void)
         cmocka_unit_test(test_consensus_json),
         cmocka_unit_test(test_consensus_metrics),
         cmocka_unit_test(test_actuators),
+        cmocka_unit_test(test_render_streams),
+        cmocka_unit_test(test_api_streams),
         cmocka_unit_test(test_api_routes),
         cmocka_unit_test(test_api_bad_requests),
         cmocka_unit_test(test_api_limits),
