@@ -197,6 +197,24 @@ def browser_errors(driver, allow_port=None):
     return bad
 
 
+def click(driver, css, what, timeout_s=5):
+    """Clicks the element css finds. The page rebuilds its rows on every poll, so a button found a
+    moment ago may be gone (a stale element): find it again and retry, within timeout_s."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    def attempt():
+        found = driver.find_elements(By.CSS_SELECTOR, css)
+        if not found:
+            return False
+        try:
+            found[0].click()
+            return True
+        except StaleElementReferenceException:
+            return False
+    wait_for(what, attempt, timeout_s)
+
+
 def page_verdict(driver, svc):
     return driver.execute_script(
         "var r = document.querySelector('tr[data-service=\"' + arguments[0] + '\"] [data-verdict]');"
@@ -288,12 +306,11 @@ def run(args):
         assert not driver.find_elements(By.CSS_SELECTOR, "#grid-wrap button"), "action buttons without a token"
         driver.find_element(By.ID, "token").send_keys(TOKEN)
         driver.find_element(By.ID, "token-use").click()
-        btn = wait_for("a pause button", lambda: driver.find_elements(By.CSS_SELECTOR, "button[data-focus='pause:n1-api']"), 5)
-        btn[0].click()
+        click(driver, "button[data-focus='pause:n1-api']", "the pause button")
         wait_for("the pause accepted", lambda: "HTTP 202" in text_of(driver, "#action-result"), 5,
                  detail=lambda: text_of(driver, "#action-result"))
         wait_for("n1-api paused on the page", lambda: driver.find_elements(By.CSS_SELECTOR, "button[data-focus='resume:n1-api']"), 10)
-        driver.find_element(By.CSS_SELECTOR, "button[data-focus='resume:n1-api']").click()
+        click(driver, "button[data-focus='resume:n1-api']", "the resume button")
         wait_for("n1-api resumed on the page", lambda: driver.find_elements(By.CSS_SELECTOR, "button[data-focus='pause:n1-api']"), 10)
         assert TOKEN not in driver.current_url and driver.execute_script("return location.search") == ""
         driver.find_element(By.ID, "token-forget").click()

@@ -30,7 +30,12 @@ static md_view *make_view(void)
     md_view_service *w = &s->services[0];
     w->name = md_view_strdup(s, "web");
     w->kind = "http";
-    md_history_init(&w->history, T0);
+    {
+        md_history *h = md_view_calloc(s, sizeof *h);
+        assert_non_null(h);
+        md_history_init(h, T0);
+        w->history = h;
+    }
     w->n_endpoints = 2;
     w->endpoints = md_view_calloc(s, 2 * sizeof *w->endpoints);
     assert_non_null(w->endpoints);
@@ -52,7 +57,12 @@ static md_view *make_view(void)
     md_view_service *p = &s->services[1];
     p->name = md_view_strdup(s, "plain");
     p->kind = "tcp";
-    md_history_init(&p->history, T0);
+    {
+        md_history *h = md_view_calloc(s, sizeof *h);
+        assert_non_null(h);
+        md_history_init(h, T0);
+        p->history = h;
+    }
     return s;
 }
 
@@ -160,7 +170,10 @@ static void test_metrics(void **state)
     md_view *plain = md_view_alloc(1);
     plain->services[0].name = md_view_strdup(plain, "a");
     plain->services[0].kind = "tcp";
-    md_history_init(&plain->services[0].history, T0);
+    md_history *ph = md_view_calloc(plain, sizeof *ph);
+    assert_non_null(ph);
+    md_history_init(ph, T0);
+    plain->services[0].history = ph;
     m = md_render_metrics(plain, T0);
     assert_non_null(m);
     assert_null(strstr(m, "medic_failover"));
