@@ -358,39 +358,12 @@ static endpoint route_of(const md_http_request *req)
     return EP_NONE;
 }
 
-/* serve_service answers /v1/services/{name} from view s (borrowed). */
-static void serve_service(conn *c, const md_http_request *req, const md_view *s, bool head_only)
+/* serve_named answers /v1/services/{name} (resolve false) or /v1/resolve/{name} (resolve true)
+ * from view s (borrowed). A resolve answers 200 with the active endpoint, 503 with the same
+ * document when no endpoint's breaker is closed, and 404 for a service without endpoints. */
+static void serve_named(conn *c, const md_http_request *req, const md_view *s, bool head_only, bool resolve)
 {
-    size_t pl = strlen(SERVICES_PREFIX);
-    const char *raw = req->path + pl;
-    size_t raw_len = req->path_len - pl;
-    char name[MD_HTTP_MAX_HEAD + 1];
-    char msg[MD_HTTP_MAX_HEAD + 64];
-    if (percent_decode(raw, raw_len, name) < 0) {
-        respond_error(c, 400, "malformed percent-encoding in service name", head_only, NULL);
-        return;
-    }
-    if (md_view_find(s, name) == NULL) {
-        /* The raw form: it is printable ASCII, while the decoded bytes may not be valid UTF-8. */
-        snprintf(msg, sizeof msg, "no such service: %.*s", (int)raw_len, raw);
-        respond_error(c, 404, msg, head_only, NULL);
-        return;
-    }
-    char *body = md_render_service_json(s, name, md_wall_ms());
-    if (body == NULL) {
-        respond_error(c, 500, "out of memory", head_only, NULL);
-        return;
-    }
-    respond(c, 200, CT_JSON, body, strlen(body), head_only, NULL);
-    free(body);
-}
-
-/* serve_resolve answers /v1/resolve/{name} from view s (borrowed): 200 with the active endpoint,
- * 503 with the same document when no endpoint's breaker is closed, 404 for a service without
- * endpoints. */
-static void serve_resolve(conn *c, const md_http_request *req, const md_view *s, bool head_only)
-{
-    size_t pl = strlen(RESOLVE_PREFIX);
+    size_t pl = strlen(resolve ? RESOLVE_PREFIX : SERVICES_PREFIX);
     const char *raw = req->path + pl;
     size_t raw_len = req->path_len - pl;
     char name[MD_HTTP_MAX_HEAD + 1];
@@ -400,17 +373,18 @@ static void serve_resolve(conn *c, const md_http_request *req, const md_view *s,
         return;
     }
     const md_view_service *v = md_view_find(s, name);
-    if (v == NULL || v->n_endpoints == 0) {
+    if (v == NULL || (resolve && v->n_endpoints == 0)) {
+        /* The raw form: it is printable ASCII, while the decoded bytes may not be valid UTF-8. */
         snprintf(msg, sizeof msg, v ? "service has no endpoints: %.*s" : "no such service: %.*s", (int)raw_len, raw);
         respond_error(c, 404, msg, head_only, NULL);
         return;
     }
-    char *body = md_render_resolve_json(s, name, md_wall_ms());
+    char *body = resolve ? md_render_resolve_json(s, name, md_wall_ms()) : md_render_service_json(s, name, md_wall_ms());
     if (body == NULL) {
         respond_error(c, 500, "out of memory", head_only, NULL);
         return;
     }
-    respond(c, v->active_endpoint >= 0 ? 200 : 503, CT_JSON, body, strlen(body), head_only, NULL);
+    respond(c, resolve && v->active_endpoint < 0 ? 503 : 200, CT_JSON, body, strlen(body), head_only, NULL);
     free(body);
 }
 
@@ -627,12 +601,12 @@ static void serve(conn *c, const md_http_request *req)
         return;
     }
     if (ep == EP_SERVICE) {
-        serve_service(c, req, s, is_head);
+        serve_named(c, req, s, is_head, false);
         md_view_unref(s);
         return;
     }
     if (ep == EP_RESOLVE) {
-        serve_resolve(c, req, s, is_head);
+        serve_named(c, req, s, is_head, true);
         md_view_unref(s);
         return;
     }
