@@ -102,6 +102,18 @@ static size_t count(const md_prov_plan *p, md_prov_kind k)
     return n;
 }
 
+/* plan_text: what md_prov_plan_print writes, as a string the caller frees. */
+static char *plan_text(const md_prov_plan *p, const md_prov_desired *d, const md_prov_state *s)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    md_prov_plan_print(p, d, s, f);
+    assert_int_equal(fclose(f), 0);
+    return buf;
+}
+
 static void test_empty_project_plans_everything(void **st)
 {
     (void)st;
@@ -136,11 +148,7 @@ static void test_empty_project_plans_everything(void **st)
     assert_int_equal(p.secret_origin, MD_PROV_GENERATED);
     assert_int_equal(p.token_origin, MD_PROV_TO_CREATE);
     /* the printout never holds a secret */
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    md_prov_plan_print(&p, &d, &s, f);
-    fclose(f);
+    char *buf = plan_text(&p, &d, &s);
     assert_null(strstr(buf, SECRET));
     assert_null(strstr(buf, ADMIN));
     assert_non_null(strstr(buf, "medic-n2 (node n2, region us-east4-eqdc4a): missing"));
@@ -219,11 +227,7 @@ static void test_disagreeing_secret_is_unified(void **st)
     assert_int_equal(md_prov_plan_make(&d, &s, &p, err, sizeof err), 0);
     assert_int_equal(p.n_actions, 2); /* n3: set variables, deploy */
     assert_string_equal(cJSON_GetObjectItem(p.vars[2], MD_PROV_VAR_SECRET)->valuestring, "kept-secret-0123456789");
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    md_prov_plan_print(&p, &d, &s, f);
-    fclose(f);
+    char *buf = plan_text(&p, &d, &s);
     assert_non_null(strstr(buf, "    MEDIC_CLUSTER_SECRET differs between services"));
     assert_null(strstr(buf, "edited-secret"));
     assert_null(strstr(buf, "kept-secret"));
