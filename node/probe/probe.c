@@ -2,7 +2,8 @@
  * curl loop and turns each outcome into an md_check_result. Checks and curl easy handles come
  * from free lists, so a steady check rate allocates nothing here; connections stay in the
  * multi's cache, so keep-alive works whichever easy handle runs the next check, and TLS sessions
- * sit in one share, so a new HTTPS connection resumes a session whichever handle made it. */
+ * sit in shares (one per bucket of servers), so a new HTTPS connection resumes a session whichever
+ * handle made it. */
 #include "probe.h"
 
 #include <assert.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -22,6 +24,10 @@
 #define POOL_KEEP_CHECKS 1024
 #define CA_CACHE_S 300 /* a changed CA file is read again within this */
 #define PROBE_RECV_BUFFER 4096L /* curl's receive buffer per handle (its minimum is 1,024) */
+/* libcurl 7.88 keeps at most 8 TLS sessions in a share and evicts the oldest, so
+ * one share resumes nothing once new-connection checks go round more than 8 servers. Servers are
+ * spread over this many shares by a hash of their URL's authority: about 500 servers resume. */
+#define TLS_SHARES 64
 
 typedef struct check {
     md_prober *p;
@@ -54,7 +60,8 @@ struct md_prober {
     CURL **free_easy;                  /* stack of idle easy handles */
     int n_free_easy, cap_free_easy;
     int n_easy;                        /* easy handles in existence (idle or running) */
-    CURLSH *tls_share;                 /* TLS sessions of every handle; NULL if curl refused one */
+    CURLSH *tls_shares[TLS_SHARES];    /* TLS sessions by server bucket; made on first use, NULL
+                                          while curl refuses one (handles then keep their own) */
 };
 
 md_err_class md_probe_classify(int curl_code)
@@ -243,6 +250,32 @@ static int build_headers(check *c)
     return 0;
 }
 
+/* The share holding TLS sessions for url's server, made on first use; NULL for plain HTTP or when
+ * curl refuses a share. The bucket is a hash of the authority ("host:port", case folded), so every
+ * check of one server finds the sessions the others left; two spellings of one server (an implied
+ * and an explicit port) may land in different buckets, which costs a handshake, nothing more. */
+static CURLSH *tls_share_of(md_prober *p, const char *url)
+{
+    if (strncasecmp(url, "https://", 8) != 0)
+        return NULL;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *q = url + 8; *q && *q != '/' && *q != '?' && *q != '#'; q++) {
+        unsigned char ch = (unsigned char)*q;
+        h = (h ^ (uint32_t)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch)) * 16777619u;
+    }
+    CURLSH **slot = &p->tls_shares[h % TLS_SHARES];
+    if (!*slot) {
+        /* Only the loop thread uses the handles, so the share needs no lock functions. */
+        CURLSH *sh = curl_share_init();
+        if (sh && curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+            curl_share_cleanup(sh);
+            sh = NULL;
+        }
+        *slot = sh;
+    }
+    return *slot;
+}
+
 static int setup_easy(check *c)
 {
     CURL *e = c->easy;
@@ -299,8 +332,9 @@ static int setup_easy(check *c)
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }
-    if (c->p->tls_share)
-        curl_easy_setopt(e, CURLOPT_SHARE, c->p->tls_share);
+    CURLSH *share = tls_share_of(c->p, r->url);
+    if (share)
+        curl_easy_setopt(e, CURLOPT_SHARE, share);
     if (r->want_cert) {
         /* A resumed session (and a kept-alive connection) carries no certificate: reading the
          * expiry takes a full handshake on a new connection, once per relearn period. */
@@ -559,15 +593,6 @@ md_prober *md_prober_new(uv_loop_t *loop, struct md_curl_loop *cl)
     p->cl = cl;
     p->max_inflight = MD_PROBE_MAX_INFLIGHT;
     p->ramp = MD_PROBE_SLOW_START;
-    /* Only the loop thread uses the handles, so the share needs no lock functions. Without it
-     * checks still run, each easy handle resuming only the sessions it made itself. libcurl 7.88
-     * keeps 8 sessions in a share: more distinct TLS servers than that mostly get full
-     * handshakes on new connections (keep-alive avoids them). */
-    p->tls_share = curl_share_init();
-    if (p->tls_share && curl_share_setopt(p->tls_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
-        curl_share_cleanup(p->tls_share);
-        p->tls_share = NULL;
-    }
     return p;
 }
 
@@ -601,12 +626,14 @@ void md_prober_free(md_prober *p)
     while (p->n_free_easy > 0)
         curl_easy_cleanup(p->free_easy[--p->n_free_easy]);
     free(p->free_easy);
-    if (p->tls_share) {
-        /* Every handle is gone (running ones were cancelled into the free list above). */
-        CURLSHcode src = curl_share_cleanup(p->tls_share);
+    /* Every handle is gone (running ones were cancelled into the free list above). */
+    for (int i = 0; i < TLS_SHARES; i++) {
+        if (!p->tls_shares[i])
+            continue;
+        CURLSHcode src = curl_share_cleanup(p->tls_shares[i]);
         assert(src == CURLSHE_OK);
         (void)src;
-        p->tls_share = NULL;
+        p->tls_shares[i] = NULL;
     }
     p->dead = true;
     if (p->depth == 0)

@@ -881,6 +881,30 @@ static bool wait_port(int port, int limit_ms)
     return false;
 }
 
+/* Serves f's certificate with openssl s_server on a new port; returns the port, or 0. */
+static int spawn_tls_server(fixture *f, pid_t *pid)
+{
+    int port = closed_port();
+    char accept[32], cert[96], key[96];
+    snprintf(accept, sizeof(accept), "127.0.0.1:%d", port);
+    snprintf(cert, sizeof(cert), "%s/c.pem", f->tmpdir);
+    snprintf(key, sizeof(key), "%s/k.pem", f->tmpdir);
+    char *argv[] = {"openssl", "s_server", "-accept", accept, "-cert", cert, "-key", key,
+                    "-www", "-quiet", NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    int rc = posix_spawnp(pid, "openssl", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        *pid = 0;
+        return 0;
+    }
+    return wait_port(port, 5000) ? port : 0;
+}
+
 /* Makes a 10-day self-signed cert for 127.0.0.1 and serves it; returns the port, or 0. */
 static int start_tls_server(fixture *f)
 {
@@ -894,25 +918,7 @@ static int start_tls_server(fixture *f)
              f->tmpdir, f->tmpdir);
     if (system(cmd) != 0)
         return 0;
-    int port = closed_port();
-    char accept[32], cert[96], key[96];
-    snprintf(accept, sizeof(accept), "127.0.0.1:%d", port);
-    snprintf(cert, sizeof(cert), "%s/c.pem", f->tmpdir);
-    snprintf(key, sizeof(key), "%s/k.pem", f->tmpdir);
-    char *argv[] = {"openssl", "s_server", "-accept", accept, "-cert", cert, "-key", key,
-                    "-www", "-quiet", NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    int rc = posix_spawnp(&f->server_pid, "openssl", &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        f->server_pid = 0;
-        return 0;
-    }
-    return wait_port(port, 5000) ? port : 0;
+    return spawn_tls_server(f, &f->server_pid);
 }
 
 static void test_https_cert_expiry(void **state)
@@ -954,6 +960,67 @@ static void test_https_cert_expiry(void **state)
     assert_true(g.x.cert_expiry_ms > want - day);
 }
 
+/* More TLS servers than libcurl 7.88 keeps sessions for in one share (8), checked in turn with a
+ * new connection each time: s_server's page says "Reused," only when the handshake resumed. */
+#define MANY_TLS 10
+static pid_t many_tls_pids[MANY_TLS];
+
+static int teardown_many_tls(void **state)
+{
+    for (int i = 0; i < MANY_TLS; i++) {
+        if (many_tls_pids[i] > 0) {
+            kill(many_tls_pids[i], SIGTERM);
+            waitpid(many_tls_pids[i], NULL, 0);
+            many_tls_pids[i] = 0;
+        }
+    }
+    return teardown(state);
+}
+
+static void test_https_sessions_resume_across_many_servers(void **state)
+{
+    fixture *f = *state;
+    if (!have_openssl()) {
+        print_message("skipped: no openssl CLI to make a certificate and serve TLS\n");
+        skip();
+    }
+    char urls[MANY_TLS][64], ca[96];
+    int port = start_tls_server(f);
+    assert_true(port > 0);
+    snprintf(urls[0], sizeof(urls[0]), "https://127.0.0.1:%d/", port);
+    for (int i = 1; i < MANY_TLS; i++) {
+        port = spawn_tls_server(f, &many_tls_pids[i]);
+        assert_true(port > 0);
+        snprintf(urls[i], sizeof(urls[i]), "https://127.0.0.1:%d/", port);
+    }
+    snprintf(ca, sizeof(ca), "%s/c.pem", f->tmpdir);
+    md_probe_request q = http_req(urls[0]);
+    q.ca_file = ca;
+    q.keepalive = false;
+    q.expect_body = "Reused,";
+    q.timeout_ms = 5000;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < MANY_TLS; i++) {
+            q.url = urls[i];
+            got g = probe_once(f, &q, 8000);
+            print_message("round %d server %d: %s\n", round, i, g.r.err == MD_ERR_NONE ? "resumed" : "full");
+            /* The first round makes the sessions; the second resumes every one of them. */
+            assert_int_equal(g.r.err, round == 0 ? MD_ERR_BODY : MD_ERR_NONE);
+        }
+    }
+    /* Reading the certificate takes a full handshake although a session waits in the share, and
+     * leaves that session for the next check. */
+    q.url = urls[0];
+    q.want_cert = true;
+    got g = probe_once(f, &q, 8000);
+    assert_int_equal(g.r.err, MD_ERR_BODY);
+    assert_true(g.x.cert_expiry_ms > md_wall_ms());
+    q.want_cert = false;
+    g = probe_once(f, &q, 8000);
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+    assert_int_equal(g.x.cert_expiry_ms, 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -985,6 +1052,8 @@ int main(void)
         T(test_curl_loop_close_running),
         T(test_https_cert_expiry),
 #undef T
+        cmocka_unit_test_setup_teardown(test_https_sessions_resume_across_many_servers, setup,
+                                        teardown_many_tls),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
