@@ -24,9 +24,10 @@
 #define POOL_KEEP_CHECKS 1024
 #define CA_CACHE_S 300 /* a changed CA file is read again within this */
 #define PROBE_RECV_BUFFER 4096L /* curl's receive buffer per handle (its minimum is 1,024) */
-/* libcurl 7.88 keeps at most 8 TLS sessions in a share and evicts the oldest, so
- * one share resumes nothing once new-connection checks go round more than 8 servers. Servers are
- * spread over this many shares by a hash of their URL's authority: about 500 servers resume. */
+/* libcurl 7.88 keeps at most 8 TLS sessions in a share and evicts the oldest, so one share resumes
+ * nothing once new-connection checks go round more than 8 servers. Servers are spread over this
+ * many shares by a hash of their URL's authority: room for about 500 servers' sessions (fewer where
+ * the hash crowds a bucket). A share is made only when a server of its bucket is first checked. */
 #define TLS_SHARES 64
 
 typedef struct check {
