@@ -23,12 +23,25 @@
 #define CA_CACHE_S 300 /* a changed CA file is read again within this */
 #define PROBE_RECV_BUFFER 4096L /* curl's receive buffer per handle (its minimum is 1,024) */
 
+/* A pooled easy handle and what its options are set for. A plain HTTP(S) check (GET or HEAD,
+ * no extra headers, the system CA store, no certificate to read) that matches the profile only
+ * gets a new URL and write target: curl_easy_reset and setting every option again cost about a
+ * tenth of a keep-alive check's CPU. Anything else takes the full setup and clears the profile. */
+typedef struct easy_slot {
+    CURL *e;
+    bool ready;               /* the fields below describe the options in force */
+    bool head;                /* NOBODY (HEAD) rather than GET */
+    bool tls_verify, keepalive;
+    int64_t timeout_ms;
+} easy_slot;
+
 typedef struct check {
     md_prober *p;
     md_probe_request req;     /* pointers borrowed from the caller until cb runs */
     md_probe_cb cb;
     void *ctx;
-    CURL *easy;               /* from p's pool while running; NULL while waiting */
+    easy_slot *h;                /* from p's pool while running; NULL while waiting */
+    CURL *easy;               /* h->e */
     struct curl_slist *hdrs;  /* owned; built per check */
     char *body;               /* owned, kept across reuse; only filled when expect_body is set */
     size_t body_len, body_cap;
@@ -41,8 +54,10 @@ struct md_prober {
     uv_loop_t *loop;
     md_curl_loop *cl;
     int max_inflight;
-    int ramp;                          /* slow start: the limit in force, up to max_inflight */
-    int ramp_good;                     /* quick completions since the ramp last grew */
+    int limit;                         /* the limit in force: MD_PROBE_SLOW_START..max_inflight */
+    uint64_t win_start_ns;             /* the limit's current window: when it began, */
+    uint64_t win_idle_ns;              /* the loop's idle time then, */
+    bool win_waited;                   /* and whether a check waited for a slot in it */
     int n_running;
     int n_waiting;
     int depth;                         /* user callbacks on the stack */
@@ -51,7 +66,7 @@ struct md_prober {
     ut_list waiting;                   /* FIFO of checks waiting for a slot */
     ut_list free_checks;               /* a stack */
     int n_free_checks;
-    CURL **free_easy;                  /* stack of idle easy handles */
+    easy_slot **free_easy;                /* stack of idle easy handles */
     int n_free_easy, cap_free_easy;
     int n_easy;                        /* easy handles in existence (idle or running) */
     CURLSH *tls_share;                 /* TLS sessions of every handle; NULL if curl refused one */
@@ -151,32 +166,43 @@ static void check_put(md_prober *p, check *c)
     p->n_free_checks++;
 }
 
-static CURL *easy_get(md_prober *p)
+static easy_slot *easy_get(md_prober *p)
 {
     if (p->n_free_easy > 0)
         return p->free_easy[--p->n_free_easy];
     if (p->n_easy == p->cap_free_easy) {
         /* Room for every handle that exists, so easy_put never has to drop one for space. */
         int cap = p->cap_free_easy ? p->cap_free_easy * 2 : 16;
-        CURL **grown = realloc(p->free_easy, (size_t)cap * sizeof(*grown));
+        easy_slot **grown = realloc(p->free_easy, (size_t)cap * sizeof(*grown));
         if (!grown)
             return NULL;
         p->free_easy = grown;
         p->cap_free_easy = cap;
     }
-    CURL *e = curl_easy_init();
-    if (e)
-        p->n_easy++;
-    return e;
+    easy_slot *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    if (!(h->e = curl_easy_init())) {
+        free(h);
+        return NULL;
+    }
+    p->n_easy++;
+    return h;
 }
 
-static void easy_put(md_prober *p, CURL *easy)
+static void easy_free(easy_slot *h)
+{
+    curl_easy_cleanup(h->e);
+    free(h);
+}
+
+static void easy_put(md_prober *p, easy_slot *h)
 {
     assert(p->n_free_easy < p->cap_free_easy);
     if (p->n_free_easy < p->max_inflight) {
-        p->free_easy[p->n_free_easy++] = easy;
+        p->free_easy[p->n_free_easy++] = h;
     } else {
-        curl_easy_cleanup(easy);
+        easy_free(h);
         p->n_easy--;
     }
 }
@@ -243,7 +269,39 @@ static int build_headers(check *c)
     return 0;
 }
 
+/* Whether r is a plain check the handle's profile can serve (see struct handle). */
+static bool plain(const md_probe_request *r)
+{
+    return r->kind == MD_CHECK_HTTP && r->n_headers == 0 && !r->ca_file && !r->want_cert &&
+           (!r->method || strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0);
+}
+
+static bool is_head(const md_probe_request *r)
+{
+    return r->method && strcmp(r->method, "HEAD") == 0;
+}
+
+static int setup_full(check *c);
+
 static int setup_easy(check *c)
+{
+    easy_slot *h = c->h;
+    const md_probe_request *r = &c->req;
+    if (h->ready && plain(r) && h->head == is_head(r) && h->tls_verify == r->tls_verify &&
+        h->keepalive == r->keepalive && h->timeout_ms == r->timeout_ms) {
+        curl_easy_setopt(h->e, CURLOPT_WRITEDATA, c);
+        return curl_easy_setopt(h->e, CURLOPT_URL, r->url) == CURLE_OK ? 0 : -EINVAL;
+    }
+    int rc = setup_full(c);
+    h->ready = rc == 0 && plain(r);
+    h->head = is_head(r);
+    h->tls_verify = r->tls_verify;
+    h->keepalive = r->keepalive;
+    h->timeout_ms = r->timeout_ms;
+    return rc;
+}
+
+static int setup_full(check *c)
 {
     CURL *e = c->easy;
     const md_probe_request *r = &c->req;
@@ -378,39 +436,64 @@ static void finish(md_prober *p, check *c)
         curl_slist_free_all(c->hdrs);
         c->hdrs = NULL;
     }
-    if (c->easy) {
-        easy_put(p, c->easy);
+    if (c->h) {
+        easy_put(p, c->h);
+        c->h = NULL;
         c->easy = NULL;
     }
     c->running = false;
     check_put(p, c);
 }
 
-/* Slow start: many first checks at once each open a connection, on one thread; if they cost
- * more CPU together than their timeout allows, they time out, a timed-out transfer loses its
- * connection, and the next round pays again: a node can stay stuck there. So the limit starts
- * low and doubles after as many checks as it allows completed well within their timeouts, or
- * timed out (a hung service, not us). An answer that came, but late (past a quarter of its
- * timeout), says the loop itself is slow: the count starts over. The limit never shrinks:
- * checks of hung services must not starve the others of slots. */
-static int limit_of(const md_prober *p)
+/* The in-flight limit follows the loop's idle time. On one thread a transfer's latency is about
+ * (checks in flight) x (CPU per check), so when the loop has no idle time left, more checks in
+ * flight only make each slower (and curl's connection cache longer): past their timeouts they
+ * time out, a timed-out transfer loses its connection, the next check pays for a new one, and
+ * the node stays there. So every LIMIT_WINDOW_NS the limit halves (down to
+ * MD_PROBE_SLOW_START) when the loop was busy almost all the window, and doubles (up to
+ * max_inflight) when checks waited for a slot while the loop had time to spare: services that
+ * answer slowly or hang (they cost no CPU while they wait) still get all the slots they need,
+ * and after a burst of timeouts the limit grows back as soon as the loop is idle again. */
+#define LIMIT_WINDOW_NS (50 * 1000000ull)
+#define LIMIT_BUSY_IDLE 0.10 /* idle share below which the loop is saturated */
+#define LIMIT_GROW_IDLE 0.25 /* idle share from which more in flight is affordable */
+
+int md_probe_next_limit(int limit, int floor, int cap, double idle_share, bool waited)
 {
-    return p->ramp < p->max_inflight ? p->ramp : p->max_inflight;
+    assert(floor >= 1 && cap >= 1);
+    int top = cap > floor ? cap : floor;
+    if (idle_share < LIMIT_BUSY_IDLE)
+        limit /= 2;
+    else if (waited && idle_share >= LIMIT_GROW_IDLE)
+        limit = limit > top / 2 ? top : limit * 2;
+    return limit < floor ? floor : limit > top ? top : limit;
 }
 
-static void ramp_note(md_prober *p, const check *c, const md_check_result *r)
+static int limit_of(const md_prober *p)
 {
-    if (p->ramp >= p->max_inflight)
+    return p->limit < p->max_inflight ? p->limit : p->max_inflight;
+}
+
+/* Ends the limit's window when it is due; called on every start and completion, so a window
+ * ends with the first event after its time (no timer: with no events nothing needs a slot). */
+static void limit_tick(md_prober *p)
+{
+    uint64_t now = uv_hrtime();
+    uint64_t span = now - p->win_start_ns;
+    if (span < LIMIT_WINDOW_NS)
         return;
-    bool late = r->err != MD_ERR_TIMEOUT && (int64_t)r->latency_us * 4 > (int64_t)c->req.timeout_ms * 1000;
-    if (late) {
-        p->ramp_good = 0;
-        return;
-    }
-    if (++p->ramp_good >= p->ramp) {
-        p->ramp = p->ramp > p->max_inflight / 2 ? p->max_inflight : p->ramp * 2;
-        p->ramp_good = 0;
-    }
+    uint64_t idle = md_curl_loop_idle_ns(p->cl);
+    double share = (double)(idle - p->win_idle_ns) / (double)span;
+    p->limit = md_probe_next_limit(p->limit, MD_PROBE_SLOW_START, p->max_inflight, share, p->win_waited);
+    p->win_start_ns = now;
+    p->win_idle_ns = idle;
+    p->win_waited = p->n_waiting > 0;
+}
+
+int md_prober_limit(const md_prober *p)
+{
+    assert(p);
+    return limit_of(p);
 }
 
 static void on_done(CURL *easy, CURLcode rc, void *ctx)
@@ -422,7 +505,7 @@ static void on_done(CURL *easy, CURLcode rc, void *ctx)
     md_check_result r = {0};
     md_probe_extra x = {0};
     judge(c, rc, &r, &x);
-    ramp_note(p, c, &r);
+    limit_tick(p);
     md_probe_cb cb = c->cb;
     void *cb_ctx = c->ctx;
     unlink_running(p, c);
@@ -434,8 +517,9 @@ static void on_done(CURL *easy, CURLcode rc, void *ctx)
 /* Starts c on the multi. On failure c is back in the pool and the caller reports it. */
 static int run(md_prober *p, check *c)
 {
-    c->easy = easy_get(p);
-    if (!c->easy) {
+    c->h = easy_get(p);
+    c->easy = c->h ? c->h->e : NULL;
+    if (!c->h) {
         finish(p, c);
         return -ENOMEM;
     }
@@ -515,8 +599,10 @@ int md_probe_start(md_prober *p, const md_probe_request *req, md_probe_cb cb, vo
     c->cb = cb;
     c->ctx = ctx;
     c->hdrs = NULL;
+    c->h = NULL;
     c->easy = NULL;
     c->running = false;
+    limit_tick(p);
     if (p->n_running < limit_of(p) && ut_list_empty(&p->waiting)) {
         rc = run(p, c);
         if (rc != 0)
@@ -524,6 +610,7 @@ int md_probe_start(md_prober *p, const md_probe_request *req, md_probe_cb cb, vo
     } else {
         ut_list_push_back(&p->waiting, &c->link);
         p->n_waiting++;
+        p->win_waited = true;
     }
     if (handle_out)
         *handle_out = c;
@@ -558,7 +645,9 @@ md_prober *md_prober_new(uv_loop_t *loop, struct md_curl_loop *cl)
     p->loop = loop;
     p->cl = cl;
     p->max_inflight = MD_PROBE_MAX_INFLIGHT;
-    p->ramp = MD_PROBE_SLOW_START;
+    p->limit = MD_PROBE_SLOW_START;
+    p->win_start_ns = uv_hrtime();
+    p->win_idle_ns = md_curl_loop_idle_ns(cl);
     /* Only the loop thread uses the handles, so the share needs no lock functions. Without it
      * checks still run, each easy handle resuming only the sessions it made itself. libcurl 7.88
      * keeps 8 sessions in a share: more distinct TLS servers than that mostly get full
@@ -599,7 +688,7 @@ void md_prober_free(md_prober *p)
         free(c);
     }
     while (p->n_free_easy > 0)
-        curl_easy_cleanup(p->free_easy[--p->n_free_easy]);
+        easy_free(p->free_easy[--p->n_free_easy]);
     free(p->free_easy);
     if (p->tls_share) {
         /* Every handle is gone (running ones were cancelled into the free list above). */
