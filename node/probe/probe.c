@@ -40,7 +40,7 @@ typedef struct check {
     md_probe_request req;     /* pointers borrowed from the caller until cb runs */
     md_probe_cb cb;
     void *ctx;
-    easy_slot *h;                /* from p's pool while running; NULL while waiting */
+    easy_slot *h;             /* from p's pool while running; NULL while waiting */
     CURL *easy;               /* h->e */
     struct curl_slist *hdrs;  /* owned; built per check */
     char *body;               /* owned, kept across reuse; only filled when expect_body is set */
@@ -66,7 +66,7 @@ struct md_prober {
     ut_list waiting;                   /* FIFO of checks waiting for a slot */
     ut_list free_checks;               /* a stack */
     int n_free_checks;
-    easy_slot **free_easy;                /* stack of idle easy handles */
+    easy_slot **free_easy;             /* stack of idle easy handles */
     int n_free_easy, cap_free_easy;
     int n_easy;                        /* easy handles in existence (idle or running) */
     CURLSH *tls_share;                 /* TLS sessions of every handle; NULL if curl refused one */
@@ -269,7 +269,7 @@ static int build_headers(check *c)
     return 0;
 }
 
-/* Whether r is a plain check the handle's profile can serve (see struct handle). */
+/* Whether r is a plain check the handle's profile can serve (see easy_slot). */
 static bool plain(const md_probe_request *r)
 {
     return r->kind == MD_CHECK_HTTP && r->n_headers == 0 && !r->ca_file && !r->want_cert &&
