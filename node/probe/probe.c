@@ -55,7 +55,7 @@ struct md_prober {
     md_curl_loop *cl;
     int max_inflight;
     int limit;                         /* the limit in force: MD_PROBE_SLOW_START..max_inflight */
-    uint64_t win_start_ns;             /* the limit's current window: when it began, */
+    uint64_t win_start_ms;             /* the limit's current window: when it began (uv_now), */
     uint64_t win_idle_ns;              /* the loop's idle time then, */
     bool win_waited;                   /* and whether a check waited for a slot in it */
     int n_running;
@@ -449,12 +449,12 @@ static void finish(md_prober *p, check *c)
  * (checks in flight) x (CPU per check), so when the loop has no idle time left, more checks in
  * flight only make each slower (and curl's connection cache longer): past their timeouts they
  * time out, a timed-out transfer loses its connection, the next check pays for a new one, and
- * the node stays there. So every LIMIT_WINDOW_NS the limit halves (down to
+ * the node stays there. So every LIMIT_WINDOW_MS the limit halves (down to
  * MD_PROBE_SLOW_START) when the loop was busy almost all the window, and doubles (up to
  * max_inflight) when checks waited for a slot while the loop had time to spare: services that
  * answer slowly or hang (they cost no CPU while they wait) still get all the slots they need,
  * and after a burst of timeouts the limit grows back as soon as the loop is idle again. */
-#define LIMIT_WINDOW_NS (50 * 1000000ull)
+#define LIMIT_WINDOW_MS 50
 #define LIMIT_BUSY_IDLE 0.10 /* idle share below which the loop is saturated */
 #define LIMIT_GROW_IDLE 0.25 /* idle share from which more in flight is affordable */
 
@@ -478,14 +478,18 @@ static int limit_of(const md_prober *p)
  * ends with the first event after its time (no timer: with no events nothing needs a slot). */
 static void limit_tick(md_prober *p)
 {
-    uint64_t now = uv_hrtime();
-    uint64_t span = now - p->win_start_ns;
-    if (span < LIMIT_WINDOW_NS)
+    uint64_t now = uv_now(p->loop); /* this loop turn's time: no clock read per check */
+    uint64_t span = now - p->win_start_ms;
+    if (span < LIMIT_WINDOW_MS)
         return;
     uint64_t idle = md_curl_loop_idle_ns(p->cl);
-    double share = (double)(idle - p->win_idle_ns) / (double)span;
-    p->limit = md_probe_next_limit(p->limit, MD_PROBE_SLOW_START, p->max_inflight, share, p->win_waited);
-    p->win_start_ns = now;
+    double share = (double)(idle - p->win_idle_ns) / ((double)span * 1e6);
+    int next = md_probe_next_limit(p->limit, MD_PROBE_SLOW_START, p->max_inflight, share, p->win_waited);
+    if (next != p->limit)
+        md_log(MD_LOG_DEBUG, "probe_limit", MD_I("from", p->limit), MD_I("to", next),
+               MD_D("loop_idle_share", share), MD_I("running", p->n_running), MD_I("waiting", p->n_waiting));
+    p->limit = next;
+    p->win_start_ms = now;
     p->win_idle_ns = idle;
     p->win_waited = p->n_waiting > 0;
 }
@@ -646,7 +650,7 @@ md_prober *md_prober_new(uv_loop_t *loop, struct md_curl_loop *cl)
     p->cl = cl;
     p->max_inflight = MD_PROBE_MAX_INFLIGHT;
     p->limit = MD_PROBE_SLOW_START;
-    p->win_start_ns = uv_hrtime();
+    p->win_start_ms = uv_now(loop);
     p->win_idle_ns = md_curl_loop_idle_ns(cl);
     /* Only the loop thread uses the handles, so the share needs no lock functions. Without it
      * checks still run, each easy handle resuming only the sessions it made itself. libcurl 7.88
