@@ -450,8 +450,10 @@ static void finish(md_prober *p, check *c)
  * flight only make each slower (and curl's connection cache longer): past their timeouts they
  * time out, a timed-out transfer loses its connection, the next check pays for a new one, and
  * the node stays there. So every LIMIT_WINDOW_MS the limit halves (down to
- * MD_PROBE_SLOW_START) when the loop was busy almost all the window, and doubles (up to
- * max_inflight) when checks waited for a slot while the loop had time to spare: services that
+ * MD_PROBE_SLOW_START) when the loop was busy almost all the window, and grows by
+ * MD_PROBE_SLOW_START (up to max_inflight) when checks waited for a slot while the loop had time
+ * to spare (additive increase, multiplicative decrease: it hovers below the point where the
+ * loop saturates instead of swinging across it): services that
  * answer slowly or hang (they cost no CPU while they wait) still get all the slots they need,
  * and after a burst of timeouts the limit grows back as soon as the loop is idle again. */
 #define LIMIT_WINDOW_MS 50
@@ -465,7 +467,7 @@ int md_probe_next_limit(int limit, int floor, int cap, double idle_share, bool w
     if (idle_share < LIMIT_BUSY_IDLE)
         limit /= 2;
     else if (waited && idle_share >= LIMIT_GROW_IDLE)
-        limit = limit > top / 2 ? top : limit * 2;
+        limit = limit > top - floor ? top : limit + floor;
     return limit < floor ? floor : limit > top ? top : limit;
 }
 

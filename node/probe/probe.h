@@ -81,7 +81,8 @@ void md_prober_free(md_prober *p);
  * which bounds the pooled curl handles and the connections a burst of checks opens. n >= 1.
  * The bound in force starts at MD_PROBE_SLOW_START and follows the loop's idle time: every 50 ms
  * it halves (not below MD_PROBE_SLOW_START) when the loop was idle less than 10% of the time,
- * and doubles (up to n) when checks waited for a slot while the loop was idle 25% or more (a
+ * and grows by MD_PROBE_SLOW_START (up to n) when checks waited for a slot while the loop was
+ * idle 25% or more (a
  * saturated loop gains nothing from more checks in flight but longer latencies and timeouts;
  * slow or hung services cost no CPU while they wait, so they get the slots they need).
  * md_prober_limit says the bound in force. */
