@@ -272,9 +272,9 @@ static void start_check(md_monitor *m, svc_rt *s)
     }
     md_probe_request req;
     fill_request(s->cfg, &req);
-    int64_t now_ms = md_wall_ms();
+    /* The clock only for HTTPS: no clock read per plain check. */
     req.want_cert = s->cfg->url && strncmp(s->cfg->url, "https:", 6) == 0 &&
-                    (s->cert_learned_ms == 0 || now_ms - s->cert_learned_ms >= CERT_RELEARN_MS);
+                    (s->cert_learned_ms == 0 || md_wall_ms() - s->cert_learned_ms >= CERT_RELEARN_MS);
     int rc = md_probe_start(m->prober, &req, on_check_done, s, &s->check_handle);
     if (rc < 0) {
         s->check_handle = NULL;

@@ -45,7 +45,7 @@ typedef struct check {
     struct curl_slist *hdrs;  /* owned; built per check */
     char *body;               /* owned, kept across reuse; only filled when expect_body is set */
     size_t body_len, body_cap;
-    uint64_t start_ns;
+    uint64_t start_ms;        /* uv_now when it started: the latency of a failure curl did not time */
     bool running;             /* false: waiting in p->waiting */
     ut_link link;             /* on p->running, p->waiting or p->free_checks */
 } check;
@@ -394,7 +394,7 @@ static void judge(const check *c, CURLcode rc, md_check_result *r, md_probe_extr
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total_us);
     if (total_us <= 0) /* failed before curl's clock started */
-        total_us = (curl_off_t)((uv_hrtime() - c->start_ns) / 1000);
+        total_us = (curl_off_t)((uv_now(c->p->loop) - c->start_ms) * 1000);
     r->at_ms = md_wall_ms();
     r->latency_us = total_us < 1 ? 1 : total_us > UINT32_MAX ? UINT32_MAX : (uint32_t)total_us;
     r->http_status = (int)status;
@@ -532,7 +532,7 @@ static int run(md_prober *p, check *c)
     c->body_len = 0;
     int rc = setup_easy(c);
     if (rc == 0) {
-        c->start_ns = uv_hrtime();
+        c->start_ms = uv_now(p->loop); /* the loop's time: no clock read per check */
         rc = md_curl_loop_add(p->cl, c->easy, on_done, c);
     }
     if (rc != 0) {
