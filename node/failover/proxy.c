@@ -32,6 +32,8 @@ struct px_conn {
     px_up *up;               /* the current attempt; NULL between attempts */
     md_fo_endpoint *ep;      /* its endpoint */
     uint32_t tried;          /* endpoints tried, by index */
+    int addr_k;              /* addresses of ep tried in this attempt (resolve.c may give several) */
+    int addr_i;              /* the address of ep the current attempt connects to */
     int handles;             /* open: client, timer, and every px_up not yet closed */
     bool connected;          /* the current attempt connected */
     bool replied;            /* a byte came back: no retry from here on */
@@ -64,6 +66,7 @@ typedef struct {
 } px_write;
 
 static void attempt(px_conn *c);
+static void connect_to(px_conn *c, md_fo_endpoint *e);
 static void attempt_failed(px_conn *c);
 static void conn_close(px_conn *c);
 
@@ -367,6 +370,17 @@ static void attempt_failed(px_conn *c)
     c->up_eof = false;
     c->up_paused = false;
     c->px->retries++;
+    /* Its name may have moved (or one of its addresses be dead): look it up again, in the
+     * background, for the connections after this one. */
+    e->stale = true;
+    md__fo_resolve_maybe(e);
+    if (c->addr_k + 1 < e->n_addr) {
+        /* The same endpoint's next address ("localhost" as ::1 then 127.0.0.1): one endpoint,
+         * one verdict, so its breaker hears only when all of them failed. */
+        c->addr_k++;
+        connect_to(c, e);
+        return;
+    }
     md__fo_traffic(e, false);
     attempt(c);
 }
@@ -432,6 +446,8 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     }
     c->connected = true;
+    if (c->addr_i < c->ep->n_addr)
+        c->ep->pref = c->addr_i; /* the next connection starts with the address that answered */
     md__fo_traffic(c->ep, true);
     touch(c);
     uv_timer_start(&c->timer, on_idle, (uint64_t)c->px->svc->cfg->proxy_idle_timeout_ms, 0);
@@ -508,6 +524,16 @@ static void attempt(px_conn *c)
     }
     c->tried |= 1u << (e - c->px->svc->ep);
     c->ep = e;
+    c->addr_k = 0;
+    md__fo_resolve_maybe(e); /* past resolve_ms: refreshed for later connections, not waited on */
+    connect_to(c, e);
+}
+
+/* connect_to starts one attempt on e's address number c->addr_k (from its preferred one). */
+static void connect_to(px_conn *c, md_fo_endpoint *e)
+{
+    assert(e->n_addr > 0);
+    c->addr_i = (e->pref + c->addr_k) % e->n_addr;
     px_up *u = calloc(1, sizeof *u);
     if (!u) {
         conn_close(c);
@@ -520,7 +546,7 @@ static void attempt(px_conn *c)
     c->up = u;
     c->handles++;
     uv_tcp_nodelay(&u->h, 1);
-    int rc = uv_tcp_connect(&u->req, &u->h, (const struct sockaddr *)&e->addr, on_connected);
+    int rc = uv_tcp_connect(&u->req, &u->h, (const struct sockaddr *)&e->addr[c->addr_i], on_connected);
     if (rc < 0) {
         attempt_failed(c);
         return;
