@@ -154,8 +154,9 @@ static void backpressure(bool client_sends)
     uint64_t sent = 0;
     bool stalled = fill_until_stall(src, &sent, TOTAL);
     long rss1 = it_rss_kib(node.proc.pid);
-    print_message("%s: the sender blocked after %llu bytes; node RSS %ld -> %ld KiB\n",
-                  client_sends ? "client -> backend" : "backend -> client", (unsigned long long)sent, rss0, rss1);
+    print_message("%s: %s after %llu bytes; node RSS %ld -> %ld KiB\n",
+                  client_sends ? "client -> backend" : "backend -> client",
+                  stalled ? "the sender blocked" : "the sender never blocked", (unsigned long long)sent, rss0, rss1);
     /* Paused, the proxy holds at most a write queue's worth; without the pause it would read
      * everything into memory and the sender would never block. */
     assert_true(stalled);
