@@ -395,11 +395,12 @@ static void on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (n < 0) {
         buf_put(c->px, buf->base);
-        /* Reset before any byte came back, or closed after the client spoke and before any
-         * answer: a dead endpoint, try the next one. A quiet close of a connection the client
-         * never spoke on (or closed itself) is just a close. */
-        bool spoke = c->held_len > 0 && !c->client_eof;
-        if (!c->replied && !c->hold_overflow && (n != UV_EOF || spoke)) {
+        /* Reset or closed before any byte came back: a dead endpoint, try the next one. That
+         * includes a quiet close before the client spoke: a primary dying under SIGKILL closes
+         * the connections it had accepted, and a client whose request was still on its way
+         * would otherwise get an end of stream instead of its answer. Only after the client
+         * closed its own side is a quiet close just a close. */
+        if (!c->replied && !c->hold_overflow && (n != UV_EOF || !c->client_eof)) {
             attempt_failed(c);
             return;
         }

@@ -256,6 +256,45 @@ static void test_connect_timeout_next_endpoint(void **state)
     close(hole);
 }
 
+/* A primary that accepts and closes at once, before the client said anything (what a primary
+ * dying under SIGKILL does to the connections it had accepted): the proxy must not pass that end
+ * of stream on, but try the backup, which answers the request the client sends a moment later. */
+static void test_quiet_close_before_request_retried(void **state)
+{
+    (void)state;
+    int cport = 0, l = it_listen("127.0.0.1", 0, 64, 0, &cport);
+    assert_true(l >= 0);
+    pid_t closer = it_ident_start(l, ""); /* answers nothing, closes */
+    it_flaky backup;
+    assert_int_equal(it_flaky_start(&backup), 0);
+    it_node node;
+    int pport = md_free_port();
+    char svc[1024];
+    snprintf(svc, sizeof svc,
+             "{\"name\":\"web\",\"endpoints\":[\"http://127.0.0.1:%d/health\",\"http://127.0.0.1:%d/health\"],"
+             "\"interval_ms\":60000,\"retry_interval_ms\":60000,\"timeout_ms\":1000,\"trend_horizon_ms\":0,"
+             "\"breaker\":{\"failures\":5},\"proxy\":{\"listen\":\"127.0.0.1:%d\"}}",
+             cport, backup.port, pport);
+    start_node(&node, svc);
+    for (int k = 0; k < 2; k++) {
+        int fd = it_connect("127.0.0.1", pport, 0, 0);
+        assert_true(fd >= 0);
+        it_sleep_ms(200); /* the primary's end of stream reaches the proxy first */
+        static const char req[] = "GET /x HTTP/1.0\r\n\r\n";
+        char buf[512];
+        ssize_t w = write(fd, req, sizeof req - 1);
+        int n = it_read_all(fd, buf, sizeof buf, 3000);
+        close(fd);
+        print_message("request %d after the primary closed quietly: wrote %zd, got %d bytes\n", k, w, n);
+        assert_true(n > 12);
+        assert_memory_equal(buf, "HTTP/1.", 7);
+        assert_memory_equal(buf + 9, "200", 3);
+    }
+    it_node_stop(&node, SIGTERM, 5000, NULL, NULL);
+    it_flaky_stop(&backup);
+    it_ident_stop(closer);
+}
+
 #define IDLE_MS 600
 
 static void test_idle_timeout(void **state)
@@ -310,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_backpressure_backend_not_reading),
         cmocka_unit_test(test_backpressure_client_not_reading),
         cmocka_unit_test(test_connect_timeout_next_endpoint),
+        cmocka_unit_test(test_quiet_close_before_request_retried),
         cmocka_unit_test(test_idle_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
