@@ -53,6 +53,8 @@ static void ep_result(md_fo_endpoint *e, md_breaker_source src, bool ok)
         md_monitor_touch(s->f->mon);
     }
     md__fo_refresh(s);
+    if (changed && e->br.state == MD_BREAKER_OPEN && s->proxy)
+        md__fo_proxy_endpoint_opened(s->proxy, e);
 }
 
 void md__fo_traffic(md_fo_endpoint *e, bool ok)

@@ -91,6 +91,10 @@ void md__fo_resolve_cancel(md_fo_endpoint *e);
 int md__fo_proxy_new(md_fo_service *s);
 int md__fo_proxy_start(md_fo_proxy *px, char *err, size_t errlen);
 void md__fo_proxy_close(md_fo_proxy *px);
+/* md__fo_proxy_endpoint_opened: e's breaker just opened; connections still connecting to it (no
+ * byte delivered yet, so safe to move) go to the next endpoint now instead of waiting out their
+ * connect timeout. */
+void md__fo_proxy_endpoint_opened(md_fo_proxy *px, md_fo_endpoint *e);
 void md__fo_proxy_view(const md_fo_proxy *px, md_view_proxy *out);
 
 #endif

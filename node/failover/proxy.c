@@ -650,6 +650,21 @@ void md__fo_proxy_close(md_fo_proxy *px)
     uv_close((uv_handle_t *)&px->listener, listener_closed);
 }
 
+void md__fo_proxy_endpoint_opened(md_fo_proxy *px, md_fo_endpoint *e)
+{
+    if (px->closing)
+        return;
+    /* attempt() never unlinks a connection (that happens in close callbacks), so the list stays
+     * walkable even when a move fails at once and opens another breaker (a nested walk). */
+    for (px_conn *c = px->conns; c; c = c->next) {
+        if (c->closing || c->ep != e || !c->up || c->connected)
+            continue;
+        drop_up(c);
+        c->px->retries++;
+        attempt(c); /* no failure counted: the breaker already rests, and this attempt never ended */
+    }
+}
+
 void md__fo_proxy_view(const md_fo_proxy *px, md_view_proxy *out)
 {
     out->connections_total = px->total;

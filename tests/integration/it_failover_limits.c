@@ -256,6 +256,98 @@ static void test_connect_timeout_next_endpoint(void **state)
     close(hole);
 }
 
+typedef struct {
+    int fd;
+    int64_t t0, took;
+    char buf[512];
+    size_t n;
+} pending;
+
+static void send_get(pending *p, int port)
+{
+    static const char req[] = "GET /x HTTP/1.0\r\n\r\n";
+    memset(p, 0, sizeof *p);
+    p->took = -1;
+    p->t0 = it_wall_ms();
+    p->fd = it_connect("127.0.0.1", port, 0, 0);
+    assert_true(p->fd >= 0);
+    assert_int_equal(write(p->fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+}
+
+/* finish reads every pending answer to its end (10 s at most); took is -1 for one that did not end. */
+static void finish(pending *ps, int n)
+{
+    int64_t end = it_wall_ms() + 10000;
+    int open = n;
+    while (open > 0 && it_wall_ms() < end) {
+        struct pollfd p[8];
+        assert_true(n <= 8);
+        for (int i = 0; i < n; i++)
+            p[i] = (struct pollfd){.fd = ps[i].took < 0 ? ps[i].fd : -1, .events = POLLIN};
+        if (poll(p, (nfds_t)n, 100) <= 0)
+            continue;
+        for (int i = 0; i < n; i++) {
+            if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            ssize_t r = read(ps[i].fd, ps[i].buf + ps[i].n, sizeof ps[i].buf - 1 - ps[i].n);
+            if (r > 0) {
+                ps[i].n += (size_t)r;
+                continue;
+            }
+            ps[i].took = it_wall_ms() - ps[i].t0;
+            open--;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        close(ps[i].fd);
+}
+
+/* Connections waiting on a connect to an endpoint whose breaker opens meanwhile move to the next
+ * endpoint at once: they do not wait out their own connect timeout (nothing was delivered yet, so
+ * moving them is safe). */
+static void test_pending_connects_move_when_breaker_opens(void **state)
+{
+    (void)state;
+    int hole_port = 0, fill[8], n_fill = 0;
+    int hole = it_blackhole(&hole_port, fill, 8, &n_fill);
+    assert_true(hole >= 0);
+    it_flaky backup;
+    assert_int_equal(it_flaky_start(&backup), 0);
+    it_node node;
+    int pport = md_free_port();
+    char svc[1024];
+    snprintf(svc, sizeof svc,
+             "{\"name\":\"web\",\"endpoints\":[\"http://127.0.0.1:%d/health\",\"http://127.0.0.1:%d/health\"],"
+             "\"interval_ms\":60000,\"retry_interval_ms\":60000,\"timeout_ms\":1000,\"trend_horizon_ms\":0,"
+             "\"breaker\":{\"failures\":2},"
+             "\"proxy\":{\"listen\":\"127.0.0.1:%d\",\"connect_timeout_ms\":2000}}",
+             hole_port, backup.port, pport);
+    start_node(&node, svc);
+    /* Two early connections whose timeouts (at 2.0 s and 2.15 s) open the breaker; four later ones
+     * (at 1 s) would time out at 3 s on their own. */
+    pending ps[6];
+    send_get(&ps[0], pport);
+    it_sleep_ms(150);
+    send_get(&ps[1], pport);
+    it_sleep_ms(850);
+    for (int i = 2; i < 6; i++)
+        send_get(&ps[i], pport);
+    finish(ps, 6);
+    for (int i = 0; i < 6; i++) {
+        print_message("connection %d: %lld ms, %zu bytes\n", i, (long long)ps[i].took, ps[i].n);
+        assert_true(ps[i].n > 12);
+        assert_memory_equal(ps[i].buf + 9, "200", 3);
+    }
+    assert_true(ps[0].took >= 1950);
+    for (int i = 2; i < 6; i++)
+        assert_true(ps[i].took < 1700); /* about 1.15 s: moved when the breaker opened */
+    it_node_stop(&node, SIGTERM, 5000, NULL, NULL);
+    it_flaky_stop(&backup);
+    for (int i = 0; i < n_fill; i++)
+        close(fill[i]);
+    close(hole);
+}
+
 /* A primary that accepts and closes at once, before the client said anything (what a primary
  * dying under SIGKILL does to the connections it had accepted): the proxy must not pass that end
  * of stream on, but try the backup, which answers the request the client sends a moment later. */
@@ -349,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_backpressure_backend_not_reading),
         cmocka_unit_test(test_backpressure_client_not_reading),
         cmocka_unit_test(test_connect_timeout_next_endpoint),
+        cmocka_unit_test(test_pending_connects_move_when_breaker_opens),
         cmocka_unit_test(test_quiet_close_before_request_retried),
         cmocka_unit_test(test_idle_timeout),
     };
