@@ -39,15 +39,15 @@ static void start_node(it_node *n, const char *service_json)
         fail_msg("node did not start");
 }
 
-/* raw_service: a TCP service whose one endpoint is backend_port, probed once a minute (probes
- * connect and close: it_accept_tagged skips them). */
-static void raw_service(char *out, size_t cap, int backend_port, int proxy_port, int idle_ms)
+/* raw_service: a TCP service whose one endpoint is host:backend_port, probed once a minute
+ * (probes connect and close: it_accept_tagged skips them). */
+static void raw_service(char *out, size_t cap, const char *host, int backend_port, int proxy_port, int idle_ms)
 {
     snprintf(out, cap,
-             "{\"name\":\"raw\",\"endpoints\":[\"127.0.0.1:%d\"],\"interval_ms\":60000,\"retry_interval_ms\":60000,"
+             "{\"name\":\"raw\",\"endpoints\":[\"%s:%d\"],\"interval_ms\":60000,\"retry_interval_ms\":60000,"
              "\"timeout_ms\":1000,\"trend_horizon_ms\":0,"
              "\"proxy\":{\"listen\":\"127.0.0.1:%d\",\"idle_timeout_ms\":%d}}",
-             backend_port, proxy_port, idle_ms);
+             host, backend_port, proxy_port, idle_ms);
 }
 
 static uint8_t pattern(uint64_t i)
@@ -139,7 +139,7 @@ static void backpressure(bool client_sends)
     int l = it_listen("127.0.0.1", 0, 64, SMALL_BUF, &bport);
     assert_true(l >= 0 && pport > 0);
     char svc[1024];
-    raw_service(svc, sizeof svc, bport, pport, 60000);
+    raw_service(svc, sizeof svc, "127.0.0.1", bport, pport, 60000);
     start_node(&node, svc);
     int client = it_connect("127.0.0.1", pport, SMALL_BUF, SMALL_BUF);
     assert_true(client >= 0);
@@ -397,7 +397,8 @@ static void test_idle_timeout(void **state)
     int l = it_listen("127.0.0.1", 0, 64, 0, &bport);
     assert_true(l >= 0 && pport > 0);
     char svc[1024];
-    raw_service(svc, sizeof svc, bport, pport, IDLE_MS);
+    /* By name: "localhost" goes through the resolver's path (resolve.c), 127.0.0.1 above does not. */
+    raw_service(svc, sizeof svc, "localhost", bport, pport, IDLE_MS);
     start_node(&node, svc);
     int client = it_connect("127.0.0.1", pport, 0, 0);
     assert_true(client >= 0);
