@@ -44,6 +44,7 @@ struct px_conn {
     size_t held_len;
     bool hold_overflow;      /* the client sent more than HOLD_CAP before a reply: no replay */
     int64_t last_io_ms;
+    int64_t connected_ms;    /* when the current attempt connected */
 };
 
 struct md_fo_proxy {
@@ -395,12 +396,16 @@ static void on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (n < 0) {
         buf_put(c->px, buf->base);
-        /* Reset or closed before any byte came back: a dead endpoint, try the next one. That
-         * includes a quiet close before the client spoke: a primary dying under SIGKILL closes
-         * the connections it had accepted, and a client whose request was still on its way
-         * would otherwise get an end of stream instead of its answer. Only after the client
-         * closed its own side is a quiet close just a close. */
-        if (!c->replied && !c->hold_overflow && (n != UV_EOF || !c->client_eof)) {
+        /* Before any byte came back, a dead endpoint (try the next one) is: a reset; a close
+         * after the client spoke; or a close within connect_timeout_ms of connecting, before the
+         * client spoke: a primary dying under SIGKILL closes the connections it had accepted,
+         * and a client whose request was still on its way would otherwise get an empty answer.
+         * A later quiet close of a connection the client never spoke on (a server's own timeout
+         * for an idle pre-opened connection) is just a close, and so is any close after the
+         * client closed its side. */
+        bool spoke = c->held_len > 0;
+        bool early = md__fo_now_ms() - c->connected_ms < c->px->svc->cfg->proxy_connect_timeout_ms;
+        if (!c->replied && !c->hold_overflow && (n != UV_EOF || (!c->client_eof && (spoke || early)))) {
             attempt_failed(c);
             return;
         }
@@ -447,6 +452,7 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     }
     c->connected = true;
+    c->connected_ms = md__fo_now_ms();
     if (c->addr_i < c->ep->n_addr)
         c->ep->pref = c->addr_i; /* the next connection starts with the address that answered */
     md__fo_traffic(c->ep, true);

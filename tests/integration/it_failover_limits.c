@@ -387,6 +387,47 @@ static void test_quiet_close_before_request_retried(void **state)
     it_ident_stop(closer);
 }
 
+/* The same close long after connecting (past connect_timeout_ms), on a connection the client never
+ * spoke on, is the server's own idle timeout: passed on to the client as a close, not retried and
+ * not counted against the endpoint. */
+static void test_late_quiet_close_passed_on(void **state)
+{
+    (void)state;
+    int cport = 0, l = it_listen("127.0.0.1", 0, 64, 0, &cport);
+    assert_true(l >= 0);
+    pid_t closer = it_closer_start(l, 700);
+    it_flaky backup;
+    assert_int_equal(it_flaky_start(&backup), 0);
+    it_node node;
+    int pport = md_free_port();
+    char svc[1024];
+    snprintf(svc, sizeof svc,
+             "{\"name\":\"raw\",\"endpoints\":[\"127.0.0.1:%d\",\"127.0.0.1:%d\"],"
+             "\"interval_ms\":60000,\"retry_interval_ms\":60000,\"timeout_ms\":1000,\"trend_horizon_ms\":0,"
+             "\"proxy\":{\"listen\":\"127.0.0.1:%d\",\"connect_timeout_ms\":200}}",
+             cport, backup.port, pport);
+    start_node(&node, svc);
+    int fd = it_connect("127.0.0.1", pport, 0, 0);
+    assert_true(fd >= 0);
+    int64_t t0 = it_wall_ms();
+    char buf[64];
+    assert_int_equal(it_read_all(fd, buf, sizeof buf, 5000), 0); /* the end, from the primary */
+    int64_t took = it_wall_ms() - t0;
+    close(fd);
+    print_message("a quiet connection closed by the primary after %lld ms reached the client as a close\n",
+                  (long long)took);
+    assert_true(took >= 600);
+    /* Once the view shows the connection closed, it shows its retries too. */
+    int64_t end = it_wall_ms() + 5000;
+    while (it_service_number(&node, "raw", "failover.proxy.connections_active") != 0 && it_wall_ms() < end)
+        it_sleep_ms(20);
+    assert_true(it_service_number(&node, "raw", "failover.proxy.connections_total") >= 1);
+    assert_true(it_service_number(&node, "raw", "failover.proxy.retries") == 0);
+    it_node_stop(&node, SIGTERM, 5000, NULL, NULL);
+    it_flaky_stop(&backup);
+    it_ident_stop(closer);
+}
+
 #define IDLE_MS 600
 
 static void test_idle_timeout(void **state)
@@ -444,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_connect_timeout_next_endpoint),
         cmocka_unit_test(test_pending_connects_move_when_breaker_opens),
         cmocka_unit_test(test_quiet_close_before_request_retried),
+        cmocka_unit_test(test_late_quiet_close_passed_on),
         cmocka_unit_test(test_idle_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

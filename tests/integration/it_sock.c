@@ -138,6 +138,38 @@ pid_t it_ident_start(int l, const char *id)
     return pid;
 }
 
+pid_t it_closer_start(int l, int delay_ms)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fds[64];
+        int64_t at[64];
+        int n = 0;
+        for (;;) {
+            struct pollfd p = {.fd = l, .events = POLLIN};
+            if (poll(&p, 1, 10) == 1 && n < 64) {
+                int fd = accept(l, NULL, NULL);
+                if (fd >= 0) {
+                    fds[n] = fd;
+                    at[n++] = it_wall_ms() + delay_ms;
+                }
+            }
+            for (int i = 0; i < n; i++)
+                if (it_wall_ms() >= at[i]) {
+                    close(fds[i]);
+                    fds[i] = fds[--n];
+                    at[i] = at[n];
+                    i--;
+                }
+        }
+    }
+    close(l);
+    return pid;
+}
+
 void it_ident_stop(pid_t pid)
 {
     if (pid <= 0)

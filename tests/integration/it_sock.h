@@ -30,6 +30,9 @@ int it_accept_tagged(int l, const char *tag, int timeout_ms);
  * it; the parent's copy of l is closed (so stopping the child frees the port). Returns the pid
  * or -1. it_ident_stop kills and reaps it. */
 pid_t it_ident_start(int l, const char *id);
+/* it_closer_start forks a server that accepts on l, says nothing and closes each connection
+ * delay_ms after accepting it (a server's own timeout for an idle connection); as it_ident_start. */
+pid_t it_closer_start(int l, int delay_ms);
 void it_ident_stop(pid_t pid);
 
 /* it_read_all reads what fd sends until EOF (up to cap - 1 bytes, NUL-terminated), within
