@@ -93,7 +93,7 @@ int md__fo_proxy_start(md_fo_proxy *px, char *err, size_t errlen);
 void md__fo_proxy_close(md_fo_proxy *px);
 /* md__fo_proxy_endpoint_opened: e's breaker just opened; connections still connecting to it (no
  * byte delivered yet, so safe to move) go to the next endpoint now instead of waiting out their
- * connect timeout. */
+ * connect timeout, when there is one they have not tried (else they go on connecting). */
 void md__fo_proxy_endpoint_opened(md_fo_proxy *px, md_fo_endpoint *e);
 void md__fo_proxy_view(const md_fo_proxy *px, md_view_proxy *out);
 

@@ -67,6 +67,7 @@ typedef struct {
 } px_write;
 
 static void attempt(px_conn *c);
+static md_fo_endpoint *next_endpoint(px_conn *c);
 static void connect_to(px_conn *c, md_fo_endpoint *e);
 static void attempt_failed(px_conn *c);
 static void conn_close(px_conn *c);
@@ -665,6 +666,8 @@ void md__fo_proxy_endpoint_opened(md_fo_proxy *px, md_fo_endpoint *e)
     for (px_conn *c = px->conns; c; c = c->next) {
         if (c->closing || c->ep != e || !c->up || c->connected)
             continue;
+        if (!next_endpoint(c))
+            continue; /* nowhere else to go: its own attempt may still connect */
         drop_up(c);
         c->px->retries++;
         attempt(c); /* no failure counted: the breaker already rests, and this attempt never ended */

@@ -144,6 +144,11 @@ static void test_name_moves_followed(void **state)
     int64_t t0 = it_wall_ms(), end = t0 + 10000;
     char got = 0;
     while ((got = ask(pport)) != 'B' && it_wall_ms() < end) {
+        if (got != 'A') {
+            char *log = it_node_log(&node);
+            print_message("%s\n", log ? log : "");
+            free(log);
+        }
         assert_int_equal(got, 'A'); /* the old address until then, never a failure */
         it_sleep_ms(20);
     }
