@@ -487,6 +487,15 @@ static void on_timer(uv_timer_t *t)
     if (c->closing)
         return;
     if (!c->connected) {
+        /* A loop that was held up (a loaded machine) runs timers before it polls: a connect that
+         * completed meanwhile must not be taken for a timeout. Its callback comes in this same
+         * iteration; the timer stays as a safety net. */
+        struct sockaddr_storage peer;
+        int len = sizeof peer;
+        if (c->up && uv_tcp_getpeername(&c->up->h, (struct sockaddr *)&peer, &len) == 0) {
+            uv_timer_start(&c->timer, on_timer, (uint64_t)c->px->svc->cfg->proxy_connect_timeout_ms, 0);
+            return;
+        }
         attempt_failed(c); /* connect timeout */
         return;
     }
