@@ -260,6 +260,7 @@ static void fill_request(const md_service_config *c, md_probe_request *req)
     req->tcp_host = c->tcp_host;
     req->tcp_port = c->tcp_port;
     req->timeout_ms = c->timeout_ms;
+    req->dns_cache_ms = c->proxy_listen ? c->proxy_resolve_ms : 0;
 }
 
 static void start_check(md_monitor *m, svc_rt *s)

@@ -316,6 +316,8 @@ static int setup_full(check *c)
     /* A pooled handle keeps its receive buffer (16 KiB by default) while it waits; health answers
      * are small, and with up to 1,024 handles pooled the default is most of the node's memory. */
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, PROBE_RECV_BUFFER);
+    if (r->dns_cache_ms > 0) /* whole seconds, at least one */
+        curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, (long)((r->dns_cache_ms + 999) / 1000));
     if (r->kind == MD_CHECK_TCP) {
         char url[320];
         bool v6 = strchr(r->tcp_host, ':') && r->tcp_host[0] != '[';

@@ -34,6 +34,9 @@ typedef struct {
     int tcp_port;             /* TCP: port */
     int64_t timeout_ms;
     bool want_cert;           /* HTTPS: report the peer certificate's expiry when a handshake happens */
+    int64_t dns_cache_ms;     /* > 0: a host name's cached address is used this long at most (curl
+                               * keeps one 60 s by default); a failover endpoint behind a proxy uses
+                               * proxy.resolve_ms, so its probes follow a moved name as the proxy does */
 } md_probe_request;
 
 /* Extra facts a check may learn besides its result. */
