@@ -62,6 +62,12 @@ endforeach()
 # Issue 14: the failover proxy in front of a primary and a backup flaky_service.
 md_test(integration.it_failover SERIAL TIMEOUT 180 SOURCES tests/integration/it_failover.c LIBS md_harness
   DEPENDS medic flaky_service fake_railway)
+# Issue 14: the proxy's bounds (backpressure, connect and idle timeouts) with sockets the test owns,
+# and endpoint names resolved again (root: a mount namespace with its own /etc/hosts).
+foreach(t IN ITEMS it_failover_limits it_failover_resolve)
+  md_test(integration.${t} SERIAL TIMEOUT 180 SOURCES tests/integration/${t}.c tests/integration/it_sock.c
+    LIBS md_harness DEPENDS medic flaky_service)
+endforeach()
 
 # Issue 12: `medic gen-certs`, and three nodes over tls+tcp:// with what it made.
 md_test(integration.it_gen_certs SERIAL SOURCES tests/integration/it_gen_certs.c LIBS md_harness

@@ -109,6 +109,11 @@ md_curl_loop *md_curl_loop_new(uv_loop_t *loop);
 /* md_curl_loop_multi exposes the multi handle for options (max connections...). Owned by cl. */
 CURLM *md_curl_loop_multi(md_curl_loop *cl);
 
+/* md_curl_loop_idle_ns: nanoseconds the loop has spent waiting in its poll (no work to do) since
+ * md_curl_loop_new, up to now (call it from a loop callback); the prober sizes its in-flight
+ * limit from it. */
+uint64_t md_curl_loop_idle_ns(md_curl_loop *cl);
+
 /* md_curl_loop_add starts a transfer. On success the transfer belongs to cl until cb runs.
  * cl uses the easy handle's CURLOPT_PRIVATE while it runs; callers must not set it.
  * Returns 0, -ENOMEM, or -EIO when curl refuses the handle (the caller keeps it then). */

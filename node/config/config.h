@@ -38,6 +38,7 @@
 #define MD_DEFAULT_PROXY_MAX_CONNECTIONS 4096
 #define MD_DEFAULT_PROXY_CONNECT_TIMEOUT_MS 1000
 #define MD_DEFAULT_PROXY_IDLE_TIMEOUT_MS 300000
+#define MD_DEFAULT_PROXY_RESOLVE_MS 5000
 #define MD_MAX_ENDPOINTS 16
 
 typedef enum { MD_CHECK_HTTP = 0, MD_CHECK_TCP } md_check_kind;
@@ -117,6 +118,7 @@ typedef struct {
     int proxy_max_connections;    /* 4096 */
     int64_t proxy_connect_timeout_ms; /* 1000: one connection attempt to one endpoint */
     int64_t proxy_idle_timeout_ms;    /* 300000: a proxied connection with no bytes either way */
+    int64_t proxy_resolve_ms;         /* 5000: an endpoint's host name is resolved again after this */
     /* cluster */
     int quorum;             /* nodes that must agree for a cluster verdict; resolved, never 0 */
     /* remediation: the ladder restart x restart_attempts -> redeploy x redeploy_attempts ->

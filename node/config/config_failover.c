@@ -143,15 +143,17 @@ static int parse_breaker(md__cfg_parser *p, const char *path, const cJSON *b, md
 
 static int parse_proxy(md__cfg_parser *p, const char *path, const cJSON *o, md_service_config *sc)
 {
-    static const char *const keys[] = {"listen", "max_connections", "connect_timeout_ms", "idle_timeout_ms"};
+    static const char *const keys[] = {"listen", "max_connections", "connect_timeout_ms", "idle_timeout_ms",
+                                         "resolve_ms"};
     char fp[PATH_LEN], kp[PATH_LEN];
     int64_t maxc = sc->proxy_max_connections;
     int rc;
     md__cfg_join(fp, sizeof fp, path, "proxy");
-    if ((rc = md__cfg_want_object(p, fp, o)) || (rc = md__cfg_check_keys(p, fp, o, keys, 4)) ||
+    if ((rc = md__cfg_want_object(p, fp, o)) || (rc = md__cfg_check_keys(p, fp, o, keys, 5)) ||
         (rc = get_i64(p, fp, o, "max_connections", 1, 1000000, &maxc)) ||
         (rc = get_i64(p, fp, o, "connect_timeout_ms", 1, MAX_MS, &sc->proxy_connect_timeout_ms)) ||
-        (rc = get_i64(p, fp, o, "idle_timeout_ms", 1, MAX_MS, &sc->proxy_idle_timeout_ms)))
+        (rc = get_i64(p, fp, o, "idle_timeout_ms", 1, MAX_MS, &sc->proxy_idle_timeout_ms)) ||
+        (rc = get_i64(p, fp, o, "resolve_ms", 10, MAX_MS, &sc->proxy_resolve_ms)))
         return rc;
     sc->proxy_max_connections = (int)maxc;
     const cJSON *l = md__cfg_get(o, "listen");
@@ -185,6 +187,7 @@ void md__cfg_failover_defaults(md_service_config *s)
     s->proxy_max_connections = MD_DEFAULT_PROXY_MAX_CONNECTIONS;
     s->proxy_connect_timeout_ms = MD_DEFAULT_PROXY_CONNECT_TIMEOUT_MS;
     s->proxy_idle_timeout_ms = MD_DEFAULT_PROXY_IDLE_TIMEOUT_MS;
+    s->proxy_resolve_ms = MD_DEFAULT_PROXY_RESOLVE_MS;
 }
 
 const cJSON *md__cfg_primary_endpoint(const cJSON *obj)

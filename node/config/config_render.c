@@ -156,6 +156,7 @@ static void failover_json(emitter *e, cJSON *o, const md_service_config *s)
         put_num(e, px, "max_connections", s->proxy_max_connections);
         put_num(e, px, "connect_timeout_ms", (double)s->proxy_connect_timeout_ms);
         put_num(e, px, "idle_timeout_ms", (double)s->proxy_idle_timeout_ms);
+        put_num(e, px, "resolve_ms", (double)s->proxy_resolve_ms);
     }
 }
 

@@ -6,7 +6,6 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +53,8 @@ static void ep_result(md_fo_endpoint *e, md_breaker_source src, bool ok)
         md_monitor_touch(s->f->mon);
     }
     md__fo_refresh(s);
+    if (changed && e->br.state == MD_BREAKER_OPEN && s->proxy)
+        md__fo_proxy_endpoint_opened(s->proxy, e);
 }
 
 void md__fo_traffic(md_fo_endpoint *e, bool ok)
@@ -111,6 +112,7 @@ static void probe_endpoint(md_failover *f, md_fo_endpoint *e)
     req.tcp_host = e->cfg->host;
     req.tcp_port = e->cfg->port;
     req.timeout_ms = c->timeout_ms;
+    req.dns_cache_ms = c->proxy_listen ? c->proxy_resolve_ms : 0;
     int rc = md_probe_start(f->prober, &req, on_probe_done, e, &e->probe_handle);
     if (rc < 0) {
         e->probe_handle = NULL;
@@ -125,6 +127,9 @@ static void on_probe_timer(uv_timer_t *t)
     for (size_t i = 1; i < s->n; i++) /* the monitor checks the primary */
         if (!s->ep[i].probe_handle)
             probe_endpoint(s->f, &s->ep[i]);
+    if (s->proxy) /* addresses kept fresh ahead of connections, not only when one needs them */
+        for (size_t i = 0; i < s->n; i++)
+            md__fo_resolve_maybe(&s->ep[i]);
     md__fo_refresh(s);
 }
 
@@ -192,18 +197,6 @@ int md_failover_fill_view(void *ctx, md_view *v)
 
 /* ---- lifecycle ---- */
 
-static int resolve(const md_endpoint_config *c, struct sockaddr_storage *out)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    char port[8];
-    snprintf(port, sizeof port, "%d", c->port);
-    if (getaddrinfo(c->host, port, &hints, &res) != 0 || !res)
-        return -ENOENT;
-    memcpy(out, res->ai_addr, res->ai_addrlen);
-    freeaddrinfo(res);
-    return 0;
-}
-
 static int init_service(md_failover *f, md_fo_service *s, size_t index, char *err, size_t errlen)
 {
     const md_service_config *c = &f->cfg->services[index];
@@ -221,8 +214,9 @@ static int init_service(md_failover *f, md_fo_service *s, size_t index, char *er
         e->svc = s;
         e->cfg = &c->endpoints[i];
         md_breaker_init(&e->br, &bp, now);
-        if (c->proxy_listen && resolve(e->cfg, &e->addr) < 0) {
-            /* Resolved once: a proxy must not block its loop on DNS per connection. */
+        if (c->proxy_listen && md__fo_resolve_start(e) < 0) {
+            /* At start only (blocking): a name that never resolved is a configuration error;
+             * later resolutions run in the background (resolve.c). */
             snprintf(err, errlen, "services[%zu].endpoints[%zu]: cannot resolve %s", index, i, e->cfg->host);
             return -ENOENT;
         }
@@ -345,5 +339,7 @@ void md_failover_close(md_failover *f, void (*done)(void *arg), void *arg)
         uv_close((uv_handle_t *)&s->probe_timer, on_timer_closed);
         if (s->proxy)
             md__fo_proxy_close(s->proxy);
+        for (size_t i = 0; i < s->n; i++)
+            md__fo_resolve_cancel(&s->ep[i]);
     }
 }

@@ -26,13 +26,14 @@
  * (md_monitor_check_now): the service's health, and so remediation, still come from the
  * primary's checks alone; the breaker only brings the next one forward.
  * Everything runs on the loop thread; nothing here blocks, except resolving endpoint host
- * names once in md_failover_new. */
+ * names in md_failover_new (later resolutions run on libuv's thread pool: resolve.c). */
 
 typedef struct md_failover md_failover;
 
 /* md_failover_new prepares failover for cfg (borrowed, must outlive it) on loop, probing backups
  * through cl and using mon (both borrowed) for md_monitor_check_now and md_monitor_touch; resolves
- * the endpoints of every service with a proxy now (once). Returns 0; -ENOMEM; or -ENOENT with err
+ * the endpoints of every service with a proxy now (and again in the background every
+ * proxy.resolve_ms). Returns 0; -ENOMEM; or -ENOENT with err
  * naming the field ("services[0].endpoints[2]: cannot resolve b.example"). A config without
  * endpoints gives a failover that does nothing. */
 int md_failover_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_monitor *mon,

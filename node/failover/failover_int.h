@@ -14,10 +14,21 @@
 typedef struct md_fo_proxy md_fo_proxy;
 typedef struct md_fo_service md_fo_service;
 
+#define MD_FO_ADDRS 4           /* addresses of one endpoint the proxy tries, in order */
+
 typedef struct {
     md_fo_service *svc;
     const md_endpoint_config *cfg;
-    struct sockaddr_storage addr; /* resolved once at start; unused when port is 0 */
+    /* The proxy's addresses (resolve.c): an IP literal once; a host name at start, then again in
+     * the background every proxy.resolve_ms and after a failed attempt. Unused without a proxy. */
+    struct sockaddr_storage addr[MD_FO_ADDRS];
+    int n_addr;
+    int pref;                     /* the address tried first: the last one that connected */
+    bool literal;                 /* the host is an IP address: never resolved again */
+    bool stale;                   /* an attempt failed: resolve again on the next use */
+    int64_t resolved_ms;          /* when addr was last resolved (or a resolution failed) */
+    void *gai;                    /* the running uv_getaddrinfo_t, NULL when none */
+    uint64_t resolves, resolves_failed, addr_changes;
     md_breaker br;
     void *probe_handle;           /* non-NULL while a probe runs */
     uint64_t probes, probes_failed, traffic_ok, traffic_failed;
@@ -64,6 +75,15 @@ void md__fo_refresh(md_fo_service *s);
  * frees f and calls done. */
 void md__fo_release(md_failover *f);
 
+/* resolve.c. md__fo_resolve_start resolves e's host now (blocking: only at start), filling its
+ * addresses; returns 0 or -ENOENT. md__fo_resolve_maybe starts a background resolution of e when
+ * its addresses are older than proxy.resolve_ms or stale (never for an IP literal); the current
+ * addresses stay in use until it answers. A running one counts in f->open_handles;
+ * md__fo_resolve_cancel (on close) cancels it. */
+int md__fo_resolve_start(md_fo_endpoint *e);
+void md__fo_resolve_maybe(md_fo_endpoint *e);
+void md__fo_resolve_cancel(md_fo_endpoint *e);
+
 /* proxy.c. md__fo_proxy_new makes s's proxy (s->proxy) with its listener handle, counted in
  * f->open_handles; md__fo_proxy_start binds and listens (err names the field on failure);
  * md__fo_proxy_close closes the listener and every connection, then calls md__fo_release once for
@@ -71,6 +91,10 @@ void md__fo_release(md_failover *f);
 int md__fo_proxy_new(md_fo_service *s);
 int md__fo_proxy_start(md_fo_proxy *px, char *err, size_t errlen);
 void md__fo_proxy_close(md_fo_proxy *px);
+/* md__fo_proxy_endpoint_opened: e's breaker just opened; connections still connecting to it (no
+ * byte delivered yet, so safe to move) go to the next endpoint now instead of waiting out their
+ * connect timeout, when there is one they have not tried (else they go on connecting). */
+void md__fo_proxy_endpoint_opened(md_fo_proxy *px, md_fo_endpoint *e);
 void md__fo_proxy_view(const md_fo_proxy *px, md_view_proxy *out);
 
 #endif

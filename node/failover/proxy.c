@@ -32,6 +32,8 @@ struct px_conn {
     px_up *up;               /* the current attempt; NULL between attempts */
     md_fo_endpoint *ep;      /* its endpoint */
     uint32_t tried;          /* endpoints tried, by index */
+    int addr_k;              /* addresses of ep tried in this attempt (resolve.c may give several) */
+    int addr_i;              /* the address of ep the current attempt connects to */
     int handles;             /* open: client, timer, and every px_up not yet closed */
     bool connected;          /* the current attempt connected */
     bool replied;            /* a byte came back: no retry from here on */
@@ -42,6 +44,7 @@ struct px_conn {
     size_t held_len;
     bool hold_overflow;      /* the client sent more than HOLD_CAP before a reply: no replay */
     int64_t last_io_ms;
+    int64_t connected_ms;    /* when the current attempt connected */
 };
 
 struct md_fo_proxy {
@@ -64,6 +67,8 @@ typedef struct {
 } px_write;
 
 static void attempt(px_conn *c);
+static md_fo_endpoint *next_endpoint(px_conn *c);
+static void connect_to(px_conn *c, md_fo_endpoint *e);
 static void attempt_failed(px_conn *c);
 static void conn_close(px_conn *c);
 
@@ -367,6 +372,17 @@ static void attempt_failed(px_conn *c)
     c->up_eof = false;
     c->up_paused = false;
     c->px->retries++;
+    /* Its name may have moved (or one of its addresses be dead): look it up again, in the
+     * background, for the connections after this one. */
+    e->stale = true;
+    md__fo_resolve_maybe(e);
+    if (c->addr_k + 1 < e->n_addr) {
+        /* The same endpoint's next address ("localhost" as ::1 then 127.0.0.1): one endpoint,
+         * one verdict, so its breaker hears only when all of them failed. */
+        c->addr_k++;
+        connect_to(c, e);
+        return;
+    }
     md__fo_traffic(e, false);
     attempt(c);
 }
@@ -381,11 +397,16 @@ static void on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (n < 0) {
         buf_put(c->px, buf->base);
-        /* Reset before any byte came back, or closed after the client spoke and before any
-         * answer: a dead endpoint, try the next one. A quiet close of a connection the client
-         * never spoke on (or closed itself) is just a close. */
-        bool spoke = c->held_len > 0 && !c->client_eof;
-        if (!c->replied && !c->hold_overflow && (n != UV_EOF || spoke)) {
+        /* Before any byte came back, a dead endpoint (try the next one) is: a reset; a close
+         * after the client spoke; or a close within connect_timeout_ms of connecting, before the
+         * client spoke: a primary dying under SIGKILL closes the connections it had accepted,
+         * and a client whose request was still on its way would otherwise get an empty answer.
+         * A later quiet close of a connection the client never spoke on (a server's own timeout
+         * for an idle pre-opened connection) is just a close, and so is any close after the
+         * client closed its side. */
+        bool spoke = c->held_len > 0;
+        bool early = md__fo_now_ms() - c->connected_ms < c->px->svc->cfg->proxy_connect_timeout_ms;
+        if (!c->replied && !c->hold_overflow && (n != UV_EOF || (!c->client_eof && (spoke || early)))) {
             attempt_failed(c);
             return;
         }
@@ -432,6 +453,9 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     }
     c->connected = true;
+    c->connected_ms = md__fo_now_ms();
+    if (c->addr_i < c->ep->n_addr)
+        c->ep->pref = c->addr_i; /* the next connection starts with the address that answered */
     md__fo_traffic(c->ep, true);
     touch(c);
     uv_timer_start(&c->timer, on_idle, (uint64_t)c->px->svc->cfg->proxy_idle_timeout_ms, 0);
@@ -463,6 +487,15 @@ static void on_timer(uv_timer_t *t)
     if (c->closing)
         return;
     if (!c->connected) {
+        /* A loop that was held up (a loaded machine) runs timers before it polls: a connect that
+         * completed meanwhile must not be taken for a timeout. Its callback comes in this same
+         * iteration; the timer stays as a safety net. */
+        struct sockaddr_storage peer;
+        int len = sizeof peer;
+        if (c->up && uv_tcp_getpeername(&c->up->h, (struct sockaddr *)&peer, &len) == 0) {
+            uv_timer_start(&c->timer, on_timer, (uint64_t)c->px->svc->cfg->proxy_connect_timeout_ms, 0);
+            return;
+        }
         attempt_failed(c); /* connect timeout */
         return;
     }
@@ -508,6 +541,16 @@ static void attempt(px_conn *c)
     }
     c->tried |= 1u << (e - c->px->svc->ep);
     c->ep = e;
+    c->addr_k = 0;
+    md__fo_resolve_maybe(e); /* past resolve_ms: refreshed for later connections, not waited on */
+    connect_to(c, e);
+}
+
+/* connect_to starts one attempt on e's address number c->addr_k (from its preferred one). */
+static void connect_to(px_conn *c, md_fo_endpoint *e)
+{
+    assert(e->n_addr > 0);
+    c->addr_i = (e->pref + c->addr_k) % e->n_addr;
     px_up *u = calloc(1, sizeof *u);
     if (!u) {
         conn_close(c);
@@ -520,7 +563,7 @@ static void attempt(px_conn *c)
     c->up = u;
     c->handles++;
     uv_tcp_nodelay(&u->h, 1);
-    int rc = uv_tcp_connect(&u->req, &u->h, (const struct sockaddr *)&e->addr, on_connected);
+    int rc = uv_tcp_connect(&u->req, &u->h, (const struct sockaddr *)&e->addr[c->addr_i], on_connected);
     if (rc < 0) {
         attempt_failed(c);
         return;
@@ -621,6 +664,23 @@ void md__fo_proxy_close(md_fo_proxy *px)
     for (px_conn *c = px->conns; c; c = c->next)
         conn_close(c);
     uv_close((uv_handle_t *)&px->listener, listener_closed);
+}
+
+void md__fo_proxy_endpoint_opened(md_fo_proxy *px, md_fo_endpoint *e)
+{
+    if (px->closing)
+        return;
+    /* attempt() never unlinks a connection (that happens in close callbacks), so the list stays
+     * walkable even when a move fails at once and opens another breaker (a nested walk). */
+    for (px_conn *c = px->conns; c; c = c->next) {
+        if (c->closing || c->ep != e || !c->up || c->connected)
+            continue;
+        if (!next_endpoint(c))
+            continue; /* nowhere else to go: its own attempt may still connect */
+        drop_up(c);
+        c->px->retries++;
+        attempt(c); /* no failure counted: the breaker already rests, and this attempt never ended */
+    }
 }
 
 void md__fo_proxy_view(const md_fo_proxy *px, md_view_proxy *out)

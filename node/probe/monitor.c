@@ -260,6 +260,7 @@ static void fill_request(const md_service_config *c, md_probe_request *req)
     req->tcp_host = c->tcp_host;
     req->tcp_port = c->tcp_port;
     req->timeout_ms = c->timeout_ms;
+    req->dns_cache_ms = c->proxy_listen ? c->proxy_resolve_ms : 0;
 }
 
 static void start_check(md_monitor *m, svc_rt *s)
@@ -272,9 +273,9 @@ static void start_check(md_monitor *m, svc_rt *s)
     }
     md_probe_request req;
     fill_request(s->cfg, &req);
-    int64_t now_ms = md_wall_ms();
+    /* The clock only for HTTPS: no clock read per plain check. */
     req.want_cert = s->cfg->url && strncmp(s->cfg->url, "https:", 6) == 0 &&
-                    (s->cert_learned_ms == 0 || now_ms - s->cert_learned_ms >= CERT_RELEARN_MS);
+                    (s->cert_learned_ms == 0 || md_wall_ms() - s->cert_learned_ms >= CERT_RELEARN_MS);
     int rc = md_probe_start(m->prober, &req, on_check_done, s, &s->check_handle);
     if (rc < 0) {
         s->check_handle = NULL;

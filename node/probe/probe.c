@@ -30,16 +30,30 @@
  * the hash crowds a bucket). A share is made only when a server of its bucket is first checked. */
 #define TLS_SHARES 64
 
+/* A pooled easy handle and what its options are set for. A plain HTTP(S) check (GET or HEAD,
+ * no extra headers, the system CA store, no certificate to read) that matches the profile only
+ * gets a new URL and write target: curl_easy_reset and setting every option again cost about a
+ * tenth of a keep-alive check's CPU. Anything else takes the full setup and clears the profile. */
+typedef struct easy_slot {
+    CURL *e;
+    bool ready;               /* the fields below describe the options in force */
+    bool head;                /* NOBODY (HEAD) rather than GET */
+    bool tls_verify, keepalive;
+    int64_t timeout_ms;
+    CURLSH *share;            /* the TLS share attached (curl_easy_reset keeps it); NULL: none yet */
+} easy_slot;
+
 typedef struct check {
     md_prober *p;
     md_probe_request req;     /* pointers borrowed from the caller until cb runs */
     md_probe_cb cb;
     void *ctx;
-    CURL *easy;               /* from p's pool while running; NULL while waiting */
+    easy_slot *h;             /* from p's pool while running; NULL while waiting */
+    CURL *easy;               /* h->e */
     struct curl_slist *hdrs;  /* owned; built per check */
     char *body;               /* owned, kept across reuse; only filled when expect_body is set */
     size_t body_len, body_cap;
-    uint64_t start_ns;
+    uint64_t start_ms;        /* uv_now when it started: the latency of a failure curl did not time */
     bool running;             /* false: waiting in p->waiting */
     ut_link link;             /* on p->running, p->waiting or p->free_checks */
 } check;
@@ -48,8 +62,10 @@ struct md_prober {
     uv_loop_t *loop;
     md_curl_loop *cl;
     int max_inflight;
-    int ramp;                          /* slow start: the limit in force, up to max_inflight */
-    int ramp_good;                     /* quick completions since the ramp last grew */
+    int limit;                         /* the limit in force: MD_PROBE_SLOW_START..max_inflight */
+    uint64_t win_start_ms;             /* the limit's current window: when it began (uv_now), */
+    uint64_t win_idle_ns;              /* the loop's idle time then, */
+    bool win_waited;                   /* and whether a check waited for a slot in it */
     int n_running;
     int n_waiting;
     int depth;                         /* user callbacks on the stack */
@@ -58,7 +74,7 @@ struct md_prober {
     ut_list waiting;                   /* FIFO of checks waiting for a slot */
     ut_list free_checks;               /* a stack */
     int n_free_checks;
-    CURL **free_easy;                  /* stack of idle easy handles */
+    easy_slot **free_easy;             /* stack of idle easy handles */
     int n_free_easy, cap_free_easy;
     int n_easy;                        /* easy handles in existence (idle or running) */
     CURLSH *tls_shares[TLS_SHARES];    /* TLS sessions by server bucket; made on first use, NULL
@@ -159,32 +175,43 @@ static void check_put(md_prober *p, check *c)
     p->n_free_checks++;
 }
 
-static CURL *easy_get(md_prober *p)
+static easy_slot *easy_get(md_prober *p)
 {
     if (p->n_free_easy > 0)
         return p->free_easy[--p->n_free_easy];
     if (p->n_easy == p->cap_free_easy) {
         /* Room for every handle that exists, so easy_put never has to drop one for space. */
         int cap = p->cap_free_easy ? p->cap_free_easy * 2 : 16;
-        CURL **grown = realloc(p->free_easy, (size_t)cap * sizeof(*grown));
+        easy_slot **grown = realloc(p->free_easy, (size_t)cap * sizeof(*grown));
         if (!grown)
             return NULL;
         p->free_easy = grown;
         p->cap_free_easy = cap;
     }
-    CURL *e = curl_easy_init();
-    if (e)
-        p->n_easy++;
-    return e;
+    easy_slot *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    if (!(h->e = curl_easy_init())) {
+        free(h);
+        return NULL;
+    }
+    p->n_easy++;
+    return h;
 }
 
-static void easy_put(md_prober *p, CURL *easy)
+static void easy_free(easy_slot *h)
+{
+    curl_easy_cleanup(h->e);
+    free(h);
+}
+
+static void easy_put(md_prober *p, easy_slot *h)
 {
     assert(p->n_free_easy < p->cap_free_easy);
     if (p->n_free_easy < p->max_inflight) {
-        p->free_easy[p->n_free_easy++] = easy;
+        p->free_easy[p->n_free_easy++] = h;
     } else {
-        curl_easy_cleanup(easy);
+        easy_free(h);
         p->n_easy--;
     }
 }
@@ -277,7 +304,43 @@ static CURLSH *tls_share_of(md_prober *p, const char *url)
     return *slot;
 }
 
+/* Whether r is a plain check the handle's profile can serve (see easy_slot). */
+static bool plain(const md_probe_request *r)
+{
+    return r->kind == MD_CHECK_HTTP && r->n_headers == 0 && !r->ca_file && !r->want_cert &&
+           (!r->method || strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0);
+}
+
+static bool is_head(const md_probe_request *r)
+{
+    return r->method && strcmp(r->method, "HEAD") == 0;
+}
+
+static int setup_full(check *c);
+
 static int setup_easy(check *c)
+{
+    easy_slot *h = c->h;
+    const md_probe_request *r = &c->req;
+    if (h->ready && plain(r) && h->head == is_head(r) && h->tls_verify == r->tls_verify &&
+        h->keepalive == r->keepalive && h->timeout_ms == r->timeout_ms) {
+        /* The handle may have served another server: its sessions live in their own share. */
+        CURLSH *share = tls_share_of(c->p, r->url);
+        if (share && share != h->share && curl_easy_setopt(h->e, CURLOPT_SHARE, share) == CURLE_OK)
+            h->share = share;
+        curl_easy_setopt(h->e, CURLOPT_WRITEDATA, c);
+        return curl_easy_setopt(h->e, CURLOPT_URL, r->url) == CURLE_OK ? 0 : -EINVAL;
+    }
+    int rc = setup_full(c);
+    h->ready = rc == 0 && plain(r);
+    h->head = is_head(r);
+    h->tls_verify = r->tls_verify;
+    h->keepalive = r->keepalive;
+    h->timeout_ms = r->timeout_ms;
+    return rc;
+}
+
+static int setup_full(check *c)
 {
     CURL *e = c->easy;
     const md_probe_request *r = &c->req;
@@ -292,6 +355,8 @@ static int setup_easy(check *c)
     /* A pooled handle keeps its receive buffer (16 KiB by default) while it waits; health answers
      * are small, and with up to 1,024 handles pooled the default is most of the node's memory. */
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, PROBE_RECV_BUFFER);
+    if (r->dns_cache_ms > 0) /* whole seconds, at least one */
+        curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, (long)((r->dns_cache_ms + 999) / 1000));
     if (r->kind == MD_CHECK_TCP) {
         char url[320];
         bool v6 = strchr(r->tcp_host, ':') && r->tcp_host[0] != '[';
@@ -334,8 +399,8 @@ static int setup_easy(check *c)
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }
     CURLSH *share = tls_share_of(c->p, r->url);
-    if (share)
-        curl_easy_setopt(e, CURLOPT_SHARE, share);
+    if (share && curl_easy_setopt(e, CURLOPT_SHARE, share) == CURLE_OK)
+        c->h->share = share;
     if (r->want_cert) {
         /* A resumed session (and a kept-alive connection) carries no certificate: reading the
          * expiry takes a full handshake on a new connection, once per relearn period. */
@@ -371,7 +436,7 @@ static void judge(const check *c, CURLcode rc, md_check_result *r, md_probe_extr
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total_us);
     if (total_us <= 0) /* failed before curl's clock started */
-        total_us = (curl_off_t)((uv_hrtime() - c->start_ns) / 1000);
+        total_us = (curl_off_t)((uv_now(c->p->loop) - c->start_ms) * 1000);
     r->at_ms = md_wall_ms();
     r->latency_us = total_us < 1 ? 1 : total_us > UINT32_MAX ? UINT32_MAX : (uint32_t)total_us;
     r->http_status = (int)status;
@@ -413,39 +478,70 @@ static void finish(md_prober *p, check *c)
         curl_slist_free_all(c->hdrs);
         c->hdrs = NULL;
     }
-    if (c->easy) {
-        easy_put(p, c->easy);
+    if (c->h) {
+        easy_put(p, c->h);
+        c->h = NULL;
         c->easy = NULL;
     }
     c->running = false;
     check_put(p, c);
 }
 
-/* Slow start: many first checks at once each open a connection, on one thread; if they cost
- * more CPU together than their timeout allows, they time out, a timed-out transfer loses its
- * connection, and the next round pays again: a node can stay stuck there. So the limit starts
- * low and doubles after as many checks as it allows completed well within their timeouts, or
- * timed out (a hung service, not us). An answer that came, but late (past a quarter of its
- * timeout), says the loop itself is slow: the count starts over. The limit never shrinks:
- * checks of hung services must not starve the others of slots. */
-static int limit_of(const md_prober *p)
+/* The in-flight limit follows the loop's idle time. On one thread a transfer's latency is about
+ * (checks in flight) x (CPU per check), so when the loop has no idle time left, more checks in
+ * flight only make each slower (and curl's connection cache longer): past their timeouts they
+ * time out, a timed-out transfer loses its connection, the next check pays for a new one, and
+ * the node stays there. So every LIMIT_WINDOW_MS the limit halves (down to
+ * MD_PROBE_SLOW_START) when the loop was busy almost all the window, and grows by
+ * MD_PROBE_SLOW_START (up to max_inflight) when checks waited for a slot while the loop had time
+ * to spare (additive increase, multiplicative decrease: it hovers below the point where the
+ * loop saturates instead of swinging across it): services that
+ * answer slowly or hang (they cost no CPU while they wait) still get all the slots they need,
+ * and after a burst of timeouts the limit grows back as soon as the loop is idle again. */
+#define LIMIT_WINDOW_MS 50
+#define LIMIT_BUSY_IDLE 0.10 /* idle share below which the loop is saturated */
+#define LIMIT_GROW_IDLE 0.25 /* idle share from which more in flight is affordable */
+
+int md_probe_next_limit(int limit, int floor, int cap, double idle_share, bool waited)
 {
-    return p->ramp < p->max_inflight ? p->ramp : p->max_inflight;
+    assert(floor >= 1 && cap >= 1);
+    int top = cap > floor ? cap : floor;
+    if (idle_share < LIMIT_BUSY_IDLE)
+        limit /= 2;
+    else if (waited && idle_share >= LIMIT_GROW_IDLE)
+        limit = limit > top - floor ? top : limit + floor;
+    return limit < floor ? floor : limit > top ? top : limit;
 }
 
-static void ramp_note(md_prober *p, const check *c, const md_check_result *r)
+static int limit_of(const md_prober *p)
 {
-    if (p->ramp >= p->max_inflight)
+    return p->limit < p->max_inflight ? p->limit : p->max_inflight;
+}
+
+/* Ends the limit's window when it is due; called on every start and completion, so a window
+ * ends with the first event after its time (no timer: with no events nothing needs a slot). */
+static void limit_tick(md_prober *p)
+{
+    uint64_t now = uv_now(p->loop); /* this loop turn's time: no clock read per check */
+    uint64_t span = now - p->win_start_ms;
+    if (span < LIMIT_WINDOW_MS)
         return;
-    bool late = r->err != MD_ERR_TIMEOUT && (int64_t)r->latency_us * 4 > (int64_t)c->req.timeout_ms * 1000;
-    if (late) {
-        p->ramp_good = 0;
-        return;
-    }
-    if (++p->ramp_good >= p->ramp) {
-        p->ramp = p->ramp > p->max_inflight / 2 ? p->max_inflight : p->ramp * 2;
-        p->ramp_good = 0;
-    }
+    uint64_t idle = md_curl_loop_idle_ns(p->cl);
+    double share = (double)(idle - p->win_idle_ns) / ((double)span * 1e6);
+    int next = md_probe_next_limit(p->limit, MD_PROBE_SLOW_START, p->max_inflight, share, p->win_waited);
+    if (next != p->limit)
+        md_log(MD_LOG_DEBUG, "probe_limit", MD_I("from", p->limit), MD_I("to", next),
+               MD_D("loop_idle_share", share), MD_I("running", p->n_running), MD_I("waiting", p->n_waiting));
+    p->limit = next;
+    p->win_start_ms = now;
+    p->win_idle_ns = idle;
+    p->win_waited = p->n_waiting > 0;
+}
+
+int md_prober_limit(const md_prober *p)
+{
+    assert(p);
+    return limit_of(p);
 }
 
 static void on_done(CURL *easy, CURLcode rc, void *ctx)
@@ -457,7 +553,7 @@ static void on_done(CURL *easy, CURLcode rc, void *ctx)
     md_check_result r = {0};
     md_probe_extra x = {0};
     judge(c, rc, &r, &x);
-    ramp_note(p, c, &r);
+    limit_tick(p);
     md_probe_cb cb = c->cb;
     void *cb_ctx = c->ctx;
     unlink_running(p, c);
@@ -469,15 +565,16 @@ static void on_done(CURL *easy, CURLcode rc, void *ctx)
 /* Starts c on the multi. On failure c is back in the pool and the caller reports it. */
 static int run(md_prober *p, check *c)
 {
-    c->easy = easy_get(p);
-    if (!c->easy) {
+    c->h = easy_get(p);
+    c->easy = c->h ? c->h->e : NULL;
+    if (!c->h) {
         finish(p, c);
         return -ENOMEM;
     }
     c->body_len = 0;
     int rc = setup_easy(c);
     if (rc == 0) {
-        c->start_ns = uv_hrtime();
+        c->start_ms = uv_now(p->loop); /* the loop's time: no clock read per check */
         rc = md_curl_loop_add(p->cl, c->easy, on_done, c);
     }
     if (rc != 0) {
@@ -550,8 +647,10 @@ int md_probe_start(md_prober *p, const md_probe_request *req, md_probe_cb cb, vo
     c->cb = cb;
     c->ctx = ctx;
     c->hdrs = NULL;
+    c->h = NULL;
     c->easy = NULL;
     c->running = false;
+    limit_tick(p);
     if (p->n_running < limit_of(p) && ut_list_empty(&p->waiting)) {
         rc = run(p, c);
         if (rc != 0)
@@ -559,6 +658,7 @@ int md_probe_start(md_prober *p, const md_probe_request *req, md_probe_cb cb, vo
     } else {
         ut_list_push_back(&p->waiting, &c->link);
         p->n_waiting++;
+        p->win_waited = true;
     }
     if (handle_out)
         *handle_out = c;
@@ -593,7 +693,9 @@ md_prober *md_prober_new(uv_loop_t *loop, struct md_curl_loop *cl)
     p->loop = loop;
     p->cl = cl;
     p->max_inflight = MD_PROBE_MAX_INFLIGHT;
-    p->ramp = MD_PROBE_SLOW_START;
+    p->limit = MD_PROBE_SLOW_START;
+    p->win_start_ms = uv_now(loop);
+    p->win_idle_ns = md_curl_loop_idle_ns(cl);
     return p;
 }
 
@@ -625,7 +727,7 @@ void md_prober_free(md_prober *p)
         free(c);
     }
     while (p->n_free_easy > 0)
-        curl_easy_cleanup(p->free_easy[--p->n_free_easy]);
+        easy_free(p->free_easy[--p->n_free_easy]);
     free(p->free_easy);
     /* Every handle is gone (running ones were cancelled into the free list above). */
     for (int i = 0; i < TLS_SHARES; i++) {

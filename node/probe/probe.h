@@ -34,6 +34,9 @@ typedef struct {
     int tcp_port;             /* TCP: port */
     int64_t timeout_ms;
     bool want_cert;           /* HTTPS: report the peer certificate's expiry when a handshake happens */
+    int64_t dns_cache_ms;     /* > 0: a host name's cached address is used this long at most (curl
+                               * keeps one 60 s by default); a failover endpoint behind a proxy uses
+                               * proxy.resolve_ms, so its probes follow a moved name as the proxy does */
 } md_probe_request;
 
 /* Extra facts a check may learn besides its result. */
@@ -79,13 +82,22 @@ void md_prober_free(md_prober *p);
 
 /* md_prober_set_max_inflight bounds the checks running at once (default MD_PROBE_MAX_INFLIGHT),
  * which bounds the pooled curl handles and the connections a burst of checks opens. n >= 1.
- * The bound in force starts at MD_PROBE_SLOW_START and doubles each time as many checks as it
- * allows have completed within a quarter of their timeouts or timed out, with no answer arriving
- * later than that in between, up to n (slow start: a burst of first checks must not open more
- * connections at once than the loop can serve in time). */
+ * The bound in force starts at MD_PROBE_SLOW_START and follows the loop's idle time: every 50 ms
+ * it halves (not below MD_PROBE_SLOW_START) when the loop was idle less than 10% of the time,
+ * and grows by MD_PROBE_SLOW_START (up to n) when checks waited for a slot while the loop was
+ * idle 25% or more (a
+ * saturated loop gains nothing from more checks in flight but longer latencies and timeouts;
+ * slow or hung services cost no CPU while they wait, so they get the slots they need).
+ * md_prober_limit says the bound in force. */
 #define MD_PROBE_MAX_INFLIGHT 256
 #define MD_PROBE_SLOW_START 64
 void md_prober_set_max_inflight(md_prober *p, int n);
+int md_prober_limit(const md_prober *p);
+
+/* md_probe_next_limit: the rule above, pure: the bound after a window in which the loop was idle
+ * idle_share (0..1) of the time and a check waited for a slot (waited), kept within
+ * [floor, max(cap, floor)]. */
+int md_probe_next_limit(int limit, int floor, int cap, double idle_share, bool waited);
 
 /* md_probe_classify maps a CURLcode (as int, so callers need not include curl.h) to its class
  * per the table above; CURLE_OK gives MD_ERR_NONE. Pure. */

@@ -56,6 +56,7 @@ static void test_url_from_endpoints(void **state)
     assert_int_equal(c->services[1].proxy_max_connections, MD_DEFAULT_PROXY_MAX_CONNECTIONS);
     assert_int_equal(c->services[1].proxy_connect_timeout_ms, MD_DEFAULT_PROXY_CONNECT_TIMEOUT_MS);
     assert_int_equal(c->services[1].proxy_idle_timeout_ms, MD_DEFAULT_PROXY_IDLE_TIMEOUT_MS);
+    assert_int_equal(c->services[1].proxy_resolve_ms, MD_DEFAULT_PROXY_RESOLVE_MS);
     md_config_free(c);
 }
 
@@ -66,7 +67,7 @@ static void test_all_fields(void **state)
                       "'endpoints':['http://127.0.0.1:81/h','http://127.0.0.1:82/h'],"
                       "'breaker':{'failures':3,'successes':4,'open_ms':100,'open_max_ms':800},"
                       "'proxy':{'listen':'127.0.0.1:9000','max_connections':10,'connect_timeout_ms':50,"
-                      "'idle_timeout_ms':7000}}]}");
+                      "'idle_timeout_ms':7000,'resolve_ms':250}}]}");
     const md_service_config *s = &c->services[0];
     assert_int_equal(s->failback_after_ms, 2000);
     assert_int_equal(s->breaker_failures, 3);
@@ -77,6 +78,7 @@ static void test_all_fields(void **state)
     assert_int_equal(s->proxy_max_connections, 10);
     assert_int_equal(s->proxy_connect_timeout_ms, 50);
     assert_int_equal(s->proxy_idle_timeout_ms, 7000);
+    assert_int_equal(s->proxy_resolve_ms, 250);
     /* The effective config parses back to the same fields. */
     char *json = md_config_to_json(c, false);
     assert_non_null(json);
@@ -92,6 +94,7 @@ static void test_all_fields(void **state)
     assert_int_equal(r->failback_after_ms, 2000);
     assert_string_equal(r->proxy_listen, "127.0.0.1:9000");
     assert_int_equal(r->proxy_idle_timeout_ms, 7000);
+    assert_int_equal(r->proxy_resolve_ms, 250);
     free(json);
     md_config_free(c2);
     md_config_free(c);
@@ -132,6 +135,8 @@ static void test_errors_name_the_field(void **state)
         "services[0].proxy.listen: must be host:port");
     bad("{'services':[{'name':'a','endpoints':['127.0.0.1:81'],'proxy':{'listen':'127.0.0.1:9','max_connections':0}}]}",
         "services[0].proxy.max_connections:");
+    bad("{'services':[{'name':'a','endpoints':['127.0.0.1:81'],'proxy':{'listen':'127.0.0.1:9','resolve_ms':5}}]}",
+        "services[0].proxy.resolve_ms:");
     bad("{'services':[{'name':'a','endpoints':['http://127.0.0.1:81/h','https://b.example/h'],"
         "'proxy':{'listen':'127.0.0.1:9'}}]}",
         "services[0].endpoints[1]: needs an explicit port");

@@ -709,8 +709,8 @@ static int run_batch_peak(fixture *f, got *g, int n, const md_probe_request *q, 
     return run_batch_peak_err(f, g, n, q, before_done, MD_ERR_NONE);
 }
 
-/* A burst of first checks opens at most MD_PROBE_SLOW_START connections at once; once that many
- * completed quickly, the limit grows towards the configured one. */
+/* A burst of first checks opens at most MD_PROBE_SLOW_START connections at once; while checks
+ * wait for a slot and the loop has time to spare, the limit grows towards the configured one. */
 static void test_slow_start(void **state)
 {
     fixture *f = *state;
@@ -723,29 +723,87 @@ static void test_slow_start(void **state)
     run_batch_peak(f, g, 200, &q, &first_round);
     assert_true(first_round <= MD_PROBE_SLOW_START);
     assert_true(first_round >= MD_PROBE_SLOW_START / 2);
-    /* 200 quick completions: the limit is 256 now (64 -> 128 after 64, -> 256 after 128 more),
-     * so a second burst runs all at once. */
-    int second = run_batch_peak(f, g, 200, &q, &unused);
-    assert_true(second >= 190);
+    /* The limit grows by 64 each 50 ms window in which checks waited: within a few bursts (each
+     * >= 120 ms) it is past 200, and a burst runs all at once. */
+    int later = 0;
+    for (int round = 0; round < 4 && later < 190; round++)
+        later = run_batch_peak(f, g, 200, &q, &unused);
+    assert_true(later >= 190);
 }
 
-/* Answers that arrive late (past a quarter of their timeout: the loop cannot keep up) hold the
- * limit where it is. */
-static void test_slow_start_holds_when_answers_are_late(void **state)
+/* The limit's rule, pure: halve when the loop had no time to spare, grow by the floor when checks
+ * waited and it had, never outside [floor, cap]. */
+static void test_limit_rule(void **state)
+{
+    (void)state;
+    assert_int_equal(md_probe_next_limit(1024, 64, 1024, 0.02, true), 512);  /* saturated */
+    assert_int_equal(md_probe_next_limit(1024, 64, 1024, 0.02, false), 512);
+    assert_int_equal(md_probe_next_limit(100, 64, 1024, 0.0, true), 64);     /* not below floor */
+    assert_int_equal(md_probe_next_limit(64, 64, 1024, 0.9, true), 128);     /* waited, idle */
+    assert_int_equal(md_probe_next_limit(512, 64, 1024, 0.3, true), 576);
+    assert_int_equal(md_probe_next_limit(1000, 64, 1024, 0.9, true), 1024);  /* not above cap */
+    assert_int_equal(md_probe_next_limit(64, 64, 1024, 0.9, false), 64);     /* nobody waited */
+    assert_int_equal(md_probe_next_limit(256, 64, 1024, 0.15, true), 256);   /* in between: hold */
+    assert_int_equal(md_probe_next_limit(1024, 64, 128, 0.5, false), 128);   /* cap lowered */
+    assert_int_equal(md_probe_next_limit(64, 64, 8, 0.9, true), 64);         /* cap below floor */
+}
+
+/* Keeps the loop busy: an idle handle runs every turn (and makes the poll not wait). */
+static void on_spin(uv_idle_t *h)
+{
+    (void)h;
+    uint64_t end = uv_hrtime() + 2000000u;
+    while (uv_hrtime() < end) {}
+}
+
+/* Bursts of n checks until the limit in force satisfies want (or limit_ms passes). */
+static bool burst_until(fixture *f, const md_probe_request *q, bool (*want)(int), int limit_ms)
+{
+    static got g[300];
+    uint64_t end = uv_hrtime() + (uint64_t)limit_ms * 1000000u;
+    while (!want(md_prober_limit(f->p)) && uv_hrtime() < end) {
+        memset(g, 0, sizeof g);
+        for (int i = 0; i < 300; i++)
+            assert_int_equal(md_probe_start(f->p, q, on_result, &g[i], NULL), 0);
+        for (int spins = 0; spins < 2000; spins++) {
+            int done = 0;
+            for (int i = 0; i < 300; i++)
+                done += g[i].calls;
+            if (done == 300)
+                break;
+            run_until(f, &(int){0}, 1, 5);
+        }
+    }
+    return want(md_prober_limit(f->p));
+}
+
+static bool at_least_256(int l) { return l >= 256; } /* bursts of 300 wait below that */
+static bool at_floor(int l) { return l <= MD_PROBE_SLOW_START; }
+
+/* A loop with no time to spare halves the limit back to the floor (more checks in flight would
+ * only make each slower, past their timeouts: the timeout spiral), and once the loop has time
+ * again the limit grows back. The old ramp never shrank. */
+static void test_limit_follows_the_loop(void **state)
 {
     fixture *f = *state;
     serve(f, ANS_SLOW);
-    f->resp.slow_ms = 120;
+    f->resp.slow_ms = 20;
     md_prober_set_max_inflight(f->p, 1024);
     md_probe_request q = http_req(f->url);
-    q.timeout_ms = 400;
-    static got g[200];
-    int first_round = 0;
-    for (int round = 0; round < 2; round++) {
-        int peak = run_batch_peak(f, g, 200, &q, &first_round);
-        print_message("round %d: peak %d connections\n", round, peak);
-        assert_true(peak <= MD_PROBE_SLOW_START);
-    }
+    assert_int_equal(md_prober_limit(f->p), MD_PROBE_SLOW_START);
+    /* Slow answers, an idle loop, checks waiting: the limit grows. */
+    assert_true(burst_until(f, &q, at_least_256, 20000));
+    /* Now the loop is busy all the time (the checks still answer): back to the floor. */
+    static uv_idle_t spin; /* outlives the test on failure: teardown closes it */
+    uv_idle_init(&f->loop, &spin);
+    uv_idle_start(&spin, on_spin);
+    bool shrank = burst_until(f, &q, at_floor, 20000);
+    uv_idle_stop(&spin);
+    uv_close((uv_handle_t *)&spin, NULL);
+    print_message("busy loop: limit %d\n", md_prober_limit(f->p));
+    assert_true(shrank);
+    /* Idle again: it recovers. */
+    assert_true(burst_until(f, &q, at_least_256, 20000));
 }
 
 /* Services that hang (timeouts) still let the limit grow: otherwise a node
@@ -758,14 +816,14 @@ static void test_slow_start_grows_on_hung_services(void **state)
     md_probe_request q = http_req(f->url);
     q.timeout_ms = 200;
     static got g[200];
-    int unused = 0;
-    for (int round = 0; round < 2; round++) {
-        int peak = run_batch_peak_err(f, g, 200, &q, &unused, MD_ERR_TIMEOUT);
-        /* first round: 64, then 128 after 64 timeouts; second round: all 200 at once */
-        print_message("round %d: peak %d connections\n", round, peak);
-        if (round == 1)
-            assert_true(peak >= 190);
+    int unused = 0, peak = 0;
+    /* First round: 64, then 128 after 64 timeouts, then 192...: while checks wait on an idle
+     * loop the limit grows by 64 each 50 ms window, so within a few rounds all run at once. */
+    for (int round = 0; round < 5 && peak < 190; round++) {
+        peak = run_batch_peak_err(f, g, 200, &q, &unused, MD_ERR_TIMEOUT);
+        print_message("round %d: peak %d connections, limit %d\n", round, peak, md_prober_limit(f->p));
     }
+    assert_true(peak >= 190);
 }
 
 static void test_cancel(void **state)
@@ -995,19 +1053,28 @@ static void test_https_sessions_resume_across_many_servers(void **state)
     }
     snprintf(ca, sizeof(ca), "%s/c.pem", f->tmpdir);
     md_probe_request q = http_req(urls[0]);
-    q.ca_file = ca;
     q.keepalive = false;
     q.expect_body = "Reused,";
     q.timeout_ms = 5000;
-    for (int round = 0; round < 2; round++) {
-        for (int i = 0; i < MANY_TLS; i++) {
-            q.url = urls[i];
-            got g = probe_once(f, &q, 8000);
-            print_message("round %d server %d: %s\n", round, i, g.r.err == MD_ERR_NONE ? "resumed" : "full");
-            /* The first round makes the sessions; the second resumes every one of them. */
-            assert_int_equal(g.r.err, round == 0 ? MD_ERR_BODY : MD_ERR_NONE);
+    /* Twice: with a CA file (every check sets its handle up in full), then without one and
+     * without verification, a plain check whose handle only gets the next URL (and share). The
+     * two settings never resume each other's sessions. */
+    for (int plain = 0; plain < 2; plain++) {
+        q.ca_file = plain ? NULL : ca;
+        q.tls_verify = !plain;
+        for (int round = 0; round < 2; round++) {
+            for (int i = 0; i < MANY_TLS; i++) {
+                q.url = urls[i];
+                got g = probe_once(f, &q, 8000);
+                print_message("%s round %d server %d: %s\n", plain ? "plain" : "ca_file", round, i,
+                              g.r.err == MD_ERR_NONE ? "resumed" : "full");
+                /* The first round makes the sessions; the second resumes every one of them. */
+                assert_int_equal(g.r.err, round == 0 ? MD_ERR_BODY : MD_ERR_NONE);
+            }
         }
     }
+    q.ca_file = ca;
+    q.tls_verify = true;
     /* Reading the certificate takes a full handshake although a session waits in the share, and
      * leaves that session for the next check. */
     q.url = urls[0];
@@ -1028,6 +1095,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_parse_cert_time),
+        cmocka_unit_test(test_limit_rule),
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(test_bad_requests),
         T(test_http_ok),
@@ -1044,7 +1112,7 @@ int main(void)
         T(test_idle_connection_closed_by_server),
         T(test_slow_start),
         T(test_slow_start_grows_on_hung_services),
-        T(test_slow_start_holds_when_answers_are_late),
+        T(test_limit_follows_the_loop),
         T(test_many_concurrent),
         T(test_max_inflight),
         T(test_cancel),
