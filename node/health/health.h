@@ -44,26 +44,30 @@ const char *md_state_name(md_state s);
 /* md_err_name returns "none", "dns", "connect", "timeout", "tls", "status" or "body". Never NULL. */
 const char *md_err_name(md_err_class e);
 
-/* The last MD_HISTORY_LEN check results of one service, packed 8 bytes each (pure). */
+/* The last MD_HISTORY_LEN check results of one service, packed 7 bytes each (pure). */
 
 #define MD_HISTORY_LEN 100
+#define MD_HISTORY_ENTRY_BYTES 7
 
-/* Fixed-size ring, embedded in the per-service record. Each entry packs the finish time
- * (ms relative to base_ms, 38 bits: 8.7 years), the latency (22 bits, in units of 100 us,
- * saturating at ~419 s) and the error class (4 bits). The HTTP status is not kept.
- * Bit layout of e[i]: [63..26] ms since base_ms, [25..4] latency / 100 us (rounded), [3..0] class.
- * A result before base_ms is stored at offset 0; one more than 2^38 ms after it moves base_ms
- * forward (shifting the older entries, clamping at 0). */
+/* Fixed-size ring, embedded in the per-service record (one per service, so every byte counts
+ * ten-thousandfold). Each entry packs, little-endian in 56 bits: the error class (3 bits), the
+ * latency (22 bits, in units of 100 us, rounded, saturating at ~419 s) and the time since the
+ * previous entry (31 bits of ms: 24.8 days). The HTTP status is not kept. Times are rebuilt from
+ * last_ms, the newest entry's finish time, walking back through the deltas: the oldest entry's
+ * delta is never read, so dropping it costs nothing. A result earlier than the newest (a clock
+ * stepped back) is stored at the newest's time; a gap longer than 24.8 days between two results
+ * (a node stopped for weeks) is stored as 24.8 days, moving the older entries' times forward. */
 typedef struct {
-    int64_t base_ms;
+    int64_t last_ms; /* at_ms of the newest entry; the base given to init while empty */
     uint16_t head;   /* next write position */
     uint16_t count;  /* entries held, <= MD_HISTORY_LEN */
-    uint64_t e[MD_HISTORY_LEN];
+    uint8_t e[MD_HISTORY_LEN * MD_HISTORY_ENTRY_BYTES];
 } md_history;
 
 void md_history_init(md_history *h, int64_t base_ms);
 
-/* md_history_push appends r, dropping the oldest entry when full. r->at_ms must be >= base_ms. */
+/* md_history_push appends r, dropping the oldest entry when full. A result before base_ms (the
+ * first) or before the newest entry is stored at that time. */
 void md_history_push(md_history *h, const md_check_result *r);
 
 /* md_history_get copies up to max results, newest first, into out (http_status is 0; out, owned

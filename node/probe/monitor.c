@@ -37,7 +37,8 @@ typedef struct svc_rt {
     int64_t cert_learned_ms;
     int64_t cert_warned_ms;
     bool early_queued;    /* an EV_EARLY of this service is in the heap */
-    md_early_gate gate;   /* early checks granted to each asking peer */
+    md_early_gate *gate;  /* early checks granted to each asking peer; allocated at the first
+                           * ask (128 bytes a service that a cluster of one never asks for) */
     uint64_t skipped;     /* due times passed over because the previous check still ran */
     uint64_t results[MD_ERR_COUNT];
     uint64_t dur_bucket[MD_DURATION_BUCKETS]; /* per bucket, not cumulative */
@@ -45,9 +46,28 @@ typedef struct svc_rt {
     double dur_sum_s;
     uint64_t prewarm_total;
     uint64_t prewarm_failed;
-    char cause[MD_HEALTH_CAUSE_LEN];
+    const char *cause;    /* the last change's cause: malloc'd and owned, or a static text */
     md_health health;
 } svc_rt;
+
+static const char NO_CHECK_YET[] = "no check yet";
+static const char CAUSE_OOM[] = "(not kept: out of memory)";
+
+static bool cause_owned(const char *c)
+{
+    return c && c != NO_CHECK_YET && c != CAUSE_OOM;
+}
+
+/* set_cause keeps a copy of text as s's cause, sized to it (most causes are 20-40 bytes; a fixed
+ * buffer per service would be MD_HEALTH_CAUSE_LEN). Out of memory, the cause says so. */
+static void set_cause(svc_rt *s, const char *text)
+{
+    if (cause_owned(s->cause))
+        free((char *)s->cause);
+    size_t n = strlen(text) + 1;
+    char *copy = malloc(n);
+    s->cause = copy ? memcpy(copy, text, n) : CAUSE_OOM;
+}
 
 struct md_monitor {
     uv_loop_t *loop;
@@ -215,7 +235,7 @@ static void on_check_done(void *ctx, const md_check_result *r, const md_probe_ex
     if (m->result_sink)
         m->result_sink(m->result_sink_ctx, (size_t)(s - m->svc), r);
     if (moved) {
-        snprintf(s->cause, sizeof s->cause, "%s", ch.cause);
+        set_cause(s, ch.cause);
         md_log(change_level(ch.to), "state_change", MD_S("service", s->cfg->name),
                MD_S("from", md_state_name(ch.from)), MD_S("to", md_state_name(ch.to)),
                MD_S("cause", ch.cause), MD_D("latency_ms", r->latency_us / 1000.0),
@@ -528,7 +548,9 @@ int md_monitor_check_soon(md_monitor *m, size_t svc, size_t peer)
     /* Running, queued, or our own retry is coming anyway: nothing to add, nothing spent. */
     if (m->closing || s->check_handle || s->early_queued || s->health.consecutive_failures > 0)
         return -EALREADY;
-    if (!md_early_gate_allow(&s->gate, peer, md_mono_us() / 1000 + 1, s->cfg->interval_ms))
+    if (!s->gate && !(s->gate = calloc(1, sizeof *s->gate)))
+        return -ENOMEM;
+    if (!md_early_gate_allow(s->gate, peer, md_mono_us() / 1000 + 1, s->cfg->interval_ms))
         return -EAGAIN;
     md_log(MD_LOG_DEBUG, "early_check", MD_S("service", s->cfg->name), MD_S("reason", "a peer saw it fail"));
     queue_early(m, s, 0);
@@ -581,7 +603,7 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_v
             .ewma_alpha = c->ewma_alpha,
         };
         md_health_init(&s->health, &p, m->started_ms);
-        snprintf(s->cause, sizeof s->cause, "no check yet");
+        s->cause = NO_CHECK_YET;
     }
     uv_timer_init(loop, &m->tick);
     uv_timer_init(loop, &m->status_timer);
@@ -620,6 +642,17 @@ int md_monitor_start(md_monitor *m)
     return 0;
 }
 
+/* free_causes frees what each service allocated on its own. */
+static void free_causes(md_monitor *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        svc_rt *s = &m->svc[i];
+        if (cause_owned(s->cause))
+            free((char *)s->cause);
+        free(s->gate);
+    }
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     md_monitor *m = h->data;
@@ -627,6 +660,7 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     void (*done)(void *) = m->done;
     void *arg = m->done_arg;
+    free_causes(m);
     free(m->heap);
     free(m->svc);
     free(m);
