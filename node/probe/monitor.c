@@ -396,7 +396,9 @@ static void fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, 
     o->target = md_view_strdup(snap, masked);
     o->state = h->state;
     o->state_since_ms = h->state_since_ms;
-    snprintf(o->state_cause, sizeof o->state_cause, "%s", s->cause);
+    o->state_cause = md_view_strdup(snap, s->cause);
+    if (!o->state_cause)
+        o->state_cause = ""; /* out of memory: the view is still whole */
     o->consecutive_failures = h->consecutive_failures;
     o->consecutive_successes = h->consecutive_successes;
     o->checks_total = h->checks_total;

@@ -24,7 +24,8 @@ typedef struct {
     const char *target;        /* URL or host:port with secrets masked; owned by the view */
     md_state state;
     int64_t state_since_ms;    /* wall ms */
-    char state_cause[128];     /* why it is in this state (last change's cause) */
+    const char *state_cause;   /* why it is in this state (last change's cause); owned by the view,
+                                * NULL reads as "" */
     int consecutive_failures;
     int consecutive_successes;
     uint64_t checks_total;
