@@ -86,7 +86,9 @@ typedef struct {
     float latency_ms;
 } md_trend_sample;
 
-/* Fixed-size state, embedded in the per-service record; no allocation. */
+/* Fixed-size state, embedded in the per-service record; no allocation. The samples live in
+ * storage the caller gives to md_trend_init, room for window of them: sized to the window in use
+ * (10 by default) instead of MD_TREND_MAX_WINDOW, it is 80 bytes a service instead of 256. */
 typedef struct {
     double ewma_ms;       /* exponentially weighted moving average of latency, 0 before any sample */
     double alpha;         /* EWMA weight of the newest sample */
@@ -94,11 +96,12 @@ typedef struct {
     uint16_t window;      /* capacity in use, <= MD_TREND_MAX_WINDOW */
     uint16_t count;       /* samples held, <= window */
     uint16_t head;        /* index of the next write */
-    md_trend_sample s[MD_TREND_MAX_WINDOW];
+    md_trend_sample *s;   /* window of them, the caller's (md_trend_init) */
 } md_trend;
 
-/* md_trend_init: window in [3, MD_TREND_MAX_WINDOW], alpha in (0, 1]. */
-void md_trend_init(md_trend *t, int window, double alpha);
+/* md_trend_init: samples (kept, owned by the caller, outliving t) has room for window samples;
+ * window in [3, MD_TREND_MAX_WINDOW], alpha in (0, 1]. */
+void md_trend_init(md_trend *t, md_trend_sample *samples, int window, double alpha);
 
 /* md_trend_add records one successful check's latency, taken at wall time at_ms. Times are kept
  * as float seconds from base_ms; when a sample lies more than MD_TREND_REBASE_S from base_ms, the
@@ -189,8 +192,9 @@ typedef struct {
 } md_health_change;
 
 /* md_health_init starts in UNKNOWN at wall time now_ms. p is copied (the caller keeps it); its
- * ranges are asserted, since the config loader has validated them already. */
-void md_health_init(md_health *h, const md_health_params *p, int64_t now_ms);
+ * ranges are asserted, since the config loader has validated them already. trend_samples (the
+ * caller's, outliving h) has room for p->trend_window samples: the latency trend's window. */
+void md_health_init(md_health *h, md_trend_sample *trend_samples, const md_health_params *p, int64_t now_ms);
 
 /* md_health_observe folds one check result into the state. Returns true when the state changed,
  * with *change filled (change may be NULL). Results must arrive in time order. */

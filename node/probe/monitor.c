@@ -99,6 +99,7 @@ struct md_monitor {
     uint64_t rng;
     size_t n;
     svc_rt *svc;
+    md_trend_sample *trend_samples; /* the services' trend windows, each trend_window long */
     sched_ev *heap;
     size_t heap_len;
     size_t heap_cap;
@@ -578,19 +579,25 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_v
     m->started_ms = md_wall_ms();
     m->rng = (uint64_t)md_mono_us() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
     m->svc = calloc(m->n ? m->n : 1, sizeof *m->svc);
+    size_t n_samples = 0; /* every service's trend window, in one block */
+    for (size_t i = 0; i < m->n; i++)
+        n_samples += (size_t)cfg->services[i].trend_window;
+    m->trend_samples = calloc(n_samples ? n_samples : 1, sizeof *m->trend_samples);
     m->heap_cap = 3 * (m->n ? m->n : 1); /* a check, a pre-warm and an early check each */
     m->heap = calloc(m->heap_cap, sizeof *m->heap);
     m->prober = md_prober_new(loop, cl);
     if (m->prober)
         md_prober_set_max_inflight(m->prober, cfg->max_concurrent_checks);
-    if (!m->svc || !m->heap || !m->prober) {
+    if (!m->svc || !m->trend_samples || !m->heap || !m->prober) {
         if (m->prober)
             md_prober_free(m->prober);
         free(m->svc);
+        free(m->trend_samples);
         free(m->heap);
         free(m);
         return -ENOMEM;
     }
+    n_samples = 0;
     for (size_t i = 0; i < m->n; i++) {
         svc_rt *s = &m->svc[i];
         const md_service_config *c = &cfg->services[i];
@@ -604,7 +611,8 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_v
             .trend_window = c->trend_window,
             .ewma_alpha = c->ewma_alpha,
         };
-        md_health_init(&s->health, &p, m->started_ms);
+        md_health_init(&s->health, m->trend_samples + n_samples, &p, m->started_ms);
+        n_samples += (size_t)c->trend_window;
         s->cause = NO_CHECK_YET;
     }
     uv_timer_init(loop, &m->tick);
@@ -665,6 +673,7 @@ static void on_handle_closed(uv_handle_t *h)
     free_causes(m);
     free(m->heap);
     free(m->svc);
+    free(m->trend_samples);
     free(m);
     if (done)
         done(arg);
