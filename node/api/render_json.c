@@ -111,7 +111,7 @@ static bool add_service_fields(cJSON *o, const md_view_service *v)
     bool ok = add_str(o, "name", v->name) && add_str(o, "kind", v->kind) &&
               add_str(o, "target", v->target) && add_str(o, "state", md_state_name(v->state)) &&
               add_time(o, "state_since", "state_since_ms", v->state_since_ms) &&
-              add_str(o, "cause", v->state_cause) &&
+              add_str(o, "cause", v->state_cause ? v->state_cause : "") &&
               add_num(o, "consecutive_failures", v->consecutive_failures) &&
               add_num(o, "consecutive_successes", v->consecutive_successes);
     cJSON *checks = ok ? cJSON_AddObjectToObject(o, "checks") : NULL;

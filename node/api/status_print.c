@@ -44,8 +44,8 @@ void md_status_print(FILE *out, const md_view *s, int64_t now_ms, int json)
         if (v->last_success_ms)
             md_format_time_ms(v->last_success_ms, last, sizeof last);
         fprintf(out, "\n%s %s\n", state_mark(v->state), v->name);
-        fprintf(out, "   Status: %s%s%s\n", md_state_name(v->state), v->state_cause[0] ? " - " : "",
-                v->state_cause);
+        const char *cause = v->state_cause ? v->state_cause : "";
+        fprintf(out, "   Status: %s%s%s\n", md_state_name(v->state), cause[0] ? " - " : "", cause);
         fprintf(out, "   Uptime: %.2f%% (last hour %.2f%%)\n", v->uptime_pct, v->uptime_hour_pct);
         fprintf(out, "   Response: %.*fms (avg %.*fms)\n", v->last_latency_ms < 10 ? 1 : 0, v->last_latency_ms,
                 v->avg_latency_ms < 10 ? 1 : 0, v->avg_latency_ms);

@@ -187,7 +187,10 @@ int md__cfg_expand(md__cfg_parser *p, const char *path, const char *s, char **ou
         free(b.s);
         return rc;
     }
-    *out = b.s;
+    /* Kept for the node's life, two or more a service: give back the buffer's growth room (a
+     * 5-byte name would otherwise hold 64). */
+    char *fit = b.n + 1 < b.cap ? realloc(b.s, b.n + 1) : NULL;
+    *out = fit ? fit : b.s;
     return 0;
 }
 

@@ -550,7 +550,7 @@ static void on_tick_closed(uv_handle_t *h)
         md_alerts_close(r->alerts);
     md_driver_free(r->driver);
     md_ledger_free(r->ledger);
-    free(r->incidents_json);
+    md_shared_text_unref(r->incidents);
     free(r->svc);
     free(r);
     if (done)
@@ -607,13 +607,13 @@ static void refresh_incidents(md_heal *r)
     const char *leader = r->cons ? md_consensus_leader_id(r->cons) : NULL;
     if (!leader)
         leader = "";
-    if (!r->incidents_dirty && r->incidents_json && strcmp(leader, r->incidents_leader) == 0)
+    if (!r->incidents_dirty && r->incidents && strcmp(leader, r->incidents_leader) == 0)
         return;
-    char *j = md__heal_incidents_json(r, md_wall_ms());
+    md_shared_text *j = md_shared_text_adopt(md__heal_incidents_json(r, md_wall_ms()));
     if (!j)
         return; /* out of memory: readers keep the previous document */
-    free(r->incidents_json);
-    r->incidents_json = j;
+    md_shared_text_unref(r->incidents);
+    r->incidents = j;
     r->incidents_dirty = false;
     snprintf(r->incidents_leader, sizeof r->incidents_leader, "%s", leader);
 }
@@ -621,7 +621,7 @@ static void refresh_incidents(md_heal *r)
 int md_heal_fill_view(md_heal *r, md_view *s)
 {
     refresh_incidents(r);
-    s->incidents_json = r->incidents_json ? md_view_strdup(s, r->incidents_json) : NULL;
+    s->incidents_json = md_view_share(s, r->incidents);
     s->actions_started = r->actions_started;
     if (md__heal_rw_fill_view(r, s) < 0)
         return -ENOMEM;

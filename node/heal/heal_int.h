@@ -47,14 +47,15 @@ struct md_heal {
     bool closing;
     size_t n;
     md_rsvc *svc;
-    char *incidents_json;    /* rendered from the ledger when it changed */
+    md_shared_text *incidents; /* the /v1/incidents body, rendered from the ledger when it changed;
+                              * views share it (one copy however many views hold it) */
     bool incidents_dirty;
     /* Entries up to the commit index found on disk at start were applied, and logged, by an
      * earlier run: applying them again rebuilds the ledger quietly (one summary line). */
     uint64_t replay_upto;
     uint64_t replayed, replay_refused;
     bool replay_told;        /* the summary line is out */
-    char incidents_leader[72]; /* the leader incidents_json names ("" for none): it goes stale too */
+    char incidents_leader[72]; /* the leader incidents names ("" for none): it goes stale too */
     uint64_t actions_started;
     void (*on_change)(void *);
     void *on_change_ctx;

@@ -1,8 +1,10 @@
 /* heal_render.c: /v1/incidents from the committed ledger: open incidents, the last closed ones,
  * every step with who acted and when, and each service's pause and known-good deployment. */
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/base.h"
 #include "heal_int.h"
@@ -112,56 +114,129 @@ static cJSON *incident_json(const md_ledger_incident *inc)
     return o;
 }
 
+/* A growing text: the document is written a piece at a time, so the whole cJSON tree (about
+ * twice the text, 3 MB at 10,000 services) never exists at once. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} text_buf;
+
+static void put(text_buf *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (b->len + n + 1 > cap)
+            cap += cap / 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->failed = true;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void put_s(text_buf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+/* put_item prints item (taking it) unformatted, after a comma unless first; NULL fails the text. */
+static void put_item(text_buf *b, cJSON *item, bool first)
+{
+    char *t = item ? cJSON_PrintUnformatted(item) : NULL;
+    cJSON_Delete(item);
+    if (!t) {
+        b->failed = true;
+        return;
+    }
+    if (!first)
+        put(b, ",", 1);
+    put_s(b, t);
+    free(t);
+}
+
+static cJSON *service_json(const md_heal *r, size_t i, const md_ledger_service *ls)
+{
+    cJSON *s = cJSON_CreateObject();
+    if (!s)
+        return NULL;
+    cJSON_AddStringToObject(s, "name", ls->name);
+    cJSON_AddBoolToObject(s, "paused", ls->paused);
+    if (ls->paused) {
+        cJSON_AddStringToObject(s, "paused_by", ls->paused_by);
+        add_time(s, "paused_at", ls->paused_at_ms);
+        cJSON_AddStringToObject(s, "pause_reason", ls->pause_reason);
+    }
+    if (ls->known_good[0])
+        cJSON_AddStringToObject(s, "known_good_deployment", ls->known_good);
+    else
+        cJSON_AddNullToObject(s, "known_good_deployment");
+    cJSON_AddNumberToObject(s, "incidents_total", (double)ls->incidents_total);
+    cJSON_AddNumberToObject(s, "actions_total", (double)ls->actions_total);
+    cJSON_AddBoolToObject(s, "shadow", r->cfg->services[i].shadow);
+    static const char *const kinds[] = { "none", "railway", "exec" };
+    cJSON_AddStringToObject(s, "actuator", kinds[r->cfg->services[i].actuator]);
+    return s;
+}
+
+/* The text is what cJSON_PrintUnformatted gives for the whole document
+ * {generated_at, generated_at_ms, node, leader, ledger_index, open, services, closed}: the head's
+ * scalars printed as one object without its closing brace, then each array an item at a time. */
 char *md__heal_incidents_json(const md_heal *r, int64_t now_ms)
 {
-    cJSON *root = cJSON_CreateObject();
-    if (!root)
+    cJSON *head = cJSON_CreateObject();
+    if (!head)
         return NULL;
-    add_time(root, "generated_at", now_ms);
-    cJSON_AddStringToObject(root, "node", r->cfg->node_id);
+    add_time(head, "generated_at", now_ms);
+    cJSON_AddStringToObject(head, "node", r->cfg->node_id);
     const char *leader = r->cons ? md_consensus_leader_id(r->cons) : NULL;
     if (leader)
-        cJSON_AddStringToObject(root, "leader", leader);
+        cJSON_AddStringToObject(head, "leader", leader);
     else
-        cJSON_AddNullToObject(root, "leader");
-    cJSON_AddNumberToObject(root, "ledger_index", (double)md_ledger_last_index(r->ledger));
-    cJSON *open = cJSON_AddArrayToObject(root, "open");
-    cJSON *services = cJSON_AddArrayToObject(root, "services");
-    for (size_t i = 0; open && services && i < md_ledger_count(r->ledger); i++) {
+        cJSON_AddNullToObject(head, "leader");
+    cJSON_AddNumberToObject(head, "ledger_index", (double)md_ledger_last_index(r->ledger));
+    text_buf b = {0};
+    char *h = cJSON_PrintUnformatted(head);
+    cJSON_Delete(head);
+    if (!h)
+        return NULL;
+    size_t hl = strlen(h);
+    if (hl < 2 || h[hl - 1] != '}') { /* cJSON prints an object as {...} */
+        free(h);
+        return NULL;
+    }
+    put(&b, h, hl - 1);
+    free(h);
+    size_t n = md_ledger_count(r->ledger);
+    bool first = true;
+    put_s(&b, ",\"open\":[");
+    for (size_t i = 0; i < n && !b.failed; i++) {
         const md_ledger_service *ls = md_ledger_service_at(r->ledger, i);
         if (ls->open) {
-            cJSON *inc = incident_json(ls->open);
-            if (inc)
-                cJSON_AddItemToArray(open, inc);
+            put_item(&b, incident_json(ls->open), first);
+            first = false;
         }
-        cJSON *s = cJSON_CreateObject();
-        if (!s)
-            continue;
-        cJSON_AddStringToObject(s, "name", ls->name);
-        cJSON_AddBoolToObject(s, "paused", ls->paused);
-        if (ls->paused) {
-            cJSON_AddStringToObject(s, "paused_by", ls->paused_by);
-            add_time(s, "paused_at", ls->paused_at_ms);
-            cJSON_AddStringToObject(s, "pause_reason", ls->pause_reason);
-        }
-        if (ls->known_good[0])
-            cJSON_AddStringToObject(s, "known_good_deployment", ls->known_good);
-        else
-            cJSON_AddNullToObject(s, "known_good_deployment");
-        cJSON_AddNumberToObject(s, "incidents_total", (double)ls->incidents_total);
-        cJSON_AddNumberToObject(s, "actions_total", (double)ls->actions_total);
-        cJSON_AddBoolToObject(s, "shadow", r->cfg->services[i].shadow);
-        static const char *const kinds[] = { "none", "railway", "exec" };
-        cJSON_AddStringToObject(s, "actuator", kinds[r->cfg->services[i].actuator]);
-        cJSON_AddItemToArray(services, s);
     }
-    cJSON *closed = cJSON_AddArrayToObject(root, "closed");
-    for (size_t k = 0; closed && k < md_ledger_closed_count(r->ledger); k++) {
-        cJSON *inc = incident_json(md_ledger_closed(r->ledger, k));
-        if (inc)
-            cJSON_AddItemToArray(closed, inc);
+    put_s(&b, "],\"services\":[");
+    for (size_t i = 0; i < n && !b.failed; i++)
+        put_item(&b, service_json(r, i, md_ledger_service_at(r->ledger, i)), i == 0);
+    put_s(&b, "],\"closed\":[");
+    size_t nc = md_ledger_closed_count(r->ledger);
+    for (size_t k = 0; k < nc && !b.failed; k++)
+        put_item(&b, incident_json(md_ledger_closed(r->ledger, k)), k == 0);
+    put_s(&b, "]}");
+    if (b.failed) {
+        free(b.p);
+        return NULL;
     }
-    char *out = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    return out;
+    char *fit = realloc(b.p, b.len + 1); /* the document is kept: give back the growth slack */
+    return fit ? fit : b.p;
 }

@@ -17,9 +17,9 @@ static int64_t minute_of(int64_t ms)
     return (ms % MINUTE_MS < 0) ? q - 1 : q;
 }
 
-void md_health_init(md_health *h, const md_health_params *p, int64_t now_ms)
+void md_health_init(md_health *h, md_trend_sample *trend_samples, const md_health_params *p, int64_t now_ms)
 {
-    assert(h && p);
+    assert(h && p && trend_samples);
     assert(p->failures_before_down >= 1 && p->successes_before_up >= 1);
     assert(p->slow_ms > 0 && p->trend_horizon_ms >= 0);
     memset(h, 0, sizeof *h);
@@ -28,7 +28,7 @@ void md_health_init(md_health *h, const md_health_params *p, int64_t now_ms)
     h->state_since_ms = now_ms;
     h->started_ms = now_ms;
     h->minute_epoch = minute_of(now_ms);
-    md_trend_init(&h->trend, p->trend_window, p->ewma_alpha);
+    md_trend_init(&h->trend, trend_samples, p->trend_window, p->ewma_alpha);
     md_history_init(&h->history, now_ms);
 }
 

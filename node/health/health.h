@@ -44,26 +44,30 @@ const char *md_state_name(md_state s);
 /* md_err_name returns "none", "dns", "connect", "timeout", "tls", "status" or "body". Never NULL. */
 const char *md_err_name(md_err_class e);
 
-/* The last MD_HISTORY_LEN check results of one service, packed 8 bytes each (pure). */
+/* The last MD_HISTORY_LEN check results of one service, packed 7 bytes each (pure). */
 
 #define MD_HISTORY_LEN 100
+#define MD_HISTORY_ENTRY_BYTES 7
 
-/* Fixed-size ring, embedded in the per-service record. Each entry packs the finish time
- * (ms relative to base_ms, 38 bits: 8.7 years), the latency (22 bits, in units of 100 us,
- * saturating at ~419 s) and the error class (4 bits). The HTTP status is not kept.
- * Bit layout of e[i]: [63..26] ms since base_ms, [25..4] latency / 100 us (rounded), [3..0] class.
- * A result before base_ms is stored at offset 0; one more than 2^38 ms after it moves base_ms
- * forward (shifting the older entries, clamping at 0). */
+/* Fixed-size ring, embedded in the per-service record (one per service, so every byte counts
+ * ten-thousandfold). Each entry packs, little-endian in 56 bits: the error class (3 bits), the
+ * latency (22 bits, in units of 100 us, rounded, saturating at ~419 s) and the time since the
+ * previous entry (31 bits of ms: 24.8 days). The HTTP status is not kept. Times are rebuilt from
+ * last_ms, the newest entry's finish time, walking back through the deltas: the oldest entry's
+ * delta is never read, so dropping it costs nothing. A result earlier than the newest (a clock
+ * stepped back) is stored at the newest's time; a gap longer than 24.8 days between two results
+ * (a node stopped for weeks) is stored as 24.8 days, moving the older entries' times forward. */
 typedef struct {
-    int64_t base_ms;
+    int64_t last_ms; /* at_ms of the newest entry; the base given to init while empty */
     uint16_t head;   /* next write position */
     uint16_t count;  /* entries held, <= MD_HISTORY_LEN */
-    uint64_t e[MD_HISTORY_LEN];
+    uint8_t e[MD_HISTORY_LEN * MD_HISTORY_ENTRY_BYTES];
 } md_history;
 
 void md_history_init(md_history *h, int64_t base_ms);
 
-/* md_history_push appends r, dropping the oldest entry when full. r->at_ms must be >= base_ms. */
+/* md_history_push appends r, dropping the oldest entry when full. A result before base_ms (the
+ * first) or before the newest entry is stored at that time. */
 void md_history_push(md_history *h, const md_check_result *r);
 
 /* md_history_get copies up to max results, newest first, into out (http_status is 0; out, owned
@@ -82,7 +86,9 @@ typedef struct {
     float latency_ms;
 } md_trend_sample;
 
-/* Fixed-size state, embedded in the per-service record; no allocation. */
+/* Fixed-size state, embedded in the per-service record; no allocation. The samples live in
+ * storage the caller gives to md_trend_init, room for window of them: sized to the window in use
+ * (10 by default) instead of MD_TREND_MAX_WINDOW, it is 80 bytes a service instead of 256. */
 typedef struct {
     double ewma_ms;       /* exponentially weighted moving average of latency, 0 before any sample */
     double alpha;         /* EWMA weight of the newest sample */
@@ -90,11 +96,12 @@ typedef struct {
     uint16_t window;      /* capacity in use, <= MD_TREND_MAX_WINDOW */
     uint16_t count;       /* samples held, <= window */
     uint16_t head;        /* index of the next write */
-    md_trend_sample s[MD_TREND_MAX_WINDOW];
+    md_trend_sample *s;   /* window of them, the caller's (md_trend_init) */
 } md_trend;
 
-/* md_trend_init: window in [3, MD_TREND_MAX_WINDOW], alpha in (0, 1]. */
-void md_trend_init(md_trend *t, int window, double alpha);
+/* md_trend_init: samples (kept, owned by the caller, outliving t) has room for window samples;
+ * window in [3, MD_TREND_MAX_WINDOW], alpha in (0, 1]. */
+void md_trend_init(md_trend *t, md_trend_sample *samples, int window, double alpha);
 
 /* md_trend_add records one successful check's latency, taken at wall time at_ms. Times are kept
  * as float seconds from base_ms; when a sample lies more than MD_TREND_REBASE_S from base_ms, the
@@ -185,8 +192,9 @@ typedef struct {
 } md_health_change;
 
 /* md_health_init starts in UNKNOWN at wall time now_ms. p is copied (the caller keeps it); its
- * ranges are asserted, since the config loader has validated them already. */
-void md_health_init(md_health *h, const md_health_params *p, int64_t now_ms);
+ * ranges are asserted, since the config loader has validated them already. trend_samples (the
+ * caller's, outliving h) has room for p->trend_window samples: the latency trend's window. */
+void md_health_init(md_health *h, md_trend_sample *trend_samples, const md_health_params *p, int64_t now_ms);
 
 /* md_health_observe folds one check result into the state. Returns true when the state changed,
  * with *change filled (change may be NULL). Results must arrive in time order. */

@@ -4,38 +4,38 @@
 #include <assert.h>
 #include <string.h>
 
-#define OFF_BITS 38
+#define ERR_BITS 3
 #define LAT_BITS 22
-#define ERR_BITS 4
-#define OFF_MAX ((UINT64_C(1) << OFF_BITS) - 1)
-#define LAT_MAX ((UINT64_C(1) << LAT_BITS) - 1)
+#define GAP_BITS 31
 #define ERR_MASK ((UINT64_C(1) << ERR_BITS) - 1)
+#define LAT_MAX ((UINT64_C(1) << LAT_BITS) - 1)
+#define GAP_MAX ((UINT64_C(1) << GAP_BITS) - 1)
 #define LAT_UNIT_US 100
 
-static uint64_t entry_off(uint64_t e) { return e >> (LAT_BITS + ERR_BITS); }
+_Static_assert(ERR_BITS + LAT_BITS + GAP_BITS == 8 * MD_HISTORY_ENTRY_BYTES, "an entry fills its bytes");
+_Static_assert(MD_ERR_COUNT - 1 <= ERR_MASK, "every error class fits");
 
-static uint64_t with_off(uint64_t e, uint64_t off)
+static uint64_t load(const md_history *h, size_t idx)
 {
-    assert(off <= OFF_MAX);
-    return (e & ((UINT64_C(1) << (LAT_BITS + ERR_BITS)) - 1)) | (off << (LAT_BITS + ERR_BITS));
+    const uint8_t *b = &h->e[idx * MD_HISTORY_ENTRY_BYTES];
+    uint64_t v = 0;
+    for (int i = MD_HISTORY_ENTRY_BYTES - 1; i >= 0; i--)
+        v = (v << 8) | b[i];
+    return v;
+}
+
+static void store(md_history *h, size_t idx, uint64_t v)
+{
+    uint8_t *b = &h->e[idx * MD_HISTORY_ENTRY_BYTES];
+    for (int i = 0; i < MD_HISTORY_ENTRY_BYTES; i++, v >>= 8)
+        b[i] = (uint8_t)v;
 }
 
 void md_history_init(md_history *h, int64_t base_ms)
 {
     assert(h);
     memset(h, 0, sizeof *h);
-    h->base_ms = base_ms;
-}
-
-/* A node up for 8.7 years outgrows the offset field: move the base so the new result lands in the
- * middle of the range. Anything the shift pushes below 0 is years older than the newest entry. */
-static void rebase(md_history *h, uint64_t shift_ms)
-{
-    for (uint16_t i = 0; i < h->count; i++) {
-        uint64_t off = entry_off(h->e[i]);
-        h->e[i] = with_off(h->e[i], off > shift_ms ? off - shift_ms : 0);
-    }
-    h->base_ms += (int64_t)shift_ms;
+    h->last_ms = base_ms;
 }
 
 void md_history_push(md_history *h, const md_check_result *r)
@@ -43,18 +43,17 @@ void md_history_push(md_history *h, const md_check_result *r)
     assert(h && r);
     assert(h->head < MD_HISTORY_LEN && h->count <= MD_HISTORY_LEN);
     assert((unsigned)r->err <= ERR_MASK);
-    /* Unsigned difference: at_ms - base_ms cannot overflow int64 for any sane pair, but a hostile
-     * clock must not be undefined behaviour either. */
-    uint64_t off = r->at_ms > h->base_ms ? (uint64_t)r->at_ms - (uint64_t)h->base_ms : 0;
-    if (off > OFF_MAX) {
-        uint64_t shift = off - OFF_MAX / 2;
-        rebase(h, shift);
-        off -= shift;
-    }
+    /* Unsigned difference: at_ms - last_ms cannot overflow int64 for any sane pair, but a hostile
+     * clock must not be undefined behaviour either. The first entry's gap is never read. */
+    uint64_t gap = r->at_ms > h->last_ms ? (uint64_t)r->at_ms - (uint64_t)h->last_ms : 0;
+    if (gap > GAP_MAX)
+        gap = GAP_MAX;
     uint64_t lat = ((uint64_t)r->latency_us + LAT_UNIT_US / 2) / LAT_UNIT_US;
     if (lat > LAT_MAX)
         lat = LAT_MAX;
-    h->e[h->head] = (off << (LAT_BITS + ERR_BITS)) | (lat << ERR_BITS) | ((uint64_t)r->err & ERR_MASK);
+    store(h, h->head, (gap << (LAT_BITS + ERR_BITS)) | (lat << ERR_BITS) | ((uint64_t)r->err & ERR_MASK));
+    if (r->at_ms > h->last_ms)
+        h->last_ms = r->at_ms;
     h->head = (uint16_t)((h->head + 1) % MD_HISTORY_LEN);
     if (h->count < MD_HISTORY_LEN)
         h->count++;
@@ -64,15 +63,17 @@ size_t md_history_get(const md_history *h, md_check_result *out, size_t max)
 {
     assert(h && (out || max == 0));
     size_t n = h->count < max ? h->count : max;
+    int64_t at = h->last_ms;
     for (size_t i = 0; i < n; i++) {
         size_t idx = (h->head + MD_HISTORY_LEN - 1 - i) % MD_HISTORY_LEN;
-        uint64_t e = h->e[idx];
+        uint64_t e = load(h, idx);
         out[i] = (md_check_result){
-            .at_ms = h->base_ms + (int64_t)entry_off(e),
+            .at_ms = at,
             .latency_us = (uint32_t)(((e >> ERR_BITS) & LAT_MAX) * LAT_UNIT_US),
             .err = (md_err_class)(e & ERR_MASK),
             .http_status = 0,
         };
+        at -= (int64_t)(e >> (LAT_BITS + ERR_BITS));
     }
     return n;
 }

@@ -14,14 +14,15 @@ typedef struct {
     double y_last;  /* fitted value at t_last, ms */
 } fit;
 
-void md_trend_init(md_trend *t, int window, double alpha)
+void md_trend_init(md_trend *t, md_trend_sample *samples, int window, double alpha)
 {
-    assert(t);
+    assert(t && samples);
     assert(window >= 3 && window <= MD_TREND_MAX_WINDOW);
     assert(alpha > 0.0 && alpha <= 1.0);
     memset(t, 0, sizeof *t);
     t->alpha = alpha;
     t->window = (uint16_t)window;
+    t->s = samples;
 }
 
 /* Move the time origin to new_base_ms. Samples keep the rounding they had (under 8 ms below

@@ -37,7 +37,8 @@ typedef struct svc_rt {
     int64_t cert_learned_ms;
     int64_t cert_warned_ms;
     bool early_queued;    /* an EV_EARLY of this service is in the heap */
-    md_early_gate gate;   /* early checks granted to each asking peer */
+    md_early_gate *gate;  /* early checks granted to each asking peer; allocated at the first
+                           * ask (128 bytes a service that a cluster of one never asks for) */
     uint64_t skipped;     /* due times passed over because the previous check still ran */
     uint64_t results[MD_ERR_COUNT];
     uint64_t dur_bucket[MD_DURATION_BUCKETS]; /* per bucket, not cumulative */
@@ -45,9 +46,28 @@ typedef struct svc_rt {
     double dur_sum_s;
     uint64_t prewarm_total;
     uint64_t prewarm_failed;
-    char cause[MD_HEALTH_CAUSE_LEN];
+    const char *cause;    /* the last change's cause: malloc'd and owned, or a static text */
     md_health health;
 } svc_rt;
+
+static const char NO_CHECK_YET[] = "no check yet";
+static const char CAUSE_OOM[] = "(not kept: out of memory)";
+
+static bool cause_owned(const char *c)
+{
+    return c && c != NO_CHECK_YET && c != CAUSE_OOM;
+}
+
+/* set_cause keeps a copy of text as s's cause, sized to it (most causes are 20-40 bytes; a fixed
+ * buffer per service would be MD_HEALTH_CAUSE_LEN). Out of memory, the cause says so. */
+static void set_cause(svc_rt *s, const char *text)
+{
+    if (cause_owned(s->cause))
+        free((char *)s->cause);
+    size_t n = strlen(text) + 1;
+    char *copy = malloc(n);
+    s->cause = copy ? memcpy(copy, text, n) : CAUSE_OOM;
+}
 
 struct md_monitor {
     uv_loop_t *loop;
@@ -79,6 +99,7 @@ struct md_monitor {
     uint64_t rng;
     size_t n;
     svc_rt *svc;
+    md_trend_sample *trend_samples; /* the services' trend windows, each trend_window long */
     sched_ev *heap;
     size_t heap_len;
     size_t heap_cap;
@@ -215,7 +236,7 @@ static void on_check_done(void *ctx, const md_check_result *r, const md_probe_ex
     if (m->result_sink)
         m->result_sink(m->result_sink_ctx, (size_t)(s - m->svc), r);
     if (moved) {
-        snprintf(s->cause, sizeof s->cause, "%s", ch.cause);
+        set_cause(s, ch.cause);
         md_log(change_level(ch.to), "state_change", MD_S("service", s->cfg->name),
                MD_S("from", md_state_name(ch.from)), MD_S("to", md_state_name(ch.to)),
                MD_S("cause", ch.cause), MD_D("latency_ms", r->latency_us / 1000.0),
@@ -377,7 +398,9 @@ static void fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, 
     o->target = md_view_strdup(snap, masked);
     o->state = h->state;
     o->state_since_ms = h->state_since_ms;
-    snprintf(o->state_cause, sizeof o->state_cause, "%s", s->cause);
+    o->state_cause = md_view_strdup(snap, s->cause);
+    if (!o->state_cause)
+        o->state_cause = ""; /* out of memory: the view is still whole */
     o->consecutive_failures = h->consecutive_failures;
     o->consecutive_successes = h->consecutive_successes;
     o->checks_total = h->checks_total;
@@ -529,7 +552,9 @@ int md_monitor_check_soon(md_monitor *m, size_t svc, size_t peer)
     /* Running, queued, or our own retry is coming anyway: nothing to add, nothing spent. */
     if (m->closing || s->check_handle || s->early_queued || s->health.consecutive_failures > 0)
         return -EALREADY;
-    if (!md_early_gate_allow(&s->gate, peer, md_mono_us() / 1000 + 1, s->cfg->interval_ms))
+    if (!s->gate && !(s->gate = calloc(1, sizeof *s->gate)))
+        return -ENOMEM;
+    if (!md_early_gate_allow(s->gate, peer, md_mono_us() / 1000 + 1, s->cfg->interval_ms))
         return -EAGAIN;
     md_log(MD_LOG_DEBUG, "early_check", MD_S("service", s->cfg->name), MD_S("reason", "a peer saw it fail"));
     queue_early(m, s, 0);
@@ -555,19 +580,25 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_v
     m->started_ms = md_wall_ms();
     m->rng = (uint64_t)md_mono_us() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
     m->svc = calloc(m->n ? m->n : 1, sizeof *m->svc);
+    size_t n_samples = 0; /* every service's trend window, in one block */
+    for (size_t i = 0; i < m->n; i++)
+        n_samples += (size_t)cfg->services[i].trend_window;
+    m->trend_samples = calloc(n_samples ? n_samples : 1, sizeof *m->trend_samples);
     m->heap_cap = 3 * (m->n ? m->n : 1); /* a check, a pre-warm and an early check each */
     m->heap = calloc(m->heap_cap, sizeof *m->heap);
     m->prober = md_prober_new(loop, cl);
     if (m->prober)
         md_prober_set_max_inflight(m->prober, cfg->max_concurrent_checks);
-    if (!m->svc || !m->heap || !m->prober) {
+    if (!m->svc || !m->trend_samples || !m->heap || !m->prober) {
         if (m->prober)
             md_prober_free(m->prober);
         free(m->svc);
+        free(m->trend_samples);
         free(m->heap);
         free(m);
         return -ENOMEM;
     }
+    n_samples = 0;
     for (size_t i = 0; i < m->n; i++) {
         svc_rt *s = &m->svc[i];
         const md_service_config *c = &cfg->services[i];
@@ -581,8 +612,9 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_v
             .trend_window = c->trend_window,
             .ewma_alpha = c->ewma_alpha,
         };
-        md_health_init(&s->health, &p, m->started_ms);
-        snprintf(s->cause, sizeof s->cause, "no check yet");
+        md_health_init(&s->health, m->trend_samples + n_samples, &p, m->started_ms);
+        n_samples += (size_t)c->trend_window;
+        s->cause = NO_CHECK_YET;
     }
     uv_timer_init(loop, &m->tick);
     uv_timer_init(loop, &m->status_timer);
@@ -621,6 +653,17 @@ int md_monitor_start(md_monitor *m)
     return 0;
 }
 
+/* free_causes frees what each service allocated on its own. */
+static void free_causes(md_monitor *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        svc_rt *s = &m->svc[i];
+        if (cause_owned(s->cause))
+            free((char *)s->cause);
+        free(s->gate);
+    }
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     md_monitor *m = h->data;
@@ -628,8 +671,10 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     void (*done)(void *) = m->done;
     void *arg = m->done_arg;
+    free_causes(m);
     free(m->heap);
     free(m->svc);
+    free(m->trend_samples);
     free(m);
     if (done)
         done(arg);

@@ -150,7 +150,8 @@ void md_monitor_set_status_printer(md_monitor *m, void (*fn)(void *ctx, const md
  * service svc fail: check it at once. Bounded to one such check per service per interval per
  * peer. Returns 0 when queued, -EALREADY when a check is running or queued or our own retry is
  * due (the allowance is not spent), -EAGAIN when the peer's allowance is spent, -EINVAL for a
- * peer index out of range. Never starts the check before returning. */
+ * peer index out of range, -ENOMEM when the per-service gate (allocated at the first ask) cannot
+ * be. Never starts the check before returning. */
 int md_monitor_check_soon(md_monitor *m, size_t svc, size_t peer);
 
 /* md_monitor_touch marks what readers see as changed (m is a md_monitor; the signature fits

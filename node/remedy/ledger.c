@@ -29,6 +29,20 @@ void md__ledger_strfree(const char *s)
         free((char *)s);
 }
 
+void md__ledger_service_strinit(md_ledger_service *s)
+{
+    s->paused_by = "";
+    s->pause_reason = "";
+    s->known_good = "";
+}
+
+void md__ledger_service_strfree(md_ledger_service *s)
+{
+    md__ledger_strfree(s->paused_by);
+    md__ledger_strfree(s->pause_reason);
+    md__ledger_strfree(s->known_good);
+}
+
 void md__ledger_incident_free(md_ledger_incident *inc)
 {
     if (!inc)
@@ -46,12 +60,12 @@ void md__ledger_incident_free(md_ledger_incident *inc)
 static void service_clear(md_ledger_service *s)
 {
     const char *name = s->name;
-    md__ledger_strfree(s->pause_reason);
+    md__ledger_service_strfree(s);
     md__ledger_incident_free((md_ledger_incident *)s->open);
     free(s->recent_intents_ms);
     memset(s, 0, sizeof *s);
     s->name = name;
-    s->pause_reason = "";
+    md__ledger_service_strinit(s);
 }
 
 void md__ledger_clear(md_ledger *l)
@@ -121,7 +135,7 @@ int md__ledger_alloc(const char *const *names, size_t n, md_ledger **out)
             return -ENOMEM;
         }
         l->svc[i].name = name;
-        l->svc[i].pause_reason = "";
+        md__ledger_service_strinit(&l->svc[i]);
         l->n = i + 1;
     }
     *out = l;

@@ -276,12 +276,17 @@ static int apply_pause(applier *a)
     const md_ledger_entry *e = a->e;
     if (a->svc->paused)
         return reject(a, "already paused");
-    const char *reason;
+    const char *reason, *by;
     if (md__ledger_strdup(e->u.pause.reason.p, e->u.pause.reason.len, &reason))
         return -ENOMEM;
+    if (md__ledger_strdup(e->u.pause.by, strlen(e->u.pause.by), &by)) {
+        md__ledger_strfree(reason);
+        return -ENOMEM;
+    }
     md__ledger_strfree(a->svc->pause_reason);
+    md__ledger_strfree(a->svc->paused_by);
     a->svc->paused = true;
-    strcpy(a->svc->paused_by, e->u.pause.by);
+    a->svc->paused_by = by;
     a->svc->paused_at_ms = e->at_ms;
     a->svc->pause_reason = reason;
     a->ev->kind = MD_LEDGER_EV_PAUSED;
@@ -299,8 +304,9 @@ static int apply_resume(applier *a)
     if (!s->paused && !exhausted)
         return reject(a, "neither paused nor exhausted");
     md__ledger_strfree(s->pause_reason);
+    md__ledger_strfree(s->paused_by);
     s->paused = false;
-    s->paused_by[0] = '\0';
+    s->paused_by = "";
     s->paused_at_ms = 0;
     s->pause_reason = "";
     a->ev->kind = MD_LEDGER_EV_RESUMED;
@@ -356,7 +362,11 @@ static int apply_note(applier *a)
 
 static int apply_known_good(applier *a)
 {
-    strcpy(a->svc->known_good, a->e->u.known_good.deployment);
+    const char *dep;
+    if (md__ledger_strdup(a->e->u.known_good.deployment, strlen(a->e->u.known_good.deployment), &dep))
+        return -ENOMEM;
+    md__ledger_strfree(a->svc->known_good);
+    a->svc->known_good = dep;
     a->svc->known_good_at_ms = a->e->at_ms;
     a->ev->kind = MD_LEDGER_EV_KNOWN_GOOD;
     return 0;

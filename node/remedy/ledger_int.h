@@ -57,6 +57,9 @@ int md__ledger_alloc(const char *const *names, size_t n, md_ledger **out);
 /* md__ledger_clear frees every incident and text, leaving the services empty. */
 void md__ledger_clear(md_ledger *l);
 void md__ledger_incident_free(md_ledger_incident *inc);
+/* A service's texts (paused_by, pause_reason, known_good): all "" (strinit), or freed (strfree). */
+void md__ledger_service_strinit(md_ledger_service *s);
+void md__ledger_service_strfree(md_ledger_service *s);
 /* md__ledger_push_closed appends to the ring, freeing the oldest when full (takes inc). */
 void md__ledger_push_closed(md_ledger *l, md_ledger_incident *inc);
 

@@ -282,12 +282,17 @@ static int get_incident(md__lr *r, unsigned version, bool want_open, md_ledger_i
 static int get_service(md__lr *r, unsigned version, md_ledger_service *s)
 {
     bool oom = false;
+    char name[MD_LEDGER_NAME_MAX + 1];
     if ((s->paused = md__lr_bool(r))) {
-        md__lr_name(r, s->paused_by, false);
+        md__lr_name(r, name, false);
+        if (!r->bad && md__ledger_strdup(name, strlen(name), &s->paused_by))
+            oom = true;
         s->paused_at_ms = md__lr_time(r);
         s->pause_reason = dup_text(r, &oom);
     }
-    md__lr_name(r, s->known_good, true);
+    md__lr_name(r, name, true);
+    if (!r->bad && md__ledger_strdup(name, strlen(name), &s->known_good))
+        oom = true;
     if (s->known_good[0])
         s->known_good_at_ms = md__lr_time(r);
     s->incidents_total = md__lr_n(r, 8);
@@ -343,12 +348,12 @@ static int get_services(md__lr *r, unsigned version, md_ledger *t, md_ledger_ser
             s = &t->svc[k];
         else {
             memset(scratch, 0, sizeof *scratch);
-            scratch->pause_reason = "";
+            md__ledger_service_strinit(scratch);
             scratch->name = name;
         }
         int rc = get_service(r, version, s);
         if (s == scratch) { /* a service this node does not watch: checked, then dropped */
-            md__ledger_strfree(scratch->pause_reason);
+            md__ledger_service_strfree(scratch);
             md__ledger_incident_free((md_ledger_incident *)scratch->open);
             free(scratch->recent_intents_ms);
         }

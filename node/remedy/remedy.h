@@ -190,10 +190,12 @@ typedef struct {
 typedef struct {
     const char *name;
     bool paused;
-    char paused_by[MD_LEDGER_NAME_MAX + 1];
+    const char *paused_by;                      /* "" when not paused; owned like pause_reason */
     int64_t paused_at_ms;
     const char *pause_reason;
-    char known_good[MD_LEDGER_NAME_MAX + 1];    /* "" when none */
+    const char *known_good;                     /* "" when none; owned like pause_reason (two
+                                                 * 65-byte arrays were 130 bytes a service, nearly
+                                                 * always empty) */
     int64_t known_good_at_ms;
     const md_ledger_incident *open;             /* NULL when none */
     md_ledger_last_closed last_closed;

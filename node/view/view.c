@@ -25,10 +25,22 @@ typedef struct str_node {
     } u;
 } str_node;
 
+struct md_shared_text {
+    int refs;
+    char *text;
+};
+
+/* One reference to a shared text a view holds; freed (and unref'd) with the view. */
+typedef struct share_node {
+    struct share_node *next;
+    md_shared_text *t;
+} share_node;
+
 /* The public struct is the first member, so a md_view pointer converts back to this. */
 typedef struct {
     md_view pub;
     str_node *strings;
+    share_node *shared;
 } view_priv;
 
 struct md_view_holder {
@@ -84,6 +96,60 @@ void *md_view_calloc(md_view *s, size_t bytes)
     return node->u.s;
 }
 
+md_shared_text *md_shared_text_adopt(char *text)
+{
+    if (text == NULL) {
+        return NULL;
+    }
+    md_shared_text *t = malloc(sizeof(*t));
+    if (t == NULL) {
+        free(text);
+        return NULL;
+    }
+    t->refs = 1;
+    t->text = text;
+    return t;
+}
+
+const char *md_shared_text_str(const md_shared_text *t)
+{
+    assert(t != NULL);
+    return t->text;
+}
+
+void md_shared_text_unref(md_shared_text *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    int after = __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL);
+    assert(after >= 0);
+    if (after == 0) {
+        free(t->text);
+        free(t);
+    }
+}
+
+const char *md_view_share(md_view *s, md_shared_text *t)
+{
+    assert(s != NULL);
+    if (t == NULL) {
+        return NULL;
+    }
+    view_priv *p = (view_priv *)s;
+    share_node *node = malloc(sizeof(*node));
+    if (node == NULL) {
+        return NULL;
+    }
+    int before = __atomic_fetch_add(&t->refs, 1, __ATOMIC_RELAXED);
+    assert(before > 0);
+    (void)before;
+    node->t = t;
+    node->next = p->shared;
+    p->shared = node;
+    return t->text;
+}
+
 const md_view_service *md_view_find(const md_view *s, const char *name)
 {
     assert(s != NULL && name != NULL);
@@ -112,6 +178,12 @@ static void view_free(md_view *s)
         str_node *next = p->strings->next;
         free(p->strings);
         p->strings = next;
+    }
+    while (p->shared != NULL) {
+        share_node *next = p->shared->next;
+        md_shared_text_unref(p->shared->t);
+        free(p->shared);
+        p->shared = next;
     }
     free(p);
 }

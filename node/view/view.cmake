@@ -3,3 +3,5 @@ find_package(Threads REQUIRED)
 md_module(md_view view PURE
   SOURCES view.c
   LIBS md_health Threads::Threads)
+
+md_test(unit.test_view_share SOURCES tests/unit/test_view_share.c LIBS md_view)

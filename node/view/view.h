@@ -24,7 +24,8 @@ typedef struct {
     const char *target;        /* URL or host:port with secrets masked; owned by the view */
     md_state state;
     int64_t state_since_ms;    /* wall ms */
-    char state_cause[128];     /* why it is in this state (last change's cause) */
+    const char *state_cause;   /* why it is in this state (last change's cause); owned by the view,
+                                * NULL reads as "" */
     int consecutive_failures;
     int consecutive_successes;
     uint64_t checks_total;
@@ -184,7 +185,8 @@ typedef struct md_view {
     uint64_t drops[MD_VIEW_DROP_REASONS]; /* cluster messages dropped, by reason */
     md_view_consensus consensus;
     const char *const *drop_reason_names; /* static, MD_VIEW_DROP_REASONS names */
-    const char *incidents_json; /* owned: the /v1/incidents document body, or NULL */
+    const char *incidents_json; /* the /v1/incidents document body, or NULL; shared (md_view_share)
+                                 * with node/heal and other views, freed with the last of them */
     uint64_t alerts_sent, alerts_failed, alerts_dropped, alerts_queued;
     uint64_t actions_started;  /* by this node, since start */
     size_t n_actuators;
@@ -196,6 +198,22 @@ md_view *md_view_alloc(size_t n_services);
 
 /* md_view_strdup copies s into memory the view owns (freed with it). NULL gives NULL. */
 const char *md_view_strdup(md_view *s, const char *str);
+
+/* A refcounted immutable text that views share instead of copying: a document that stays the
+ * same across many views (the /v1/incidents body, one a service) would otherwise be copied into
+ * each, and live twice while a reader holds the previous view. References are atomic, like a
+ * view's. */
+typedef struct md_shared_text md_shared_text;
+
+/* md_shared_text_adopt takes ownership of text (malloc'd) and returns it with one reference, or
+ * NULL out of memory (text is freed then). NULL text gives NULL. */
+md_shared_text *md_shared_text_adopt(char *text);
+const char *md_shared_text_str(const md_shared_text *t);
+void md_shared_text_unref(md_shared_text *t); /* NULL is a no-op */
+
+/* md_view_share makes the view hold a reference to t until it is freed and returns t's text, or
+ * NULL out of memory (or when t is NULL). */
+const char *md_view_share(md_view *s, md_shared_text *t);
 
 /* md_view_calloc returns zeroed memory the view owns (freed with it), or NULL. */
 void *md_view_calloc(md_view *s, size_t bytes);

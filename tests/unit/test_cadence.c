@@ -22,7 +22,8 @@ static void init(md_health *h, int fbd)
         .failures_before_down = fbd, .successes_before_up = 1, .slow_ms = 3000,
         .trend_horizon_ms = 0, .trend_window = 10, .ewma_alpha = 0.3,
     };
-    md_health_init(h, &p, T0);
+    static md_trend_sample samples[MD_TREND_MAX_WINDOW]; /* one health at a time in these tests */
+    md_health_init(h, samples, &p, T0);
 }
 
 static void observe(md_health *h, int64_t at, bool ok)

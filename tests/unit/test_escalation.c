@@ -100,9 +100,9 @@ static void build(const svc_spec *sp, md_ledger_service *svc, md_ledger_incident
     svc->recent_intents_ms = recent;
     svc->name = "web";
     svc->pause_reason = "";
+    svc->paused_by = "";
     svc->paused = sp->paused;
-    if (sp->known_good)
-        strcpy(svc->known_good, sp->known_good);
+    svc->known_good = sp->known_good ? sp->known_good : "";
     if (sp->lc_how != MD_CLOSE_OPEN) {
         svc->last_closed.id = LAST;
         svc->last_closed.how = sp->lc_how;

@@ -43,8 +43,9 @@ static void test_init(void **state)
 {
     (void)state;
     md_health h;
+    md_trend_sample h_s[MD_TREND_MAX_WINDOW];
     md_health_params p = params(2, 1, 60000);
-    md_health_init(&h, &p, T0);
+    md_health_init(&h, h_s, &p, T0);
     assert_int_equal(h.state, MD_STATE_UNKNOWN);
     assert_int_equal(h.state_since_ms, T0);
     assert_int_equal(h.checks_total, 0);
@@ -86,8 +87,9 @@ static void test_transition_table(void **state)
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         md_health h;
+        md_trend_sample h_s[MD_TREND_MAX_WINDOW];
         md_health_params p = params(rows[i].fbd, rows[i].sbu, 0);
-        md_health_init(&h, &p, T0);
+        md_health_init(&h, h_s, &p, T0);
         assert_int_equal(strlen(rows[i].events), strlen(rows[i].states));
         md_state prev = MD_STATE_UNKNOWN;
         for (size_t k = 0; rows[i].events[k]; k++) {
@@ -141,8 +143,9 @@ static void test_cause_strings(void **state)
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         md_health h;
+        md_trend_sample h_s[MD_TREND_MAX_WINDOW];
         md_health_params p = params(rows[i].fbd, rows[i].sbu, 0);
-        md_health_init(&h, &p, T0);
+        md_health_init(&h, h_s, &p, T0);
         md_health_change last = {0};
         for (size_t k = 0; rows[i].events[k]; k++) {
             int64_t at = T0 + (int64_t)(k + 1) * STEP_MS;
@@ -173,8 +176,9 @@ static void test_null_change(void **state)
 {
     (void)state;
     md_health h;
+    md_trend_sample h_s[MD_TREND_MAX_WINDOW];
     md_health_params p = params(1, 1, 0);
-    md_health_init(&h, &p, T0);
+    md_health_init(&h, h_s, &p, T0);
     assert_true(fail_at(&h, T0 + 1, MD_ERR_TIMEOUT, 0, NULL));
     assert_int_equal(h.state, MD_STATE_DOWN);
 }
@@ -185,8 +189,9 @@ static void test_predictive_degraded_on_ramp(void **state)
 {
     (void)state;
     md_health h;
+    md_trend_sample h_s[MD_TREND_MAX_WINDOW];
     md_health_params p = params(2, 1, 60000);
-    md_health_init(&h, &p, T0);
+    md_health_init(&h, h_s, &p, T0);
     int64_t at = T0;
     for (int k = 0; k < 30; k++)
         ok_at(&h, at += STEP_MS, 500, NULL);
@@ -234,8 +239,9 @@ static void test_trend_disabled(void **state)
 {
     (void)state;
     md_health h;
+    md_trend_sample h_s[MD_TREND_MAX_WINDOW];
     md_health_params p = params(2, 1, 0);
-    md_health_init(&h, &p, T0);
+    md_health_init(&h, h_s, &p, T0);
     int64_t at = T0;
     for (int k = 0; k < 200; k++) {
         double lat = 500 + 15.0 * k * 10;
@@ -251,8 +257,9 @@ static void test_no_degraded_on_noise_or_spike(void **state)
 {
     (void)state;
     md_health h;
+    md_trend_sample h_s[MD_TREND_MAX_WINDOW];
     md_health_params p = params(2, 1, 60000);
-    md_health_init(&h, &p, T0);
+    md_health_init(&h, h_s, &p, T0);
     uint64_t rng = 42;
     int64_t at = T0;
     for (int k = 0; k < 5000; k++) {
@@ -276,8 +283,9 @@ static void test_stats(void **state)
 {
     (void)state;
     md_health h;
+    md_trend_sample h_s[MD_TREND_MAX_WINDOW];
     md_health_params p = params(2, 1, 60000);
-    md_health_init(&h, &p, T0);
+    md_health_init(&h, h_s, &p, T0);
     ok_at(&h, T0 + 10000, 100, NULL);
     ok_at(&h, T0 + 20000, 200, NULL);
     fail_at(&h, T0 + 30000, MD_ERR_STATUS, 503, NULL); /* its 5 s must not count in the average */
@@ -323,8 +331,9 @@ static void test_uptime_hour_expiry(void **state)
 {
     (void)state;
     md_health h;
+    md_trend_sample h_s[MD_TREND_MAX_WINDOW];
     md_health_params p = params(2, 1, 60000);
-    md_health_init(&h, &p, T0);
+    md_health_init(&h, h_s, &p, T0);
     fill_hour(&h);
     const int64_t end = T0 + 59 * MIN_MS + 50000; /* the last check */
     assert_float_equal(md_health_uptime_hour_pct(&h, end), 50.0, 1e-9);
@@ -344,8 +353,9 @@ static void test_uptime_hour_skipped_minutes_cleared(void **state)
 {
     (void)state;
     md_health h;
+    md_trend_sample h_s[MD_TREND_MAX_WINDOW];
     md_health_params p = params(2, 1, 60000);
-    md_health_init(&h, &p, T0);
+    md_health_init(&h, h_s, &p, T0);
     fill_hour(&h);
     const int64_t at = T0 + 100 * MIN_MS;
     fail_at(&h, at, MD_ERR_CONNECT, 0, NULL);
@@ -357,8 +367,9 @@ static void test_uptime_hour_multi_hour_gap(void **state)
 {
     (void)state;
     md_health h;
+    md_trend_sample h_s[MD_TREND_MAX_WINDOW];
     md_health_params p = params(2, 1, 60000);
-    md_health_init(&h, &p, T0);
+    md_health_init(&h, h_s, &p, T0);
     fill_hour(&h);
     const int64_t at = T0 + 239 * MIN_MS + 1234;
     fail_at(&h, at, MD_ERR_CONNECT, 0, NULL);
@@ -373,8 +384,9 @@ static void test_uptime_hour_exact_wrap(void **state)
 {
     (void)state;
     md_health h;
+    md_trend_sample h_s[MD_TREND_MAX_WINDOW];
     md_health_params p = params(2, 1, 60000);
-    md_health_init(&h, &p, T0);
+    md_health_init(&h, h_s, &p, T0);
     fail_at(&h, T0 + 1000, MD_ERR_CONNECT, 0, NULL);
     ok_at(&h, T0 + MIN_MS * 60 + 1000, 100, NULL);
     assert_float_equal(md_health_uptime_hour_pct(&h, T0 + MIN_MS * 60 + 1000), 100.0, 1e-9);
@@ -389,8 +401,9 @@ static void test_uptime_hour_late_result(void **state)
 {
     (void)state;
     md_health h;
+    md_trend_sample h_s[MD_TREND_MAX_WINDOW];
     md_health_params p = params(2, 1, 60000);
-    md_health_init(&h, &p, T0);
+    md_health_init(&h, h_s, &p, T0);
     ok_at(&h, T0 + 10 * MIN_MS, 100, NULL);
     fail_at(&h, T0 + 8 * MIN_MS, MD_ERR_CONNECT, 0, NULL);
     assert_float_equal(md_health_uptime_hour_pct(&h, T0 + 8 * MIN_MS), 0.0, 1e-9);
@@ -406,8 +419,9 @@ static void test_uptime_hour_negative_times(void **state)
 {
     (void)state;
     md_health h;
+    md_trend_sample h_s[MD_TREND_MAX_WINDOW];
     md_health_params p = params(2, 1, 60000);
-    md_health_init(&h, &p, -90000);
+    md_health_init(&h, h_s, &p, -90000);
     fail_at(&h, -30000, MD_ERR_CONNECT, 0, NULL);
     ok_at(&h, 30000, 100, NULL);
     assert_float_equal(md_health_uptime_hour_pct(&h, -1), 0.0, 1e-9);

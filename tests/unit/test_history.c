@@ -1,5 +1,6 @@
-/* test_history.c: unit tests of the packed result ring (node/history.c): order, wraparound,
- * packing round trips, latency saturation and rounding, clamping, and the offset rebase. */
+/* test_history.c: unit tests of the packed result ring (node/health/history.c): order, wraparound,
+ * packing round trips (every result kind, irregular gaps across the wrap), latency saturation and
+ * rounding, clamping, and gaps too long for an entry. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,12 +26,43 @@ static void test_empty(void **state)
     assert_int_equal(md_history_get(&h, NULL, 0), 0);
 }
 
-static void test_entry_is_8_bytes(void **state)
+static void test_entry_is_7_bytes(void **state)
 {
     (void)state;
     md_history h;
-    assert_int_equal(sizeof h.e[0], 8);
-    assert_int_equal(sizeof h.e / sizeof h.e[0], MD_HISTORY_LEN);
+    assert_int_equal(sizeof h.e, 7 * MD_HISTORY_LEN);
+    assert_true(sizeof h <= 7 * MD_HISTORY_LEN + 16);
+}
+
+/* Every error class, latencies from 0 to past saturation, gaps from 0 ms to 24 days, over three
+ * wraps of the ring: what comes back is what went in (latency to 100 us), newest first, at every
+ * step, the last MD_HISTORY_LEN only. */
+static void test_round_trip_every_kind_across_wraps(void **state)
+{
+    (void)state;
+    static const uint32_t lats[] = {0, 49, 50, 100, 1234, 999999, 3412000, 419430300, 419430351, UINT32_MAX};
+    static const int64_t gaps[] = {0, 1, 7, 400, 10000, 60000, 3600000, 86400000, INT64_C(86400000) * 24};
+    enum { N = MD_HISTORY_LEN * 3 + 17 };
+    static md_check_result in[N];
+    md_history h;
+    md_history_init(&h, BASE_MS);
+    int64_t at = BASE_MS;
+    for (int i = 0; i < N; i++) {
+        at += gaps[(i * 7) % (sizeof gaps / sizeof gaps[0])];
+        in[i] = res(at, lats[(i * 3) % (sizeof lats / sizeof lats[0])], (md_err_class)(i % MD_ERR_COUNT));
+        md_history_push(&h, &in[i]);
+        md_check_result out[MD_HISTORY_LEN];
+        size_t want = i + 1 < MD_HISTORY_LEN ? (size_t)i + 1 : MD_HISTORY_LEN;
+        assert_int_equal(md_history_get(&h, out, MD_HISTORY_LEN), want);
+        for (size_t k = 0; k < want; k++) {
+            const md_check_result *e = &in[i - (int)k];
+            uint64_t lat = ((uint64_t)e->latency_us + 50) / 100 * 100;
+            assert_int_equal(out[k].at_ms, e->at_ms);
+            assert_int_equal(out[k].latency_us, lat > 419430300 ? 419430300 : lat);
+            assert_int_equal(out[k].err, e->err);
+            assert_int_equal(out[k].http_status, 0);
+        }
+    }
 }
 
 static void test_newest_first_partial(void **state)
@@ -101,7 +133,6 @@ static void test_packing_table(void **state)
         assert_int_equal(out.latency_us, rows[i].lat_out_us);
         assert_int_equal(out.err, rows[i].err);
         assert_int_equal(out.http_status, 0); /* not kept */
-        assert_int_equal(h.base_ms, BASE_MS);
     }
 }
 
@@ -118,36 +149,47 @@ static void test_before_base_clamps_to_base(void **state)
     assert_int_equal(out.err, MD_ERR_CONNECT);
 }
 
-/* Past 2^38 ms (8.7 years) from base, the base moves forward; recent entries keep exact times. */
-static void test_offset_overflow_rebases(void **state)
+/* Years after base, times are still exact: an entry keeps only the gap to the one before. A gap
+ * longer than 2^31 ms (24.8 days) is kept as that long: the newer entries stay exact, the older
+ * ones move forward by the excess. A result earlier than the newest is stored at the newest's time. */
+static void test_long_gaps_and_steps_back(void **state)
 {
     (void)state;
     md_history h;
     md_history_init(&h, BASE_MS);
     const int64_t far = BASE_MS + (INT64_C(1) << 38) + 12345;
-    md_check_result a = res(far - 60000, 2000, MD_ERR_NONE);
-    md_check_result b = res(far, 3000, MD_ERR_TLS);
+    const int64_t cap = (INT64_C(1) << 31) - 1;
+    md_check_result a = res(far - INT64_C(30) * 86400000, 1000, MD_ERR_DNS); /* 30 days before b */
+    md_check_result b = res(far - 60000, 2000, MD_ERR_NONE);
+    md_check_result c = res(far, 3000, MD_ERR_TLS);
+    md_check_result d = res(far - 5000, 4000, MD_ERR_BODY); /* the clock stepped back */
     md_history_push(&h, &a);
     md_history_push(&h, &b);
-    assert_true(h.base_ms > BASE_MS);
-    md_check_result out[2];
-    assert_int_equal(md_history_get(&h, out, 2), 2);
+    md_history_push(&h, &c);
+    md_history_push(&h, &d);
+    md_check_result out[4];
+    assert_int_equal(md_history_get(&h, out, 4), 4);
     assert_int_equal(out[0].at_ms, far);
-    assert_int_equal(out[0].err, MD_ERR_TLS);
-    assert_int_equal(out[1].at_ms, far - 60000);
-    assert_int_equal(out[1].latency_us, 2000);
+    assert_int_equal(out[0].err, MD_ERR_BODY);
+    assert_int_equal(out[1].at_ms, far);
+    assert_int_equal(out[1].err, MD_ERR_TLS);
+    assert_int_equal(out[2].at_ms, far - 60000);
+    assert_int_equal(out[2].latency_us, 2000);
+    assert_int_equal(out[3].at_ms, far - 60000 - cap);
+    assert_int_equal(out[3].err, MD_ERR_DNS);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_entry_is_8_bytes),
+        cmocka_unit_test(test_entry_is_7_bytes),
+        cmocka_unit_test(test_round_trip_every_kind_across_wraps),
         cmocka_unit_test(test_newest_first_partial),
         cmocka_unit_test(test_wraparound_keeps_last_100),
         cmocka_unit_test(test_packing_table),
         cmocka_unit_test(test_before_base_clamps_to_base),
-        cmocka_unit_test(test_offset_overflow_rebases),
+        cmocka_unit_test(test_long_gaps_and_steps_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

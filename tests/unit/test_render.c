@@ -59,7 +59,7 @@ static void fill_api(md_view *s, md_view_service *a)
     a->target = md_view_strdup(s, "https://api.example.test/health");
     a->state = MD_STATE_UP;
     a->state_since_ms = T0 + 1234;
-    snprintf(a->state_cause, sizeof a->state_cause, "1 consecutive success");
+    a->state_cause = "1 consecutive success";
     a->consecutive_successes = 7;
     a->checks_total = 10;
     a->checks_ok = 9;
@@ -113,7 +113,7 @@ static md_view *make_view(void)
     d->target = md_view_strdup(s, "10.0.0.5:5432");
     d->state = MD_STATE_DOWN;
     d->state_since_ms = T0 + 20000;
-    snprintf(d->state_cause, sizeof d->state_cause, "2 consecutive failures (last: connect)");
+    d->state_cause = "2 consecutive failures (last: connect)";
     d->consecutive_failures = 4;
     d->checks_total = 4;
     d->last_check_ms = T0 + 45000;

@@ -27,7 +27,8 @@ static void test_empty_and_short(void **state)
 {
     (void)state;
     md_trend t;
-    md_trend_init(&t, 10, 0.3);
+    md_trend_sample t_s[MD_TREND_MAX_WINDOW];
+    md_trend_init(&t, t_s, 10, 0.3);
     assert_true(t.ewma_ms == 0.0);
     assert_true(md_trend_slope(&t) == 0.0);
     md_trend_add(&t, T0, 100);
@@ -41,7 +42,8 @@ static void test_ewma(void **state)
 {
     (void)state;
     md_trend t;
-    md_trend_init(&t, 5, 0.5);
+    md_trend_sample t_s[MD_TREND_MAX_WINDOW];
+    md_trend_init(&t, t_s, 5, 0.5);
     md_trend_add(&t, T0, 100);
     assert_float_equal(t.ewma_ms, 100.0, 1e-9); /* first sample seeds it */
     md_trend_add(&t, T0 + 10000, 200);
@@ -49,7 +51,7 @@ static void test_ewma(void **state)
     md_trend_add(&t, T0 + 20000, 300);
     assert_float_equal(t.ewma_ms, 225.0, 1e-9);
 
-    md_trend_init(&t, 5, 1.0); /* alpha 1 follows the newest sample */
+    md_trend_init(&t, t_s, 5, 1.0); /* alpha 1 follows the newest sample */
     md_trend_add(&t, T0, 100);
     md_trend_add(&t, T0 + 10000, 700);
     assert_float_equal(t.ewma_ms, 700.0, 1e-9);
@@ -74,7 +76,8 @@ static void test_slope_exact_lines(void **state)
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         md_trend t;
-        md_trend_init(&t, rows[i].window, 0.3);
+        md_trend_sample t_s[MD_TREND_MAX_WINDOW];
+        md_trend_init(&t, t_s, rows[i].window, 0.3);
         for (int k = 0; k < rows[i].n; k++) {
             double ts = k * rows[i].step_ms / 1000.0;
             md_trend_add(&t, T0 + k * rows[i].step_ms, rows[i].a + rows[i].b * ts);
@@ -88,7 +91,8 @@ static void test_window_slides(void **state)
 {
     (void)state;
     md_trend t;
-    md_trend_init(&t, 8, 0.3);
+    md_trend_sample t_s[MD_TREND_MAX_WINDOW];
+    md_trend_init(&t, t_s, 8, 0.3);
     int64_t at = T0;
     for (int k = 0; k < 20; k++, at += 10000)
         md_trend_add(&t, at, 100 + 50.0 * k);
@@ -105,7 +109,8 @@ static void test_predict_exact_ramp(void **state)
 {
     (void)state;
     md_trend t;
-    md_trend_init(&t, 10, 0.3);
+    md_trend_sample t_s[MD_TREND_MAX_WINDOW];
+    md_trend_init(&t, t_s, 10, 0.3);
     int64_t eta = -1;
     for (int k = 0; k < 10; k++) {
         assert_false(md_trend_predict(&t, SLOW, HORIZON, &eta)); /* window not full yet */
@@ -124,13 +129,14 @@ static void test_no_predict_when_falling_or_far(void **state)
 {
     (void)state;
     md_trend t;
+    md_trend_sample t_s[MD_TREND_MAX_WINDOW];
     int64_t eta;
-    md_trend_init(&t, 10, 0.3);
+    md_trend_init(&t, t_s, 10, 0.3);
     for (int k = 0; k < 10; k++)
         md_trend_add(&t, T0 + k * 10000, 2900 - 10.0 * k);
     assert_false(md_trend_predict(&t, SLOW, HORIZON, &eta));
     /* Rising cleanly but slowly, far below the threshold: hours away. */
-    md_trend_init(&t, 10, 0.3);
+    md_trend_init(&t, t_s, 10, 0.3);
     for (int k = 0; k < 10; k++)
         md_trend_add(&t, T0 + k * 10000, 100 + 0.1 * k * 10);
     assert_true(md_trend_slope(&t) > 0.09);
@@ -143,7 +149,8 @@ static void test_predict_noisy_ramp_before_crossing(void **state)
     (void)state;
     for (int run = 0; run < 20; run++) {
         md_trend t;
-        md_trend_init(&t, 10, 0.3);
+        md_trend_sample t_s[MD_TREND_MAX_WINDOW];
+        md_trend_init(&t, t_s, 10, 0.3);
         int64_t warned_at = -1, crossed_at = -1, eta = 0;
         for (int k = 0; k < 400 && crossed_at < 0; k++) {
             int64_t at = T0 + k * 10000;
@@ -177,7 +184,8 @@ static void test_flat_noise_does_not_warn(void **state)
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         md_trend t;
-        md_trend_init(&t, rows[i].window, 0.3);
+        md_trend_sample t_s[MD_TREND_MAX_WINDOW];
+        md_trend_init(&t, t_s, rows[i].window, 0.3);
         int warned = 0;
         for (int k = 0; k < 40000; k++) {
             int64_t eta;
@@ -206,7 +214,8 @@ static void test_fit_quality_bar(void **state)
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         md_trend t;
-        md_trend_init(&t, 10, 0.3);
+        md_trend_sample t_s[MD_TREND_MAX_WINDOW];
+        md_trend_init(&t, t_s, 10, 0.3);
         for (int k = 0; k < 10; k++)
             md_trend_add(&t, T0 + k * 10000, 2000 + 10.0 * k * 10 + (k % 2 ? -rows[i].d : rows[i].d));
         int64_t eta = 0;
@@ -223,7 +232,8 @@ static void test_single_spike_does_not_warn(void **state)
     for (int w = 3; w <= MD_TREND_MAX_WINDOW; w++) {
         for (int noisy = 0; noisy <= 1; noisy++) {
             md_trend t;
-            md_trend_init(&t, w, 0.3);
+            md_trend_sample t_s[MD_TREND_MAX_WINDOW];
+            md_trend_init(&t, t_s, w, 0.3);
             int64_t eta;
             for (int k = 0; k < w - 1; k++)
                 md_trend_add(&t, T0 + k * 10000, 200 + (noisy ? 5 * uniform() : 0));
@@ -243,7 +253,8 @@ static void test_rebase_keeps_precision(void **state)
 {
     (void)state;
     md_trend t;
-    md_trend_init(&t, 10, 0.3);
+    md_trend_sample t_s[MD_TREND_MAX_WINDOW];
+    md_trend_init(&t, t_s, 10, 0.3);
     const int64_t step = 10000, n = INT64_C(60) * 86400000 / step;
     int64_t at = T0;
     for (int64_t k = 0; k < n; k++, at += step)
@@ -264,7 +275,8 @@ static void test_rebase_after_long_gap(void **state)
 {
     (void)state;
     md_trend t;
-    md_trend_init(&t, 5, 0.3);
+    md_trend_sample t_s[MD_TREND_MAX_WINDOW];
+    md_trend_init(&t, t_s, 5, 0.3);
     md_trend_add(&t, T0, 100);
     int64_t later = T0 + INT64_C(120) * 86400000 + 123;
     for (int k = 0; k < 5; k++)
