@@ -11,6 +11,7 @@
 #include "base/base.h"
 #include "health/health.h"
 
+#define TICK_STARTS_MAX 500 /* checks started in one loop turn */
 #define VIEW_MIN_GAP_US 100000 /* readers see state at most this old */
 #define FULL_VIEWS_FOR_US (30 * 1000000LL) /* after a reader asked for histories */
 #define FIRST_CHECK_JITTER_CAP_MS 10000
@@ -62,12 +63,15 @@ struct md_monitor {
         void *ctx;
     } parts[MD_MONITOR_VIEW_PARTS];
     size_t n_parts;
-    void (*status_printer)(void *ctx, const md_view *v);
+    md_status_printer_fn status_printer;
     void *status_printer_ctx;
+    md_view *printing;    /* the view a status block is being printed from, NULL between blocks */
+    size_t print_next;    /* the next service of it to print */
     md_prober *prober;
     md_view_holder *holder;
     uv_timer_t tick;
     uv_timer_t status_timer;
+    uv_timer_t status_step; /* the next slice of a block being printed */
     int open_handles;
     bool closing;
     bool dirty;           /* something changed since the last view */
@@ -330,8 +334,11 @@ static void on_tick(uv_timer_t *t)
 {
     md_monitor *m = t->data;
     int64_t now_us = md_mono_us();
-    /* Bounded: each event is re-queued strictly in the future, so this loop ends. */
-    while (m->heap_len > 0 && m->heap[0].due_us <= now_us + 500) {
+    /* Bounded: each event is re-queued strictly in the future, so this loop ends; and at most
+     * TICK_STARTS_MAX per turn: after a stall every service may be due at once, and starting
+     * 100,000 checks in one turn would stall the loop again (rearm comes back after the I/O). */
+    for (int started = 0; m->heap_len > 0 && m->heap[0].due_us <= now_us + 500 && started < TICK_STARTS_MAX;
+         started++) {
         sched_ev ev = heap_pop(m);
         svc_rt *s = &m->svc[ev.svc];
         if (ev.kind == EV_EARLY) {
@@ -469,15 +476,30 @@ static void refresh_view(void *ctx, bool full)
     m->built_us = now_us;
 }
 
+static void on_status_step(uv_timer_t *t)
+{
+    md_monitor *m = t->data;
+    if (!m->printing)
+        return;
+    m->print_next = m->status_printer(m->status_printer_ctx, m->printing, m->print_next);
+    if (m->print_next < m->printing->n_services) {
+        /* 1 ms, not 0: a 0 ms timer would run again in this turn's timer phase (libuv before
+         * 1.48), and the point is to let the turn's I/O (heartbeats, votes) in between. */
+        uv_timer_start(&m->status_step, on_status_step, 1, 0);
+        return;
+    }
+    md_view_unref(m->printing);
+    m->printing = NULL;
+}
+
 static void on_status_timer(uv_timer_t *t)
 {
     md_monitor *m = t->data;
-    md_view *snap = md_view_holder_get(m->holder); /* refresh hook builds a fresh one if needed */
-    if (!snap)
-        return;
-    if (m->status_printer)
-        m->status_printer(m->status_printer_ctx, snap);
-    md_view_unref(snap);
+    if (m->printing || !m->status_printer)
+        return; /* the last block is still being printed */
+    m->printing = md_view_holder_get(m->holder); /* refresh hook builds a fresh one if needed */
+    m->print_next = 0;
+    on_status_step(&m->status_step);
 }
 
 /* ---- lifecycle ---- */
@@ -513,7 +535,7 @@ int md_monitor_add_view_part(md_monitor *m, md_view_part_fn fill, void *ctx)
     return 0;
 }
 
-void md_monitor_set_status_printer(md_monitor *m, void (*fn)(void *ctx, const md_view *v), void *ctx)
+void md_monitor_set_status_printer(md_monitor *m, md_status_printer_fn fn, void *ctx)
 {
     m->status_printer = fn;
     m->status_printer_ctx = ctx;
@@ -585,9 +607,11 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_v
     }
     uv_timer_init(loop, &m->tick);
     uv_timer_init(loop, &m->status_timer);
+    uv_timer_init(loop, &m->status_step);
     m->tick.data = m;
     m->status_timer.data = m;
-    m->open_handles = 2;
+    m->status_step.data = m;
+    m->open_handles = 3;
     m->dirty = true;
     md_view_holder_set_refresh(holder, refresh_view, m);
     *out = m;
@@ -646,6 +670,12 @@ void md_monitor_close(md_monitor *m, void (*done)(void *arg), void *arg)
     m->prober = NULL;
     uv_timer_stop(&m->tick);
     uv_timer_stop(&m->status_timer);
+    uv_timer_stop(&m->status_step);
+    if (m->printing) {
+        md_view_unref(m->printing);
+        m->printing = NULL;
+    }
     uv_close((uv_handle_t *)&m->tick, on_handle_closed);
     uv_close((uv_handle_t *)&m->status_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&m->status_step, on_handle_closed);
 }
