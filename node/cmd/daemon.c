@@ -258,6 +258,7 @@ static int start(daemon_ctx *d)
     }
     md_monitor_set_result_sink(d->monitor, md_failover_check_result, d->failover);
     md_monitor_add_view_part(d->monitor, failover_view_part, d->failover);
+    md_monitor_set_status_part(d->monitor, failover_view_part, d->failover);
     md_monitor_add_view_part(d->monitor, loop_view_part, d);
     md_monitor_set_status_printer(d->monitor, print_status, d);
     rc = start_api(d, err, sizeof err);

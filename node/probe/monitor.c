@@ -65,7 +65,10 @@ struct md_monitor {
     size_t n_parts;
     md_status_printer_fn status_printer;
     void *status_printer_ctx;
-    md_view *printing;    /* the view a status block is being printed from, NULL between blocks */
+    md_view_part_fn status_part; /* the one view part the status block shows (failover's endpoints) */
+    void *status_part_ctx;
+    md_view *printing;    /* the status block's own view, NULL between blocks */
+    size_t fill_next;     /* the next service of it to fill; n once filled */
     size_t print_next;    /* the next service of it to print */
     md_prober *prober;
     md_view_holder *holder;
@@ -476,19 +479,34 @@ static void refresh_view(void *ctx, bool full)
     m->built_us = now_us;
 }
 
+/* The status block has a view of its own, filled MD_STATUS_SLICE services per loop turn and then
+ * printed as many per turn: a whole view of 100,000 services (the cluster's votes, remediation)
+ * built in one turn held the loop for seconds on a busy machine. It holds only what the block shows
+ * (the monitor's fields, failover's endpoints), each service as it was when its slice was filled. */
 static void on_status_step(uv_timer_t *t)
 {
     md_monitor *m = t->data;
-    if (!m->printing)
+    md_view *v = m->printing;
+    if (!v)
         return;
-    m->print_next = m->status_printer(m->status_printer_ctx, m->printing, m->print_next);
-    if (m->print_next < m->printing->n_services) {
+    if (m->fill_next < m->n) {
+        size_t to = m->n - m->fill_next > MD_STATUS_SLICE ? m->fill_next + MD_STATUS_SLICE : m->n;
+        int64_t now_ms = md_wall_ms();
+        for (size_t i = m->fill_next; i < to; i++)
+            fill_snap_service(m, v, &v->services[i], &m->svc[i], NULL, now_ms);
+        m->fill_next = to;
+        if (to == m->n && m->status_part && m->status_part(m->status_part_ctx, v) < 0)
+            m->print_next = v->n_services; /* out of memory: no block this time */
+    } else {
+        m->print_next = m->status_printer(m->status_printer_ctx, v, m->print_next);
+    }
+    if (m->print_next < v->n_services) {
         /* 1 ms, not 0: a 0 ms timer would run again in this turn's timer phase (libuv before
          * 1.48), and the point is to let the turn's I/O (heartbeats, votes) in between. */
         uv_timer_start(&m->status_step, on_status_step, 1, 0);
         return;
     }
-    md_view_unref(m->printing);
+    md_view_unref(v);
     m->printing = NULL;
 }
 
@@ -497,8 +515,24 @@ static void on_status_timer(uv_timer_t *t)
     md_monitor *m = t->data;
     if (m->printing || !m->status_printer)
         return; /* the last block is still being printed */
-    m->printing = md_view_holder_get(m->holder); /* refresh hook builds a fresh one if needed */
+    md_view *v = md_view_alloc(m->n);
+    if (!v)
+        return;
+    v->built_ms = md_wall_ms();
+    v->node_id = md_view_strdup(v, m->cfg->node_id);
+    v->node_region = md_view_strdup(v, m->cfg->node_region);
+    v->version = MD_VERSION;
+    v->started_ms = m->started_ms;
+    v->pid = (int)getpid();
+    m->printing = v;
+    m->fill_next = 0;
     m->print_next = 0;
+    if (m->n == 0) { /* the header and the footer */
+        m->status_printer(m->status_printer_ctx, v, 0);
+        md_view_unref(v);
+        m->printing = NULL;
+        return;
+    }
     on_status_step(&m->status_step);
 }
 
@@ -533,6 +567,12 @@ int md_monitor_add_view_part(md_monitor *m, md_view_part_fn fill, void *ctx)
     m->parts[m->n_parts].ctx = ctx;
     m->n_parts++;
     return 0;
+}
+
+void md_monitor_set_status_part(md_monitor *m, md_view_part_fn fill, void *ctx)
+{
+    m->status_part = fill;
+    m->status_part_ctx = ctx;
 }
 
 void md_monitor_set_status_printer(md_monitor *m, md_status_printer_fn fn, void *ctx)
