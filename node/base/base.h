@@ -102,6 +102,7 @@ typedef struct {
     uint64_t stalls;  /* turns that worked warn_ms or longer */
     int64_t max_us;   /* the longest turn */
     uint64_t busy_us; /* the turns' work, summed */
+    int64_t max_stall_cpu_us; /* the most CPU time the loop's thread used in one stall */
 } md_loop_stats;
 
 typedef struct md_loop_meter md_loop_meter;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 struct md_loop_meter {
     uv_prepare_t prep;
@@ -12,11 +13,22 @@ struct md_loop_meter {
     int64_t warn_us;
     uint64_t last_ns;      /* uv_hrtime at the previous prepare, 0 before the first */
     uint64_t last_idle_ns; /* uv_metrics_idle_time then */
+    int64_t last_cpu_us;   /* the loop thread's CPU time then */
     md_loop_stats st;
 };
 
+static int64_t thread_cpu_us(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* on_prepare runs just before the loop waits: the time since the previous wait, minus what the
- * loop spent waiting in between, is the work of one turn (timers, I/O callbacks, checks). */
+ * loop spent waiting in between, is the work of one turn (timers, I/O callbacks, checks). Its CPU
+ * time says how much of that was the node's own work rather than waiting for a CPU on a busy
+ * machine. */
 static void on_prepare(uv_prepare_t *p)
 {
     md_loop_meter *m = p->data;
@@ -25,12 +37,20 @@ static void on_prepare(uv_prepare_t *p)
         uint64_t span = now - m->last_ns, waited = idle - m->last_idle_ns;
         int64_t busy_us = waited < span ? (int64_t)((span - waited) / 1000) : 0;
         md_loop_stats_add(&m->st, busy_us, m->warn_us);
-        if (m->warn_us > 0 && busy_us >= m->warn_us)
-            md_log(MD_LOG_WARN, "loop_stall", MD_I("ms", busy_us / 1000), MD_I("stalls", m->st.stalls),
+        if (m->warn_us > 0 && busy_us >= m->warn_us) {
+            int64_t cpu_us = thread_cpu_us() - m->last_cpu_us;
+            if (cpu_us > m->st.max_stall_cpu_us)
+                m->st.max_stall_cpu_us = cpu_us;
+            md_log(MD_LOG_WARN, "loop_stall", MD_I("ms", busy_us / 1000), MD_I("cpu_ms", cpu_us / 1000),
+                   MD_I("stalls", m->st.stalls),
                    MD_S("effect", "timers (heartbeats, elections, checks) ran late by this much"));
+        }
     }
     m->last_ns = now;
     m->last_idle_ns = idle;
+    /* Read only when a turn may be measured against it: one clock call a turn. */
+    if (m->warn_us > 0)
+        m->last_cpu_us = thread_cpu_us();
 }
 
 void md_loop_stats_add(md_loop_stats *st, int64_t busy_us, int64_t warn_us)
