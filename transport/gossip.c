@@ -7,6 +7,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 void tp__gossip_send_digest(tp *t, tp__peer *p)
@@ -31,17 +32,22 @@ void tp__gossip_reset_peer(tp *t, tp__peer *p, bool notify)
 /* chunk_limit: the body size an ITEMS message aims to stay under. */
 static size_t chunk_limit(const tp *t) { return t->max_bytes / 2; }
 
-/* next_chunk finds the end of the chunk that starts at our item i: the selected items (all, or
- * those with a push pending) that fit under chunk_limit, at least one. *count gets how many. */
-static size_t next_chunk(const tp *t, size_t i, bool pending_only, uint32_t *count)
+/* The items a send covers: every one of ours (sel NULL), or those at the positions in sel. */
+typedef struct {
+    const size_t *sel;
+    size_t n;
+} selection;
+
+static const tp__item *sel_item(const tp *t, selection s, size_t k) { return &t->own.v[s.sel ? s.sel[k] : k]; }
+
+/* next_chunk finds the end of the chunk that starts at the selection's k-th item: the items that
+ * fit under chunk_limit, at least one. *count gets how many. */
+static size_t next_chunk(const tp *t, selection s, size_t k, uint32_t *count)
 {
     size_t cur = TP__ITEMS_HDR_LEN;
     *count = 0;
-    for (; i < t->own.n; i++) {
-        const tp__item *it = &t->own.v[i];
-        if (pending_only && it->mark == 0) {
-            continue;
-        }
+    for (; k < s.n; k++) {
+        const tp__item *it = sel_item(t, s, k);
         size_t w = tp__item_wire_len(it->klen, it->vlen);
         if (cur + w > chunk_limit(t) && *count > 0) {
             break;
@@ -49,29 +55,29 @@ static size_t next_chunk(const tp *t, size_t i, bool pending_only, uint32_t *cou
         cur += w;
         (*count)++;
     }
-    return i;
+    return k;
 }
 
-/* send_items sends our items (all, or those with a push pending) to one peer or to every peer
- * (to == NULL). A complete set is numbered so the receiver knows when it has all of it. */
-static void send_items(tp *t, tp__peer *to, bool pending_only, bool complete)
+/* send_items sends the selected items of ours to one peer or to every peer (to == NULL). A
+ * complete set is numbered so the receiver knows when it has all of it. */
+static void send_items(tp *t, tp__peer *to, selection s, bool complete)
 {
     tp__items_hdr h = {.complete = complete, .n_chunks = 1};
     uint32_t count;
     if (complete) {
         h.n_chunks = 0;
-        for (size_t i = 0; h.n_chunks == 0 || i < t->own.n; h.n_chunks++) {
-            i = next_chunk(t, i, false, &count);
+        for (size_t k = 0; h.n_chunks == 0 || k < s.n; h.n_chunks++) {
+            k = next_chunk(t, s, k, &count);
         }
         if (++t->sync_next == 0) {
             t->sync_next = 1;
         }
         h.sync_id = t->sync_next;
     }
-    size_t i = 0;
-    for (uint32_t c = 0; (c == 0 || i < t->own.n) && !t->closing; c++) {
-        size_t first = i;
-        i = next_chunk(t, first, pending_only, &count);
+    size_t k = 0;
+    for (uint32_t c = 0; (c == 0 || k < s.n) && !t->closing; c++) {
+        size_t first = k;
+        k = next_chunk(t, s, first, &count);
         if (count == 0 && !complete) {
             break;
         }
@@ -80,11 +86,9 @@ static void send_items(tp *t, tp__peer *to, bool pending_only, bool complete)
         h.chunk = complete ? c : 0;
         h.count = count;
         tp__items_encode_hdr(&w, &h);
-        for (size_t k = first; k < i; k++) {
-            const tp__item *it = &t->own.v[k];
-            if (!pending_only || it->mark != 0) {
-                tp__items_encode_item(&w, it->key, it->klen, it->version, it->val, it->vlen);
-            }
+        for (size_t j = first; j < k; j++) {
+            const tp__item *it = sel_item(t, s, j);
+            tp__items_encode_item(&w, it->key, it->klen, it->version, it->val, it->vlen);
         }
         for (size_t p = 0; !w.bad && p < t->n_peers && !t->closing; p++) {
             if (to == NULL || to == &t->peers[p]) {
@@ -101,9 +105,9 @@ void tp__gossip_flush(tp *t)
         return;
     }
     uv_idle_stop(&t->flush);
-    send_items(t, NULL, true, false);
-    for (size_t i = 0; i < t->own.n; i++) {
-        t->own.v[i].mark = 0;
+    send_items(t, NULL, (selection){.sel = t->pending, .n = t->n_pending}, false);
+    for (size_t k = 0; k < t->n_pending; k++) {
+        t->own.v[t->pending[k]].mark = 0;
     }
     t->n_pending = 0;
 }
@@ -141,7 +145,7 @@ int tp__gossip_on_pull(tp *t, tp__peer *p, const uint8_t *body, size_t len)
         return -EBADMSG;
     }
     tp__gossip_flush(t); /* pushes first, so none arrives after the complete set */
-    send_items(t, p, false, true);
+    send_items(t, p, (selection){.sel = NULL, .n = t->own.n}, true);
     return 0;
 }
 
@@ -218,6 +222,15 @@ int tp_gossip_set(tp *t, const char *key, const void *val, size_t len)
     if (cur != NULL && cur->vlen == len && (len == 0 || memcmp(cur->val, val, len) == 0)) {
         return 0;
     }
+    if (!was_pending && t->n_pending == t->pending_cap) {
+        size_t cap = t->pending_cap ? 2 * t->pending_cap : 64;
+        size_t *pv = realloc(t->pending, cap * sizeof *pv);
+        if (pv == NULL) {
+            return -ENOMEM;
+        }
+        t->pending = pv;
+        t->pending_cap = cap;
+    }
     /* One counter for all our items: a key removed and set again still gets a newer version. */
     uint64_t version = t->own_version + 1;
     int rc = tp__kv_set(&t->own, key, klen, version, val, len, 1);
@@ -226,7 +239,7 @@ int tp_gossip_set(tp *t, const char *key, const void *val, size_t len)
     }
     t->own_version = version;
     if (!was_pending) {
-        t->n_pending++;
+        t->pending[t->n_pending++] = cur != NULL ? pos : t->own.n - 1;
     }
     /* The push goes out once this loop turn's callbacks are done (an idle handle keeps the loop
      * from blocking until then), so a burst of changes travels as one ITEMS message. */
@@ -245,8 +258,17 @@ int tp_gossip_remove(tp *t, const char *key)
     if (tp__kv_find(&t->own, key, strlen(key), &pos) == NULL) {
         return -ENOENT;
     }
-    if (t->own.v[pos].mark != 0) {
-        t->n_pending--;
+    /* Rare (a service leaves the config): fixing the pending positions by a walk is fine. */
+    size_t last = t->own.n - 1;
+    for (size_t k = 0; k < t->n_pending;) {
+        if (t->pending[k] == pos) {
+            t->pending[k] = t->pending[--t->n_pending];
+            continue;
+        }
+        if (t->pending[k] == last) {
+            t->pending[k] = pos; /* the last item moves into the hole */
+        }
+        k++;
     }
     tp__kv_remove_at(&t->own, pos);
     return 0;

@@ -259,6 +259,27 @@ static uint64_t msgs_accepted(const tp *t)
     return n;
 }
 
+/* drain handles queued messages, at most TP__DRAIN_MAX of them or TP__DRAIN_BYTES of bodies: a
+ * full gossip set at 100,000 items is several 512 KiB chunks, and handling all of them in one turn
+ * would hold back the Raft messages behind them. What is left keeps the descriptor readable. */
+static void drain(tp *t)
+{
+    size_t bytes = 0;
+    for (int i = 0; i < TP__DRAIN_MAX && bytes < TP__DRAIN_BYTES && !t->closing; i++) {
+        nng_msg *m;
+        if (nng_recvmsg(t->pull, &m, NNG_FLAG_NONBLOCK) != 0) {
+            break; /* NNG_EAGAIN: drained */
+        }
+        uint64_t before = msgs_accepted(t);
+        bytes += nng_msg_len(m);
+        tp__rx(t, nng_msg_body(m), nng_msg_len(m));
+        if (msgs_accepted(t) != before) {
+            tp__guard_authed(t, nng_pipe_id(nng_msg_get_pipe(m))); /* a peer: no longer a guest */
+        }
+        nng_msg_free(m);
+    }
+}
+
 static void on_readable(uv_poll_t *h, int status, int events)
 {
     tp *t = h->data;
@@ -266,17 +287,13 @@ static void on_readable(uv_poll_t *h, int status, int events)
     if (status < 0) {
         return; /* nng's notification fd does not fail; if it did, the next wakeup retries */
     }
-    for (int i = 0; i < TP__DRAIN_MAX && !t->closing; i++) {
-        nng_msg *m;
-        if (nng_recvmsg(t->pull, &m, NNG_FLAG_NONBLOCK) != 0) {
-            break; /* NNG_EAGAIN: drained */
-        }
-        uint64_t before = msgs_accepted(t);
-        tp__rx(t, nng_msg_body(m), nng_msg_len(m));
-        if (msgs_accepted(t) != before) {
-            tp__guard_authed(t, nng_pipe_id(nng_msg_get_pipe(m))); /* a peer: no longer a guest */
-        }
-        nng_msg_free(m);
+    drain(t);
+}
+
+void tp_drain(tp *t)
+{
+    if (t != NULL && t->started && !t->closing) {
+        drain(t);
     }
 }
 

@@ -94,6 +94,7 @@ static void free_tp(tp *t)
     }
     free(t->peers);
     tp__kv_clear(&t->own);
+    free(t->pending);
     tp__mac_free(&t->mac);
     free(t->listen);
     free(t);

@@ -138,6 +138,12 @@ int tp_new(uv_loop_t *loop, const tp_config *cfg, const tp_callbacks *cb, tp **o
  * Returns 0, or a negative error with err filled (for example the listen address is in use). */
 int tp_start(tp *t, char *err, size_t errlen);
 
+/* tp_drain handles the messages already received now, as a readable wakeup of the loop would (the
+ * same per-wakeup bound). A caller about to judge by time after the loop was held up (Raft's tick
+ * after a long turn) calls it first, so it hears what arrived meanwhile before it decides that
+ * nobody spoke. Does nothing before tp_start or once closing. */
+void tp_drain(tp *t);
+
 /* tp_send queues one message of an application type (>= TP_TYPE_APP) to a peer. The body is
  * copied. Returns 0, -ENOENT (no such peer), -EMSGSIZE (envelope over max_message_bytes), -EINVAL
  * (type below TP_TYPE_APP), or -EAGAIN (not connected or queue full: dropped and counted as

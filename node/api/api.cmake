@@ -15,6 +15,6 @@ md_module(md_api api
   LIBS md_view md_base md_health md_util PkgConfig::UV PkgConfig::CJSON)
 target_sources(md_api PRIVATE ${CMAKE_BINARY_DIR}/web_assets.c)
 
-foreach(t IN ITEMS test_http_parse test_render test_page test_render_failover)
+foreach(t IN ITEMS test_http_parse test_render test_page test_render_failover test_status_print)
   md_test(unit.${t} SOURCES tests/unit/${t}.c LIBS md_api)
 endforeach()

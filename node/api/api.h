@@ -80,5 +80,9 @@ char *md_render_error_json(int code, const char *message);
 /* md_status_print writes the block for view s to out (text mode), or, when json is set,
  * one "status" log event per service. now_ms is wall ms. */
 void md_status_print(FILE *out, const md_view *s, int64_t now_ms, int json);
+/* md_status_print_part prints the services from index from, at most max of them (with the header
+ * when from is 0, the footer with the last), and returns the index to go on from: n_services once
+ * done. A node's loop prints a large block over many turns this way. */
+size_t md_status_print_part(FILE *out, const md_view *s, size_t from, size_t max, int64_t now_ms, int json);
 
 #endif

@@ -273,6 +273,23 @@ static void peer_families(buf *b, const md_view *s)
         put_double(b, s->nodes[i].rtt_us / 1e6);
         puts_(b, "\n");
     }
+    if (s->loop_turns > 0) {
+        family(b, "medic_loop_turn_max_seconds", "gauge",
+               "The longest turn of the node's loop since start (work between two waits: timers run late by as much).");
+        puts_(b, "medic_loop_turn_max_seconds ");
+        put_double(b, s->loop_turn_max_ms / 1000.0);
+        puts_(b, "\n");
+        family(b, "medic_loop_stalls_total", "counter", "Turns of the loop that worked medic_loop_stall_warn_seconds or longer.");
+        putf(b, "medic_loop_stalls_total %" PRIu64 "\n", s->loop_stalls);
+        family(b, "medic_loop_stall_warn_seconds", "gauge", "The turn length counted as a stall (and logged as loop_stall).");
+        puts_(b, "medic_loop_stall_warn_seconds ");
+        put_double(b, (double)s->loop_stall_warn_ms / 1000.0);
+        puts_(b, "\n");
+        family(b, "medic_loop_busy_seconds_total", "counter", "Time the loop worked (did not wait), summed over its turns.");
+        puts_(b, "medic_loop_busy_seconds_total ");
+        put_double(b, s->loop_busy_s);
+        puts_(b, "\n");
+    }
     family(b, "medic_node_isolated", "gauge", "1 when this node reaches no peer and every check fails.");
     putf(b, "medic_node_isolated %d\n", s->n_nodes > 0 && s->nodes[0].isolated);
     const md_view_consensus *k = &s->consensus;

@@ -3,6 +3,8 @@
 
 #include "base/base.h"
 
+#include <stdint.h>
+
 static const char *state_mark(md_state s)
 {
     switch (s) {
@@ -13,9 +15,9 @@ static const char *state_mark(md_state s)
     }
 }
 
-static void print_json(const md_view *s)
+static void print_json(const md_view *s, size_t from, size_t to)
 {
-    for (size_t i = 0; i < s->n_services; i++) {
+    for (size_t i = from; i < to; i++) {
         const md_view_service *v = &s->services[i];
         char last[40] = "never";
         if (v->last_success_ms)
@@ -27,18 +29,9 @@ static void print_json(const md_view *s)
     }
 }
 
-void md_status_print(FILE *out, const md_view *s, int64_t now_ms, int json)
+static void print_text(FILE *out, const md_view *s, size_t from, size_t to)
 {
-    if (json) {
-        print_json(s);
-        return;
-    }
-    char now[40];
-    md_format_time_ms(now_ms, now, sizeof now);
-    fprintf(out, "============================================================\n");
-    fprintf(out, "MEDIC STATUS  node=%s  %s\n", s->node_id ? s->node_id : "-", now);
-    fprintf(out, "============================================================\n");
-    for (size_t i = 0; i < s->n_services; i++) {
+    for (size_t i = from; i < to; i++) {
         const md_view_service *v = &s->services[i];
         char last[40] = "never";
         if (v->last_success_ms)
@@ -62,6 +55,31 @@ void md_status_print(FILE *out, const md_view *s, int64_t now_ms, int json)
                     v->active_endpoint >= 0 ? v->endpoints[v->active_endpoint].target : "none",
                     v->active_endpoint > 0 ? " (backup)" : "", (unsigned long long)v->failovers);
     }
-    fprintf(out, "\n============================================================\n");
-    fflush(out);
+}
+
+size_t md_status_print_part(FILE *out, const md_view *s, size_t from, size_t max, int64_t now_ms, int json)
+{
+    size_t to = from + max < s->n_services && from + max > from ? from + max : s->n_services;
+    if (json) {
+        print_json(s, from, to);
+        return to;
+    }
+    if (from == 0) {
+        char now[40];
+        md_format_time_ms(now_ms, now, sizeof now);
+        fprintf(out, "============================================================\n");
+        fprintf(out, "MEDIC STATUS  node=%s  %s\n", s->node_id ? s->node_id : "-", now);
+        fprintf(out, "============================================================\n");
+    }
+    print_text(out, s, from, to);
+    if (to == s->n_services) {
+        fprintf(out, "\n============================================================\n");
+        fflush(out);
+    }
+    return to;
+}
+
+void md_status_print(FILE *out, const md_view *s, int64_t now_ms, int json)
+{
+    md_status_print_part(out, s, 0, SIZE_MAX, now_ms, json);
 }

@@ -1,6 +1,6 @@
 # base.cmake: md_base, the plumbing every node module shares (clocks, log, curl loop, processes).
 md_module(md_base base
-  SOURCES clock.c log.c proc.c curl_loop.c fetch.c
+  SOURCES clock.c log.c proc.c curl_loop.c fetch.c loop_meter.c
   LIBS md_util PkgConfig::UV PkgConfig::CURL)
 
 md_test(unit.test_log SOURCES tests/unit/test_log.c LIBS md_base PkgConfig::CJSON)

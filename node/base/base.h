@@ -94,6 +94,28 @@ int md_proc_self_dir(char *dir, size_t len);
 /* md_free_port returns a TCP port on 127.0.0.1 that was free a moment ago, or a negative errno. */
 int md_free_port(void);
 
+/* The loop meter: how long each turn of the loop works between two waits. A long turn delays
+ * every timer (heartbeats, election timeouts, checks) by as much. */
+
+typedef struct {
+    uint64_t turns;   /* turns measured */
+    uint64_t stalls;  /* turns that worked warn_ms or longer */
+    int64_t max_us;   /* the longest turn */
+    uint64_t busy_us; /* the turns' work, summed */
+    int64_t max_stall_cpu_us; /* the most CPU time the loop's thread used in one stall */
+} md_loop_stats;
+
+typedef struct md_loop_meter md_loop_meter;
+
+/* md_loop_meter_new measures loop's turns from its next one and logs `loop_stall` (warn) for a
+ * turn of warn_ms or longer (0: never). Call before uv_run. Returns 0, -ENOMEM or a libuv error. */
+int md_loop_meter_new(uv_loop_t *loop, int64_t warn_ms, md_loop_meter **out);
+void md_loop_meter_stats(const md_loop_meter *m, md_loop_stats *out);
+/* md_loop_stats_add counts one turn that worked busy_us (the meter's arithmetic, for tests). */
+void md_loop_stats_add(md_loop_stats *st, int64_t busy_us, int64_t warn_us);
+/* md_loop_meter_close closes the meter's handle; it is freed once closed. NULL is ignored. */
+void md_loop_meter_close(md_loop_meter *m);
+
 /* Drives one libcurl multi handle from a libuv loop (socket and timer callbacks),
  * so HTTP transfers never block the loop and need no thread. */
 

@@ -14,6 +14,8 @@
 #include "transport.h"
 
 #define DROP_LOG_EVERY_MS 60000
+/* Services whose verdicts one loop turn recomputes: about a millisecond of work at full speed. */
+#define MD_SWEEP_SLICE 2000
 /* A public key: with --insecure-dev anyone who reads this can talk to the cluster. */
 static const char insecure_key[] = "medic-insecure-dev-key-not-secret";
 
@@ -48,6 +50,10 @@ struct md_cluster {
     md_consensus *cons;   /* NULL for a cluster of one */
     uv_timer_t timer;
     bool timer_open;
+    uint64_t sweep_every_ms;   /* a sweep of every service's verdict starts this often */
+    int64_t sweep_started_ms;  /* monotonic ms the sweep in progress (or the last) started */
+    size_t sweep_next;         /* the next service of the sweep in progress; n_svc between sweeps */
+    bool sweep_again;          /* a change asked for a whole sweep while one ran: another follows */
     bool closing;
     size_t n_nodes;       /* nodes[0] is self */
     node_rt *nodes;
@@ -177,11 +183,23 @@ static void compute_verdict(md_cluster *c, size_t svc, int64_t now)
     v->since_ms = md_wall_ms();
 }
 
+static void on_timer(uv_timer_t *t);
+
+/* compute_all recomputes every verdict after a change that touches them all (a peer's liveness,
+ * its isolation, its restart): at once when they fit in one slice, else by starting a sweep now
+ * (or, when one runs, another right after it), so a peer's change never holds the loop. */
 static void compute_all(md_cluster *c)
 {
     int64_t now = mono_ms();
-    for (size_t i = 0; i < c->n_svc; i++)
-        compute_verdict(c, i, now);
+    if (c->n_svc <= MD_SWEEP_SLICE || !c->timer_open || c->closing || c->sweep_every_ms == 0) {
+        for (size_t i = 0; i < c->n_svc; i++)
+            compute_verdict(c, i, now);
+        return;
+    }
+    if (c->sweep_next >= c->n_svc)
+        uv_timer_start(&c->timer, on_timer, 0, 0);
+    else
+        c->sweep_again = true;
 }
 
 /* ---- our own observations ---- */
@@ -235,9 +253,9 @@ void md_cluster_own(md_cluster *c, size_t i, const md_health *h)
 
 /* Our own observation goes stale when our checks stop completing (a stuck probe queue): tell
  * the peers, since they would otherwise keep trusting it through our digests. */
-static void expire_own(md_cluster *c, int64_t now)
+static void expire_own(md_cluster *c, int64_t now, size_t from, size_t to)
 {
-    for (size_t i = 0; i < c->n_svc; i++) {
+    for (size_t i = from; i < to; i++) {
         const md_service_config *sc = &c->cfg->services[i];
         if (!c->own_have_published[i] || c->own_published[i].state == MD_STATE_UNKNOWN)
             continue;
@@ -273,13 +291,38 @@ static void update_isolation(md_cluster *c)
     changed(c);
 }
 
+/* The sweep: every sweep_every_ms, each service's own observation is checked for staleness and
+ * its verdict recomputed (votes go stale with time alone). At 100,000 services that is 100,000
+ * verdicts, far more than one loop turn should hold (the leader's heartbeats wait behind it), so
+ * a sweep goes MD_SWEEP_SLICE services per turn. */
 static void on_timer(uv_timer_t *t)
 {
     md_cluster *c = t->data;
     int64_t now = mono_ms();
-    expire_own(c, now);
-    update_isolation(c);
-    compute_all(c);
+    if (c->sweep_next >= c->n_svc) {
+        c->sweep_next = 0;
+        c->sweep_started_ms = now;
+        update_isolation(c);
+    }
+    size_t end = c->n_svc - c->sweep_next > MD_SWEEP_SLICE ? c->sweep_next + MD_SWEEP_SLICE : c->n_svc;
+    expire_own(c, now, c->sweep_next, end);
+    for (size_t i = c->sweep_next; i < end; i++)
+        compute_verdict(c, i, now);
+    c->sweep_next = end;
+    uint64_t delay = 1; /* the rest of the sweep after this turn's I/O */
+    if (end >= c->n_svc && !c->sweep_again) {
+        int64_t next = c->sweep_started_ms + (int64_t)c->sweep_every_ms;
+        delay = next > now ? (uint64_t)(next - now) : 1;
+    }
+    if (end >= c->n_svc)
+        c->sweep_again = false;
+    uv_timer_start(&c->timer, on_timer, delay, 0);
+}
+
+static void drain_transport(void *ctx)
+{
+    md_cluster *c = ctx;
+    tp_drain(c->tp);
 }
 
 /* ---- transport callbacks ---- */
@@ -543,6 +586,7 @@ int md_cluster_new(uv_loop_t *loop, const md_config *cfg, bool insecure_dev, md_
             return rc;
         }
         md_consensus_set_on_change(c->cons, consensus_changed, c);
+        md_consensus_set_late_tick(c->cons, drain_transport, c);
     }
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
@@ -576,7 +620,10 @@ int md_cluster_start(md_cluster *c, char *err, size_t errlen)
     uint64_t every = (uint64_t)(c->cfg->cluster.gossip_interval_ms / 2);
     if (every < 10)
         every = 10;
-    return uv_timer_start(&c->timer, on_timer, every, every);
+    c->sweep_every_ms = every;
+    c->sweep_next = c->n_svc;
+    c->sweep_started_ms = mono_ms();
+    return uv_timer_start(&c->timer, on_timer, every, 0);
 }
 
 /* ---- what remediation reads ---- */

@@ -36,6 +36,12 @@ int md_consensus_new(uv_loop_t *loop, const md_config *cfg, md_consensus_send_fn
 
 /* md_consensus_set_on_change: fn(ctx) runs whenever role, term, leader or commit change. */
 void md_consensus_set_on_change(md_consensus *c, void (*fn)(void *ctx), void *ctx);
+/* md_consensus_set_late_tick: fn(ctx) runs before a Raft tick that comes more than half a
+ * heartbeat late (the loop was held up); the cluster hands it the transport's queued messages
+ * there (tp_drain), so a stalled node hears its peers before it judges them silent.
+ * md_consensus_late_ticks counts those ticks. */
+void md_consensus_set_late_tick(md_consensus *c, void (*fn)(void *ctx), void *ctx);
+uint64_t md_consensus_late_ticks(const md_consensus *c);
 
 /* md_consensus_set_apply: fn(ctx, index, data, len) runs for every committed application entry,
  * in log order, exactly once per process lifetime (after a restart, again from the start of the

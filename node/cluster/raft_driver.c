@@ -61,6 +61,10 @@ struct md_consensus {
     uint64_t leader_changes;
     void (*on_change)(void *);
     void *on_change_ctx;
+    void (*late_fn)(void *);  /* before a late tick: hear what arrived meanwhile */
+    void *late_ctx;
+    uint64_t due_ms;          /* when the armed tick is due */
+    uint64_t late_ticks;      /* ticks that came late and heard the transport first */
     md_consensus_apply_fn apply;
     void *apply_ctx;
     md_consensus_take_fn take;
@@ -384,6 +388,7 @@ static void rearm(md_consensus *c)
         return;
     uint64_t next = raft_next_timeout(c->r), now = now_ms();
     uv_update_time(c->loop);
+    c->due_ms = next > now ? next : now;
     uv_timer_start(&c->timer, on_timer, next > now ? next - now : 0, 0);
 }
 
@@ -392,7 +397,21 @@ static void on_timer(uv_timer_t *t)
     md_consensus *c = t->data;
     if (c->failed || c->closing)
         return;
-    raft_tick(c->r, now_ms());
+    /* A tick runs in the loop's timer phase, before the turn reads its sockets. After a long turn
+     * (100,000 services' work, a starved process) the heartbeats and acknowledgements that arrived
+     * meanwhile still wait there, and a tick now would take the silence for a dead leader
+     * (campaign) or a lost quorum (step down). Hearing them first only moves messages earlier
+     * than the next turn would have: liveness, never safety (a lease still counts from the send
+     * time of what a majority acknowledged). */
+    uint64_t now = now_ms();
+    if (c->late_fn && now > c->due_ms + (uint64_t)c->cfg->cluster.heartbeat_ms / 2) {
+        c->late_ticks++;
+        c->late_fn(c->late_ctx);
+        if (c->failed || c->closing)
+            return;
+        now = now_ms();
+    }
+    raft_tick(c->r, now);
     process_ready(c);
     rearm(c);
 }
@@ -619,6 +638,14 @@ int md_consensus_new(uv_loop_t *loop, const md_config *cfg, md_consensus_send_fn
     *out = c;
     return 0;
 }
+
+void md_consensus_set_late_tick(md_consensus *c, void (*fn)(void *ctx), void *ctx)
+{
+    c->late_fn = fn;
+    c->late_ctx = ctx;
+}
+
+uint64_t md_consensus_late_ticks(const md_consensus *c) { return c->late_ticks; }
 
 void md_consensus_set_on_change(md_consensus *c, void (*fn)(void *ctx), void *ctx)
 {

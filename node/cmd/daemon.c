@@ -20,6 +20,9 @@
 #include "view/view.h"
 
 #define SHUTDOWN_GUARD_MS 3000
+/* A turn of the loop this long delays heartbeats past a quarter of the lan election timeout:
+ * worth a warning with how long it was. */
+#define LOOP_STALL_WARN_MS 250
 
 typedef struct {
     uv_loop_t loop;
@@ -33,6 +36,7 @@ typedef struct {
     md_failover *failover;
     bool bad_config;  /* start failed on a field of the config (a proxy port taken): exit 2 */
     md_api *api;
+    md_loop_meter *meter;
     uv_signal_t sig_term;
     uv_signal_t sig_int;
     uv_timer_t guard;
@@ -121,6 +125,8 @@ static void stop(daemon_ctx *d, const char *why)
     uv_unref((uv_handle_t *)&d->guard);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
+    md_loop_meter_close(d->meter);
+    d->meter = NULL;
     if (d->api) {
         md_api_close(d->api);
         d->api = NULL;
@@ -157,10 +163,25 @@ static int heal_view_part(void *ctx, md_view *v) { return md_heal_fill_view(ctx,
 
 static int failover_view_part(void *ctx, md_view *v) { return md_failover_fill_view(ctx, v); }
 
-static void print_status(void *ctx, const md_view *v)
+static int loop_view_part(void *ctx, md_view *v)
 {
     daemon_ctx *d = ctx;
-    md_status_print(stdout, v, md_wall_ms(), d->cfg->log_format == MD_LOGFMT_JSON);
+    if (!d->meter)
+        return 0;
+    md_loop_stats st;
+    md_loop_meter_stats(d->meter, &st);
+    v->loop_turns = st.turns;
+    v->loop_stalls = st.stalls;
+    v->loop_stall_warn_ms = LOOP_STALL_WARN_MS;
+    v->loop_turn_max_ms = (double)st.max_us / 1000.0;
+    v->loop_busy_s = (double)st.busy_us / 1e6;
+    return 0;
+}
+
+static size_t print_status(void *ctx, const md_view *v, size_t from)
+{
+    daemon_ctx *d = ctx;
+    return md_status_print_part(stdout, v, from, MD_STATUS_SLICE, md_wall_ms(), d->cfg->log_format == MD_LOGFMT_JSON);
 }
 
 /* start_api listens where the config says. An address taken from PORT ("[::]") on a host
@@ -237,6 +258,8 @@ static int start(daemon_ctx *d)
     }
     md_monitor_set_result_sink(d->monitor, md_failover_check_result, d->failover);
     md_monitor_add_view_part(d->monitor, failover_view_part, d->failover);
+    md_monitor_set_status_part(d->monitor, failover_view_part, d->failover);
+    md_monitor_add_view_part(d->monitor, loop_view_part, d);
     md_monitor_set_status_printer(d->monitor, print_status, d);
     rc = start_api(d, err, sizeof err);
     if (rc < 0) {
@@ -288,6 +311,8 @@ int md_daemon_run(const md_config *cfg, bool insecure_dev)
         uv_loop_close(&d.loop);
         return 1;
     }
+    if (md_loop_meter_new(&d.loop, LOOP_STALL_WARN_MS, &d.meter) < 0)
+        md_log0(MD_LOG_WARN, "loop_meter_unavailable"); /* the node runs; /metrics lacks the loop figures */
     uv_signal_init(&d.loop, &d.sig_term);
     uv_signal_init(&d.loop, &d.sig_int);
     uv_timer_init(&d.loop, &d.guard);

@@ -12,6 +12,7 @@
 #include "heal_int.h"
 
 #define TICK_MS 200
+#define TICK_SLICE 2000 /* services one loop turn steps */
 #define PROPOSAL_PATIENCE_MS 3000 /* a proposal lost in a leader change is proposed again after this */
 
 void md__heal_changed(md_heal *r)
@@ -134,12 +135,28 @@ static void tell_replayed(md_heal *r)
            MD_S("note", "entries an earlier run applied and logged; details at debug"));
 }
 
+/* A pass of the escalation core over every service starts each TICK_MS and goes TICK_SLICE
+ * services per loop turn: at 100,000 services one pass in one turn held the leader's loop (and its
+ * heartbeats) for a second on a busy machine. */
 static void on_tick(uv_timer_t *t)
 {
     md_heal *r = t->data;
+    int64_t mono_now = mono_ms();
+    if (r->tick_next >= r->n) {
+        r->tick_next = 0;
+        r->tick_started_ms = mono_now;
+    }
+    size_t from = r->tick_next, to = r->n - from > TICK_SLICE ? from + TICK_SLICE : r->n;
+    r->tick_next = to;
+    if (to < r->n) {
+        uv_timer_start(&r->tick, on_tick, 1, 0); /* the rest after this turn's I/O */
+    } else {
+        int64_t next = r->tick_started_ms + TICK_MS;
+        uv_timer_start(&r->tick, on_tick, next > mono_now ? (uint64_t)(next - mono_now) : 1, 0);
+    }
     if (!r->cons)
         return;
-    if (r->replayed > 0 && !r->replay_told) {
+    if (r->replayed > 0 && !r->replay_told && from == 0) {
         /* the replay ended on an entry of Raft's own, which never reaches on_apply */
         md_view *v = md_view_alloc(0);
         if (v && md_consensus_fill_view(r->cons, v) == 0 && v->consensus.applied >= r->replay_upto)
@@ -148,7 +165,7 @@ static void on_tick(uv_timer_t *t)
     }
     bool leads = md_consensus_is_leader(r->cons);
     int64_t now = md_wall_ms();
-    for (size_t i = 0; i < r->n; i++) {
+    for (size_t i = from; i < to; i++) {
         md_rsvc *s = &r->svc[i];
         /* A follower has only what it still holds to give up (a blocked action, an intent it
          * will not run); the others cost it nothing. */
@@ -537,7 +554,8 @@ int md_heal_start(md_heal *r)
     md__heal_rw_check(r); /* every node: which token kind reaches what, logged and shown */
     if (!r->cons)
         return 0;
-    return uv_timer_start(&r->tick, on_tick, TICK_MS, TICK_MS);
+    r->tick_next = r->n;
+    return uv_timer_start(&r->tick, on_tick, TICK_MS, 0);
 }
 
 static void on_tick_closed(uv_handle_t *h)

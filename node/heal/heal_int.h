@@ -44,6 +44,8 @@ struct md_heal {
     md_rw_host *rw_host;     /* hosts every client on our loop; freed after them */
     uv_timer_t tick;
     bool tick_open;
+    size_t tick_next;        /* the next service of the pass in progress; n between passes */
+    int64_t tick_started_ms; /* monotonic ms the pass in progress (or the last) started */
     bool closing;
     size_t n;
     md_rsvc *svc;

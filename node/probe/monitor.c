@@ -11,6 +11,7 @@
 #include "base/base.h"
 #include "health/health.h"
 
+#define TICK_STARTS_MAX 500 /* checks started in one loop turn */
 #define VIEW_MIN_GAP_US 100000 /* readers see state at most this old */
 #define FULL_VIEWS_FOR_US (30 * 1000000LL) /* after a reader asked for histories */
 #define FIRST_CHECK_JITTER_CAP_MS 10000
@@ -82,12 +83,18 @@ struct md_monitor {
         void *ctx;
     } parts[MD_MONITOR_VIEW_PARTS];
     size_t n_parts;
-    void (*status_printer)(void *ctx, const md_view *v);
+    md_status_printer_fn status_printer;
     void *status_printer_ctx;
+    md_view_part_fn status_part; /* the one view part the status block shows (failover's endpoints) */
+    void *status_part_ctx;
+    md_view *printing;    /* the status block's own view, NULL between blocks */
+    size_t fill_next;     /* the next service of it to fill; n once filled */
+    size_t print_next;    /* the next service of it to print */
     md_prober *prober;
     md_view_holder *holder;
     uv_timer_t tick;
     uv_timer_t status_timer;
+    uv_timer_t status_step; /* the next slice of a block being printed */
     int open_handles;
     bool closing;
     bool dirty;           /* something changed since the last view */
@@ -352,8 +359,11 @@ static void on_tick(uv_timer_t *t)
 {
     md_monitor *m = t->data;
     int64_t now_us = md_mono_us();
-    /* Bounded: each event is re-queued strictly in the future, so this loop ends. */
-    while (m->heap_len > 0 && m->heap[0].due_us <= now_us + 500) {
+    /* Bounded: each event is re-queued strictly in the future, so this loop ends; and at most
+     * TICK_STARTS_MAX per turn: after a stall every service may be due at once, and starting
+     * 100,000 checks in one turn would stall the loop again (rearm comes back after the I/O). */
+    for (int started = 0; m->heap_len > 0 && m->heap[0].due_us <= now_us + 500 && started < TICK_STARTS_MAX;
+         started++) {
         sched_ev ev = heap_pop(m);
         svc_rt *s = &m->svc[ev.svc];
         if (ev.kind == EV_EARLY) {
@@ -493,15 +503,61 @@ static void refresh_view(void *ctx, bool full)
     m->built_us = now_us;
 }
 
+/* The status block has a view of its own, filled MD_STATUS_SLICE services per loop turn and then
+ * printed as many per turn: a whole view of 100,000 services (the cluster's votes, remediation)
+ * built in one turn held the loop for seconds on a busy machine. It holds only what the block shows
+ * (the monitor's fields, failover's endpoints), each service as it was when its slice was filled. */
+static void on_status_step(uv_timer_t *t)
+{
+    md_monitor *m = t->data;
+    md_view *v = m->printing;
+    if (!v)
+        return;
+    if (m->fill_next < m->n) {
+        size_t to = m->n - m->fill_next > MD_STATUS_SLICE ? m->fill_next + MD_STATUS_SLICE : m->n;
+        int64_t now_ms = md_wall_ms();
+        for (size_t i = m->fill_next; i < to; i++)
+            fill_snap_service(m, v, &v->services[i], &m->svc[i], NULL, now_ms);
+        m->fill_next = to;
+        if (to == m->n && m->status_part && m->status_part(m->status_part_ctx, v) < 0)
+            m->print_next = v->n_services; /* out of memory: no block this time */
+    } else {
+        m->print_next = m->status_printer(m->status_printer_ctx, v, m->print_next);
+    }
+    if (m->print_next < v->n_services) {
+        /* 1 ms, not 0: a 0 ms timer would run again in this turn's timer phase (libuv before
+         * 1.48), and the point is to let the turn's I/O (heartbeats, votes) in between. */
+        uv_timer_start(&m->status_step, on_status_step, 1, 0);
+        return;
+    }
+    md_view_unref(v);
+    m->printing = NULL;
+}
+
 static void on_status_timer(uv_timer_t *t)
 {
     md_monitor *m = t->data;
-    md_view *snap = md_view_holder_get(m->holder); /* refresh hook builds a fresh one if needed */
-    if (!snap)
+    if (m->printing || !m->status_printer)
+        return; /* the last block is still being printed */
+    md_view *v = md_view_alloc(m->n);
+    if (!v)
         return;
-    if (m->status_printer)
-        m->status_printer(m->status_printer_ctx, snap);
-    md_view_unref(snap);
+    v->built_ms = md_wall_ms();
+    v->node_id = md_view_strdup(v, m->cfg->node_id);
+    v->node_region = md_view_strdup(v, m->cfg->node_region);
+    v->version = MD_VERSION;
+    v->started_ms = m->started_ms;
+    v->pid = (int)getpid();
+    m->printing = v;
+    m->fill_next = 0;
+    m->print_next = 0;
+    if (m->n == 0) { /* the header and the footer */
+        m->status_printer(m->status_printer_ctx, v, 0);
+        md_view_unref(v);
+        m->printing = NULL;
+        return;
+    }
+    on_status_step(&m->status_step);
 }
 
 /* ---- lifecycle ---- */
@@ -537,7 +593,13 @@ int md_monitor_add_view_part(md_monitor *m, md_view_part_fn fill, void *ctx)
     return 0;
 }
 
-void md_monitor_set_status_printer(md_monitor *m, void (*fn)(void *ctx, const md_view *v), void *ctx)
+void md_monitor_set_status_part(md_monitor *m, md_view_part_fn fill, void *ctx)
+{
+    m->status_part = fill;
+    m->status_part_ctx = ctx;
+}
+
+void md_monitor_set_status_printer(md_monitor *m, md_status_printer_fn fn, void *ctx)
 {
     m->status_printer = fn;
     m->status_printer_ctx = ctx;
@@ -618,9 +680,11 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_v
     }
     uv_timer_init(loop, &m->tick);
     uv_timer_init(loop, &m->status_timer);
+    uv_timer_init(loop, &m->status_step);
     m->tick.data = m;
     m->status_timer.data = m;
-    m->open_handles = 2;
+    m->status_step.data = m;
+    m->open_handles = 3;
     m->dirty = true;
     md_view_holder_set_refresh(holder, refresh_view, m);
     *out = m;
@@ -692,6 +756,12 @@ void md_monitor_close(md_monitor *m, void (*done)(void *arg), void *arg)
     m->prober = NULL;
     uv_timer_stop(&m->tick);
     uv_timer_stop(&m->status_timer);
+    uv_timer_stop(&m->status_step);
+    if (m->printing) {
+        md_view_unref(m->printing);
+        m->printing = NULL;
+    }
     uv_close((uv_handle_t *)&m->tick, on_handle_closed);
     uv_close((uv_handle_t *)&m->status_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&m->status_step, on_handle_closed);
 }

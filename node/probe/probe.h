@@ -142,9 +142,17 @@ void md_monitor_check_now(md_monitor *m, size_t i);
 typedef int (*md_view_part_fn)(void *ctx, md_view *v);
 int md_monitor_add_view_part(md_monitor *m, md_view_part_fn fill, void *ctx);
 
-/* md_monitor_set_status_printer: fn(ctx, v) runs every status_print_interval_ms with a fresh view
- * (borrowed for the call). */
-void md_monitor_set_status_printer(md_monitor *m, void (*fn)(void *ctx, const md_view *v), void *ctx);
+/* md_monitor_set_status_printer: every status_print_interval_ms the monitor fills a view of its own
+ * for the status block, MD_STATUS_SLICE services per loop turn (the monitor's fields, and the part
+ * set with md_monitor_set_status_part once all are filled), then calls fn(ctx, v, from) with from 0,
+ * and again on later turns with the index fn returned, until fn returns v->n_services: a printer
+ * prints a slice of the services per call. So 100,000 services never hold the loop for seconds.
+ * v is borrowed for the call; a block that has not finished when the next is due skips that one. */
+#define MD_STATUS_SLICE 1000
+typedef size_t (*md_status_printer_fn)(void *ctx, const md_view *v, size_t from);
+/* md_monitor_set_status_part: the one view part the status block shows (failover's endpoints). */
+void md_monitor_set_status_part(md_monitor *m, md_view_part_fn fill, void *ctx);
+void md_monitor_set_status_printer(md_monitor *m, md_status_printer_fn fn, void *ctx);
 
 /* md_monitor_check_soon: a peer (index < MD_EARLY_MAX_PEERS, as the caller numbers them) saw
  * service svc fail: check it at once. Bounded to one such check per service per interval per

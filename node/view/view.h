@@ -191,6 +191,12 @@ typedef struct md_view {
     uint64_t actions_started;  /* by this node, since start */
     size_t n_actuators;
     md_view_actuator *actuators; /* owned */
+    /* The loop's turns (node/base's meter; all 0 without one). */
+    uint64_t loop_turns;
+    uint64_t loop_stalls;      /* turns that worked loop_stall_warn_ms or longer */
+    int64_t loop_stall_warn_ms;
+    double loop_turn_max_ms;   /* the longest turn since start */
+    double loop_busy_s;        /* the turns' work, summed */
 } md_view;
 
 /* md_view_alloc returns a zeroed view with room for n services and refs = 1. */
