@@ -4,3 +4,4 @@ md_module(md_base base
   LIBS md_util PkgConfig::UV PkgConfig::CURL)
 
 md_test(unit.test_log SOURCES tests/unit/test_log.c LIBS md_base PkgConfig::CJSON)
+md_test(unit.test_free_port SOURCES tests/unit/test_free_port.c LIBS md_base)

@@ -91,7 +91,8 @@ bool md_proc_alive(md_proc *p, int *status);
 /* md_proc_self_dir writes the directory of the running executable into dir. Returns 0 or -errno. */
 int md_proc_self_dir(char *dir, size_t len);
 
-/* md_free_port returns a TCP port on 127.0.0.1 that was free a moment ago, or a negative errno. */
+/* md_free_port returns a TCP port on 127.0.0.1 that was free a moment ago, chosen outside the
+ * kernel's range for outgoing connections' source ports, or a negative errno. */
 int md_free_port(void);
 
 /* The loop meter: how long each turn of the loop works between two waits. A long turn delays

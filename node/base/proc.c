@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,18 +178,61 @@ int md_proc_self_dir(char *dir, size_t len)
     return 0;
 }
 
-int md_free_port(void)
+/* The kernel's range for the source ports of outgoing connections: a port in it that was free a
+ * moment ago can become some connection's source port before the caller binds it (tests that
+ * make thousands of connections hit that), so free ports are chosen below it. */
+static void ephemeral_range(int *lo, int *hi)
+{
+    *lo = 32768;
+    *hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (!f)
+        return;
+    int a, b;
+    if (fscanf(f, "%d %d", &a, &b) == 2 && a > 0 && b >= a) {
+        *lo = a;
+        *hi = b;
+    }
+    fclose(f);
+}
+
+static int try_bind(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                             .sin_port = htons((uint16_t)port) };
     socklen_t alen = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(fd, (struct sockaddr *)&a, &alen) < 0) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
+    int rc = 0;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(fd, (struct sockaddr *)&a, &alen) < 0)
+        rc = -errno;
     close(fd);
-    return ntohs(a.sin_port);
+    return rc < 0 ? rc : ntohs(a.sin_port);
+}
+
+int md_free_port(void)
+{
+    enum { LOWEST = 10000, TRIES = 64 };
+    int lo, hi;
+    ephemeral_range(&lo, &hi);
+    /* Below the ephemeral range if there is room, else above it; random so that processes asking
+     * at the same moment rarely pick the same port. */
+    int from = LOWEST, to = lo - 1;
+    if (to - from < 1000) {
+        from = hi + 1;
+        to = 65535;
+    }
+    if (to - from >= 1000) {
+        static unsigned seed;
+        if (!seed)
+            seed = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
+        for (int i = 0; i < TRIES; i++) {
+            int port = from + (int)(rand_r(&seed) % (unsigned)(to - from + 1));
+            int rc = try_bind(port);
+            if (rc > 0)
+                return rc;
+        }
+    }
+    return try_bind(0); /* the kernel's choice: free, though in the ephemeral range */
 }
