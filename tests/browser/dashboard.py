@@ -18,6 +18,7 @@ Usage: dashboard.py --medic PATH --flaky PATH --out DIR
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -44,6 +45,21 @@ def now_ms():
 
 
 def free_port():
+    # Below the kernel's range for outgoing source ports (as md_free_port does): a port from inside
+    # it can become some connection's source port before the node binds it.
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        lo = 32768
+    for _ in range(64 if lo > 11000 else 0):
+        port = random.randint(10000, lo - 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
