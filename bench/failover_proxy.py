@@ -138,19 +138,24 @@ REQ = b"GET / HTTP/1.0\r\nHost: bench\r\n\r\n"
 
 
 async def one_request(port, timeout):
+    """(start, end, ok, why): why names a failure for the trial's printout ("" when ok)."""
     t0 = time.monotonic()
-    ok = False
+    why = ""
     try:
         async def go():
             r, w = await asyncio.open_connection("127.0.0.1", port)
             w.write(REQ)
             data = await r.read()
             w.close()
-            return data.startswith(b"HTTP/1.1 200") or data.startswith(b"HTTP/1.0 200")
-        ok = await asyncio.wait_for(go(), timeout)
-    except (OSError, asyncio.TimeoutError, ConnectionError):
-        ok = False
-    return t0, time.monotonic(), ok
+            if data.startswith(b"HTTP/1.1 200") or data.startswith(b"HTTP/1.0 200"):
+                return ""
+            return "empty answer" if not data else "answer " + data[:12].decode("latin-1", "replace")
+        why = await asyncio.wait_for(go(), timeout)
+    except asyncio.TimeoutError:
+        why = "timeout"
+    except (OSError, ConnectionError) as e:
+        why = type(e).__name__
+    return t0, time.monotonic(), not why, why
 
 
 async def trial(port, seconds, kill_cb, rng, timeout=5.0):
@@ -185,7 +190,11 @@ async def trial(port, seconds, kill_cb, rng, timeout=5.0):
     after2 = max((r[1] - r[0] for r in results if killed <= r[0] <= killed + 2.0), default=0.0)
     # The longest request far from the kill (more than 2 s away): the machine's own noise.
     calm = max((r[1] - r[0] for r in results if r[0] < killed - 2.0 or r[0] > killed + 2.0), default=0.0)
-    return {"failed": len(failed), "recovery_ms": recovery * 1000, "held_ms": longest * 1000,
+    kinds = {}
+    for r in failed:
+        kinds[r[3]] = kinds.get(r[3], 0) + 1
+    when = ", ".join("%+.2f s" % (r[0] - killed) for r in failed[:12])
+    return {"failed": len(failed), "why": kinds, "when": when, "recovery_ms": recovery * 1000, "held_ms": longest * 1000,
             "near_ms": near * 1000, "inflight_ms": inflight * 1000, "after_ms": after2 * 1000,
             "calm_ms": calm * 1000, "n": len(results)}
 
@@ -193,7 +202,7 @@ async def trial(port, seconds, kill_cb, rng, timeout=5.0):
 def seq_latency(port, n):
     lat = []
     for _ in range(n):
-        t0, t1, ok = asyncio.run(one_request(port, 5.0))
+        t0, t1, ok, _ = asyncio.run(one_request(port, 5.0))
         if ok:
             lat.append((t1 - t0) * 1000)
     srt = sorted(lat)
@@ -227,6 +236,7 @@ def main():
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--write", help="RESULTS.md to update")
     ap.add_argument("--command", default="bench/failover_proxy")
+    ap.add_argument("--only", help="run only the trials of this proxy (medic, haproxy, ...), print only")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     work = tempfile.mkdtemp(prefix="medic-fo-bench-")
@@ -240,6 +250,9 @@ def main():
     makers = [("medic", lambda: Medic(a.medic, work, primary.port, backup.port)),
               ("haproxy", lambda: Haproxy(a.haproxy, work, primary.port, backup.port, False)),
               ("haproxy (redispatch)", lambda: Haproxy(a.haproxy, work, primary.port, backup.port, True))]
+    if a.only:
+        makers = [m for m in makers if m[0] == a.only]
+        a.write = None
     try:
         for name, make in makers:
             per = []
@@ -256,7 +269,15 @@ def main():
                       "the kill: %.1f in flight at it, %.1f started after it; %.1f more than 2 s from it)"
                       % (name, t + 1, r["failed"], r["n"], r["recovery_ms"], r["held_ms"], r["near_ms"],
                          r["inflight_ms"], r["after_ms"], r["calm_ms"]), flush=True)
+                if r["failed"]:
+                    print("%-22s   failures (start relative to the kill): %s; %s" % ("", r["when"], r["why"]))
+                    if isinstance(px, Medic):
+                        with open(px.log.name) as f:
+                            for line in f.readlines()[-10:]:
+                                print("%-22s   medic: %s" % ("", line.rstrip()[:200]))
             rows.append((name, per))
+        if a.only:
+            return
         if primary.proc.poll() is not None:
             primary.start()
         # Steady state: medic and haproxy both up; rounds interleave the three paths so that the
