@@ -529,6 +529,16 @@ static md_fo_endpoint *next_endpoint(px_conn *c)
     return NULL;
 }
 
+/* closed_untried: whether c has an endpoint left to try whose breaker is closed. */
+static bool closed_untried(const px_conn *c)
+{
+    const md_fo_service *s = c->px->svc;
+    for (size_t i = 0; i < s->n; i++)
+        if (!(c->tried & (1u << i)) && s->ep[i].br.state == MD_BREAKER_CLOSED)
+            return true;
+    return false;
+}
+
 static void attempt(px_conn *c)
 {
     md_fo_endpoint *e = next_endpoint(c);
@@ -675,8 +685,11 @@ void md__fo_proxy_endpoint_opened(md_fo_proxy *px, md_fo_endpoint *e)
     for (px_conn *c = px->conns; c; c = c->next) {
         if (c->closing || c->ep != e || !c->up || c->connected)
             continue;
-        if (!next_endpoint(c))
-            continue; /* nowhere else to go: its own attempt may still connect */
+        if (!closed_untried(c))
+            continue; /* nowhere better: a resting endpoint is no better than this attempt, which
+                       * may still connect (a loaded machine opens a live backup's breaker by
+                       * probe timeouts while connects to it are pending; moving them to a dead
+                       * primary failed them) */
         drop_up(c);
         c->px->retries++;
         attempt(c); /* no failure counted: the breaker already rests, and this attempt never ended */

@@ -1,7 +1,8 @@
 /* it_failover_limits.c: the failover proxy's bounds with real sockets: backpressure both ways (a
  * side that does not read stops the proxy reading the other side: the sender blocks and the node's
  * memory stays flat; then every byte arrives intact), the connect timeout (an endpoint that never
- * answers SYN: the next endpoint answers, the first one's breaker hears of it), and the idle
+ * answers SYN: the next endpoint answers, the first one's breaker hears of it), connects pending
+ * when their endpoint's breaker opens (moved to a closed one; kept when none is), and the idle
  * timeout. Backends are sockets this test owns; the backup in the connect test is flaky_service. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -348,6 +350,121 @@ static void test_pending_connects_move_when_breaker_opens(void **state)
     close(hole);
 }
 
+/* serve_http_child forks a server on l that reads each request (300 ms at most) and answers 200;
+ * the parent's copy of l is closed. Returns the pid (it_ident_stop stops it) or -1. */
+static pid_t serve_http_child(int l)
+{
+    pid_t pid = fork();
+    if (pid != 0) {
+        if (pid > 0)
+            close(l);
+        return pid;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGPIPE, SIG_IGN);
+    static const char ans[] = "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nB";
+    for (;;) {
+        int fd = accept(l, NULL, NULL);
+        if (fd < 0)
+            continue;
+        char req[512];
+        size_t n = 0;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        while (n < sizeof req - 1 && poll(&p, 1, 300) == 1) {
+            ssize_t r = read(fd, req + n, sizeof req - 1 - n);
+            if (r <= 0)
+                break;
+            n += (size_t)r;
+            req[n] = '\0';
+            if (strstr(req, "\r\n\r\n"))
+                break;
+        }
+        ssize_t w = write(fd, ans, sizeof ans - 1);
+        (void)w;
+        close(fd);
+    }
+}
+
+/* endpoint_state: endpoint i's breaker state in /v1/resolve ("closed", "open", "half_open"). */
+static bool endpoint_is(it_node *n, int i, const char *state)
+{
+    long code = 0;
+    cJSON *d = it_get_json(n->api_port, "/v1/resolve/web", &code);
+    assert_non_null(d);
+    cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "endpoints"), i);
+    cJSON *b = e ? cJSON_GetObjectItem(e, "breaker") : NULL;
+    cJSON *st = cJSON_IsObject(b) ? cJSON_GetObjectItem(b, "state") : b;
+    bool is = cJSON_IsString(st) && strcmp(st->valuestring, state) == 0;
+    cJSON_Delete(d);
+    return is;
+}
+
+/* The other side of the move above: when the breaker of the endpoint a connection is connecting
+ * to opens and every endpoint it has not tried rests too (a dead primary), the connection stays:
+ * its connect may still complete. Seen in bench/failover_proxy on a loaded machine: the backup's
+ * breaker opened on probe timeouts while connects to it were pending; they moved to the dead
+ * primary, were refused there, and the clients got nothing. */
+static void test_pending_connects_stay_when_nowhere_better(void **state)
+{
+    (void)state;
+    int dead_port = md_free_port(); /* nothing listens: refused */
+    int hole_port = 0, fill[8], n_fill = 0;
+    int hole = it_blackhole(&hole_port, fill, 8, &n_fill);
+    assert_true(hole >= 0);
+    it_node node;
+    int pport = md_free_port();
+    char svc[1024];
+    snprintf(svc, sizeof svc,
+             "{\"name\":\"web\",\"endpoints\":[\"http://127.0.0.1:%d/health\",\"http://127.0.0.1:%d/health\"],"
+             "\"interval_ms\":60000,\"retry_interval_ms\":60000,\"timeout_ms\":1000,\"trend_horizon_ms\":0,"
+             "\"breaker\":{\"failures\":2,\"open_ms\":60000,\"open_max_ms\":60000},"
+             "\"proxy\":{\"listen\":\"127.0.0.1:%d\",\"connect_timeout_ms\":8000}}",
+             dead_port, hole_port, pport);
+    start_node(&node, svc);
+    /* Two connections: refused by the primary (its breaker opens on traffic), then connecting
+     * to the backup until their timeouts (8 s) open the backup's breaker too. */
+    pending early[2];
+    send_get(&early[0], pport);
+    it_sleep_ms(150);
+    send_get(&early[1], pport);
+    int64_t end = it_wall_ms() + 5000;
+    while (!endpoint_is(&node, 0, "open") && it_wall_ms() < end)
+        it_sleep_ms(20);
+    assert_true(endpoint_is(&node, 0, "open"));
+    /* Four more, while the backup's breaker is still closed: they go to the backup and wait (its
+     * accept queue is full, so their SYNs are dropped; the kernel sends them again 1, 3 and 7 s
+     * later: the last one, about 1.5 s after the backup's breaker opens, connects, inside their
+     * own 8 s connect timeout). */
+    it_sleep_ms(2500);
+    assert_true(endpoint_is(&node, 1, "closed"));
+    pending ps[4];
+    for (int i = 0; i < 4; i++)
+        send_get(&ps[i], pport);
+    end = it_wall_ms() + 12000;
+    while (!endpoint_is(&node, 1, "open") && it_wall_ms() < end)
+        it_sleep_ms(20);
+    assert_true(endpoint_is(&node, 1, "open"));
+    /* Only now does the backup answer: what was queued is dropped, then a real server runs. */
+    int fl = fcntl(hole, F_GETFL);
+    fcntl(hole, F_SETFL, fl | O_NONBLOCK);
+    for (int fd; (fd = accept(hole, NULL, NULL)) >= 0;)
+        close(fd);
+    fcntl(hole, F_SETFL, fl);
+    for (int i = 0; i < n_fill; i++)
+        close(fill[i]);
+    pid_t server = serve_http_child(hole);
+    assert_true(server > 0);
+    finish(ps, 4);
+    for (int i = 0; i < 4; i++) {
+        print_message("connection %d: %lld ms, %zu bytes\n", i, (long long)ps[i].took, ps[i].n);
+        assert_true(ps[i].n > 12);
+        assert_memory_equal(ps[i].buf + 9, "200", 3);
+    }
+    finish(early, 2); /* both failed: every endpoint failed them */
+    it_node_stop(&node, SIGTERM, 5000, NULL, NULL);
+    it_ident_stop(server);
+}
+
 /* A primary that accepts and closes at once, before the client said anything (what a primary
  * dying under SIGKILL does to the connections it had accepted): the proxy must not pass that end
  * of stream on, but try the backup, which answers the request the client sends a moment later. */
@@ -484,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_backpressure_client_not_reading),
         cmocka_unit_test(test_connect_timeout_next_endpoint),
         cmocka_unit_test(test_pending_connects_move_when_breaker_opens),
+        cmocka_unit_test(test_pending_connects_stay_when_nowhere_better),
         cmocka_unit_test(test_quiet_close_before_request_retried),
         cmocka_unit_test(test_late_quiet_close_passed_on),
         cmocka_unit_test(test_idle_timeout),
