@@ -32,6 +32,12 @@ void md_health_init(md_health *h, md_trend_sample *trend_samples, const md_healt
     md_history_init(&h->history, now_ms);
 }
 
+void md_health_free(md_health *h)
+{
+    if (h)
+        md_history_free(&h->history);
+}
+
 /* Count one result in the bucket of its wall minute, moving the ring forward first. Minutes the
  * ring skips over had no checks, so their buckets are cleared rather than left stale. */
 static void count_minute(md_health *h, int64_t at_ms, bool ok)

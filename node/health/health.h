@@ -44,35 +44,56 @@ const char *md_state_name(md_state s);
 /* md_err_name returns "none", "dns", "connect", "timeout", "tls", "status" or "body". Never NULL. */
 const char *md_err_name(md_err_class e);
 
-/* The last MD_HISTORY_LEN check results of one service, packed 7 bytes each (pure). */
+/* The last MD_HISTORY_LEN check results of one service, delta-coded (pure). */
 
 #define MD_HISTORY_LEN 100
-#define MD_HISTORY_ENTRY_BYTES 7
 
-/* Fixed-size ring, embedded in the per-service record (one per service, so every byte counts
- * ten-thousandfold). Each entry packs, little-endian in 56 bits: the error class (3 bits), the
- * latency (22 bits, in units of 100 us, rounded, saturating at ~419 s) and the time since the
- * previous entry (31 bits of ms: 24.8 days). The HTTP status is not kept. Times are rebuilt from
- * last_ms, the newest entry's finish time, walking back through the deltas: the oldest entry's
- * delta is never read, so dropping it costs nothing. A result earlier than the newest (a clock
- * stepped back) is stored at the newest's time; a gap longer than 24.8 days between two results
- * (a node stopped for weeks) is stored as 24.8 days, moving the older entries' times forward. */
+/* Embedded in the per-service record (one per service, so every byte counts ten-thousandfold).
+ * Each result keeps its error class, its latency (in units of 100 us, rounded, saturating at
+ * ~419 s) and the time since the previous result (ms, saturating at 2^31 - 1: 24.8 days); the
+ * HTTP status is not kept. The entries are coded oldest first, each against the one before it:
+ * one byte for the class and a small change of gap (a check's gap is about its interval, so the
+ * change is mostly a few ms), then the latency's change as a varint; 2-3 bytes a result for a
+ * steady service, at most 10, in a buffer of the size they need (32-byte steps) instead of the
+ * fixed 7 bytes a result of before. Times are rebuilt from last_ms, the newest entry's finish
+ * time, walking back through the gaps: the oldest entry's gap is never read. A result earlier
+ * than the newest (a clock stepped back) is stored at the newest's time; a gap longer than
+ * 24.8 days (a node stopped for weeks) is stored as 24.8 days, moving the older entries' times
+ * forward. */
 typedef struct {
-    int64_t last_ms; /* at_ms of the newest entry; the base given to init while empty */
-    uint16_t head;   /* next write position */
-    uint16_t count;  /* entries held, <= MD_HISTORY_LEN */
-    uint8_t e[MD_HISTORY_LEN * MD_HISTORY_ENTRY_BYTES];
+    int64_t last_ms;     /* at_ms of the newest entry; the base given to init while empty */
+    uint8_t *b;          /* the entries, oldest first: malloc'd and owned, NULL before the first;
+                          * in a clone, the clone's storage */
+    uint16_t len;        /* bytes of b in use */
+    uint16_t cap;        /* bytes of b allocated; 0 in a clone (read-only) */
+    uint16_t count;      /* entries held, <= MD_HISTORY_LEN */
+    uint32_t base_gap;   /* gap and latency the oldest entry is coded against (those of the */
+    uint32_t base_lat;   /* last entry dropped; 0 before any) */
+    uint32_t last_gap;   /* the newest entry's (the base's while empty): what the next entry */
+    uint32_t last_lat;   /* is coded against */
 } md_history;
 
 void md_history_init(md_history *h, int64_t base_ms);
 
+/* md_history_free releases h's buffer (h may be NULL); h is then empty. Never for a clone. */
+void md_history_free(md_history *h);
+
 /* md_history_push appends r, dropping the oldest entry when full. A result before base_ms (the
- * first) or before the newest entry is stored at that time. */
+ * first) or before the newest entry is stored at that time. Out of memory, the oldest entries make
+ * room; with none left, r is not kept. Never on a clone. */
 void md_history_push(md_history *h, const md_check_result *r);
 
 /* md_history_get copies up to max results, newest first, into out (http_status is 0; out, owned
  * by the caller, may be NULL when max is 0). Returns how many were copied. */
 size_t md_history_get(const md_history *h, md_check_result *out, size_t max);
+
+/* md_history_bytes: the storage a clone of h needs. */
+size_t md_history_bytes(const md_history *h);
+
+/* md_history_clone makes dst a read-only copy of src whose entries live in storage (the caller's,
+ * md_history_bytes(src) long, outliving dst; NULL when that is 0): views keep their copies in
+ * their own memory. dst is read with md_history_get only: never pushed to or freed. */
+void md_history_clone(md_history *dst, const md_history *src, uint8_t *storage);
 
 /* Latency trend detector (pure): an EWMA and a least-squares slope over a sliding window,
  * used to predict that a service will cross its slow threshold before it actually does. */
@@ -190,6 +211,9 @@ typedef struct {
     char cause[MD_HEALTH_CAUSE_LEN]; /* e.g. "2 consecutive failures (last: connect)" or
                                       * "slow: 3412 ms > 3000 ms"; always NUL-terminated */
 } md_health_change;
+
+/* md_health_free releases what h holds (its history's entries); h may be NULL. */
+void md_health_free(md_health *h);
 
 /* md_health_init starts in UNKNOWN at wall time now_ms. p is copied (the caller keeps it); its
  * ranges are asserted, since the config loader has validated them already. trend_samples (the

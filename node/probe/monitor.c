@@ -389,9 +389,9 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- views ---- */
 
-/* snap_hist: room in snap for the service's history, or NULL for a view without histories. */
-static void fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, const svc_rt *s,
-                              md_history *snap_hist, int64_t now_ms)
+/* full: the view holds the services' histories. Returns false when one did not fit in memory. */
+static bool fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, const svc_rt *s,
+                              bool full, int64_t now_ms)
 {
     const md_service_config *c = s->cfg;
     const md_health *h = &s->health;
@@ -442,10 +442,10 @@ static void fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, 
     o->duration_sum_s = s->dur_sum_s;
     o->prewarm_total = s->prewarm_total;
     o->prewarm_failed = s->prewarm_failed;
-    if (snap_hist != NULL) {
-        *snap_hist = h->history;
-        o->history = snap_hist;
-    }
+    if (full)
+        o->history = md_view_history(snap, &h->history);
+    return !full || o->history != NULL;
+
 }
 
 static md_view *build_view(md_monitor *m, bool full)
@@ -453,11 +453,6 @@ static md_view *build_view(md_monitor *m, bool full)
     md_view *snap = md_view_alloc(m->n);
     if (!snap)
         return NULL;
-    md_history *hist = NULL; /* one block for every service's history, only when asked for */
-    if (full && m->n > 0 && (hist = md_view_calloc(snap, m->n * sizeof *hist)) == NULL) {
-        md_view_unref(snap);
-        return NULL;
-    }
     int64_t now_ms = md_wall_ms();
     snap->built_ms = now_ms;
     snap->node_id = md_view_strdup(snap, m->cfg->node_id);
@@ -465,8 +460,12 @@ static md_view *build_view(md_monitor *m, bool full)
     snap->version = MD_VERSION;
     snap->started_ms = m->started_ms;
     snap->pid = (int)getpid();
-    for (size_t i = 0; i < m->n; i++)
-        fill_snap_service(m, snap, &snap->services[i], &m->svc[i], hist ? &hist[i] : NULL, now_ms);
+    for (size_t i = 0; i < m->n; i++) {
+        if (!fill_snap_service(m, snap, &snap->services[i], &m->svc[i], full, now_ms)) {
+            md_view_unref(snap);
+            return NULL;
+        }
+    }
     for (size_t k = 0; k < m->n_parts; k++) {
         if (m->parts[k].fill(m->parts[k].ctx, snap) < 0) {
             md_view_unref(snap);
@@ -517,7 +516,7 @@ static void on_status_step(uv_timer_t *t)
         size_t to = m->n - m->fill_next > MD_STATUS_SLICE ? m->fill_next + MD_STATUS_SLICE : m->n;
         int64_t now_ms = md_wall_ms();
         for (size_t i = m->fill_next; i < to; i++)
-            fill_snap_service(m, v, &v->services[i], &m->svc[i], NULL, now_ms);
+            (void)fill_snap_service(m, v, &v->services[i], &m->svc[i], false, now_ms);
         m->fill_next = to;
         if (to == m->n && m->status_part && m->status_part(m->status_part_ctx, v) < 0)
             m->print_next = v->n_services; /* out of memory: no block this time */
@@ -717,14 +716,15 @@ int md_monitor_start(md_monitor *m)
     return 0;
 }
 
-/* free_causes frees what each service allocated on its own. */
-static void free_causes(md_monitor *m)
+/* free_services frees what each service allocated on its own. */
+static void free_services(md_monitor *m)
 {
     for (size_t i = 0; i < m->n; i++) {
         svc_rt *s = &m->svc[i];
         if (cause_owned(s->cause))
             free((char *)s->cause);
         free(s->gate);
+        md_health_free(&s->health);
     }
 }
 
@@ -735,7 +735,7 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     void (*done)(void *) = m->done;
     void *arg = m->done_arg;
-    free_causes(m);
+    free_services(m);
     free(m->heap);
     free(m->svc);
     free(m->trend_samples);

@@ -96,6 +96,17 @@ void *md_view_calloc(md_view *s, size_t bytes)
     return node->u.s;
 }
 
+const md_history *md_view_history(md_view *s, const md_history *h)
+{
+    assert(s != NULL && h != NULL);
+    md_history *copy = md_view_calloc(s, sizeof(*copy) + md_history_bytes(h));
+    if (copy == NULL) {
+        return NULL;
+    }
+    md_history_clone(copy, h, (uint8_t *)(copy + 1));
+    return copy;
+}
+
 md_shared_text *md_shared_text_adopt(char *text)
 {
     if (text == NULL) {

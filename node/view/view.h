@@ -224,6 +224,10 @@ const char *md_view_share(md_view *s, md_shared_text *t);
 /* md_view_calloc returns zeroed memory the view owns (freed with it), or NULL. */
 void *md_view_calloc(md_view *s, size_t bytes);
 
+/* md_view_history returns a read-only copy of h that the view owns (one block, sized to h's
+ * entries; h stays the caller's), or NULL out of memory. */
+const md_history *md_view_history(md_view *s, const md_history *h);
+
 /* md_view_find returns the service named name, or NULL. */
 const md_view_service *md_view_find(const md_view *s, const char *name);
 

@@ -53,6 +53,7 @@ static void test_init(void **state)
     assert_float_equal(md_health_uptime_pct(&h), 100.0, 0);
     assert_float_equal(md_health_uptime_hour_pct(&h, T0), 100.0, 0);
     assert_float_equal(md_health_avg_latency_ms(&h), 0.0, 0);
+    md_health_free(&h);
 }
 
 /* Each row: thresholds, a string of events (s = 100 ms success, l = 3500 ms success, e = 3000 ms
@@ -112,6 +113,7 @@ static void test_transition_table(void **state)
             }
             prev = want;
         }
+        md_health_free(&h);
     }
 }
 
@@ -168,6 +170,7 @@ static void test_cause_strings(void **state)
                 last = c;
         }
         assert_string_equal(last.cause, rows[i].cause);
+        md_health_free(&h);
     }
 }
 
@@ -181,6 +184,7 @@ static void test_null_change(void **state)
     md_health_init(&h, h_s, &p, T0);
     assert_true(fail_at(&h, T0 + 1, MD_ERR_TIMEOUT, 0, NULL));
     assert_int_equal(h.state, MD_STATE_DOWN);
+    md_health_free(&h);
 }
 
 /* A steady ramp (15 ms/s with a fixed +-3% wobble) from 500 ms: DEGRADED by trend while every
@@ -232,6 +236,7 @@ static void test_predictive_degraded_on_ramp(void **state)
     }
     assert_true(back);
     assert_false(h.trend_warning);
+    md_health_free(&h);
 }
 
 /* With trend_horizon_ms 0 the same ramp goes DEGRADED only once it is actually slow. */
@@ -249,6 +254,7 @@ static void test_trend_disabled(void **state)
         assert_false(h.trend_warning);
         assert_int_equal(h.state, lat > 3000 ? MD_STATE_DEGRADED : MD_STATE_UP);
     }
+    md_health_free(&h);
 }
 
 /* Flat noise, and single spikes under slow_ms, never leave UP; a spike over it is DEGRADED for
@@ -277,6 +283,7 @@ static void test_no_degraded_on_noise_or_spike(void **state)
     assert_string_equal(c.cause, "slow: 3412 ms > 3000 ms");
     assert_true(ok_at(&h, at += STEP_MS, 300, &c));
     assert_int_equal(h.state, MD_STATE_UP);
+    md_health_free(&h);
 }
 
 static void test_stats(void **state)
@@ -312,6 +319,7 @@ static void test_stats(void **state)
     assert_int_equal(out[3].latency_us, 100000);
     assert_int_equal(h.trend.count, 3);
     assert_true(h.trend.ewma_ms > 100 && h.trend.ewma_ms < 300);
+    md_health_free(&h);
 }
 
 /* Checks every 10 s: minutes 0-29 all fail, minutes 30-59 all succeed (6 checks a minute). */
@@ -345,6 +353,7 @@ static void test_uptime_hour_expiry(void **state)
     /* asked about the past: only minutes up to then */
     assert_float_equal(md_health_uptime_hour_pct(&h, T0 + 29 * MIN_MS), 0.0, 1e-9);
     assert_float_equal(md_health_uptime_pct(&h), 50.0, 1e-9); /* since start never expires */
+    md_health_free(&h);
 }
 
 /* A check 41 minutes after the last one moves the ring: the 40 skipped minutes must read empty,
@@ -360,6 +369,7 @@ static void test_uptime_hour_skipped_minutes_cleared(void **state)
     const int64_t at = T0 + 100 * MIN_MS;
     fail_at(&h, at, MD_ERR_CONNECT, 0, NULL);
     assert_float_equal(md_health_uptime_hour_pct(&h, at), 19.0 * 6 * 100 / (19 * 6 + 1), 1e-9);
+    md_health_free(&h);
 }
 
 /* After a gap of hours the whole ring is stale: only the new check counts. */
@@ -377,6 +387,7 @@ static void test_uptime_hour_multi_hour_gap(void **state)
     ok_at(&h, at + 30 * MIN_MS, 100, NULL);
     assert_float_equal(md_health_uptime_hour_pct(&h, at + 30 * MIN_MS), 50.0, 1e-9);
     assert_float_equal(md_health_uptime_pct(&h), 181.0 * 100 / 362, 1e-9);
+    md_health_free(&h);
 }
 
 /* Exactly an hour later a minute's bucket is reused: it must hold only the new minute. */
@@ -393,6 +404,7 @@ static void test_uptime_hour_exact_wrap(void **state)
     ok_at(&h, T0 + MIN_MS * 61, 100, NULL);
     fail_at(&h, T0 + MIN_MS * 61 + 1, MD_ERR_CONNECT, 0, NULL);
     assert_float_equal(md_health_uptime_hour_pct(&h, T0 + MIN_MS * 61 + 1), 200.0 / 3, 1e-9);
+    md_health_free(&h);
 }
 
 /* A result that arrives late (against the contract, but clocks and callbacks do that) counts in
@@ -411,6 +423,7 @@ static void test_uptime_hour_late_result(void **state)
     fail_at(&h, T0 - 120 * MIN_MS, MD_ERR_CONNECT, 0, NULL); /* two hours late */
     assert_float_equal(md_health_uptime_hour_pct(&h, T0 + 10 * MIN_MS), 50.0, 1e-9);
     assert_int_equal(h.checks_total, 3);
+    md_health_free(&h);
 }
 
 /* Minutes are floored, so times before the epoch (tests, broken clocks) keep one-minute buckets:
@@ -426,6 +439,7 @@ static void test_uptime_hour_negative_times(void **state)
     ok_at(&h, 30000, 100, NULL);
     assert_float_equal(md_health_uptime_hour_pct(&h, -1), 0.0, 1e-9);
     assert_float_equal(md_health_uptime_hour_pct(&h, 0), 50.0, 1e-9);
+    md_health_free(&h);
 }
 
 /* The struct is embedded once per service; keep it in budget (2 KiB per service in all). */
