@@ -205,10 +205,15 @@ static void easy_free(easy_slot *h)
     free(h);
 }
 
+static int limit_of(const md_prober *p);
+
+/* Handles are kept for as many checks as the limit in force lets run (not for max_inflight): each
+ * holds about 5 KB inside libcurl, and after the limit halves on a busy loop, or after a burst,
+ * handles the limit no longer lets run would sit idle. The surplus goes as its checks finish. */
 static void easy_put(md_prober *p, easy_slot *h)
 {
     assert(p->n_free_easy < p->cap_free_easy);
-    if (p->n_free_easy < p->max_inflight) {
+    if (p->n_easy <= limit_of(p)) {
         p->free_easy[p->n_free_easy++] = h;
     } else {
         easy_free(h);
@@ -542,6 +547,12 @@ int md_prober_limit(const md_prober *p)
 {
     assert(p);
     return limit_of(p);
+}
+
+int md_prober_easy_handles(const md_prober *p)
+{
+    assert(p);
+    return p->n_easy;
 }
 
 static void on_done(CURL *easy, CURLcode rc, void *ctx)
