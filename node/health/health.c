@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MINUTE_MS 60000
@@ -34,8 +35,31 @@ void md_health_init(md_health *h, md_trend_sample *trend_samples, const md_healt
 
 void md_health_free(md_health *h)
 {
-    if (h)
-        md_history_free(&h->history);
+    if (!h)
+        return;
+    md_history_free(&h->history);
+    free(h->minute_failed);
+    h->minute_failed = NULL;
+}
+
+/* Clears minute k of the ring (no checks in it yet). */
+static void clear_minute(md_health *h, size_t k)
+{
+    h->minute_total[k] = 0;
+    if (h->minute_failed)
+        h->minute_failed[k] = 0;
+}
+
+/* Frees the failure counts once the hour holds no failure: most services never fail. */
+static void drop_failed_if_clear(md_health *h)
+{
+    if (!h->minute_failed)
+        return;
+    for (int i = 0; i < MD_HEALTH_MINUTES; i++)
+        if (h->minute_failed[i])
+            return;
+    free(h->minute_failed);
+    h->minute_failed = NULL;
 }
 
 /* Count one result in the bucket of its wall minute, moving the ring forward first. Minutes the
@@ -46,25 +70,29 @@ static void count_minute(md_health *h, int64_t at_ms, bool ok)
     if (m > h->minute_epoch) {
         int64_t gap = m - h->minute_epoch;
         if (gap >= MD_HEALTH_MINUTES) {
-            memset(h->minutes, 0, sizeof h->minutes);
+            for (size_t k = 0; k < MD_HEALTH_MINUTES; k++)
+                clear_minute(h, k);
             h->minute_head = 0;
         } else {
             for (int64_t i = 0; i < gap; i++) {
                 h->minute_head = (uint16_t)((h->minute_head + 1) % MD_HEALTH_MINUTES);
-                h->minutes[h->minute_head] = (md_health_minute){0};
+                clear_minute(h, h->minute_head);
             }
         }
         h->minute_epoch = m;
+        drop_failed_if_clear(h);
     }
     int64_t back = h->minute_epoch - m; /* > 0 only for a result that arrives late */
     if (back >= MD_HEALTH_MINUTES)
         return;
-    md_health_minute *b = &h->minutes[(h->minute_head + MD_HEALTH_MINUTES - back) % MD_HEALTH_MINUTES];
-    if (b->total == UINT16_MAX) /* 1000+ checks a second: keep the ratio, drop the count */
+    size_t k = (size_t)((h->minute_head + MD_HEALTH_MINUTES - back) % MD_HEALTH_MINUTES);
+    if (h->minute_total[k] == UINT16_MAX) /* 1000+ checks a second: keep the ratio, drop the count */
         return;
-    b->total++;
-    if (ok)
-        b->ok++;
+    if (!ok && !h->minute_failed && !(h->minute_failed = calloc(MD_HEALTH_MINUTES, sizeof *h->minute_failed)))
+        return; /* out of memory: this failure is left out of the hour's counts */
+    h->minute_total[k]++;
+    if (!ok)
+        h->minute_failed[k]++;
 }
 
 static void set_change(md_health_change *c, md_state from, md_state to, const char *fmt, ...)
@@ -223,9 +251,9 @@ double md_health_uptime_hour_pct(const md_health *h, int64_t now_ms)
         int64_t m = h->minute_epoch - i;
         if (m > now_min || m <= now_min - MD_HEALTH_MINUTES)
             continue;
-        const md_health_minute *b = &h->minutes[(h->minute_head + MD_HEALTH_MINUTES - i) % MD_HEALTH_MINUTES];
-        ok += b->ok;
-        total += b->total;
+        size_t k = (size_t)((h->minute_head + MD_HEALTH_MINUTES - i) % MD_HEALTH_MINUTES);
+        total += h->minute_total[k];
+        ok += h->minute_total[k] - (h->minute_failed ? h->minute_failed[k] : 0);
     }
     return total == 0 ? 100.0 : (double)ok * 100.0 / (double)total;
 }

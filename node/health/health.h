@@ -171,11 +171,6 @@ typedef struct {
     double ewma_alpha;          /* (0, 1] */
 } md_health_params;
 
-typedef struct {
-    uint16_t ok;
-    uint16_t total;
-} md_health_minute;
-
 /* Plain state embedded in the per-service record; read by the snapshot builder. Fields are ordered
  * by size so the struct carries no padding beyond what alignment forces (it is one per service). */
 typedef struct {
@@ -199,7 +194,11 @@ typedef struct {
     bool trend_warning;           /* the trend currently predicts crossing slow_ms; updated on
                                    * every success, left alone by failures */
     uint16_t minute_head;
-    md_health_minute minutes[MD_HEALTH_MINUTES]; /* ring by wall minute; counts saturate */
+    /* The last hour's checks, a ring by wall minute: checks in each minute (saturating), and
+     * failures in each minute, allocated at the first failure and freed once an hour has no
+     * failure left in it, so a healthy service keeps 120 bytes here instead of 240. */
+    uint16_t minute_total[MD_HEALTH_MINUTES];
+    uint16_t *minute_failed;      /* MD_HEALTH_MINUTES of them, or NULL: none failed */
     md_trend trend;               /* successful latencies only */
     md_history history;           /* every result */
 } md_health;
@@ -212,7 +211,8 @@ typedef struct {
                                       * "slow: 3412 ms > 3000 ms"; always NUL-terminated */
 } md_health_change;
 
-/* md_health_free releases what h holds (its history's entries); h may be NULL. */
+/* md_health_free releases what h holds (its history's entries, the hour's failure counts); h may
+ * be NULL. */
 void md_health_free(md_health *h);
 
 /* md_health_init starts in UNKNOWN at wall time now_ms. p is copied (the caller keeps it); its
