@@ -24,10 +24,9 @@ void md_health_init(md_health *h, md_trend_sample *trend_samples, const md_healt
     assert(p->failures_before_down >= 1 && p->successes_before_up >= 1);
     assert(p->slow_ms > 0 && p->trend_horizon_ms >= 0);
     memset(h, 0, sizeof *h);
-    h->p = *p;
+    h->p = p;
     h->state = MD_STATE_UNKNOWN;
     h->state_since_ms = now_ms;
-    h->started_ms = now_ms;
     h->minute_epoch = minute_of(now_ms);
     md_trend_init(&h->trend, trend_samples, p->trend_window, p->ewma_alpha);
     md_history_init(&h->history, now_ms);
@@ -119,16 +118,16 @@ static void transition(md_health *h, const md_check_result *r, md_state to)
 
 static bool is_slow(const md_health *h, uint32_t latency_us)
 {
-    return (int64_t)latency_us > h->p.slow_ms * 1000;
+    return (int64_t)latency_us > h->p->slow_ms * 1000;
 }
 
 /* "slow: 3412 ms > 3000 ms", with a decimal when whole ms would read "3000 ms > 3000 ms". */
 static void slow_text(const md_health *h, uint32_t latency_us, char *buf, size_t len)
 {
-    if ((int64_t)(latency_us / 1000) > h->p.slow_ms)
-        snprintf(buf, len, "slow: %u ms > %lld ms", latency_us / 1000, (long long)h->p.slow_ms);
+    if ((int64_t)(latency_us / 1000) > h->p->slow_ms)
+        snprintf(buf, len, "slow: %u ms > %lld ms", latency_us / 1000, (long long)h->p->slow_ms);
     else
-        snprintf(buf, len, "slow: %.1f ms > %lld ms", latency_us / 1000.0, (long long)h->p.slow_ms);
+        snprintf(buf, len, "slow: %.1f ms > %lld ms", latency_us / 1000.0, (long long)h->p->slow_ms);
 }
 
 /* Why a success lands in DEGRADED (into buf), or false when it is plain UP. */
@@ -140,7 +139,7 @@ static bool degraded_reason(const md_health *h, uint32_t latency_us, char *buf, 
     }
     if (h->trend_warning) {
         snprintf(buf, len, "trend: latency rising %.1f ms/s, predicted to cross %lld ms in %lld s",
-                 md_trend_slope(&h->trend), (long long)h->p.slow_ms,
+                 md_trend_slope(&h->trend), (long long)h->p->slow_ms,
                  (long long)((h->trend_eta_ms + 999) / 1000));
         return true;
     }
@@ -154,7 +153,7 @@ static bool observe_success(md_health *h, const md_check_result *r, md_health_ch
     h->consecutive_failures = 0;
     md_trend_add(&h->trend, r->at_ms, r->latency_us / 1000.0);
     int64_t eta = 0;
-    h->trend_warning = md_trend_predict(&h->trend, (double)h->p.slow_ms, h->p.trend_horizon_ms, &eta);
+    h->trend_warning = md_trend_predict(&h->trend, (double)h->p->slow_ms, h->p->trend_horizon_ms, &eta);
     h->trend_eta_ms = h->trend_warning ? eta : 0;
 
     char why[MD_HEALTH_CAUSE_LEN - 32];
@@ -171,7 +170,7 @@ static bool observe_success(md_health *h, const md_check_result *r, md_health_ch
             set_change(c, from, to, "first check ok");
         break;
     case MD_STATE_DOWN:
-        if (h->consecutive_successes < h->p.successes_before_up)
+        if (h->consecutive_successes < h->p->successes_before_up)
             return false;
         set_change(c, from, to, "recovered after %d success%s%s%s", h->consecutive_successes,
                    h->consecutive_successes == 1 ? "" : "es", degraded ? ", " : "", degraded ? why : "");
@@ -181,7 +180,7 @@ static bool observe_success(md_health *h, const md_check_result *r, md_health_ch
         break;
     default:
         assert(from == MD_STATE_DEGRADED);
-        set_change(c, from, to, "latency back under %lld ms", (long long)h->p.slow_ms);
+        set_change(c, from, to, "latency back under %lld ms", (long long)h->p->slow_ms);
         break;
     }
     transition(h, r, to);
@@ -194,7 +193,7 @@ static bool observe_failure(md_health *h, const md_check_result *r, md_health_ch
         h->consecutive_failures++;
     h->consecutive_successes = 0;
     /* Below the threshold nothing moves: one lost packet must not flap the state. */
-    if (h->state == MD_STATE_DOWN || h->consecutive_failures < h->p.failures_before_down)
+    if (h->state == MD_STATE_DOWN || h->consecutive_failures < h->p->failures_before_down)
         return false;
     int n = h->consecutive_failures;
     const char *plural = n == 1 ? "" : "s";

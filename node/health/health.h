@@ -174,11 +174,11 @@ typedef struct {
 /* Plain state embedded in the per-service record; read by the snapshot builder. Fields are ordered
  * by size so the struct carries no padding beyond what alignment forces (it is one per service). */
 typedef struct {
-    md_health_params p;
+    const md_health_params *p;    /* the caller's (md_health_init): services with the same
+                                   * thresholds share one */
     int64_t state_since_ms;       /* wall time of the last state change (or of init) */
     uint64_t checks_total;
     uint64_t checks_ok;
-    int64_t started_ms;
     int64_t last_check_ms;        /* 0 before the first check */
     int64_t last_success_ms;      /* 0 before the first success */
     double latency_sum_ms;        /* over successful checks, for the average */
@@ -215,8 +215,8 @@ typedef struct {
  * be NULL. */
 void md_health_free(md_health *h);
 
-/* md_health_init starts in UNKNOWN at wall time now_ms. p is copied (the caller keeps it); its
- * ranges are asserted, since the config loader has validated them already. trend_samples (the
+/* md_health_init starts in UNKNOWN at wall time now_ms. p is kept (the caller's, outliving h,
+ * unchanged meanwhile); its ranges are asserted, since the config loader has validated them already. trend_samples (the
  * caller's, outliving h) has room for p->trend_window samples: the latency trend's window. */
 void md_health_init(md_health *h, md_trend_sample *trend_samples, const md_health_params *p, int64_t now_ms);
 

@@ -53,18 +53,36 @@ typedef struct svc_rt {
 
 static const char NO_CHECK_YET[] = "no check yet";
 static const char CAUSE_OOM[] = "(not kept: out of memory)";
+/* The causes most services have (a healthy one's is "first check ok" for as long as it stays up):
+ * kept as these static texts instead of a 32-byte copy each. */
+static const char *const COMMON_CAUSES[] = {
+    NO_CHECK_YET, CAUSE_OOM, "first check ok", "recovered after 1 success",
+    "recovered after 2 successes", "recovered after 3 successes",
+};
 
 static bool cause_owned(const char *c)
 {
-    return c && c != NO_CHECK_YET && c != CAUSE_OOM;
+    if (!c)
+        return false;
+    for (size_t i = 0; i < sizeof COMMON_CAUSES / sizeof COMMON_CAUSES[0]; i++)
+        if (c == COMMON_CAUSES[i])
+            return false;
+    return true;
 }
 
-/* set_cause keeps a copy of text as s's cause, sized to it (most causes are 20-40 bytes; a fixed
- * buffer per service would be MD_HEALTH_CAUSE_LEN). Out of memory, the cause says so. */
+/* set_cause keeps text as s's cause: one of COMMON_CAUSES, or a copy sized to it (most causes
+ * are 20-40 bytes; a fixed buffer per service would be MD_HEALTH_CAUSE_LEN). Out of memory, the
+ * cause says so. */
 static void set_cause(svc_rt *s, const char *text)
 {
     if (cause_owned(s->cause))
         free((char *)s->cause);
+    for (size_t i = 0; i < sizeof COMMON_CAUSES / sizeof COMMON_CAUSES[0]; i++) {
+        if (strcmp(text, COMMON_CAUSES[i]) == 0) {
+            s->cause = COMMON_CAUSES[i];
+            return;
+        }
+    }
     size_t n = strlen(text) + 1;
     char *copy = malloc(n);
     s->cause = copy ? memcpy(copy, text, n) : CAUSE_OOM;
@@ -107,6 +125,8 @@ struct md_monitor {
     size_t n;
     svc_rt *svc;
     md_trend_sample *trend_samples; /* the services' trend windows, each trend_window long */
+    md_health_params *params;       /* the services' distinct health thresholds (room for n) */
+    size_t n_params;
     sched_ev *heap;
     size_t heap_len;
     size_t heap_cap;
@@ -408,7 +428,8 @@ static bool fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, 
     o->target = md_view_strdup(snap, masked);
     o->state = h->state;
     o->state_since_ms = h->state_since_ms;
-    o->state_cause = md_view_strdup(snap, s->cause);
+    /* A static cause outlives every view: no copy. */
+    o->state_cause = cause_owned(s->cause) ? md_view_strdup(snap, s->cause) : s->cause;
     if (!o->state_cause)
         o->state_cause = ""; /* out of memory: the view is still whole */
     o->consecutive_failures = h->consecutive_failures;
@@ -627,6 +648,31 @@ void md_monitor_touch(void *m)
     mark_dirty(m);
 }
 
+/* params_of returns the stored thresholds equal to *p, storing them first when none of the last
+ * PARAMS_LOOKBACK distinct ones is. Services mostly share the defaults, so m->params (calloc'd
+ * room for n, its untouched pages never resident) holds a few: 8 bytes a service instead of a
+ * 40-byte copy each. Compared field by field: the struct has padding. */
+#define PARAMS_LOOKBACK 16
+static bool same_params(const md_health_params *a, const md_health_params *b)
+{
+    return a->failures_before_down == b->failures_before_down &&
+           a->successes_before_up == b->successes_before_up && a->slow_ms == b->slow_ms &&
+           a->trend_horizon_ms == b->trend_horizon_ms && a->trend_window == b->trend_window &&
+           a->ewma_alpha == b->ewma_alpha;
+}
+
+static const md_health_params *params_of(md_monitor *m, const md_health_params *p)
+{
+    for (size_t k = 0; k < m->n_params && k < PARAMS_LOOKBACK; k++) {
+        const md_health_params *q = &m->params[m->n_params - 1 - k];
+        if (same_params(p, q))
+            return q;
+    }
+    assert(m->n_params < (m->n ? m->n : 1));
+    m->params[m->n_params] = *p;
+    return &m->params[m->n_params++];
+}
+
 int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_view_holder *holder,
                    md_monitor **out)
 {
@@ -645,16 +691,18 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_v
     for (size_t i = 0; i < m->n; i++)
         n_samples += (size_t)cfg->services[i].trend_window;
     m->trend_samples = calloc(n_samples ? n_samples : 1, sizeof *m->trend_samples);
+    m->params = calloc(m->n ? m->n : 1, sizeof *m->params);
     m->heap_cap = 3 * (m->n ? m->n : 1); /* a check, a pre-warm and an early check each */
     m->heap = calloc(m->heap_cap, sizeof *m->heap);
     m->prober = md_prober_new(loop, cl);
     if (m->prober)
         md_prober_set_max_inflight(m->prober, cfg->max_concurrent_checks);
-    if (!m->svc || !m->trend_samples || !m->heap || !m->prober) {
+    if (!m->svc || !m->trend_samples || !m->params || !m->heap || !m->prober) {
         if (m->prober)
             md_prober_free(m->prober);
         free(m->svc);
         free(m->trend_samples);
+        free(m->params);
         free(m->heap);
         free(m);
         return -ENOMEM;
@@ -673,7 +721,7 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_v
             .trend_window = c->trend_window,
             .ewma_alpha = c->ewma_alpha,
         };
-        md_health_init(&s->health, m->trend_samples + n_samples, &p, m->started_ms);
+        md_health_init(&s->health, m->trend_samples + n_samples, params_of(m, &p), m->started_ms);
         n_samples += (size_t)c->trend_window;
         s->cause = NO_CHECK_YET;
     }
@@ -739,6 +787,7 @@ static void on_handle_closed(uv_handle_t *h)
     free(m->heap);
     free(m->svc);
     free(m->trend_samples);
+    free(m->params);
     free(m);
     if (done)
         done(arg);

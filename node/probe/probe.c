@@ -46,6 +46,7 @@ typedef struct easy_slot {
 typedef struct check {
     md_prober *p;
     md_probe_request req;     /* pointers borrowed from the caller until cb runs */
+    bool running;             /* false: waiting in p->waiting */
     md_probe_cb cb;
     void *ctx;
     easy_slot *h;             /* from p's pool while running; NULL while waiting */
@@ -54,7 +55,6 @@ typedef struct check {
     char *body;               /* owned, kept across reuse; only filled when expect_body is set */
     size_t body_len, body_cap;
     uint64_t start_ms;        /* uv_now when it started: the latency of a failure curl did not time */
-    bool running;             /* false: waiting in p->waiting */
     ut_link link;             /* on p->running, p->waiting or p->free_checks */
 } check;
 

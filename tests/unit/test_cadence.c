@@ -18,7 +18,8 @@
 
 static void init(md_health *h, int fbd)
 {
-    md_health_params p = {
+    static md_health_params p; /* kept by h; one health at a time in these tests */
+    p = (md_health_params){
         .failures_before_down = fbd, .successes_before_up = 1, .slow_ms = 3000,
         .trend_horizon_ms = 0, .trend_window = 10, .ewma_alpha = 0.3,
     };
