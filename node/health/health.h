@@ -52,9 +52,9 @@ const char *md_err_name(md_err_class e);
  * Each result keeps its error class, its latency (in units of 100 us, rounded, saturating at
  * ~419 s) and the time since the previous result (ms, saturating at 2^31 - 1: 24.8 days); the
  * HTTP status is not kept. The entries are coded oldest first, each against the one before it:
- * one byte for the class and a small change of gap (a check's gap is about its interval, so the
- * change is mostly a few ms), then the latency's change as a varint; 2-3 bytes a result for a
- * steady service, at most 10, in a buffer of the size they need (32-byte steps) instead of the
+ * one byte for the class and a small change of start gap (the gap less the change in latency: about
+ * the interval, steady to a few ms even when latency jitters), then the latency's change as a
+ * varint; 2-3 bytes a result for a steady service, at most 10, in a buffer of the size they need (32-byte steps) instead of the
  * fixed 7 bytes a result of before. Times are rebuilt from last_ms, the newest entry's finish
  * time, walking back through the gaps: the oldest entry's gap is never read. A result earlier
  * than the newest (a clock stepped back) is stored at the newest's time; a gap longer than
@@ -67,9 +67,9 @@ typedef struct {
     uint16_t len;        /* bytes of b in use */
     uint16_t cap;        /* bytes of b allocated; 0 in a clone (read-only) */
     uint16_t count;      /* entries held, <= MD_HISTORY_LEN */
-    uint32_t base_gap;   /* gap and latency the oldest entry is coded against (those of the */
-    uint32_t base_lat;   /* last entry dropped; 0 before any) */
-    uint32_t last_gap;   /* the newest entry's (the base's while empty): what the next entry */
+    uint32_t base_sg;    /* start gap (the gap less the change in latency, mod 2^32) and */
+    uint32_t base_lat;   /* latency the oldest entry is coded against: the last dropped's, 0s before */
+    uint32_t last_sg;    /* the newest entry's (the base's while empty): what the next entry */
     uint32_t last_lat;   /* is coded against */
 } md_history;
 

@@ -12,7 +12,7 @@
 #define GAP_MAX ((UINT32_C(1) << 31) - 1)   /* ms: 24.8 days */
 #define LAT_UNIT_US 100
 #define GAP_ESC 31u        /* the header's gap field: below this, the zigzag gap change itself */
-#define ENTRY_MAX 10       /* header + a 5-byte gap varint + a 4-byte latency varint */
+#define ENTRY_MAX 10       /* header + a 5-byte start gap varint + a 4-byte latency varint */
 #define STEP 32            /* the buffer grows and shrinks in steps of this many bytes */
 
 _Static_assert(MD_ERR_COUNT - 1 <= ERR_MASK, "every error class fits");
@@ -56,13 +56,24 @@ static size_t get_varint(const uint8_t *p, uint64_t *v)
     return n;
 }
 
-/* One entry, coded against the one before it (prev_gap, prev_lat): a header byte (the error class
- * in its low 3 bits, the zigzag gap change in the high 5 when below GAP_ESC, else GAP_ESC and the
- * rest as a varint), then the zigzag latency change as a varint. */
-static size_t encode(uint8_t *o, unsigned err, uint32_t gap, uint32_t lat, uint32_t prev_gap,
+/* What a check's gap is made of: the time between the two checks' starts (about the interval,
+ * steady to a few ms) plus the change in latency. Coding the gap less that change (the "start
+ * gap") keeps a service whose latency jitters by tens of ms at one byte for it. In ms, from the
+ * latencies in units of LAT_UNIT_US; any fixed function would do, since the decoder applies the
+ * same one. Start gaps are kept mod 2^32: the gap they give back is exact all the same. */
+static uint32_t lat_change_ms(uint32_t lat, uint32_t prev_lat)
+{
+    return (uint32_t)(((int64_t)lat - (int64_t)prev_lat) * LAT_UNIT_US / 1000);
+}
+
+/* One entry, coded against the one before it (its start gap prev_sg and latency prev_lat): a
+ * header byte (the error class in its low 3 bits, the zigzag change of start gap in the high 5
+ * when below GAP_ESC, else GAP_ESC and the rest as a varint), then the zigzag latency change as a
+ * varint. */
+static size_t encode(uint8_t *o, unsigned err, uint32_t sg, uint32_t lat, uint32_t prev_sg,
                      uint32_t prev_lat)
 {
-    uint64_t zg = zz((int64_t)gap - (int64_t)prev_gap);
+    uint64_t zg = zz((int32_t)(sg - prev_sg)); /* mod 2^32: see lat_change_ms */
     size_t n = 1;
     if (zg < GAP_ESC) {
         o[0] = (uint8_t)(err | (unsigned)zg << ERR_BITS);
@@ -75,8 +86,9 @@ static size_t encode(uint8_t *o, unsigned err, uint32_t gap, uint32_t lat, uint3
     return n;
 }
 
-/* Decodes the entry at p against (*gap, *lat), the one before it, replacing them with its own. */
-static size_t decode(const uint8_t *p, unsigned *err, uint32_t *gap, uint32_t *lat)
+/* Decodes the entry at p against (*sg, *lat), the one before it, replacing them with its own;
+ * *gap gets its gap. */
+static size_t decode(const uint8_t *p, unsigned *err, uint32_t *sg, uint32_t *lat, uint32_t *gap)
 {
     uint64_t zg = p[0] >> ERR_BITS, zl;
     size_t n = 1;
@@ -86,10 +98,13 @@ static size_t decode(const uint8_t *p, unsigned *err, uint32_t *gap, uint32_t *l
         zg += GAP_ESC;
     }
     n += get_varint(p + n, &zl);
-    int64_t g = (int64_t)*gap + unzz(zg), l = (int64_t)*lat + unzz(zl);
-    assert(g >= 0 && g <= (int64_t)GAP_MAX && l >= 0 && l <= (int64_t)LAT_MAX);
-    *gap = (uint32_t)g;
+    int64_t l = (int64_t)*lat + unzz(zl);
+    assert(l >= 0 && l <= (int64_t)LAT_MAX && zg <= UINT32_MAX);
+    uint32_t prev_lat = *lat;
+    *sg += (uint32_t)unzz(zg);
     *lat = (uint32_t)l;
+    *gap = *sg + lat_change_ms(*lat, prev_lat);
+    assert(*gap <= GAP_MAX);
     return n;
 }
 
@@ -115,12 +130,13 @@ static void drop_oldest(md_history *h)
 {
     assert(h->count > 0);
     unsigned err;
-    size_t n = decode(h->b, &err, &h->base_gap, &h->base_lat);
+    uint32_t gap;
+    size_t n = decode(h->b, &err, &h->base_sg, &h->base_lat, &gap);
     assert(n <= h->len);
     memmove(h->b, h->b + n, h->len - n);
     h->len = (uint16_t)(h->len - n);
     h->count--;
-    assert(h->count > 0 || (h->len == 0 && h->base_gap == h->last_gap && h->base_lat == h->last_lat));
+    assert(h->count > 0 || (h->len == 0 && h->base_sg == h->last_sg && h->base_lat == h->last_lat));
 }
 
 static int resize(md_history *h, size_t cap)
@@ -148,7 +164,8 @@ void md_history_push(md_history *h, const md_check_result *r)
     if (lat > LAT_MAX)
         lat = LAT_MAX;
     uint8_t e[ENTRY_MAX];
-    size_t n = encode(e, (unsigned)r->err, (uint32_t)gap, (uint32_t)lat, h->last_gap, h->last_lat);
+    uint32_t sg = (uint32_t)gap - lat_change_ms((uint32_t)lat, h->last_lat);
+    size_t n = encode(e, (unsigned)r->err, sg, (uint32_t)lat, h->last_sg, h->last_lat);
     if (h->count == MD_HISTORY_LEN)
         drop_oldest(h);
     if (h->len + n > h->cap && resize(h, (h->len + n + STEP - 1) / STEP * STEP) != 0) {
@@ -162,7 +179,7 @@ void md_history_push(md_history *h, const md_check_result *r)
     memcpy(h->b + h->len, e, n);
     h->len = (uint16_t)(h->len + n);
     h->count++;
-    h->last_gap = (uint32_t)gap;
+    h->last_sg = sg;
     h->last_lat = (uint32_t)lat;
     if (r->at_ms > h->last_ms)
         h->last_ms = r->at_ms;
@@ -180,16 +197,15 @@ size_t md_history_get(const md_history *h, md_check_result *out, size_t max)
         return 0;
     uint32_t gaps[MD_HISTORY_LEN], lats[MD_HISTORY_LEN];
     uint8_t errs[MD_HISTORY_LEN];
-    uint32_t gap = h->base_gap, lat = h->base_lat;
+    uint32_t sg = h->base_sg, lat = h->base_lat;
     size_t off = 0;
     for (size_t i = 0; i < h->count; i++) { /* oldest first: each is coded against the one before */
         unsigned err;
-        off += decode(h->b + off, &err, &gap, &lat);
-        gaps[i] = gap;
+        off += decode(h->b + off, &err, &sg, &lat, &gaps[i]);
         lats[i] = lat;
         errs[i] = (uint8_t)err;
     }
-    assert(off == h->len && gap == h->last_gap && lat == h->last_lat);
+    assert(off == h->len && sg == h->last_sg && lat == h->last_lat);
     int64_t at = h->last_ms;
     for (size_t i = 0; i < n; i++) {
         size_t k = h->count - 1 - i;
