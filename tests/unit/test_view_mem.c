@@ -2,7 +2,8 @@
  * md_view_calloc, md_view_history): pieces cut from shared chunks come back zeroed, aligned for
  * any type, whole and apart from each other, however many there are and whatever their sizes;
  * large blocks get their own; everything is freed with the view (LeakSanitizer checks that in the
- * sanitizer build, and AddressSanitizer an overrun of one piece into the next). */
+ * sanitizer build, and AddressSanitizer an overrun of one piece into the next); and the size of a
+ * service's record. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,11 +77,19 @@ static void test_history_copy(void **state)
     md_view_unref(v);
 }
 
+/* One record a service in every view: its flags sit together instead of padding 8 bytes each. */
+static void test_service_record_size(void **state)
+{
+    (void)state;
+    assert_true(sizeof(md_view_service) <= 472);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pieces_apart_aligned_zeroed),
         cmocka_unit_test(test_history_copy),
+        cmocka_unit_test(test_service_record_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
