@@ -40,16 +40,21 @@ typedef struct svc_rt {
     bool early_queued;    /* an EV_EARLY of this service is in the heap */
     md_early_gate *gate;  /* early checks granted to each asking peer; allocated at the first
                            * ask (128 bytes a service that a cluster of one never asks for) */
-    uint64_t skipped;     /* due times passed over because the previous check still ran */
-    uint64_t results[MD_ERR_COUNT];
-    uint64_t dur_bucket[MD_DURATION_BUCKETS]; /* per bucket, not cumulative */
-    uint64_t dur_count;
     double dur_sum_s;
-    uint64_t prewarm_total;
-    uint64_t prewarm_failed;
+    md_counts counts;     /* results by class, durations by bucket (not cumulative; their count is
+                           * the results'), pre-warm requests: C_* below */
     const char *cause;    /* the last change's cause: malloc'd and owned, or a static text */
     md_health health;
 } svc_rt;
+
+enum {
+    C_RESULT = 0,                               /* + md_err_class */
+    C_DUR = C_RESULT + MD_ERR_COUNT,            /* + duration bucket */
+    C_PREWARM = C_DUR + MD_DURATION_BUCKETS,
+    C_PREWARM_FAILED,
+    C_END
+};
+_Static_assert(C_END == MD_COUNTS_N, "md_counts holds every counter");
 
 static const char NO_CHECK_YET[] = "no check yet";
 static const char CAUSE_OOM[] = "(not kept: out of memory)";
@@ -204,11 +209,10 @@ static void record_duration(svc_rt *s, double seconds)
 {
     for (int b = 0; b < MD_DURATION_BUCKETS; b++) {
         if (seconds <= md_duration_bucket_le[b]) {
-            s->dur_bucket[b]++;
+            md_counts_add(&s->counts, C_DUR + (size_t)b);
             break;
         }
     }
-    s->dur_count++;
     s->dur_sum_s += seconds;
 }
 
@@ -251,7 +255,7 @@ static void on_check_done(void *ctx, const md_check_result *r, const md_probe_ex
     md_monitor *m = s->m;
     assert(s->check_handle != NULL);
     s->check_handle = NULL;
-    s->results[r->err < MD_ERR_COUNT ? r->err : MD_ERR_CONNECT]++;
+    md_counts_add(&s->counts, C_RESULT + (size_t)(r->err < MD_ERR_COUNT ? r->err : MD_ERR_CONNECT));
     record_duration(s, r->latency_us / 1e6);
     if (x && x->cert_expiry_ms > 0)
         note_cert(s, x->cert_expiry_ms, r->at_ms);
@@ -283,9 +287,9 @@ static void on_prewarm_done(void *ctx, const md_check_result *r, const md_probe_
     (void)x;
     svc_rt *s = ctx;
     s->prewarm_handle = NULL;
-    s->prewarm_total++;
+    md_counts_add(&s->counts, C_PREWARM);
     if (r->err != MD_ERR_NONE) {
-        s->prewarm_failed++;
+        md_counts_add(&s->counts, C_PREWARM_FAILED);
         md_log(MD_LOG_DEBUG, "prewarm_failed", MD_S("service", s->cfg->name),
                MD_S("error", md_err_name(r->err)), MD_I("http_status", r->http_status));
     }
@@ -314,7 +318,6 @@ static void fill_request(const md_service_config *c, md_probe_request *req)
 static void start_check(md_monitor *m, svc_rt *s)
 {
     if (s->check_handle) {
-        s->skipped++;
         md_log(MD_LOG_DEBUG, "check_skipped", MD_S("service", s->cfg->name),
                MD_S("reason", "previous check still running"));
         return;
@@ -453,16 +456,19 @@ static bool fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, 
     o->slow_ms = c->slow_ms;
     o->cert_expiry_ms = s->cert_expiry_ms;
     o->cert_warning = s->cert_expiry_ms > 0 && s->cert_expiry_ms - now_ms < (int64_t)c->cert_warn_days * DAY_MS;
-    memcpy(o->results, s->results, sizeof o->results);
+    o->duration_count = 0;
+    for (int k = 0; k < MD_ERR_COUNT; k++) {
+        o->results[k] = md_counts_get(&s->counts, C_RESULT + (size_t)k);
+        o->duration_count += o->results[k]; /* every result is timed */
+    }
     uint64_t cum = 0;
     for (int b = 0; b < MD_DURATION_BUCKETS; b++) {
-        cum += s->dur_bucket[b];
+        cum += md_counts_get(&s->counts, C_DUR + (size_t)b);
         o->duration_bucket[b] = cum;
     }
-    o->duration_count = s->dur_count;
     o->duration_sum_s = s->dur_sum_s;
-    o->prewarm_total = s->prewarm_total;
-    o->prewarm_failed = s->prewarm_failed;
+    o->prewarm_total = md_counts_get(&s->counts, C_PREWARM);
+    o->prewarm_failed = md_counts_get(&s->counts, C_PREWARM_FAILED);
     if (full)
         o->history = md_view_history(snap, &h->history);
     return !full || o->history != NULL;
@@ -773,6 +779,7 @@ static void free_services(md_monitor *m)
             free((char *)s->cause);
         free(s->gate);
         md_health_free(&s->health);
+        md_counts_free(&s->counts);
     }
 }
 
