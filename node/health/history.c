@@ -149,6 +149,21 @@ static int resize(md_history *h, size_t cap)
     return 0;
 }
 
+/* The room to grow to for need bytes: once a few entries show what this service's cost, the
+ * size the full history will need, so a history takes two or three reallocations to fill instead
+ * of one a step (each left a hole in the heap that only a chunk of that size could reuse). */
+static size_t grown_cap(const md_history *h, size_t need)
+{
+    if (h->count >= 8 && h->count < MD_HISTORY_LEN) {
+        size_t full = need * MD_HISTORY_LEN / (h->count + 1u);
+        if (full > need)
+            need = full;
+    }
+    if (need > MD_HISTORY_LEN * ENTRY_MAX)
+        need = MD_HISTORY_LEN * ENTRY_MAX;
+    return (need + STEP - 1) / STEP * STEP;
+}
+
 void md_history_push(md_history *h, const md_check_result *r)
 {
     assert(h && r);
@@ -168,7 +183,7 @@ void md_history_push(md_history *h, const md_check_result *r)
     size_t n = encode(e, (unsigned)r->err, sg, (uint32_t)lat, h->last_sg, h->last_lat);
     if (h->count == MD_HISTORY_LEN)
         drop_oldest(h);
-    if (h->len + n > h->cap && resize(h, (h->len + n + STEP - 1) / STEP * STEP) != 0) {
+    if (h->len + n > h->cap && resize(h, grown_cap(h, h->len + n)) != 0) {
         /* Out of memory: older results make room (an empty history keeps base == last, so e is
          * still coded right); with none left, this one is not kept. */
         while (h->count > 0 && h->len + n > h->cap)
@@ -183,9 +198,9 @@ void md_history_push(md_history *h, const md_check_result *r)
     h->last_lat = (uint32_t)lat;
     if (r->at_ms > h->last_ms)
         h->last_ms = r->at_ms;
-    /* Results got cheaper to code (steadier): give the room back, keeping a step in hand so a
-     * history at the edge does not reallocate on every push. */
-    if (h->cap - h->len >= 3 * STEP)
+    /* Results got cheaper to code (steadier): give the room back once full, keeping a step in
+     * hand so a history at the edge does not reallocate on every push. */
+    if (h->count == MD_HISTORY_LEN && h->cap - h->len >= 3 * STEP)
         (void)resize(h, (h->len + STEP - 1) / STEP * STEP + STEP);
 }
 
