@@ -207,13 +207,16 @@ static void easy_free(easy_slot *h)
 
 static int limit_of(const md_prober *p);
 
-/* Handles are kept for as many checks as the limit in force lets run (not for max_inflight): each
- * holds about 5 KB inside libcurl, and after the limit halves on a busy loop, or after a burst,
- * handles the limit no longer lets run would sit idle. The surplus goes as its checks finish. */
+/* Handles are kept for up to twice the checks the limit in force lets run (not for max_inflight):
+ * each holds about 5 KB inside libcurl, and after the limit halves on a busy loop, or after a
+ * burst, handles the limit no longer lets run would sit idle. Twice, because the limit moves by
+ * halving and growing every 50 ms on a saturated loop: one halving keeps every handle (a new one
+ * costs curl_easy_init and a full setup), a second frees the surplus as its checks finish. */
 static void easy_put(md_prober *p, easy_slot *h)
 {
     assert(p->n_free_easy < p->cap_free_easy);
-    if (p->n_easy <= limit_of(p)) {
+    int keep = 2 * limit_of(p) < p->max_inflight ? 2 * limit_of(p) : p->max_inflight;
+    if (p->n_easy <= keep) {
         p->free_easy[p->n_free_easy++] = h;
     } else {
         easy_free(h);

@@ -95,8 +95,8 @@ void md_prober_free(md_prober *p);
 #define MD_PROBE_SLOW_START 64
 void md_prober_set_max_inflight(md_prober *p, int n);
 int md_prober_limit(const md_prober *p);
-/* md_prober_easy_handles: curl handles in existence, running or pooled; at most the bound in force
- * once the checks the bound no longer covers have finished. */
+/* md_prober_easy_handles: curl handles in existence, running or pooled; at most twice the bound in
+ * force once the checks the bound no longer covers have finished. */
 int md_prober_easy_handles(const md_prober *p);
 
 /* md_probe_next_limit: the rule above, pure: the bound after a window in which the loop was idle

@@ -807,14 +807,15 @@ static void test_limit_follows_the_loop(void **state)
     uv_idle_start(&spin, on_spin);
     bool shrank = burst_until(f, &q, at_floor, 20000);
     /* The handles of the checks the limit no longer lets run are freed, not pooled idle (they
-     * were kept for max_inflight's 1,024): one more burst on the busy loop returns them all. */
+     * were kept for max_inflight's 1,024): one more burst on the busy loop returns all but twice
+     * the limit's (kept against its halving and growing back). */
     static got g[200];
     int unused = 0;
     int grown = md_prober_easy_handles(f->p);
     run_batch_peak(f, g, 200, &q, &unused);
     print_message("busy loop: %d curl handles before the burst, %d after, limit %d\n", grown,
                   md_prober_easy_handles(f->p), md_prober_limit(f->p));
-    assert_true(md_prober_easy_handles(f->p) <= md_prober_limit(f->p));
+    assert_true(md_prober_easy_handles(f->p) <= 2 * md_prober_limit(f->p));
     uv_idle_stop(&spin);
     uv_close((uv_handle_t *)&spin, NULL);
     print_message("busy loop: limit %d\n", md_prober_limit(f->p));
