@@ -73,21 +73,25 @@ typedef struct {
 
 /* Everything about one watched service. Every string is owned by the md_config. */
 typedef struct {
+    /* Small fields sit in pairs (an int beside an int, bools beside an int) so the record, one a
+     * service, carries no padding: 48 bytes of it went to alignment. */
     char *name;
     md_check_kind kind;
     /* HTTP(S) checks (kind == MD_CHECK_HTTP) */
+    int expect_status;     /* 0: any 2xx; otherwise exactly this status */
     char *url;
     char *method;          /* default "GET" */
-    int expect_status;     /* 0: any 2xx; otherwise exactly this status */
     char *expect_body;     /* NULL: body not checked; else a substring the body must contain */
     md_header *headers;
     size_t n_headers;
-    bool tls_verify;       /* default true */
     char *ca_file;         /* NULL: system CA store */
+    bool tls_verify;       /* default true */
     bool keepalive;        /* default true: reuse connections between checks */
+    bool prewarm;          /* default false (pre-warming, below) */
+    bool shadow;           /* judge and record, never act (remediation, below; also remediation.mode "shadow") */
     /* TCP checks (kind == MD_CHECK_TCP): "host:port" split in two */
-    char *tcp_host;
     int tcp_port;
+    char *tcp_host;
     /* thresholds */
     int64_t interval_ms;
     int64_t timeout_ms;    /* always < interval_ms */
@@ -99,8 +103,7 @@ typedef struct {
     int trend_window;       /* samples in the least-squares window, >= 3 */
     int64_t trend_horizon_ms; /* warn when the trend crosses slow_ms within this; 0 disables */
     double ewma_alpha;      /* (0,1], default 0.3 */
-    /* pre-warming */
-    bool prewarm;           /* default false */
+    /* pre-warming (and prewarm, above) */
     char *prewarm_url;      /* defaults to url when prewarm is true; NULL when prewarm is false */
     int64_t prewarm_interval_ms;
     /* failover: endpoints[0] is the primary (equal to url, or to tcp), then the backups; none
@@ -126,19 +129,18 @@ typedef struct {
     int restart_attempts;         /* 3 */
     int64_t restart_interval_ms;  /* 10000: a restart is judged (and the next one may run) after this */
     int redeploy_attempts;        /* 2 */
+    int max_actions_per_hour;     /* 10 */
     int64_t restart_timeout_ms;   /* 30000: bound on one restart call (Railway; exec uses exec.timeout_ms) */
     int64_t redeploy_timeout_ms;  /* 120000 */
     int64_t rollback_timeout_ms;  /* 60000 */
     int64_t verify_after_ms;      /* 5000: grace after an action before success is judged */
     int64_t reopen_window_ms;     /* 600000: a relapse within this continues the last incident's ladder */
-    int max_actions_per_hour;     /* 10 */
     int64_t known_good_after_ms;  /* 600000: UP this long on a deployment makes it last-known-good */
-    bool shadow;                  /* judge and record, never act (also remediation.mode "shadow") */
     md_actuator_kind actuator;    /* none: alert only */
+    bool railway_project_token;   /* kind of railway_token: true Project-Access-Token, false Bearer */
     char *railway_service_id;     /* actuator railway */
     char *railway_environment_id;
     char *railway_token;          /* the service's own token (another project's); NULL: remediation.railway's */
-    bool railway_project_token;   /* kind of railway_token: true Project-Access-Token, false Bearer */
     char **exec_restart;          /* actuator exec: NULL-terminated argv lists, each may be NULL */
     char **exec_redeploy;
     char **exec_rollback;

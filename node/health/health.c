@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MINUTE_MS 60000
@@ -23,13 +24,41 @@ void md_health_init(md_health *h, md_trend_sample *trend_samples, const md_healt
     assert(p->failures_before_down >= 1 && p->successes_before_up >= 1);
     assert(p->slow_ms > 0 && p->trend_horizon_ms >= 0);
     memset(h, 0, sizeof *h);
-    h->p = *p;
+    h->p = p;
     h->state = MD_STATE_UNKNOWN;
     h->state_since_ms = now_ms;
-    h->started_ms = now_ms;
     h->minute_epoch = minute_of(now_ms);
     md_trend_init(&h->trend, trend_samples, p->trend_window, p->ewma_alpha);
     md_history_init(&h->history, now_ms);
+}
+
+void md_health_free(md_health *h)
+{
+    if (!h)
+        return;
+    md_history_free(&h->history);
+    free(h->minute_failed);
+    h->minute_failed = NULL;
+}
+
+/* Clears minute k of the ring (no checks in it yet). */
+static void clear_minute(md_health *h, size_t k)
+{
+    h->minute_total[k] = 0;
+    if (h->minute_failed)
+        h->minute_failed[k] = 0;
+}
+
+/* Frees the failure counts once the hour holds no failure: most services never fail. */
+static void drop_failed_if_clear(md_health *h)
+{
+    if (!h->minute_failed)
+        return;
+    for (int i = 0; i < MD_HEALTH_MINUTES; i++)
+        if (h->minute_failed[i])
+            return;
+    free(h->minute_failed);
+    h->minute_failed = NULL;
 }
 
 /* Count one result in the bucket of its wall minute, moving the ring forward first. Minutes the
@@ -40,25 +69,29 @@ static void count_minute(md_health *h, int64_t at_ms, bool ok)
     if (m > h->minute_epoch) {
         int64_t gap = m - h->minute_epoch;
         if (gap >= MD_HEALTH_MINUTES) {
-            memset(h->minutes, 0, sizeof h->minutes);
+            for (size_t k = 0; k < MD_HEALTH_MINUTES; k++)
+                clear_minute(h, k);
             h->minute_head = 0;
         } else {
             for (int64_t i = 0; i < gap; i++) {
                 h->minute_head = (uint16_t)((h->minute_head + 1) % MD_HEALTH_MINUTES);
-                h->minutes[h->minute_head] = (md_health_minute){0};
+                clear_minute(h, h->minute_head);
             }
         }
         h->minute_epoch = m;
+        drop_failed_if_clear(h);
     }
     int64_t back = h->minute_epoch - m; /* > 0 only for a result that arrives late */
     if (back >= MD_HEALTH_MINUTES)
         return;
-    md_health_minute *b = &h->minutes[(h->minute_head + MD_HEALTH_MINUTES - back) % MD_HEALTH_MINUTES];
-    if (b->total == UINT16_MAX) /* 1000+ checks a second: keep the ratio, drop the count */
+    size_t k = (size_t)((h->minute_head + MD_HEALTH_MINUTES - back) % MD_HEALTH_MINUTES);
+    if (h->minute_total[k] == UINT16_MAX) /* 1000+ checks a second: keep the ratio, drop the count */
         return;
-    b->total++;
-    if (ok)
-        b->ok++;
+    if (!ok && !h->minute_failed && !(h->minute_failed = calloc(MD_HEALTH_MINUTES, sizeof *h->minute_failed)))
+        return; /* out of memory: this failure is left out of the hour's counts */
+    h->minute_total[k]++;
+    if (!ok)
+        h->minute_failed[k]++;
 }
 
 static void set_change(md_health_change *c, md_state from, md_state to, const char *fmt, ...)
@@ -85,16 +118,16 @@ static void transition(md_health *h, const md_check_result *r, md_state to)
 
 static bool is_slow(const md_health *h, uint32_t latency_us)
 {
-    return (int64_t)latency_us > h->p.slow_ms * 1000;
+    return (int64_t)latency_us > h->p->slow_ms * 1000;
 }
 
 /* "slow: 3412 ms > 3000 ms", with a decimal when whole ms would read "3000 ms > 3000 ms". */
 static void slow_text(const md_health *h, uint32_t latency_us, char *buf, size_t len)
 {
-    if ((int64_t)(latency_us / 1000) > h->p.slow_ms)
-        snprintf(buf, len, "slow: %u ms > %lld ms", latency_us / 1000, (long long)h->p.slow_ms);
+    if ((int64_t)(latency_us / 1000) > h->p->slow_ms)
+        snprintf(buf, len, "slow: %u ms > %lld ms", latency_us / 1000, (long long)h->p->slow_ms);
     else
-        snprintf(buf, len, "slow: %.1f ms > %lld ms", latency_us / 1000.0, (long long)h->p.slow_ms);
+        snprintf(buf, len, "slow: %.1f ms > %lld ms", latency_us / 1000.0, (long long)h->p->slow_ms);
 }
 
 /* Why a success lands in DEGRADED (into buf), or false when it is plain UP. */
@@ -106,7 +139,7 @@ static bool degraded_reason(const md_health *h, uint32_t latency_us, char *buf, 
     }
     if (h->trend_warning) {
         snprintf(buf, len, "trend: latency rising %.1f ms/s, predicted to cross %lld ms in %lld s",
-                 md_trend_slope(&h->trend), (long long)h->p.slow_ms,
+                 md_trend_slope(&h->trend), (long long)h->p->slow_ms,
                  (long long)((h->trend_eta_ms + 999) / 1000));
         return true;
     }
@@ -120,7 +153,7 @@ static bool observe_success(md_health *h, const md_check_result *r, md_health_ch
     h->consecutive_failures = 0;
     md_trend_add(&h->trend, r->at_ms, r->latency_us / 1000.0);
     int64_t eta = 0;
-    h->trend_warning = md_trend_predict(&h->trend, (double)h->p.slow_ms, h->p.trend_horizon_ms, &eta);
+    h->trend_warning = md_trend_predict(&h->trend, (double)h->p->slow_ms, h->p->trend_horizon_ms, &eta);
     h->trend_eta_ms = h->trend_warning ? eta : 0;
 
     char why[MD_HEALTH_CAUSE_LEN - 32];
@@ -137,7 +170,7 @@ static bool observe_success(md_health *h, const md_check_result *r, md_health_ch
             set_change(c, from, to, "first check ok");
         break;
     case MD_STATE_DOWN:
-        if (h->consecutive_successes < h->p.successes_before_up)
+        if (h->consecutive_successes < h->p->successes_before_up)
             return false;
         set_change(c, from, to, "recovered after %d success%s%s%s", h->consecutive_successes,
                    h->consecutive_successes == 1 ? "" : "es", degraded ? ", " : "", degraded ? why : "");
@@ -147,7 +180,7 @@ static bool observe_success(md_health *h, const md_check_result *r, md_health_ch
         break;
     default:
         assert(from == MD_STATE_DEGRADED);
-        set_change(c, from, to, "latency back under %lld ms", (long long)h->p.slow_ms);
+        set_change(c, from, to, "latency back under %lld ms", (long long)h->p->slow_ms);
         break;
     }
     transition(h, r, to);
@@ -160,7 +193,7 @@ static bool observe_failure(md_health *h, const md_check_result *r, md_health_ch
         h->consecutive_failures++;
     h->consecutive_successes = 0;
     /* Below the threshold nothing moves: one lost packet must not flap the state. */
-    if (h->state == MD_STATE_DOWN || h->consecutive_failures < h->p.failures_before_down)
+    if (h->state == MD_STATE_DOWN || h->consecutive_failures < h->p->failures_before_down)
         return false;
     int n = h->consecutive_failures;
     const char *plural = n == 1 ? "" : "s";
@@ -217,9 +250,9 @@ double md_health_uptime_hour_pct(const md_health *h, int64_t now_ms)
         int64_t m = h->minute_epoch - i;
         if (m > now_min || m <= now_min - MD_HEALTH_MINUTES)
             continue;
-        const md_health_minute *b = &h->minutes[(h->minute_head + MD_HEALTH_MINUTES - i) % MD_HEALTH_MINUTES];
-        ok += b->ok;
-        total += b->total;
+        size_t k = (size_t)((h->minute_head + MD_HEALTH_MINUTES - i) % MD_HEALTH_MINUTES);
+        total += h->minute_total[k];
+        ok += h->minute_total[k] - (h->minute_failed ? h->minute_failed[k] : 0);
     }
     return total == 0 ? 100.0 : (double)ok * 100.0 / (double)total;
 }

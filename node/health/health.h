@@ -44,35 +44,73 @@ const char *md_state_name(md_state s);
 /* md_err_name returns "none", "dns", "connect", "timeout", "tls", "status" or "body". Never NULL. */
 const char *md_err_name(md_err_class e);
 
-/* The last MD_HISTORY_LEN check results of one service, packed 7 bytes each (pure). */
+/* The last MD_HISTORY_LEN check results of one service, delta-coded (pure). */
 
 #define MD_HISTORY_LEN 100
-#define MD_HISTORY_ENTRY_BYTES 7
 
-/* Fixed-size ring, embedded in the per-service record (one per service, so every byte counts
- * ten-thousandfold). Each entry packs, little-endian in 56 bits: the error class (3 bits), the
- * latency (22 bits, in units of 100 us, rounded, saturating at ~419 s) and the time since the
- * previous entry (31 bits of ms: 24.8 days). The HTTP status is not kept. Times are rebuilt from
- * last_ms, the newest entry's finish time, walking back through the deltas: the oldest entry's
- * delta is never read, so dropping it costs nothing. A result earlier than the newest (a clock
- * stepped back) is stored at the newest's time; a gap longer than 24.8 days between two results
- * (a node stopped for weeks) is stored as 24.8 days, moving the older entries' times forward. */
+/* Embedded in the per-service record (one per service, so every byte counts ten-thousandfold).
+ * Each result keeps its error class, its latency (in units of 100 us, rounded, saturating at
+ * ~419 s) and the time since the previous result (ms, saturating at 2^31 - 1: 24.8 days); the
+ * HTTP status is not kept. The entries are coded oldest first, each against the one before it:
+ * one byte for the class and a small change of start gap (the gap less the change in latency: about
+ * the interval, steady to a few ms even when latency jitters), then the latency's change as a
+ * varint; 2-3 bytes a result for a steady service, at most 10, in a buffer of the size they need (32-byte steps) instead of the
+ * fixed 7 bytes a result of before. Times are rebuilt from last_ms, the newest entry's finish
+ * time, walking back through the gaps: the oldest entry's gap is never read. A result earlier
+ * than the newest (a clock stepped back) is stored at the newest's time; a gap longer than
+ * 24.8 days (a node stopped for weeks) is stored as 24.8 days, moving the older entries' times
+ * forward. */
 typedef struct {
-    int64_t last_ms; /* at_ms of the newest entry; the base given to init while empty */
-    uint16_t head;   /* next write position */
-    uint16_t count;  /* entries held, <= MD_HISTORY_LEN */
-    uint8_t e[MD_HISTORY_LEN * MD_HISTORY_ENTRY_BYTES];
+    int64_t last_ms;     /* at_ms of the newest entry; the base given to init while empty */
+    uint8_t *b;          /* the entries, oldest first: malloc'd and owned, NULL before the first;
+                          * in a clone, the clone's storage */
+    uint16_t len;        /* bytes of b in use */
+    uint16_t cap;        /* bytes of b allocated; 0 in a clone (read-only) */
+    uint16_t count;      /* entries held, <= MD_HISTORY_LEN */
+    uint32_t base_sg;    /* start gap (the gap less the change in latency, mod 2^32) and */
+    uint32_t base_lat;   /* latency the oldest entry is coded against: the last dropped's, 0s before */
+    uint32_t last_sg;    /* the newest entry's (the base's while empty): what the next entry */
+    uint32_t last_lat;   /* is coded against */
 } md_history;
 
 void md_history_init(md_history *h, int64_t base_ms);
 
+/* md_history_free releases h's buffer (h may be NULL); h is then empty. Never for a clone. */
+void md_history_free(md_history *h);
+
 /* md_history_push appends r, dropping the oldest entry when full. A result before base_ms (the
- * first) or before the newest entry is stored at that time. */
+ * first) or before the newest entry is stored at that time. Out of memory, the oldest entries make
+ * room; with none left, r is not kept. Never on a clone. */
 void md_history_push(md_history *h, const md_check_result *r);
 
 /* md_history_get copies up to max results, newest first, into out (http_status is 0; out, owned
  * by the caller, may be NULL when max is 0). Returns how many were copied. */
 size_t md_history_get(const md_history *h, md_check_result *out, size_t max);
+
+/* md_history_bytes: the storage a clone of h needs. */
+size_t md_history_bytes(const md_history *h);
+
+/* md_history_clone makes dst a read-only copy of src whose entries live in storage (the caller's,
+ * md_history_bytes(src) long, outliving dst; NULL when that is 0): views keep their copies in
+ * their own memory. dst is read with md_history_get only: never pushed to or freed. */
+void md_history_clone(md_history *dst, const md_history *src, uint8_t *storage);
+
+/* A service's counters for /metrics (results by class, the duration histogram, pre-warm
+ * requests), 32 bits each until one wraps: then every high half is allocated (pure). At 10,000
+ * services the 64-bit counters were 176 bytes a service; a counter wraps after 2^32 checks, 13
+ * years at the shortest interval. Zeroed is empty. */
+#define MD_COUNTS_N 21
+typedef struct {
+    uint32_t lo[MD_COUNTS_N];
+    uint32_t *hi;  /* MD_COUNTS_N high halves, allocated at the first wrap; NULL before */
+} md_counts;
+
+/* md_counts_add adds one to counter i (< MD_COUNTS_N). Out of memory at a wrap, it wraps. */
+void md_counts_add(md_counts *c, size_t i);
+/* md_counts_get: counter i's value. */
+uint64_t md_counts_get(const md_counts *c, size_t i);
+/* md_counts_free releases the high halves (c may be NULL); the counts then read their low halves. */
+void md_counts_free(md_counts *c);
 
 /* Latency trend detector (pure): an EWMA and a least-squares slope over a sliding window,
  * used to predict that a service will cross its slow threshold before it actually does. */
@@ -150,19 +188,14 @@ typedef struct {
     double ewma_alpha;          /* (0, 1] */
 } md_health_params;
 
-typedef struct {
-    uint16_t ok;
-    uint16_t total;
-} md_health_minute;
-
 /* Plain state embedded in the per-service record; read by the snapshot builder. Fields are ordered
  * by size so the struct carries no padding beyond what alignment forces (it is one per service). */
 typedef struct {
-    md_health_params p;
+    const md_health_params *p;    /* the caller's (md_health_init): services with the same
+                                   * thresholds share one */
     int64_t state_since_ms;       /* wall time of the last state change (or of init) */
     uint64_t checks_total;
     uint64_t checks_ok;
-    int64_t started_ms;
     int64_t last_check_ms;        /* 0 before the first check */
     int64_t last_success_ms;      /* 0 before the first success */
     double latency_sum_ms;        /* over successful checks, for the average */
@@ -178,7 +211,11 @@ typedef struct {
     bool trend_warning;           /* the trend currently predicts crossing slow_ms; updated on
                                    * every success, left alone by failures */
     uint16_t minute_head;
-    md_health_minute minutes[MD_HEALTH_MINUTES]; /* ring by wall minute; counts saturate */
+    /* The last hour's checks, a ring by wall minute: checks in each minute (saturating), and
+     * failures in each minute, allocated at the first failure and freed once an hour has no
+     * failure left in it, so a healthy service keeps 120 bytes here instead of 240. */
+    uint16_t minute_total[MD_HEALTH_MINUTES];
+    uint16_t *minute_failed;      /* MD_HEALTH_MINUTES of them, or NULL: none failed */
     md_trend trend;               /* successful latencies only */
     md_history history;           /* every result */
 } md_health;
@@ -191,8 +228,12 @@ typedef struct {
                                       * "slow: 3412 ms > 3000 ms"; always NUL-terminated */
 } md_health_change;
 
-/* md_health_init starts in UNKNOWN at wall time now_ms. p is copied (the caller keeps it); its
- * ranges are asserted, since the config loader has validated them already. trend_samples (the
+/* md_health_free releases what h holds (its history's entries, the hour's failure counts); h may
+ * be NULL. */
+void md_health_free(md_health *h);
+
+/* md_health_init starts in UNKNOWN at wall time now_ms. p is kept (the caller's, outliving h,
+ * unchanged meanwhile); its ranges are asserted, since the config loader has validated them already. trend_samples (the
  * caller's, outliving h) has room for p->trend_window samples: the latency trend's window. */
 void md_health_init(md_health *h, md_trend_sample *trend_samples, const md_health_params *p, int64_t now_ms);
 

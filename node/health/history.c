@@ -1,34 +1,111 @@
-/* history.c: the packed ring of a service's last MD_HISTORY_LEN check results (pure, no allocation). */
+/* history.c: a service's last MD_HISTORY_LEN check results, delta-coded in a buffer sized to them
+ * (pure: no clock, no I/O). */
 #include "health.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ERR_BITS 3
-#define LAT_BITS 22
-#define GAP_BITS 31
-#define ERR_MASK ((UINT64_C(1) << ERR_BITS) - 1)
-#define LAT_MAX ((UINT64_C(1) << LAT_BITS) - 1)
-#define GAP_MAX ((UINT64_C(1) << GAP_BITS) - 1)
+#define ERR_MASK ((1u << ERR_BITS) - 1)
+#define LAT_MAX ((UINT32_C(1) << 22) - 1)   /* units of LAT_UNIT_US: ~419 s */
+#define GAP_MAX ((UINT32_C(1) << 31) - 1)   /* ms: 24.8 days */
 #define LAT_UNIT_US 100
+#define GAP_ESC 31u        /* the header's gap field: below this, the zigzag gap change itself */
+#define ENTRY_MAX 10       /* header + a 5-byte start gap varint + a 4-byte latency varint */
+#define STEP 32            /* the buffer grows and shrinks in steps of this many bytes */
 
-_Static_assert(ERR_BITS + LAT_BITS + GAP_BITS == 8 * MD_HISTORY_ENTRY_BYTES, "an entry fills its bytes");
 _Static_assert(MD_ERR_COUNT - 1 <= ERR_MASK, "every error class fits");
+_Static_assert((GAP_ESC << ERR_BITS) <= 0xFF, "the header is one byte");
+_Static_assert(MD_HISTORY_LEN * ENTRY_MAX + 2 * STEP <= UINT16_MAX, "lengths fit 16 bits");
 
-static uint64_t load(const md_history *h, size_t idx)
+/* Zigzag: small changes either way become small unsigned numbers. */
+static uint64_t zz(int64_t d)
 {
-    const uint8_t *b = &h->e[idx * MD_HISTORY_ENTRY_BYTES];
-    uint64_t v = 0;
-    for (int i = MD_HISTORY_ENTRY_BYTES - 1; i >= 0; i--)
-        v = (v << 8) | b[i];
-    return v;
+    return ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
 }
 
-static void store(md_history *h, size_t idx, uint64_t v)
+static int64_t unzz(uint64_t u)
 {
-    uint8_t *b = &h->e[idx * MD_HISTORY_ENTRY_BYTES];
-    for (int i = 0; i < MD_HISTORY_ENTRY_BYTES; i++, v >>= 8)
-        b[i] = (uint8_t)v;
+    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+static size_t put_varint(uint8_t *o, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        o[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    o[n++] = (uint8_t)v;
+    return n;
+}
+
+static size_t get_varint(const uint8_t *p, uint64_t *v)
+{
+    uint64_t x = 0;
+    size_t n = 0;
+    for (int shift = 0;; shift += 7) {
+        uint8_t b = p[n++];
+        x |= (uint64_t)(b & 0x7F) << shift;
+        if (!(b & 0x80))
+            break;
+        assert(shift < 35); /* our own bytes: no value needs more than 5 */
+    }
+    *v = x;
+    return n;
+}
+
+/* What a check's gap is made of: the time between the two checks' starts (about the interval,
+ * steady to a few ms) plus the change in latency. Coding the gap less that change (the "start
+ * gap") keeps a service whose latency jitters by tens of ms at one byte for it. In ms, from the
+ * latencies in units of LAT_UNIT_US; any fixed function would do, since the decoder applies the
+ * same one. Start gaps are kept mod 2^32: the gap they give back is exact all the same. */
+static uint32_t lat_change_ms(uint32_t lat, uint32_t prev_lat)
+{
+    return (uint32_t)(((int64_t)lat - (int64_t)prev_lat) * LAT_UNIT_US / 1000);
+}
+
+/* One entry, coded against the one before it (its start gap prev_sg and latency prev_lat): a
+ * header byte (the error class in its low 3 bits, the zigzag change of start gap in the high 5
+ * when below GAP_ESC, else GAP_ESC and the rest as a varint), then the zigzag latency change as a
+ * varint. */
+static size_t encode(uint8_t *o, unsigned err, uint32_t sg, uint32_t lat, uint32_t prev_sg,
+                     uint32_t prev_lat)
+{
+    uint64_t zg = zz((int32_t)(sg - prev_sg)); /* mod 2^32: see lat_change_ms */
+    size_t n = 1;
+    if (zg < GAP_ESC) {
+        o[0] = (uint8_t)(err | (unsigned)zg << ERR_BITS);
+    } else {
+        o[0] = (uint8_t)(err | GAP_ESC << ERR_BITS);
+        n += put_varint(o + n, zg - GAP_ESC);
+    }
+    n += put_varint(o + n, zz((int64_t)lat - (int64_t)prev_lat));
+    assert(n <= ENTRY_MAX);
+    return n;
+}
+
+/* Decodes the entry at p against (*sg, *lat), the one before it, replacing them with its own;
+ * *gap gets its gap. */
+static size_t decode(const uint8_t *p, unsigned *err, uint32_t *sg, uint32_t *lat, uint32_t *gap)
+{
+    uint64_t zg = p[0] >> ERR_BITS, zl;
+    size_t n = 1;
+    *err = p[0] & ERR_MASK;
+    if (zg == GAP_ESC) {
+        n += get_varint(p + n, &zg);
+        zg += GAP_ESC;
+    }
+    n += get_varint(p + n, &zl);
+    int64_t l = (int64_t)*lat + unzz(zl);
+    assert(l >= 0 && l <= (int64_t)LAT_MAX && zg <= UINT32_MAX);
+    uint32_t prev_lat = *lat;
+    *sg += (uint32_t)unzz(zg);
+    *lat = (uint32_t)l;
+    *gap = *sg + lat_change_ms(*lat, prev_lat);
+    assert(*gap <= GAP_MAX);
+    return n;
 }
 
 void md_history_init(md_history *h, int64_t base_ms)
@@ -38,10 +115,60 @@ void md_history_init(md_history *h, int64_t base_ms)
     h->last_ms = base_ms;
 }
 
+void md_history_free(md_history *h)
+{
+    if (!h)
+        return;
+    assert(h->cap > 0 || h->b == NULL); /* a clone's bytes are its owner's */
+    free(h->b);
+    h->b = NULL;
+    h->len = h->cap = h->count = 0;
+}
+
+/* The oldest entry leaves: the next is coded against it, so its values become the base. */
+static void drop_oldest(md_history *h)
+{
+    assert(h->count > 0);
+    unsigned err;
+    uint32_t gap;
+    size_t n = decode(h->b, &err, &h->base_sg, &h->base_lat, &gap);
+    assert(n <= h->len);
+    memmove(h->b, h->b + n, h->len - n);
+    h->len = (uint16_t)(h->len - n);
+    h->count--;
+    assert(h->count > 0 || (h->len == 0 && h->base_sg == h->last_sg && h->base_lat == h->last_lat));
+}
+
+static int resize(md_history *h, size_t cap)
+{
+    uint8_t *b = realloc(h->b, cap);
+    if (!b)
+        return -1;
+    h->b = b;
+    h->cap = (uint16_t)cap;
+    return 0;
+}
+
+/* The room to grow to for need bytes: once a few entries show what this service's cost, the
+ * size the full history will need, so a history takes two or three reallocations to fill instead
+ * of one a step (each left a hole in the heap that only a chunk of that size could reuse). */
+static size_t grown_cap(const md_history *h, size_t need)
+{
+    if (h->count >= 8 && h->count < MD_HISTORY_LEN) {
+        size_t full = need * MD_HISTORY_LEN / (h->count + 1u);
+        if (full > need)
+            need = full;
+    }
+    if (need > MD_HISTORY_LEN * ENTRY_MAX)
+        need = MD_HISTORY_LEN * ENTRY_MAX;
+    return (need + STEP - 1) / STEP * STEP;
+}
+
 void md_history_push(md_history *h, const md_check_result *r)
 {
     assert(h && r);
-    assert(h->head < MD_HISTORY_LEN && h->count <= MD_HISTORY_LEN);
+    assert(h->count <= MD_HISTORY_LEN && h->len <= h->cap);
+    assert(h->cap > 0 || h->b == NULL); /* never a clone */
     assert((unsigned)r->err <= ERR_MASK);
     /* Unsigned difference: at_ms - last_ms cannot overflow int64 for any sane pair, but a hostile
      * clock must not be undefined behaviour either. The first entry's gap is never read. */
@@ -51,29 +178,75 @@ void md_history_push(md_history *h, const md_check_result *r)
     uint64_t lat = ((uint64_t)r->latency_us + LAT_UNIT_US / 2) / LAT_UNIT_US;
     if (lat > LAT_MAX)
         lat = LAT_MAX;
-    store(h, h->head, (gap << (LAT_BITS + ERR_BITS)) | (lat << ERR_BITS) | ((uint64_t)r->err & ERR_MASK));
+    uint8_t e[ENTRY_MAX];
+    uint32_t sg = (uint32_t)gap - lat_change_ms((uint32_t)lat, h->last_lat);
+    size_t n = encode(e, (unsigned)r->err, sg, (uint32_t)lat, h->last_sg, h->last_lat);
+    if (h->count == MD_HISTORY_LEN)
+        drop_oldest(h);
+    if (h->len + n > h->cap && resize(h, grown_cap(h, h->len + n)) != 0) {
+        /* Out of memory: older results make room (an empty history keeps base == last, so e is
+         * still coded right); with none left, this one is not kept. */
+        while (h->count > 0 && h->len + n > h->cap)
+            drop_oldest(h);
+        if (h->len + n > h->cap)
+            return;
+    }
+    memcpy(h->b + h->len, e, n);
+    h->len = (uint16_t)(h->len + n);
+    h->count++;
+    h->last_sg = sg;
+    h->last_lat = (uint32_t)lat;
     if (r->at_ms > h->last_ms)
         h->last_ms = r->at_ms;
-    h->head = (uint16_t)((h->head + 1) % MD_HISTORY_LEN);
-    if (h->count < MD_HISTORY_LEN)
-        h->count++;
+    /* Results got cheaper to code (steadier): give the room back once full, keeping a step in
+     * hand so a history at the edge does not reallocate on every push. */
+    if (h->count == MD_HISTORY_LEN && h->cap - h->len >= 3 * STEP)
+        (void)resize(h, (h->len + STEP - 1) / STEP * STEP + STEP);
 }
 
 size_t md_history_get(const md_history *h, md_check_result *out, size_t max)
 {
     assert(h && (out || max == 0));
     size_t n = h->count < max ? h->count : max;
+    if (n == 0)
+        return 0;
+    uint32_t gaps[MD_HISTORY_LEN], lats[MD_HISTORY_LEN];
+    uint8_t errs[MD_HISTORY_LEN];
+    uint32_t sg = h->base_sg, lat = h->base_lat;
+    size_t off = 0;
+    for (size_t i = 0; i < h->count; i++) { /* oldest first: each is coded against the one before */
+        unsigned err;
+        off += decode(h->b + off, &err, &sg, &lat, &gaps[i]);
+        lats[i] = lat;
+        errs[i] = (uint8_t)err;
+    }
+    assert(off == h->len && sg == h->last_sg && lat == h->last_lat);
     int64_t at = h->last_ms;
     for (size_t i = 0; i < n; i++) {
-        size_t idx = (h->head + MD_HISTORY_LEN - 1 - i) % MD_HISTORY_LEN;
-        uint64_t e = load(h, idx);
+        size_t k = h->count - 1 - i;
         out[i] = (md_check_result){
             .at_ms = at,
-            .latency_us = (uint32_t)(((e >> ERR_BITS) & LAT_MAX) * LAT_UNIT_US),
-            .err = (md_err_class)(e & ERR_MASK),
+            .latency_us = lats[k] * LAT_UNIT_US,
+            .err = (md_err_class)errs[k],
             .http_status = 0,
         };
-        at -= (int64_t)(e >> (LAT_BITS + ERR_BITS));
+        at -= (int64_t)gaps[k];
     }
     return n;
+}
+
+size_t md_history_bytes(const md_history *h)
+{
+    assert(h);
+    return h->len;
+}
+
+void md_history_clone(md_history *dst, const md_history *src, uint8_t *storage)
+{
+    assert(dst && src && (storage || src->len == 0));
+    *dst = *src;
+    dst->b = src->len ? storage : NULL;
+    dst->cap = 0; /* read-only: push and free refuse it */
+    if (src->len)
+        memcpy(storage, src->b, src->len);
 }

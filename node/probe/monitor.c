@@ -40,31 +40,54 @@ typedef struct svc_rt {
     bool early_queued;    /* an EV_EARLY of this service is in the heap */
     md_early_gate *gate;  /* early checks granted to each asking peer; allocated at the first
                            * ask (128 bytes a service that a cluster of one never asks for) */
-    uint64_t skipped;     /* due times passed over because the previous check still ran */
-    uint64_t results[MD_ERR_COUNT];
-    uint64_t dur_bucket[MD_DURATION_BUCKETS]; /* per bucket, not cumulative */
-    uint64_t dur_count;
     double dur_sum_s;
-    uint64_t prewarm_total;
-    uint64_t prewarm_failed;
+    md_counts counts;     /* results by class, durations by bucket (not cumulative; their count is
+                           * the results'), pre-warm requests: C_* below */
     const char *cause;    /* the last change's cause: malloc'd and owned, or a static text */
     md_health health;
 } svc_rt;
 
+enum {
+    C_RESULT = 0,                               /* + md_err_class */
+    C_DUR = C_RESULT + MD_ERR_COUNT,            /* + duration bucket */
+    C_PREWARM = C_DUR + MD_DURATION_BUCKETS,
+    C_PREWARM_FAILED,
+    C_END
+};
+_Static_assert(C_END == MD_COUNTS_N, "md_counts holds every counter");
+
 static const char NO_CHECK_YET[] = "no check yet";
 static const char CAUSE_OOM[] = "(not kept: out of memory)";
+/* The causes most services have (a healthy one's is "first check ok" for as long as it stays up):
+ * kept as these static texts instead of a 32-byte copy each. */
+static const char *const COMMON_CAUSES[] = {
+    NO_CHECK_YET, CAUSE_OOM, "first check ok", "recovered after 1 success",
+    "recovered after 2 successes", "recovered after 3 successes",
+};
 
 static bool cause_owned(const char *c)
 {
-    return c && c != NO_CHECK_YET && c != CAUSE_OOM;
+    if (!c)
+        return false;
+    for (size_t i = 0; i < sizeof COMMON_CAUSES / sizeof COMMON_CAUSES[0]; i++)
+        if (c == COMMON_CAUSES[i])
+            return false;
+    return true;
 }
 
-/* set_cause keeps a copy of text as s's cause, sized to it (most causes are 20-40 bytes; a fixed
- * buffer per service would be MD_HEALTH_CAUSE_LEN). Out of memory, the cause says so. */
+/* set_cause keeps text as s's cause: one of COMMON_CAUSES, or a copy sized to it (most causes
+ * are 20-40 bytes; a fixed buffer per service would be MD_HEALTH_CAUSE_LEN). Out of memory, the
+ * cause says so. */
 static void set_cause(svc_rt *s, const char *text)
 {
     if (cause_owned(s->cause))
         free((char *)s->cause);
+    for (size_t i = 0; i < sizeof COMMON_CAUSES / sizeof COMMON_CAUSES[0]; i++) {
+        if (strcmp(text, COMMON_CAUSES[i]) == 0) {
+            s->cause = COMMON_CAUSES[i];
+            return;
+        }
+    }
     size_t n = strlen(text) + 1;
     char *copy = malloc(n);
     s->cause = copy ? memcpy(copy, text, n) : CAUSE_OOM;
@@ -107,6 +130,8 @@ struct md_monitor {
     size_t n;
     svc_rt *svc;
     md_trend_sample *trend_samples; /* the services' trend windows, each trend_window long */
+    md_health_params *params;       /* the services' distinct health thresholds (room for n) */
+    size_t n_params;
     sched_ev *heap;
     size_t heap_len;
     size_t heap_cap;
@@ -184,11 +209,10 @@ static void record_duration(svc_rt *s, double seconds)
 {
     for (int b = 0; b < MD_DURATION_BUCKETS; b++) {
         if (seconds <= md_duration_bucket_le[b]) {
-            s->dur_bucket[b]++;
+            md_counts_add(&s->counts, C_DUR + (size_t)b);
             break;
         }
     }
-    s->dur_count++;
     s->dur_sum_s += seconds;
 }
 
@@ -231,7 +255,7 @@ static void on_check_done(void *ctx, const md_check_result *r, const md_probe_ex
     md_monitor *m = s->m;
     assert(s->check_handle != NULL);
     s->check_handle = NULL;
-    s->results[r->err < MD_ERR_COUNT ? r->err : MD_ERR_CONNECT]++;
+    md_counts_add(&s->counts, C_RESULT + (size_t)(r->err < MD_ERR_COUNT ? r->err : MD_ERR_CONNECT));
     record_duration(s, r->latency_us / 1e6);
     if (x && x->cert_expiry_ms > 0)
         note_cert(s, x->cert_expiry_ms, r->at_ms);
@@ -263,9 +287,9 @@ static void on_prewarm_done(void *ctx, const md_check_result *r, const md_probe_
     (void)x;
     svc_rt *s = ctx;
     s->prewarm_handle = NULL;
-    s->prewarm_total++;
+    md_counts_add(&s->counts, C_PREWARM);
     if (r->err != MD_ERR_NONE) {
-        s->prewarm_failed++;
+        md_counts_add(&s->counts, C_PREWARM_FAILED);
         md_log(MD_LOG_DEBUG, "prewarm_failed", MD_S("service", s->cfg->name),
                MD_S("error", md_err_name(r->err)), MD_I("http_status", r->http_status));
     }
@@ -294,7 +318,6 @@ static void fill_request(const md_service_config *c, md_probe_request *req)
 static void start_check(md_monitor *m, svc_rt *s)
 {
     if (s->check_handle) {
-        s->skipped++;
         md_log(MD_LOG_DEBUG, "check_skipped", MD_S("service", s->cfg->name),
                MD_S("reason", "previous check still running"));
         return;
@@ -389,9 +412,9 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- views ---- */
 
-/* snap_hist: room in snap for the service's history, or NULL for a view without histories. */
-static void fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, const svc_rt *s,
-                              md_history *snap_hist, int64_t now_ms)
+/* full: the view holds the services' histories. Returns false when one did not fit in memory. */
+static bool fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, const svc_rt *s,
+                              bool full, int64_t now_ms)
 {
     const md_service_config *c = s->cfg;
     const md_health *h = &s->health;
@@ -408,7 +431,8 @@ static void fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, 
     o->target = md_view_strdup(snap, masked);
     o->state = h->state;
     o->state_since_ms = h->state_since_ms;
-    o->state_cause = md_view_strdup(snap, s->cause);
+    /* A static cause outlives every view: no copy. */
+    o->state_cause = cause_owned(s->cause) ? md_view_strdup(snap, s->cause) : s->cause;
     if (!o->state_cause)
         o->state_cause = ""; /* out of memory: the view is still whole */
     o->consecutive_failures = h->consecutive_failures;
@@ -432,20 +456,23 @@ static void fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, 
     o->slow_ms = c->slow_ms;
     o->cert_expiry_ms = s->cert_expiry_ms;
     o->cert_warning = s->cert_expiry_ms > 0 && s->cert_expiry_ms - now_ms < (int64_t)c->cert_warn_days * DAY_MS;
-    memcpy(o->results, s->results, sizeof o->results);
+    o->duration_count = 0;
+    for (int k = 0; k < MD_ERR_COUNT; k++) {
+        o->results[k] = md_counts_get(&s->counts, C_RESULT + (size_t)k);
+        o->duration_count += o->results[k]; /* every result is timed */
+    }
     uint64_t cum = 0;
     for (int b = 0; b < MD_DURATION_BUCKETS; b++) {
-        cum += s->dur_bucket[b];
+        cum += md_counts_get(&s->counts, C_DUR + (size_t)b);
         o->duration_bucket[b] = cum;
     }
-    o->duration_count = s->dur_count;
     o->duration_sum_s = s->dur_sum_s;
-    o->prewarm_total = s->prewarm_total;
-    o->prewarm_failed = s->prewarm_failed;
-    if (snap_hist != NULL) {
-        *snap_hist = h->history;
-        o->history = snap_hist;
-    }
+    o->prewarm_total = md_counts_get(&s->counts, C_PREWARM);
+    o->prewarm_failed = md_counts_get(&s->counts, C_PREWARM_FAILED);
+    if (full)
+        o->history = md_view_history(snap, &h->history);
+    return !full || o->history != NULL;
+
 }
 
 static md_view *build_view(md_monitor *m, bool full)
@@ -453,11 +480,6 @@ static md_view *build_view(md_monitor *m, bool full)
     md_view *snap = md_view_alloc(m->n);
     if (!snap)
         return NULL;
-    md_history *hist = NULL; /* one block for every service's history, only when asked for */
-    if (full && m->n > 0 && (hist = md_view_calloc(snap, m->n * sizeof *hist)) == NULL) {
-        md_view_unref(snap);
-        return NULL;
-    }
     int64_t now_ms = md_wall_ms();
     snap->built_ms = now_ms;
     snap->node_id = md_view_strdup(snap, m->cfg->node_id);
@@ -465,8 +487,12 @@ static md_view *build_view(md_monitor *m, bool full)
     snap->version = MD_VERSION;
     snap->started_ms = m->started_ms;
     snap->pid = (int)getpid();
-    for (size_t i = 0; i < m->n; i++)
-        fill_snap_service(m, snap, &snap->services[i], &m->svc[i], hist ? &hist[i] : NULL, now_ms);
+    for (size_t i = 0; i < m->n; i++) {
+        if (!fill_snap_service(m, snap, &snap->services[i], &m->svc[i], full, now_ms)) {
+            md_view_unref(snap);
+            return NULL;
+        }
+    }
     for (size_t k = 0; k < m->n_parts; k++) {
         if (m->parts[k].fill(m->parts[k].ctx, snap) < 0) {
             md_view_unref(snap);
@@ -517,7 +543,7 @@ static void on_status_step(uv_timer_t *t)
         size_t to = m->n - m->fill_next > MD_STATUS_SLICE ? m->fill_next + MD_STATUS_SLICE : m->n;
         int64_t now_ms = md_wall_ms();
         for (size_t i = m->fill_next; i < to; i++)
-            fill_snap_service(m, v, &v->services[i], &m->svc[i], NULL, now_ms);
+            (void)fill_snap_service(m, v, &v->services[i], &m->svc[i], false, now_ms);
         m->fill_next = to;
         if (to == m->n && m->status_part && m->status_part(m->status_part_ctx, v) < 0)
             m->print_next = v->n_services; /* out of memory: no block this time */
@@ -628,6 +654,31 @@ void md_monitor_touch(void *m)
     mark_dirty(m);
 }
 
+/* params_of returns the stored thresholds equal to *p, storing them first when none of the last
+ * PARAMS_LOOKBACK distinct ones is. Services mostly share the defaults, so m->params (calloc'd
+ * room for n, its untouched pages never resident) holds a few: 8 bytes a service instead of a
+ * 40-byte copy each. Compared field by field: the struct has padding. */
+#define PARAMS_LOOKBACK 16
+static bool same_params(const md_health_params *a, const md_health_params *b)
+{
+    return a->failures_before_down == b->failures_before_down &&
+           a->successes_before_up == b->successes_before_up && a->slow_ms == b->slow_ms &&
+           a->trend_horizon_ms == b->trend_horizon_ms && a->trend_window == b->trend_window &&
+           a->ewma_alpha == b->ewma_alpha;
+}
+
+static const md_health_params *params_of(md_monitor *m, const md_health_params *p)
+{
+    for (size_t k = 0; k < m->n_params && k < PARAMS_LOOKBACK; k++) {
+        const md_health_params *q = &m->params[m->n_params - 1 - k];
+        if (same_params(p, q))
+            return q;
+    }
+    assert(m->n_params < (m->n ? m->n : 1));
+    m->params[m->n_params] = *p;
+    return &m->params[m->n_params++];
+}
+
 int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_view_holder *holder,
                    md_monitor **out)
 {
@@ -646,16 +697,18 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_v
     for (size_t i = 0; i < m->n; i++)
         n_samples += (size_t)cfg->services[i].trend_window;
     m->trend_samples = calloc(n_samples ? n_samples : 1, sizeof *m->trend_samples);
+    m->params = calloc(m->n ? m->n : 1, sizeof *m->params);
     m->heap_cap = 3 * (m->n ? m->n : 1); /* a check, a pre-warm and an early check each */
     m->heap = calloc(m->heap_cap, sizeof *m->heap);
     m->prober = md_prober_new(loop, cl);
     if (m->prober)
         md_prober_set_max_inflight(m->prober, cfg->max_concurrent_checks);
-    if (!m->svc || !m->trend_samples || !m->heap || !m->prober) {
+    if (!m->svc || !m->trend_samples || !m->params || !m->heap || !m->prober) {
         if (m->prober)
             md_prober_free(m->prober);
         free(m->svc);
         free(m->trend_samples);
+        free(m->params);
         free(m->heap);
         free(m);
         return -ENOMEM;
@@ -674,7 +727,7 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_v
             .trend_window = c->trend_window,
             .ewma_alpha = c->ewma_alpha,
         };
-        md_health_init(&s->health, m->trend_samples + n_samples, &p, m->started_ms);
+        md_health_init(&s->health, m->trend_samples + n_samples, params_of(m, &p), m->started_ms);
         n_samples += (size_t)c->trend_window;
         s->cause = NO_CHECK_YET;
     }
@@ -717,14 +770,16 @@ int md_monitor_start(md_monitor *m)
     return 0;
 }
 
-/* free_causes frees what each service allocated on its own. */
-static void free_causes(md_monitor *m)
+/* free_services frees what each service allocated on its own. */
+static void free_services(md_monitor *m)
 {
     for (size_t i = 0; i < m->n; i++) {
         svc_rt *s = &m->svc[i];
         if (cause_owned(s->cause))
             free((char *)s->cause);
         free(s->gate);
+        md_health_free(&s->health);
+        md_counts_free(&s->counts);
     }
 }
 
@@ -735,10 +790,11 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     void (*done)(void *) = m->done;
     void *arg = m->done_arg;
-    free_causes(m);
+    free_services(m);
     free(m->heap);
     free(m->svc);
     free(m->trend_samples);
+    free(m->params);
     free(m);
     if (done)
         done(arg);

@@ -46,6 +46,7 @@ typedef struct easy_slot {
 typedef struct check {
     md_prober *p;
     md_probe_request req;     /* pointers borrowed from the caller until cb runs */
+    bool running;             /* false: waiting in p->waiting */
     md_probe_cb cb;
     void *ctx;
     easy_slot *h;             /* from p's pool while running; NULL while waiting */
@@ -54,7 +55,6 @@ typedef struct check {
     char *body;               /* owned, kept across reuse; only filled when expect_body is set */
     size_t body_len, body_cap;
     uint64_t start_ms;        /* uv_now when it started: the latency of a failure curl did not time */
-    bool running;             /* false: waiting in p->waiting */
     ut_link link;             /* on p->running, p->waiting or p->free_checks */
 } check;
 
@@ -205,10 +205,18 @@ static void easy_free(easy_slot *h)
     free(h);
 }
 
+static int limit_of(const md_prober *p);
+
+/* Handles are kept for up to twice the checks the limit in force lets run (not for max_inflight):
+ * each holds about 5 KB inside libcurl, and after the limit halves on a busy loop, or after a
+ * burst, handles the limit no longer lets run would sit idle. Twice, because the limit moves by
+ * halving and growing every 50 ms on a saturated loop: one halving keeps every handle (a new one
+ * costs curl_easy_init and a full setup), a second frees the surplus as its checks finish. */
 static void easy_put(md_prober *p, easy_slot *h)
 {
     assert(p->n_free_easy < p->cap_free_easy);
-    if (p->n_free_easy < p->max_inflight) {
+    int keep = 2 * limit_of(p) < p->max_inflight ? 2 * limit_of(p) : p->max_inflight;
+    if (p->n_easy <= keep) {
         p->free_easy[p->n_free_easy++] = h;
     } else {
         easy_free(h);
@@ -542,6 +550,12 @@ int md_prober_limit(const md_prober *p)
 {
     assert(p);
     return limit_of(p);
+}
+
+int md_prober_easy_handles(const md_prober *p)
+{
+    assert(p);
+    return p->n_easy;
 }
 
 static void on_done(CURL *easy, CURLcode rc, void *ctx)

@@ -20,20 +20,22 @@ typedef struct md_prober md_prober;
 /* What to check. Every pointer is borrowed and must stay valid until the callback runs
  * (they normally point into the md_config). */
 typedef struct {
+    /* Small fields first, together: a waiting check holds a copy of this, and with 10,000
+     * services most of them may wait at once (the padding of the old order was 40 bytes). */
     md_check_kind kind;
+    int expect_status;        /* 0: any 2xx */
+    int tcp_port;             /* TCP: port */
+    bool tls_verify;
+    bool keepalive;
+    bool want_cert;           /* HTTPS: report the peer certificate's expiry when a handshake happens */
     const char *url;          /* HTTP: the URL; TCP: unused */
     const char *method;       /* HTTP: "GET", "HEAD", ...; NULL means GET */
-    int expect_status;        /* 0: any 2xx */
     const char *expect_body;  /* NULL: body not checked */
     const md_header *headers;
     size_t n_headers;
-    bool tls_verify;
     const char *ca_file;      /* NULL: system store */
-    bool keepalive;
     const char *tcp_host;     /* TCP: host */
-    int tcp_port;             /* TCP: port */
     int64_t timeout_ms;
-    bool want_cert;           /* HTTPS: report the peer certificate's expiry when a handshake happens */
     int64_t dns_cache_ms;     /* > 0: a host name's cached address is used this long at most (curl
                                * keeps one 60 s by default); a failover endpoint behind a proxy uses
                                * proxy.resolve_ms, so its probes follow a moved name as the proxy does */
@@ -93,6 +95,9 @@ void md_prober_free(md_prober *p);
 #define MD_PROBE_SLOW_START 64
 void md_prober_set_max_inflight(md_prober *p, int n);
 int md_prober_limit(const md_prober *p);
+/* md_prober_easy_handles: curl handles in existence, running or pooled; at most twice the bound in
+ * force once the checks the bound no longer covers have finished. */
+int md_prober_easy_handles(const md_prober *p);
 
 /* md_probe_next_limit: the rule above, pure: the bound after a window in which the loop was idle
  * idle_share (0..1) of the time and a check waited for a slot (waited), kept within

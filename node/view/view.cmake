@@ -5,3 +5,4 @@ md_module(md_view view PURE
   LIBS md_health Threads::Threads)
 
 md_test(unit.test_view_share SOURCES tests/unit/test_view_share.c LIBS md_view)
+md_test(unit.test_view_mem SOURCES tests/unit/test_view_mem.c LIBS md_view)

@@ -23,6 +23,11 @@ typedef struct {
     const char *kind;          /* "http" or "tcp" (static) */
     const char *target;        /* URL or host:port with secrets masked; owned by the view */
     md_state state;
+    /* three flags beside state, not each after its group: one record a service in every view,
+     * and each alone took 8 bytes with its padding */
+    bool trend_warning;
+    bool cert_warning;         /* expiry is within cert_warn_days */
+    bool paused;               /* remediation, from the committed ledger */
     int64_t state_since_ms;    /* wall ms */
     const char *state_cause;   /* why it is in this state (last change's cause); owned by the view,
                                 * NULL reads as "" */
@@ -38,15 +43,13 @@ typedef struct {
     double avg_latency_ms;
     double ewma_latency_ms;
     double trend_slope_ms_per_s;
-    bool trend_warning;
-    int64_t trend_eta_ms;
+    int64_t trend_eta_ms;      /* valid when trend_warning */
     md_err_class last_err;
     int last_http_status;
     int64_t interval_ms;
     int64_t timeout_ms;
     int64_t slow_ms;
     int64_t cert_expiry_ms;    /* wall ms, 0 = unknown / not HTTPS */
-    bool cert_warning;         /* expiry is within cert_warn_days */
     uint64_t results[MD_ERR_COUNT];   /* checks by result class (MD_ERR_NONE = ok) */
     uint64_t duration_bucket[MD_DURATION_BUCKETS]; /* cumulative counts, le each bound */
     uint64_t duration_count;
@@ -58,13 +61,12 @@ typedef struct {
                                 * readers that show results ask for them: md_view_holder_get_full) */
     /* The cluster's view (a cluster of one without a cluster section). */
     md_verdict verdict;
-    int64_t verdict_since_ms;  /* wall ms of the last verdict change */
     int votes_up;
     int votes_down;
     int quorum;
+    int64_t verdict_since_ms;  /* wall ms of the last verdict change */
     struct md_view_obs *obs;   /* one per node, in md_view.nodes order; owned by the view */
-    /* Remediation, from the committed ledger. */
-    bool paused;
+    /* Remediation, from the committed ledger (and paused, above). */
     uint64_t incident_id;      /* the open incident, 0 when none */
     const char *remedy;        /* owned; a short account, e.g. "restart #2 of 3 running", or NULL */
     /* Failover (services with endpoints, filled by node/failover; n_endpoints 0 otherwise). */
@@ -223,6 +225,10 @@ const char *md_view_share(md_view *s, md_shared_text *t);
 
 /* md_view_calloc returns zeroed memory the view owns (freed with it), or NULL. */
 void *md_view_calloc(md_view *s, size_t bytes);
+
+/* md_view_history returns a read-only copy of h that the view owns (one block, sized to h's
+ * entries; h stays the caller's), or NULL out of memory. */
+const md_history *md_view_history(md_view *s, const md_history *h);
 
 /* md_view_find returns the service named name, or NULL. */
 const md_view_service *md_view_find(const md_view *s, const char *name);

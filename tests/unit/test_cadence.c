@@ -18,7 +18,8 @@
 
 static void init(md_health *h, int fbd)
 {
-    md_health_params p = {
+    static md_health_params p; /* kept by h; one health at a time in these tests */
+    p = (md_health_params){
         .failures_before_down = fbd, .successes_before_up = 1, .slow_ms = 3000,
         .trend_horizon_ms = 0, .trend_window = 10, .ewma_alpha = 0.3,
     };
@@ -49,6 +50,7 @@ static void test_retry_after_first_failure(void **state)
     assert_int_equal(md_health_next_delay_ms(&h, INTERVAL, RETRY), INTERVAL);
     observe(&h, T0 + 4, false);
     assert_int_equal(md_health_next_delay_ms(&h, INTERVAL, RETRY), INTERVAL);
+    md_health_free(&h);
 }
 
 static void test_success_clears_retry(void **state)
@@ -62,6 +64,7 @@ static void test_success_clears_retry(void **state)
     assert_int_equal(md_health_next_delay_ms(&h, INTERVAL, RETRY), RETRY);
     observe(&h, T0 + 4, true);
     assert_int_equal(md_health_next_delay_ms(&h, INTERVAL, RETRY), INTERVAL);
+    md_health_free(&h);
 }
 
 static void test_retry_from_unknown(void **state)
@@ -71,6 +74,7 @@ static void test_retry_from_unknown(void **state)
     init(&h, 2);
     observe(&h, T0 + 1, false); /* a service down from the start is confirmed quickly too */
     assert_int_equal(md_health_next_delay_ms(&h, INTERVAL, RETRY), RETRY);
+    md_health_free(&h);
 }
 
 static void test_suspects(void **state)

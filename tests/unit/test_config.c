@@ -732,6 +732,13 @@ static void test_bad_headers(void **state)
     expect_err(svc1("'headers':{'':'1'}"), "t.json: services[0].headers.: not a valid header name");
 }
 
+/* One record a service: its fields are paired so alignment wastes nothing (440 B before). */
+static void test_service_record_size(void **state)
+{
+    (void)state;
+    assert_true(sizeof(md_service_config) <= 392);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -770,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_bad_log),
         cmocka_unit_test(test_services_required),
         cmocka_unit_test(test_bad_headers),
+        cmocka_unit_test(test_service_record_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,6 +53,7 @@ static void test_init(void **state)
     assert_float_equal(md_health_uptime_pct(&h), 100.0, 0);
     assert_float_equal(md_health_uptime_hour_pct(&h, T0), 100.0, 0);
     assert_float_equal(md_health_avg_latency_ms(&h), 0.0, 0);
+    md_health_free(&h);
 }
 
 /* Each row: thresholds, a string of events (s = 100 ms success, l = 3500 ms success, e = 3000 ms
@@ -112,6 +113,7 @@ static void test_transition_table(void **state)
             }
             prev = want;
         }
+        md_health_free(&h);
     }
 }
 
@@ -168,6 +170,7 @@ static void test_cause_strings(void **state)
                 last = c;
         }
         assert_string_equal(last.cause, rows[i].cause);
+        md_health_free(&h);
     }
 }
 
@@ -181,6 +184,7 @@ static void test_null_change(void **state)
     md_health_init(&h, h_s, &p, T0);
     assert_true(fail_at(&h, T0 + 1, MD_ERR_TIMEOUT, 0, NULL));
     assert_int_equal(h.state, MD_STATE_DOWN);
+    md_health_free(&h);
 }
 
 /* A steady ramp (15 ms/s with a fixed +-3% wobble) from 500 ms: DEGRADED by trend while every
@@ -232,6 +236,7 @@ static void test_predictive_degraded_on_ramp(void **state)
     }
     assert_true(back);
     assert_false(h.trend_warning);
+    md_health_free(&h);
 }
 
 /* With trend_horizon_ms 0 the same ramp goes DEGRADED only once it is actually slow. */
@@ -249,6 +254,7 @@ static void test_trend_disabled(void **state)
         assert_false(h.trend_warning);
         assert_int_equal(h.state, lat > 3000 ? MD_STATE_DEGRADED : MD_STATE_UP);
     }
+    md_health_free(&h);
 }
 
 /* Flat noise, and single spikes under slow_ms, never leave UP; a spike over it is DEGRADED for
@@ -277,6 +283,7 @@ static void test_no_degraded_on_noise_or_spike(void **state)
     assert_string_equal(c.cause, "slow: 3412 ms > 3000 ms");
     assert_true(ok_at(&h, at += STEP_MS, 300, &c));
     assert_int_equal(h.state, MD_STATE_UP);
+    md_health_free(&h);
 }
 
 static void test_stats(void **state)
@@ -312,6 +319,7 @@ static void test_stats(void **state)
     assert_int_equal(out[3].latency_us, 100000);
     assert_int_equal(h.trend.count, 3);
     assert_true(h.trend.ewma_ms > 100 && h.trend.ewma_ms < 300);
+    md_health_free(&h);
 }
 
 /* Checks every 10 s: minutes 0-29 all fail, minutes 30-59 all succeed (6 checks a minute). */
@@ -345,6 +353,7 @@ static void test_uptime_hour_expiry(void **state)
     /* asked about the past: only minutes up to then */
     assert_float_equal(md_health_uptime_hour_pct(&h, T0 + 29 * MIN_MS), 0.0, 1e-9);
     assert_float_equal(md_health_uptime_pct(&h), 50.0, 1e-9); /* since start never expires */
+    md_health_free(&h);
 }
 
 /* A check 41 minutes after the last one moves the ring: the 40 skipped minutes must read empty,
@@ -360,6 +369,7 @@ static void test_uptime_hour_skipped_minutes_cleared(void **state)
     const int64_t at = T0 + 100 * MIN_MS;
     fail_at(&h, at, MD_ERR_CONNECT, 0, NULL);
     assert_float_equal(md_health_uptime_hour_pct(&h, at), 19.0 * 6 * 100 / (19 * 6 + 1), 1e-9);
+    md_health_free(&h);
 }
 
 /* After a gap of hours the whole ring is stale: only the new check counts. */
@@ -377,6 +387,7 @@ static void test_uptime_hour_multi_hour_gap(void **state)
     ok_at(&h, at + 30 * MIN_MS, 100, NULL);
     assert_float_equal(md_health_uptime_hour_pct(&h, at + 30 * MIN_MS), 50.0, 1e-9);
     assert_float_equal(md_health_uptime_pct(&h), 181.0 * 100 / 362, 1e-9);
+    md_health_free(&h);
 }
 
 /* Exactly an hour later a minute's bucket is reused: it must hold only the new minute. */
@@ -393,6 +404,7 @@ static void test_uptime_hour_exact_wrap(void **state)
     ok_at(&h, T0 + MIN_MS * 61, 100, NULL);
     fail_at(&h, T0 + MIN_MS * 61 + 1, MD_ERR_CONNECT, 0, NULL);
     assert_float_equal(md_health_uptime_hour_pct(&h, T0 + MIN_MS * 61 + 1), 200.0 / 3, 1e-9);
+    md_health_free(&h);
 }
 
 /* A result that arrives late (against the contract, but clocks and callbacks do that) counts in
@@ -411,6 +423,7 @@ static void test_uptime_hour_late_result(void **state)
     fail_at(&h, T0 - 120 * MIN_MS, MD_ERR_CONNECT, 0, NULL); /* two hours late */
     assert_float_equal(md_health_uptime_hour_pct(&h, T0 + 10 * MIN_MS), 50.0, 1e-9);
     assert_int_equal(h.checks_total, 3);
+    md_health_free(&h);
 }
 
 /* Minutes are floored, so times before the epoch (tests, broken clocks) keep one-minute buckets:
@@ -426,13 +439,150 @@ static void test_uptime_hour_negative_times(void **state)
     ok_at(&h, 30000, 100, NULL);
     assert_float_equal(md_health_uptime_hour_pct(&h, -1), 0.0, 1e-9);
     assert_float_equal(md_health_uptime_hour_pct(&h, 0), 50.0, 1e-9);
+    md_health_free(&h);
 }
 
 /* The struct is embedded once per service; keep it in budget (2 KiB per service in all). */
 static void test_size_budget(void **state)
 {
     (void)state;
-    assert_true(sizeof(md_health) <= 1536);
+    assert_true(sizeof(md_health) <= 312); /* thresholds shared; the history's entries and the failures live outside */
+}
+
+/* The hour's failure counts exist only while the hour holds a failure: a healthy service never
+ * allocates them, a failure does, and they go once its minute has left the hour. */
+static void test_uptime_hour_failures_only_when_failing(void **state)
+{
+    (void)state;
+    md_health h;
+    md_trend_sample h_s[MD_TREND_MAX_WINDOW];
+    md_health_params p = params(2, 1, 60000);
+    md_health_init(&h, h_s, &p, T0);
+    int64_t at = T0;
+    for (int k = 0; k < 30; k++)
+        ok_at(&h, at += STEP_MS, 100, NULL);
+    assert_null(h.minute_failed);
+    fail_at(&h, at += STEP_MS, MD_ERR_TIMEOUT, 0, NULL);
+    assert_non_null(h.minute_failed);
+    assert_float_equal(md_health_uptime_hour_pct(&h, at), 3000.0 / 31, 1e-9);
+    for (int k = 0; k < 6 * 59; k++) {
+        ok_at(&h, at += STEP_MS, 100, NULL);
+        assert_non_null(h.minute_failed); /* the failure's minute is still in the hour */
+    }
+    for (int k = 0; k < 12 && h.minute_failed; k++)
+        ok_at(&h, at += STEP_MS, 100, NULL);
+    assert_null(h.minute_failed);
+    assert_float_equal(md_health_uptime_hour_pct(&h, at), 100.0, 1e-9);
+    fail_at(&h, at += STEP_MS, MD_ERR_TIMEOUT, 0, NULL); /* and again */
+    assert_non_null(h.minute_failed);
+    md_health_free(&h);
+    assert_null(h.minute_failed);
+}
+
+/* The ring of (ok, total) per minute the split counts replaced, as the reference. */
+typedef struct {
+    int64_t epoch;
+    int head;
+    uint16_t ok[60], total[60];
+} ref_minutes;
+
+static int64_t ref_minute_of(int64_t ms)
+{
+    int64_t q = ms / MIN_MS;
+    return ms % MIN_MS < 0 ? q - 1 : q;
+}
+
+static void ref_count(ref_minutes *r, int64_t at, bool ok)
+{
+    int64_t m = ref_minute_of(at);
+    if (m > r->epoch) {
+        int64_t gap = m - r->epoch;
+        if (gap >= 60) {
+            memset(r->ok, 0, sizeof r->ok);
+            memset(r->total, 0, sizeof r->total);
+            r->head = 0;
+        } else {
+            for (int64_t i = 0; i < gap; i++) {
+                r->head = (r->head + 1) % 60;
+                r->ok[r->head] = r->total[r->head] = 0;
+            }
+        }
+        r->epoch = m;
+    }
+    int64_t back = r->epoch - m;
+    if (back >= 60)
+        return;
+    int k = (int)((r->head + 60 - back) % 60);
+    if (r->total[k] == UINT16_MAX)
+        return;
+    r->total[k]++;
+    if (ok)
+        r->ok[k]++;
+}
+
+static double ref_hour(const ref_minutes *r, int64_t now)
+{
+    int64_t now_min = ref_minute_of(now);
+    uint64_t ok = 0, total = 0;
+    for (int i = 0; i < 60; i++) {
+        int64_t m = r->epoch - i;
+        if (m > now_min || m <= now_min - 60)
+            continue;
+        ok += r->ok[(r->head + 60 - i) % 60];
+        total += r->total[(r->head + 60 - i) % 60];
+    }
+    return total == 0 ? 100.0 : (double)ok * 100.0 / (double)total;
+}
+
+/* Random runs (steady checks, bursts past the per-minute saturation, gaps of minutes and hours,
+ * late results, failures in streaks): the hour's uptime is what the old ring gave, asked at the
+ * newest result and at times around it. */
+static void test_uptime_hour_agrees_with_old_ring(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        uint64_t rs = seed * 7919;
+        md_health h;
+        md_trend_sample h_s[MD_TREND_MAX_WINDOW];
+        md_health_params p = params(2, 1, 0);
+        md_health_init(&h, h_s, &p, T0);
+        static ref_minutes r;
+        memset(&r, 0, sizeof r);
+        r.epoch = ref_minute_of(T0);
+        int64_t at = T0;
+        bool failing = false;
+        for (int i = 0; i < 6000; i++) {
+            rs = rs * 6364136223846793005u + 1442695040888963407u;
+            uint64_t x = rs >> 33;
+            if (x % 50 == 0)
+                failing = !failing;
+            int64_t step = x % 1000 == 0 ? (int64_t)(x % 200) * MIN_MS   /* minutes to hours */
+                         : x % 97 == 0 ? -(int64_t)(x % (5 * MIN_MS))    /* late */
+                         : (int64_t)(x % 20000);
+            at += step;
+            bool ok = !failing && x % 13 != 0;
+            if (ok)
+                ok_at(&h, at, 100, NULL);
+            else
+                fail_at(&h, at, MD_ERR_CONNECT, 0, NULL);
+            ref_count(&r, at, ok);
+            if (i % 3 == 0)
+                for (int64_t d = -2; d <= 61; d += 21)
+                    assert_float_equal(md_health_uptime_hour_pct(&h, at + d * MIN_MS), ref_hour(&r, at + d * MIN_MS), 0);
+        }
+        /* 70,000 checks in one minute: past the count's saturation */
+        at = (ref_minute_of(at) + 1) * MIN_MS;
+        for (int i = 0; i < 70000; i++) {
+            bool ok = i % 3 != 0;
+            if (ok)
+                ok_at(&h, at, 100, NULL);
+            else
+                fail_at(&h, at, MD_ERR_CONNECT, 0, NULL);
+            ref_count(&r, at, ok);
+        }
+        assert_float_equal(md_health_uptime_hour_pct(&h, at), ref_hour(&r, at), 0);
+        md_health_free(&h);
+    }
 }
 
 int main(void)
@@ -453,6 +603,8 @@ int main(void)
         cmocka_unit_test(test_uptime_hour_late_result),
         cmocka_unit_test(test_uptime_hour_negative_times),
         cmocka_unit_test(test_size_budget),
+        cmocka_unit_test(test_uptime_hour_failures_only_when_failing),
+        cmocka_unit_test(test_uptime_hour_agrees_with_old_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

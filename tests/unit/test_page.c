@@ -153,10 +153,15 @@ static md_view *history_view(int64_t built_ms)
         md_history_init(h, T0);
         v->history = h;
     }
+    md_history own; /* a view's histories are read-only copies: filled here, then copied in */
+    md_history_init(&own, T0);
     md_check_result r = { .at_ms = T0 + 1000, .latency_us = 12345, .err = MD_ERR_NONE };
-    md_history_push((md_history *)s->services[0].history, &r);
+    md_history_push(&own, &r);
     r = (md_check_result){ .at_ms = T0 + 2000, .latency_us = 5000000, .err = MD_ERR_TIMEOUT };
-    md_history_push((md_history *)s->services[0].history, &r);
+    md_history_push(&own, &r);
+    s->services[0].history = md_view_history(s, &own);
+    assert_non_null(s->services[0].history);
+    md_history_free(&own);
     return s;
 }
 
@@ -421,7 +426,12 @@ static void test_api_etags(void **state)
     /* new check results change the history's tag */
     md_view *s = history_view(T0 + 7000);
     md_check_result res = { .at_ms = T0 + 6500, .latency_us = 1000, .err = MD_ERR_NONE };
-    md_history_push((md_history *)s->services[1].history, &res); /* ours until published */
+    md_history own; /* services[1] had none */
+    md_history_init(&own, T0);
+    md_history_push(&own, &res);
+    s->services[1].history = md_view_history(s, &own); /* ours until published */
+    assert_non_null(s->services[1].history);
+    md_history_free(&own);
     md_view_holder_publish(sv.holder, s);
     r = get(sv.port, "/v1/history", hetag);
     expect_status(r, 200);

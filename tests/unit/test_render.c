@@ -89,10 +89,14 @@ static void fill_api(md_view *s, md_view_service *a)
     a->duration_sum_s = 5.1;
     a->prewarm_total = 3;
     a->prewarm_failed = 1;
-    md_history *h = new_history(s, a);
-    push(h, T0 + 30000, 10000, MD_ERR_NONE);
-    push(h, T0 + 40000, 5000000, MD_ERR_TIMEOUT);
-    push(h, T0 + 50000, 12345, MD_ERR_NONE);
+    md_history h; /* a view's histories are read-only copies: filled here, then copied in */
+    md_history_init(&h, T0);
+    push(&h, T0 + 30000, 10000, MD_ERR_NONE);
+    push(&h, T0 + 40000, 5000000, MD_ERR_TIMEOUT);
+    push(&h, T0 + 50000, 12345, MD_ERR_NONE);
+    a->history = md_view_history(s, &h);
+    assert_non_null(a->history);
+    md_history_free(&h);
 }
 
 static md_view *make_view(void)
