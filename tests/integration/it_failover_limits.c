@@ -52,6 +52,19 @@ static void raw_service(char *out, size_t cap, const char *host, int backend_por
              host, backend_port, proxy_port, idle_ms);
 }
 
+/* web_service: the HTTP service "web" with a primary and a backup on 127.0.0.1, probed once a
+ * minute (so only the proxy's attempts move the breakers), breaker as given (a JSON object) and
+ * proxy_extra appended to the proxy's object (",\"connect_timeout_ms\":N" or ""). */
+static void web_service(char *out, size_t cap, int primary_port, int backup_port, int proxy_port,
+                        const char *breaker, const char *proxy_extra)
+{
+    snprintf(out, cap,
+             "{\"name\":\"web\",\"endpoints\":[\"http://127.0.0.1:%d/health\",\"http://127.0.0.1:%d/health\"],"
+             "\"interval_ms\":60000,\"retry_interval_ms\":60000,\"timeout_ms\":1000,\"trend_horizon_ms\":0,"
+             "\"breaker\":%s,\"proxy\":{\"listen\":\"127.0.0.1:%d\"%s}}",
+             primary_port, backup_port, breaker, proxy_port, proxy_extra);
+}
+
 static uint8_t pattern(uint64_t i)
 {
     return (uint8_t)((i % 251) ^ (i >> 16));
@@ -203,13 +216,21 @@ static int http_get(int port, int timeout_ms, int64_t *ms)
 }
 
 /* traffic_count: endpoint i's proxied attempts, "ok" or "failed" (/v1/resolve). */
-static double traffic_count(it_node *n, int i, const char *key)
+/* resolve_endpoint: endpoint i of /v1/resolve/web; *doc (the caller frees it) owns the result. */
+static cJSON *resolve_endpoint(it_node *n, int i, cJSON **doc)
 {
     long code = 0;
-    cJSON *d = it_get_json(n->api_port, "/v1/resolve/web", &code);
-    assert_non_null(d);
-    cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "endpoints"), i);
+    *doc = it_get_json(n->api_port, "/v1/resolve/web", &code);
+    assert_non_null(*doc);
+    cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(*doc, "endpoints"), i);
     assert_non_null(e);
+    return e;
+}
+
+static double traffic_count(it_node *n, int i, const char *key)
+{
+    cJSON *d;
+    cJSON *e = resolve_endpoint(n, i, &d);
     double v = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "traffic"), key)->valuedouble;
     cJSON_Delete(d);
     return v;
@@ -229,12 +250,9 @@ static void test_connect_timeout_next_endpoint(void **state)
     int pport = md_free_port();
     char svc[1024];
     /* Probes once a minute and 5 failures to open: only the proxy's attempts act here. */
-    snprintf(svc, sizeof svc,
-             "{\"name\":\"web\",\"endpoints\":[\"http://127.0.0.1:%d/health\",\"http://127.0.0.1:%d/health\"],"
-             "\"interval_ms\":60000,\"retry_interval_ms\":60000,\"timeout_ms\":1000,\"trend_horizon_ms\":0,"
-             "\"breaker\":{\"failures\":5},"
-             "\"proxy\":{\"listen\":\"127.0.0.1:%d\",\"connect_timeout_ms\":%d}}",
-             hole_port, backup.port, pport, CONNECT_TIMEOUT_MS);
+    char extra[64];
+    snprintf(extra, sizeof extra, ",\"connect_timeout_ms\":%d", CONNECT_TIMEOUT_MS);
+    web_service(svc, sizeof svc, hole_port, backup.port, pport, "{\"failures\":5}", extra);
     start_node(&node, svc);
     for (int k = 0; k < 2; k++) {
         int64_t ms = 0;
@@ -318,12 +336,7 @@ static void test_pending_connects_move_when_breaker_opens(void **state)
     it_node node;
     int pport = md_free_port();
     char svc[1024];
-    snprintf(svc, sizeof svc,
-             "{\"name\":\"web\",\"endpoints\":[\"http://127.0.0.1:%d/health\",\"http://127.0.0.1:%d/health\"],"
-             "\"interval_ms\":60000,\"retry_interval_ms\":60000,\"timeout_ms\":1000,\"trend_horizon_ms\":0,"
-             "\"breaker\":{\"failures\":2},"
-             "\"proxy\":{\"listen\":\"127.0.0.1:%d\",\"connect_timeout_ms\":2000}}",
-             hole_port, backup.port, pport);
+    web_service(svc, sizeof svc, hole_port, backup.port, pport, "{\"failures\":2}", ",\"connect_timeout_ms\":2000");
     start_node(&node, svc);
     /* Two early connections whose timeouts (at 2.0 s and 2.15 s) open the breaker; four later ones
      * (at 1 s) would time out at 3 s on their own. */
@@ -385,14 +398,12 @@ static pid_t serve_http_child(int l)
     }
 }
 
-/* endpoint_state: endpoint i's breaker state in /v1/resolve ("closed", "open", "half_open"). */
+/* endpoint_is: whether endpoint i's breaker (in /v1/resolve) is in state ("closed", "open", "half-open"). */
 static bool endpoint_is(it_node *n, int i, const char *state)
 {
-    long code = 0;
-    cJSON *d = it_get_json(n->api_port, "/v1/resolve/web", &code);
-    assert_non_null(d);
-    cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "endpoints"), i);
-    cJSON *b = e ? cJSON_GetObjectItem(e, "breaker") : NULL;
+    cJSON *d;
+    cJSON *e = resolve_endpoint(n, i, &d);
+    cJSON *b = cJSON_GetObjectItem(e, "breaker");
     cJSON *st = cJSON_IsObject(b) ? cJSON_GetObjectItem(b, "state") : b;
     bool is = cJSON_IsString(st) && strcmp(st->valuestring, state) == 0;
     cJSON_Delete(d);
@@ -414,12 +425,8 @@ static void test_pending_connects_stay_when_nowhere_better(void **state)
     it_node node;
     int pport = md_free_port();
     char svc[1024];
-    snprintf(svc, sizeof svc,
-             "{\"name\":\"web\",\"endpoints\":[\"http://127.0.0.1:%d/health\",\"http://127.0.0.1:%d/health\"],"
-             "\"interval_ms\":60000,\"retry_interval_ms\":60000,\"timeout_ms\":1000,\"trend_horizon_ms\":0,"
-             "\"breaker\":{\"failures\":2,\"open_ms\":60000,\"open_max_ms\":60000},"
-             "\"proxy\":{\"listen\":\"127.0.0.1:%d\",\"connect_timeout_ms\":8000}}",
-             dead_port, hole_port, pport);
+    web_service(svc, sizeof svc, dead_port, hole_port, pport, "{\"failures\":2,\"open_ms\":60000,\"open_max_ms\":60000}",
+                ",\"connect_timeout_ms\":8000");
     start_node(&node, svc);
     /* Two connections: refused by the primary (its breaker opens on traffic), then connecting
      * to the backup until their timeouts (8 s) open the backup's breaker too. */
@@ -479,11 +486,7 @@ static void test_quiet_close_before_request_retried(void **state)
     it_node node;
     int pport = md_free_port();
     char svc[1024];
-    snprintf(svc, sizeof svc,
-             "{\"name\":\"web\",\"endpoints\":[\"http://127.0.0.1:%d/health\",\"http://127.0.0.1:%d/health\"],"
-             "\"interval_ms\":60000,\"retry_interval_ms\":60000,\"timeout_ms\":1000,\"trend_horizon_ms\":0,"
-             "\"breaker\":{\"failures\":5},\"proxy\":{\"listen\":\"127.0.0.1:%d\"}}",
-             cport, backup.port, pport);
+    web_service(svc, sizeof svc, cport, backup.port, pport, "{\"failures\":5}", "");
     start_node(&node, svc);
     for (int k = 0; k < 2; k++) {
         int fd = it_connect("127.0.0.1", pport, 0, 0);
