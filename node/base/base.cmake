@@ -5,3 +5,4 @@ md_module(md_base base
 
 md_test(unit.test_log SOURCES tests/unit/test_log.c LIBS md_base PkgConfig::CJSON)
 md_test(unit.test_free_port SOURCES tests/unit/test_free_port.c LIBS md_base)
+md_test(unit.test_curl_loop SOURCES tests/unit/test_curl_loop.c LIBS md_base)
