@@ -324,7 +324,7 @@ static void fill_request(const md_service_config *c, md_probe_request *req)
     req->tcp_host = c->tcp_host;
     req->tcp_port = c->tcp_port;
     req->timeout_ms = c->timeout_ms;
-    req->dns_cache_ms = c->proxy_listen ? c->proxy_resolve_ms : 0;
+    req->dns_cache_ms = c->failover->proxy_listen ? c->failover->proxy_resolve_ms : 0;
 }
 
 /* run_check starts s's check on the prober now (a slot is free, or it waits there). */
