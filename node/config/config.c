@@ -303,8 +303,7 @@ static int parse_http_only(md__cfg_parser *p, const char *path, const cJSON *obj
         (rc = md__cfg_pick(p, md__cfg_join(fp, sizeof fp, path, "method"), it, methods, 5,
                    "GET, HEAD, POST, PUT, OPTIONS", &m)))
         return rc;
-    if (!(sc->method = strdup(methods[m])))
-        return md__cfg_oom(p);
+    sc->method = methods[m];
     if ((it = md__cfg_get(obj, "expect_status"))) {
         if ((rc = md__cfg_get_int(p, md__cfg_join(fp, sizeof fp, path, "expect_status"), it, 100, 599, &v)))
             return rc;
@@ -813,7 +812,6 @@ static void free_service(const md_config *cfg, md_service_config *s)
 {
     free(s->name);
     free(s->url);
-    free(s->method);
     free(s->expect_body);
     for (size_t i = 0; i < s->n_headers; i++) {
         free(s->headers[i].name);

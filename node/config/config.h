@@ -124,7 +124,8 @@ typedef struct {
     /* HTTP(S) checks (kind == MD_CHECK_HTTP) */
     int expect_status;     /* 0: any 2xx; otherwise exactly this status */
     char *url;
-    char *method;          /* default "GET" */
+    const char *method;    /* default "GET"; a static string (one of the five allowed), not a copy
+                            * (32 bytes of heap a service) */
     char *expect_body;     /* NULL: body not checked; else a substring the body must contain */
     md_header *headers;
     size_t n_headers;

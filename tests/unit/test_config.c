@@ -778,6 +778,9 @@ static void test_blocks_shared(void **state)
     assert_ptr_not_equal(s[4].remedy, cfg->remedy_shared);
     assert_int_equal(s[4].remedy->actuator, MD_ACTUATOR_EXEC);
     assert_string_equal(s[4].remedy->exec_restart[0], "/bin/true");
+    /* the method is one static text, not a copy a service */
+    assert_string_equal(s[0].method, "GET");
+    assert_ptr_equal(s[0].method, s[4].method);
     md_config_free(cfg);
 }
 
