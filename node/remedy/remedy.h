@@ -395,7 +395,9 @@ void md_escalation_describe(const md_escalation_decision *d, char *buf, size_t l
 const char *md_escalation_kind_name(md_escalation_kind k); /* "none", "open-incident", "intent", ... */
 
 /* The remediation driver (driver.c)'s decisions as a pure step function (no clock, no I/O,
- * no randomness, no logging, no allocation after md_driver_new).
+ * no randomness, no logging). It allocates a service's working state (a few hundred bytes) at
+ * the service's first proposal or alert, so a service that never has one costs 16 bytes; out of
+ * memory then, the step proposes and alerts nothing for the service and the next step tries again.
  *
  * The shell (node/heal/heal.c, heal_exec.c; tests/sim/sim_remedy.c in the simulator) owns
  * every side effect and reports back what happened; the driver owns the volatile per-service
@@ -535,7 +537,7 @@ typedef struct {
 
 typedef struct md_driver md_driver;
 
-/* md_driver_new copies cfg. *out is owned by the caller (md_driver_free). Errors: -EINVAL (no
+/* md_driver_new copies cfg (services with equal settings share one copy). *out is owned by the caller (md_driver_free). Errors: -EINVAL (no
  * node id, n == 0), -ENOMEM. */
 int md_driver_new(const md_driver_config *cfg, md_driver **out);
 void md_driver_free(md_driver *d);
@@ -582,5 +584,9 @@ const md_escalation_knobs *md_driver_knobs(const md_driver *d, size_t svc);
 
 /* md_driver_in_flight: an action of svc runs here. */
 bool md_driver_in_flight(const md_driver *d, size_t svc);
+
+/* md_driver_bytes: the memory d holds (its records, the distinct settings and the services'
+ * working state), for the memory figures and their tests. */
+size_t md_driver_bytes(const md_driver *d);
 
 #endif
