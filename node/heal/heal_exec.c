@@ -292,7 +292,9 @@ void md__heal_track_known_good(md_heal *r, md_rsvc *s, int64_t now_wall)
 void md__heal_cancel_all(md_heal *r)
 {
     for (size_t i = 0; i < r->n; i++) {
-        md_rsvc *s = &r->svc[i];
+        md_rsvc *s = r->svc[i];
+        if (!s)
+            continue; /* no actuator: nothing runs */
         if (s->exec)
             md_exec_cancel(s->exec);
         if (s->rw_op && s->rw)
