@@ -613,8 +613,8 @@ void md_heal_close(md_heal *r, void (*done)(void *arg), void *arg)
 
 static const char *account(const md_heal *r, size_t i, const md_ledger_service *ls, char *buf, size_t len)
 {
-    if (ls->paused) {
-        snprintf(buf, len, "paused by %s", ls->paused_by);
+    if (ls->more->paused) {
+        snprintf(buf, len, "paused by %s", ls->more->paused_by);
         return buf;
     }
     if (!ls->open)
@@ -673,7 +673,7 @@ int md_heal_fill_view(md_heal *r, md_view *s)
         const md_ledger_service *ls = md_ledger_service_at(r->ledger, i);
         char buf[256];
         const char *a = account(r, i, ls, buf, sizeof buf);
-        s->services[i].paused = ls->paused;
+        s->services[i].paused = ls->more->paused;
         s->services[i].incident_id = ls->open ? ls->open->id : 0;
         s->services[i].remedy = a ? md_view_strdup(s, a) : NULL;
     }

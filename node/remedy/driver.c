@@ -480,7 +480,7 @@ static void step_blocked(md_driver *d, dsvc *s, const md_driver_input *in, md_dr
         return;
     }
     const char *why = !in->leads                     ? "this node stopped leading"
-                      : in->ledger->paused           ? "the service was paused"
+                      : in->ledger->more->paused     ? "the service was paused"
                       : in->verdict == MD_VERDICT_UP ? "the service recovered (verdict UP)"
                                                      : NULL;
     if (why) {

@@ -187,24 +187,29 @@ typedef struct {
     uint32_t attempts[MD_STEP_COUNT];
 } md_ledger_last_closed;
 
+/* What a service's ledger state holds beyond its open incident. Set by the service's first entry
+ * (most services never have one): until then md_ledger_service.more is a shared, all-empty one. */
 typedef struct {
-    const char *name;
     bool paused;
     const char *paused_by;                      /* "" when not paused; owned like pause_reason */
     int64_t paused_at_ms;
     const char *pause_reason;
-    const char *known_good;                     /* "" when none; owned like pause_reason (two
-                                                 * 65-byte arrays were 130 bytes a service, nearly
-                                                 * always empty) */
+    const char *known_good;                     /* "" when none; owned like pause_reason */
     int64_t known_good_at_ms;
-    const md_ledger_incident *open;             /* NULL when none */
     md_ledger_last_closed last_closed;
     size_t n_recent;                            /* intent times within the hour before the newest */
     int64_t *recent_intents_ms;                 /* n_recent of them, in apply order; owned, room for
-                                                 * MD_LEDGER_RATE_MAX, NULL until the first intent
-                                                 * (most services never have one) */
+                                                 * MD_LEDGER_RATE_MAX, NULL until the first intent */
     uint64_t incidents_total;
     uint64_t actions_total;                     /* intents applied */
+} md_ledger_service_more;
+
+/* One service's committed state: 24 bytes for a service that never had an entry (136 with
+ * everything inline, nearly always empty). */
+typedef struct {
+    const char *name;
+    const md_ledger_incident *open;             /* NULL when none */
+    const md_ledger_service_more *more;         /* never NULL */
 } md_ledger_service;
 
 typedef enum {

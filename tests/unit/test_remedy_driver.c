@@ -283,7 +283,7 @@ static void test_blocked_is_given_up_without_counting(void **state)
         const md_ledger_incident *inc = md_ledger_service_at(f.l, 0)->open;
         assert_int_equal(inc->attempts[MD_STEP_RESTART], 0);
         assert_int_equal(inc->blocked_action, 0);
-        assert_int_equal(md_ledger_service_at(f.l, 0)->n_recent, 0); /* the hour's budget is not spent */
+        assert_int_equal(md_ledger_service_at(f.l, 0)->more->n_recent, 0); /* the hour's budget is not spent */
         teardown_fx(&f);
     }
 }
