@@ -763,14 +763,14 @@ int md_cluster_fill_view(const md_cluster *c, md_view *s)
             const obs_slot *sl = slot(c, i, j);
             md_view_obs *o = &ss->obs[i];
             o->present = sl->present;
-            o->vote = md_vote_of(&voter, 3 * sc->interval_ms);
+            o->vote = (uint8_t)md_vote_of(&voter, 3 * sc->interval_ms);
             o->age_ms = sl->present ? voter.age_ms : -1;
             if (!sl->present)
                 continue;
-            o->state = sl->obs.state;
-            o->consecutive_failures = (int)sl->obs.consecutive_failures;
-            o->latency_ms = sl->obs.latency_us / 1000.0;
-            o->err = sl->obs.err;
+            o->state = (uint8_t)sl->obs.state;
+            o->consecutive_failures = (int32_t)sl->obs.consecutive_failures;
+            o->latency_us = sl->obs.latency_us;
+            o->err = (uint8_t)sl->obs.err;
             o->http_status = sl->obs.http_status;
             o->observed_at_ms = sl->obs.observed_at_ms;
         }

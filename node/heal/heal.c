@@ -656,8 +656,15 @@ static void refresh_incidents(md_heal *r)
 
 int md_heal_fill_view(md_heal *r, md_view *s)
 {
-    refresh_incidents(r);
-    s->incidents_json = md_view_share(s, r->incidents);
+    if (s->wants & MD_VIEW_WANT_INCIDENTS) {
+        refresh_incidents(r);
+        s->incidents_json = md_view_share(s, r->incidents);
+    } else if (r->incidents) {
+        /* No reader wants it now (about 150 bytes a service): the last view holding it frees it,
+         * and the next reader that asks gets a fresh one. */
+        md_shared_text_unref(r->incidents);
+        r->incidents = NULL;
+    }
     s->actions_started = r->actions_started;
     if (md__heal_rw_fill_view(r, s) < 0)
         return -ENOMEM;
