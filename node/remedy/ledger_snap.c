@@ -329,6 +329,7 @@ static int get_service(md__lr *r, unsigned version, md_ledger_service *s)
     md_ledger_service_more more = md__ledger_more_empty;
     int rc = get_more(r, &more);
     if (rc == 0 && !md__ledger_more_is_empty(&more)) {
+        assert(s->more == &md__ledger_more_empty); /* a new ledger's, each name once */
         md_ledger_service_more *m = md__ledger_more(s);
         if (m) {
             *m = more;
