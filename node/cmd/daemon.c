@@ -67,9 +67,11 @@ static int64_t raise_fd_limit(void)
 static void check_fd_budget(const md_config *cfg, int64_t limit)
 {
     int64_t need = 256 + 32 + 64 + 64 + 2 * (int64_t)cfg->cluster.n_peers + 32 + 2 * (int64_t)cfg->n_services;
-    for (size_t i = 0; i < cfg->n_services; i++) /* a proxied connection holds two sockets */
-        if (cfg->services[i].proxy_listen)
-            need += 2 * (int64_t)cfg->services[i].proxy_max_connections + (int64_t)cfg->services[i].n_endpoints;
+    for (size_t i = 0; i < cfg->n_services; i++) { /* a proxied connection holds two sockets */
+        const md_service_failover *fo = cfg->services[i].failover;
+        if (fo->proxy_listen)
+            need += 2 * (int64_t)fo->proxy_max_connections + (int64_t)fo->n_endpoints;
+    }
     if (limit >= 0 && limit < need) {
         md_log(MD_LOG_WARN, "fd_limit_low", MD_I("limit", limit), MD_I("suggested", need),
                MD_S("effect", "under load connections are refused and storage writes retried"),

@@ -34,26 +34,39 @@
 
 typedef enum { F_SPECIAL, F_STR, F_BOOL, F_I64, F_INT, F_ALPHA } ftype;
 
+/* Where a field lives: the service's record, or its failover or remediation block. */
+typedef enum { W_SVC = 0, W_FO, W_RM } fwhere;
+
 typedef struct {
     const char *key;
     ftype type;
     bool in_defaults; /* may also appear in the top-level "defaults" object */
-    size_t off;       /* where it lives in md_service_config (unused for F_SPECIAL) */
+    fwhere where;
+    size_t off;       /* where it lives in that struct (unused for F_SPECIAL) */
     int64_t min, max;
 } field;
 
-#define OFF(m) offsetof(md_service_config, m)
+/* A service being built: its record and the blocks it will point at (see keep_blocks). */
+typedef struct {
+    md_service_config *s;
+    md_service_failover *fo;
+    md_service_remedy *rm;
+} svc_parts;
+
+#define OFF(m) W_SVC, offsetof(md_service_config, m)
+#define OFF_FO(m) W_FO, offsetof(md_service_failover, m)
+#define OFF_RM(m) W_RM, offsetof(md_service_remedy, m)
 /* F_SPECIAL fields depend on other fields or need more than a type check; parse_service reads
  * them after apply_fields has rejected unknown and duplicate keys. */
 static const field fields[] = {
-    {"name", F_SPECIAL, false, 0, 0, 0},
-    {"url", F_SPECIAL, false, 0, 0, 0},
-    {"tcp", F_SPECIAL, false, 0, 0, 0},
-    {"method", F_SPECIAL, false, 0, 0, 0},
-    {"expect_status", F_SPECIAL, false, 0, 0, 0},
-    {"expect_body", F_SPECIAL, false, 0, 0, 0},
-    {"headers", F_SPECIAL, false, 0, 0, 0},
-    {"prewarm_url", F_SPECIAL, false, 0, 0, 0},
+    {"name", F_SPECIAL, false, W_SVC, 0, 0, 0},
+    {"url", F_SPECIAL, false, W_SVC, 0, 0, 0},
+    {"tcp", F_SPECIAL, false, W_SVC, 0, 0, 0},
+    {"method", F_SPECIAL, false, W_SVC, 0, 0, 0},
+    {"expect_status", F_SPECIAL, false, W_SVC, 0, 0, 0},
+    {"expect_body", F_SPECIAL, false, W_SVC, 0, 0, 0},
+    {"headers", F_SPECIAL, false, W_SVC, 0, 0, 0},
+    {"prewarm_url", F_SPECIAL, false, W_SVC, 0, 0, 0},
     {"tls_verify", F_BOOL, true, OFF(tls_verify), 0, 0},
     {"ca_file", F_STR, true, OFF(ca_file), 0, 0},
     {"keepalive", F_BOOL, true, OFF(keepalive), 0, 0},
@@ -70,30 +83,31 @@ static const field fields[] = {
     {"prewarm", F_BOOL, true, OFF(prewarm), 0, 0},
     {"prewarm_interval_ms", F_I64, true, OFF(prewarm_interval_ms), 1, MAX_MS},
     {"quorum", F_INT, true, OFF(quorum), 1, MD_CLUSTER_MAX_NODES},
-    {"restart_attempts", F_INT, true, OFF(restart_attempts), 0, 15},
-    {"restart_interval_ms", F_I64, true, OFF(restart_interval_ms), 1, MAX_MS},
-    {"redeploy_attempts", F_INT, true, OFF(redeploy_attempts), 0, 15},
-    {"restart_timeout_ms", F_I64, true, OFF(restart_timeout_ms), 1, MAX_MS},
-    {"redeploy_timeout_ms", F_I64, true, OFF(redeploy_timeout_ms), 1, MAX_MS},
-    {"rollback_timeout_ms", F_I64, true, OFF(rollback_timeout_ms), 1, MAX_MS},
-    {"verify_after_ms", F_I64, true, OFF(verify_after_ms), 0, MAX_MS},
-    {"reopen_window_ms", F_I64, true, OFF(reopen_window_ms), 0, MAX_MS},
-    {"max_actions_per_hour", F_INT, true, OFF(max_actions_per_hour), 1, 100},
-    {"known_good_after_ms", F_I64, true, OFF(known_good_after_ms), 1, MAX_MS},
+    {"restart_attempts", F_INT, true, OFF_RM(restart_attempts), 0, 15},
+    {"restart_interval_ms", F_I64, true, OFF_RM(restart_interval_ms), 1, MAX_MS},
+    {"redeploy_attempts", F_INT, true, OFF_RM(redeploy_attempts), 0, 15},
+    {"restart_timeout_ms", F_I64, true, OFF_RM(restart_timeout_ms), 1, MAX_MS},
+    {"redeploy_timeout_ms", F_I64, true, OFF_RM(redeploy_timeout_ms), 1, MAX_MS},
+    {"rollback_timeout_ms", F_I64, true, OFF_RM(rollback_timeout_ms), 1, MAX_MS},
+    {"verify_after_ms", F_I64, true, OFF_RM(verify_after_ms), 0, MAX_MS},
+    {"reopen_window_ms", F_I64, true, OFF_RM(reopen_window_ms), 0, MAX_MS},
+    {"max_actions_per_hour", F_INT, true, OFF_RM(max_actions_per_hour), 1, 100},
+    {"known_good_after_ms", F_I64, true, OFF_RM(known_good_after_ms), 1, MAX_MS},
     {"shadow", F_BOOL, true, OFF(shadow), 0, 0},
-    {"actuator", F_SPECIAL, false, 0, 0, 0},
-    {"railway", F_SPECIAL, false, 0, 0, 0},
-    {"exec", F_SPECIAL, false, 0, 0, 0},
-    {"endpoints", F_SPECIAL, false, 0, 0, 0},
-    {"breaker", F_SPECIAL, false, 0, 0, 0},
-    {"proxy", F_SPECIAL, false, 0, 0, 0},
-    {"failback_after_ms", F_I64, true, OFF(failback_after_ms), 0, MAX_MS},
+    {"actuator", F_SPECIAL, false, W_SVC, 0, 0, 0},
+    {"railway", F_SPECIAL, false, W_SVC, 0, 0, 0},
+    {"exec", F_SPECIAL, false, W_SVC, 0, 0, 0},
+    {"endpoints", F_SPECIAL, false, W_SVC, 0, 0, 0},
+    {"breaker", F_SPECIAL, false, W_SVC, 0, 0, 0},
+    {"proxy", F_SPECIAL, false, W_SVC, 0, 0, 0},
+    {"failback_after_ms", F_I64, true, OFF_FO(failback_after_ms), 0, MAX_MS},
 };
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 
-static void builtin_defaults(md_service_config *s)
+static void builtin_defaults(md_service_config *s, md_service_failover *fo, md_service_remedy *rm)
 {
     memset(s, 0, sizeof *s);
+    memset(rm, 0, sizeof *rm);
     s->tls_verify = true;
     s->keepalive = true;
     s->interval_ms = MD_DEFAULT_INTERVAL_MS;
@@ -108,23 +122,24 @@ static void builtin_defaults(md_service_config *s)
     s->ewma_alpha = MD_DEFAULT_EWMA_ALPHA;
     s->prewarm = false;
     s->prewarm_interval_ms = MD_DEFAULT_PREWARM_INTERVAL_MS;
-    s->restart_attempts = MD_DEFAULT_RESTART_ATTEMPTS;
-    s->restart_interval_ms = MD_DEFAULT_RESTART_INTERVAL_MS;
-    s->redeploy_attempts = MD_DEFAULT_REDEPLOY_ATTEMPTS;
-    s->restart_timeout_ms = MD_DEFAULT_RESTART_TIMEOUT_MS;
-    s->redeploy_timeout_ms = MD_DEFAULT_REDEPLOY_TIMEOUT_MS;
-    s->rollback_timeout_ms = MD_DEFAULT_ROLLBACK_TIMEOUT_MS;
-    s->verify_after_ms = MD_DEFAULT_VERIFY_AFTER_MS;
-    s->reopen_window_ms = MD_DEFAULT_REOPEN_WINDOW_MS;
-    s->max_actions_per_hour = MD_DEFAULT_MAX_ACTIONS_PER_HOUR;
-    s->known_good_after_ms = MD_DEFAULT_KNOWN_GOOD_AFTER_MS;
-    s->exec_timeout_ms = MD_DEFAULT_EXEC_TIMEOUT_MS;
-    md__cfg_failover_defaults(s);
+    rm->restart_attempts = MD_DEFAULT_RESTART_ATTEMPTS;
+    rm->restart_interval_ms = MD_DEFAULT_RESTART_INTERVAL_MS;
+    rm->redeploy_attempts = MD_DEFAULT_REDEPLOY_ATTEMPTS;
+    rm->restart_timeout_ms = MD_DEFAULT_RESTART_TIMEOUT_MS;
+    rm->redeploy_timeout_ms = MD_DEFAULT_REDEPLOY_TIMEOUT_MS;
+    rm->rollback_timeout_ms = MD_DEFAULT_ROLLBACK_TIMEOUT_MS;
+    rm->verify_after_ms = MD_DEFAULT_VERIFY_AFTER_MS;
+    rm->reopen_window_ms = MD_DEFAULT_REOPEN_WINDOW_MS;
+    rm->max_actions_per_hour = MD_DEFAULT_MAX_ACTIONS_PER_HOUR;
+    rm->known_good_after_ms = MD_DEFAULT_KNOWN_GOOD_AFTER_MS;
+    rm->exec_timeout_ms = MD_DEFAULT_EXEC_TIMEOUT_MS;
+    md__cfg_failover_defaults(fo);
 }
 
-static int set_field(md__cfg_parser *p, const char *path, const field *f, const cJSON *it, md_service_config *sc)
+static int set_field(md__cfg_parser *p, const char *path, const field *f, const cJSON *it, const svc_parts *t)
 {
-    char *at = (char *)sc + f->off;
+    void *base = f->where == W_FO ? (void *)t->fo : f->where == W_RM ? (void *)t->rm : (void *)t->s;
+    char *at = (char *)base + f->off;
     int64_t v;
     int rc = 0;
     switch (f->type) {
@@ -159,7 +174,7 @@ static int set_field(md__cfg_parser *p, const char *path, const field *f, const 
 
 /* apply_fields sets every plain field present in obj (a service, or "defaults") on sc, after
  * rejecting unknown keys, keys given twice, and service-only keys in defaults. */
-static int apply_fields(md__cfg_parser *p, const char *path, const cJSON *obj, md_service_config *sc,
+static int apply_fields(md__cfg_parser *p, const char *path, const cJSON *obj, const svc_parts *t,
                         bool in_defaults)
 {
     bool seen[N_FIELDS] = {0};
@@ -177,7 +192,7 @@ static int apply_fields(md__cfg_parser *p, const char *path, const cJSON *obj, m
         seen[i] = true;
         if (in_defaults && !fields[i].in_defaults)
             return md__cfg_fail(p, fp, "not allowed in defaults (set it on each service)");
-        int rc = set_field(p, fp, &fields[i], it, sc);
+        int rc = set_field(p, fp, &fields[i], it, t);
         if (rc)
             return rc;
     }
@@ -288,8 +303,7 @@ static int parse_http_only(md__cfg_parser *p, const char *path, const cJSON *obj
         (rc = md__cfg_pick(p, md__cfg_join(fp, sizeof fp, path, "method"), it, methods, 5,
                    "GET, HEAD, POST, PUT, OPTIONS", &m)))
         return rc;
-    if (!(sc->method = strdup(methods[m])))
-        return md__cfg_oom(p);
+    sc->method = methods[m];
     if ((it = md__cfg_get(obj, "expect_status"))) {
         if ((rc = md__cfg_get_int(p, md__cfg_join(fp, sizeof fp, path, "expect_status"), it, 100, 599, &v)))
             return rc;
@@ -327,21 +341,13 @@ static int parse_prewarm(md__cfg_parser *p, const char *path, const cJSON *obj, 
     return 0;
 }
 
-/* parse_service builds services[i] in sc, starting from base (built-in defaults with the
- * "defaults" object applied). sc is zeroed on entry and owned by the config whatever happens. */
-static int parse_service(md__cfg_parser *p, size_t i, const cJSON *obj, const md_service_config *base,
-                         md_service_config *sc)
+/* parse_fields reads services[i] into t, whose record and blocks start as copies of base's. */
+static int parse_fields(md__cfg_parser *p, const char *path, const cJSON *obj, const svc_parts *t)
 {
-    char path[PATH_LEN], fp[PATH_LEN];
+    md_service_config *sc = t->s;
+    char fp[PATH_LEN];
     int rc;
-    snprintf(path, sizeof path, "services[%zu]", i);
-    if (!cJSON_IsObject(obj))
-        return md__cfg_fail(p, path, "must be an object");
-    *sc = *base;
-    sc->ca_file = NULL; /* base keeps its own copy */
-    if (base->ca_file && !(sc->ca_file = strdup(base->ca_file)))
-        return md__cfg_oom(p);
-    if ((rc = apply_fields(p, path, obj, sc, false)))
+    if ((rc = apply_fields(p, path, obj, t, false)))
         return rc;
     const cJSON *name = md__cfg_get(obj, "name");
     md__cfg_join(fp, sizeof fp, path, "name");
@@ -352,8 +358,8 @@ static int parse_service(md__cfg_parser *p, size_t i, const cJSON *obj, const md
     if (!md__cfg_name_ok(sc->name))
         return md__cfg_fail(p, fp, NAME_RULE);
     if ((rc = parse_target(p, path, obj, sc)) || (rc = parse_http_only(p, path, obj, sc)) ||
-        (rc = parse_prewarm(p, path, obj, sc)) || (rc = md__cfg_parse_service_remedy(p, path, obj, sc)) ||
-        (rc = md__cfg_parse_service_failover(p, path, obj, sc)))
+        (rc = parse_prewarm(p, path, obj, sc)) || (rc = md__cfg_parse_service_remedy(p, path, obj, t->rm)) ||
+        (rc = md__cfg_parse_service_failover(p, path, obj, sc, t->fo)))
         return rc;
     if (sc->timeout_ms >= sc->interval_ms)
         return md__cfg_fail(p, md__cfg_join(fp, sizeof fp, path, "timeout_ms"), "must be less than interval_ms (%lld)",
@@ -367,6 +373,62 @@ static int parse_service(md__cfg_parser *p, size_t i, const cJSON *obj, const md
         sc->retry_interval_ms = sc->interval_ms;
     }
     return 0;
+}
+
+/* keep_blocks points sc at the config's shared failover and remediation blocks where its own
+ * equal them, else at a copy of its own (which then owns what fo and rm own). */
+static int keep_blocks(md__cfg_parser *p, md_service_config *sc, const md_service_failover *fo,
+                       const md_service_remedy *rm)
+{
+    const md_config *cfg = p->cfg;
+    if (md__cfg_same_failover(fo, cfg->failover_shared)) {
+        sc->failover = cfg->failover_shared;
+    } else {
+        md_service_failover *own = malloc(sizeof *own);
+        if (!own)
+            return md__cfg_oom(p);
+        *own = *fo;
+        sc->failover = own;
+    }
+    if (md__cfg_same_remedy(rm, cfg->remedy_shared)) {
+        sc->remedy = cfg->remedy_shared;
+    } else {
+        md_service_remedy *own = malloc(sizeof *own);
+        if (!own)
+            return md__cfg_oom(p);
+        *own = *rm;
+        sc->remedy = own;
+    }
+    return 0;
+}
+
+/* parse_service builds services[i] in sc, starting from base (built-in defaults with the
+ * "defaults" object applied). sc is zeroed on entry and owned by the config whatever happens. */
+static int parse_service(md__cfg_parser *p, size_t i, const cJSON *obj, const svc_parts *base,
+                         md_service_config *sc)
+{
+    char path[PATH_LEN];
+    snprintf(path, sizeof path, "services[%zu]", i);
+    if (!cJSON_IsObject(obj))
+        return md__cfg_fail(p, path, "must be an object");
+    *sc = *base->s;
+    sc->ca_file = NULL; /* base keeps its own copy */
+    if (base->s->ca_file && !(sc->ca_file = strdup(base->s->ca_file)))
+        return md__cfg_oom(p);
+    /* The blocks are built on the stack; only one that differs from the shared one is kept. */
+    md_service_failover fo = *base->fo;
+    md_service_remedy rm = *base->rm;
+    svc_parts t = {sc, &fo, &rm};
+    int rc = parse_fields(p, path, obj, &t);
+    if (rc == 0)
+        rc = keep_blocks(p, sc, &fo, &rm);
+    /* A block not kept still owns what was parsed into it (a block equal to a shared one owns
+     * nothing, and a kept copy owns what it holds). */
+    if (!sc->failover)
+        md__cfg_free_service_failover(&fo);
+    if (!sc->remedy)
+        md__cfg_free_service_remedy(&rm);
+    return rc;
 }
 
 static int by_name_then_index(const void *a, const void *b)
@@ -412,12 +474,23 @@ static int parse_services(md__cfg_parser *p, const cJSON *defaults, const cJSON 
 {
     md_config *cfg = p->cfg;
     md_service_config base;
+    md_service_failover base_fo;
+    md_service_remedy base_rm;
+    svc_parts bt = {&base, &base_fo, &base_rm};
     int rc = 0;
-    builtin_defaults(&base);
+    builtin_defaults(&base, &base_fo, &base_rm);
     if (defaults && !cJSON_IsObject(defaults))
         return md__cfg_fail(p, "defaults", "must be an object");
-    if (defaults && (rc = apply_fields(p, "defaults", defaults, &base, true)))
+    if (defaults && (rc = apply_fields(p, "defaults", defaults, &bt, true)))
         goto out;
+    /* "defaults" sets numbers only in these blocks (nothing they own): the shared ones are copies */
+    if (!(cfg->failover_shared = malloc(sizeof *cfg->failover_shared)) ||
+        !(cfg->remedy_shared = malloc(sizeof *cfg->remedy_shared))) {
+        rc = md__cfg_oom(p);
+        goto out;
+    }
+    *cfg->failover_shared = base_fo;
+    *cfg->remedy_shared = base_rm;
     if (!list) {
         rc = md__cfg_fail(p, "services", "required (list at least one service)");
         goto out;
@@ -440,7 +513,7 @@ static int parse_services(md__cfg_parser *p, const cJSON *defaults, const cJSON 
     size_t i = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, list) {
-        if ((rc = parse_service(p, i, it, &base, &cfg->services[i])))
+        if ((rc = parse_service(p, i, it, &bt, &cfg->services[i])))
             goto out;
         i++;
     }
@@ -735,11 +808,10 @@ int md_config_load_env(const char *path, const md_config_env *env, md_config **o
     return rc;
 }
 
-static void free_service(md_service_config *s)
+static void free_service(const md_config *cfg, md_service_config *s)
 {
     free(s->name);
     free(s->url);
-    free(s->method);
     free(s->expect_body);
     for (size_t i = 0; i < s->n_headers; i++) {
         free(s->headers[i].name);
@@ -749,8 +821,15 @@ static void free_service(md_service_config *s)
     free(s->ca_file);
     free(s->tcp_host);
     free(s->prewarm_url);
-    md__cfg_free_service_remedy(s);
-    md__cfg_free_service_failover(s);
+    /* a block of its own is the service's; the shared ones are the config's */
+    if (s->remedy && s->remedy != cfg->remedy_shared) {
+        md__cfg_free_service_remedy((md_service_remedy *)s->remedy);
+        free((md_service_remedy *)s->remedy);
+    }
+    if (s->failover && s->failover != cfg->failover_shared) {
+        md__cfg_free_service_failover((md_service_failover *)s->failover);
+        free((md_service_failover *)s->failover);
+    }
 }
 
 void md_config_free(md_config *cfg)
@@ -765,8 +844,10 @@ void md_config_free(md_config *cfg)
     md__cfg_free_cluster(&cfg->cluster);
     md__cfg_free_remedy(&cfg->remedy);
     for (size_t i = 0; i < cfg->n_services; i++)
-        free_service(&cfg->services[i]);
+        free_service(cfg, &cfg->services[i]);
     free(cfg->services);
+    free(cfg->failover_shared);
+    free(cfg->remedy_shared);
     free(cfg->origin);
     for (size_t i = 0; i < cfg->n_secrets; i++)
         free(cfg->secrets[i]);

@@ -71,6 +71,50 @@ typedef struct {
     int port;      /* the explicit port; 0 when a URL gives none (refused when proxy.listen is set) */
 } md_endpoint_config;
 
+/* A service's failover fields (docs/failover.md): its endpoints, breaker, failback and proxy. */
+typedef struct {
+    /* endpoints[0] is the primary (equal to url, or to tcp), then the backups; none
+     * (n_endpoints 0) when the service lists no endpoints */
+    md_endpoint_config *endpoints;
+    size_t n_endpoints;
+    int breaker_failures;         /* 2: consecutive failures that open an endpoint's breaker */
+    int breaker_successes;        /* 2: successes that close a half-open one */
+    int64_t breaker_open_ms;      /* 1000: first open period, doubled on each re-open */
+    int64_t breaker_open_max_ms;  /* 30000: the cap on that doubling */
+    int64_t failback_after_ms;    /* 5000: an earlier endpoint takes traffic back once closed this long */
+    char *proxy_listen;           /* NULL: no proxy; else "host:port" as written */
+    char *proxy_host;             /* parsed from proxy_listen */
+    int proxy_port;
+    int proxy_max_connections;    /* 4096 */
+    int64_t proxy_connect_timeout_ms; /* 1000: one connection attempt to one endpoint */
+    int64_t proxy_idle_timeout_ms;    /* 300000: a proxied connection with no bytes either way */
+    int64_t proxy_resolve_ms;         /* 5000: an endpoint's host name is resolved again after this */
+} md_service_failover;
+
+/* A service's remediation fields: the ladder restart x restart_attempts -> redeploy x
+ * redeploy_attempts -> rollback -> exhausted, with the seed's defaults, and its actuator. */
+typedef struct {
+    int restart_attempts;         /* 3 */
+    int redeploy_attempts;        /* 2 */
+    int64_t restart_interval_ms;  /* 10000: a restart is judged (and the next one may run) after this */
+    int max_actions_per_hour;     /* 10 */
+    md_actuator_kind actuator;    /* none: alert only */
+    int64_t restart_timeout_ms;   /* 30000: bound on one restart call (Railway; exec uses exec.timeout_ms) */
+    int64_t redeploy_timeout_ms;  /* 120000 */
+    int64_t rollback_timeout_ms;  /* 60000 */
+    int64_t verify_after_ms;      /* 5000: grace after an action before success is judged */
+    int64_t reopen_window_ms;     /* 600000: a relapse within this continues the last incident's ladder */
+    int64_t known_good_after_ms;  /* 600000: UP this long on a deployment makes it last-known-good */
+    bool railway_project_token;   /* kind of railway_token: true Project-Access-Token, false Bearer */
+    char *railway_service_id;     /* actuator railway */
+    char *railway_environment_id;
+    char *railway_token;          /* the service's own token (another project's); NULL: remediation.railway's */
+    char **exec_restart;          /* actuator exec: NULL-terminated argv lists, each may be NULL */
+    char **exec_redeploy;
+    char **exec_rollback;
+    int64_t exec_timeout_ms;      /* 60000 */
+} md_service_remedy;
+
 /* Everything about one watched service. Every string is owned by the md_config. */
 typedef struct {
     /* Small fields sit in pairs (an int beside an int, bools beside an int) so the record, one a
@@ -80,7 +124,8 @@ typedef struct {
     /* HTTP(S) checks (kind == MD_CHECK_HTTP) */
     int expect_status;     /* 0: any 2xx; otherwise exactly this status */
     char *url;
-    char *method;          /* default "GET" */
+    const char *method;    /* default "GET"; a static string (one of the five allowed), not a copy
+                            * (32 bytes of heap a service) */
     char *expect_body;     /* NULL: body not checked; else a substring the body must contain */
     md_header *headers;
     size_t n_headers;
@@ -106,45 +151,14 @@ typedef struct {
     /* pre-warming (and prewarm, above) */
     char *prewarm_url;      /* defaults to url when prewarm is true; NULL when prewarm is false */
     int64_t prewarm_interval_ms;
-    /* failover: endpoints[0] is the primary (equal to url, or to tcp), then the backups; none
-     * (n_endpoints 0) when the service lists no endpoints */
-    md_endpoint_config *endpoints;
-    size_t n_endpoints;
-    int breaker_failures;         /* 2: consecutive failures that open an endpoint's breaker */
-    int breaker_successes;        /* 2: successes that close a half-open one */
-    int64_t breaker_open_ms;      /* 1000: first open period, doubled on each re-open */
-    int64_t breaker_open_max_ms;  /* 30000: the cap on that doubling */
-    int64_t failback_after_ms;    /* 5000: an earlier endpoint takes traffic back once closed this long */
-    char *proxy_listen;           /* NULL: no proxy; else "host:port" as written */
-    char *proxy_host;             /* parsed from proxy_listen */
-    int proxy_port;
-    int proxy_max_connections;    /* 4096 */
-    int64_t proxy_connect_timeout_ms; /* 1000: one connection attempt to one endpoint */
-    int64_t proxy_idle_timeout_ms;    /* 300000: a proxied connection with no bytes either way */
-    int64_t proxy_resolve_ms;         /* 5000: an endpoint's host name is resolved again after this */
     /* cluster */
     int quorum;             /* nodes that must agree for a cluster verdict; resolved, never 0 */
-    /* remediation: the ladder restart x restart_attempts -> redeploy x redeploy_attempts ->
-     * rollback -> exhausted, with the seed's defaults */
-    int restart_attempts;         /* 3 */
-    int64_t restart_interval_ms;  /* 10000: a restart is judged (and the next one may run) after this */
-    int redeploy_attempts;        /* 2 */
-    int max_actions_per_hour;     /* 10 */
-    int64_t restart_timeout_ms;   /* 30000: bound on one restart call (Railway; exec uses exec.timeout_ms) */
-    int64_t redeploy_timeout_ms;  /* 120000 */
-    int64_t rollback_timeout_ms;  /* 60000 */
-    int64_t verify_after_ms;      /* 5000: grace after an action before success is judged */
-    int64_t reopen_window_ms;     /* 600000: a relapse within this continues the last incident's ladder */
-    int64_t known_good_after_ms;  /* 600000: UP this long on a deployment makes it last-known-good */
-    md_actuator_kind actuator;    /* none: alert only */
-    bool railway_project_token;   /* kind of railway_token: true Project-Access-Token, false Bearer */
-    char *railway_service_id;     /* actuator railway */
-    char *railway_environment_id;
-    char *railway_token;          /* the service's own token (another project's); NULL: remediation.railway's */
-    char **exec_restart;          /* actuator exec: NULL-terminated argv lists, each may be NULL */
-    char **exec_redeploy;
-    char **exec_rollback;
-    int64_t exec_timeout_ms;      /* 60000 */
+    /* Failover and remediation, out of line: nearly every service keeps the defaults, so those
+     * share one block (md_config.failover_shared, .remedy_shared) and only a service with values
+     * of its own (endpoints, a proxy, an actuator, its own ladder) has a block of its own: 230
+     * bytes a service inline. Never NULL in a parsed config; read-only (blocks are shared). */
+    const md_service_failover *failover;
+    const md_service_remedy *remedy;
 } md_service_config;
 
 #define MD_DEFAULT_GOSSIP_INTERVAL_MS 1000
@@ -236,6 +250,11 @@ typedef struct md_config {
     md_remedy_config remedy;
     md_service_config *services;
     size_t n_services;
+    /* The failover and remediation blocks of every service that has no values of its own there:
+     * the built-in defaults with the "defaults" object applied. Owned (a service's own block is
+     * owned through the service). */
+    md_service_failover *failover_shared;
+    md_service_remedy *remedy_shared;
     char *origin;         /* the file path, or "MEDIC_CONFIG" */
     /* Private to config.c: the strings substituted from ${VAR}, used to mask secrets. */
     char **secrets;

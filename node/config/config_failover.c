@@ -49,7 +49,7 @@ static int split_url_hostport(const char *url, char **host, int *port)
     return *host ? 0 : -ENOMEM;
 }
 
-static int parse_endpoint(md__cfg_parser *p, const char *fp, const cJSON *it, md_service_config *sc,
+static int parse_endpoint(md__cfg_parser *p, const char *fp, const cJSON *it, const md_service_config *sc,
                           md_endpoint_config *ep)
 {
     int rc;
@@ -78,28 +78,29 @@ static bool same_primary(const md_service_config *sc, const md_endpoint_config *
     return strcmp(sc->tcp_host, ep->host) == 0 && sc->tcp_port == ep->port;
 }
 
-static int parse_endpoints(md__cfg_parser *p, const char *path, const cJSON *list, md_service_config *sc)
+static int parse_endpoints(md__cfg_parser *p, const char *path, const cJSON *list, const md_service_config *sc,
+                           md_service_failover *fo)
 {
     char fp[PATH_LEN];
     md__cfg_join(fp, sizeof fp, path, "endpoints");
     int n = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : -1;
     if (n < 1 || n > MD_MAX_ENDPOINTS)
         return md__cfg_fail(p, fp, "must be a list of 1-%d endpoints, the primary first", MD_MAX_ENDPOINTS);
-    if (!(sc->endpoints = calloc((size_t)n, sizeof *sc->endpoints)))
+    if (!(fo->endpoints = calloc((size_t)n, sizeof *fo->endpoints)))
         return md__cfg_oom(p);
     const cJSON *it;
     cJSON_ArrayForEach(it, list) {
         char ep_path[PATH_LEN + 32];
-        snprintf(ep_path, sizeof ep_path, "%s[%zu]", fp, sc->n_endpoints);
-        md_endpoint_config *ep = &sc->endpoints[sc->n_endpoints++];
+        snprintf(ep_path, sizeof ep_path, "%s[%zu]", fp, fo->n_endpoints);
+        md_endpoint_config *ep = &fo->endpoints[fo->n_endpoints++];
         int rc = parse_endpoint(p, ep_path, it, sc, ep);
         if (rc)
             return rc;
-        if (sc->n_endpoints == 1 && !same_primary(sc, ep))
+        if (fo->n_endpoints == 1 && !same_primary(sc, ep))
             return md__cfg_fail(p, ep_path, "must equal the service's %s (the primary is listed first)",
                                 sc->kind == MD_CHECK_HTTP ? "url" : "tcp");
-        for (size_t j = 0; j + 1 < sc->n_endpoints; j++)
-            if (strcmp(sc->endpoints[j].target, ep->target) == 0)
+        for (size_t j = 0; j + 1 < fo->n_endpoints; j++)
+            if (strcmp(fo->endpoints[j].target, ep->target) == 0)
                 return md__cfg_fail(p, ep_path, "listed twice");
     }
     return 0;
@@ -119,56 +120,56 @@ static int get_i64(md__cfg_parser *p, const char *path, const cJSON *obj, const 
     return rc;
 }
 
-static int parse_breaker(md__cfg_parser *p, const char *path, const cJSON *b, md_service_config *sc)
+static int parse_breaker(md__cfg_parser *p, const char *path, const cJSON *b, md_service_failover *fo)
 {
     static const char *const keys[] = {"failures", "successes", "open_ms", "open_max_ms"};
     char fp[PATH_LEN];
-    int64_t f = sc->breaker_failures, s = sc->breaker_successes;
+    int64_t f = fo->breaker_failures, s = fo->breaker_successes;
     int rc;
     md__cfg_join(fp, sizeof fp, path, "breaker");
     if ((rc = md__cfg_want_object(p, fp, b)) || (rc = md__cfg_check_keys(p, fp, b, keys, 4)) ||
         (rc = get_i64(p, fp, b, "failures", 1, 1000, &f)) || (rc = get_i64(p, fp, b, "successes", 1, 1000, &s)) ||
-        (rc = get_i64(p, fp, b, "open_ms", 1, MAX_MS, &sc->breaker_open_ms)) ||
-        (rc = get_i64(p, fp, b, "open_max_ms", 1, MAX_MS, &sc->breaker_open_max_ms)))
+        (rc = get_i64(p, fp, b, "open_ms", 1, MAX_MS, &fo->breaker_open_ms)) ||
+        (rc = get_i64(p, fp, b, "open_max_ms", 1, MAX_MS, &fo->breaker_open_max_ms)))
         return rc;
-    sc->breaker_failures = (int)f;
-    sc->breaker_successes = (int)s;
-    if (sc->breaker_open_max_ms < sc->breaker_open_ms) {
+    fo->breaker_failures = (int)f;
+    fo->breaker_successes = (int)s;
+    if (fo->breaker_open_max_ms < fo->breaker_open_ms) {
         char kp[PATH_LEN];
         return md__cfg_fail(p, md__cfg_join(kp, sizeof kp, fp, "open_max_ms"), "must be at least open_ms (%lld)",
-                            (long long)sc->breaker_open_ms);
+                            (long long)fo->breaker_open_ms);
     }
     return 0;
 }
 
-static int parse_proxy(md__cfg_parser *p, const char *path, const cJSON *o, md_service_config *sc)
+static int parse_proxy(md__cfg_parser *p, const char *path, const cJSON *o, md_service_failover *fo)
 {
     static const char *const keys[] = {"listen", "max_connections", "connect_timeout_ms", "idle_timeout_ms",
                                          "resolve_ms"};
     char fp[PATH_LEN], kp[PATH_LEN];
-    int64_t maxc = sc->proxy_max_connections;
+    int64_t maxc = fo->proxy_max_connections;
     int rc;
     md__cfg_join(fp, sizeof fp, path, "proxy");
     if ((rc = md__cfg_want_object(p, fp, o)) || (rc = md__cfg_check_keys(p, fp, o, keys, 5)) ||
         (rc = get_i64(p, fp, o, "max_connections", 1, 1000000, &maxc)) ||
-        (rc = get_i64(p, fp, o, "connect_timeout_ms", 1, MAX_MS, &sc->proxy_connect_timeout_ms)) ||
-        (rc = get_i64(p, fp, o, "idle_timeout_ms", 1, MAX_MS, &sc->proxy_idle_timeout_ms)) ||
-        (rc = get_i64(p, fp, o, "resolve_ms", 10, MAX_MS, &sc->proxy_resolve_ms)))
+        (rc = get_i64(p, fp, o, "connect_timeout_ms", 1, MAX_MS, &fo->proxy_connect_timeout_ms)) ||
+        (rc = get_i64(p, fp, o, "idle_timeout_ms", 1, MAX_MS, &fo->proxy_idle_timeout_ms)) ||
+        (rc = get_i64(p, fp, o, "resolve_ms", 10, MAX_MS, &fo->proxy_resolve_ms)))
         return rc;
-    sc->proxy_max_connections = (int)maxc;
+    fo->proxy_max_connections = (int)maxc;
     const cJSON *l = md__cfg_get(o, "listen");
     md__cfg_join(kp, sizeof kp, fp, "listen");
     if (!l)
         return md__cfg_fail(p, kp, "required (host:port the proxy listens on)");
-    if ((rc = md__cfg_get_string(p, kp, l, &sc->proxy_listen)))
+    if ((rc = md__cfg_get_string(p, kp, l, &fo->proxy_listen)))
         return rc;
-    rc = md__cfg_split_hostport(sc->proxy_listen, 1, &sc->proxy_host, &sc->proxy_port);
+    rc = md__cfg_split_hostport(fo->proxy_listen, 1, &fo->proxy_host, &fo->proxy_port);
     if (rc == -ENOMEM)
         return md__cfg_oom(p);
     if (rc)
         return md__cfg_fail(p, kp, "must be host:port with port 1-65535 (IPv6 as [::1]:9000)");
-    for (size_t i = 0; i < sc->n_endpoints; i++) {
-        if (sc->endpoints[i].port == 0) {
+    for (size_t i = 0; i < fo->n_endpoints; i++) {
+        if (fo->endpoints[i].port == 0) {
             char ep[PATH_LEN + 32];
             snprintf(ep, sizeof ep, "%s.endpoints[%zu]", path, i);
             return md__cfg_fail(p, ep, "needs an explicit port: the proxy forwards to host:port");
@@ -177,17 +178,29 @@ static int parse_proxy(md__cfg_parser *p, const char *path, const cJSON *o, md_s
     return 0;
 }
 
-void md__cfg_failover_defaults(md_service_config *s)
+void md__cfg_failover_defaults(md_service_failover *fo)
 {
-    s->breaker_failures = MD_DEFAULT_BREAKER_FAILURES;
-    s->breaker_successes = MD_DEFAULT_BREAKER_SUCCESSES;
-    s->breaker_open_ms = MD_DEFAULT_BREAKER_OPEN_MS;
-    s->breaker_open_max_ms = MD_DEFAULT_BREAKER_OPEN_MAX_MS;
-    s->failback_after_ms = MD_DEFAULT_FAILBACK_AFTER_MS;
-    s->proxy_max_connections = MD_DEFAULT_PROXY_MAX_CONNECTIONS;
-    s->proxy_connect_timeout_ms = MD_DEFAULT_PROXY_CONNECT_TIMEOUT_MS;
-    s->proxy_idle_timeout_ms = MD_DEFAULT_PROXY_IDLE_TIMEOUT_MS;
-    s->proxy_resolve_ms = MD_DEFAULT_PROXY_RESOLVE_MS;
+    memset(fo, 0, sizeof *fo);
+    fo->breaker_failures = MD_DEFAULT_BREAKER_FAILURES;
+    fo->breaker_successes = MD_DEFAULT_BREAKER_SUCCESSES;
+    fo->breaker_open_ms = MD_DEFAULT_BREAKER_OPEN_MS;
+    fo->breaker_open_max_ms = MD_DEFAULT_BREAKER_OPEN_MAX_MS;
+    fo->failback_after_ms = MD_DEFAULT_FAILBACK_AFTER_MS;
+    fo->proxy_max_connections = MD_DEFAULT_PROXY_MAX_CONNECTIONS;
+    fo->proxy_connect_timeout_ms = MD_DEFAULT_PROXY_CONNECT_TIMEOUT_MS;
+    fo->proxy_idle_timeout_ms = MD_DEFAULT_PROXY_IDLE_TIMEOUT_MS;
+    fo->proxy_resolve_ms = MD_DEFAULT_PROXY_RESOLVE_MS;
+}
+
+bool md__cfg_same_failover(const md_service_failover *a, const md_service_failover *b)
+{
+    return !a->endpoints && a->n_endpoints == 0 && !a->proxy_listen && !a->proxy_host &&
+           a->proxy_port == 0 && !b->endpoints && b->n_endpoints == 0 && !b->proxy_listen &&
+           a->breaker_failures == b->breaker_failures && a->breaker_successes == b->breaker_successes &&
+           a->breaker_open_ms == b->breaker_open_ms && a->breaker_open_max_ms == b->breaker_open_max_ms &&
+           a->failback_after_ms == b->failback_after_ms && a->proxy_max_connections == b->proxy_max_connections &&
+           a->proxy_connect_timeout_ms == b->proxy_connect_timeout_ms &&
+           a->proxy_idle_timeout_ms == b->proxy_idle_timeout_ms && a->proxy_resolve_ms == b->proxy_resolve_ms;
 }
 
 const cJSON *md__cfg_primary_endpoint(const cJSON *obj)
@@ -197,7 +210,8 @@ const cJSON *md__cfg_primary_endpoint(const cJSON *obj)
     return cJSON_IsString(first) ? first : NULL;
 }
 
-int md__cfg_parse_service_failover(md__cfg_parser *p, const char *path, const cJSON *obj, md_service_config *sc)
+int md__cfg_parse_service_failover(md__cfg_parser *p, const char *path, const cJSON *obj,
+                                   const md_service_config *sc, md_service_failover *fo)
 {
     const cJSON *list = md__cfg_get(obj, "endpoints");
     const cJSON *b = md__cfg_get(obj, "breaker"), *px = md__cfg_get(obj, "proxy");
@@ -209,16 +223,16 @@ int md__cfg_parse_service_failover(md__cfg_parser *p, const char *path, const cJ
                                 "needs endpoints (the primary, then backups)");
         return 0;
     }
-    if ((rc = parse_endpoints(p, path, list, sc)))
+    if ((rc = parse_endpoints(p, path, list, sc, fo)))
         return rc;
-    if (b && (rc = parse_breaker(p, path, b, sc)))
+    if (b && (rc = parse_breaker(p, path, b, fo)))
         return rc;
-    if (px && (rc = parse_proxy(p, path, px, sc)))
+    if (px && (rc = parse_proxy(p, path, px, fo)))
         return rc;
     return 0;
 }
 
-void md__cfg_free_service_failover(md_service_config *s)
+void md__cfg_free_service_failover(md_service_failover *s)
 {
     for (size_t i = 0; i < s->n_endpoints; i++) {
         free(s->endpoints[i].target);

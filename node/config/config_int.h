@@ -81,18 +81,26 @@ void md__cfg_free_cluster(md_cluster_config *c);
 
 /* config_remedy.c: the "remediation" section and each service's actuator. */
 int md__cfg_parse_remedy(md__cfg_parser *p, const cJSON *o);
-int md__cfg_parse_service_remedy(md__cfg_parser *p, const char *path, const cJSON *obj, md_service_config *sc);
+int md__cfg_parse_service_remedy(md__cfg_parser *p, const char *path, const cJSON *obj, md_service_remedy *rm);
 int md__cfg_check_remedy_services(md__cfg_parser *p);
 void md__cfg_free_remedy(md_remedy_config *r);
-void md__cfg_free_service_remedy(md_service_config *s);
+/* md__cfg_free_service_remedy frees what rm owns (not rm). md__cfg_same_remedy: a and b hold the
+ * same values and a owns nothing (no actuator strings or commands), so a service may share b. */
+void md__cfg_free_service_remedy(md_service_remedy *rm);
+bool md__cfg_same_remedy(const md_service_remedy *a, const md_service_remedy *b);
 
-/* config_failover.c: a service's endpoints, breaker and proxy (failback_after_ms is a plain field).
+/* config_failover.c: a service's endpoints, breaker and proxy (failback_after_ms is a plain field
+ * of the same block).
  * md__cfg_primary_endpoint returns endpoints[0] when it is a string (a service may leave out url
  * or tcp and give only endpoints), else NULL. */
-void md__cfg_failover_defaults(md_service_config *s);
+void md__cfg_failover_defaults(md_service_failover *fo);
 const cJSON *md__cfg_primary_endpoint(const cJSON *obj);
-int md__cfg_parse_service_failover(md__cfg_parser *p, const char *path, const cJSON *obj, md_service_config *sc);
-void md__cfg_free_service_failover(md_service_config *s);
+int md__cfg_parse_service_failover(md__cfg_parser *p, const char *path, const cJSON *obj,
+                                   const md_service_config *sc, md_service_failover *fo);
+/* md__cfg_free_service_failover frees what fo owns (not fo). md__cfg_same_failover: a and b hold
+ * the same values and a owns nothing (no endpoints, no proxy), so a service may share b. */
+void md__cfg_free_service_failover(md_service_failover *fo);
+bool md__cfg_same_failover(const md_service_failover *a, const md_service_failover *b);
 
 extern const char *const md__cfg_log_levels[4];
 extern const char *const md__cfg_log_formats[2];

@@ -248,7 +248,7 @@ static int parse_argv(md__cfg_parser *p, const char *path, const cJSON *arr, cha
     return 0;
 }
 
-static int parse_exec(md__cfg_parser *p, const char *path, const cJSON *o, md_service_config *sc)
+static int parse_exec(md__cfg_parser *p, const char *path, const cJSON *o, md_service_remedy *rm)
 {
     static const char *const keys[] = { "restart", "redeploy", "rollback", "timeout_ms" };
     char fp[PATH_LEN];
@@ -259,23 +259,23 @@ static int parse_exec(md__cfg_parser *p, const char *path, const cJSON *o, md_se
     const cJSON *to = md__cfg_get(o, "timeout_ms");
     if (!re && !rd && !rb)
         return md__cfg_fail(p, path, "needs at least one of restart, redeploy, rollback");
-    if ((re && (rc = parse_argv(p, md__cfg_join(fp, sizeof fp, path, "restart"), re, &sc->exec_restart))) ||
-        (rd && (rc = parse_argv(p, md__cfg_join(fp, sizeof fp, path, "redeploy"), rd, &sc->exec_redeploy))) ||
-        (rb && (rc = parse_argv(p, md__cfg_join(fp, sizeof fp, path, "rollback"), rb, &sc->exec_rollback))))
+    if ((re && (rc = parse_argv(p, md__cfg_join(fp, sizeof fp, path, "restart"), re, &rm->exec_restart))) ||
+        (rd && (rc = parse_argv(p, md__cfg_join(fp, sizeof fp, path, "redeploy"), rd, &rm->exec_redeploy))) ||
+        (rb && (rc = parse_argv(p, md__cfg_join(fp, sizeof fp, path, "rollback"), rb, &rm->exec_rollback))))
         return rc;
     if (to && (rc = md__cfg_get_int(p, md__cfg_join(fp, sizeof fp, path, "timeout_ms"), to, 1, MAX_MS,
-                                    &sc->exec_timeout_ms)))
+                                    &rm->exec_timeout_ms)))
         return rc;
     return 0;
 }
 
-int md__cfg_parse_service_remedy(md__cfg_parser *p, const char *path, const cJSON *obj, md_service_config *sc)
+int md__cfg_parse_service_remedy(md__cfg_parser *p, const char *path, const cJSON *obj, md_service_remedy *rm)
 {
     static const char *const kinds[] = { "none", "railway", "exec" };
     const cJSON *act = md__cfg_get(obj, "actuator"), *rw = md__cfg_get(obj, "railway"), *ex = md__cfg_get(obj, "exec");
     char fp[PATH_LEN];
     int rc, k = rw ? 1 : ex ? 2 : 0;
-    sc->exec_timeout_ms = MD_DEFAULT_EXEC_TIMEOUT_MS;
+    rm->exec_timeout_ms = MD_DEFAULT_EXEC_TIMEOUT_MS;
     if (rw && ex)
         return md__cfg_fail(p, path, "set railway or exec, not both");
     if (act) {
@@ -288,7 +288,7 @@ int md__cfg_parse_service_remedy(md__cfg_parser *p, const char *path, const cJSO
                                 want == 1 ? "a railway object" : want == 2 ? "an exec object" : "no railway or exec object");
         k = want;
     }
-    sc->actuator = (md_actuator_kind)k;
+    rm->actuator = (md_actuator_kind)k;
     if (rw) {
         static const char *const keys[] = { "service_id", "environment_id", "token", "token_kind" };
         md__cfg_join(fp, sizeof fp, path, "railway");
@@ -298,18 +298,19 @@ int md__cfg_parse_service_remedy(md__cfg_parser *p, const char *path, const cJSO
         char kp[PATH_LEN];
         if (!sid || !eid)
             return md__cfg_fail(p, fp, "needs service_id and environment_id");
-        if ((rc = md__cfg_get_string(p, md__cfg_join(kp, sizeof kp, fp, "service_id"), sid, &sc->railway_service_id)) ||
+        if ((rc = md__cfg_get_string(p, md__cfg_join(kp, sizeof kp, fp, "service_id"), sid,
+                                     &rm->railway_service_id)) ||
             (rc = md__cfg_get_string(p, md__cfg_join(kp, sizeof kp, fp, "environment_id"), eid,
-                                     &sc->railway_environment_id)))
+                                     &rm->railway_environment_id)))
             return rc;
-        if (!sc->railway_service_id[0] || !sc->railway_environment_id[0])
+        if (!rm->railway_service_id[0] || !rm->railway_environment_id[0])
             return md__cfg_fail(p, fp, "service_id and environment_id must not be empty");
-        sc->railway_project_token = true;
-        if ((rc = parse_token(p, fp, rw, &sc->railway_token, &sc->railway_project_token)))
+        rm->railway_project_token = true;
+        if ((rc = parse_token(p, fp, rw, &rm->railway_token, &rm->railway_project_token)))
             return rc;
     }
     if (ex)
-        return parse_exec(p, md__cfg_join(fp, sizeof fp, path, "exec"), ex, sc);
+        return parse_exec(p, md__cfg_join(fp, sizeof fp, path, "exec"), ex, rm);
     return 0;
 }
 
@@ -320,7 +321,8 @@ int md__cfg_check_remedy_services(md__cfg_parser *p)
         md_service_config *s = &cfg->services[i];
         if (cfg->remedy.shadow)
             s->shadow = true;
-        if (s->actuator == MD_ACTUATOR_RAILWAY && !s->railway_token && !cfg->remedy.railway_token) {
+        const md_service_remedy *rm = s->remedy;
+        if (rm->actuator == MD_ACTUATOR_RAILWAY && !rm->railway_token && !cfg->remedy.railway_token) {
             char path[PATH_LEN];
             snprintf(path, sizeof path, "services[%zu].railway.token", i);
             return md__cfg_fail(p, path,
@@ -333,9 +335,9 @@ int md__cfg_check_remedy_services(md__cfg_parser *p)
 
 const char *md_config_railway_token(const md_config *cfg, const md_service_config *s, bool *project)
 {
-    if (s->railway_token) {
-        *project = s->railway_project_token;
-        return s->railway_token;
+    if (s->remedy->railway_token) {
+        *project = s->remedy->railway_project_token;
+        return s->remedy->railway_token;
     }
     *project = cfg->remedy.railway_project_token;
     return cfg->remedy.railway_token;
@@ -348,14 +350,28 @@ static void free_argv(char **argv)
     free(argv);
 }
 
-void md__cfg_free_service_remedy(md_service_config *s)
+void md__cfg_free_service_remedy(md_service_remedy *rm)
 {
-    free(s->railway_service_id);
-    free(s->railway_environment_id);
-    free(s->railway_token);
-    free_argv(s->exec_restart);
-    free_argv(s->exec_redeploy);
-    free_argv(s->exec_rollback);
+    free(rm->railway_service_id);
+    free(rm->railway_environment_id);
+    free(rm->railway_token);
+    free_argv(rm->exec_restart);
+    free_argv(rm->exec_redeploy);
+    free_argv(rm->exec_rollback);
+}
+
+bool md__cfg_same_remedy(const md_service_remedy *a, const md_service_remedy *b)
+{
+    return !a->railway_service_id && !a->railway_environment_id && !a->railway_token && !a->exec_restart &&
+           !a->exec_redeploy && !a->exec_rollback && !b->railway_service_id && !b->railway_environment_id &&
+           !b->railway_token && !b->exec_restart && !b->exec_redeploy && !b->exec_rollback &&
+           a->restart_attempts == b->restart_attempts && a->redeploy_attempts == b->redeploy_attempts &&
+           a->restart_interval_ms == b->restart_interval_ms && a->max_actions_per_hour == b->max_actions_per_hour &&
+           a->actuator == b->actuator && a->restart_timeout_ms == b->restart_timeout_ms &&
+           a->redeploy_timeout_ms == b->redeploy_timeout_ms && a->rollback_timeout_ms == b->rollback_timeout_ms &&
+           a->verify_after_ms == b->verify_after_ms && a->reopen_window_ms == b->reopen_window_ms &&
+           a->known_good_after_ms == b->known_good_after_ms &&
+           a->railway_project_token == b->railway_project_token && a->exec_timeout_ms == b->exec_timeout_ms;
 }
 
 void md__cfg_free_remedy(md_remedy_config *r)

@@ -131,9 +131,9 @@ static void http_json(emitter *e, cJSON *o, const md_service_config *s)
 static void failover_json(emitter *e, cJSON *o, const md_service_config *s)
 {
     cJSON *a = cJSON_AddArrayToObject(o, "endpoints");
-    for (size_t i = 0; a && i < s->n_endpoints; i++) {
+    for (size_t i = 0; a && i < s->failover->n_endpoints; i++) {
         cJSON *tmp = cJSON_CreateObject();
-        put_url(e, tmp, "v", s->endpoints[i].target); /* masked like the url */
+        put_url(e, tmp, "v", s->failover->endpoints[i].target); /* masked like the url */
         cJSON *v = cJSON_DetachItemFromObject(tmp, "v");
         cJSON_Delete(tmp);
         if (!v || !cJSON_AddItemToArray(a, v)) {
@@ -143,20 +143,20 @@ static void failover_json(emitter *e, cJSON *o, const md_service_config *s)
     }
     cJSON *b = cJSON_AddObjectToObject(o, "breaker");
     if (b) {
-        put_num(e, b, "failures", s->breaker_failures);
-        put_num(e, b, "successes", s->breaker_successes);
-        put_num(e, b, "open_ms", (double)s->breaker_open_ms);
-        put_num(e, b, "open_max_ms", (double)s->breaker_open_max_ms);
+        put_num(e, b, "failures", s->failover->breaker_failures);
+        put_num(e, b, "successes", s->failover->breaker_successes);
+        put_num(e, b, "open_ms", (double)s->failover->breaker_open_ms);
+        put_num(e, b, "open_max_ms", (double)s->failover->breaker_open_max_ms);
     }
-    if (!s->proxy_listen)
+    if (!s->failover->proxy_listen)
         return;
     cJSON *px = cJSON_AddObjectToObject(o, "proxy");
     if (px) {
-        put_str(e, px, "listen", s->proxy_listen);
-        put_num(e, px, "max_connections", s->proxy_max_connections);
-        put_num(e, px, "connect_timeout_ms", (double)s->proxy_connect_timeout_ms);
-        put_num(e, px, "idle_timeout_ms", (double)s->proxy_idle_timeout_ms);
-        put_num(e, px, "resolve_ms", (double)s->proxy_resolve_ms);
+        put_str(e, px, "listen", s->failover->proxy_listen);
+        put_num(e, px, "max_connections", s->failover->proxy_max_connections);
+        put_num(e, px, "connect_timeout_ms", (double)s->failover->proxy_connect_timeout_ms);
+        put_num(e, px, "idle_timeout_ms", (double)s->failover->proxy_idle_timeout_ms);
+        put_num(e, px, "resolve_ms", (double)s->failover->proxy_resolve_ms);
     }
 }
 
@@ -190,33 +190,33 @@ static cJSON *service_json(emitter *e, const md_service_config *s)
         put_url(e, o, "prewarm_url", s->prewarm_url);
     put_num(e, o, "prewarm_interval_ms", (double)s->prewarm_interval_ms);
     put_num(e, o, "quorum", s->quorum);
-    put_num(e, o, "restart_attempts", s->restart_attempts);
-    put_num(e, o, "restart_interval_ms", (double)s->restart_interval_ms);
-    put_num(e, o, "redeploy_attempts", s->redeploy_attempts);
-    put_num(e, o, "restart_timeout_ms", (double)s->restart_timeout_ms);
-    put_num(e, o, "redeploy_timeout_ms", (double)s->redeploy_timeout_ms);
-    put_num(e, o, "rollback_timeout_ms", (double)s->rollback_timeout_ms);
-    put_num(e, o, "verify_after_ms", (double)s->verify_after_ms);
-    put_num(e, o, "reopen_window_ms", (double)s->reopen_window_ms);
-    put_num(e, o, "max_actions_per_hour", s->max_actions_per_hour);
-    put_num(e, o, "known_good_after_ms", (double)s->known_good_after_ms);
+    put_num(e, o, "restart_attempts", s->remedy->restart_attempts);
+    put_num(e, o, "restart_interval_ms", (double)s->remedy->restart_interval_ms);
+    put_num(e, o, "redeploy_attempts", s->remedy->redeploy_attempts);
+    put_num(e, o, "restart_timeout_ms", (double)s->remedy->restart_timeout_ms);
+    put_num(e, o, "redeploy_timeout_ms", (double)s->remedy->redeploy_timeout_ms);
+    put_num(e, o, "rollback_timeout_ms", (double)s->remedy->rollback_timeout_ms);
+    put_num(e, o, "verify_after_ms", (double)s->remedy->verify_after_ms);
+    put_num(e, o, "reopen_window_ms", (double)s->remedy->reopen_window_ms);
+    put_num(e, o, "max_actions_per_hour", s->remedy->max_actions_per_hour);
+    put_num(e, o, "known_good_after_ms", (double)s->remedy->known_good_after_ms);
     put_bool(e, o, "shadow", s->shadow);
-    put_num(e, o, "failback_after_ms", (double)s->failback_after_ms);
-    if (s->n_endpoints)
+    put_num(e, o, "failback_after_ms", (double)s->failover->failback_after_ms);
+    if (s->failover->n_endpoints)
         failover_json(e, o, s);
     static const char *const kinds[] = { "none", "railway", "exec" };
-    put_str(e, o, "actuator", kinds[s->actuator]);
-    if (s->actuator == MD_ACTUATOR_RAILWAY) {
+    put_str(e, o, "actuator", kinds[s->remedy->actuator]);
+    if (s->remedy->actuator == MD_ACTUATOR_RAILWAY) {
         cJSON *r = cJSON_AddObjectToObject(o, "railway");
-        put_str(e, r, "service_id", s->railway_service_id);
-        put_str(e, r, "environment_id", s->railway_environment_id);
-        if (s->railway_token) {
-            put_str(e, r, "token", s->railway_token); /* a registered secret: masked */
-            put_str(e, r, "token_kind", s->railway_project_token ? "project" : "bearer");
+        put_str(e, r, "service_id", s->remedy->railway_service_id);
+        put_str(e, r, "environment_id", s->remedy->railway_environment_id);
+        if (s->remedy->railway_token) {
+            put_str(e, r, "token", s->remedy->railway_token); /* a registered secret: masked */
+            put_str(e, r, "token_kind", s->remedy->railway_project_token ? "project" : "bearer");
         }
-    } else if (s->actuator == MD_ACTUATOR_EXEC) {
+    } else if (s->remedy->actuator == MD_ACTUATOR_EXEC) {
         cJSON *x = cJSON_AddObjectToObject(o, "exec");
-        char **lists[3] = { s->exec_restart, s->exec_redeploy, s->exec_rollback };
+        char **lists[3] = { s->remedy->exec_restart, s->remedy->exec_redeploy, s->remedy->exec_rollback };
         static const char *const names[3] = { "restart", "redeploy", "rollback" };
         for (int k = 0; x && k < 3; k++) {
             if (!lists[k])
@@ -233,7 +233,7 @@ static cJSON *service_json(emitter *e, const md_service_config *s)
                 }
             }
         }
-        put_num(e, x, "timeout_ms", (double)s->exec_timeout_ms);
+        put_num(e, x, "timeout_ms", (double)s->remedy->exec_timeout_ms);
     }
     return o;
 }

@@ -27,7 +27,7 @@ void md__fo_refresh(md_fo_service *s)
         br[i] = s->ep[i].br;
     }
     int was = s->active.index;
-    if (!md_active_pick(&s->active, br, s->n, s->cfg->failback_after_ms, now))
+    if (!md_active_pick(&s->active, br, s->n, s->cfg->failover->failback_after_ms, now))
         return;
     int to = s->active.index;
     md_log(to < 0 ? MD_LOG_ERROR : MD_LOG_WARN, "failover_switch", MD_S("service", s->cfg->name),
@@ -112,7 +112,7 @@ static void probe_endpoint(md_failover *f, md_fo_endpoint *e)
     req.tcp_host = e->cfg->host;
     req.tcp_port = e->cfg->port;
     req.timeout_ms = c->timeout_ms;
-    req.dns_cache_ms = c->proxy_listen ? c->proxy_resolve_ms : 0;
+    req.dns_cache_ms = c->failover->proxy_listen ? c->failover->proxy_resolve_ms : 0;
     int rc = md_probe_start(f->prober, &req, on_probe_done, e, &e->probe_handle);
     if (rc < 0) {
         e->probe_handle = NULL;
@@ -179,7 +179,7 @@ static int fill_service(md_fo_service *s, md_view *v, md_view_service *o)
         if (!(f->proxy = md_view_calloc(v, sizeof *f->proxy)))
             return -ENOMEM;
         md__fo_proxy_view(s->proxy, f->proxy);
-        if (!(f->proxy->listen = md_view_strdup(v, s->cfg->proxy_listen)))
+        if (!(f->proxy->listen = md_view_strdup(v, s->cfg->failover->proxy_listen)))
             return -ENOMEM;
     }
     return 0;
@@ -204,21 +204,22 @@ int md_failover_fill_view(void *ctx, md_view *v)
 static int init_service(md_failover *f, md_fo_service *s, size_t index, char *err, size_t errlen)
 {
     const md_service_config *c = &f->cfg->services[index];
-    md_breaker_params bp = {.failures = c->breaker_failures, .successes = c->breaker_successes,
-                            .open_ms = c->breaker_open_ms, .open_max_ms = c->breaker_open_max_ms};
+    const md_service_failover *fo = c->failover;
+    md_breaker_params bp = {.failures = fo->breaker_failures, .successes = fo->breaker_successes,
+                            .open_ms = fo->breaker_open_ms, .open_max_ms = fo->breaker_open_max_ms};
     int64_t now = md__fo_now_ms();
     s->f = f;
     s->index = index;
     s->cfg = c;
-    s->n = c->n_endpoints;
+    s->n = c->failover->n_endpoints;
     if (!(s->ep = calloc(s->n, sizeof *s->ep)))
         return -ENOMEM;
     for (size_t i = 0; i < s->n; i++) {
         md_fo_endpoint *e = &s->ep[i];
         e->svc = s;
-        e->cfg = &c->endpoints[i];
+        e->cfg = &c->failover->endpoints[i];
         md_breaker_init(&e->br, &bp, now);
-        if (c->proxy_listen && md__fo_resolve_start(e) < 0) {
+        if (c->failover->proxy_listen && md__fo_resolve_start(e) < 0) {
             /* At start only (blocking): a name that never resolved is a configuration error;
              * later resolutions run in the background (resolve.c). */
             snprintf(err, errlen, "services[%zu].endpoints[%zu]: cannot resolve %s", index, i, e->cfg->host);
@@ -251,7 +252,7 @@ int md_failover_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_
     f->mon = mon;
     size_t n = 0;
     for (size_t i = 0; i < cfg->n_services; i++)
-        n += cfg->services[i].n_endpoints > 0;
+        n += cfg->services[i].failover->n_endpoints > 0;
     f->svc = calloc(n ? n : 1, sizeof *f->svc);
     f->by_index = malloc((cfg->n_services ? cfg->n_services : 1) * sizeof *f->by_index);
     f->prober = md_prober_new(loop, cl);
@@ -261,7 +262,7 @@ int md_failover_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_
     }
     for (size_t i = 0; i < cfg->n_services; i++) {
         f->by_index[i] = SIZE_MAX;
-        if (cfg->services[i].n_endpoints == 0)
+        if (cfg->services[i].failover->n_endpoints == 0)
             continue;
         f->by_index[i] = f->n_svc;
         int rc = init_service(f, &f->svc[f->n_svc++], i, err, errlen);
@@ -276,7 +277,7 @@ int md_failover_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_
         uv_timer_init(loop, &s->probe_timer);
         s->probe_timer.data = s;
         f->open_handles++;
-        if (s->cfg->proxy_listen) {
+        if (s->cfg->failover->proxy_listen) {
             int rc = md__fo_proxy_new(s);
             if (rc < 0) {
                 md_failover_close(f, NULL, NULL);
@@ -299,7 +300,7 @@ int md_failover_start(md_failover *f, char *err, size_t errlen)
         if (rc < 0)
             return rc;
         md_log(MD_LOG_INFO, "failover_started", MD_S("service", s->cfg->name), MD_I("endpoints", s->n),
-               MD_S("proxy", s->cfg->proxy_listen ? s->cfg->proxy_listen : "none"));
+               MD_S("proxy", s->cfg->failover->proxy_listen ? s->cfg->failover->proxy_listen : "none"));
     }
     return 0;
 }

@@ -405,7 +405,7 @@ static void on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
          * for an idle pre-opened connection) is just a close, and so is any close after the
          * client closed its side. */
         bool spoke = c->held_len > 0;
-        bool early = md__fo_now_ms() - c->connected_ms < c->px->svc->cfg->proxy_connect_timeout_ms;
+        bool early = md__fo_now_ms() - c->connected_ms < c->px->svc->cfg->failover->proxy_connect_timeout_ms;
         if (!c->replied && !c->hold_overflow && (n != UV_EOF || (!c->client_eof && (spoke || early)))) {
             attempt_failed(c);
             return;
@@ -458,7 +458,7 @@ static void on_connected(uv_connect_t *req, int status)
         c->ep->pref = c->addr_i; /* the next connection starts with the address that answered */
     md__fo_traffic(c->ep, true);
     touch(c);
-    uv_timer_start(&c->timer, on_idle, (uint64_t)c->px->svc->cfg->proxy_idle_timeout_ms, 0);
+    uv_timer_start(&c->timer, on_idle, (uint64_t)c->px->svc->cfg->failover->proxy_idle_timeout_ms, 0);
     if (c->held_len > 0) {
         /* What the client sent so far (to a failed attempt, or while connecting). */
         char *copy = malloc(c->held_len);
@@ -493,7 +493,7 @@ static void on_timer(uv_timer_t *t)
         struct sockaddr_storage peer;
         int len = sizeof peer;
         if (c->up && uv_tcp_getpeername(&c->up->h, (struct sockaddr *)&peer, &len) == 0) {
-            uv_timer_start(&c->timer, on_timer, (uint64_t)c->px->svc->cfg->proxy_connect_timeout_ms, 0);
+            uv_timer_start(&c->timer, on_timer, (uint64_t)c->px->svc->cfg->failover->proxy_connect_timeout_ms, 0);
             return;
         }
         attempt_failed(c); /* connect timeout */
@@ -505,7 +505,7 @@ static void on_timer(uv_timer_t *t)
 static void on_idle(uv_timer_t *t)
 {
     px_conn *c = t->data;
-    int64_t idle = c->px->svc->cfg->proxy_idle_timeout_ms;
+    int64_t idle = c->px->svc->cfg->failover->proxy_idle_timeout_ms;
     int64_t quiet = md__fo_now_ms() - c->last_io_ms;
     if (quiet >= idle) {
         conn_close(c);
@@ -578,7 +578,7 @@ static void connect_to(px_conn *c, md_fo_endpoint *e)
         attempt_failed(c);
         return;
     }
-    uv_timer_start(&c->timer, on_timer, (uint64_t)c->px->svc->cfg->proxy_connect_timeout_ms, 0);
+    uv_timer_start(&c->timer, on_timer, (uint64_t)c->px->svc->cfg->failover->proxy_connect_timeout_ms, 0);
 }
 
 /* ---- the listener ---- */
@@ -590,7 +590,7 @@ static void on_connection(uv_stream_t *l, int status)
         return;
     md__fo_refresh(px->svc); /* failback and half-open happen on time, not only on results */
     px_conn *c = calloc(1, sizeof *c);
-    if (!c || px->active >= (uint64_t)px->svc->cfg->proxy_max_connections) {
+    if (!c || px->active >= (uint64_t)px->svc->cfg->failover->proxy_max_connections) {
         /* Accept and close at once: left in the backlog it would only time out later. */
         uv_tcp_t *tmp = malloc(sizeof *tmp);
         if (tmp && uv_tcp_init(l->loop, tmp) == 0) {
@@ -644,16 +644,16 @@ int md__fo_proxy_new(md_fo_service *s)
 
 int md__fo_proxy_start(md_fo_proxy *px, char *err, size_t errlen)
 {
-    const md_service_config *c = px->svc->cfg;
+    const md_service_failover *fo = px->svc->cfg->failover;
     struct sockaddr_storage sa;
-    int rc = strchr(c->proxy_host, ':') ? uv_ip6_addr(c->proxy_host, c->proxy_port, (struct sockaddr_in6 *)&sa)
-                                        : uv_ip4_addr(c->proxy_host, c->proxy_port, (struct sockaddr_in *)&sa);
+    int rc = strchr(fo->proxy_host, ':') ? uv_ip6_addr(fo->proxy_host, fo->proxy_port, (struct sockaddr_in6 *)&sa)
+                                         : uv_ip4_addr(fo->proxy_host, fo->proxy_port, (struct sockaddr_in *)&sa);
     if (rc == 0)
         rc = uv_tcp_bind(&px->listener, (const struct sockaddr *)&sa, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&px->listener, 1024, on_connection);
     if (rc < 0) {
-        snprintf(err, errlen, "services[%zu].proxy.listen: %s: %s", px->svc->index, c->proxy_listen,
+        snprintf(err, errlen, "services[%zu].proxy.listen: %s: %s", px->svc->index, fo->proxy_listen,
                  rc == UV_EINVAL ? "not an IP address and port" : uv_strerror(rc));
         return rc;
     }

@@ -125,7 +125,7 @@ void md__fo_resolve_maybe(md_fo_endpoint *e)
     if (e->literal || e->gai || f->closing || e->n_addr == 0)
         return;
     int64_t age = md__fo_now_ms() - e->resolved_ms;
-    if (!e->stale && age < e->svc->cfg->proxy_resolve_ms)
+    if (!e->stale && age < e->svc->cfg->failover->proxy_resolve_ms)
         return;
     if (e->stale && age < 100)
         return; /* a burst of failures asks once, not once per connection */

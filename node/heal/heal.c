@@ -422,29 +422,29 @@ void md_heal_action(void *ctx, const char *action, const char *service, const ch
 static void knobs_of(const md_service_config *c, md_escalation_knobs *k)
 {
     md_escalation_knobs_default(k);
-    k->restart_attempts = c->restart_attempts;
-    k->restart_interval_ms = c->restart_interval_ms;
-    k->restart_timeout_ms = c->restart_timeout_ms;
-    k->redeploy_attempts = c->redeploy_attempts;
-    k->redeploy_timeout_ms = c->redeploy_timeout_ms;
-    k->rollback_timeout_ms = c->rollback_timeout_ms;
-    k->verify_after_ms = c->verify_after_ms;
-    k->reopen_window_ms = c->reopen_window_ms;
-    k->max_actions_per_hour = c->max_actions_per_hour;
-    if (c->actuator == MD_ACTUATOR_EXEC)
-        k->restart_timeout_ms = c->exec_timeout_ms;
+    k->restart_attempts = c->remedy->restart_attempts;
+    k->restart_interval_ms = c->remedy->restart_interval_ms;
+    k->restart_timeout_ms = c->remedy->restart_timeout_ms;
+    k->redeploy_attempts = c->remedy->redeploy_attempts;
+    k->redeploy_timeout_ms = c->remedy->redeploy_timeout_ms;
+    k->rollback_timeout_ms = c->remedy->rollback_timeout_ms;
+    k->verify_after_ms = c->remedy->verify_after_ms;
+    k->reopen_window_ms = c->remedy->reopen_window_ms;
+    k->max_actions_per_hour = c->remedy->max_actions_per_hour;
+    if (c->remedy->actuator == MD_ACTUATOR_EXEC)
+        k->restart_timeout_ms = c->remedy->exec_timeout_ms;
 }
 
 static void caps_of(const md_service_config *c, md_escalation_caps *caps)
 {
     memset(caps, 0, sizeof *caps);
-    if (c->actuator == MD_ACTUATOR_RAILWAY) {
+    if (c->remedy->actuator == MD_ACTUATOR_RAILWAY) {
         caps->step[MD_STEP_RESTART] = caps->step[MD_STEP_REDEPLOY] = caps->step[MD_STEP_ROLLBACK] = true;
         caps->rollback_needs_known_good = false; /* the client finds the newest earlier good one */
-    } else if (c->actuator == MD_ACTUATOR_EXEC) {
-        caps->step[MD_STEP_RESTART] = c->exec_restart != NULL;
-        caps->step[MD_STEP_REDEPLOY] = c->exec_redeploy != NULL;
-        caps->step[MD_STEP_ROLLBACK] = c->exec_rollback != NULL;
+    } else if (c->remedy->actuator == MD_ACTUATOR_EXEC) {
+        caps->step[MD_STEP_RESTART] = c->remedy->exec_restart != NULL;
+        caps->step[MD_STEP_REDEPLOY] = c->remedy->exec_redeploy != NULL;
+        caps->step[MD_STEP_ROLLBACK] = c->remedy->exec_rollback != NULL;
     }
 }
 
@@ -515,7 +515,7 @@ int md_heal_new(uv_loop_t *loop, const md_config *cfg, md_cluster *cluster, md_c
     int rc = (!r->svc || !names) ? -ENOMEM : 0;
     for (size_t i = 0; rc == 0 && i < r->n; i++) {
         names[i] = cfg->services[i].name;
-        if (cfg->services[i].actuator == MD_ACTUATOR_NONE)
+        if (cfg->services[i].remedy->actuator == MD_ACTUATOR_NONE)
             continue;
         if (!(r->svc[i] = calloc(1, sizeof *r->svc[i]))) {
             rc = -ENOMEM;

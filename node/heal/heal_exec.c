@@ -98,9 +98,9 @@ static void on_rw_done(const rw_result *res, void *arg)
 static char *const *argv_for(const md_service_config *c, md_step step)
 {
     switch (step) {
-    case MD_STEP_RESTART: return c->exec_restart;
-    case MD_STEP_REDEPLOY: return c->exec_redeploy;
-    case MD_STEP_ROLLBACK: return c->exec_rollback;
+    case MD_STEP_RESTART: return c->remedy->exec_restart;
+    case MD_STEP_REDEPLOY: return c->remedy->exec_redeploy;
+    case MD_STEP_ROLLBACK: return c->remedy->exec_rollback;
     default: return NULL;
     }
 }
@@ -119,8 +119,8 @@ static int start_railway(md_heal *r, md_rsvc *s, const md_driver_action *a)
      * build that failed. */
     const md_ledger_service *ls = md_ledger_service_at(r->ledger, s->idx);
     rw_request req = {
-        .service_id = c->railway_service_id,
-        .environment_id = c->railway_environment_id,
+        .service_id = c->remedy->railway_service_id,
+        .environment_id = c->remedy->railway_environment_id,
         .known_good = ls->more->known_good[0] ? ls->more->known_good : NULL,
         .rollback_target = a->target[0] ? a->target : NULL,
         .avoid = avoid,
@@ -164,7 +164,7 @@ void md__heal_execute(md_heal *r, md_rsvc *s, const md_driver_action *a)
     }
     assert(a->how == MD_DRIVER_RUN && md_driver_in_flight(r->driver, s->idx));
     int rc = -ENOTSUP;
-    if (c->actuator == MD_ACTUATOR_EXEC && argv_for(c, a->step)) {
+    if (c->remedy->actuator == MD_ACTUATOR_EXEC && argv_for(c, a->step)) {
         md_exec_request req = {
             .argv = argv_for(c, a->step),
             .service = c->name,
@@ -172,12 +172,12 @@ void md__heal_execute(md_heal *r, md_rsvc *s, const md_driver_action *a)
             .step = md_step_name(a->step),
             .attempt = (int)a->attempt,
             .action_id = a->action_id,
-            .timeout_ms = a->timeout_ms > 0 ? a->timeout_ms : c->exec_timeout_ms,
+            .timeout_ms = a->timeout_ms > 0 ? a->timeout_ms : c->remedy->exec_timeout_ms,
             .withhold = r->cfg->env_names,
             .n_withhold = r->cfg->n_env_names,
         };
         rc = md_exec_start(r->loop, &req, on_exec_done, s, &s->exec);
-    } else if (c->actuator == MD_ACTUATOR_RAILWAY) {
+    } else if (c->remedy->actuator == MD_ACTUATOR_RAILWAY) {
         rc = start_railway(r, s, a);
     }
     if (rc < 0) {
@@ -190,7 +190,7 @@ void md__heal_execute(md_heal *r, md_rsvc *s, const md_driver_action *a)
     r->actions_started++;
     md_log(MD_LOG_INFO, "action_started", MD_S("service", c->name), MD_S("step", md_step_name(a->step)),
            MD_I("attempt", a->attempt), MD_I("incident", a->incident), MD_I("action", a->action_id),
-           MD_S("actuator", c->actuator == MD_ACTUATOR_EXEC ? "exec" : "railway"));
+           MD_S("actuator", c->remedy->actuator == MD_ACTUATOR_EXEC ? "exec" : "railway"));
 }
 
 /* ---- last-known-good ---- */
@@ -229,7 +229,7 @@ static void on_instance(const rw_result *res, void *arg)
     md_rsvc *s = arg;
     md_heal *r = s->r;
     const md_service_config *c = &r->cfg->services[s->idx];
-    int64_t now = md_wall_ms(), kg_after = c->known_good_after_ms;
+    int64_t now = md_wall_ms(), kg_after = c->remedy->known_good_after_ms;
     s->kg_op = 0;
     if (res->cls != RW_OK) {
         /* Rate limited: when the budget or Railway allows; else a short backoff. */
@@ -270,16 +270,17 @@ static void on_instance(const rw_result *res, void *arg)
 void md__heal_track_known_good(md_heal *r, md_rsvc *s, int64_t now_wall)
 {
     const md_service_config *c = &r->cfg->services[s->idx];
-    if (c->actuator != MD_ACTUATOR_RAILWAY || !s->rw || s->kg_op || md_driver_in_flight(r->driver, s->idx))
+    const md_service_remedy *rm = c->remedy;
+    if (rm->actuator != MD_ACTUATOR_RAILWAY || !s->rw || s->kg_op || md_driver_in_flight(r->driver, s->idx))
         return;
     int64_t since = 0;
-    if (md_cluster_verdict(r->cluster, s->idx, &since) != MD_VERDICT_UP || now_wall - since < c->known_good_after_ms)
+    if (md_cluster_verdict(r->cluster, s->idx, &since) != MD_VERDICT_UP || now_wall - since < rm->known_good_after_ms)
         return;
     const md_ledger_service *ls = md_ledger_service_at(r->ledger, s->idx);
     if (ls->open || now_wall < s->kg_checked_ms)
         return;
     /* background: it may use only half the request budget; remediation keeps the rest. */
-    rw_request req = { .service_id = c->railway_service_id, .environment_id = c->railway_environment_id,
+    rw_request req = { .service_id = rm->railway_service_id, .environment_id = rm->railway_environment_id,
                        .deadline_ms = 30000, .background = true };
     if (rw_start(s->rw, RW_OP_INSTANCE, &req, on_instance, s, &s->kg_op) < 0) {
         s->kg_op = 0;

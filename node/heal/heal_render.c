@@ -183,7 +183,7 @@ static cJSON *service_json(const md_heal *r, size_t i, const md_ledger_service *
     cJSON_AddNumberToObject(s, "actions_total", (double)ls->more->actions_total);
     cJSON_AddBoolToObject(s, "shadow", r->cfg->services[i].shadow);
     static const char *const kinds[] = { "none", "railway", "exec" };
-    cJSON_AddStringToObject(s, "actuator", kinds[r->cfg->services[i].actuator]);
+    cJSON_AddStringToObject(s, "actuator", kinds[r->cfg->services[i].remedy->actuator]);
     return s;
 }
 

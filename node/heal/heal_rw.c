@@ -56,7 +56,7 @@ int md__heal_rw_new(md_heal *r, char *err, size_t errlen)
 {
     size_t n_rw_svc = 0;
     for (size_t i = 0; i < r->n; i++)
-        n_rw_svc += r->cfg->services[i].actuator == MD_ACTUATOR_RAILWAY;
+        n_rw_svc += r->cfg->services[i].remedy->actuator == MD_ACTUATOR_RAILWAY;
     if (n_rw_svc == 0)
         return 0;
     /* At most one client per Railway service. */
@@ -68,7 +68,7 @@ int md__heal_rw_new(md_heal *r, char *err, size_t errlen)
         const md_service_config *c = &r->cfg->services[i];
         rw_key key;
         size_t k;
-        if (c->actuator != MD_ACTUATOR_RAILWAY)
+        if (c->remedy->actuator != MD_ACTUATOR_RAILWAY)
             continue;
         key.token = md_config_railway_token(r->cfg, c, &key.project);
         if (!key.token) /* the config refuses this; no client is better than a wrong one */

@@ -39,6 +39,10 @@ typedef struct svc_rt {
     int64_t cert_learned_ms;
     int64_t cert_warned_ms;
     bool early_queued;    /* an EV_EARLY of this service is in the heap */
+    bool check_waiting;   /* in the monitor's queue of checks waiting for a prober slot: as good
+                           * as running for "never two at once" */
+    uint32_t wait_next;   /* the next service in that queue, NO_SVC at its end (these three sit
+                           * in what was padding: a waiting check costs no byte of its own) */
     md_early_gate *gate;  /* early checks granted to each asking peer; allocated at the first
                            * ask (128 bytes a service that a cluster of one never asks for) */
     double dur_sum_s;
@@ -47,6 +51,10 @@ typedef struct svc_rt {
     const char *cause;    /* the last change's cause: malloc'd and owned, or a static text */
     md_health health;
 } svc_rt;
+
+#define NO_SVC UINT32_MAX
+/* One a service: 496 bytes on LP64 with md_health (the waiting queue's fields took padding). */
+_Static_assert(sizeof(void *) != 8 || sizeof(svc_rt) <= 496, "svc_rt grew");
 
 /* The counters in the view's order, so a view copies them as they are. */
 enum {
@@ -137,6 +145,10 @@ struct md_monitor {
     sched_ev *heap;
     size_t heap_len;
     size_t heap_cap;
+    /* Services whose check is due while the prober is full, first due first: the request is
+     * built when a slot frees (md_prober_set_feed). A check queued in the prober would hold a
+     * ~200-byte copy of its request, and on a saturated node nearly every service has one. */
+    uint32_t wait_head, wait_tail; /* NO_SVC when empty */
     void (*done)(void *);
     void *done_arg;
 };
@@ -314,16 +326,13 @@ static void fill_request(const md_service_config *c, md_probe_request *req)
     req->tcp_host = c->tcp_host;
     req->tcp_port = c->tcp_port;
     req->timeout_ms = c->timeout_ms;
-    req->dns_cache_ms = c->proxy_listen ? c->proxy_resolve_ms : 0;
+    req->dns_cache_ms = c->failover->proxy_listen ? c->failover->proxy_resolve_ms : 0;
 }
 
-static void start_check(md_monitor *m, svc_rt *s)
+/* run_check starts s's check on the prober now (a slot is free, or it waits there). */
+static void run_check(md_monitor *m, svc_rt *s)
 {
-    if (s->check_handle) {
-        md_log(MD_LOG_DEBUG, "check_skipped", MD_S("service", s->cfg->name),
-               MD_S("reason", "previous check still running"));
-        return;
-    }
+    assert(!s->check_handle && !s->check_waiting);
     md_probe_request req;
     fill_request(s->cfg, &req);
     /* The clock only for HTTPS: no clock read per plain check. */
@@ -334,6 +343,48 @@ static void start_check(md_monitor *m, svc_rt *s)
         s->check_handle = NULL;
         md_log(MD_LOG_ERROR, "check_not_started", MD_S("service", s->cfg->name), MD_S("error", strerror(-rc)));
     }
+}
+
+static void wait_push(md_monitor *m, svc_rt *s)
+{
+    assert(!s->check_waiting);
+    uint32_t i = (uint32_t)(s - m->svc);
+    s->check_waiting = true;
+    s->wait_next = NO_SVC;
+    if (m->wait_head == NO_SVC)
+        m->wait_head = i;
+    else
+        m->svc[m->wait_tail].wait_next = i;
+    m->wait_tail = i;
+}
+
+/* feed_check: the prober has a free slot (md_prober_set_feed): the longest waiting check takes it. */
+static bool feed_check(void *ctx)
+{
+    md_monitor *m = ctx;
+    if (m->wait_head == NO_SVC)
+        return false;
+    svc_rt *s = &m->svc[m->wait_head];
+    assert(s->check_waiting);
+    m->wait_head = s->wait_next;
+    s->check_waiting = false;
+    run_check(m, s);
+    return true;
+}
+
+static void start_check(md_monitor *m, svc_rt *s)
+{
+    if (s->check_handle || s->check_waiting) {
+        md_log(MD_LOG_DEBUG, "check_skipped", MD_S("service", s->cfg->name),
+               MD_S("reason", "previous check still running"));
+        return;
+    }
+    /* Behind others already waiting, or the prober is full: wait in our queue, in order. */
+    if (m->wait_head != NO_SVC || md_prober_full(m->prober)) {
+        wait_push(m, s);
+        return;
+    }
+    run_check(m, s);
 }
 
 static void start_prewarm(md_monitor *m, svc_rt *s)
@@ -645,7 +696,8 @@ int md_monitor_check_soon(md_monitor *m, size_t svc, size_t peer)
         return -EINVAL;
     svc_rt *s = &m->svc[svc];
     /* Running, queued, or our own retry is coming anyway: nothing to add, nothing spent. */
-    if (m->closing || s->check_handle || s->early_queued || s->health.consecutive_failures > 0)
+    if (m->closing || s->check_handle || s->check_waiting || s->early_queued ||
+        s->health.consecutive_failures > 0)
         return -EALREADY;
     if (!s->gate && !(s->gate = calloc(1, sizeof *s->gate)))
         return -ENOMEM;
@@ -707,9 +759,12 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_v
     m->params = calloc(m->n ? m->n : 1, sizeof *m->params);
     m->heap_cap = 3 * (m->n ? m->n : 1); /* a check, a pre-warm and an early check each */
     m->heap = calloc(m->heap_cap, sizeof *m->heap);
+    m->wait_head = m->wait_tail = NO_SVC;
     m->prober = md_prober_new(loop, cl);
-    if (m->prober)
+    if (m->prober) {
         md_prober_set_max_inflight(m->prober, cfg->max_concurrent_checks);
+        md_prober_set_feed(m->prober, feed_check, m);
+    }
     if (!m->svc || !m->trend_samples || !m->params || !m->heap || !m->prober) {
         if (m->prober)
             md_prober_free(m->prober);

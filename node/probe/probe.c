@@ -66,6 +66,9 @@ struct md_prober {
     uint64_t win_start_ms;             /* the limit's current window: when it began (uv_now), */
     uint64_t win_idle_ns;              /* the loop's idle time then, */
     bool win_waited;                   /* and whether a check waited for a slot in it */
+    bool feed_wants;                   /* the feed has checks waiting for a slot (md_prober_full) */
+    bool (*feed)(void *ctx);           /* see md_prober_set_feed; NULL: none */
+    void *feed_ctx;
     int n_running;
     int n_waiting;
     int depth;                         /* user callbacks on the stack */
@@ -74,6 +77,7 @@ struct md_prober {
     ut_list waiting;                   /* FIFO of checks waiting for a slot */
     ut_list free_checks;               /* a stack */
     int n_free_checks;
+    int n_checks;                      /* check records in existence: running, waiting or pooled */
     easy_slot **free_easy;             /* stack of idle easy handles */
     int n_free_easy, cap_free_easy;
     int n_easy;                        /* easy handles in existence (idle or running) */
@@ -161,7 +165,10 @@ static check *check_get(md_prober *p)
         p->n_free_checks--;
         return c;
     }
-    return calloc(1, sizeof(*c));
+    c = calloc(1, sizeof(*c));
+    if (c)
+        p->n_checks++;
+    return c;
 }
 
 static void check_put(md_prober *p, check *c)
@@ -169,6 +176,7 @@ static void check_put(md_prober *p, check *c)
     if (p->n_free_checks >= POOL_KEEP_CHECKS) {
         free(c->body);
         free(c);
+        p->n_checks--;
         return;
     }
     ut_list_push_front(&p->free_checks, &c->link);
@@ -543,7 +551,7 @@ static void limit_tick(md_prober *p)
     p->limit = next;
     p->win_start_ms = now;
     p->win_idle_ns = idle;
-    p->win_waited = p->n_waiting > 0;
+    p->win_waited = p->n_waiting > 0 || p->feed_wants;
 }
 
 int md_prober_limit(const md_prober *p)
@@ -556,6 +564,12 @@ int md_prober_easy_handles(const md_prober *p)
 {
     assert(p);
     return p->n_easy;
+}
+
+int md_prober_checks(const md_prober *p)
+{
+    assert(p);
+    return p->n_checks;
 }
 
 static void on_done(CURL *easy, CURLcode rc, void *ctx)
@@ -601,11 +615,35 @@ static int run(md_prober *p, check *c)
     return 0;
 }
 
-/* Fills free slots from the waiting queue. A check that cannot start (out of memory) is
- * reported as a connect failure; this never runs inside md_probe_start. */
+/* Asks the feed for one check; returns false when it had none, or when it freed p (p->dead). */
+static bool call_feed(md_prober *p)
+{
+    p->depth++;
+    bool more = p->feed(p->feed_ctx);
+    p->depth--;
+    if (p->dead) {
+        if (p->depth == 0)
+            free(p);
+        return false;
+    }
+    if (!more)
+        p->feed_wants = false;
+    return more;
+}
+
+/* Fills free slots from the waiting queue, then from the feed (the prober's own waiting checks
+ * came first: the feed only asked for a slot once they were queued). A check that cannot start
+ * (out of memory) is reported as a connect failure; this never runs inside md_probe_start. */
 static void start_waiting(md_prober *p)
 {
-    while (!ut_list_empty(&p->waiting) && p->n_running < limit_of(p)) {
+    while (p->n_running < limit_of(p)) {
+        if (ut_list_empty(&p->waiting)) {
+            /* Each call starts one check or says it has none, so this ends. A feed check that
+             * could not start was reported to its caller by md_probe_start's return. */
+            if (!p->feed_wants || !call_feed(p))
+                return;
+            continue;
+        }
         check *c = ut_list_first(&p->waiting, check, link);
         unlink_waiting(p, c);
         p->n_waiting--;
@@ -677,6 +715,25 @@ int md_probe_start(md_prober *p, const md_probe_request *req, md_probe_cb cb, vo
     if (handle_out)
         *handle_out = c;
     return 0;
+}
+
+bool md_prober_full(md_prober *p)
+{
+    assert(p && !p->dead && p->feed);
+    limit_tick(p);
+    if (p->n_running < limit_of(p) && ut_list_empty(&p->waiting))
+        return false;
+    /* As for a check queued here: the window saw one wait, and a freed slot goes to the feed. */
+    p->feed_wants = true;
+    p->win_waited = true;
+    return true;
+}
+
+void md_prober_set_feed(md_prober *p, bool (*fn)(void *ctx), void *ctx)
+{
+    assert(p && !p->dead && fn && !p->feed_wants);
+    p->feed = fn;
+    p->feed_ctx = ctx;
 }
 
 void md_probe_cancel(md_prober *p, void *handle)

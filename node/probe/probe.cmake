@@ -4,3 +4,4 @@ md_module(md_probe probe
   LIBS md_base md_config md_health md_view md_util)
 
 md_test(unit.test_probe SOURCES tests/unit/test_probe.c LIBS md_probe)
+md_test(unit.test_monitor SOURCES tests/unit/test_monitor.c LIBS md_probe)

@@ -75,6 +75,20 @@ md_prober *md_prober_new(uv_loop_t *loop, struct md_curl_loop *cl);
 int md_probe_start(md_prober *p, const md_probe_request *req, md_probe_cb cb, void *ctx,
                    void **handle_out);
 
+/* md_prober_full says whether a check started now would wait for a slot, for a caller that keeps
+ * its waiting checks itself (md_prober_set_feed) rather than have the prober copy each request:
+ * with 10,000 services on a saturated node nearly every service has a check waiting. When it
+ * would, the prober counts a waiting check (the in-flight limit grows on that) and hands the next
+ * free slot its own waiting checks have not taken to the feed. Needs a feed. */
+bool md_prober_full(md_prober *p);
+
+/* md_prober_set_feed: after md_prober_full said full, fn(ctx) runs on the loop each time a slot is
+ * free and no check waits in the prober, until it returns false. Each call starts at most one
+ * check with md_probe_start (which then runs at once, its timeout from then) and returns true, or
+ * returns false when the caller has none waiting (then it is not asked again until the next
+ * md_prober_full says full). fn may call md_prober_free. Set once, before md_prober_full. */
+void md_prober_set_feed(md_prober *p, bool (*fn)(void *ctx), void *ctx);
+
 /* md_probe_cancel stops a running or waiting check; its callback will not run. */
 void md_probe_cancel(md_prober *p, void *handle);
 
@@ -98,6 +112,9 @@ int md_prober_limit(const md_prober *p);
 /* md_prober_easy_handles: curl handles in existence, running or pooled; at most twice the bound in
  * force once the checks the bound no longer covers have finished. */
 int md_prober_easy_handles(const md_prober *p);
+/* md_prober_checks: check records in existence (running, waiting or pooled for reuse: up to 1,024
+ * kept); each is about 200 bytes with its copy of the request. */
+int md_prober_checks(const md_prober *p);
 
 /* md_probe_next_limit: the rule above, pure: the bound after a window in which the loop was idle
  * idle_share (0..1) of the time and a check waited for a slot (waited), kept within

@@ -732,11 +732,56 @@ static void test_bad_headers(void **state)
     expect_err(svc1("'headers':{'':'1'}"), "t.json: services[0].headers.: not a valid header name");
 }
 
-/* One record a service: its fields are paired so alignment wastes nothing (440 B before). */
+/* One record a service: its fields are paired so alignment wastes nothing (440 B before), and the
+ * failover and remediation fields (230 B) are out of line (392 B before). */
 static void test_service_record_size(void **state)
 {
     (void)state;
-    assert_true(sizeof(md_service_config) <= 392);
+    assert_true(sizeof(md_service_config) <= 184);
+}
+
+/* Services that keep the defaults (with "defaults" applied) share the config's failover and
+ * remediation blocks; one with values of its own there has a block of its own, and the
+ * other block is still the shared one. */
+static void test_blocks_shared(void **state)
+{
+    (void)state;
+    const char *json = sq("{'defaults':{'restart_attempts':5,'failback_after_ms':7000},'services':["
+                          "{'name':'a','url':'http://127.0.0.1:9/a'},"
+                          "{'name':'b','url':'http://127.0.0.1:9/b','restart_attempts':5,'failback_after_ms':7000},"
+                          "{'name':'c','url':'http://127.0.0.1:9/c','redeploy_attempts':0},"
+                          "{'name':'d','url':'http://127.0.0.1:9/d','endpoints':['http://127.0.0.1:9/d',"
+                          "'http://127.0.0.1:10/d']},"
+                          "{'name':'e','url':'http://127.0.0.1:9/e','exec':{'restart':['/bin/true']}}]}");
+    md_config *cfg = NULL;
+    char err[MD_CONFIG_ERR_LEN] = "";
+    if (md_config_parse(json, strlen(json), "t.json", &cfg, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    const md_service_config *s = cfg->services;
+    assert_non_null(cfg->failover_shared);
+    assert_non_null(cfg->remedy_shared);
+    assert_int_equal(cfg->remedy_shared->restart_attempts, 5);
+    assert_int_equal(cfg->failover_shared->failback_after_ms, 7000);
+    for (size_t i = 0; i < 2; i++) { /* the defaults, also when written out again */
+        assert_ptr_equal(s[i].failover, cfg->failover_shared);
+        assert_ptr_equal(s[i].remedy, cfg->remedy_shared);
+    }
+    assert_ptr_equal(s[2].failover, cfg->failover_shared);
+    assert_ptr_not_equal(s[2].remedy, cfg->remedy_shared);
+    assert_int_equal(s[2].remedy->redeploy_attempts, 0);
+    assert_int_equal(s[2].remedy->restart_attempts, 5);
+    assert_ptr_not_equal(s[3].failover, cfg->failover_shared);
+    assert_ptr_equal(s[3].remedy, cfg->remedy_shared);
+    assert_int_equal(s[3].failover->n_endpoints, 2);
+    assert_int_equal(s[3].failover->failback_after_ms, 7000);
+    assert_ptr_equal(s[4].failover, cfg->failover_shared);
+    assert_ptr_not_equal(s[4].remedy, cfg->remedy_shared);
+    assert_int_equal(s[4].remedy->actuator, MD_ACTUATOR_EXEC);
+    assert_string_equal(s[4].remedy->exec_restart[0], "/bin/true");
+    /* the method is one static text, not a copy a service */
+    assert_string_equal(s[0].method, "GET");
+    assert_ptr_equal(s[0].method, s[4].method);
+    md_config_free(cfg);
 }
 
 int main(void)
@@ -778,6 +823,7 @@ int main(void)
         cmocka_unit_test(test_services_required),
         cmocka_unit_test(test_bad_headers),
         cmocka_unit_test(test_service_record_size),
+        cmocka_unit_test(test_blocks_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

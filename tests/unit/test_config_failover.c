@@ -14,9 +14,9 @@ static void test_no_endpoints_no_failover(void **state)
 {
     (void)state;
     md_config *c = ok("{'services':[{'name':'a','url':'http://127.0.0.1:1/h'}]}");
-    assert_int_equal(c->services[0].n_endpoints, 0);
-    assert_null(c->services[0].proxy_listen);
-    assert_int_equal(c->services[0].failback_after_ms, MD_DEFAULT_FAILBACK_AFTER_MS);
+    assert_int_equal(c->services[0].failover->n_endpoints, 0);
+    assert_null(c->services[0].failover->proxy_listen);
+    assert_int_equal(c->services[0].failover->failback_after_ms, MD_DEFAULT_FAILBACK_AFTER_MS);
     md_config_free(c);
 }
 
@@ -26,18 +26,18 @@ static void test_endpoints_defaults(void **state)
     md_config *c = ok("{'services':[{'name':'a','url':'http://127.0.0.1:81/h',"
                       "'endpoints':['http://127.0.0.1:81/h','http://[::1]:82/h','https://b.example/h']}]}");
     const md_service_config *s = &c->services[0];
-    assert_int_equal(s->n_endpoints, 3);
-    assert_string_equal(s->endpoints[0].host, "127.0.0.1");
-    assert_int_equal(s->endpoints[0].port, 81);
-    assert_string_equal(s->endpoints[1].host, "::1");
-    assert_int_equal(s->endpoints[1].port, 82);
-    assert_string_equal(s->endpoints[2].host, "b.example");
-    assert_int_equal(s->endpoints[2].port, 0);
-    assert_int_equal(s->breaker_failures, MD_DEFAULT_BREAKER_FAILURES);
-    assert_int_equal(s->breaker_successes, MD_DEFAULT_BREAKER_SUCCESSES);
-    assert_int_equal(s->breaker_open_ms, MD_DEFAULT_BREAKER_OPEN_MS);
-    assert_int_equal(s->breaker_open_max_ms, MD_DEFAULT_BREAKER_OPEN_MAX_MS);
-    assert_null(s->proxy_listen);
+    assert_int_equal(s->failover->n_endpoints, 3);
+    assert_string_equal(s->failover->endpoints[0].host, "127.0.0.1");
+    assert_int_equal(s->failover->endpoints[0].port, 81);
+    assert_string_equal(s->failover->endpoints[1].host, "::1");
+    assert_int_equal(s->failover->endpoints[1].port, 82);
+    assert_string_equal(s->failover->endpoints[2].host, "b.example");
+    assert_int_equal(s->failover->endpoints[2].port, 0);
+    assert_int_equal(s->failover->breaker_failures, MD_DEFAULT_BREAKER_FAILURES);
+    assert_int_equal(s->failover->breaker_successes, MD_DEFAULT_BREAKER_SUCCESSES);
+    assert_int_equal(s->failover->breaker_open_ms, MD_DEFAULT_BREAKER_OPEN_MS);
+    assert_int_equal(s->failover->breaker_open_max_ms, MD_DEFAULT_BREAKER_OPEN_MAX_MS);
+    assert_null(s->failover->proxy_listen);
     md_config_free(c);
 }
 
@@ -52,11 +52,11 @@ static void test_url_from_endpoints(void **state)
     assert_int_equal(c->services[1].kind, MD_CHECK_TCP);
     assert_string_equal(c->services[1].tcp_host, "127.0.0.1");
     assert_int_equal(c->services[1].tcp_port, 5432);
-    assert_int_equal(c->services[1].proxy_port, 6432);
-    assert_int_equal(c->services[1].proxy_max_connections, MD_DEFAULT_PROXY_MAX_CONNECTIONS);
-    assert_int_equal(c->services[1].proxy_connect_timeout_ms, MD_DEFAULT_PROXY_CONNECT_TIMEOUT_MS);
-    assert_int_equal(c->services[1].proxy_idle_timeout_ms, MD_DEFAULT_PROXY_IDLE_TIMEOUT_MS);
-    assert_int_equal(c->services[1].proxy_resolve_ms, MD_DEFAULT_PROXY_RESOLVE_MS);
+    assert_int_equal(c->services[1].failover->proxy_port, 6432);
+    assert_int_equal(c->services[1].failover->proxy_max_connections, MD_DEFAULT_PROXY_MAX_CONNECTIONS);
+    assert_int_equal(c->services[1].failover->proxy_connect_timeout_ms, MD_DEFAULT_PROXY_CONNECT_TIMEOUT_MS);
+    assert_int_equal(c->services[1].failover->proxy_idle_timeout_ms, MD_DEFAULT_PROXY_IDLE_TIMEOUT_MS);
+    assert_int_equal(c->services[1].failover->proxy_resolve_ms, MD_DEFAULT_PROXY_RESOLVE_MS);
     md_config_free(c);
 }
 
@@ -69,16 +69,16 @@ static void test_all_fields(void **state)
                       "'proxy':{'listen':'127.0.0.1:9000','max_connections':10,'connect_timeout_ms':50,"
                       "'idle_timeout_ms':7000,'resolve_ms':250}}]}");
     const md_service_config *s = &c->services[0];
-    assert_int_equal(s->failback_after_ms, 2000);
-    assert_int_equal(s->breaker_failures, 3);
-    assert_int_equal(s->breaker_successes, 4);
-    assert_int_equal(s->breaker_open_ms, 100);
-    assert_int_equal(s->breaker_open_max_ms, 800);
-    assert_string_equal(s->proxy_listen, "127.0.0.1:9000");
-    assert_int_equal(s->proxy_max_connections, 10);
-    assert_int_equal(s->proxy_connect_timeout_ms, 50);
-    assert_int_equal(s->proxy_idle_timeout_ms, 7000);
-    assert_int_equal(s->proxy_resolve_ms, 250);
+    assert_int_equal(s->failover->failback_after_ms, 2000);
+    assert_int_equal(s->failover->breaker_failures, 3);
+    assert_int_equal(s->failover->breaker_successes, 4);
+    assert_int_equal(s->failover->breaker_open_ms, 100);
+    assert_int_equal(s->failover->breaker_open_max_ms, 800);
+    assert_string_equal(s->failover->proxy_listen, "127.0.0.1:9000");
+    assert_int_equal(s->failover->proxy_max_connections, 10);
+    assert_int_equal(s->failover->proxy_connect_timeout_ms, 50);
+    assert_int_equal(s->failover->proxy_idle_timeout_ms, 7000);
+    assert_int_equal(s->failover->proxy_resolve_ms, 250);
     /* The effective config parses back to the same fields. */
     char *json = md_config_to_json(c, false);
     assert_non_null(json);
@@ -88,13 +88,13 @@ static void test_all_fields(void **state)
     if (md_config_parse_env(json, strlen(json), "r.json", &env, &c2, err, sizeof err) != 0)
         fail_msg("rendered config does not parse: %s\n%s", err, json);
     const md_service_config *r = &c2->services[0];
-    assert_int_equal(r->n_endpoints, 2);
-    assert_string_equal(r->endpoints[1].target, "http://127.0.0.1:82/h");
-    assert_int_equal(r->breaker_open_max_ms, 800);
-    assert_int_equal(r->failback_after_ms, 2000);
-    assert_string_equal(r->proxy_listen, "127.0.0.1:9000");
-    assert_int_equal(r->proxy_idle_timeout_ms, 7000);
-    assert_int_equal(r->proxy_resolve_ms, 250);
+    assert_int_equal(r->failover->n_endpoints, 2);
+    assert_string_equal(r->failover->endpoints[1].target, "http://127.0.0.1:82/h");
+    assert_int_equal(r->failover->breaker_open_max_ms, 800);
+    assert_int_equal(r->failover->failback_after_ms, 2000);
+    assert_string_equal(r->failover->proxy_listen, "127.0.0.1:9000");
+    assert_int_equal(r->failover->proxy_idle_timeout_ms, 7000);
+    assert_int_equal(r->failover->proxy_resolve_ms, 250);
     free(json);
     md_config_free(c2);
     md_config_free(c);

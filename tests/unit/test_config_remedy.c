@@ -19,14 +19,14 @@ static void test_seed_ladder_defaults(void **state)
     (void)state;
     md_config *cfg = ok("{'services':[{'name':'a','tcp':'h:1'}]}");
     const md_service_config *s = &cfg->services[0];
-    assert_int_equal(s->restart_attempts, 3);
-    assert_int_equal(s->restart_interval_ms, 10000);
-    assert_int_equal(s->redeploy_attempts, 2);
-    assert_int_equal(s->restart_timeout_ms, 30000);
+    assert_int_equal(s->remedy->restart_attempts, 3);
+    assert_int_equal(s->remedy->restart_interval_ms, 10000);
+    assert_int_equal(s->remedy->redeploy_attempts, 2);
+    assert_int_equal(s->remedy->restart_timeout_ms, 30000);
     assert_int_equal(cfg->remedy.railway_budget_per_hour, 80);
-    assert_int_equal(s->redeploy_timeout_ms, 120000);
-    assert_int_equal(s->rollback_timeout_ms, 60000);
-    assert_int_equal(s->actuator, MD_ACTUATOR_NONE);
+    assert_int_equal(s->remedy->redeploy_timeout_ms, 120000);
+    assert_int_equal(s->remedy->rollback_timeout_ms, 60000);
+    assert_int_equal(s->remedy->actuator, MD_ACTUATOR_NONE);
     assert_false(s->shadow);
     assert_false(cfg->remedy.shadow);
     assert_null(cfg->remedy.admin_token);
@@ -42,14 +42,14 @@ static void test_railway_actuator(void **state)
                         "'defaults':{'restart_attempts':1},"
                         "'services':[{'name':'a','url':'http://h/','railway':{'service_id':'s1','environment_id':'e1'}}]}");
     const md_service_config *s = &cfg->services[0];
-    assert_int_equal(s->actuator, MD_ACTUATOR_RAILWAY);
-    assert_string_equal(s->railway_service_id, "s1");
-    assert_int_equal(s->restart_attempts, 1);
+    assert_int_equal(s->remedy->actuator, MD_ACTUATOR_RAILWAY);
+    assert_string_equal(s->remedy->railway_service_id, "s1");
+    assert_int_equal(s->remedy->restart_attempts, 1);
     assert_false(cfg->remedy.railway_project_token);
     md_config_free(cfg);
     cfg = ok("{'remediation':{'railway':{'token':'t'}},'defaults':{'restart_timeout_ms':4000},"
              "'services':[{'name':'a','url':'http://h/','railway':{'service_id':'s1','environment_id':'e1'}}]}");
-    assert_int_equal(cfg->services[0].restart_timeout_ms, 4000);
+    assert_int_equal(cfg->services[0].remedy->restart_timeout_ms, 4000);
     bad("{'remediation':{'railway':{'token':'t','budget_per_hour':0}},'services':[{'name':'a','tcp':'h:1'}]}",
         "t.json: remediation.railway.budget_per_hour: must be a positive integer");
     bad("{'services':[{'name':'a','tcp':'h:1','restart_timeout_ms':0}]}",
@@ -120,7 +120,7 @@ static void test_service_token(void **state)
     assert_false(project);
     assert_string_equal(md_config_railway_token(cfg, &cfg->services[2], &project), "project-c-token-8888");
     assert_true(project); /* the default kind, as for remediation.railway.token */
-    assert_null(cfg->services[0].railway_token);
+    assert_null(cfg->services[0].remedy->railway_token);
     /* Masked in check-config and wherever a message is masked, even when written into the file. */
     char *text = md_config_to_json(cfg, true);
     assert_null(strstr(text, "global-token-5555"));
@@ -180,13 +180,13 @@ static void test_exec_actuator(void **state)
     md_config *cfg = ok("{'services':[{'name':'a','tcp':'h:1','exec':{'restart':['/bin/systemctl','restart','a'],"
                         "'rollback':['/usr/local/bin/rollback'],'timeout_ms':5000}}]}");
     const md_service_config *s = &cfg->services[0];
-    assert_int_equal(s->actuator, MD_ACTUATOR_EXEC);
-    assert_string_equal(s->exec_restart[0], "/bin/systemctl");
-    assert_string_equal(s->exec_restart[2], "a");
-    assert_null(s->exec_restart[3]);
-    assert_null(s->exec_redeploy);
-    assert_string_equal(s->exec_rollback[0], "/usr/local/bin/rollback");
-    assert_int_equal(s->exec_timeout_ms, 5000);
+    assert_int_equal(s->remedy->actuator, MD_ACTUATOR_EXEC);
+    assert_string_equal(s->remedy->exec_restart[0], "/bin/systemctl");
+    assert_string_equal(s->remedy->exec_restart[2], "a");
+    assert_null(s->remedy->exec_restart[3]);
+    assert_null(s->remedy->exec_redeploy);
+    assert_string_equal(s->remedy->exec_rollback[0], "/usr/local/bin/rollback");
+    assert_int_equal(s->remedy->exec_timeout_ms, 5000);
     md_config_free(cfg);
     bad("{'services':[{'name':'a','tcp':'h:1','exec':{'restart':[]}}]}", "t.json: services[0].exec.restart: must be a list");
     bad("{'services':[{'name':'a','tcp':'h:1','exec':{'restart':['']}}]}",

@@ -869,6 +869,69 @@ static void test_cancel(void **state)
     assert_int_equal(c.r.err, MD_ERR_TIMEOUT);
 }
 
+/* A caller that keeps its own waiting checks (the monitor): while the prober is full it queues
+ * them itself, and the prober asks for one each time a slot frees, in the caller's order. The
+ * prober then never holds more check records than run at once. */
+#define FED 40
+typedef struct {
+    fixture *f;
+    md_probe_request q;
+    got g[FED];
+    int order[FED]; /* which item started n-th */
+    int next, queued, started, feed_calls_empty;
+} feeder;
+
+static bool feed_one(void *ctx)
+{
+    feeder *fd = ctx;
+    if (fd->next == fd->queued) {
+        fd->feed_calls_empty++;
+        return false;
+    }
+    int i = fd->next++;
+    fd->order[fd->started++] = i;
+    assert_int_equal(md_probe_start(fd->f->p, &fd->q, on_result, &fd->g[i], NULL), 0);
+    return true;
+}
+
+static void test_feed(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_SLOW);
+    f->resp.slow_ms = 5;
+    md_prober_set_max_inflight(f->p, 2);
+    static feeder fd;
+    memset(&fd, 0, sizeof fd);
+    fd.f = f;
+    fd.q = http_req(f->url);
+    md_prober_set_feed(f->p, feed_one, &fd);
+    for (int i = 0; i < FED; i++) {
+        if (fd.next == fd.queued && !md_prober_full(f->p)) {
+            fd.queued++;
+            assert_true(feed_one(&fd)); /* a slot is free: it runs at once */
+        } else {
+            fd.queued++; /* behind the others, or the prober is full */
+        }
+    }
+    assert_int_equal(fd.started, 2);
+    int done = 0;
+    for (int spins = 0; spins < 1000 && done < FED; spins++) {
+        run_until(f, &(int){0}, 1, 10);
+        assert_true(md_prober_checks(f->p) <= 2);
+        done = 0;
+        for (int i = 0; i < FED; i++)
+            done += fd.g[i].calls;
+    }
+    assert_int_equal(done, FED);
+    for (int i = 0; i < FED; i++) {
+        assert_int_equal(fd.order[i], i);
+        assert_int_equal(fd.g[i].calls, 1);
+        assert_int_equal(fd.g[i].r.err, MD_ERR_NONE);
+    }
+    assert_int_equal(fd.feed_calls_empty, 1); /* asked once more, then left alone */
+    assert_true(f->resp.accepts <= 2);
+}
+
 typedef struct {
     fixture *f;
     int calls;
@@ -1135,6 +1198,7 @@ int main(void)
         T(test_many_concurrent),
         T(test_max_inflight),
         T(test_cancel),
+        T(test_feed),
         T(test_free_while_running),
         T(test_curl_loop_close_running),
         T(test_https_cert_expiry),
