@@ -373,7 +373,7 @@ static void serve_named(conn *c, const md_http_request *req, const md_view *s, b
         return;
     }
     const md_view_service *v = md_view_find(s, name);
-    if (v == NULL || (resolve && v->n_endpoints == 0)) {
+    if (v == NULL || (resolve && !v->failover)) {
         /* The raw form: it is printable ASCII, while the decoded bytes may not be valid UTF-8. */
         snprintf(msg, sizeof msg, v ? "service has no endpoints: %.*s" : "no such service: %.*s", (int)raw_len, raw);
         respond_error(c, 404, msg, head_only, NULL);
@@ -384,7 +384,7 @@ static void serve_named(conn *c, const md_http_request *req, const md_view *s, b
         respond_error(c, 500, "out of memory", head_only, NULL);
         return;
     }
-    respond(c, resolve && v->active_endpoint < 0 ? 503 : 200, CT_JSON, body, strlen(body), head_only, NULL);
+    respond(c, resolve && v->failover->active_endpoint < 0 ? 503 : 200, CT_JSON, body, strlen(body), head_only, NULL);
     free(body);
 }
 
@@ -588,8 +588,10 @@ static void serve(conn *c, const md_http_request *req)
         respond_error(c, 405, msg, false, "Allow: GET, HEAD\r\n");
         return;
     }
-    /* Only the documents that show results need the services' histories in the view. */
+    /* Only the documents that show results need the services' histories in the view, and only
+     * /v1/incidents the incidents document. */
     md_view *s = ep == EP_SERVICE || ep == EP_HISTORY ? md_view_holder_get_full(c->api->holder)
+                 : ep == EP_INCIDENTS                ? md_view_holder_get_for(c->api->holder, MD_VIEW_WANT_INCIDENTS)
                                                      : md_view_holder_get(c->api->holder);
     if (s == NULL) {
         if (ep == EP_HEALTH) {

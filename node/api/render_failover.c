@@ -3,6 +3,7 @@
 #include "api.h"
 #include "render_failover.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,8 +42,10 @@ static cJSON *endpoint_json(const md_view_endpoint *e, int index, bool active)
     return o;
 }
 
-cJSON *md__render_failover_json(const md_view_service *v)
+cJSON *md__render_failover_json(const md_view_service *sv)
 {
+    const md_view_failover *v = sv->failover;
+    assert(v);
     cJSON *o = cJSON_CreateObject();
     const char *active = v->active_endpoint >= 0 ? v->endpoints[v->active_endpoint].target : NULL;
     bool ok = o && add_str(o, "active", active) && add_num(o, "active_index", v->active_endpoint) &&
@@ -73,7 +76,7 @@ cJSON *md__render_failover_json(const md_view_service *v)
 char *md_render_resolve_json(const md_view *s, const char *name, int64_t now_ms)
 {
     const md_view_service *v = md_view_find(s, name);
-    if (!v || v->n_endpoints == 0)
+    if (!v || !v->failover)
         return NULL;
     cJSON *root = cJSON_CreateObject();
     cJSON *fo = md__render_failover_json(v);
@@ -157,49 +160,54 @@ static void family(sbuf *b, const char *name, const char *type, const char *help
     putf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static const md_view_proxy *proxy_of(const md_view_service *v)
+{
+    return v->failover ? v->failover->proxy : NULL;
+}
+
 char *md__render_failover_metrics(const md_view *s)
 {
     sbuf b = {0};
     bool any = false;
     char sv[300], ep[1200];
     for (size_t i = 0; i < s->n_services; i++)
-        any |= s->services[i].n_endpoints > 0;
+        any |= s->services[i].failover != NULL;
     if (!any)
         return strdup("");
     family(&b, "medic_failover_active_endpoint", "gauge",
            "1 for the endpoint this node sends the service's traffic to (index 0 is the primary).");
     for (size_t i = 0; i < s->n_services; i++) {
         const md_view_service *v = &s->services[i];
-        for (size_t k = 0; k < v->n_endpoints; k++)
+        for (size_t k = 0; k < md_view_n_endpoints(v); k++)
             putf(&b, "medic_failover_active_endpoint{service=\"%s\",endpoint=\"%s\",index=\"%zu\"} %d\n",
-                 label(v->name, sv, sizeof sv), label(v->endpoints[k].target, ep, sizeof ep), k,
-                 (int)k == v->active_endpoint);
+                 label(v->name, sv, sizeof sv), label(v->failover->endpoints[k].target, ep, sizeof ep), k,
+                 (int)k == v->failover->active_endpoint);
     }
     family(&b, "medic_failover_breaker_state", "gauge", "An endpoint's circuit breaker: 1 for its state.");
     static const char *const states[] = {"closed", "open", "half-open"};
     for (size_t i = 0; i < s->n_services; i++) {
         const md_view_service *v = &s->services[i];
-        for (size_t k = 0; k < v->n_endpoints; k++)
+        for (size_t k = 0; k < md_view_n_endpoints(v); k++)
             for (int st = 0; st < 3; st++)
                 putf(&b, "medic_failover_breaker_state{service=\"%s\",endpoint=\"%s\",state=\"%s\"} %d\n",
-                     label(v->name, sv, sizeof sv), label(v->endpoints[k].target, ep, sizeof ep), states[st],
-                     strcmp(v->endpoints[k].breaker, states[st]) == 0);
+                     label(v->name, sv, sizeof sv), label(v->failover->endpoints[k].target, ep, sizeof ep), states[st],
+                     strcmp(v->failover->endpoints[k].breaker, states[st]) == 0);
     }
     family(&b, "medic_failover_breaker_opens_total", "counter", "Times an endpoint's breaker opened.");
     for (size_t i = 0; i < s->n_services; i++) {
         const md_view_service *v = &s->services[i];
-        for (size_t k = 0; k < v->n_endpoints; k++)
+        for (size_t k = 0; k < md_view_n_endpoints(v); k++)
             putf(&b, "medic_failover_breaker_opens_total{service=\"%s\",endpoint=\"%s\"} %" PRIu64 "\n",
-                 label(v->name, sv, sizeof sv), label(v->endpoints[k].target, ep, sizeof ep), v->endpoints[k].opens);
+                 label(v->name, sv, sizeof sv), label(v->failover->endpoints[k].target, ep, sizeof ep), v->failover->endpoints[k].opens);
     }
     family(&b, "medic_failover_switches_total", "counter", "Times the active endpoint changed.");
     for (size_t i = 0; i < s->n_services; i++)
-        if (s->services[i].n_endpoints)
+        if (s->services[i].failover)
             putf(&b, "medic_failover_switches_total{service=\"%s\"} %" PRIu64 "\n",
-                 label(s->services[i].name, sv, sizeof sv), s->services[i].failovers);
+                 label(s->services[i].name, sv, sizeof sv), s->services[i].failover->failovers);
     family(&b, "medic_proxy_connections_total", "counter", "Proxied connections, by outcome.");
     for (size_t i = 0; i < s->n_services; i++) {
-        const md_view_proxy *p = s->services[i].proxy;
+        const md_view_proxy *p = proxy_of(&s->services[i]);
         if (!p)
             continue;
         label(s->services[i].name, sv, sizeof sv);
@@ -210,14 +218,14 @@ char *md__render_failover_metrics(const md_view *s)
     }
     family(&b, "medic_proxy_connections_active", "gauge", "Proxied connections open now.");
     for (size_t i = 0; i < s->n_services; i++)
-        if (s->services[i].proxy)
+        if (proxy_of(&s->services[i]))
             putf(&b, "medic_proxy_connections_active{service=\"%s\"} %" PRIu64 "\n",
-                 label(s->services[i].name, sv, sizeof sv), s->services[i].proxy->connections_active);
+                 label(s->services[i].name, sv, sizeof sv), proxy_of(&s->services[i])->connections_active);
     family(&b, "medic_proxy_retries_total", "counter", "Connection attempts moved to the next endpoint.");
     for (size_t i = 0; i < s->n_services; i++)
-        if (s->services[i].proxy)
+        if (proxy_of(&s->services[i]))
             putf(&b, "medic_proxy_retries_total{service=\"%s\"} %" PRIu64 "\n",
-                 label(s->services[i].name, sv, sizeof sv), s->services[i].proxy->retries);
+                 label(s->services[i].name, sv, sizeof sv), proxy_of(&s->services[i])->retries);
     if (b.oom) {
         free(b.p);
         return NULL;

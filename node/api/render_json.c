@@ -142,8 +142,8 @@ static bool add_service_fields(cJSON *o, const md_view_service *v)
     ok = ok && add_num(o, "interval_ms", (double)v->interval_ms) &&
          add_num(o, "timeout_ms", (double)v->timeout_ms) && add_num(o, "slow_ms", (double)v->slow_ms);
     cJSON *prewarm = ok ? cJSON_AddObjectToObject(o, "prewarm") : NULL;
-    ok = prewarm && add_num(prewarm, "total", (double)v->prewarm_total) &&
-         add_num(prewarm, "failed", (double)v->prewarm_failed);
+    ok = prewarm && add_num(prewarm, "total", (double)md_view_count(v, MD_VIEW_C_PREWARM)) &&
+         add_num(prewarm, "failed", (double)md_view_count(v, MD_VIEW_C_PREWARM_FAILED));
     cJSON *rem = ok ? cJSON_AddObjectToObject(o, "remediation") : NULL;
     return rem && add_bool(rem, "paused", v->paused) &&
            add(rem, "incident", v->incident_id ? cJSON_CreateNumber((double)v->incident_id) : cJSON_CreateNull()) &&
@@ -166,10 +166,11 @@ static bool add_cluster_fields(cJSON *o, const md_view *s, const md_view_service
             continue;
         }
         cJSON *e = cJSON_AddObjectToObject(obs, s->nodes[i].id);
-        ok = e && add_str(e, "state", md_state_name(b->state)) && add_str(e, "vote", md_vote_name(b->vote)) &&
+        ok = e && add_str(e, "state", md_state_name((md_state)b->state)) &&
+             add_str(e, "vote", md_vote_name((md_vote)b->vote)) &&
              add_num(e, "age_ms", (double)b->age_ms) && add_num(e, "consecutive_failures", b->consecutive_failures) &&
-             add_round(e, "latency_ms", b->latency_ms) &&
-             add_str(e, "last_error", b->err == MD_ERR_NONE ? NULL : md_err_name(b->err)) &&
+             add_round(e, "latency_ms", b->latency_us / 1000.0) &&
+             add_str(e, "last_error", b->err == MD_ERR_NONE ? NULL : md_err_name((md_err_class)b->err)) &&
              add_time(e, "observed_at", "observed_at_ms", b->observed_at_ms);
     }
     return ok;
@@ -249,7 +250,7 @@ static cJSON *service_json(const md_view *s, const md_view_service *v)
 {
     cJSON *o = cJSON_CreateObject();
     if (o != NULL && (!add_service_fields(o, v) || !add_cluster_fields(o, s, v) ||
-                      (v->n_endpoints && !add(o, "failover", md__render_failover_json(v))))) {
+                      (v->failover && !add(o, "failover", md__render_failover_json(v))))) {
         cJSON_Delete(o);
         return NULL;
     }

@@ -128,12 +128,13 @@ static void each_duration(buf *b, const md_view *s, const md_view_service *v)
     char le[32];
     for (int k = 0; k < MD_DURATION_BUCKETS; k++) {
         snprintf(le, sizeof le, "%g", md_duration_bucket_le[k]);
-        sample_u(b, "medic_check_duration_seconds_bucket", v, "le", le, v->duration_bucket[k]);
+        sample_u(b, "medic_check_duration_seconds_bucket", v, "le", le, md_view_duration_le(v, k));
     }
-    sample_u(b, "medic_check_duration_seconds_bucket", v, "le", "+Inf", v->duration_count);
+    uint64_t count = md_view_duration_count(v);
+    sample_u(b, "medic_check_duration_seconds_bucket", v, "le", "+Inf", count);
     sample_d(b, "medic_check_duration_seconds_sum", v, v->duration_sum_s);
     open_sample(b, "medic_check_duration_seconds_count", v);
-    putf(b, "} %" PRIu64 "\n", v->duration_count);
+    putf(b, "} %" PRIu64 "\n", count);
 }
 
 static void each_checks(buf *b, const md_view *s, const md_view_service *v)
@@ -141,15 +142,17 @@ static void each_checks(buf *b, const md_view *s, const md_view_service *v)
     (void)s;
     for (int e = 0; e < MD_ERR_COUNT; e++) {
         sample_u(b, "medic_checks_total", v, "result", e == MD_ERR_NONE ? "ok" : md_err_name((md_err_class)e),
-                 v->results[e]);
+                 md_view_count(v, MD_VIEW_C_RESULT + (size_t)e));
     }
 }
 
 static void each_prewarm(buf *b, const md_view *s, const md_view_service *v)
 {
     (void)s;
-    uint64_t failed = v->prewarm_failed < v->prewarm_total ? v->prewarm_failed : v->prewarm_total;
-    sample_u(b, "medic_prewarm_total", v, "result", "ok", v->prewarm_total - failed);
+    uint64_t total = md_view_count(v, MD_VIEW_C_PREWARM), failed = md_view_count(v, MD_VIEW_C_PREWARM_FAILED);
+    if (failed > total)
+        failed = total;
+    sample_u(b, "medic_prewarm_total", v, "result", "ok", total - failed);
     sample_u(b, "medic_prewarm_total", v, "result", "failed", failed);
 }
 

@@ -50,10 +50,11 @@ static void print_text(FILE *out, const md_view *s, size_t from, size_t to)
                     (long long)(v->trend_eta_ms / 1000));
         if (v->cert_warning)
             fprintf(out, "   Warning: certificate expires soon\n");
-        if (v->n_endpoints)
+        const md_view_failover *f = v->failover;
+        if (f)
             fprintf(out, "   Active endpoint: %s%s (%llu failovers)\n",
-                    v->active_endpoint >= 0 ? v->endpoints[v->active_endpoint].target : "none",
-                    v->active_endpoint > 0 ? " (backup)" : "", (unsigned long long)v->failovers);
+                    f->active_endpoint >= 0 ? f->endpoints[f->active_endpoint].target : "none",
+                    f->active_endpoint > 0 ? " (backup)" : "", (unsigned long long)f->failovers);
     }
 }
 

@@ -37,10 +37,11 @@ typedef struct {
     uint64_t drops_unlogged;
 } node_rt;
 
+/* One a service: packed (16 bytes, was 24); votes count nodes (at most MD_CLUSTER_MAX_NODES). */
 typedef struct {
-    md_verdict verdict;
     int64_t since_ms; /* wall */
-    int up, down;
+    md_verdict verdict;
+    uint16_t up, down;
 } verdict_rt;
 
 struct md_cluster {
@@ -64,7 +65,7 @@ struct md_cluster {
     md_obs *own_published;
     bool *own_have_published;
     verdict_rt *verdicts;
-    size_t *by_name;      /* service indexes sorted by name */
+    uint32_t *by_name;    /* service indexes sorted by name (the config allows 100,000) */
     bool isolated;
     int64_t started_ms;
     void (*on_change)(void *);
@@ -94,7 +95,7 @@ static const md_config *sort_cfg; /* qsort has no context argument; only used du
 
 static int cmp_by_name(const void *a, const void *b)
 {
-    return strcmp(sort_cfg->services[*(const size_t *)a].name, sort_cfg->services[*(const size_t *)b].name);
+    return strcmp(sort_cfg->services[*(const uint32_t *)a].name, sort_cfg->services[*(const uint32_t *)b].name);
 }
 
 static long find_service(const md_cluster *c, const char *name)
@@ -169,8 +170,9 @@ static void compute_verdict(md_cluster *c, size_t svc, int64_t now)
     bool moved = r.verdict != v->verdict;
     if (moved || r.up != v->up || r.down != v->down)
         changed(c);
-    v->up = r.up;
-    v->down = r.down;
+    assert(r.up >= 0 && r.down >= 0 && r.up <= MD_CLUSTER_MAX_NODES && r.down <= MD_CLUSTER_MAX_NODES);
+    v->up = (uint16_t)r.up;
+    v->down = (uint16_t)r.down;
     if (!moved)
         return;
     char text[512];
@@ -569,7 +571,7 @@ int md_cluster_new(uv_loop_t *loop, const md_config *cfg, bool insecure_dev, md_
         c->nodes[i + 1].region = cfg->cluster.peers[i].region;
     }
     for (size_t i = 0; i < c->n_svc; i++) {
-        c->by_name[i] = i;
+        c->by_name[i] = (uint32_t)i;
         c->verdicts[i].since_ms = c->started_ms;
     }
     sort_cfg = cfg;
@@ -761,14 +763,14 @@ int md_cluster_fill_view(const md_cluster *c, md_view *s)
             const obs_slot *sl = slot(c, i, j);
             md_view_obs *o = &ss->obs[i];
             o->present = sl->present;
-            o->vote = md_vote_of(&voter, 3 * sc->interval_ms);
+            o->vote = (uint8_t)md_vote_of(&voter, 3 * sc->interval_ms);
             o->age_ms = sl->present ? voter.age_ms : -1;
             if (!sl->present)
                 continue;
-            o->state = sl->obs.state;
-            o->consecutive_failures = (int)sl->obs.consecutive_failures;
-            o->latency_ms = sl->obs.latency_us / 1000.0;
-            o->err = sl->obs.err;
+            o->state = (uint8_t)sl->obs.state;
+            o->consecutive_failures = (int32_t)sl->obs.consecutive_failures;
+            o->latency_us = sl->obs.latency_us;
+            o->err = (uint8_t)sl->obs.err;
             o->http_status = sl->obs.http_status;
             o->observed_at_ms = sl->obs.observed_at_ms;
         }

@@ -144,13 +144,17 @@ static int fill_service(md_fo_service *s, md_view *v, md_view_service *o)
 {
     int64_t mono = md__fo_now_ms(), wall = md_wall_ms();
     md__fo_refresh(s);
-    o->n_endpoints = s->n;
-    o->endpoints = md_view_calloc(v, s->n * sizeof *o->endpoints);
-    if (!o->endpoints)
+    md_view_failover *f = md_view_calloc(v, sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    o->failover = f;
+    f->n_endpoints = s->n;
+    f->endpoints = md_view_calloc(v, s->n * sizeof *f->endpoints);
+    if (!f->endpoints)
         return -ENOMEM;
     for (size_t i = 0; i < s->n; i++) {
         const md_fo_endpoint *e = &s->ep[i];
-        md_view_endpoint *ve = &o->endpoints[i];
+        md_view_endpoint *ve = &f->endpoints[i];
         char masked[1024];
         md_config_mask(s->f->cfg, e->cfg->target, masked, sizeof masked);
         ve->target = md_view_strdup(v, masked);
@@ -168,14 +172,14 @@ static int fill_service(md_fo_service *s, md_view *v, md_view_service *o)
         if (!ve->target)
             return -ENOMEM;
     }
-    o->active_endpoint = s->active.index;
-    o->active_since_ms = to_wall(s->active.since_ms, mono, wall);
-    o->failovers = s->active.switches;
+    f->active_endpoint = s->active.index;
+    f->active_since_ms = to_wall(s->active.since_ms, mono, wall);
+    f->failovers = s->active.switches;
     if (s->proxy) {
-        if (!(o->proxy = md_view_calloc(v, sizeof *o->proxy)))
+        if (!(f->proxy = md_view_calloc(v, sizeof *f->proxy)))
             return -ENOMEM;
-        md__fo_proxy_view(s->proxy, o->proxy);
-        if (!(o->proxy->listen = md_view_strdup(v, s->cfg->failover->proxy_listen)))
+        md__fo_proxy_view(s->proxy, f->proxy);
+        if (!(f->proxy->listen = md_view_strdup(v, s->cfg->failover->proxy_listen)))
             return -ENOMEM;
     }
     return 0;

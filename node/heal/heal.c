@@ -67,21 +67,28 @@ void md__heal_alert(md_heal *r, const md_alert *a)
 
 static void run_action(md_heal *r, const md_driver_action *a)
 {
-    md__heal_execute(r, &r->svc[a->svc], a);
+    assert(a->svc < r->n);
+    if (!r->svc[a->svc]) { /* no step without an actuator: never proposed here */
+        md_log(MD_LOG_ERROR, "intent_not_executed", MD_S("service", r->cfg->services[a->svc].name),
+               MD_S("reason", "the service has no actuator"));
+        md_driver_action_done(r->driver, a->svc);
+        return;
+    }
+    md__heal_execute(r, r->svc[a->svc], a);
 }
 
-static void propose(md_heal *r, md_rsvc *s, md_ledger_entry *e, const char *what)
+static void propose(md_heal *r, size_t i, md_ledger_entry *e, const char *what)
 {
     char votes[512];
     if (e->type == MD_LEDGER_INCIDENT_OPEN) {
-        md_cluster_votes_text(r->cluster, s->idx, votes, sizeof votes, NULL, NULL);
+        md_cluster_votes_text(r->cluster, i, votes, sizeof votes, NULL, NULL);
         e->u.open.votes = md_ledger_text_of(votes);
     }
     uint64_t index = 0;
     int rc = md__heal_submit(r, e, &index);
     md_driver_action act;
     /* The entry may have committed and been applied inside the call (a cluster of one). */
-    bool run = md_driver_proposed(r->driver, s->idx, rc, index, r->cons && md_consensus_is_leader(r->cons),
+    bool run = md_driver_proposed(r->driver, i, rc, index, r->cons && md_consensus_is_leader(r->cons),
                                   r->cons && md_consensus_lease_valid(r->cons), mono_ms(), &act);
     if (rc < 0) {
         md_log(MD_LOG_WARN, "proposal_failed", MD_S("service", e->service), MD_S("what", what),
@@ -93,9 +100,9 @@ static void propose(md_heal *r, md_rsvc *s, md_ledger_entry *e, const char *what
         run_action(r, &act);
 }
 
-static void send_alert(md_heal *r, md_rsvc *s, const md_driver_alert *da)
+static void send_alert(md_heal *r, size_t i, const md_driver_alert *da)
 {
-    const md_service_config *sc = &r->cfg->services[s->idx];
+    const md_service_config *sc = &r->cfg->services[i];
     char key[MD_ALERT_KEY_MAX];
     md_alert a = { .service = sc->name, .idempotency_key = key, .node = r->cfg->node_id, .at_ms = da->at_ms };
     char votes[512];
@@ -104,11 +111,11 @@ static void send_alert(md_heal *r, md_rsvc *s, const md_driver_alert *da)
         snprintf(key, sizeof key, "%s-rate-limited-%llu", r->cfg->cluster.name, (unsigned long long)da->incident);
         a.event = MD_ALERT_RATE_LIMITED;
         a.incident = da->incident;
-        a.limit = md_driver_knobs(r->driver, s->idx)->max_actions_per_hour;
+        a.limit = md_driver_knobs(r->driver, i)->max_actions_per_hour;
         a.retry_in_ms = da->retry_in_ms;
         break;
     case MD_DRIVER_ALERT_SPLIT:
-        md_cluster_votes_text(r->cluster, s->idx, votes, sizeof votes, &a.votes_down, &a.votes_total);
+        md_cluster_votes_text(r->cluster, i, votes, sizeof votes, &a.votes_down, &a.votes_total);
         snprintf(key, sizeof key, "%s-split-%s-%lld", r->cfg->cluster.name, sc->name, (long long)da->since_ms);
         a.event = MD_ALERT_SPLIT;
         a.detail = votes;
@@ -166,7 +173,6 @@ static void on_tick(uv_timer_t *t)
     bool leads = md_consensus_is_leader(r->cons);
     int64_t now = md_wall_ms();
     for (size_t i = from; i < to; i++) {
-        md_rsvc *s = &r->svc[i];
         /* A follower has only what it still holds to give up (a blocked action, an intent it
          * will not run); the others cost it nothing. */
         if (!leads && !md_driver_holds(r->driver, i))
@@ -179,9 +185,9 @@ static void on_tick(uv_timer_t *t)
         md_driver_output out;
         md_driver_step(r->driver, &in, &out);
         for (size_t k = 0; k < out.n_alerts && out.alerts[k].kind == MD_DRIVER_ALERT_RATE_LIMITED; k++)
-            send_alert(r, s, &out.alerts[k]);
+            send_alert(r, i, &out.alerts[k]);
         if (out.propose)
-            propose(r, s, &out.entry, out.what);
+            propose(r, i, &out.entry, out.what);
         if (out.retry) {
             md_log(MD_LOG_INFO, "action_retry", MD_S("service", r->cfg->services[i].name),
                    MD_S("step", md_step_name(out.retry_action->step)), MD_I("attempt", out.retry_action->attempt),
@@ -190,17 +196,17 @@ static void on_tick(uv_timer_t *t)
         }
         for (size_t k = 0; k < out.n_alerts; k++)
             if (out.alerts[k].kind != MD_DRIVER_ALERT_RATE_LIMITED)
-                send_alert(r, s, &out.alerts[k]);
-        if (leads)
-            md__heal_track_known_good(r, s, now);
+                send_alert(r, i, &out.alerts[k]);
+        if (leads && r->svc[i])
+            md__heal_track_known_good(r, r->svc[i], now);
     }
 }
 
 /* ---- committed entries ---- */
 
-static int step_attempts(const md_rsvc *s, md_step step)
+static int step_attempts(const md_heal *r, size_t i, md_step step)
 {
-    const md_escalation_knobs *k = md_driver_knobs(s->r->driver, s->idx);
+    const md_escalation_knobs *k = md_driver_knobs(r->driver, i);
     switch (step) {
     case MD_STEP_RESTART: return k->restart_attempts;
     case MD_STEP_REDEPLOY: return k->redeploy_attempts;
@@ -210,16 +216,16 @@ static int step_attempts(const md_rsvc *s, md_step step)
 }
 
 /* The leader tells people what the ledger now says; the entry's index is the idempotency key. */
-static void alert_event(md_heal *r, md_rsvc *s, const md_ledger_event *ev)
+static void alert_event(md_heal *r, size_t i, const md_ledger_event *ev)
 {
     const md_ledger_incident *inc = ev->incident;
-    const char *name = r->cfg->services[s->idx].name;
+    const char *name = r->cfg->services[i].name;
     char key[MD_ALERT_KEY_MAX];
     snprintf(key, sizeof key, "%s-%llu", r->cfg->cluster.name ? r->cfg->cluster.name : "medic",
              (unsigned long long)ev->index);
     md_alert a = { .service = name, .idempotency_key = key, .node = r->cfg->node_id, .at_ms = ev->at_ms,
                    .incident = ev->incident_id, .step = md_step_name(ev->step), .attempt = (int)ev->attempt,
-                   .attempts_max = step_attempts(s, ev->step), .shadow = ev->shadow, .duration_ms = -1 };
+                   .attempts_max = step_attempts(r, i, ev->step), .shadow = ev->shadow, .duration_ms = -1 };
     const md_ledger_step *st = NULL;
     for (size_t k = 0; inc && k < inc->n_steps; k++)
         if (inc->steps[k].action_id == ev->action_id)
@@ -229,7 +235,7 @@ static void alert_event(md_heal *r, md_rsvc *s, const md_ledger_event *ev)
         a.event = MD_ALERT_INCIDENT_OPEN;
         a.reopen_of = inc ? inc->reopen_of : 0;
         a.detail = inc ? inc->votes : NULL;
-        md_cluster_votes_text(r->cluster, s->idx, (char[512]){ 0 }, 512, &a.votes_down, &a.votes_total);
+        md_cluster_votes_text(r->cluster, i, (char[512]){ 0 }, 512, &a.votes_down, &a.votes_total);
         break;
     case MD_LEDGER_EV_INTENT:
         a.event = MD_ALERT_STEP_INTENT;
@@ -246,7 +252,7 @@ static void alert_event(md_heal *r, md_rsvc *s, const md_ledger_event *ev)
             a.duration_ms = st->duration_ms;
             a.step = md_step_name(st->step);
             a.attempt = (int)st->attempt;
-            a.attempts_max = step_attempts(s, st->step);
+            a.attempts_max = step_attempts(r, i, st->step);
             a.shadow = st->shadow;
         }
         break;
@@ -278,7 +284,6 @@ static bool apply_one(md_heal *r, uint64_t index, const uint8_t *data, size_t le
     md__heal_changed(r);
     if (ev.service >= r->n)
         return false;
-    md_rsvc *s = &r->svc[ev.service];
     md_driver_applied_out out;
     md_driver_applied(r->driver, &ev, r->cons && md_consensus_is_leader(r->cons),
                       r->cons && md_consensus_lease_valid(r->cons), &out);
@@ -292,7 +297,7 @@ static bool apply_one(md_heal *r, uint64_t index, const uint8_t *data, size_t le
            MD_I("index", index), MD_I("incident", ev.incident_id), MD_S("step", md_step_name(ev.step)),
            MD_I("attempt", ev.attempt), MD_S("outcome", md_outcome_name(ev.outcome)), MD_S("by", ev.actor));
     if (out.alert)
-        alert_event(r, s, &ev);
+        alert_event(r, ev.service, &ev);
     if (out.act)
         run_action(r, &out.action);
     return false;
@@ -486,6 +491,13 @@ static int restore_snapshot(void *ctx, const uint8_t *data, size_t len)
     return rc;
 }
 
+static void free_svc(md_heal *r)
+{
+    for (size_t i = 0; r->svc && i < r->n; i++)
+        free(r->svc[i]);
+    free(r->svc);
+}
+
 int md_heal_new(uv_loop_t *loop, const md_config *cfg, md_cluster *cluster, md_curl_loop *cl, md_heal **out,
                   char *err, size_t errlen)
 {
@@ -503,8 +515,14 @@ int md_heal_new(uv_loop_t *loop, const md_config *cfg, md_cluster *cluster, md_c
     int rc = (!r->svc || !names) ? -ENOMEM : 0;
     for (size_t i = 0; rc == 0 && i < r->n; i++) {
         names[i] = cfg->services[i].name;
-        r->svc[i].r = r;
-        r->svc[i].idx = i;
+        if (cfg->services[i].remedy->actuator == MD_ACTUATOR_NONE)
+            continue;
+        if (!(r->svc[i] = calloc(1, sizeof *r->svc[i]))) {
+            rc = -ENOMEM;
+            break;
+        }
+        r->svc[i]->r = r;
+        r->svc[i]->idx = i;
     }
     if (rc == 0 && (rc = md_ledger_new(names, r->n, &r->ledger)) < 0)
         snprintf(err, errlen, "remediation ledger: %s", strerror(-rc));
@@ -522,7 +540,7 @@ int md_heal_new(uv_loop_t *loop, const md_config *cfg, md_cluster *cluster, md_c
             md_alerts_close(r->alerts);
         md_driver_free(r->driver);
         md_ledger_free(r->ledger);
-        free(r->svc);
+        free_svc(r);
         free(r);
         return rc;
     }
@@ -569,7 +587,7 @@ static void on_tick_closed(uv_handle_t *h)
     md_driver_free(r->driver);
     md_ledger_free(r->ledger);
     md_shared_text_unref(r->incidents);
-    free(r->svc);
+    free_svc(r);
     free(r);
     if (done)
         done(arg);
@@ -593,10 +611,10 @@ void md_heal_close(md_heal *r, void (*done)(void *arg), void *arg)
 
 /* ---- views ---- */
 
-static const char *account(const md_rsvc *s, const md_ledger_service *ls, char *buf, size_t len)
+static const char *account(const md_heal *r, size_t i, const md_ledger_service *ls, char *buf, size_t len)
 {
-    if (ls->paused) {
-        snprintf(buf, len, "paused by %s", ls->paused_by);
+    if (ls->more->paused) {
+        snprintf(buf, len, "paused by %s", ls->more->paused_by);
         return buf;
     }
     if (!ls->open)
@@ -607,10 +625,10 @@ static const char *account(const md_rsvc *s, const md_ledger_service *ls, char *
                  (unsigned long long)ls->open->id);
     else if (p && ls->open->blocked_action == p->action_id)
         snprintf(buf, len, "incident %llu: %s #%u of %d blocked: %s (retrying)", (unsigned long long)ls->open->id,
-                 md_step_name(p->step), p->attempt, step_attempts(s, p->step), ls->open->blocked_reason);
+                 md_step_name(p->step), p->attempt, step_attempts(r, i, p->step), ls->open->blocked_reason);
     else if (p)
         snprintf(buf, len, "incident %llu: %s #%u of %d %s", (unsigned long long)ls->open->id, md_step_name(p->step),
-                 p->attempt, step_attempts(s, p->step), p->shadow ? "(shadow: not executed)" : "running");
+                 p->attempt, step_attempts(r, i, p->step), p->shadow ? "(shadow: not executed)" : "running");
     else
         snprintf(buf, len, "incident %llu open, %zu step%s so far", (unsigned long long)ls->open->id,
                  ls->open->n_steps, ls->open->n_steps == 1 ? "" : "s");
@@ -638,8 +656,15 @@ static void refresh_incidents(md_heal *r)
 
 int md_heal_fill_view(md_heal *r, md_view *s)
 {
-    refresh_incidents(r);
-    s->incidents_json = md_view_share(s, r->incidents);
+    if (s->wants & MD_VIEW_WANT_INCIDENTS) {
+        refresh_incidents(r);
+        s->incidents_json = md_view_share(s, r->incidents);
+    } else if (r->incidents) {
+        /* No reader wants it now (about 150 bytes a service): the last view holding it frees it,
+         * and the next reader that asks gets a fresh one. */
+        md_shared_text_unref(r->incidents);
+        r->incidents = NULL;
+    }
     s->actions_started = r->actions_started;
     if (md__heal_rw_fill_view(r, s) < 0)
         return -ENOMEM;
@@ -654,8 +679,8 @@ int md_heal_fill_view(md_heal *r, md_view *s)
     for (size_t i = 0; i < r->n && i < s->n_services; i++) {
         const md_ledger_service *ls = md_ledger_service_at(r->ledger, i);
         char buf[256];
-        const char *a = account(&r->svc[i], ls, buf, sizeof buf);
-        s->services[i].paused = ls->paused;
+        const char *a = account(r, i, ls, buf, sizeof buf);
+        s->services[i].paused = ls->more->paused;
         s->services[i].incident_id = ls->open ? ls->open->id : 0;
         s->services[i].remedy = a ? md_view_strdup(s, a) : NULL;
     }

@@ -41,7 +41,8 @@ int md_heal_start(md_heal *r);
 void md_heal_action(void *ctx, const char *action, const char *service, const char *reason, int *status,
                       char *body, size_t body_len);
 
-/* md_heal_fill_view adds /v1/incidents and per-service remediation state to s. */
+/* md_heal_fill_view adds per-service remediation state to s, and the /v1/incidents document when
+ * s->wants has MD_VIEW_WANT_INCIDENTS (else it lets its copy go). */
 int md_heal_fill_view(md_heal *r, md_view *s);
 
 /* md_heal_close cancels running actions (their results are left to the next leader's timeout

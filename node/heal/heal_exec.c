@@ -121,7 +121,7 @@ static int start_railway(md_heal *r, md_rsvc *s, const md_driver_action *a)
     rw_request req = {
         .service_id = c->remedy->railway_service_id,
         .environment_id = c->remedy->railway_environment_id,
-        .known_good = ls->known_good[0] ? ls->known_good : NULL,
+        .known_good = ls->more->known_good[0] ? ls->more->known_good : NULL,
         .rollback_target = a->target[0] ? a->target : NULL,
         .avoid = avoid,
         .n_avoid = n_avoid,
@@ -256,7 +256,7 @@ static void on_instance(const rw_result *res, void *arg)
         return;
     }
     const md_ledger_service *ls = md_ledger_service_at(r->ledger, s->idx);
-    if (strcmp(d->id, ls->known_good) == 0 || !md_consensus_is_leader(r->cons))
+    if (strcmp(d->id, ls->more->known_good) == 0 || !md_consensus_is_leader(r->cons))
         return;
     md_ledger_entry e;
     md__heal_fill_common(r, &e, MD_LEDGER_KNOWN_GOOD, s->idx);
@@ -293,7 +293,9 @@ void md__heal_track_known_good(md_heal *r, md_rsvc *s, int64_t now_wall)
 void md__heal_cancel_all(md_heal *r)
 {
     for (size_t i = 0; i < r->n; i++) {
-        md_rsvc *s = &r->svc[i];
+        md_rsvc *s = r->svc[i];
+        if (!s)
+            continue; /* no actuator: nothing runs */
         if (s->exec)
             md_exec_cancel(s->exec);
         if (s->rw_op && s->rw)

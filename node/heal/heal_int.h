@@ -12,8 +12,9 @@
 #include "railway.h"
 #include "heal.h"
 
-/* Per service: what this node is doing about it right now (never replicated). The decisions
- * state (proposals in progress, the intent this process may run, alerts told) is the driver's. */
+/* Per service with an actuator: what this node is doing about it right now (never replicated).
+ * The decisions state (proposals in progress, the intent this process may run, alerts told) is
+ * the driver's. A service without an actuator (alert only) never runs an action and has none. */
 typedef struct {
     struct md_heal *r;
     size_t idx;
@@ -48,7 +49,7 @@ struct md_heal {
     int64_t tick_started_ms; /* monotonic ms the pass in progress (or the last) started */
     bool closing;
     size_t n;
-    md_rsvc *svc;
+    md_rsvc **svc;           /* n of them: NULL for a service without an actuator */
     md_shared_text *incidents; /* the /v1/incidents body, rendered from the ledger when it changed;
                               * views share it (one copy however many views hold it) */
     bool incidents_dirty;

@@ -169,18 +169,18 @@ static cJSON *service_json(const md_heal *r, size_t i, const md_ledger_service *
     if (!s)
         return NULL;
     cJSON_AddStringToObject(s, "name", ls->name);
-    cJSON_AddBoolToObject(s, "paused", ls->paused);
-    if (ls->paused) {
-        cJSON_AddStringToObject(s, "paused_by", ls->paused_by);
-        add_time(s, "paused_at", ls->paused_at_ms);
-        cJSON_AddStringToObject(s, "pause_reason", ls->pause_reason);
+    cJSON_AddBoolToObject(s, "paused", ls->more->paused);
+    if (ls->more->paused) {
+        cJSON_AddStringToObject(s, "paused_by", ls->more->paused_by);
+        add_time(s, "paused_at", ls->more->paused_at_ms);
+        cJSON_AddStringToObject(s, "pause_reason", ls->more->pause_reason);
     }
-    if (ls->known_good[0])
-        cJSON_AddStringToObject(s, "known_good_deployment", ls->known_good);
+    if (ls->more->known_good[0])
+        cJSON_AddStringToObject(s, "known_good_deployment", ls->more->known_good);
     else
         cJSON_AddNullToObject(s, "known_good_deployment");
-    cJSON_AddNumberToObject(s, "incidents_total", (double)ls->incidents_total);
-    cJSON_AddNumberToObject(s, "actions_total", (double)ls->actions_total);
+    cJSON_AddNumberToObject(s, "incidents_total", (double)ls->more->incidents_total);
+    cJSON_AddNumberToObject(s, "actions_total", (double)ls->more->actions_total);
     cJSON_AddBoolToObject(s, "shadow", r->cfg->services[i].shadow);
     static const char *const kinds[] = { "none", "railway", "exec" };
     cJSON_AddStringToObject(s, "actuator", kinds[r->cfg->services[i].remedy->actuator]);

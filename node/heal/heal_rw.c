@@ -74,7 +74,7 @@ int md__heal_rw_new(md_heal *r, char *err, size_t errlen)
         if (!key.token) /* the config refuses this; no client is better than a wrong one */
             continue;
         if ((e = client_for(r, keys, &key, &k)) == 0)
-            r->svc[i].rw = r->rw_clients[k];
+            r->svc[i]->rw = r->rw_clients[k]; /* a Railway service has its record */
     }
     free(keys);
     if (e < 0) {
@@ -96,7 +96,8 @@ void md__heal_rw_free(md_heal *r)
     r->rw_state = NULL;
     r->n_rw_clients = 0;
     for (size_t i = 0; i < r->n; i++)
-        r->svc[i].rw = NULL;
+        if (r->svc[i])
+            r->svc[i]->rw = NULL;
     md_rw_host_free(r->rw_host); /* after the clients, which cancel its timers */
     r->rw_host = NULL;
 }
@@ -123,7 +124,7 @@ static void services_of(const md_heal *r, size_t k, char *out, size_t len)
     size_t at = 0;
     out[0] = '\0';
     for (size_t i = 0; i < r->n && at < len; i++)
-        if (r->svc[i].rw == r->rw_clients[k])
+        if (r->svc[i] && r->svc[i]->rw == r->rw_clients[k])
             at += (size_t)snprintf(out + at, len - at, "%s%s", at ? "," : "", r->cfg->services[i].name);
 }
 

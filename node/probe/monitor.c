@@ -13,7 +13,8 @@
 
 #define TICK_STARTS_MAX 500 /* checks started in one loop turn */
 #define VIEW_MIN_GAP_US 100000 /* readers see state at most this old */
-#define FULL_VIEWS_FOR_US (30 * 1000000LL) /* after a reader asked for histories */
+#define WANTS_FOR_US (30 * 1000000LL) /* after a reader asked for histories (or the incidents) */
+#define N_WANTS 2                    /* MD_VIEW_WANT_HISTORIES, MD_VIEW_WANT_INCIDENTS */
 #define FIRST_CHECK_JITTER_CAP_MS 10000
 #define CERT_WARN_REPEAT_MS (24LL * 3600 * 1000)
 #define CERT_RELEARN_MS (3600LL * 1000)
@@ -55,12 +56,13 @@ typedef struct svc_rt {
 /* One a service: 496 bytes on LP64 with md_health (the waiting queue's fields took padding). */
 _Static_assert(sizeof(void *) != 8 || sizeof(svc_rt) <= 496, "svc_rt grew");
 
+/* The counters in the view's order, so a view copies them as they are. */
 enum {
-    C_RESULT = 0,                               /* + md_err_class */
-    C_DUR = C_RESULT + MD_ERR_COUNT,            /* + duration bucket */
-    C_PREWARM = C_DUR + MD_DURATION_BUCKETS,
-    C_PREWARM_FAILED,
-    C_END
+    C_RESULT = MD_VIEW_C_RESULT,                /* + md_err_class */
+    C_DUR = MD_VIEW_C_DUR,                      /* + duration bucket */
+    C_PREWARM = MD_VIEW_C_PREWARM,
+    C_PREWARM_FAILED = MD_VIEW_C_PREWARM_FAILED,
+    C_END = MD_VIEW_C_N
 };
 _Static_assert(C_END == MD_COUNTS_N, "md_counts holds every counter");
 
@@ -130,8 +132,8 @@ struct md_monitor {
     bool closing;
     bool dirty;           /* something changed since the last view */
     bool have_view;
-    bool view_full;       /* the published view holds the services' histories */
-    int64_t full_until_us; /* views carry histories until then (a reader asked for them) */
+    unsigned view_wants;  /* what the published view holds beyond every view's (MD_VIEW_WANT_*) */
+    int64_t want_until_us[N_WANTS]; /* views carry want 1 << k until then (a reader asked for it) */
     int64_t built_us;
     int64_t started_ms;
     uint64_t rng;
@@ -470,16 +472,19 @@ static bool fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, 
     const md_service_config *c = s->cfg;
     const md_health *h = &s->health;
     char masked[1024];
-    o->name = md_view_strdup(snap, c->name);
+    /* The config outlives every view (no reload; the daemon frees it after the holder and the
+     * API): its strings are referenced, not copied into each view. */
+    o->name = c->name;
     o->kind = c->kind == MD_CHECK_TCP ? "tcp" : "http";
     if (c->kind == MD_CHECK_TCP) {
         char hp[300];
         snprintf(hp, sizeof hp, "%s:%d", c->tcp_host, c->tcp_port);
         md_config_mask(m->cfg, hp, masked, sizeof masked);
+        o->target = md_view_strdup(snap, masked);
     } else {
         md_config_mask(m->cfg, c->url, masked, sizeof masked);
+        o->target = strcmp(masked, c->url) == 0 ? c->url : md_view_strdup(snap, masked);
     }
-    o->target = md_view_strdup(snap, masked);
     o->state = h->state;
     o->state_since_ms = h->state_since_ms;
     /* A static cause outlives every view: no copy. */
@@ -502,35 +507,33 @@ static bool fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, 
     o->trend_eta_ms = h->trend_eta_ms;
     o->last_err = h->last_err;
     o->last_http_status = h->last_http_status;
-    o->interval_ms = c->interval_ms;
-    o->timeout_ms = c->timeout_ms;
-    o->slow_ms = c->slow_ms;
+    o->interval_ms = (int32_t)c->interval_ms; /* the config's limit (a day) fits */
+    o->timeout_ms = (int32_t)c->timeout_ms;
+    o->slow_ms = (int32_t)c->slow_ms;
     o->cert_expiry_ms = s->cert_expiry_ms;
     o->cert_warning = s->cert_expiry_ms > 0 && s->cert_expiry_ms - now_ms < (int64_t)c->cert_warn_days * DAY_MS;
-    o->duration_count = 0;
-    for (int k = 0; k < MD_ERR_COUNT; k++) {
-        o->results[k] = md_counts_get(&s->counts, C_RESULT + (size_t)k);
-        o->duration_count += o->results[k]; /* every result is timed */
-    }
-    uint64_t cum = 0;
-    for (int b = 0; b < MD_DURATION_BUCKETS; b++) {
-        cum += md_counts_get(&s->counts, C_DUR + (size_t)b);
-        o->duration_bucket[b] = cum;
+    memcpy(o->counts.lo, s->counts.lo, sizeof o->counts.lo);
+    if (s->counts.hi) { /* a counter wrapped (years of checks) */
+        uint32_t *hi = md_view_calloc(snap, MD_COUNTS_N * sizeof *hi);
+        if (!hi)
+            return false;
+        memcpy(hi, s->counts.hi, MD_COUNTS_N * sizeof *hi);
+        o->counts.hi = hi;
     }
     o->duration_sum_s = s->dur_sum_s;
-    o->prewarm_total = md_counts_get(&s->counts, C_PREWARM);
-    o->prewarm_failed = md_counts_get(&s->counts, C_PREWARM_FAILED);
     if (full)
         o->history = md_view_history(snap, &h->history);
     return !full || o->history != NULL;
 
 }
 
-static md_view *build_view(md_monitor *m, bool full)
+static md_view *build_view(md_monitor *m, unsigned wants)
 {
+    bool full = wants & MD_VIEW_WANT_HISTORIES;
     md_view *snap = md_view_alloc(m->n);
     if (!snap)
         return NULL;
+    snap->wants = wants;
     int64_t now_ms = md_wall_ms();
     snap->built_ms = now_ms;
     snap->node_id = md_view_strdup(snap, m->cfg->node_id);
@@ -553,27 +556,31 @@ static md_view *build_view(md_monitor *m, bool full)
     return snap;
 }
 
-static void refresh_view(void *ctx, bool full)
+static void refresh_view(void *ctx, unsigned wants)
 {
     md_monitor *m = ctx;
     int64_t now_us = md_mono_us();
-    /* Once a reader wanted histories (the dashboard polls /v1/history beside /v1/status), every view
-     * carries them for a while: otherwise each change would build a lean view for /v1/status and
-     * then a full one for /v1/history, and the page would see two new ETags per change. */
-    if (full)
-        m->full_until_us = now_us + FULL_VIEWS_FOR_US;
-    full = full || now_us < m->full_until_us;
-    if (m->have_view && (!full || m->view_full) && (!m->dirty || now_us - m->built_us < VIEW_MIN_GAP_US))
+    /* Once a reader wanted histories (the dashboard polls /v1/history beside /v1/status) or the
+     * incidents, every view carries them for a while: otherwise each change would build a lean
+     * view for /v1/status and then a full one for /v1/history, and the page would see two new
+     * ETags per change. */
+    for (int k = 0; k < N_WANTS; k++) {
+        if (wants & (1u << k))
+            m->want_until_us[k] = now_us + WANTS_FOR_US;
+        if (now_us < m->want_until_us[k])
+            wants |= 1u << k;
+    }
+    if (m->have_view && !(wants & ~m->view_wants) && (!m->dirty || now_us - m->built_us < VIEW_MIN_GAP_US))
         return;
     /* The old view goes first, so two whole views never live at once only because of us (a reader
      * still holding the old one keeps it). Out of memory, readers get no view (503) until a
      * build succeeds. */
     md_view_holder_publish(m->holder, NULL);
     m->have_view = false;
-    md_view *snap = build_view(m, full);
+    md_view *snap = build_view(m, wants);
     if (!snap)
         return;
-    m->view_full = full;
+    m->view_wants = wants;
     md_view_holder_publish(m->holder, snap);
     m->have_view = true;
     m->dirty = false;

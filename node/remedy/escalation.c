@@ -41,7 +41,7 @@ static md_escalation_decision decide_pending(const md_escalation_input *in, cons
 
 static md_escalation_decision decide_open(const md_escalation_input *in)
 {
-    const md_ledger_last_closed *lc = &in->svc->last_closed;
+    const md_ledger_last_closed *lc = &in->svc->more->last_closed;
     /* The relapse happened when the verdict turned DOWN, not when this leader got to it. */
     int64_t down_at = in->verdict_since_ms > 0 && in->verdict_since_ms < in->now_ms ? in->verdict_since_ms : in->now_ms;
     md_escalation_decision d = { .kind = MD_ESC_OPEN_INCIDENT, .reason = "quorum DOWN: a new ladder" };
@@ -91,7 +91,7 @@ static md_step next_step(const md_escalation_input *in, const md_ledger_incident
             left_behind = left_behind || inc->attempts[t] > 0;
         if (left_behind || !in->caps.step[s] || inc->attempts[s] >= (uint32_t)step_limit(in->knobs, (md_step)s))
             continue;
-        if (s == MD_STEP_ROLLBACK && in->caps.rollback_needs_known_good && !in->svc->known_good[0])
+        if (s == MD_STEP_ROLLBACK && in->caps.rollback_needs_known_good && !in->svc->more->known_good[0])
             continue;
         return (md_step)s;
     }
@@ -111,11 +111,11 @@ static int64_t rate_limit_wake(const md_escalation_input *in)
     const md_ledger_service *s = in->svc;
     int64_t from = in->now_ms - MD_LEDGER_RATE_WINDOW_MS, oldest = INT64_MAX;
     int n = 0;
-    for (size_t i = 0; i < s->n_recent; i++)
-        if (s->recent_intents_ms[i] > from) {
+    for (size_t i = 0; i < s->more->n_recent; i++)
+        if (s->more->recent_intents_ms[i] > from) {
             n++;
-            if (s->recent_intents_ms[i] < oldest)
-                oldest = s->recent_intents_ms[i];
+            if (s->more->recent_intents_ms[i] < oldest)
+                oldest = s->more->recent_intents_ms[i];
         }
     return n >= in->knobs->max_actions_per_hour ? oldest + MD_LEDGER_RATE_WINDOW_MS : 0;
 }
@@ -155,7 +155,7 @@ static md_escalation_decision decide_down(const md_escalation_input *in, const m
     d.attempt = inc->attempts[s] + 1;
     d.timeout_ms = step_timeout(k, s);
     if (s == MD_STEP_ROLLBACK)
-        strcpy(d.target, in->svc->known_good);
+        strcpy(d.target, in->svc->more->known_good);
     d.reason = "quorum DOWN: next step on the ladder";
     return d;
 }
@@ -171,7 +171,7 @@ md_escalation_decision md_escalation_decide(const md_escalation_input *in)
     const md_ledger_incident *inc = s->open;
     assert(!inc || inc->closed == MD_CLOSE_OPEN);
 
-    if (s->paused)
+    if (s->more->paused)
         return none(0, "paused: never act");
     const md_ledger_step *p = md_ledger_pending(inc);
     if (p)

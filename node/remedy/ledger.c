@@ -29,18 +29,33 @@ void md__ledger_strfree(const char *s)
         free((char *)s);
 }
 
-void md__ledger_service_strinit(md_ledger_service *s)
+const md_ledger_service_more md__ledger_more_empty = { .paused_by = "", .pause_reason = "", .known_good = "" };
+
+md_ledger_service_more *md__ledger_more(md_ledger_service *s)
 {
-    s->paused_by = "";
-    s->pause_reason = "";
-    s->known_good = "";
+    if (s->more != &md__ledger_more_empty)
+        return (md_ledger_service_more *)s->more; /* the ledger's own, allocated below */
+    md_ledger_service_more *m = malloc(sizeof *m);
+    if (!m)
+        return NULL;
+    *m = md__ledger_more_empty;
+    s->more = m;
+    return m;
 }
 
-void md__ledger_service_strfree(md_ledger_service *s)
+void md__ledger_more_free(md_ledger_service_more *m)
 {
-    md__ledger_strfree(s->paused_by);
-    md__ledger_strfree(s->pause_reason);
-    md__ledger_strfree(s->known_good);
+    md__ledger_strfree(m->paused_by);
+    md__ledger_strfree(m->pause_reason);
+    md__ledger_strfree(m->known_good);
+    free(m->recent_intents_ms);
+}
+
+bool md__ledger_more_is_empty(const md_ledger_service_more *m)
+{
+    return !m->paused && !m->paused_by[0] && !m->pause_reason[0] && !m->known_good[0] && !m->known_good_at_ms &&
+           !m->paused_at_ms && !m->last_closed.id && !m->n_recent && !m->recent_intents_ms && !m->incidents_total &&
+           !m->actions_total;
 }
 
 void md__ledger_incident_free(md_ledger_incident *inc)
@@ -59,13 +74,14 @@ void md__ledger_incident_free(md_ledger_incident *inc)
 
 static void service_clear(md_ledger_service *s)
 {
-    const char *name = s->name;
-    md__ledger_service_strfree(s);
+    if (s->more != &md__ledger_more_empty) {
+        md_ledger_service_more *m = (md_ledger_service_more *)s->more;
+        md__ledger_more_free(m);
+        free(m);
+        s->more = &md__ledger_more_empty;
+    }
     md__ledger_incident_free((md_ledger_incident *)s->open);
-    free(s->recent_intents_ms);
-    memset(s, 0, sizeof *s);
-    s->name = name;
-    md__ledger_service_strinit(s);
+    s->open = NULL;
 }
 
 void md__ledger_clear(md_ledger *l)
@@ -81,7 +97,7 @@ void md__ledger_clear(md_ledger *l)
 
 typedef struct {
     const char *name;
-    size_t i;
+    uint32_t i;
 } named_index;
 
 static int named_index_cmp(const void *a, const void *b)
@@ -91,13 +107,13 @@ static int named_index_cmp(const void *a, const void *b)
 
 /* sort_names fills by_name with the indexes of names in name order; -EINVAL on a duplicate.
  * Sorting once makes duplicates neighbours and lookups a binary search. */
-static int sort_names(const char *const *names, size_t n, size_t *by_name)
+static int sort_names(const char *const *names, size_t n, uint32_t *by_name)
 {
     named_index *tmp = malloc(n * sizeof *tmp);
     if (!tmp)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++)
-        tmp[i] = (named_index){ names[i], i };
+        tmp[i] = (named_index){ names[i], (uint32_t)i };
     qsort(tmp, n, sizeof *tmp, named_index_cmp);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -116,27 +132,33 @@ int md__ledger_alloc(const char *const *names, size_t n, md_ledger **out)
     for (size_t i = 0; i < n; i++)
         if (!names[i] || !md__ledger_name_ok(names[i], strnlen(names[i], MD_LEDGER_NAME_MAX + 1), false))
             return -EINVAL;
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(names[i]) + 1;
     md_ledger *l = calloc(1, sizeof *l);
-    if (!l || !(l->svc = calloc(n, sizeof *l->svc)) || !(l->by_name = malloc(n * sizeof *l->by_name))) {
-        if (l)
+    if (!l || !(l->svc = calloc(n, sizeof *l->svc)) || !(l->by_name = malloc(n * sizeof *l->by_name)) ||
+        !(l->names = malloc(bytes))) {
+        if (l) {
             free(l->svc);
+            free(l->by_name);
+        }
         free(l);
         return -ENOMEM;
     }
+    /* The names in one block: one malloc each cost 16-24 bytes more than the name. */
+    char *at = l->names;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(names[i]) + 1;
+        memcpy(at, names[i], len);
+        l->svc[i].name = at;
+        l->svc[i].more = &md__ledger_more_empty;
+        at += len;
+    }
+    l->n = n;
     int rc = sort_names(names, n, l->by_name);
     if (rc < 0) {
         md_ledger_free(l);
         return rc;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char *name = strdup(names[i]);
-        if (!name) {
-            md_ledger_free(l);
-            return -ENOMEM;
-        }
-        l->svc[i].name = name;
-        md__ledger_service_strinit(&l->svc[i]);
-        l->n = i + 1;
     }
     *out = l;
     return 0;
@@ -153,8 +175,7 @@ void md_ledger_free(md_ledger *l)
     if (!l)
         return;
     md__ledger_clear(l);
-    for (size_t i = 0; i < l->n; i++)
-        free((char *)l->svc[i].name);
+    free(l->names);
     free(l->svc);
     free(l->by_name);
     free(l);

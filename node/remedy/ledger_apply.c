@@ -11,6 +11,7 @@
 typedef struct {
     md_ledger *l;
     md_ledger_service *svc;
+    md_ledger_service_more *m; /* svc->more, writable (allocated before any handler runs) */
     md_ledger_incident *open; /* svc->open, writable */
     uint64_t index;
     const md_ledger_entry *e;
@@ -39,10 +40,10 @@ static void close_incident(applier *a, md_close how, const char *by, const char 
     inc->closed_at_ms = a->e->at_ms;
     strcpy(inc->closed_by, by);
     inc->close_reason = reason;
-    a->svc->last_closed.id = inc->id;
-    a->svc->last_closed.closed_at_ms = inc->closed_at_ms;
-    a->svc->last_closed.how = how;
-    memcpy(a->svc->last_closed.attempts, inc->attempts, sizeof inc->attempts);
+    a->m->last_closed.id = inc->id;
+    a->m->last_closed.closed_at_ms = inc->closed_at_ms;
+    a->m->last_closed.how = how;
+    memcpy(a->m->last_closed.attempts, inc->attempts, sizeof inc->attempts);
     a->svc->open = NULL;
     a->open = NULL;
     md__ledger_push_closed(a->l, inc);
@@ -57,7 +58,7 @@ static int apply_open(applier *a)
     if (a->open)
         return reject(a, "an incident is already open");
     /* A relapse continues only the service's last incident, and only one that resolved. */
-    if (reopen_of && (reopen_of != a->svc->last_closed.id || a->svc->last_closed.how != MD_CLOSE_RESOLVED))
+    if (reopen_of && (reopen_of != a->m->last_closed.id || a->m->last_closed.how != MD_CLOSE_RESOLVED))
         return reject(a, "reopen_of is not the service's last resolved incident");
     md_ledger_incident *inc = calloc(1, sizeof *inc);
     if (!inc)
@@ -73,9 +74,9 @@ static int apply_open(applier *a)
     strcpy(inc->opened_by, e->actor);
     inc->reopen_of = reopen_of;
     if (reopen_of)
-        memcpy(inc->attempts, a->svc->last_closed.attempts, sizeof inc->attempts);
+        memcpy(inc->attempts, a->m->last_closed.attempts, sizeof inc->attempts);
     a->svc->open = inc;
-    a->svc->incidents_total++;
+    a->m->incidents_total++;
     a->ev->kind = MD_LEDGER_EV_OPENED;
     a->ev->incident_id = inc->id;
     a->ev->incident = inc;
@@ -83,7 +84,7 @@ static int apply_open(applier *a)
 }
 
 /* rate_push records an intent's time, keeping those within the hour before the newest. */
-static void rate_push(md_ledger_service *s, int64_t at_ms)
+static void rate_push(md_ledger_service_more *s, int64_t at_ms)
 {
     assert(s->recent_intents_ms);
     int64_t newest = at_ms;
@@ -103,7 +104,7 @@ static void rate_push(md_ledger_service *s, int64_t at_ms)
 }
 
 /* rate_remove forgets one intent's time: an action that never reached its target is no action. */
-static void rate_remove(md_ledger_service *s, int64_t at_ms)
+static void rate_remove(md_ledger_service_more *s, int64_t at_ms)
 {
     for (size_t i = 0; i < s->n_recent; i++)
         if (s->recent_intents_ms[i] == at_ms) {
@@ -129,7 +130,7 @@ static int apply_intent(applier *a)
     md_step step = e->u.intent.step;
     if (!open_matches(a, e->u.intent.incident))
         return reject(a, "the incident is not open");
-    if (a->svc->paused)
+    if (a->m->paused)
         return reject(a, "the service is paused");
     if (inc->exhausted)
         return reject(a, "the incident is exhausted");
@@ -143,8 +144,8 @@ static int apply_intent(applier *a)
         if (inc->attempts[s])
             return reject(a, "the ladder only goes up");
     /* Allocated before anything changes, so running out of memory leaves the ledger as it was. */
-    if (!a->svc->recent_intents_ms &&
-        !(a->svc->recent_intents_ms = malloc(MD_LEDGER_RATE_MAX * sizeof *a->svc->recent_intents_ms)))
+    if (!a->m->recent_intents_ms &&
+        !(a->m->recent_intents_ms = malloc(MD_LEDGER_RATE_MAX * sizeof *a->m->recent_intents_ms)))
         return -ENOMEM;
     md_ledger_step *st = &inc->steps[inc->n_steps];
     memset(st, 0, sizeof *st);
@@ -160,8 +161,8 @@ static int apply_intent(applier *a)
     st->detail = "";
     inc->n_steps++;
     inc->attempts[step]++;
-    rate_push(a->svc, e->at_ms);
-    a->svc->actions_total++;
+    rate_push(a->m, e->at_ms);
+    a->m->actions_total++;
     a->ev->kind = MD_LEDGER_EV_INTENT;
     a->ev->incident_id = inc->id;
     a->ev->action_id = st->action_id;
@@ -197,7 +198,7 @@ static int apply_result(applier *a)
         /* It never reached its target: the ladder stays on this step (the next intent takes
          * the same attempt number) and the hour's action budget does not pay for it. */
         a->open->attempts[st->step]--;
-        rate_remove(a->svc, st->intent_at_ms);
+        rate_remove(a->m, st->intent_at_ms);
     }
     a->ev->kind = MD_LEDGER_EV_RESULT;
     a->ev->incident_id = a->open->id;
@@ -274,7 +275,7 @@ static int apply_exhausted(applier *a)
 static int apply_pause(applier *a)
 {
     const md_ledger_entry *e = a->e;
-    if (a->svc->paused)
+    if (a->m->paused)
         return reject(a, "already paused");
     const char *reason, *by;
     if (md__ledger_strdup(e->u.pause.reason.p, e->u.pause.reason.len, &reason))
@@ -283,12 +284,12 @@ static int apply_pause(applier *a)
         md__ledger_strfree(reason);
         return -ENOMEM;
     }
-    md__ledger_strfree(a->svc->pause_reason);
-    md__ledger_strfree(a->svc->paused_by);
-    a->svc->paused = true;
-    a->svc->paused_by = by;
-    a->svc->paused_at_ms = e->at_ms;
-    a->svc->pause_reason = reason;
+    md__ledger_strfree(a->m->pause_reason);
+    md__ledger_strfree(a->m->paused_by);
+    a->m->paused = true;
+    a->m->paused_by = by;
+    a->m->paused_at_ms = e->at_ms;
+    a->m->pause_reason = reason;
     a->ev->kind = MD_LEDGER_EV_PAUSED;
     a->ev->incident_id = a->open ? a->open->id : 0;
     a->ev->incident = a->open;
@@ -299,7 +300,7 @@ static int apply_pause(applier *a)
  * and wants medic to try again, from restart #1. */
 static int apply_resume(applier *a)
 {
-    md_ledger_service *s = a->svc;
+    md_ledger_service_more *s = a->m;
     bool exhausted = a->open && a->open->exhausted;
     if (!s->paused && !exhausted)
         return reject(a, "neither paused nor exhausted");
@@ -365,9 +366,9 @@ static int apply_known_good(applier *a)
     const char *dep;
     if (md__ledger_strdup(a->e->u.known_good.deployment, strlen(a->e->u.known_good.deployment), &dep))
         return -ENOMEM;
-    md__ledger_strfree(a->svc->known_good);
-    a->svc->known_good = dep;
-    a->svc->known_good_at_ms = a->e->at_ms;
+    md__ledger_strfree(a->m->known_good);
+    a->m->known_good = dep;
+    a->m->known_good_at_ms = a->e->at_ms;
     a->ev->kind = MD_LEDGER_EV_KNOWN_GOOD;
     return 0;
 }
@@ -375,8 +376,9 @@ static int apply_known_good(applier *a)
 /* check_service asserts what every handler must leave true. */
 static void check_service(const md_ledger_service *s)
 {
-    assert(s->n_recent <= MD_LEDGER_RATE_MAX);
-    assert(s->pause_reason && (s->paused || !s->pause_reason[0]));
+    assert(s->more);
+    assert(s->more->n_recent <= MD_LEDGER_RATE_MAX);
+    assert(s->more->pause_reason && (s->more->paused || !s->more->pause_reason[0]));
     const md_ledger_incident *inc = s->open;
     if (!inc)
         return;
@@ -418,7 +420,13 @@ int md_ledger_apply(md_ledger *l, uint64_t raft_index, const uint8_t *payload, s
         return 0;
     }
     ev->service = si;
-    applier a = { l, &l->svc[si], (md_ledger_incident *)l->svc[si].open, raft_index, &e, ev };
+    /* The service's state beyond its open incident, allocated on its first entry (nothing
+     * changed yet if that fails; a rejected entry leaves it allocated and empty, which is no
+     * change of state). */
+    md_ledger_service_more *m = md__ledger_more(&l->svc[si]);
+    if (!m)
+        return -ENOMEM;
+    applier a = { l, &l->svc[si], m, (md_ledger_incident *)l->svc[si].open, raft_index, &e, ev };
     int (*const handlers[])(applier *) = {
         [MD_LEDGER_INCIDENT_OPEN] = apply_open, [MD_LEDGER_INTENT] = apply_intent,
         [MD_LEDGER_RESULT] = apply_result,      [MD_LEDGER_RESOLVED] = apply_resolved,

@@ -9,7 +9,8 @@
 struct md_ledger {
     size_t n;
     md_ledger_service *svc;                          /* n, in the order given to md_ledger_new */
-    size_t *by_name;                                 /* n indexes into svc, sorted by name (lookups) */
+    uint32_t *by_name;                               /* n indexes into svc, sorted by name (lookups) */
+    char *names;                                     /* the services' names, one block (svc[i].name) */
     md_ledger_incident *closed[MD_LEDGER_MAX_CLOSED]; /* a ring, closed_first the oldest */
     size_t closed_first;
     size_t closed_n;
@@ -57,9 +58,15 @@ int md__ledger_alloc(const char *const *names, size_t n, md_ledger **out);
 /* md__ledger_clear frees every incident and text, leaving the services empty. */
 void md__ledger_clear(md_ledger *l);
 void md__ledger_incident_free(md_ledger_incident *inc);
-/* A service's texts (paused_by, pause_reason, known_good): all "" (strinit), or freed (strfree). */
-void md__ledger_service_strinit(md_ledger_service *s);
-void md__ledger_service_strfree(md_ledger_service *s);
+/* md__ledger_more_empty: the state of a service that never had an entry, shared by all of them. */
+extern const md_ledger_service_more md__ledger_more_empty;
+/* md__ledger_more: s's own (writable) state beyond its open incident, allocated (empty) if s still
+ * shares md__ledger_more_empty; NULL out of memory, with s unchanged. */
+md_ledger_service_more *md__ledger_more(md_ledger_service *s);
+/* md__ledger_more_free frees what m holds (texts, intent times) but not m itself. */
+void md__ledger_more_free(md_ledger_service_more *m);
+/* md__ledger_more_is_empty: m says nothing md__ledger_more_empty does not. */
+bool md__ledger_more_is_empty(const md_ledger_service_more *m);
 /* md__ledger_push_closed appends to the ring, freeing the oldest when full (takes inc). */
 void md__ledger_push_closed(md_ledger *l, md_ledger_incident *inc);
 

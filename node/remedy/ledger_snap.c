@@ -83,9 +83,10 @@ static void put_incident(md__lw *w, const md_ledger_incident *inc)
     }
 }
 
-static void put_service(md__lw *w, const md_ledger_service *s)
+static void put_service(md__lw *w, const md_ledger_service *svc)
 {
-    md__lw_name(w, s->name);
+    const md_ledger_service_more *s = svc->more;
+    md__lw_name(w, svc->name);
     md__lw_u8(w, s->paused);
     if (s->paused) {
         md__lw_name(w, s->paused_by);
@@ -106,9 +107,9 @@ static void put_service(md__lw *w, const md_ledger_service *s)
     md__lw_u16(w, (uint16_t)s->n_recent);
     for (size_t i = 0; i < s->n_recent; i++)
         md__lw_u64(w, (uint64_t)s->recent_intents_ms[i]);
-    md__lw_u8(w, s->open != NULL);
-    if (s->open)
-        put_incident(w, s->open);
+    md__lw_u8(w, svc->open != NULL);
+    if (svc->open)
+        put_incident(w, svc->open);
 }
 
 static int by_name(const void *a, const void *b)
@@ -277,9 +278,9 @@ static int get_incident(md__lr *r, unsigned version, bool want_open, md_ledger_i
     return 0;
 }
 
-/* get_service decodes one service's record into s (a service of the new state, or a scratch
- * one when this ledger does not know the name). */
-static int get_service(md__lr *r, unsigned version, md_ledger_service *s)
+/* get_more decodes the part of a service's record that md_ledger_service_more holds into s
+ * (md__ledger_more_empty to start with; what it then holds is the caller's to free). */
+static int get_more(md__lr *r, md_ledger_service_more *s)
 {
     bool oom = false;
     char name[MD_LEDGER_NAME_MAX + 1];
@@ -317,12 +318,32 @@ static int get_service(md__lr *r, unsigned version, md_ledger_service *s)
     }
     for (size_t i = 0; i < s->n_recent; i++)
         s->recent_intents_ms[i] = md__lr_time(r);
-    if (oom)
-        return -ENOMEM;
+    return oom ? -ENOMEM : 0;
+}
+
+/* get_service decodes one service's record into s (a service of the new state, or a scratch
+ * one when this ledger does not know the name). A service whose record holds nothing keeps
+ * sharing md__ledger_more_empty. */
+static int get_service(md__lr *r, unsigned version, md_ledger_service *s)
+{
+    md_ledger_service_more more = md__ledger_more_empty;
+    int rc = get_more(r, &more);
+    if (rc == 0 && !md__ledger_more_is_empty(&more)) {
+        assert(s->more == &md__ledger_more_empty); /* a new ledger's, each name once */
+        md_ledger_service_more *m = md__ledger_more(s);
+        if (m) {
+            *m = more;
+            more = md__ledger_more_empty; /* moved */
+        } else {
+            rc = -ENOMEM;
+        }
+    }
+    md__ledger_more_free(&more);
+    if (rc)
+        return rc;
     if (md__lr_bool(r) && !r->bad) {
         md_ledger_incident *inc;
-        int rc = get_incident(r, version, true, &inc);
-        if (rc)
+        if ((rc = get_incident(r, version, true, &inc)))
             return rc;
         s->open = inc;
         if (strcmp(inc->service, s->name) != 0)
@@ -348,14 +369,16 @@ static int get_services(md__lr *r, unsigned version, md_ledger *t, md_ledger_ser
             s = &t->svc[k];
         else {
             memset(scratch, 0, sizeof *scratch);
-            md__ledger_service_strinit(scratch);
+            scratch->more = &md__ledger_more_empty;
             scratch->name = name;
         }
         int rc = get_service(r, version, s);
         if (s == scratch) { /* a service this node does not watch: checked, then dropped */
-            md__ledger_service_strfree(scratch);
+            if (scratch->more != &md__ledger_more_empty) {
+                md__ledger_more_free((md_ledger_service_more *)scratch->more);
+                free((md_ledger_service_more *)scratch->more);
+            }
             md__ledger_incident_free((md_ledger_incident *)scratch->open);
-            free(scratch->recent_intents_ms);
         }
         if (rc)
             return rc;

@@ -187,24 +187,29 @@ typedef struct {
     uint32_t attempts[MD_STEP_COUNT];
 } md_ledger_last_closed;
 
+/* What a service's ledger state holds beyond its open incident. Set by the service's first entry
+ * (most services never have one): until then md_ledger_service.more is a shared, all-empty one. */
 typedef struct {
-    const char *name;
     bool paused;
     const char *paused_by;                      /* "" when not paused; owned like pause_reason */
     int64_t paused_at_ms;
     const char *pause_reason;
-    const char *known_good;                     /* "" when none; owned like pause_reason (two
-                                                 * 65-byte arrays were 130 bytes a service, nearly
-                                                 * always empty) */
+    const char *known_good;                     /* "" when none; owned like pause_reason */
     int64_t known_good_at_ms;
-    const md_ledger_incident *open;             /* NULL when none */
     md_ledger_last_closed last_closed;
     size_t n_recent;                            /* intent times within the hour before the newest */
     int64_t *recent_intents_ms;                 /* n_recent of them, in apply order; owned, room for
-                                                 * MD_LEDGER_RATE_MAX, NULL until the first intent
-                                                 * (most services never have one) */
+                                                 * MD_LEDGER_RATE_MAX, NULL until the first intent */
     uint64_t incidents_total;
     uint64_t actions_total;                     /* intents applied */
+} md_ledger_service_more;
+
+/* One service's committed state: 24 bytes for a service that never had an entry (136 with
+ * everything inline, nearly always empty). */
+typedef struct {
+    const char *name;
+    const md_ledger_incident *open;             /* NULL when none */
+    const md_ledger_service_more *more;         /* never NULL */
 } md_ledger_service;
 
 typedef enum {
@@ -395,7 +400,9 @@ void md_escalation_describe(const md_escalation_decision *d, char *buf, size_t l
 const char *md_escalation_kind_name(md_escalation_kind k); /* "none", "open-incident", "intent", ... */
 
 /* The remediation driver (driver.c)'s decisions as a pure step function (no clock, no I/O,
- * no randomness, no logging, no allocation after md_driver_new).
+ * no randomness, no logging). It allocates a service's working state (a few hundred bytes) at
+ * the service's first proposal or alert, so a service that never has one costs 16 bytes; out of
+ * memory then, the step proposes and alerts nothing for the service and the next step tries again.
  *
  * The shell (node/heal/heal.c, heal_exec.c; tests/sim/sim_remedy.c in the simulator) owns
  * every side effect and reports back what happened; the driver owns the volatile per-service
@@ -535,7 +542,7 @@ typedef struct {
 
 typedef struct md_driver md_driver;
 
-/* md_driver_new copies cfg. *out is owned by the caller (md_driver_free). Errors: -EINVAL (no
+/* md_driver_new copies cfg (services with equal settings share one copy). *out is owned by the caller (md_driver_free). Errors: -EINVAL (no
  * node id, n == 0), -ENOMEM. */
 int md_driver_new(const md_driver_config *cfg, md_driver **out);
 void md_driver_free(md_driver *d);
@@ -582,5 +589,9 @@ const md_escalation_knobs *md_driver_knobs(const md_driver *d, size_t svc);
 
 /* md_driver_in_flight: an action of svc runs here. */
 bool md_driver_in_flight(const md_driver *d, size_t svc);
+
+/* md_driver_bytes: the memory d holds (its records, the distinct settings and the services'
+ * working state), for the memory figures and their tests. */
+size_t md_driver_bytes(const md_driver *d);
 
 #endif

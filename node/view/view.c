@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(MD_VIEW_C_N == MD_COUNTS_N, "a view keeps the monitor's counters as they are");
+
 const double md_duration_bucket_le[MD_DURATION_BUCKETS] = {
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 };
@@ -297,7 +299,7 @@ void md_view_holder_publish(md_view_holder *h, md_view *s)
     md_view_unref(old); /* outside the lock: freeing may take a while */
 }
 
-static md_view *holder_get(md_view_holder *h, bool full)
+static md_view *holder_get(md_view_holder *h, unsigned wants)
 {
     assert(h != NULL);
     pthread_mutex_lock(&h->mu);
@@ -305,7 +307,7 @@ static md_view *holder_get(md_view_holder *h, bool full)
     void *ctx = h->refresh_ctx;
     pthread_mutex_unlock(&h->mu);
     if (fn != NULL) {
-        fn(ctx, full); /* unlocked: the hook publishes, which takes the lock itself */
+        fn(ctx, wants); /* unlocked: the hook publishes, which takes the lock itself */
     }
     pthread_mutex_lock(&h->mu);
     md_view *s = h->cur ? md_view_ref(h->cur) : NULL;
@@ -315,12 +317,17 @@ static md_view *holder_get(md_view_holder *h, bool full)
 
 md_view *md_view_holder_get(md_view_holder *h)
 {
-    return holder_get(h, false);
+    return holder_get(h, 0);
 }
 
 md_view *md_view_holder_get_full(md_view_holder *h)
 {
-    return holder_get(h, true);
+    return holder_get(h, MD_VIEW_WANT_HISTORIES);
+}
+
+md_view *md_view_holder_get_for(md_view_holder *h, unsigned wants)
+{
+    return holder_get(h, wants);
 }
 
 void md_view_holder_set_refresh(md_view_holder *h, md_view_refresh_fn fn, void *ctx)

@@ -18,21 +18,40 @@
 #define MD_DURATION_BUCKETS 12
 extern const double md_duration_bucket_le[MD_DURATION_BUCKETS];
 
+/* The order of a service's counters (md_view_service.counts): checks by result class (MD_ERR_NONE
+ * = ok), checks by duration bucket (each bucket alone, not cumulative: a check slower than the last
+ * bound is in none), pre-warm requests and the failed ones among them. */
+enum {
+    MD_VIEW_C_RESULT = 0,                               /* + md_err_class */
+    MD_VIEW_C_DUR = MD_VIEW_C_RESULT + MD_ERR_COUNT,    /* + duration bucket */
+    MD_VIEW_C_PREWARM = MD_VIEW_C_DUR + MD_DURATION_BUCKETS,
+    MD_VIEW_C_PREWARM_FAILED,
+    MD_VIEW_C_N
+};
+
+/* One service. Every view has one per service, so it is packed (344 bytes; 472 with 64-bit
+ * counters, the failover fields inline and the name and target copied): fields grouped by size,
+ * the counters kept as the monitor keeps them, what few services have out of line. */
 typedef struct {
-    const char *name;          /* owned by the view */
+    const char *name;          /* the config's (which outlives every view: the daemon frees it after
+                                * the holder and the API), or owned by the view */
     const char *kind;          /* "http" or "tcp" (static) */
-    const char *target;        /* URL or host:port with secrets masked; owned by the view */
+    const char *target;        /* URL or host:port with secrets masked: the config's URL when masking
+                                * changes nothing, else owned by the view */
+    const char *state_cause;   /* why it is in this state (last change's cause); owned by the view
+                                * or static, NULL reads as "" */
     md_state state;
-    /* three flags beside state, not each after its group: one record a service in every view,
-     * and each alone took 8 bytes with its padding */
     bool trend_warning;
     bool cert_warning;         /* expiry is within cert_warn_days */
     bool paused;               /* remediation, from the committed ledger */
-    int64_t state_since_ms;    /* wall ms */
-    const char *state_cause;   /* why it is in this state (last change's cause); owned by the view,
-                                * NULL reads as "" */
     int consecutive_failures;
     int consecutive_successes;
+    md_err_class last_err;
+    int last_http_status;
+    int32_t interval_ms;       /* the config's (at most a day) */
+    int32_t timeout_ms;
+    int32_t slow_ms;
+    int64_t state_since_ms;    /* wall ms */
     uint64_t checks_total;
     uint64_t checks_ok;
     double uptime_pct;         /* since start */
@@ -44,18 +63,10 @@ typedef struct {
     double ewma_latency_ms;
     double trend_slope_ms_per_s;
     int64_t trend_eta_ms;      /* valid when trend_warning */
-    md_err_class last_err;
-    int last_http_status;
-    int64_t interval_ms;
-    int64_t timeout_ms;
-    int64_t slow_ms;
     int64_t cert_expiry_ms;    /* wall ms, 0 = unknown / not HTTPS */
-    uint64_t results[MD_ERR_COUNT];   /* checks by result class (MD_ERR_NONE = ok) */
-    uint64_t duration_bucket[MD_DURATION_BUCKETS]; /* cumulative counts, le each bound */
-    uint64_t duration_count;
+    md_counts counts;          /* MD_VIEW_C_N of them (read with md_view_count and the helpers
+                                * below); hi, when set, is owned by the view */
     double duration_sum_s;
-    uint64_t prewarm_total;
-    uint64_t prewarm_failed;
     const md_history *history; /* packed copy of the last results (read with md_history_get), owned
                                 * by the view; NULL in a view built without histories (only the
                                 * readers that show results ask for them: md_view_holder_get_full) */
@@ -69,14 +80,48 @@ typedef struct {
     /* Remediation, from the committed ledger (and paused, above). */
     uint64_t incident_id;      /* the open incident, 0 when none */
     const char *remedy;        /* owned; a short account, e.g. "restart #2 of 3 running", or NULL */
-    /* Failover (services with endpoints, filled by node/failover; n_endpoints 0 otherwise). */
-    size_t n_endpoints;
+    const struct md_view_failover *failover; /* owned; NULL for a service without endpoints */
+} md_view_service;
+
+/* A service's failover on this node (services with endpoints, filled by node/failover). */
+typedef struct md_view_failover {
+    size_t n_endpoints;        /* >= 1 */
     struct md_view_endpoint *endpoints; /* owned, primary first */
     int active_endpoint;       /* index into endpoints, -1 when no breaker is closed */
     int64_t active_since_ms;   /* wall ms */
     uint64_t failovers;        /* times the active endpoint changed since start */
     struct md_view_proxy *proxy; /* owned; NULL without proxy.listen */
-} md_view_service;
+} md_view_failover;
+
+/* md_view_count: counter k (< MD_VIEW_C_N) of v. */
+static inline uint64_t md_view_count(const md_view_service *v, size_t k)
+{
+    return md_counts_get(&v->counts, k);
+}
+
+/* md_view_duration_le: checks that took at most md_duration_bucket_le[b] (cumulative). */
+static inline uint64_t md_view_duration_le(const md_view_service *v, int b)
+{
+    uint64_t n = 0;
+    for (int k = 0; k <= b; k++)
+        n += md_view_count(v, MD_VIEW_C_DUR + (size_t)k);
+    return n;
+}
+
+/* md_view_duration_count: checks timed, which is every check (the results' sum). */
+static inline uint64_t md_view_duration_count(const md_view_service *v)
+{
+    uint64_t n = 0;
+    for (size_t k = 0; k < MD_ERR_COUNT; k++)
+        n += md_view_count(v, MD_VIEW_C_RESULT + k);
+    return n;
+}
+
+/* md_view_n_endpoints: v's failover endpoints, 0 without failover. */
+static inline size_t md_view_n_endpoints(const md_view_service *v)
+{
+    return v->failover ? v->failover->n_endpoints : 0;
+}
 
 /* One endpoint of a service with failover, as this node sees it. */
 typedef struct md_view_endpoint {
@@ -102,17 +147,18 @@ typedef struct md_view_proxy {
     uint64_t bytes_up, bytes_down;
 } md_view_proxy;
 
-/* One node's latest observation of one service, as held by the node that built the view. */
+/* One node's latest observation of one service, as held by the node that built the view: one per
+ * service and node in every view, so packed (32 bytes; the enums in a byte each). */
 typedef struct md_view_obs {
-    bool present;
-    md_state state;
-    md_vote vote;              /* how it counted in the verdict */
-    int consecutive_failures;
-    double latency_ms;
-    md_err_class err;
-    int http_status;
     int64_t age_ms;            /* by this node's clock: now - when last known current; -1 if absent */
     int64_t observed_at_ms;    /* the observer's wall clock, as it reported it */
+    uint32_t latency_us;       /* of the last check, as gossiped */
+    int32_t consecutive_failures;
+    uint16_t http_status;
+    uint8_t state;             /* md_state */
+    uint8_t vote;              /* md_vote: how it counted in the verdict */
+    uint8_t err;               /* md_err_class */
+    bool present;
 } md_view_obs;
 
 #define MD_VIEW_DROP_REASONS 9
@@ -187,7 +233,10 @@ typedef struct md_view {
     uint64_t drops[MD_VIEW_DROP_REASONS]; /* cluster messages dropped, by reason */
     md_view_consensus consensus;
     const char *const *drop_reason_names; /* static, MD_VIEW_DROP_REASONS names */
-    const char *incidents_json; /* the /v1/incidents document body, or NULL; shared (md_view_share)
+    unsigned wants;            /* MD_VIEW_WANT_*: what its builder was asked for beyond what every
+                                * view holds (parts leave out what was not asked for) */
+    const char *incidents_json; /* the /v1/incidents document body, or NULL (also when the view was
+                                 * not built for MD_VIEW_WANT_INCIDENTS); shared (md_view_share)
                                  * with node/heal and other views, freed with the last of them */
     uint64_t alerts_sent, alerts_failed, alerts_dropped, alerts_queued;
     uint64_t actions_started;  /* by this node, since start */
@@ -242,18 +291,25 @@ typedef struct md_view_holder md_view_holder;
 md_view_holder *md_view_holder_new(void);
 /* md_view_holder_publish takes over the caller's reference to s. */
 void md_view_holder_publish(md_view_holder *h, md_view *s);
+/* What a reader may need that not every view holds (md_view.wants): each is large at 10,000
+ * services and read by one or two documents only. */
+#define MD_VIEW_WANT_HISTORIES 1u  /* the services' histories (/v1/services/{name}, /v1/history) */
+#define MD_VIEW_WANT_INCIDENTS 2u  /* the /v1/incidents document (incidents_json) */
+
 /* md_view_holder_get returns a new reference (release with md_view_unref), or NULL if none yet.
- * The view may lack the services' histories (history NULL): md_view_holder_get_full asks the refresh
- * hook for a view with them (a view with histories serves either). */
+ * The view may lack the services' histories (history NULL) and the incidents document:
+ * md_view_holder_get_for asks the refresh hook for a view with what wants names (a view with more
+ * serves any reader); md_view_holder_get_full is get_for MD_VIEW_WANT_HISTORIES. */
 md_view *md_view_holder_get(md_view_holder *h);
 md_view *md_view_holder_get_full(md_view_holder *h);
+md_view *md_view_holder_get_for(md_view_holder *h, unsigned wants);
 void md_view_holder_free(md_view_holder *h);
 
 /* md_view_holder_set_refresh installs a hook that md_view_holder_get calls first, on the
  * caller's thread, so a producer on the loop can build views lazily (only when someone
  * reads and something changed). Only loop-thread readers may be used with a refresh hook. */
-/* full: the reader needs the services' histories. */
-typedef void (*md_view_refresh_fn)(void *ctx, bool full);
+/* wants: what the reader needs beyond what every view holds (MD_VIEW_WANT_*, 0 for nothing). */
+typedef void (*md_view_refresh_fn)(void *ctx, unsigned wants);
 void md_view_holder_set_refresh(md_view_holder *h, md_view_refresh_fn fn, void *ctx);
 
 #endif

@@ -273,8 +273,8 @@ void sim_remedy_restore(sim_world *w, int i, const uint8_t *data, size_t len)
         const md_ledger_service *ls = md_ledger_service_at(rn->l, k);
         sr_nsvc *ns = &rn->s[k];
         memset(ns, 0, sizeof *ns);
-        ns->last_closed = ls->last_closed.id;
-        memcpy(ns->last_cnt, ls->last_closed.attempts, sizeof ns->last_cnt);
+        ns->last_closed = ls->more->last_closed.id;
+        memcpy(ns->last_cnt, ls->more->last_closed.attempts, sizeof ns->last_cnt);
         if (ls->open) {
             memcpy(ns->cnt, ls->open->attempts, sizeof ns->cnt);
         }

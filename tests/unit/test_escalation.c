@@ -95,22 +95,26 @@ static md_escalation_caps caps_of(int id)
 static void build(const svc_spec *sp, md_ledger_service *svc, md_ledger_incident *inc)
 {
     static int64_t recent[MD_LEDGER_RATE_MAX];
+    static md_ledger_service_more more;
+    md_ledger_service_more *m = &more;
     memset(svc, 0, sizeof *svc);
+    memset(m, 0, sizeof *m);
     memset(inc, 0, sizeof *inc);
-    svc->recent_intents_ms = recent;
+    svc->more = m;
+    m->recent_intents_ms = recent;
     svc->name = "web";
-    svc->pause_reason = "";
-    svc->paused_by = "";
-    svc->paused = sp->paused;
-    svc->known_good = sp->known_good ? sp->known_good : "";
+    m->pause_reason = "";
+    m->paused_by = "";
+    m->paused = sp->paused;
+    m->known_good = sp->known_good ? sp->known_good : "";
     if (sp->lc_how != MD_CLOSE_OPEN) {
-        svc->last_closed.id = LAST;
-        svc->last_closed.how = sp->lc_how;
-        svc->last_closed.closed_at_ms = sp->lc_at;
-        memcpy(svc->last_closed.attempts, sp->lc_attempts, sizeof sp->lc_attempts);
+        m->last_closed.id = LAST;
+        m->last_closed.how = sp->lc_how;
+        m->last_closed.closed_at_ms = sp->lc_at;
+        memcpy(m->last_closed.attempts, sp->lc_attempts, sizeof sp->lc_attempts);
     }
     for (int i = 0; i < sp->recent; i++)
-        svc->recent_intents_ms[svc->n_recent++] = sp->recent_oldest + i * 60000;
+        m->recent_intents_ms[m->n_recent++] = sp->recent_oldest + i * 60000;
     if (!sp->open)
         return;
     inc->id = INC;
@@ -134,7 +138,7 @@ static void build(const svc_spec *sp, md_ledger_service *svc, md_ledger_incident
         st->detail = "";
         if (md_outcome_attempted(s.outcome)) { /* as the ledger keeps them: not-attempted ones give both back */
             inc->attempts[s.step]++;
-            svc->recent_intents_ms[svc->n_recent++] = s.at;
+            m->recent_intents_ms[m->n_recent++] = s.at;
         }
     }
     svc->open = inc;

@@ -191,8 +191,8 @@ static void test_ladder_sequence(void **state)
     inc = svc(f, "web")->open;
     assert_non_null(md_ledger_pending(inc));
     assert_int_equal(inc->attempts[MD_STEP_RESTART], 1);
-    assert_int_equal(svc(f, "web")->n_recent, 1);
-    assert_int_equal(svc(f, "web")->recent_intents_ms[0], 2000);
+    assert_int_equal(svc(f, "web")->more->n_recent, 1);
+    assert_int_equal(svc(f, "web")->more->recent_intents_ms[0], 2000);
 
     ev = put(f, e_result("web", 3000, 2, MD_OUTCOME_FAILED)); /* index 3 */
     assert_int_equal(ev.kind, MD_LEDGER_EV_RESULT);
@@ -214,13 +214,13 @@ static void test_ladder_sequence(void **state)
 
     const md_ledger_service *s = svc(f, "web");
     assert_null(s->open);
-    assert_int_equal(s->last_closed.id, 1);
-    assert_int_equal(s->last_closed.how, MD_CLOSE_RESOLVED);
-    assert_int_equal(s->last_closed.closed_at_ms, 9000);
-    assert_int_equal(s->last_closed.attempts[MD_STEP_RESTART], 2);
-    assert_int_equal(s->last_closed.attempts[MD_STEP_REDEPLOY], 1);
-    assert_int_equal(s->incidents_total, 1);
-    assert_int_equal(s->actions_total, 3);
+    assert_int_equal(s->more->last_closed.id, 1);
+    assert_int_equal(s->more->last_closed.how, MD_CLOSE_RESOLVED);
+    assert_int_equal(s->more->last_closed.closed_at_ms, 9000);
+    assert_int_equal(s->more->last_closed.attempts[MD_STEP_RESTART], 2);
+    assert_int_equal(s->more->last_closed.attempts[MD_STEP_REDEPLOY], 1);
+    assert_int_equal(s->more->incidents_total, 1);
+    assert_int_equal(s->more->actions_total, 3);
     assert_int_equal(md_ledger_closed_count(f->l), 1);
     inc = md_ledger_closed(f->l, 0);
     assert_int_equal(inc->closed, MD_CLOSE_RESOLVED);
@@ -276,7 +276,7 @@ static void test_exhausted_ack_and_resume(void **state)
     assert_int_equal(ev.kind, MD_LEDGER_EV_ACKED);
     assert_true(ev.incident_closed);
     assert_null(svc(f, "web")->open);
-    assert_int_equal(svc(f, "web")->last_closed.how, MD_CLOSE_ACKED);
+    assert_int_equal(svc(f, "web")->more->last_closed.how, MD_CLOSE_ACKED);
     ev = put(f, e_open("web", 1500, 1));                             /* 8: no continuing an acked one */
     assert_int_equal(ev.kind, MD_LEDGER_EV_REJECTED);
     ev = put(f, e_open("web", 1500, 0));                             /* 9 */
@@ -301,10 +301,10 @@ static void test_pause_resume(void **state)
     md_ledger_event ev = put(f, e_by(MD_LEDGER_PAUSE, "api", 1200)); /* 3 */
     assert_int_equal(ev.kind, MD_LEDGER_EV_PAUSED);
     const md_ledger_service *s = svc(f, "api");
-    assert_true(s->paused);
-    assert_string_equal(s->paused_by, "alice");
-    assert_string_equal(s->pause_reason, "maintenance");
-    assert_int_equal(s->paused_at_ms, 1200);
+    assert_true(s->more->paused);
+    assert_string_equal(s->more->paused_by, "alice");
+    assert_string_equal(s->more->pause_reason, "maintenance");
+    assert_int_equal(s->more->paused_at_ms, 1200);
     ev = put(f, e_by(MD_LEDGER_PAUSE, "api", 1250));             /* 4 */
     assert_int_equal(ev.kind, MD_LEDGER_EV_REJECTED);
     ev = put(f, e_result("api", 1300, 2, MD_OUTCOME_OK));        /* 5: what already ran is still recorded */
@@ -315,8 +315,8 @@ static void test_pause_resume(void **state)
     ev = put(f, e_by(MD_LEDGER_RESUME, "api", 1500));            /* 7 */
     assert_int_equal(ev.kind, MD_LEDGER_EV_RESUMED);
     assert_false(ev.incident_closed);
-    assert_false(svc(f, "api")->paused);
-    assert_string_equal(svc(f, "api")->pause_reason, "");
+    assert_false(svc(f, "api")->more->paused);
+    assert_string_equal(svc(f, "api")->more->pause_reason, "");
     ev = put(f, e_intent("api", 1600, 1, MD_STEP_RESTART, 2));   /* 8 */
     assert_int_equal(ev.kind, MD_LEDGER_EV_INTENT);
 }
@@ -328,8 +328,8 @@ static void test_known_good_and_notes(void **state)
     strcpy(e.u.known_good.deployment, "d-7f3a");
     md_ledger_event ev = put(f, e);
     assert_int_equal(ev.kind, MD_LEDGER_EV_KNOWN_GOOD);
-    assert_string_equal(svc(f, "db")->known_good, "d-7f3a");
-    assert_int_equal(svc(f, "db")->known_good_at_ms, 500);
+    assert_string_equal(svc(f, "db")->more->known_good, "d-7f3a");
+    assert_int_equal(svc(f, "db")->more->known_good_at_ms, 500);
 
     md_ledger_entry note = ent(MD_LEDGER_NOTE, "db", 600);
     note.u.note.text = md_ledger_text_of("rate limited");
@@ -634,7 +634,7 @@ static void test_bounded_history(void **state)
     assert_int_equal(md_ledger_closed_count(f->l), MD_LEDGER_MAX_CLOSED);
     assert_int_equal(md_ledger_closed(f->l, MD_LEDGER_MAX_CLOSED - 1)->id, first);
     assert_int_equal(md_ledger_closed(f->l, 0)->id, f->idx - 2);
-    assert_int_equal(svc(f, "web")->incidents_total, MD_LEDGER_MAX_CLOSED + 1);
+    assert_int_equal(svc(f, "web")->more->incidents_total, MD_LEDGER_MAX_CLOSED + 1);
 }
 
 static void test_step_limit_and_hourly_times(void **state)
@@ -647,11 +647,11 @@ static void test_step_limit_and_hourly_times(void **state)
         assert_int_equal(put(f, e_intent("web", at, 1, MD_STEP_RESTART, i)).kind, MD_LEDGER_EV_INTENT);
         put(f, e_result("web", at + 1, action, MD_OUTCOME_FAILED));
         /* only the intents within the hour before the newest are kept */
-        assert_true(svc(f, "web")->n_recent <= 6);
+        assert_true(svc(f, "web")->more->n_recent <= 6);
     }
     const md_ledger_service *s = svc(f, "web");
-    assert_int_equal(s->n_recent, 6);
-    assert_int_equal(s->recent_intents_ms[5], (int64_t)MD_LEDGER_MAX_STEPS * 600000);
+    assert_int_equal(s->more->n_recent, 6);
+    assert_int_equal(s->more->recent_intents_ms[5], (int64_t)MD_LEDGER_MAX_STEPS * 600000);
     md_ledger_event ev = put(f, e_intent("web", 1, 1, MD_STEP_RESTART, MD_LEDGER_MAX_STEPS + 1));
     assert_int_equal(ev.kind, MD_LEDGER_EV_REJECTED);
     assert_string_equal(ev.why, "the incident has reached its step limit");
@@ -745,14 +745,14 @@ static void test_blocked_and_not_attempted(void **state)
     free(b1);
     free(b2);
 
-    assert_int_equal(svc(f, "web")->n_recent, 1);
+    assert_int_equal(svc(f, "web")->more->n_recent, 1);
     ev = put(f, e_result("web", 3000, 2, MD_OUTCOME_NOT_ATTEMPTED));
     assert_int_equal(ev.kind, MD_LEDGER_EV_RESULT);
     inc = svc(f, "web")->open;
     assert_int_equal(inc->attempts[MD_STEP_RESTART], 0);
     assert_int_equal(inc->blocked_action, 0);
     assert_string_equal(inc->blocked_reason, "");
-    assert_int_equal(svc(f, "web")->n_recent, 0);
+    assert_int_equal(svc(f, "web")->more->n_recent, 0);
     assert_false(md_outcome_attempted(inc->steps[0].outcome));
     assert_string_equal(md_outcome_name(MD_OUTCOME_NOT_ATTEMPTED), "not-attempted");
     /* attempt 2 would skip one; attempt 1 again is the ladder's next */
@@ -760,6 +760,44 @@ static void test_blocked_and_not_attempted(void **state)
     assert_int_equal(put(f, e_intent("web", 4000, 1, MD_STEP_RESTART, 1)).kind, MD_LEDGER_EV_INTENT);
     assert_int_equal(svc(f, "web")->open->attempts[MD_STEP_RESTART], 1);
     assert_int_equal(svc(f, "web")->open->n_steps, 2);
+}
+
+/* A service that never had an entry costs its 24-byte record (136 with everything inline) and
+ * shares one empty state; its first entry gives it its own, which a snapshot keeps, while the
+ * quiet services of a restored ledger share the empty one again. */
+static void test_quiet_services_share_their_state(void **state)
+{
+    fx *f = *state;
+    assert_true(sizeof(md_ledger_service) <= 24);
+    assert_ptr_equal(svc(f, "web")->more, svc(f, "db")->more);
+    assert_false(svc(f, "web")->more->paused);
+    assert_string_equal(svc(f, "web")->more->known_good, "");
+    md_ledger_entry e = ent(MD_LEDGER_PAUSE, "api", 1000);
+    strcpy(e.u.pause.by, "alice");
+    e.u.pause.reason = md_ledger_text_of("maintenance");
+    assert_int_equal(put(f, e).kind, MD_LEDGER_EV_PAUSED);
+    assert_ptr_not_equal(svc(f, "api")->more, svc(f, "db")->more);
+    assert_ptr_equal(svc(f, "web")->more, svc(f, "db")->more);
+    assert_true(svc(f, "api")->more->paused);
+    uint8_t *snap = NULL, *again = NULL;
+    size_t len = 0, len2 = 0;
+    assert_int_equal(md_ledger_snapshot(f->l, &snap, &len), 0);
+    md_ledger *t;
+    assert_int_equal(md_ledger_new(names3, 3, &t), 0);
+    assert_int_equal(md_ledger_restore(t, snap, len), 0);
+    size_t web, db, api;
+    assert_int_equal(md_ledger_find(t, "web", &web), 0);
+    assert_int_equal(md_ledger_find(t, "db", &db), 0);
+    assert_int_equal(md_ledger_find(t, "api", &api), 0);
+    assert_ptr_equal(md_ledger_service_at(t, web)->more, md_ledger_service_at(t, db)->more);
+    assert_true(md_ledger_service_at(t, api)->more->paused);
+    assert_string_equal(md_ledger_service_at(t, api)->more->paused_by, "alice");
+    assert_int_equal(md_ledger_snapshot(t, &again, &len2), 0);
+    assert_int_equal(len2, len);
+    assert_memory_equal(again, snap, len);
+    free(again);
+    free(snap);
+    md_ledger_free(t);
 }
 
 int main(void)
@@ -781,6 +819,7 @@ int main(void)
         cmocka_unit_test(test_entry_corruptions),
         cmocka_unit_test_setup_teardown(test_bounded_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_step_limit_and_hourly_times, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quiet_services_share_their_state, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

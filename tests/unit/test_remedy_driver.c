@@ -283,7 +283,7 @@ static void test_blocked_is_given_up_without_counting(void **state)
         const md_ledger_incident *inc = md_ledger_service_at(f.l, 0)->open;
         assert_int_equal(inc->attempts[MD_STEP_RESTART], 0);
         assert_int_equal(inc->blocked_action, 0);
-        assert_int_equal(md_ledger_service_at(f.l, 0)->n_recent, 0); /* the hour's budget is not spent */
+        assert_int_equal(md_ledger_service_at(f.l, 0)->more->n_recent, 0); /* the hour's budget is not spent */
         teardown_fx(&f);
     }
 }
@@ -409,6 +409,62 @@ static void test_split_and_degraded_alert_once(void **state)
     teardown_fx(&f);
 }
 
+/* 10,000 services that never had a proposal or an alert cost 16 bytes each, and share one copy
+ * of their settings (160 bytes each before, settings copied into every one); a service's working
+ * state comes with its first proposal and stays. */
+static void test_memory_of_quiet_services(void **state)
+{
+    (void)state;
+    enum { N = 10000 };
+    char (*buf)[16] = malloc(N * sizeof *buf);
+    const char **names = malloc(N * sizeof *names);
+    md_driver_service *svc = calloc(N, sizeof *svc);
+    assert_non_null(buf);
+    assert_non_null(names);
+    assert_non_null(svc);
+    for (int i = 0; i < N; i++) {
+        snprintf(buf[i], sizeof buf[i], "svc-%d", i);
+        names[i] = buf[i];
+        md_escalation_knobs_default(&svc[i].knobs);
+        svc[i].caps.step[MD_STEP_RESTART] = true;
+    }
+    svc[7].knobs.restart_attempts = 5; /* one with settings of its own */
+    fx f = { 0 };
+    assert_int_equal(md_ledger_new(names, N, &f.l), 0);
+    md_driver_config c = { .node_id = "n1", .split_alert_after_ms = 1000, .patience_ms = 3000, .n = N, .svc = svc };
+    assert_int_equal(md_driver_new(&c, &f.d), 0);
+    free(svc);
+    assert_ptr_equal(md_driver_knobs(f.d, 0), md_driver_knobs(f.d, N - 1));
+    assert_ptr_not_equal(md_driver_knobs(f.d, 0), md_driver_knobs(f.d, 7));
+    assert_int_equal(md_driver_knobs(f.d, 7)->restart_attempts, 5);
+    assert_int_equal(md_driver_knobs(f.d, 8)->restart_attempts, 3);
+    /* every service stepped while UP, leading: nothing to propose, nothing allocated */
+    for (size_t i = 0; i < N; i++) {
+        md_driver_input in = { .svc = i, .ledger = md_ledger_service_at(f.l, i), .verdict = MD_VERDICT_UP,
+                               .verdict_since_ms = NOW - 1000, .own_state = MD_STATE_UP, .leads = true,
+                               .lease_valid = true, .now_ms = NOW, .mono_ms = 0 };
+        md_driver_output out;
+        md_driver_step(f.d, &in, &out);
+        assert_false(out.propose);
+    }
+    size_t quiet = md_driver_bytes(f.d);
+    assert_true(quiet <= N * 16 + 4096);
+    /* service 0 goes down: its incident is proposed, and its working state allocated */
+    md_driver_input in = { .svc = 0, .ledger = md_ledger_service_at(f.l, 0), .verdict = MD_VERDICT_DOWN,
+                           .verdict_since_ms = NOW - 1000, .own_state = MD_STATE_DOWN, .leads = true,
+                           .lease_valid = true, .now_ms = NOW, .mono_ms = 0 };
+    md_driver_output out;
+    md_driver_step(f.d, &in, &out);
+    assert_true(out.propose);
+    md_driver_action a;
+    assert_false(md_driver_proposed(f.d, 0, 0, 1, true, true, 0, &a));
+    assert_true(md_driver_bytes(f.d) > quiet);
+    assert_true(md_driver_bytes(f.d) < quiet + 1024);
+    teardown_fx(&f);
+    free(names);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -423,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_blocked_is_given_up_without_counting),
         cmocka_unit_test(test_intent_committed_after_losing_the_lead),
         cmocka_unit_test(test_unknown_result_says_who),
+        cmocka_unit_test(test_memory_of_quiet_services),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

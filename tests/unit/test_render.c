@@ -78,17 +78,14 @@ static void fill_api(md_view *s, md_view_service *a)
     a->slow_ms = 3000;
     a->cert_expiry_ms = T0 + 5 * 86400000LL + 123;
     a->cert_warning = true;
-    a->results[MD_ERR_NONE] = 9;
-    a->results[MD_ERR_TIMEOUT] = 1;
-    for (int b = 0; b < MD_DURATION_BUCKETS; b++) {
-        a->duration_bucket[b] = b < 2 ? 0 : 9; /* nine checks of ~12 ms, one timeout over 5 s */
-    }
-    a->duration_bucket[MD_DURATION_BUCKETS - 2] = 9;
-    a->duration_bucket[MD_DURATION_BUCKETS - 1] = 10;
-    a->duration_count = 10;
+    a->counts.lo[MD_VIEW_C_RESULT + MD_ERR_NONE] = 9;
+    a->counts.lo[MD_VIEW_C_RESULT + MD_ERR_TIMEOUT] = 1;
+    /* nine checks of ~12 ms (the 0.025 s bucket), one timeout over 5 s (the 30 s one) */
+    a->counts.lo[MD_VIEW_C_DUR + 2] = 9;
+    a->counts.lo[MD_VIEW_C_DUR + MD_DURATION_BUCKETS - 1] = 1;
     a->duration_sum_s = 5.1;
-    a->prewarm_total = 3;
-    a->prewarm_failed = 1;
+    a->counts.lo[MD_VIEW_C_PREWARM] = 3;
+    a->counts.lo[MD_VIEW_C_PREWARM_FAILED] = 1;
     md_history h; /* a view's histories are read-only copies: filled here, then copied in */
     md_history_init(&h, T0);
     push(&h, T0 + 30000, 10000, MD_ERR_NONE);
@@ -122,7 +119,7 @@ static md_view *make_view(void)
     d->checks_total = 4;
     d->last_check_ms = T0 + 45000;
     d->last_err = MD_ERR_CONNECT;
-    d->results[MD_ERR_CONNECT] = 4;
+    d->counts.lo[MD_VIEW_C_RESULT + MD_ERR_CONNECT] = 4;
     d->interval_ms = 10000;
     new_history(s, d);
 
@@ -214,11 +211,11 @@ static size_t count(const char *hay, const char *needle)
 static int refreshes;
 static md_view_holder *refresh_holder;
 
-static bool refresh_full; /* what the last refresh was asked for */
+static unsigned refresh_wants; /* what the last refresh was asked for */
 
-static void refresh(void *ctx, bool full)
+static void refresh(void *ctx, unsigned wants)
 {
-    refresh_full = full;
+    refresh_wants = wants;
     assert_ptr_equal(ctx, &refreshes);
     if (refreshes++ == 0) {
         md_view_holder_publish(refresh_holder, make_view()); /* lazily, on first read */
@@ -258,11 +255,14 @@ static void test_view_holder(void **state)
     g = md_view_holder_get(h);
     assert_non_null(g);
     md_view_unref(g);
-    assert_false(refresh_full); /* a plain get does not ask for the histories */
+    assert_int_equal(refresh_wants, 0); /* a plain get asks for neither histories nor incidents */
     g = md_view_holder_get_full(h);
     md_view_unref(g);
-    assert_true(refresh_full);
-    assert_int_equal(refreshes, 2);
+    assert_int_equal(refresh_wants, MD_VIEW_WANT_HISTORIES);
+    g = md_view_holder_get_for(h, MD_VIEW_WANT_INCIDENTS);
+    md_view_unref(g);
+    assert_int_equal(refresh_wants, MD_VIEW_WANT_INCIDENTS);
+    assert_int_equal(refreshes, 3);
     md_view_holder_set_refresh(h, NULL, NULL);
     md_view_holder_free(h);
 

@@ -36,23 +36,26 @@ static md_view *make_view(void)
         md_history_init(h, T0);
         w->history = h;
     }
-    w->n_endpoints = 2;
-    w->endpoints = md_view_calloc(s, 2 * sizeof *w->endpoints);
-    assert_non_null(w->endpoints);
-    w->endpoints[0] = (md_view_endpoint){ .target = md_view_strdup(s, "http://10.0.0.5:8080/health"),
+    md_view_failover *f = md_view_calloc(s, sizeof *f);
+    assert_non_null(f);
+    w->failover = f;
+    f->n_endpoints = 2;
+    f->endpoints = md_view_calloc(s, 2 * sizeof *f->endpoints);
+    assert_non_null(f->endpoints);
+    f->endpoints[0] = (md_view_endpoint){ .target = md_view_strdup(s, "http://10.0.0.5:8080/health"),
                                           .breaker = "open", .breaker_since_ms = T0 - 500,
                                           .half_open_at_ms = T0 + 1500, .open_period_ms = 2000, .opens = 2,
                                           .probes = 40, .probes_failed = 3, .traffic_ok = 65, .traffic_failed = 2,
                                           .last_err = MD_ERR_CONNECT, .last_latency_ms = 0.25 };
-    w->endpoints[1] = (md_view_endpoint){ .target = md_view_strdup(s, "http://10.0.1.7:8080/\"x\""),
+    f->endpoints[1] = (md_view_endpoint){ .target = md_view_strdup(s, "http://10.0.1.7:8080/\"x\""),
                                           .breaker = "closed", .breaker_since_ms = T0 - 60000, .open_period_ms = 1000,
                                           .probes = 40, .traffic_ok = 123 };
-    w->active_endpoint = 1;
-    w->active_since_ms = T0 - 500;
-    w->failovers = 1;
-    w->proxy = md_view_calloc(s, sizeof *w->proxy);
-    assert_non_null(w->proxy);
-    *w->proxy = (md_view_proxy){ .listen = md_view_strdup(s, "127.0.0.1:9080"), .connections_total = 188,
+    f->active_endpoint = 1;
+    f->active_since_ms = T0 - 500;
+    f->failovers = 1;
+    f->proxy = md_view_calloc(s, sizeof *f->proxy);
+    assert_non_null(f->proxy);
+    *f->proxy = (md_view_proxy){ .listen = md_view_strdup(s, "127.0.0.1:9080"), .connections_total = 188,
                                  .connections_active = 1, .retries = 2 };
     md_view_service *p = &s->services[1];
     p->name = md_view_strdup(s, "plain");
@@ -98,7 +101,7 @@ static void test_resolve(void **state)
     assert_null(md_render_resolve_json(s, "plain", T0));
     assert_null(md_render_resolve_json(s, "nope", T0));
     /* No breaker closed: "active" is null. */
-    s->services[0].active_endpoint = -1;
+    ((md_view_failover *)s->services[0].failover)->active_endpoint = -1;
     j = parse(md_render_resolve_json(s, "web", T0));
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "active")));
     assert_int_equal(cJSON_GetObjectItem(j, "active_index")->valuedouble, -1);

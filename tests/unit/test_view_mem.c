@@ -2,8 +2,8 @@
  * md_view_calloc, md_view_history): pieces cut from shared chunks come back zeroed, aligned for
  * any type, whole and apart from each other, however many there are and whatever their sizes;
  * large blocks get their own; everything is freed with the view (LeakSanitizer checks that in the
- * sanitizer build, and AddressSanitizer an overrun of one piece into the next); and the size of a
- * service's record. */
+ * sanitizer build, and AddressSanitizer an overrun of one piece into the next); the size of a
+ * service's record and of an observation; a service's counters. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -77,11 +77,43 @@ static void test_history_copy(void **state)
     md_view_unref(v);
 }
 
-/* One record a service in every view: its flags sit together instead of padding 8 bytes each. */
+/* One record a service in every view: its flags sit together instead of padding 8 bytes each; the
+ * counters are 32 bits until one wraps (176 bytes as 64-bit), failover is out of line (48 bytes
+ * that most services left zero). One observation a service and node: its enums in a byte each. */
 static void test_service_record_size(void **state)
 {
     (void)state;
-    assert_true(sizeof(md_view_service) <= 472);
+    assert_true(sizeof(md_view_service) <= 344);
+    assert_true(sizeof(md_view_obs) <= 32);
+}
+
+/* The counters read as the monitor kept them: the low halves, and the high ones after a wrap;
+ * the duration histogram cumulative, its count every check (a check slower than the last bound
+ * is in no bucket, but counted). */
+static void test_service_counters(void **state)
+{
+    (void)state;
+    md_view *v = md_view_alloc(1);
+    assert_non_null(v);
+    md_view_service *s = &v->services[0];
+    s->counts.lo[MD_VIEW_C_RESULT + MD_ERR_NONE] = 7;
+    s->counts.lo[MD_VIEW_C_RESULT + MD_ERR_TIMEOUT] = 3;
+    s->counts.lo[MD_VIEW_C_DUR + 0] = 4;
+    s->counts.lo[MD_VIEW_C_DUR + 5] = 3;
+    s->counts.lo[MD_VIEW_C_PREWARM] = 2;
+    assert_int_equal(md_view_duration_le(s, 0), 4);
+    assert_int_equal(md_view_duration_le(s, 4), 4);
+    assert_int_equal(md_view_duration_le(s, MD_DURATION_BUCKETS - 1), 7);
+    assert_int_equal(md_view_duration_count(s), 10);
+    assert_int_equal(md_view_count(s, MD_VIEW_C_PREWARM), 2);
+    uint32_t *hi = md_view_calloc(v, MD_COUNTS_N * sizeof *hi);
+    assert_non_null(hi);
+    hi[MD_VIEW_C_RESULT + MD_ERR_NONE] = 1;
+    s->counts.hi = hi;
+    assert_true(md_view_count(s, MD_VIEW_C_RESULT + MD_ERR_NONE) == (UINT64_C(1) << 32) + 7);
+    assert_true(md_view_duration_count(s) == (UINT64_C(1) << 32) + 10);
+    assert_int_equal(md_view_n_endpoints(s), 0);
+    md_view_unref(v);
 }
 
 int main(void)
@@ -90,6 +122,7 @@ int main(void)
         cmocka_unit_test(test_pieces_apart_aligned_zeroed),
         cmocka_unit_test(test_history_copy),
         cmocka_unit_test(test_service_record_size),
+        cmocka_unit_test(test_service_counters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
