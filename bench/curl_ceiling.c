@@ -4,7 +4,7 @@
  * one loop thread): C easy handles fetch the same URL; each is re-added as soon as it
  * completes, for D seconds. Keep-alive by default; --fresh opens a new connection per request
  * (CURLOPT_FRESH_CONNECT + CURLOPT_FORBID_REUSE), like medic's keepalive:false.
- * It does the least a check can do: GET, discard the body, read the status. Whatever medic does
+ * It does the least a check can do: GET, ceiling_discard the body, read the status. Whatever medic does
  * on top (scheduling, health state, history) is what the ratio to this figure measures.
  *
  * Usage: curl_ceiling [-c CONCURRENCY] [-d SECONDS] [--fresh] URL
@@ -15,30 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return size * n;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
+#include "ceiling_common.h"
 
 static CURL *new_handle(const char *url, int fresh)
 {
@@ -46,7 +24,7 @@ static CURL *new_handle(const char *url, int fresh)
     if (!e)
         return NULL;
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ceiling_discard);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
     if (fresh) {
@@ -94,9 +72,9 @@ int main(int argc, char **argv)
     }
 
     unsigned long long done = 0, ok = 0;
-    double t0 = now_s(), c0 = cpu_s(), end = t0 + dur;
+    double t0 = ceiling_now_s(), c0 = ceiling_cpu_s(), end = t0 + dur;
     int running = 1;
-    while (now_s() < end) {
+    while (ceiling_now_s() < end) {
         curl_multi_perform(m, &running);
         CURLMsg *msg;
         int left;
@@ -115,7 +93,7 @@ int main(int argc, char **argv)
         }
         curl_multi_poll(m, NULL, 0, 100, NULL);
     }
-    double secs = now_s() - t0, cpu = cpu_s() - c0;
+    double secs = ceiling_now_s() - t0, cpu = ceiling_cpu_s() - c0;
     printf("requests=%llu ok=%llu seconds=%.3f rps=%.0f cpu_s=%.3f\n", done, ok, secs,
            (double)done / secs, cpu);
 

@@ -16,11 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <uv.h>
 
 #include "base/base.h"
+#include "ceiling_common.h"
 
 typedef struct {
     md_curl_loop *cl;
@@ -28,28 +27,6 @@ typedef struct {
     unsigned long long done, ok;
     int running; /* transfers added and not finished */
 } ceiling;
-
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return size * n;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 static void on_done(CURL *easy, CURLcode res, void *ctx)
 {
@@ -62,7 +39,7 @@ static void on_done(CURL *easy, CURLcode res, void *ctx)
         c->ok++;
     /* As curl_ceiling: the same handle again at once, its connection kept in the pool. The
      * clock is read per completion there too. */
-    if (now_s() < c->end && md_curl_loop_add(c->cl, easy, on_done, c) == 0)
+    if (ceiling_now_s() < c->end && md_curl_loop_add(c->cl, easy, on_done, c) == 0)
         c->running++;
 }
 
@@ -98,14 +75,14 @@ int main(int argc, char **argv)
     if (!c.cl || !h)
         return 1;
     curl_multi_setopt(md_curl_loop_multi(c.cl), CURLMOPT_MAXCONNECTS, conc);
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = ceiling_now_s(), c0 = ceiling_cpu_s();
     c.end = t0 + dur;
     for (long i = 0; i < conc; i++) {
         /* curl_ceiling's options, no more */
         if (!(h[i] = curl_easy_init()))
             return 1;
         curl_easy_setopt(h[i], CURLOPT_URL, url);
-        curl_easy_setopt(h[i], CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(h[i], CURLOPT_WRITEFUNCTION, ceiling_discard);
         curl_easy_setopt(h[i], CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(h[i], CURLOPT_TIMEOUT_MS, 5000L);
         if (md_curl_loop_add(c.cl, h[i], on_done, &c) != 0)
@@ -116,7 +93,7 @@ int main(int argc, char **argv)
     uv_timer_init(loop, &stop);
     uv_timer_start(&stop, on_end, (uint64_t)(dur * 1000), 0);
     uv_run(loop, UV_RUN_DEFAULT);
-    double secs = now_s() - t0, cpu = cpu_s() - c0;
+    double secs = ceiling_now_s() - t0, cpu = ceiling_cpu_s() - c0;
     printf("requests=%llu ok=%llu seconds=%.3f rps=%.0f cpu_s=%.3f\n", c.done, c.ok, secs,
            (double)c.done / secs, cpu);
 
