@@ -18,7 +18,7 @@
 
 #include "ceiling_common.h"
 
-static CURL *new_handle(const char *url, int fresh)
+static CURL *new_handle(const char *url, bool fresh)
 {
     CURL *e = curl_easy_init();
     if (!e)
@@ -36,28 +36,12 @@ static CURL *new_handle(const char *url, int fresh)
 
 int main(int argc, char **argv)
 {
-    long conc = 32;
-    double dur = 5.0;
-    int fresh = 0;
-    const char *url = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-c") && i + 1 < argc)
-            conc = strtol(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "-d") && i + 1 < argc)
-            dur = strtod(argv[++i], NULL);
-        else if (!strcmp(argv[i], "--fresh"))
-            fresh = 1;
-        else if (argv[i][0] != '-' && !url)
-            url = argv[i];
-        else {
-            fprintf(stderr, "usage: curl_ceiling [-c CONCURRENCY] [-d SECONDS] [--fresh] URL\n");
-            return 1;
-        }
-    }
-    if (!url || conc < 1 || conc > 10000 || !(dur > 0)) {
-        fprintf(stderr, "usage: curl_ceiling [-c CONCURRENCY] [-d SECONDS] [--fresh] URL\n");
+    long conc;
+    double dur;
+    const char *url;
+    bool fresh = false;
+    if (ceiling_args(argc, argv, "curl_ceiling", &conc, &dur, &url, &fresh) != 0)
         return 1;
-    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT))
         return 1;
     CURLM *m = curl_multi_init();

@@ -50,23 +50,11 @@ static void on_end(uv_timer_t *t)
 
 int main(int argc, char **argv)
 {
-    long conc = 32;
-    double dur = 5.0;
-    const char *url = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-c") && i + 1 < argc)
-            conc = strtol(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "-d") && i + 1 < argc)
-            dur = strtod(argv[++i], NULL);
-        else if (argv[i][0] != '-' && !url)
-            url = argv[i];
-        else
-            url = NULL, i = argc;
-    }
-    if (!url || conc < 1 || conc > 10000 || !(dur > 0)) {
-        fprintf(stderr, "usage: loop_ceiling [-c CONCURRENCY] [-d SECONDS] URL\n");
+    long conc;
+    double dur;
+    const char *url;
+    if (ceiling_args(argc, argv, "loop_ceiling", &conc, &dur, &url, NULL) != 0)
         return 1;
-    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT))
         return 1;
     uv_loop_t *loop = uv_default_loop();

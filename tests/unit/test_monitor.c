@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "probe/probe.h"
+#include "head_reader_test_util.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -57,8 +58,7 @@ typedef struct conn {
     uv_tcp_t tcp;
     uv_timer_t delay;
     server *srv;
-    char buf[2048];
-    size_t len;
+    head_reader rd;
     int closing;
 } conn;
 
@@ -98,8 +98,7 @@ static void on_delay(uv_timer_t *t)
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     (void)hint;
-    conn *c = h->data;
-    *b = uv_buf_init(c->buf + c->len, (unsigned)(sizeof c->buf - c->len - 1));
+    *b = head_reader_space(&((conn *)h->data)->rd);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -110,22 +109,20 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         conn_close(c);
         return;
     }
-    c->len += (size_t)n;
-    c->buf[c->len] = '\0';
-    char *end = strstr(c->buf, "\r\n\r\n");
-    if (!end)
-        return;
-    int svc = -1;
-    sscanf(c->buf, "GET /s%d", &svc);
-    server *srv = c->srv;
-    if (srv->requests < MAX_SEEN)
-        srv->seen[srv->requests] = svc;
-    srv->requests++;
-    size_t rest = c->len - (size_t)(end + 4 - c->buf);
-    memmove(c->buf, end + 4, rest);
-    c->len = rest;
-    if (srv->answer_ms >= 0)
-        uv_timer_start(&c->delay, on_delay, (uint64_t)srv->answer_ms, 0);
+    c->rd.len += (size_t)n;
+    const char *head;
+    while (head_reader_next(&c->rd, &head) > 0) {
+        int svc = -1;
+        sscanf(head, "GET /s%d", &svc);
+        server *srv = c->srv;
+        if (srv->requests < MAX_SEEN)
+            srv->seen[srv->requests] = svc;
+        srv->requests++;
+        if (srv->answer_ms >= 0)
+            uv_timer_start(&c->delay, on_delay, (uint64_t)srv->answer_ms, 0);
+    }
+    if (head_reader_full(&c->rd))
+        conn_close(c); /* a request head this large is not ours */
 }
 
 static void on_accept(uv_stream_t *ls, int status)

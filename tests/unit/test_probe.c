@@ -22,6 +22,7 @@
 
 #include "base/base.h"
 #include "probe/probe.h"
+#include "head_reader_test_util.h"
 
 extern char **environ;
 
@@ -50,8 +51,7 @@ typedef struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
     responder *r;
-    char buf[4096];
-    size_t len;
+    head_reader rd;
     int closed_handles;
     bool closing;
     bool head;
@@ -115,8 +115,7 @@ static void on_slow(uv_timer_t *t)
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     (void)hint;
-    conn *c = h->data;
-    *b = uv_buf_init(c->buf + c->len, (unsigned)(sizeof(c->buf) - c->len));
+    *b = head_reader_space(&((conn *)h->data)->rd);
 }
 
 /* Answers every complete request head in the buffer (requests here have no body). */
@@ -129,18 +128,16 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         conn_close(c);
         return;
     }
-    c->len += (size_t)n;
-    char *end;
-    while (!c->closing && (end = memmem(c->buf, c->len, "\r\n\r\n", 4)) != NULL) {
-        size_t head_len = (size_t)(end + 4 - c->buf);
+    c->rd.len += (size_t)n;
+    const char *head;
+    size_t head_len;
+    while (!c->closing && (head_len = head_reader_next(&c->rd, &head)) > 0) {
         responder *r = c->r;
         size_t keep = head_len < sizeof(r->last_head) ? head_len : sizeof(r->last_head) - 1;
-        memcpy(r->last_head, c->buf, keep);
+        memcpy(r->last_head, head, keep);
         r->last_head[keep] = '\0';
         r->requests++;
-        c->head = strncmp(c->buf, "HEAD ", 5) == 0;
-        memmove(c->buf, c->buf + head_len, c->len - head_len);
-        c->len -= head_len;
+        c->head = strncmp(head, "HEAD ", 5) == 0;
         if (r->mode == ANS_NEVER)
             continue;
         if (r->mode == ANS_SLOW)
@@ -148,7 +145,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         else
             send_answer(c);
     }
-    if (c->len == sizeof(c->buf))
+    if (head_reader_full(&c->rd))
         conn_close(c); /* a request head this large is not ours */
 }
 
