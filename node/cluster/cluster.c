@@ -19,11 +19,14 @@
 /* A public key: with --insecure-dev anyone who reads this can talk to the cluster. */
 static const char insecure_key[] = "medic-insecure-dev-key-not-secret";
 
+enum { OWN_SENT = 1, OWN_EXPIRED = 2 };
+
+/* One a service and node: 56 bytes. */
 typedef struct {
-    bool present;
     md_obs obs;
     uint64_t version;
     int64_t fresh_ms; /* monotonic ms when we last knew it current */
+    bool present;
 } obs_slot;
 
 typedef struct {
@@ -61,9 +64,10 @@ struct md_cluster {
     node_rt unknown_sender; /* rate limit for drops from ids we do not know or that the HMAC did not confirm */
     size_t n_svc;
     obs_slot *obs;        /* [node * n_svc + svc] */
-    int64_t *own_check_ms; /* monotonic ms of our last completed check, per service */
-    md_obs *own_published;
-    bool *own_have_published;
+    /* Our own observations are slot(c, 0, i): their fresh_ms is the monotonic ms of our last
+     * completed check. What we last published is that obs in every field md_obs_differs compares
+     * unless OWN_EXPIRED says it went out as UNKNOWN (expire_own). */
+    uint8_t *own_pub;     /* OWN_* flags, one byte a service */
     verdict_rt *verdicts;
     uint32_t *by_name;    /* service indexes sorted by name (the config allows 100,000) */
     bool isolated;
@@ -136,7 +140,7 @@ static void fill_voter(const md_cluster *c, size_t node, size_t svc, int64_t now
     if (node == 0) {
         v->alive = true;
         v->isolated = c->isolated;
-        v->age_ms = now - c->own_check_ms[svc];
+        v->age_ms = now - s->fresh_ms;
     } else {
         v->alive = n->liveness == TP_PEER_ALIVE;
         v->isolated = n->have_info && n->info.isolated;
@@ -208,8 +212,7 @@ static void compute_all(md_cluster *c)
 
 static void publish_own(md_cluster *c, size_t svc, const md_obs *o)
 {
-    c->own_published[svc] = *o;
-    c->own_have_published[svc] = true;
+    c->own_pub[svc] |= OWN_SENT;
     if (!c->tp)
         return;
     uint8_t buf[MD_OBS_ENCODED_MAX];
@@ -244,12 +247,14 @@ void md_cluster_own(md_cluster *c, size_t i, const md_health *h)
         .state_since_ms = h->state_since_ms,
     };
     obs_slot *s = slot(c, 0, i);
+    bool publish = c->own_pub[i] != OWN_SENT || md_obs_differs(&o, &s->obs);
     s->present = true;
     s->obs = o;
-    c->own_check_ms[i] = mono_ms();
-    if (!c->own_have_published[i] || md_obs_differs(&o, &c->own_published[i])) {
+    s->fresh_ms = mono_ms();
+    if (publish) {
+        c->own_pub[i] &= (uint8_t)~OWN_EXPIRED;
         publish_own(c, i, &o);
-        compute_verdict(c, i, c->own_check_ms[i]);
+        compute_verdict(c, i, s->fresh_ms);
     }
 }
 
@@ -259,14 +264,16 @@ static void expire_own(md_cluster *c, int64_t now, size_t from, size_t to)
 {
     for (size_t i = from; i < to; i++) {
         const md_service_config *sc = &c->cfg->services[i];
-        if (!c->own_have_published[i] || c->own_published[i].state == MD_STATE_UNKNOWN)
+        const obs_slot *s = slot(c, 0, i);
+        if (c->own_pub[i] != OWN_SENT || s->obs.state == MD_STATE_UNKNOWN)
             continue;
-        if (now - c->own_check_ms[i] <= 3 * sc->interval_ms)
+        if (now - s->fresh_ms <= 3 * sc->interval_ms)
             continue;
-        md_obs o = c->own_published[i];
+        md_obs o = s->obs;
         o.state = MD_STATE_UNKNOWN;
         md_log(MD_LOG_WARN, "own_observation_stale", MD_S("service", sc->name),
-               MD_I("since_check_ms", now - c->own_check_ms[i]));
+               MD_I("since_check_ms", now - s->fresh_ms));
+        c->own_pub[i] |= OWN_EXPIRED;
         publish_own(c, i, &o);
     }
 }
@@ -479,9 +486,7 @@ static void free_cluster(md_cluster *c)
 {
     free(c->nodes);
     free(c->obs);
-    free(c->own_check_ms);
-    free(c->own_published);
-    free(c->own_have_published);
+    free(c->own_pub);
     free(c->verdicts);
     free(c->by_name);
     free(c);
@@ -552,12 +557,10 @@ int md_cluster_new(uv_loop_t *loop, const md_config *cfg, bool insecure_dev, md_
     size_t ns = c->n_svc ? c->n_svc : 1;
     c->nodes = calloc(c->n_nodes, sizeof *c->nodes);
     c->obs = calloc(c->n_nodes * ns, sizeof *c->obs);
-    c->own_check_ms = calloc(ns, sizeof *c->own_check_ms);
-    c->own_published = calloc(ns, sizeof *c->own_published);
-    c->own_have_published = calloc(ns, sizeof *c->own_have_published);
+    c->own_pub = calloc(ns, sizeof *c->own_pub);
     c->verdicts = calloc(ns, sizeof *c->verdicts);
     c->by_name = calloc(ns, sizeof *c->by_name);
-    if (!c->nodes || !c->obs || !c->own_check_ms || !c->own_published || !c->own_have_published || !c->verdicts ||
+    if (!c->nodes || !c->obs || !c->own_pub || !c->verdicts ||
         !c->by_name) {
         free_cluster(c);
         snprintf(err, errlen, "out of memory");
@@ -751,9 +754,9 @@ int md_cluster_fill_view(const md_cluster *c, md_view *s)
         const md_service_config *sc = &c->cfg->services[j];
         ss->verdict = v->verdict;
         ss->verdict_since_ms = v->since_ms;
-        ss->votes_up = v->up;
-        ss->votes_down = v->down;
-        ss->quorum = sc->quorum;
+        ss->votes_up = (int16_t)v->up;
+        ss->votes_down = (int16_t)v->down;
+        ss->quorum = (int16_t)sc->quorum;
         ss->obs = md_view_calloc(s, c->n_nodes * sizeof *ss->obs);
         if (!ss->obs)
             return -ENOMEM;

@@ -37,28 +37,56 @@ void md_health_free(md_health *h)
     if (!h)
         return;
     md_history_free(&h->history);
-    free(h->minute_failed);
-    h->minute_failed = NULL;
+    free(h->minute_wide);
+    h->minute_wide = NULL;
+}
+
+#define NARROW_MAX UINT8_MAX
+
+static unsigned minute_checks(const md_health *h, size_t k)
+{
+    return h->minute_wide ? h->minute_wide[k] : h->minute_total[k];
+}
+
+static unsigned minute_failures(const md_health *h, size_t k)
+{
+    return h->minute_wide ? h->minute_wide[MD_HEALTH_MINUTES + k] : 0;
 }
 
 /* Clears minute k of the ring (no checks in it yet). */
 static void clear_minute(md_health *h, size_t k)
 {
     h->minute_total[k] = 0;
-    if (h->minute_failed)
-        h->minute_failed[k] = 0;
+    if (h->minute_wide)
+        h->minute_wide[k] = h->minute_wide[MD_HEALTH_MINUTES + k] = 0;
 }
 
-/* Frees the failure counts once the hour holds no failure: most services never fail. */
-static void drop_failed_if_clear(md_health *h)
+/* Moves the counts to 16 bits a minute with room for failures; false out of memory. */
+static bool widen(md_health *h)
 {
-    if (!h->minute_failed)
+    assert(!h->minute_wide);
+    uint16_t *w = calloc(2 * MD_HEALTH_MINUTES, sizeof *w);
+    if (!w)
+        return false;
+    for (size_t k = 0; k < MD_HEALTH_MINUTES; k++)
+        w[k] = h->minute_total[k];
+    h->minute_wide = w;
+    return true;
+}
+
+/* Back to a byte a minute once the hour holds no failure and no minute over 255 checks: most
+ * services never fail. */
+static void narrow_if_clear(md_health *h)
+{
+    if (!h->minute_wide)
         return;
-    for (int i = 0; i < MD_HEALTH_MINUTES; i++)
-        if (h->minute_failed[i])
+    for (size_t k = 0; k < MD_HEALTH_MINUTES; k++)
+        if (h->minute_wide[MD_HEALTH_MINUTES + k] || h->minute_wide[k] > NARROW_MAX)
             return;
-    free(h->minute_failed);
-    h->minute_failed = NULL;
+    for (size_t k = 0; k < MD_HEALTH_MINUTES; k++)
+        h->minute_total[k] = (uint8_t)h->minute_wide[k];
+    free(h->minute_wide);
+    h->minute_wide = NULL;
 }
 
 /* Count one result in the bucket of its wall minute, moving the ring forward first. Minutes the
@@ -79,19 +107,24 @@ static void count_minute(md_health *h, int64_t at_ms, bool ok)
             }
         }
         h->minute_epoch = m;
-        drop_failed_if_clear(h);
+        narrow_if_clear(h);
     }
     int64_t back = h->minute_epoch - m; /* > 0 only for a result that arrives late */
     if (back >= MD_HEALTH_MINUTES)
         return;
     size_t k = (size_t)((h->minute_head + MD_HEALTH_MINUTES - back) % MD_HEALTH_MINUTES);
-    if (h->minute_total[k] == UINT16_MAX) /* 1000+ checks a second: keep the ratio, drop the count */
+    unsigned total = minute_checks(h, k);
+    if (total == UINT16_MAX) /* 1000+ checks a second: keep the ratio, drop the count */
         return;
-    if (!ok && !h->minute_failed && !(h->minute_failed = calloc(MD_HEALTH_MINUTES, sizeof *h->minute_failed)))
-        return; /* out of memory: this failure is left out of the hour's counts */
-    h->minute_total[k]++;
-    if (!ok)
-        h->minute_failed[k]++;
+    if (!h->minute_wide && (!ok || total == NARROW_MAX) && !widen(h))
+        return; /* out of memory: this result is left out of the hour's counts */
+    if (h->minute_wide) {
+        h->minute_wide[k]++;
+        if (!ok)
+            h->minute_wide[MD_HEALTH_MINUTES + k]++;
+    } else {
+        h->minute_total[k]++;
+    }
 }
 
 static void set_change(md_health_change *c, md_state from, md_state to, const char *fmt, ...)
@@ -251,8 +284,8 @@ double md_health_uptime_hour_pct(const md_health *h, int64_t now_ms)
         if (m > now_min || m <= now_min - MD_HEALTH_MINUTES)
             continue;
         size_t k = (size_t)((h->minute_head + MD_HEALTH_MINUTES - i) % MD_HEALTH_MINUTES);
-        total += h->minute_total[k];
-        ok += h->minute_total[k] - (h->minute_failed ? h->minute_failed[k] : 0);
+        total += minute_checks(h, k);
+        ok += minute_checks(h, k) - minute_failures(h, k);
     }
     return total == 0 ? 100.0 : (double)ok * 100.0 / (double)total;
 }

@@ -211,11 +211,13 @@ typedef struct {
     bool trend_warning;           /* the trend currently predicts crossing slow_ms; updated on
                                    * every success, left alone by failures */
     uint16_t minute_head;
-    /* The last hour's checks, a ring by wall minute: checks in each minute (saturating), and
-     * failures in each minute, allocated at the first failure and freed once an hour has no
-     * failure left in it, so a healthy service keeps 120 bytes here instead of 240. */
-    uint16_t minute_total[MD_HEALTH_MINUTES];
-    uint16_t *minute_failed;      /* MD_HEALTH_MINUTES of them, or NULL: none failed */
+    /* The last hour's checks, a ring by wall minute. While every minute of the hour has no failure
+     * and at most 255 checks (any interval of 236 ms or more), a byte a minute here; otherwise
+     * minute_wide holds checks (saturating at UINT16_MAX) and failures a minute, 16 bits each,
+     * and minute_total is unused. The wide counts go once the hour allows bytes again, so a
+     * healthy service keeps 68 bytes here instead of 128. */
+    uint8_t minute_total[MD_HEALTH_MINUTES];
+    uint16_t *minute_wide;        /* NULL, or 2 * MD_HEALTH_MINUTES: checks, then failures */
     md_trend trend;               /* successful latencies only */
     md_history history;           /* every result */
 } md_health;
@@ -319,16 +321,18 @@ const char *md_vote_name(md_vote v);        /* "up", "down", "none", "missing", 
 /* The gossip key of a node's facts; service names cannot start with '@'. */
 #define MD_NODE_INFO_KEY "@node"
 
-/* One node's latest observation of one service, as the observer saw it. */
+/* One node's latest observation of one service, as the observer saw it. A node holds one per
+ * service and node, so packed: 32 bytes (the enums in a byte each; was 40). */
 typedef struct {
-    md_state state;            /* UNKNOWN also when the observer's own checks went stale */
-    uint32_t consecutive_failures;
-    uint32_t latency_us;       /* of the last check */
-    md_err_class err;          /* of the last check */
-    uint16_t http_status;
     int64_t observed_at_ms;    /* the observer's wall clock: shown, never used for freshness */
     int64_t state_since_ms;    /* the observer's wall clock */
+    uint32_t consecutive_failures;
+    uint32_t latency_us;       /* of the last check */
+    md_state state : 8;        /* UNKNOWN also when the observer's own checks went stale */
+    md_err_class err : 8;      /* of the last check */
+    uint16_t http_status;
 } md_obs;
+_Static_assert(MD_STATE_COUNT <= 128 && MD_ERR_COUNT <= 128, "md_obs's enums fit their bits");
 
 /* Facts about the publishing node. */
 typedef struct {

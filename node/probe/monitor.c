@@ -36,8 +36,8 @@ typedef struct svc_rt {
     void *check_handle;   /* non-NULL while a check runs: checks of one service never overlap */
     void *prewarm_handle; /* likewise for pre-warm requests */
     int64_t cert_expiry_ms;
-    int64_t cert_learned_ms;
-    int64_t cert_warned_ms;
+    uint32_t cert_learned_s;  /* wall seconds (to 2106), 0 = never: minutes matter here */
+    uint32_t cert_warned_s;
     bool early_queued;    /* an EV_EARLY of this service is in the heap */
     bool check_waiting;   /* in the monitor's queue of checks waiting for a prober slot: as good
                            * as running for "never two at once" */
@@ -53,8 +53,8 @@ typedef struct svc_rt {
 } svc_rt;
 
 #define NO_SVC UINT32_MAX
-/* One a service: 496 bytes on LP64 with md_health (the waiting queue's fields took padding). */
-_Static_assert(sizeof(void *) != 8 || sizeof(svc_rt) <= 496, "svc_rt grew");
+/* One a service: 424 bytes on LP64 with md_health (the waiting queue's fields took padding). */
+_Static_assert(sizeof(void *) != 8 || sizeof(svc_rt) <= 424, "svc_rt grew");
 
 /* The counters in the view's order, so a view copies them as they are. */
 enum {
@@ -230,16 +230,22 @@ static void record_duration(svc_rt *s, double seconds)
     s->dur_sum_s += seconds;
 }
 
+static uint32_t wall_s(int64_t wall_ms)
+{
+    int64_t sec = wall_ms / 1000;
+    return sec <= 0 ? 1 : sec >= UINT32_MAX ? UINT32_MAX : (uint32_t)sec; /* never 0: that is "never" */
+}
+
 static void note_cert(svc_rt *s, int64_t expiry_ms, int64_t now_ms)
 {
     s->cert_expiry_ms = expiry_ms;
-    s->cert_learned_ms = now_ms;
+    s->cert_learned_s = wall_s(now_ms);
     int64_t left_ms = expiry_ms - now_ms;
     if (left_ms >= (int64_t)s->cfg->cert_warn_days * DAY_MS)
         return;
-    if (s->cert_warned_ms != 0 && now_ms - s->cert_warned_ms < CERT_WARN_REPEAT_MS)
+    if (s->cert_warned_s != 0 && (int64_t)wall_s(now_ms) - s->cert_warned_s < CERT_WARN_REPEAT_MS / 1000)
         return;
-    s->cert_warned_ms = now_ms;
+    s->cert_warned_s = wall_s(now_ms);
     char when[40];
     md_format_time_ms(expiry_ms, when, sizeof when);
     md_log(MD_LOG_WARN, "cert_expiring", MD_S("service", s->cfg->name), MD_S("expires_at", when),
@@ -337,7 +343,7 @@ static void run_check(md_monitor *m, svc_rt *s)
     fill_request(s->cfg, &req);
     /* The clock only for HTTPS: no clock read per plain check. */
     req.want_cert = s->cfg->url && strncmp(s->cfg->url, "https:", 6) == 0 &&
-                    (s->cert_learned_ms == 0 || md_wall_ms() - s->cert_learned_ms >= CERT_RELEARN_MS);
+                    (s->cert_learned_s == 0 || (int64_t)wall_s(md_wall_ms()) - s->cert_learned_s >= CERT_RELEARN_MS / 1000);
     int rc = md_probe_start(m->prober, &req, on_check_done, s, &s->check_handle);
     if (rc < 0) {
         s->check_handle = NULL;
@@ -506,7 +512,7 @@ static bool fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, 
     o->trend_warning = h->trend_warning;
     o->trend_eta_ms = h->trend_eta_ms;
     o->last_err = h->last_err;
-    o->last_http_status = h->last_http_status;
+    o->last_http_status = (int16_t)(h->last_http_status > 0 && h->last_http_status < 1000 ? h->last_http_status : 0);
     o->interval_ms = (int32_t)c->interval_ms; /* the config's limit (a day) fits */
     o->timeout_ms = (int32_t)c->timeout_ms;
     o->slow_ms = (int32_t)c->slow_ms;

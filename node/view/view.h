@@ -29,9 +29,10 @@ enum {
     MD_VIEW_C_N
 };
 
-/* One service. Every view has one per service, so it is packed (344 bytes; 472 with 64-bit
+/* One service. Every view has one per service, so it is packed (328 bytes; 472 with 64-bit
  * counters, the failover fields inline and the name and target copied): fields grouped by size,
- * the counters kept as the monitor keeps them, what few services have out of line. */
+ * the enums in a byte each, the counters kept as the monitor keeps them, what few services have
+ * out of line. */
 typedef struct {
     const char *name;          /* the config's (which outlives every view: the daemon frees it after
                                 * the holder and the API), or owned by the view */
@@ -40,17 +41,6 @@ typedef struct {
                                 * changes nothing, else owned by the view */
     const char *state_cause;   /* why it is in this state (last change's cause); owned by the view
                                 * or static, NULL reads as "" */
-    md_state state;
-    bool trend_warning;
-    bool cert_warning;         /* expiry is within cert_warn_days */
-    bool paused;               /* remediation, from the committed ledger */
-    int consecutive_failures;
-    int consecutive_successes;
-    md_err_class last_err;
-    int last_http_status;
-    int32_t interval_ms;       /* the config's (at most a day) */
-    int32_t timeout_ms;
-    int32_t slow_ms;
     int64_t state_since_ms;    /* wall ms */
     uint64_t checks_total;
     uint64_t checks_ok;
@@ -70,17 +60,28 @@ typedef struct {
     const md_history *history; /* packed copy of the last results (read with md_history_get), owned
                                 * by the view; NULL in a view built without histories (only the
                                 * readers that show results ask for them: md_view_holder_get_full) */
-    /* The cluster's view (a cluster of one without a cluster section). */
-    md_verdict verdict;
-    int votes_up;
-    int votes_down;
-    int quorum;
-    int64_t verdict_since_ms;  /* wall ms of the last verdict change */
+    int64_t verdict_since_ms;  /* wall ms of the last cluster verdict change */
     struct md_view_obs *obs;   /* one per node, in md_view.nodes order; owned by the view */
-    /* Remediation, from the committed ledger (and paused, above). */
+    /* Remediation, from the committed ledger (and paused, below). */
     uint64_t incident_id;      /* the open incident, 0 when none */
     const char *remedy;        /* owned; a short account, e.g. "restart #2 of 3 running", or NULL */
     const struct md_view_failover *failover; /* owned; NULL for a service without endpoints */
+    int consecutive_failures;
+    int consecutive_successes;
+    int32_t interval_ms;       /* the config's (at most a day) */
+    int32_t timeout_ms;
+    int32_t slow_ms;
+    int16_t last_http_status;  /* 0 without an HTTP answer */
+    /* The cluster's view (a cluster of one without a cluster section): votes count nodes. */
+    int16_t votes_up;
+    int16_t votes_down;
+    int16_t quorum;
+    md_state state : 8;
+    md_err_class last_err : 8;
+    md_verdict verdict : 8;
+    bool trend_warning;
+    bool cert_warning;         /* expiry is within cert_warn_days */
+    bool paused;               /* remediation, from the committed ledger */
 } md_view_service;
 
 /* A service's failover on this node (services with endpoints, filled by node/failover). */

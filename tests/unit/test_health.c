@@ -446,10 +446,10 @@ static void test_uptime_hour_negative_times(void **state)
 static void test_size_budget(void **state)
 {
     (void)state;
-    assert_true(sizeof(md_health) <= 312); /* thresholds shared; the history's entries and the failures live outside */
+    assert_true(sizeof(md_health) <= 248); /* thresholds shared; the history's entries and the failures live outside */
 }
 
-/* The hour's failure counts exist only while the hour holds a failure: a healthy service never
+/* The hour's 16-bit counts exist only while the hour holds a failure: a healthy service never
  * allocates them, a failure does, and they go once its minute has left the hour. */
 static void test_uptime_hour_failures_only_when_failing(void **state)
 {
@@ -461,22 +461,52 @@ static void test_uptime_hour_failures_only_when_failing(void **state)
     int64_t at = T0;
     for (int k = 0; k < 30; k++)
         ok_at(&h, at += STEP_MS, 100, NULL);
-    assert_null(h.minute_failed);
+    assert_null(h.minute_wide);
     fail_at(&h, at += STEP_MS, MD_ERR_TIMEOUT, 0, NULL);
-    assert_non_null(h.minute_failed);
+    assert_non_null(h.minute_wide);
     assert_float_equal(md_health_uptime_hour_pct(&h, at), 3000.0 / 31, 1e-9);
     for (int k = 0; k < 6 * 59; k++) {
         ok_at(&h, at += STEP_MS, 100, NULL);
-        assert_non_null(h.minute_failed); /* the failure's minute is still in the hour */
+        assert_non_null(h.minute_wide); /* the failure's minute is still in the hour */
     }
-    for (int k = 0; k < 12 && h.minute_failed; k++)
+    for (int k = 0; k < 12 && h.minute_wide; k++)
         ok_at(&h, at += STEP_MS, 100, NULL);
-    assert_null(h.minute_failed);
+    assert_null(h.minute_wide);
     assert_float_equal(md_health_uptime_hour_pct(&h, at), 100.0, 1e-9);
     fail_at(&h, at += STEP_MS, MD_ERR_TIMEOUT, 0, NULL); /* and again */
-    assert_non_null(h.minute_failed);
+    assert_non_null(h.minute_wide);
     md_health_free(&h);
-    assert_null(h.minute_failed);
+    assert_null(h.minute_wide);
+}
+
+/* More than 255 checks in a minute widen the counts without a failure and keep them exact; they
+ * narrow again once no minute of the hour is over 255. */
+static void test_uptime_hour_busy_minute_widens(void **state)
+{
+    (void)state;
+    md_health h;
+    md_trend_sample h_s[MD_TREND_MAX_WINDOW];
+    md_health_params p = params(2, 1, 60000);
+    md_health_init(&h, h_s, &p, T0);
+    int64_t at = T0 - T0 % MIN_MS + MIN_MS; /* a minute's start */
+    for (int k = 0; k < 255; k++)
+        ok_at(&h, at + k, 100, NULL);
+    assert_null(h.minute_wide);
+    ok_at(&h, at + 255, 100, NULL);
+    assert_non_null(h.minute_wide);
+    for (int k = 256; k < 400; k++)
+        ok_at(&h, at + k, 100, NULL);
+    fail_at(&h, at + 400, MD_ERR_TIMEOUT, 0, NULL); /* the 401st of the minute */
+    assert_float_equal(md_health_uptime_hour_pct(&h, at + 400), 40000.0 / 401, 1e-9);
+    at += MIN_MS;
+    for (int k = 0; k < 3; k++)
+        ok_at(&h, at + k, 100, NULL); /* a quiet minute: 3 checks */
+    assert_float_equal(md_health_uptime_hour_pct(&h, at + 3), 40300.0 / 404, 1e-9);
+    for (int k = 0; k < 60 && h.minute_wide; k++)
+        ok_at(&h, at += MIN_MS, 100, NULL);
+    assert_null(h.minute_wide); /* the busy minute left the hour */
+    assert_float_equal(md_health_uptime_hour_pct(&h, at), 100.0, 1e-9);
+    md_health_free(&h);
 }
 
 /* The ring of (ok, total) per minute the split counts replaced, as the reference. */
@@ -604,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_uptime_hour_negative_times),
         cmocka_unit_test(test_size_budget),
         cmocka_unit_test(test_uptime_hour_failures_only_when_failing),
+        cmocka_unit_test(test_uptime_hour_busy_minute_widens),
         cmocka_unit_test(test_uptime_hour_agrees_with_old_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
