@@ -52,10 +52,11 @@ const char *md_err_name(md_err_class e);
  * Each result keeps its error class, its latency (in units of 100 us, rounded, saturating at
  * ~419 s) and the time since the previous result (ms, saturating at 2^31 - 1: 24.8 days); the
  * HTTP status is not kept. The entries are coded oldest first, each against the one before it:
- * one byte for the class and a small change of start gap (the gap less the change in latency: about
- * the interval, steady to a few ms even when latency jitters), then the latency's change as a
- * varint; 2-3 bytes a result for a steady service, at most 10, in a buffer of the size they need (32-byte steps) instead of the
- * fixed 7 bytes a result of before. Times are rebuilt from last_ms, the newest entry's finish
+ * the change of start gap (the gap less the change in latency: about the interval, steady to a
+ * few ms even when latency jitters) and of latency, packed with the class in the first of a few
+ * forms they fit (history.c): 1 byte a result for a steady service, 2-3 when latency jitters or
+ * the loop is saturated, at most 10, in a buffer of the size they need (32-byte steps) instead
+ * of the fixed 7 bytes a result of before. Times are rebuilt from last_ms, the newest entry's finish
  * time, walking back through the gaps: the oldest entry's gap is never read. A result earlier
  * than the newest (a clock stepped back) is stored at the newest's time; a gap longer than
  * 24.8 days (a node stopped for weeks) is stored as 24.8 days, moving the older entries' times

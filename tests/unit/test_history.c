@@ -1,7 +1,8 @@
 /* test_history.c: unit tests of the delta-coded result history (node/health/history.c): order,
  * wraparound, round trips (every result kind, irregular gaps across the wrap), latency saturation
  * and rounding, clamping, gaps too long for an entry, agreement with the fixed 7-byte ring it
- * replaced over random and hostile sequences, the bytes a steady service takes, and clones. */
+ * replaced over random and hostile sequences, the bytes a steady service takes, each form of entry
+ * at its edges, and clones. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -290,7 +291,7 @@ static void test_extreme_changes(void **state)
 }
 
 /* What the coding is for: a steady service (checks every 10 s give or take a few ms, latency
- * within a few ms) keeps its 100 results in at most 3 bytes each, and the record stays small. */
+ * within a few ms) keeps its 100 results in at most 2 bytes each, and the record stays small. */
 static void test_steady_service_is_small(void **state)
 {
     (void)state;
@@ -310,7 +311,7 @@ static void test_steady_service_is_small(void **state)
     /* It grows to what the first results foretell, not a step at a time (8 reallocations). */
     assert_true(resized <= 4);
     assert_int_equal(h.count, MD_HISTORY_LEN);
-    assert_true(md_history_bytes(&h) <= 3 * MD_HISTORY_LEN);
+    assert_true(md_history_bytes(&h) <= 2 * MD_HISTORY_LEN);
     assert_true(h.cap <= md_history_bytes(&h) + 3 * 32); /* the room given back as it steadied */
     md_history_free(&h);
     assert_null(h.b);
@@ -351,6 +352,51 @@ static void test_jittery_latency_is_small(void **state)
     print_message("jittery latency: %zu bytes for %d results\n", md_history_bytes(&h), MD_HISTORY_LEN);
     assert_true(md_history_bytes(&h) <= 3 * MD_HISTORY_LEN);
     md_history_free(&h);
+}
+
+/* Each form of entry at its edges: a result whose start gap changes by d ms and latency by dl
+ * units of 100 us takes the bytes of the first form those changes fit (history.c), and comes back. */
+static void test_entry_forms(void **state)
+{
+    (void)state;
+    static const struct {
+        int d_ms, dl;
+        md_err_class err;
+        size_t bytes;
+    } rows[] = {
+        {0, 0, MD_ERR_NONE, 1},     {3, 0, MD_ERR_NONE, 1},     {-4, 0, MD_ERR_NONE, 1},
+        {4, 0, MD_ERR_NONE, 2},     {0, 7, MD_ERR_NONE, 1},     {0, -8, MD_ERR_NONE, 1},
+        {0, 8, MD_ERR_NONE, 2},     {31, 0, MD_ERR_NONE, 2},    {-32, 127, MD_ERR_NONE, 2},
+        {32, 0, MD_ERR_NONE, 3},    {0, 128, MD_ERR_NONE, 3},   {15, -32768, MD_ERR_NONE, 3},
+        {-16, 32767, MD_ERR_NONE, 3}, {16, 128, MD_ERR_NONE, 4}, {0, 32768, MD_ERR_NONE, 5},
+        {2047, 127, MD_ERR_NONE, 3}, {-2048, -128, MD_ERR_NONE, 3}, {2048, 0, MD_ERR_NONE, 4},
+        {0, 0, MD_ERR_TIMEOUT, 3},  {0, 0, MD_ERR_BODY, 3},     {-9000, 60000, MD_ERR_CONNECT, 7},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        md_history h;
+        md_history_init(&h, BASE_MS);
+        const uint32_t lat0 = 5000000; /* 5 s in us: room to go down */
+        int64_t at = BASE_MS;
+        for (int k = 0; k < 2; k++) { /* the start gap settles at 10 s */
+            md_check_result r = res(at += 10000, lat0, MD_ERR_NONE);
+            md_history_push(&h, &r);
+        }
+        size_t before = md_history_bytes(&h);
+        /* The gap is the start gap plus the latency's change in ms (history.c's lat_change_ms). */
+        int64_t gap = 10000 + rows[i].d_ms + (int64_t)rows[i].dl * 100 / 1000;
+        uint32_t lat = (uint32_t)((int64_t)lat0 + (int64_t)rows[i].dl * 100);
+        md_check_result in = res(at + gap, lat, rows[i].err), out[3];
+        md_history_push(&h, &in);
+        assert_int_equal(md_history_bytes(&h) - before, rows[i].bytes);
+        assert_int_equal(md_history_get(&h, out, 3), 3);
+        assert_int_equal(out[0].at_ms, in.at_ms);
+        assert_int_equal(out[0].latency_us, lat);
+        assert_int_equal(out[0].err, rows[i].err);
+        assert_int_equal(out[1].at_ms, at);
+        assert_int_equal(out[1].latency_us, lat0);
+        assert_int_equal(out[2].at_ms, at - 10000);
+        md_history_free(&h);
+    }
 }
 
 /* A clone reads the same and does not follow its source afterwards; an empty one needs no bytes. */
@@ -395,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_extreme_changes),
         cmocka_unit_test(test_steady_service_is_small),
         cmocka_unit_test(test_jittery_latency_is_small),
+        cmocka_unit_test(test_entry_forms),
         cmocka_unit_test(test_clone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
