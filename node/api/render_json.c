@@ -115,9 +115,9 @@ static bool add_service_fields(cJSON *o, const md_view_service *v)
               add_num(o, "consecutive_failures", v->consecutive_failures) &&
               add_num(o, "consecutive_successes", v->consecutive_successes);
     cJSON *checks = ok ? cJSON_AddObjectToObject(o, "checks") : NULL;
-    ok = checks && add_num(checks, "ok", (double)v->checks_ok) &&
-         add_num(checks, "total", (double)v->checks_total) &&
-         add_round(o, "uptime_pct", v->uptime_pct) &&
+    ok = checks && add_num(checks, "ok", (double)md_view_checks_ok(v)) &&
+         add_num(checks, "total", (double)md_view_checks_total(v)) &&
+         add_round(o, "uptime_pct", md_view_uptime_pct(v)) &&
          add_round(o, "uptime_hour_pct", v->uptime_hour_pct) &&
          add_time(o, "last_check", "last_check_ms", v->last_check_ms) &&
          add_time(o, "last_success", "last_success_ms", v->last_success_ms);

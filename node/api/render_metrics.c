@@ -113,7 +113,7 @@ static void each_state(buf *b, const md_view *s, const md_view_service *v)
 static void each_uptime(buf *b, const md_view *s, const md_view_service *v)
 {
     (void)s;
-    sample_d(b, "medic_service_uptime_ratio", v, v->uptime_pct / 100.0);
+    sample_d(b, "medic_service_uptime_ratio", v, md_view_uptime_pct(v) / 100.0);
 }
 
 static void each_latency(buf *b, const md_view *s, const md_view_service *v)

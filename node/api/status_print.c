@@ -23,8 +23,8 @@ static void print_json(const md_view *s, size_t from, size_t to)
         if (v->last_success_ms)
             md_format_time_ms(v->last_success_ms, last, sizeof last);
         md_log(MD_LOG_INFO, "status", MD_S("service", v->name), MD_S("state", md_state_name(v->state)),
-               MD_D("uptime_pct", v->uptime_pct), MD_D("response_ms", v->last_latency_ms),
-               MD_I("checks_ok", v->checks_ok), MD_I("checks_total", v->checks_total),
+               MD_D("uptime_pct", md_view_uptime_pct(v)), MD_D("response_ms", v->last_latency_ms),
+               MD_I("checks_ok", md_view_checks_ok(v)), MD_I("checks_total", md_view_checks_total(v)),
                MD_S("last_success", last));
     }
 }
@@ -39,11 +39,11 @@ static void print_text(FILE *out, const md_view *s, size_t from, size_t to)
         fprintf(out, "\n%s %s\n", state_mark(v->state), v->name);
         const char *cause = v->state_cause ? v->state_cause : "";
         fprintf(out, "   Status: %s%s%s\n", md_state_name(v->state), cause[0] ? " - " : "", cause);
-        fprintf(out, "   Uptime: %.2f%% (last hour %.2f%%)\n", v->uptime_pct, v->uptime_hour_pct);
+        fprintf(out, "   Uptime: %.2f%% (last hour %.2f%%)\n", md_view_uptime_pct(v), v->uptime_hour_pct);
         fprintf(out, "   Response: %.*fms (avg %.*fms)\n", v->last_latency_ms < 10 ? 1 : 0, v->last_latency_ms,
                 v->avg_latency_ms < 10 ? 1 : 0, v->avg_latency_ms);
-        fprintf(out, "   Checks: %llu/%llu\n", (unsigned long long)v->checks_ok,
-                (unsigned long long)v->checks_total);
+        fprintf(out, "   Checks: %llu/%llu\n", (unsigned long long)md_view_checks_ok(v),
+                (unsigned long long)md_view_checks_total(v));
         fprintf(out, "   Last success: %s\n", last);
         if (v->trend_warning)
             fprintf(out, "   Warning: latency rising %.1f ms/s, slow in ~%llds\n", v->trend_slope_ms_per_s,

@@ -499,9 +499,6 @@ static bool fill_snap_service(md_monitor *m, md_view *snap, md_view_service *o, 
         o->state_cause = ""; /* out of memory: the view is still whole */
     o->consecutive_failures = h->consecutive_failures;
     o->consecutive_successes = h->consecutive_successes;
-    o->checks_total = h->checks_total;
-    o->checks_ok = h->checks_ok;
-    o->uptime_pct = md_health_uptime_pct(h);
     o->uptime_hour_pct = md_health_uptime_hour_pct(h, now_ms);
     o->last_check_ms = h->last_check_ms;
     o->last_success_ms = h->last_success_ms;

@@ -29,7 +29,7 @@ enum {
     MD_VIEW_C_N
 };
 
-/* One service. Every view has one per service, so it is packed (328 bytes; 472 with 64-bit
+/* One service. Every view has one per service, so it is packed (304 bytes; 472 with 64-bit
  * counters, the failover fields inline and the name and target copied): fields grouped by size,
  * the enums in a byte each, the counters kept as the monitor keeps them, what few services have
  * out of line. */
@@ -42,9 +42,6 @@ typedef struct {
     const char *state_cause;   /* why it is in this state (last change's cause); owned by the view
                                 * or static, NULL reads as "" */
     int64_t state_since_ms;    /* wall ms */
-    uint64_t checks_total;
-    uint64_t checks_ok;
-    double uptime_pct;         /* since start */
     double uptime_hour_pct;    /* over the last hour */
     int64_t last_check_ms;     /* wall ms, 0 = never */
     int64_t last_success_ms;   /* wall ms, 0 = never */
@@ -55,7 +52,8 @@ typedef struct {
     int64_t trend_eta_ms;      /* valid when trend_warning */
     int64_t cert_expiry_ms;    /* wall ms, 0 = unknown / not HTTPS */
     md_counts counts;          /* MD_VIEW_C_N of them (read with md_view_count and the helpers
-                                * below); hi, when set, is owned by the view */
+                                * below: the checks and uptime since start are theirs); hi, when
+                                * set, is owned by the view */
     double duration_sum_s;
     const md_history *history; /* packed copy of the last results (read with md_history_get), owned
                                 * by the view; NULL in a view built without histories (only the
@@ -116,6 +114,25 @@ static inline uint64_t md_view_duration_count(const md_view_service *v)
     for (size_t k = 0; k < MD_ERR_COUNT; k++)
         n += md_view_count(v, MD_VIEW_C_RESULT + k);
     return n;
+}
+
+/* md_view_checks_total: checks done since start (every result class). */
+static inline uint64_t md_view_checks_total(const md_view_service *v)
+{
+    return md_view_duration_count(v);
+}
+
+/* md_view_checks_ok: the successful ones among them. */
+static inline uint64_t md_view_checks_ok(const md_view_service *v)
+{
+    return md_view_count(v, MD_VIEW_C_RESULT + MD_ERR_NONE);
+}
+
+/* md_view_uptime_pct: successful checks since start in percent, 100 before any check. */
+static inline double md_view_uptime_pct(const md_view_service *v)
+{
+    uint64_t total = md_view_checks_total(v);
+    return total == 0 ? 100.0 : (double)md_view_checks_ok(v) * 100.0 / (double)total;
 }
 
 /* md_view_n_endpoints: v's failover endpoints, 0 without failover. */

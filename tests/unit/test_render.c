@@ -61,9 +61,6 @@ static void fill_api(md_view *s, md_view_service *a)
     a->state_since_ms = T0 + 1234;
     a->state_cause = "1 consecutive success";
     a->consecutive_successes = 7;
-    a->checks_total = 10;
-    a->checks_ok = 9;
-    a->uptime_pct = 90;
     a->uptime_hour_pct = 90.123456;
     a->last_check_ms = a->last_success_ms = T0 + 50000;
     a->last_latency_ms = 12.34567;
@@ -116,7 +113,6 @@ static md_view *make_view(void)
     d->state_since_ms = T0 + 20000;
     d->state_cause = "2 consecutive failures (last: connect)";
     d->consecutive_failures = 4;
-    d->checks_total = 4;
     d->last_check_ms = T0 + 45000;
     d->last_err = MD_ERR_CONNECT;
     d->counts.lo[MD_VIEW_C_RESULT + MD_ERR_CONNECT] = 4;

@@ -30,8 +30,8 @@ static md_view *big_view(void)
         v->services[i].name = md_view_strdup(v, name);
         v->services[i].kind = "http";
         v->services[i].state = i % 7 ? MD_STATE_UP : MD_STATE_DOWN;
-        v->services[i].checks_total = i;
-        v->services[i].checks_ok = i / 2;
+        v->services[i].counts.lo[MD_VIEW_C_RESULT + MD_ERR_NONE] = (uint32_t)(i / 2);
+        v->services[i].counts.lo[MD_VIEW_C_RESULT + MD_ERR_TIMEOUT] = (uint32_t)(i - i / 2);
     }
     return v;
 }
