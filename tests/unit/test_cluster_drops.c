@@ -22,6 +22,7 @@
 #include "base/base.h"
 #include "cluster/cluster.h"
 #include "config/config.h"
+#include "cluster_test_util.h"
 #include "tp_int.h"
 
 #define SECRET "drops-test-secret-0123456789"
@@ -50,14 +51,6 @@ static void seal_send(nng_socket s, const char *secret, const char *sender, cons
     assert_int_equal(nng_sendmsg(s, m, 0), 0);
 }
 
-static void run_ms(uv_loop_t *loop, int ms)
-{
-    uint64_t end = uv_hrtime() + (uint64_t)ms * 1000000u;
-    while (uv_hrtime() < end) {
-        uv_run(loop, UV_RUN_NOWAIT);
-        usleep(2000);
-    }
-}
 
 static void closed(void *arg) { *(int *)arg = 1; }
 
@@ -76,10 +69,8 @@ static void test_forged_sender_spends_no_line(void **state)
     md_config *cfg = NULL;
     if (md_config_parse(json, strlen(json), "t.json", &cfg, err, sizeof err) != 0)
         fail_msg("%s", err);
-    char *logbuf = NULL;
-    size_t loglen = 0;
-    FILE *log = open_memstream(&logbuf, &loglen);
-    md_log_setup(0, MD_LOG_WARN, log);
+    cluster_test_log log;
+    cluster_test_log_start(&log);
 
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -93,9 +84,9 @@ static void test_forged_sender_spends_no_line(void **state)
     assert_int_equal(nng_push0_open(&raw), 0);
     assert_int_equal(nng_dial(raw, url, NULL, 0), 0);
     seal_send(raw, "not-the-cluster-secret-at-all", "n2", "n1", 1); /* forged: claims n2 */
-    run_ms(&loop, 300);
+    cluster_test_run_ms(&loop, 300);
     seal_send(raw, SECRET, "n2", "n3", 2); /* n2's, really, but meant for n3: a replay */
-    run_ms(&loop, 300);
+    cluster_test_run_ms(&loop, 300);
     nng_close(raw);
 
     int done = 0;
@@ -104,14 +95,14 @@ static void test_forged_sender_spends_no_line(void **state)
         uv_run(&loop, UV_RUN_ONCE);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
-    md_log_setup(0, MD_LOG_INFO, NULL);
-    fclose(log);
+    cluster_test_log_stop(&log);
+    const char *logbuf = log.text;
 
     const char *forged = strstr(logbuf, "event=message_dropped peer=unknown claimed_peer=n2 reason=auth");
     const char *real = strstr(logbuf, "event=message_dropped peer=n2 reason=replay");
     if (!forged || !real)
         fail_msg("log was:\n%s", logbuf);
-    free(logbuf);
+    free(log.text);
     md_config_free(cfg);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -17,6 +17,7 @@
 #include "base/base.h"
 #include "cluster/cluster.h"
 #include "config/config.h"
+#include "cluster_test_util.h"
 
 #define SECRET "own-test-secret-0123456789abcdef"
 #define WAIT_MS 15000
@@ -58,15 +59,6 @@ static bool wait_vote(uv_loop_t *loop, md_cluster *c2, const char *want)
     return false;
 }
 
-static void run_ms(uv_loop_t *loop, int ms)
-{
-    uint64_t end = uv_hrtime() + (uint64_t)ms * 1000000u;
-    while (uv_hrtime() < end) {
-        uv_run(loop, UV_RUN_NOWAIT);
-        usleep(2000);
-    }
-}
-
 static size_t count(const char *hay, const char *needle)
 {
     size_t n = 0;
@@ -85,10 +77,8 @@ static void test_expiry_and_republish(void **state)
     node n[2];
     make_node(&n[0], "n1", p1, p2);
     make_node(&n[1], "n2", p1, p2);
-    char *logbuf = NULL;
-    size_t loglen = 0;
-    FILE *log = open_memstream(&logbuf, &loglen);
-    md_log_setup(0, MD_LOG_WARN, log);
+    cluster_test_log log;
+    cluster_test_log_start(&log);
 
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -111,9 +101,9 @@ static void test_expiry_and_republish(void **state)
     assert_true(wait_vote(&loop, n[1].c, "n1:down"));
     /* No check completes now: after three intervals (600 ms) n1's sweep publishes UNKNOWN. */
     assert_true(wait_vote(&loop, n[1].c, "n1:none"));
-    run_ms(&loop, 1000); /* more sweeps: it stays expired, and is said once */
-    fflush(log);
-    assert_int_equal(count(logbuf, "event=own_observation_stale service=a"), 1);
+    cluster_test_run_ms(&loop, 1000); /* more sweeps: it stays expired, and is said once */
+    fflush(log.f);
+    assert_int_equal(count(log.text, "event=own_observation_stale service=a"), 1);
     md_cluster_own(n[0].c, 0, &h); /* the same DOWN as before the expiry */
     assert_true(wait_vote(&loop, n[1].c, "n1:down"));
 
@@ -124,9 +114,8 @@ static void test_expiry_and_republish(void **state)
         uv_run(&loop, UV_RUN_ONCE);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
-    md_log_setup(0, MD_LOG_INFO, NULL);
-    fclose(log);
-    free(logbuf);
+    cluster_test_log_stop(&log);
+    free(log.text);
     md_health_free(&h);
     for (int i = 0; i < 2; i++) {
         md_config_free(n[i].cfg);
