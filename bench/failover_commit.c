@@ -113,13 +113,6 @@ typedef struct {
     int refused;                /* answers other than 202, any time */
 } load;
 
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return size * n;
-}
-
 /* Points h at the next action: services in turn, pause and resume alternating per service. */
 static void aim(load *ld, CURL *h)
 {
@@ -137,7 +130,7 @@ static CURL *new_handle(load *ld)
         return NULL;
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, ld->auth);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, md_curl_discard);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     aim(ld, h);

@@ -146,6 +146,10 @@ int md_curl_loop_add(md_curl_loop *cl, CURL *easy, md_curl_done_cb cb, void *ctx
  * the easy handle again. A handle that is not running here is ignored. */
 void md_curl_loop_cancel(md_curl_loop *cl, CURL *easy);
 
+/* md_curl_discard is a CURLOPT_WRITEFUNCTION that drops the body (curl's default writes it to
+ * stdout): for transfers that want only the status. */
+size_t md_curl_discard(char *data, size_t size, size_t n, void *ud);
+
 /* md_curl_loop_close cancels every transfer (no callbacks), closes the uv handles and frees cl
  * once they are closed; keep running the loop until it has no more handles. Free the users of
  * cl (md_prober_free) first: they must not touch cl afterwards. May be called from a done

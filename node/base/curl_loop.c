@@ -161,6 +161,13 @@ static void on_after_poll(uv_check_t *h)
     }
 }
 
+size_t md_curl_discard(char *data, size_t size, size_t n, void *ud)
+{
+    (void)data;
+    (void)ud;
+    return size * n;
+}
+
 uint64_t md_curl_loop_idle_ns(md_curl_loop *cl)
 {
     assert(cl);

@@ -194,13 +194,6 @@ static bool retry_later(md_alerts *a, delivery *d, int64_t retry_after_ms, long 
 
 /* ---- requests ---- */
 
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return size * n;
-}
-
 static void on_done(CURL *easy, CURLcode res, void *ctx)
 {
     delivery *d = ctx;
@@ -281,7 +274,7 @@ static bool start(md_alerts *a, delivery *d)
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, d->hdrs);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "medic/" MD_VERSION);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, md_curl_discard);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)a->o.request_timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)a->o.request_timeout_ms);
     if (md_curl_loop_add(a->cl, e, on_done, d) != 0) {

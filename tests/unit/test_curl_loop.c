@@ -36,13 +36,6 @@ typedef struct {
     CURLcode results[K];
 } batch;
 
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return size * n;
-}
-
 static void on_done(CURL *easy, CURLcode res, void *ctx)
 {
     batch *b = ctx;
@@ -89,7 +82,7 @@ static void test_answers_of_one_turn_are_all_read_before_any_is_reported(void **
         b.easy[i] = curl_easy_init();
         assert_non_null(b.easy[i]);
         curl_easy_setopt(b.easy[i], CURLOPT_URL, url);
-        curl_easy_setopt(b.easy[i], CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(b.easy[i], CURLOPT_WRITEFUNCTION, md_curl_discard);
         curl_easy_setopt(b.easy[i], CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(b.easy[i], CURLOPT_TIMEOUT_MS, 10000L);
         assert_int_equal(md_curl_loop_add(cl, b.easy[i], on_done, &b), 0);
