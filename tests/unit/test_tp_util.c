@@ -179,6 +179,19 @@ void tpt_start(tpt_cluster *c, int i, uint64_t epoch)
 
 static void closed(void *arg) { *(bool *)arg = true; }
 
+/* A close that never finishes has been seen only in CI, rarely: print every thread's stack so the
+ * next one says where it waits (the sockets close on libuv's thread pool, inside nng). */
+static void print_threads(void)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd,
+             "command -v gdb >/dev/null && gdb -p %d -batch -ex 'thread apply all bt' </dev/null 2>/dev/null | "
+             "grep -v '^\\[' >&2",
+             (int)getpid());
+    if (system(cmd) != 0)
+        print_message("(no thread stacks: gdb is missing or could not attach)\n");
+}
+
 void tpt_stop(tpt_cluster *c, int i)
 {
     tpt_node *n = &c->node[i];
@@ -193,6 +206,10 @@ void tpt_stop(tpt_cluster *c, int i)
         if (!done) {
             usleep(1000);
         }
+    }
+    if (!done) {
+        print_message("node %s: tp_close did not finish within 10 s; the threads:\n", n->id);
+        print_threads();
     }
     assert_true(done);
 }
