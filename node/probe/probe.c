@@ -29,6 +29,7 @@
  * many shares by a hash of their URL's authority: room for about 500 servers' sessions (fewer where
  * the hash crowds a bucket). A share is made only when a server of its bucket is first checked. */
 #define TLS_SHARES 64
+#define MD_PROBE_USER_AGENT "medic/" MD_VERSION
 
 /* A pooled easy handle and what its options are set for. A plain HTTP(S) check (GET or HEAD,
  * no extra headers, the system CA store, no certificate to read) that matches the profile only
@@ -83,6 +84,8 @@ struct md_prober {
     int n_easy;                        /* easy handles in existence (idle or running) */
     CURLSH *tls_shares[TLS_SHARES];    /* TLS sessions by server bucket; made on first use, NULL
                                           while curl refuses one (handles then keep their own) */
+    struct curl_slist *ua_header;      /* owned: "User-Agent: medic/<version>", for checks
+                                          without headers of their own; NULL if out of memory */
 };
 
 md_err_class md_probe_classify(int curl_code)
@@ -365,7 +368,6 @@ static int setup_full(check *c)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)r->timeout_ms);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "medic/" MD_VERSION);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
     /* A pooled handle keeps its receive buffer (16 KiB by default) while it waits; health answers
@@ -397,6 +399,14 @@ static int setup_full(check *c)
         if (build_headers(c) != 0)
             return -ENOMEM;
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
+        /* A User-Agent among the check's headers replaces this one. */
+        curl_easy_setopt(e, CURLOPT_USERAGENT, MD_PROBE_USER_AGENT);
+    } else if (c->p->ua_header) {
+        /* As a ready-made header line: curl formats CURLOPT_USERAGENT into a new string for every
+         * request and then formats it again into the request, byte by byte (bench/RESULTS.md). */
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->p->ua_header);
+    } else {
+        curl_easy_setopt(e, CURLOPT_USERAGENT, MD_PROBE_USER_AGENT);
     }
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, r->tls_verify ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->tls_verify ? 2L : 0L);
@@ -767,6 +777,7 @@ md_prober *md_prober_new(uv_loop_t *loop, struct md_curl_loop *cl)
     p->limit = MD_PROBE_SLOW_START;
     p->win_start_ms = uv_now(loop);
     p->win_idle_ns = md_curl_loop_idle_ns(cl);
+    p->ua_header = curl_slist_append(NULL, "User-Agent: " MD_PROBE_USER_AGENT);
     return p;
 }
 
@@ -809,6 +820,8 @@ void md_prober_free(md_prober *p)
         (void)src;
         p->tls_shares[i] = NULL;
     }
+    curl_slist_free_all(p->ua_header); /* after the handles that pointed at it */
+    p->ua_header = NULL;
     p->dead = true;
     if (p->depth == 0)
         free(p);

@@ -501,6 +501,32 @@ static void test_method_and_headers(void **state)
     assert_int_equal(f->resp.accepts, 1);
 }
 
+/* medic names itself with or without headers of the check's own, and a User-Agent among them
+ * replaces medic's instead of going out beside it. */
+static void test_user_agent(void **state)
+{
+    fixture *f = *state;
+    serve(f, ANS_OK);
+    md_header h[2] = {{"X-Probe", "yes"}, {"User-Agent", "ops-check/2"}};
+    md_probe_request q = http_req(f->url);
+    q.headers = h;
+    q.n_headers = 1;
+    got g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+    assert_non_null(strstr(f->resp.last_head, "\r\nUser-Agent: medic/" MD_VERSION "\r\n"));
+    q.n_headers = 2;
+    g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+    assert_non_null(strstr(f->resp.last_head, "\r\nUser-Agent: ops-check/2\r\n"));
+    assert_null(strstr(f->resp.last_head, "medic/"));
+    q.n_headers = 0;
+    g = probe_once(f, &q, 3000);
+    assert_int_equal(g.r.err, MD_ERR_NONE);
+    const char *ua = strstr(f->resp.last_head, "\r\nUser-Agent: medic/" MD_VERSION "\r\n");
+    assert_non_null(ua);
+    assert_null(strstr(ua + 3, "User-Agent")); /* one, not two */
+}
+
 static void test_timeout(void **state)
 {
     fixture *f = *state;
@@ -1183,6 +1209,7 @@ int main(void)
         T(test_expect_body),
         T(test_partial_body),
         T(test_method_and_headers),
+        T(test_user_agent),
         T(test_timeout),
         T(test_connect_refused),
         T(test_dns_failure),
