@@ -183,15 +183,12 @@ static void heap_push(md_monitor *m, sched_ev ev)
     m->heap[i] = ev;
 }
 
-static sched_ev heap_pop(md_monitor *m)
+/* Put ev where the hole at i is, moving smaller children up: the heap's sift-down. */
+static void heap_sift_down(md_monitor *m, size_t i, sched_ev ev)
 {
-    assert(m->heap_len > 0);
-    sched_ev top = m->heap[0];
-    sched_ev last = m->heap[--m->heap_len];
-    size_t i = 0;
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, min = i;
-        int64_t min_due = last.due_us;
+        int64_t min_due = ev.due_us;
         if (l < m->heap_len && m->heap[l].due_us < min_due) {
             min = l;
             min_due = m->heap[l].due_us;
@@ -203,9 +200,27 @@ static sched_ev heap_pop(md_monitor *m)
         m->heap[i] = m->heap[min];
         i = min;
     }
+    m->heap[i] = ev;
+}
+
+static sched_ev heap_pop(md_monitor *m)
+{
+    assert(m->heap_len > 0);
+    sched_ev top = m->heap[0];
+    sched_ev last = m->heap[--m->heap_len];
     if (m->heap_len > 0)
-        m->heap[i] = last;
+        heap_sift_down(m, 0, last);
     return top;
+}
+
+/* The top event, due again at a later time: one sift instead of a pop and a push, since every
+ * check re-queues its service so. */
+static void heap_requeue_top(md_monitor *m, int64_t due_us)
+{
+    assert(m->heap_len > 0 && due_us >= m->heap[0].due_us);
+    sched_ev ev = m->heap[0];
+    ev.due_us = due_us;
+    heap_sift_down(m, 0, ev);
 }
 
 static uint64_t next_random(md_monitor *m)
@@ -446,25 +461,26 @@ static void on_tick(uv_timer_t *t)
      * 100,000 checks in one turn would stall the loop again (rearm comes back after the I/O). */
     for (int started = 0; m->heap_len > 0 && m->heap[0].due_us <= now_us + 500 && started < TICK_STARTS_MAX;
          started++) {
-        sched_ev ev = heap_pop(m);
+        sched_ev ev = m->heap[0];
         svc_rt *s = &m->svc[ev.svc];
         if (ev.kind == EV_EARLY) {
+            (void)heap_pop(m);
             assert(s->early_queued);
             s->early_queued = false;
             start_check(m, s);
             continue; /* one-shot: the regular cadence stays as it was */
         }
+        /* Start-to-start cadence; after a stall (SIGSTOP, a busy loop) skip missed slots
+         * instead of firing a burst. Re-queued before the start, which may queue events. */
         int64_t period_us = (ev.kind == EV_CHECK ? s->cfg->interval_ms : s->cfg->prewarm_interval_ms) * 1000;
+        int64_t due_us = ev.due_us + period_us;
+        if (due_us <= now_us)
+            due_us += ((now_us - due_us) / period_us + 1) * period_us;
+        heap_requeue_top(m, due_us);
         if (ev.kind == EV_CHECK)
             start_check(m, s);
         else
             start_prewarm(m, s);
-        /* Start-to-start cadence; after a stall (SIGSTOP, a busy loop) skip missed slots
-         * instead of firing a burst. */
-        ev.due_us += period_us;
-        if (ev.due_us <= now_us)
-            ev.due_us += ((now_us - ev.due_us) / period_us + 1) * period_us;
-        heap_push(m, ev);
     }
     rearm(m);
 }
