@@ -131,6 +131,11 @@ static void format_number(const md_kv *kv, char *num, size_t len)
         snprintf(num, len, "%.3f", kv->d);
 }
 
+bool md_log_enabled(md_log_level lvl)
+{
+    return lvl >= log_min;
+}
+
 void md_log_kv(md_log_level lvl, const char *event, const md_kv *kv)
 {
     if (lvl < log_min)

@@ -1,4 +1,4 @@
-/* monitor.c: schedules every service's checks and pre-warm requests on one timer and a min-heap,
+/* monitor.c: schedules every service's checks and pre-warm requests on one timer and a schedule,
  * folds results into health, logs changes, and builds views when readers ask. */
 #include "probe.h"
 
@@ -11,7 +11,7 @@
 
 #include "base/base.h"
 #include "health/health.h"
-#include "sched_heap.h"
+#include "sched.h"
 
 #define TICK_STARTS_MAX 500 /* checks started in one loop turn */
 #define VIEW_MIN_GAP_US 100000 /* readers see state at most this old */
@@ -35,7 +35,7 @@ typedef struct svc_rt {
     int64_t cert_expiry_ms;
     uint32_t cert_learned_s;  /* wall seconds (to 2106), 0 = never: minutes matter here */
     uint32_t cert_warned_s;
-    bool early_queued;    /* an EV_EARLY of this service is in the heap */
+    bool early_queued;    /* an EV_EARLY of this service is in the schedule */
     bool check_waiting;   /* in the monitor's queue of checks waiting for a prober slot: as good
                            * as running for "never two at once" */
     uint32_t wait_next;   /* the next service in that queue, NO_SVC at its end (these three sit
@@ -139,7 +139,7 @@ struct md_monitor {
     md_trend_sample *trend_samples; /* the services' trend windows, each trend_window long */
     md_health_params *params;       /* the services' distinct health thresholds (room for n) */
     size_t n_params;
-    md_sched_heap heap;             /* every service's next check, pre-warm and early check */
+    md_sched sched;                 /* every service's next check, pre-warm and early check */
     /* Services whose check is due while the prober is full, first due first: the request is
      * built when a slot frees (md_prober_set_feed). A check queued in the prober would hold a
      * ~200-byte copy of its request, and on a saturated node nearly every service has one. */
@@ -219,7 +219,7 @@ static void queue_early(md_monitor *m, svc_rt *s, int64_t delay_us)
     if (s->early_queued || m->closing)
         return;
     s->early_queued = true;
-    md_sched_heap_push(&m->heap, (md_sched_ev){ .due_us = md_mono_us() + delay_us, .svc = (uint32_t)(s - m->svc), .kind = EV_EARLY });
+    md_sched_push(&m->sched, (md_sched_ev){ .due_us = md_mono_us() + delay_us, .svc = (uint32_t)(s - m->svc), .kind = EV_EARLY });
     rearm(m);
 }
 
@@ -383,9 +383,9 @@ static void on_tick(uv_timer_t *t);
 
 static void rearm(md_monitor *m)
 {
-    if (m->closing || m->heap.len == 0)
+    if (m->closing || m->sched.len == 0)
         return;
-    int64_t wait_us = m->heap.ev[0].due_us - md_mono_us();
+    int64_t wait_us = md_sched_first(&m->sched).due_us - md_mono_us();
     if (wait_us <= 0) {
         /* Overdue already (we are behind). A timer due at the loop's current time would run
          * again in this same timer phase (libuv before 1.48), and while we stay behind the loop
@@ -416,11 +416,12 @@ static void on_tick(uv_timer_t *t)
          * to hide the next record's load behind (perf: the tick stood on that load, 2.4% of
          * the node's time). Re-queued before any starts, as a start may queue events. */
         int n = 0;
-        while (n < TICK_BATCH && started + n < TICK_STARTS_MAX && m->heap.len > 0 &&
-               m->heap.ev[0].due_us <= until_us) {
-            md_sched_ev ev = m->heap.ev[0];
+        while (n < TICK_BATCH && started + n < TICK_STARTS_MAX && m->sched.len > 0) {
+            md_sched_ev ev = md_sched_first(&m->sched);
+            if (ev.due_us > until_us)
+                break;
             if (ev.kind == EV_EARLY) {
-                (void)md_sched_heap_pop(&m->heap); /* one-shot: the regular cadence stays as it was */
+                (void)md_sched_pop(&m->sched); /* one-shot: the regular cadence stays as it was */
             } else {
                 /* Start-to-start cadence; after a stall (SIGSTOP, a busy loop) skip missed slots
                  * instead of firing a burst. The period travels in the event: reading it from
@@ -430,7 +431,7 @@ static void on_tick(uv_timer_t *t)
                 int64_t due_us = ev.due_us + period_us;
                 if (due_us <= now_us)
                     due_us += ((now_us - due_us) / period_us + 1) * period_us;
-                md_sched_heap_requeue_top(&m->heap, due_us);
+                md_sched_requeue_first(&m->sched, due_us);
             }
             const svc_rt *s = &m->svc[ev.svc];
             __builtin_prefetch(s);
@@ -728,6 +729,36 @@ static const md_health_params *params_of(md_monitor *m, const md_health_params *
     return &m->params[m->n_params++];
 }
 
+/* add_lanes gives the schedule a lane for each of the first MD_SCHED_LANES periods the config's
+ * recurring events have (most configs have one or two: the default interval and a pre-warm's),
+ * each with room for every event of its period. Returns 0 or -ENOMEM. */
+static int add_lanes(md_sched *sched, const md_config *cfg)
+{
+    uint32_t period[MD_SCHED_LANES];
+    size_t count[MD_SCHED_LANES], n = 0;
+    for (size_t i = 0; i < cfg->n_services; i++) {
+        const md_service_config *c = &cfg->services[i];
+        int64_t p[2] = { c->interval_ms, c->prewarm && c->prewarm_url ? c->prewarm_interval_ms : 0 };
+        for (int k = 0; k < 2 && p[k] > 0; k++) {
+            size_t j = 0;
+            while (j < n && period[j] != (uint32_t)p[k])
+                j++;
+            if (j == n && n < MD_SCHED_LANES) {
+                period[n] = (uint32_t)p[k];
+                count[n++] = 0;
+            }
+            if (j < n)
+                count[j]++;
+        }
+    }
+    for (size_t j = 0; j < n; j++) {
+        int rc = md_sched_add_lane(sched, period[j], count[j]);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_view_holder *holder,
                    md_monitor **out)
 {
@@ -747,20 +778,22 @@ int md_monitor_new(uv_loop_t *loop, const md_config *cfg, md_curl_loop *cl, md_v
         n_samples += (size_t)cfg->services[i].trend_window;
     m->trend_samples = calloc(n_samples ? n_samples : 1, sizeof *m->trend_samples);
     m->params = calloc(m->n ? m->n : 1, sizeof *m->params);
-    int heap_rc = md_sched_heap_init(&m->heap, 3 * (m->n ? m->n : 1)); /* a check, a pre-warm and an early check each */
+    int sched_rc = md_sched_init(&m->sched, 3 * (m->n ? m->n : 1)); /* a check, a pre-warm and an early check each */
+    if (sched_rc == 0)
+        sched_rc = add_lanes(&m->sched, cfg);
     m->wait_head = m->wait_tail = NO_SVC;
     m->prober = md_prober_new(loop, cl);
     if (m->prober) {
         md_prober_set_max_inflight(m->prober, cfg->max_concurrent_checks);
         md_prober_set_feed(m->prober, feed_check, m);
     }
-    if (!m->svc || !m->trend_samples || !m->params || heap_rc != 0 || !m->prober) {
+    if (!m->svc || !m->trend_samples || !m->params || sched_rc != 0 || !m->prober) {
         if (m->prober)
             md_prober_free(m->prober);
         free(m->svc);
         free(m->trend_samples);
         free(m->params);
-        md_sched_heap_free(&m->heap);
+        md_sched_free(&m->sched);
         free(m);
         return -ENOMEM;
     }
@@ -805,14 +838,14 @@ int md_monitor_start(md_monitor *m)
         assert(!c->prewarm || (c->prewarm_interval_ms > 0 && c->prewarm_interval_ms <= MD_SCHED_PERIOD_MAX_MS));
         int64_t cap_ms = c->interval_ms < FIRST_CHECK_JITTER_CAP_MS ? c->interval_ms : FIRST_CHECK_JITTER_CAP_MS;
         int64_t jitter_us = (int64_t)(next_random(m) % (uint64_t)(cap_ms * 1000));
-        md_sched_heap_push(&m->heap, (md_sched_ev){ .due_us = now_us + jitter_us, .svc = (uint32_t)i,
-                                                    .period_ms = (uint32_t)c->interval_ms, .kind = EV_CHECK });
+        md_sched_push(&m->sched, (md_sched_ev){ .due_us = now_us + jitter_us, .svc = (uint32_t)i,
+                                                .period_ms = (uint32_t)c->interval_ms, .kind = EV_CHECK });
         if (c->prewarm && c->prewarm_url) {
             int64_t pcap_ms = c->prewarm_interval_ms < FIRST_CHECK_JITTER_CAP_MS ? c->prewarm_interval_ms
                                                                                  : FIRST_CHECK_JITTER_CAP_MS;
             int64_t pj_us = (int64_t)(next_random(m) % (uint64_t)(pcap_ms * 1000));
-            md_sched_heap_push(&m->heap, (md_sched_ev){ .due_us = now_us + pj_us, .svc = (uint32_t)i,
-                                                        .period_ms = (uint32_t)c->prewarm_interval_ms, .kind = EV_PREWARM });
+            md_sched_push(&m->sched, (md_sched_ev){ .due_us = now_us + pj_us, .svc = (uint32_t)i,
+                                                    .period_ms = (uint32_t)c->prewarm_interval_ms, .kind = EV_PREWARM });
         }
     }
     rearm(m);
@@ -847,7 +880,7 @@ static void on_handle_closed(uv_handle_t *h)
     void (*done)(void *) = m->done;
     void *arg = m->done_arg;
     free_services(m);
-    md_sched_heap_free(&m->heap);
+    md_sched_free(&m->sched);
     free(m->svc);
     free(m->trend_samples);
     free(m->params);
