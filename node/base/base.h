@@ -126,6 +126,16 @@ void md_loop_stats_add(md_loop_stats *st, int64_t busy_us, int64_t warn_us);
 /* md_loop_meter_close closes the meter's handle; it is freed once closed. NULL is ignored. */
 void md_loop_meter_close(md_loop_meter *m);
 
+/* md_curl_global_init is curl_global_init for a node, with libcurl's allocations going through
+ * a cache of freed blocks by size kept for the calling thread (the loop's; why: curl_mem.c).
+ * Call it before any other libcurl function, on the loop thread; 0 or -EIO. When libcurl was
+ * initialized already it only counts, as curl_global_init does, and the cache is not used.
+ * md_curl_global_cleanup undoes it and frees the kept blocks. */
+int md_curl_global_init(void);
+void md_curl_global_cleanup(void);
+/* md_curl_mem_kept_bytes: bytes of freed blocks the cache holds now (at most 512 KiB). */
+size_t md_curl_mem_kept_bytes(void);
+
 /* Drives one libcurl multi handle from a libuv loop (socket and timer callbacks),
  * so HTTP transfers never block the loop and need no thread. */
 

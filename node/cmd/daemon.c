@@ -309,7 +309,7 @@ int md_daemon_run(const md_config *cfg, bool insecure_dev)
     check_fd_budget(cfg, fd_limit);
     if (uv_loop_init(&d.loop) < 0)
         return 1;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (md_curl_global_init() < 0) {
         uv_loop_close(&d.loop);
         return 1;
     }
@@ -336,7 +336,7 @@ int md_daemon_run(const md_config *cfg, bool insecure_dev)
         md_log(MD_LOG_ERROR, "loop_not_closed", MD_S("error", uv_strerror(rc)));
     if (d.holder)
         md_view_holder_free(d.holder);
-    curl_global_cleanup();
+    md_curl_global_cleanup();
     if (exit_code == 0)
         md_log0(MD_LOG_INFO, "node_stopped");
     return exit_code;
