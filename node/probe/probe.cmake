@@ -5,5 +5,4 @@ md_module(md_probe probe
 
 md_test(unit.test_probe SOURCES tests/unit/test_probe.c LIBS md_probe)
 md_test(unit.test_monitor SOURCES tests/unit/test_monitor.c LIBS md_probe)
-md_test(unit.test_sched_heap SOURCES tests/unit/test_sched_heap.c LIBS md_probe)
 md_test(unit.test_sched SOURCES tests/unit/test_sched.c LIBS md_probe)
